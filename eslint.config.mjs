@@ -1,0 +1,53 @@
+// @ts-check
+import { builtinModules } from 'node:module';
+import eslint from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', '.tools/**', '.data/**', 'coverage/**', 'bench/results/**'] },
+  eslint.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, no I/O clients.
+    files: ['src/workflows/**/*.ts', 'src/domain.ts', 'src/shared.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...builtinModules.flatMap((m) => [m, `node:${m}`]).map((name) => ({ name, message: 'Node built-ins are not allowed in workflow code: use an activity.' })),
+            { name: '@clerk/backend', message: 'Clerk is called from activities only.' },
+            { name: '@temporalio/client', message: 'Workflow code must not use the client.' },
+            { name: '@temporalio/worker', message: 'Workflow code must not use the worker.' },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        { name: 'setTimeout', message: 'Use sleep() from @temporalio/workflow.' },
+        { name: 'setInterval', message: 'Use sleep() in a loop.' },
+        { name: 'fetch', message: 'I/O belongs in activities.' },
+        { name: 'process', message: 'Workflow code must not read the process.' },
+      ],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Math', property: 'random', message: 'Use the deterministic random of @temporalio/workflow (it is patched, but say so).' },
+      ],
+    },
+  },
+  {
+    files: ['**/*.mjs', '**/*.mts'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);

@@ -1,0 +1,48 @@
+/** Process configuration from the environment, validated once at start-up. */
+import { z } from 'zod';
+import { NAMESPACE_DEFAULT, TASK_QUEUE } from './shared';
+
+const optionalUrl = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .pipe(z.url().optional())
+  .optional();
+
+export const envSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default(NAMESPACE_DEFAULT),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default(TASK_QUEUE),
+  /** UI port of the dev server that `npm start` runs. */
+  TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  /** Real Clerk when set; otherwise the project's Clerk sandbox. */
+  CLERK_SECRET_KEY: z
+    .string()
+    .regex(/^sk_(test|live)_[A-Za-z0-9]+$/, 'must look like sk_test_… or sk_live_…')
+    .optional(),
+  CLERK_API_URL: optionalUrl,
+  /** Port of the Clerk sandbox that `npm start` runs when no CLERK_SECRET_KEY is set. */
+  CLERK_SANDBOX_PORT: z.coerce.number().int().min(0).max(65535).default(8234),
+  CLERK_STATUS_PAGE_URL: optionalUrl,
+  APP_HEALTH_URL: optionalUrl,
+  CHAT_WEBHOOK_URL: optionalUrl,
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+/** Typed error for bad configuration: names every offending variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid environment:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+/** Real Clerk's public status page (Statuspage v2). */
+export const CLERK_STATUS_PAGE = 'https://status.clerk.com';

@@ -1,0 +1,111 @@
+/**
+ * The local Temporal dev server (`temporal server start-dev`) with its state in a SQLite file,
+ * our search attributes registered and the UI on its own port.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { SEARCH_ATTRIBUTES } from '../shared';
+
+export class DevServerError extends Error {
+  override readonly name = 'DevServerError';
+}
+
+/** True when a Temporal frontend answers at `address` within `timeoutMs`. */
+export async function serverAnswers(address: string, timeoutMs = 1500): Promise<boolean> {
+  let connection: Connection | undefined;
+  try {
+    connection = await Connection.connect({ address, connectTimeout: timeoutMs });
+    await connection.workflowService.getSystemInfo({}, );
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await connection?.close();
+  }
+}
+
+export interface DevServerOptions {
+  cliPath: string;
+  dbFile: string;
+  host?: string;
+  port?: number;
+  uiPort?: number;
+  /** Server output goes here (it is chatty); the terminal stays for our own messages. */
+  logFile: string;
+  namespace?: string;
+}
+
+export interface RunningDevServer {
+  address: string;
+  uiUrl: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function startDevServer(opts: DevServerOptions): Promise<RunningDevServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const port = opts.port ?? 7233;
+  const uiPort = opts.uiPort ?? 8233;
+  const address = `${host}:${port}`;
+  mkdirSync(dirname(opts.dbFile), { recursive: true });
+  mkdirSync(dirname(opts.logFile), { recursive: true });
+  const args = [
+    'server',
+    'start-dev',
+    '--db-filename',
+    opts.dbFile,
+    '--ip',
+    host,
+    '--port',
+    String(port),
+    '--ui-port',
+    String(uiPort),
+    '--namespace',
+    opts.namespace ?? 'default',
+    '--log-level',
+    'warn',
+    ...SEARCH_ATTRIBUTES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
+  ];
+  const log = createWriteStream(opts.logFile, { flags: 'a' });
+  const child = spawn(opts.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exited = { code, signal };
+      resolve();
+    }),
+  );
+
+  const deadline = Date.now() + 30_000;
+  while (!(await serverAnswers(address, 500))) {
+    if (exited) {
+      throw new DevServerError(
+        `temporal server start-dev exited (code ${exited.code}, signal ${exited.signal}) before answering; see ${opts.logFile}`,
+      );
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGTERM');
+      throw new DevServerError(`temporal server start-dev did not answer at ${address} within 30 s; see ${opts.logFile}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
+  return {
+    address,
+    uiUrl: `http://${host === '0.0.0.0' ? 'localhost' : host}:${uiPort}`,
+    process: child,
+    async stop() {
+      if (!exited) {
+        child.kill('SIGTERM');
+        const killTimer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exit;
+        clearTimeout(killTimer);
+      }
+      log.end();
+    },
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * The worker on task queue `clerk-incident`: runs the incident workflows and their activities.
+ * `createWorker` is what `npm start` and the tests use; run this file directly for a worker
+ * alone (e.g. in the container image), configured by environment variables.
+ */
+import { join } from 'node:path';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities';
+import { CLERK_STATUS_PAGE, loadEnv } from '../config';
+import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
+
+// A path, not require.resolve: the source is TypeScript (run by tsx), which Node's resolver does not know.
+export const WORKFLOWS_PATH = join(__dirname, '..', 'workflows', 'index.ts');
+
+export interface CreateWorkerOptions {
+  connection: NativeConnection;
+  deps: ActivityDeps;
+  namespace?: string;
+  taskQueue?: string;
+  /** A prebuilt bundle (tests build one per run); otherwise the workflows are bundled now. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  identity?: string;
+}
+
+export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace ?? NAMESPACE_DEFAULT,
+    taskQueue: opts.taskQueue ?? TASK_QUEUE,
+    activities: createActivities(opts.deps),
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    ...(opts.identity ? { identity: opts.identity } : {}),
+  });
+}
+
+async function main(): Promise<void> {
+  const env = loadEnv();
+  if (!env.CLERK_SECRET_KEY) {
+    throw new Error(
+      'CLERK_SECRET_KEY is not set. A worker on its own talks to real Clerk only; use `npm start` for sandbox mode.',
+    );
+  }
+  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  const worker = await createWorker({
+    connection,
+    namespace: env.TEMPORAL_NAMESPACE,
+    taskQueue: env.TEMPORAL_TASK_QUEUE,
+    deps: { statusPageUrl: env.CLERK_STATUS_PAGE_URL ?? CLERK_STATUS_PAGE, sandbox: false },
+  });
+  console.log(`worker polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${env.TEMPORAL_ADDRESS} (namespace ${env.TEMPORAL_NAMESPACE})`);
+  // Worker.run() stops on SIGINT/SIGTERM by itself (the SDK installs the handlers).
+  await worker.run();
+  await connection.close();
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

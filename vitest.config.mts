@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+// Temporal workers use native threads and worker_threads of their own: run test files in
+// child processes (forks), never in vitest's worker threads.
+export default defineConfig({
+  test: {
+    pool: 'forks',
+    include: ['tests/**/*.test.ts'],
+    globalSetup: ['tests/global-setup.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    fileParallelism: true,
+  },
+});
