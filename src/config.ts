@@ -26,6 +26,14 @@ export const envSchema = z.object({
   CLERK_STATUS_PAGE_URL: optionalUrl,
   APP_HEALTH_URL: optionalUrl,
   CHAT_WEBHOOK_URL: optionalUrl,
+  /** App pages triage probes, comma-separated; all answering 500 means the auth middleware throws. */
+  APP_ROUTES: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((u) => u.trim()).filter(Boolean))
+    .pipe(z.array(z.url('must be a comma-separated list of URLs'))),
+  /** Base URL of the Temporal UI, for the "how to approve" lines of notifications. */
+  TEMPORAL_UI_URL: optionalUrl,
 });
 
 export type Env = z.infer<typeof envSchema>;

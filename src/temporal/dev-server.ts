@@ -109,3 +109,28 @@ export async function startDevServer(opts: DevServerOptions): Promise<RunningDev
     },
   };
 }
+
+/**
+ * Last resort for a user with internet access and none of our ways to obtain the CLI: let the
+ * Temporal SDK download its own dev server (`@temporalio/testing`, installed by `npm install`).
+ */
+export async function startDevServerViaSdkDownload(
+  opts: Omit<DevServerOptions, 'cliPath' | 'logFile'>,
+): Promise<Omit<RunningDevServer, 'process'>> {
+  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+  const { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } = await import('../shared');
+  const host = opts.host ?? '127.0.0.1';
+  const uiPort = opts.uiPort ?? 8233;
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'cached-download', downloadDir: dirname(opts.dbFile) },
+      dbFilename: opts.dbFile,
+      ip: host,
+      port: opts.port ?? 7233,
+      uiPort,
+      namespace: opts.namespace ?? 'default',
+      searchAttributes: [IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey],
+    },
+  });
+  return { address: env.address, uiUrl: `http://${host}:${uiPort}`, stop: () => env.teardown() };
+}

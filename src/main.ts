@@ -1,0 +1,157 @@
+/**
+ * `npm start`: the main job on one machine. Uses the Temporal server at TEMPORAL_ADDRESS when one
+ * answers, otherwise starts the dev server (state in .data/temporal.db, UI on TEMPORAL_UI_PORT);
+ * uses real Clerk when CLERK_SECRET_KEY is set, otherwise starts the Clerk sandbox; then runs the
+ * worker until Ctrl-C and stops everything it started.
+ */
+import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { CLERK_STATUS_PAGE, loadEnv } from './config';
+import { SEARCH_ATTRIBUTES } from './shared';
+import { serverAnswers, startDevServer, startDevServerViaSdkDownload, type RunningDevServer } from './temporal/dev-server';
+import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from './temporal/provision';
+import { startSandbox, type RunningSandbox } from './sandbox';
+import { createWorker } from './worker';
+import { createClerkGateway } from './activities/clerk';
+
+const DATA_DIR = join(PROJECT_ROOT, '.data');
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+/** Our Keyword search attributes, on a server we did not start (idempotent). */
+async function registerSearchAttributes(address: string, namespace: string): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    const existing = await connection.operatorService.listSearchAttributes({ namespace });
+    const missing = SEARCH_ATTRIBUTES.filter((name) => !(name in (existing.customAttributes ?? {})));
+    if (missing.length === 0) return;
+    await connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(
+        missing.map((name) => [name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
+      ),
+    });
+    say(`registered search attributes: ${missing.join(', ')}`);
+  } finally {
+    await connection.close();
+  }
+}
+
+export const SAMPLE_INPUT = {
+  category: 'clerk_outage',
+  reporter: 'alice@example.com',
+  summary: 'Users cannot sign in: Clerk API returns 503',
+  approvers: ['bob@example.com', 'carol@example.com'],
+};
+
+async function main(): Promise<void> {
+  const env = loadEnv();
+  // The SDK logs every worker state change at INFO; the terminal is for what the operator needs.
+  Runtime.install({ logger: new DefaultLogger(process.env.LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) {
+      await stop().catch((err: unknown) => say(`while stopping: ${String(err)}`));
+    }
+  };
+
+  try {
+    let address = env.TEMPORAL_ADDRESS;
+    let uiUrl: string;
+    if (await serverAnswers(address)) {
+      say(`Temporal: using the server that already answers at ${address}`);
+      await registerSearchAttributes(address, env.TEMPORAL_NAMESPACE);
+      uiUrl = `http://localhost:${env.TEMPORAL_UI_PORT} (if that server has a UI there)`;
+    } else {
+      const cliPath = ensureBinary(TEMPORAL_CLI, { log: (l) => say(`[provision] ${l}`), allowSdkDownload: true });
+      const [host = '127.0.0.1', port = '7233'] = address.split(':');
+      const serverOptions = {
+        dbFile: join(DATA_DIR, 'temporal.db'),
+        host: host === 'localhost' ? '127.0.0.1' : host,
+        port: Number(port),
+        uiPort: env.TEMPORAL_UI_PORT,
+        namespace: env.TEMPORAL_NAMESPACE,
+      };
+      say(`Temporal: starting the dev server (state in .data/temporal.db, log in .data/temporal.log)…`);
+      const server: Omit<RunningDevServer, 'process'> =
+        cliPath === 'sdk-download'
+          ? await startDevServerViaSdkDownload(serverOptions)
+          : await startDevServer({ ...serverOptions, cliPath, logFile: join(DATA_DIR, 'temporal.log') });
+      stops.push(() => server.stop());
+      address = server.address;
+      uiUrl = server.uiUrl;
+    }
+
+    let clerk: {
+      mode: 'real' | 'sandbox';
+      apiUrl?: string;
+      secretKey: string;
+      statusPageUrl: string;
+      appHealthUrl?: string;
+      appRoutes: string[];
+    };
+    if (env.CLERK_SECRET_KEY) {
+      clerk = {
+        mode: 'real',
+        apiUrl: env.CLERK_API_URL,
+        secretKey: env.CLERK_SECRET_KEY,
+        statusPageUrl: env.CLERK_STATUS_PAGE_URL ?? CLERK_STATUS_PAGE,
+        appHealthUrl: env.APP_HEALTH_URL,
+        appRoutes: env.APP_ROUTES,
+      };
+      say('Clerk: REAL Clerk Backend API (CLERK_SECRET_KEY is set)');
+    } else {
+      const sandbox: RunningSandbox = await startSandbox({ port: env.CLERK_SANDBOX_PORT, users: 1000, seed: 1 });
+      stops.push(() => sandbox.close());
+      // Triage probes the sandbox's example app unless APP_HEALTH_URL / APP_ROUTES say otherwise.
+      clerk = {
+        mode: 'sandbox',
+        apiUrl: sandbox.url,
+        secretKey: sandbox.secretKey,
+        statusPageUrl: sandbox.url,
+        appHealthUrl: env.APP_HEALTH_URL ?? `${sandbox.url}/api/clerk-health`,
+        appRoutes: env.APP_ROUTES.length ? env.APP_ROUTES : [`${sandbox.url}/app/dashboard`, `${sandbox.url}/app/profile`],
+      };
+      say(`Clerk: SANDBOX at ${sandbox.url} (no CLERK_SECRET_KEY set; nothing reaches real Clerk)`);
+    }
+
+    const connection = await NativeConnection.connect({ address });
+    stops.push(() => connection.close());
+    const worker = await createWorker({
+      connection,
+      namespace: env.TEMPORAL_NAMESPACE,
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      deps: {
+        statusPageUrl: clerk.statusPageUrl,
+        sandbox: clerk.mode === 'sandbox',
+        clerk: createClerkGateway({ secretKey: clerk.secretKey, apiUrl: clerk.apiUrl }),
+        appHealthUrl: clerk.appHealthUrl,
+        appRoutes: clerk.appRoutes,
+        chatWebhookUrl: env.CHAT_WEBHOOK_URL,
+        temporalUiUrl: env.TEMPORAL_UI_URL ?? uiUrl.split(' ')[0],
+        namespace: env.TEMPORAL_NAMESPACE,
+      },
+    });
+
+    say('');
+    say(`Temporal UI:  ${uiUrl}/namespaces/${env.TEMPORAL_NAMESPACE}/workflows`);
+    say(`Start an incident: Start Workflow → task queue "${env.TEMPORAL_TASK_QUEUE}", type "incidentWorkflow", input:`);
+    say(`  ${JSON.stringify(SAMPLE_INPUT)}`);
+    say(`or from a terminal: npm run incident -- start --category clerk_outage --reporter alice@example.com --summary "Users cannot sign in"`);
+    say(`worker running on task queue ${env.TEMPORAL_TASK_QUEUE} (Ctrl-C stops everything)`);
+    // The SDK shuts the worker down on SIGINT/SIGTERM; run() then resolves and we stop the rest.
+    await worker.run();
+    say('worker stopped; shutting down the sandbox and the dev server…');
+  } finally {
+    await stopAll();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  },
+);
