@@ -1,0 +1,258 @@
+/**
+ * The sandbox's state and every operation on it, typed: the in-process handle tests use
+ * (`sandbox.admin`), and what the `/__sandbox/...` HTTP routes call. Inputs are validated
+ * here with the zod schemas, so both doors reject the same bad input the same way.
+ */
+import { AuditLog, type AuditEntry, type AuditSummary, type RevokeRecord } from './audit';
+import { FaultInjector, Outage, RateLimiter, type OutageState } from './faults';
+import { KeyRing, type SecretKeyInfo } from './keys';
+import {
+  addKeyBodySchema,
+  appBodySchema,
+  auditQuerySchema,
+  createUsersBodySchema,
+  faultConfigSchema,
+  outageBodySchema,
+  parseInput,
+  rateLimitSchema,
+  replayBodySchema,
+  seedBodySchema,
+  webhookBodySchema,
+  type AuditQuery,
+  type FaultConfig,
+  type ReplayBody,
+  type ResolvedSandboxOptions,
+  type SeedBody,
+} from './schemas';
+import { ClerkStore, type SessionStatus, type StoreStats, type UserJson } from './store';
+import { WebhookDispatcher, generateSigningSecret, type WebhookConfig, type WebhookEventRecord } from './webhooks';
+
+export class SandboxNotFoundError extends Error {
+  override readonly name = 'SandboxNotFoundError';
+}
+
+export interface AppState {
+  middlewareFailure: boolean;
+  /** Prefix of the key the example app is deployed with. */
+  secretKeyPrefix: string | null;
+}
+
+export interface SeedReport {
+  users: number;
+  sessions: number;
+  activeSessions: number;
+  seed: string | number;
+  now: number;
+  ms: number;
+}
+
+export class SandboxAdmin {
+  readonly store: ClerkStore;
+  readonly keys = new KeyRing();
+  readonly limiter: RateLimiter;
+  readonly faults: FaultInjector;
+  readonly outage = new Outage();
+  readonly audit: AuditLog;
+  readonly webhooks: WebhookDispatcher;
+  readonly instanceId: string;
+  readonly startedAt = Date.now();
+  /** The example app (health route, pages): its deployed key and the middleware switch. */
+  readonly app: { middlewareFailure: boolean; secretKey: string };
+  lastSeed: SeedReport;
+
+  constructor(readonly options: ResolvedSandboxOptions) {
+    const t0 = performance.now();
+    this.store = new ClerkStore({ users: options.users, seed: options.seed, now: options.now });
+    const seeded = this.store.stats();
+    this.lastSeed = {
+      users: seeded.users,
+      sessions: seeded.sessions,
+      activeSessions: seeded.sessionsByStatus.active,
+      seed: options.seed,
+      now: this.store.seedInfo.now,
+      ms: Math.round(performance.now() - t0),
+    };
+    for (const key of options.secretKeys ?? []) this.keys.add(key, 'initial');
+    if (!options.secretKeys?.length) this.keys.add(undefined, 'initial');
+    this.limiter = new RateLimiter(options.rateLimit);
+    this.faults = new FaultInjector(options.seed, options.faults ?? {});
+    this.audit = new AuditLog(options.auditCapacity);
+    this.instanceId = `ins_sandbox_${String(options.seed).replace(/[^A-Za-z0-9]/g, '').slice(0, 20) || 'default'}`;
+    this.webhooks = new WebhookDispatcher(options.webhookSigningSecret ?? generateSigningSecret(), this.instanceId, options.seed, {
+      url: options.webhookUrl ?? null,
+      drop: options.dropWebhooks,
+    });
+    this.app = { middlewareFailure: false, secretKey: this.keys.firstActiveSecret() ?? '' };
+  }
+
+  // -- faults, rate limit, outage ------------------------------------------------------------
+
+  getFaults(): FaultConfig {
+    return this.faults.get();
+  }
+
+  /** Replaces the whole fault configuration (`{}` switches every fault off). */
+  setFaults(config: unknown): FaultConfig {
+    this.faults.set(parseInput(faultConfigSchema, config));
+    return this.faults.get();
+  }
+
+  faultCounters(): FaultInjector['injected'] {
+    return { ...this.faults.injected };
+  }
+
+  getRateLimit(): { requests: number; windowMs: number } | 'off' {
+    return this.limiter.setting;
+  }
+
+  setRateLimit(setting: unknown): { requests: number; windowMs: number } | 'off' {
+    this.limiter.set(parseInput(rateLimitSchema, setting, 'rateLimit'));
+    return this.limiter.setting;
+  }
+
+  setOutage(body: unknown): OutageState {
+    this.outage.update(parseInput(outageBodySchema, body));
+    return this.outage.state();
+  }
+
+  outageState(): OutageState {
+    return this.outage.state();
+  }
+
+  // -- keys -----------------------------------------------------------------------------------
+
+  listKeys(): SecretKeyInfo[] {
+    return this.keys.list();
+  }
+
+  addKey(body: unknown = {}): SecretKeyInfo & { secretKey: string } {
+    const b = parseInput(addKeyBodySchema, body ?? {});
+    return this.keys.add(b.secretKey, b.label ?? null);
+  }
+
+  deleteKey(id: string): void {
+    if (!this.keys.has(id)) throw new SandboxNotFoundError(`no key with id ${id}`);
+    this.keys.delete(id);
+  }
+
+  // -- audit ----------------------------------------------------------------------------------
+
+  auditEntries(query: AuditQuery = {}): AuditEntry[] {
+    const q = parseInput(auditQuerySchema, query);
+    return this.audit.query(q);
+  }
+
+  auditSummary(): AuditSummary {
+    return this.audit.summary();
+  }
+
+  /** Revoke calls per session id. */
+  revokes(): Record<string, RevokeRecord> {
+    return this.audit.revokes();
+  }
+
+  resetAudit(): void {
+    this.audit.reset();
+  }
+
+  // -- data -----------------------------------------------------------------------------------
+
+  seed(body: SeedBody | unknown): SeedReport {
+    const b = parseInput(seedBodySchema, body);
+    const t0 = performance.now();
+    const seed = b.seed ?? this.options.seed;
+    const r = this.store.seed({ users: b.users, seed, now: b.now });
+    this.lastSeed = { ...r, seed, now: this.store.seedInfo.now, ms: Math.round(performance.now() - t0) };
+    return this.lastSeed;
+  }
+
+  stats(): StoreStats {
+    return this.store.stats();
+  }
+
+  sessionIds(status: SessionStatus = 'active'): string[] {
+    return this.store.sessionIdsWithStatus(status);
+  }
+
+  /** Creates users as sign-ups would (each with one active session), with their webhook events. */
+  createUsers(body: unknown): UserJson[] {
+    const { count } = parseInput(createUsersBodySchema, body);
+    const rows = this.store.createUsers(count);
+    return rows.map((i) => {
+      const user = this.store.userJson(i);
+      this.webhooks.emit('user.created', user.id, user);
+      for (const j of this.store.sessionRows(i)) {
+        this.webhooks.emit('session.created', this.store.sessionId(j), this.sessionEvent(j, user));
+      }
+      return user;
+    });
+  }
+
+  /** Deletes a user as Clerk does (their active sessions end), with the webhook events. */
+  deleteUser(userId: string): { object: 'user'; id: string; deleted: true } {
+    const i = this.store.findUser(userId);
+    if (i < 0) throw new SandboxNotFoundError(`no user with id ${userId}`);
+    const user = this.store.userJson(i);
+    const ended = this.store.deleteUser(i);
+    for (const j of ended) this.webhooks.emit('session.removed', this.store.sessionId(j), this.sessionEvent(j, user));
+    this.webhooks.emit('user.deleted', userId, { deleted: true, id: userId, object: 'user' });
+    return { object: 'user', id: userId, deleted: true };
+  }
+
+  /** Revokes a session; false when it was not active (no change, no event). */
+  revokeSession(session: number): boolean {
+    const changed = this.store.revokeSession(session);
+    this.audit.recordRevoke(this.store.sessionId(session), changed);
+    if (changed) {
+      const user = this.store.userJson(this.store.sessionUser(session));
+      this.webhooks.emit('session.revoked', this.store.sessionId(session), this.sessionEvent(session, user));
+    }
+    return changed;
+  }
+
+  /** A session event's data: the session with its user embedded (webhook schema 2025-04-15 has no `tasks`). */
+  private sessionEvent(session: number, user: UserJson): object {
+    const { tasks: _tasks, ...json } = this.store.sessionJson(session);
+    return { ...json, user };
+  }
+
+  // -- webhooks -------------------------------------------------------------------------------
+
+  setWebhooks(body: unknown): WebhookConfig {
+    return this.webhooks.configure(parseInput(webhookBodySchema, body));
+  }
+
+  webhookConfig(): WebhookConfig & { signingSecret: string } {
+    return { ...this.webhooks.getConfig(), signingSecret: this.webhooks.signingSecret };
+  }
+
+  webhookEvents(filter: { type?: string; status?: string } = {}): WebhookEventRecord[] {
+    return this.webhooks.list(filter);
+  }
+
+  replayWebhooks(body: ReplayBody | unknown = {}): { replayed: string[]; unknown: string[] } {
+    const b = parseInput(replayBodySchema, body ?? {});
+    return this.webhooks.replay(b.eventIds, b.onlyUndelivered);
+  }
+
+  /** Resolves when every webhook delivery in flight has finished. */
+  webhooksIdle(): Promise<void> {
+    return this.webhooks.idle();
+  }
+
+  // -- example app ----------------------------------------------------------------------------
+
+  setApp(body: unknown): AppState {
+    const b = parseInput(appBodySchema, body);
+    if (b.middlewareFailure !== undefined) this.app.middlewareFailure = b.middlewareFailure;
+    if (b.secretKey !== undefined) this.app.secretKey = b.secretKey;
+    return this.appState();
+  }
+
+  appState(): AppState {
+    return {
+      middlewareFailure: this.app.middlewareFailure,
+      secretKeyPrefix: this.app.secretKey ? `${this.app.secretKey.slice(0, 12)}…` : null,
+    };
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The Clerk sandbox: a loopback HTTP server that behaves like the parts of Clerk the runbook
+ * touches (Backend API subset, status page, webhooks, an example app), for tests, benchmarks
+ * and `npm start` without `CLERK_SECRET_KEY`. Point `@clerk/backend` at it with
+ * `createClerkClient({ secretKey: sandbox.secretKey, apiUrl: sandbox.url })`.
+ */
+import { SandboxAdmin } from './admin';
+import { parseInput, sandboxOptionsSchema, type SandboxOptions } from './schemas';
+import { buildServer } from './server';
+
+export interface RunningSandbox {
+  /** Base URL, e.g. `http://127.0.0.1:43127`: pass as `apiUrl` (the SDK appends `/v1/...`). */
+  readonly url: string;
+  readonly port: number;
+  /** An active secret key (`sk_test_…`), the first of `secretKeys` when given. */
+  readonly secretKey: string;
+  /** Secret that signs webhook deliveries (`whsec_…`), for `verifyWebhook`. */
+  readonly webhookSigningSecret: string;
+  /** Typed in-process admin operations: faults, keys, audit, seeding, outage, webhooks, app. */
+  readonly admin: SandboxAdmin;
+  /** Stops the server (dropping hung requests) after in-flight webhook deliveries finish. */
+  close(): Promise<void>;
+}
+
+/** Starts a sandbox; with no options: 100 users, production rate limit, a free loopback port. */
+export async function startSandbox(options: SandboxOptions = {}): Promise<RunningSandbox> {
+  const resolved = parseInput(sandboxOptionsSchema, options);
+  const admin = new SandboxAdmin(resolved);
+  let url = '';
+  const app = buildServer({ admin, selfUrl: () => url });
+  await app.listen({ port: resolved.port, host: resolved.host });
+  const address = app.server.address();
+  if (!address || typeof address === 'string') throw new Error('sandbox: server has no TCP address');
+  const connectHost = resolved.host === '0.0.0.0' || resolved.host === '::' ? '127.0.0.1' : resolved.host;
+  url = `http://${connectHost.includes(':') ? `[${connectHost}]` : connectHost}:${address.port}`;
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    port: address.port,
+    secretKey: admin.keys.firstActiveSecret() ?? '',
+    webhookSigningSecret: admin.webhooks.signingSecret,
+    admin,
+    close() {
+      closing ??= (async () => {
+        await admin.webhooks.close();
+        await app.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+export { SandboxAdmin, SandboxNotFoundError, type AppState, type SeedReport } from './admin';
+export type { AuditEntry, AuditSummary, RevokeRecord } from './audit';
+export { RATE_LIMITS, type OutageState } from './faults';
+export type { SecretKeyInfo } from './keys';
+export {
+  CLERK_ROUTES,
+  ROUTE_KEYS,
+  SandboxInputError,
+  type FaultConfig,
+  type FaultRule,
+  type RateLimitSetting,
+  type RouteKey,
+  type SandboxOptions,
+} from './schemas';
+export { SESSION_STATUSES, type SessionStatus, type StoreStats } from './store';
+export { signSvix, type WebhookEventRecord, type WebhookEventType } from './webhooks';

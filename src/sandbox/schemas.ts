@@ -1,0 +1,196 @@
+/**
+ * Every input the sandbox accepts from outside (start options, CLI flags, admin API bodies),
+ * as zod schemas; the TypeScript types are derived from them.
+ */
+import { z } from 'zod';
+
+/**
+ * Route keys, as `METHOD path` with OpenAPI-style `{param}`s. The same keys name per-route
+ * fault overrides and the audit log's per-route counters.
+ */
+export const CLERK_ROUTES = [
+  'GET /v1/users',
+  'GET /v1/users/count',
+  'GET /v1/users/{user_id}',
+  'DELETE /v1/users/{user_id}',
+  'GET /v1/sessions',
+  'GET /v1/sessions/{session_id}',
+  'POST /v1/sessions/{session_id}/revoke',
+  'POST /v1/webhooks/svix_url',
+] as const;
+export const SIDE_ROUTES = [
+  'GET /api/v2/status.json',
+  'GET /api/v2/summary.json',
+  'GET /api/clerk-health',
+  'GET /app/dashboard',
+  'GET /app/profile',
+] as const;
+export const ROUTE_KEYS = [...CLERK_ROUTES, ...SIDE_ROUTES] as const;
+export type RouteKey = (typeof ROUTE_KEYS)[number];
+export function isRouteKey(key: string): key is RouteKey {
+  return (ROUTE_KEYS as readonly string[]).includes(key);
+}
+
+const rate = z.number().min(0).max(1);
+const ms = z.number().int().min(0).max(3_600_000);
+
+export const faultRuleSchema = z
+  .object({
+    latency: z.object({ fixedMs: ms.default(0), jitterMs: ms.default(0) }).strict().optional(),
+    /** Probability per request of answering with that status instead of the real answer. */
+    errorRates: z.object({ '500': rate.optional(), '502': rate.optional(), '503': rate.optional() }).strict().optional(),
+    /** Probability per request of never answering (until the client gives up). */
+    hangRate: rate.optional(),
+  })
+  .strict()
+  .superRefine((rule, ctx) => {
+    const total =
+      (rule.errorRates?.['500'] ?? 0) + (rule.errorRates?.['502'] ?? 0) + (rule.errorRates?.['503'] ?? 0) + (rule.hangRate ?? 0);
+    if (total > 1) ctx.addIssue({ code: 'custom', path: ['errorRates'], message: 'error rates and hangRate add up to more than 1' });
+  });
+export type FaultRule = z.infer<typeof faultRuleSchema>;
+
+export const faultConfigSchema = z
+  .object({
+    latency: z.object({ fixedMs: ms.default(0), jitterMs: ms.default(0) }).strict().optional(),
+    errorRates: z.object({ '500': rate.optional(), '502': rate.optional(), '503': rate.optional() }).strict().optional(),
+    hangRate: rate.optional(),
+    /** Overrides per route key (e.g. `"POST /v1/sessions/{session_id}/revoke"`); a field set here replaces the global one. */
+    routes: z.record(z.string(), faultRuleSchema).optional(),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const total =
+      (cfg.errorRates?.['500'] ?? 0) + (cfg.errorRates?.['502'] ?? 0) + (cfg.errorRates?.['503'] ?? 0) + (cfg.hangRate ?? 0);
+    if (total > 1) ctx.addIssue({ code: 'custom', path: ['errorRates'], message: 'error rates and hangRate add up to more than 1' });
+    for (const key of Object.keys(cfg.routes ?? {})) {
+      if (!isRouteKey(key)) {
+        ctx.addIssue({ code: 'custom', path: ['routes', key], message: `unknown route; one of: ${ROUTE_KEYS.join(', ')}` });
+      }
+    }
+  });
+export type FaultConfig = z.infer<typeof faultConfigSchema>;
+
+export const rateLimitSchema = z.union([
+  z.enum(['production', 'development', 'off']),
+  z.object({ requests: z.number().int().min(1).max(10_000_000), windowMs: z.number().int().min(1).max(3_600_000) }).strict(),
+]);
+export type RateLimitSetting = z.infer<typeof rateLimitSchema>;
+
+export const outageIndicatorSchema = z.enum(['minor', 'major', 'critical']);
+export type OutageIndicator = z.infer<typeof outageIndicatorSchema>;
+
+export const outageBodySchema = z
+  .object({
+    /** The manual switch: on until switched off. */
+    active: z.boolean().optional(),
+    indicator: outageIndicatorSchema.optional(),
+    /** Scheduled windows, relative to now; added to those already scheduled. */
+    windows: z
+      .array(z.object({ startInMs: ms.default(0), durationMs: z.number().int().min(1).max(86_400_000) }).strict())
+      .max(100)
+      .optional(),
+    clearWindows: z.boolean().optional(),
+  })
+  .strict();
+export type OutageBody = z.input<typeof outageBodySchema>;
+
+const secretKeyString = z.string().regex(/^sk_(test|live)_[A-Za-z0-9]{16,}$/, 'must look like sk_test_… (16+ letters/digits)');
+
+export const addKeyBodySchema = z.object({ secretKey: secretKeyString.optional(), label: z.string().max(100).optional() }).strict();
+export type AddKeyBody = z.infer<typeof addKeyBodySchema>;
+
+export const seedBodySchema = z
+  .object({
+    users: z.number().int().min(0).max(5_000_000),
+    seed: z.union([z.string().min(1).max(200), z.number().int()]).optional(),
+    now: z.number().int().min(0).optional(),
+  })
+  .strict();
+export type SeedBody = z.infer<typeof seedBodySchema>;
+
+export const webhookBodySchema = z
+  .object({
+    url: z.url().nullable().optional(),
+    /** Drop every delivery (recorded as dropped, never sent). */
+    drop: z.boolean().optional(),
+    /** Drop this fraction of deliveries (seeded, so reproducible). */
+    dropRate: rate.optional(),
+  })
+  .strict();
+export type WebhookBody = z.infer<typeof webhookBodySchema>;
+
+export const replayBodySchema = z
+  .object({ eventIds: z.array(z.string().min(1)).max(100_000).optional(), onlyUndelivered: z.boolean().default(true) })
+  .strict();
+export type ReplayBody = z.input<typeof replayBodySchema>;
+
+export const createUsersBodySchema = z.object({ count: z.number().int().min(1).max(100_000) }).strict();
+
+export const appBodySchema = z
+  .object({
+    /** Example app routes answer 500, as when `clerkMiddleware()` throws. */
+    middlewareFailure: z.boolean().optional(),
+    /** The secret key the example app is deployed with (rotation changes it). */
+    secretKey: z.string().min(1).optional(),
+  })
+  .strict();
+export type AppBody = z.infer<typeof appBodySchema>;
+
+export const auditQuerySchema = z
+  .object({
+    route: z.string().optional(),
+    path: z.string().optional(),
+    keyId: z.string().optional(),
+    status: z.coerce.number().int().min(0).max(599).optional(),
+    sinceSeq: z.coerce.number().int().min(0).optional(),
+    limit: z.coerce.number().int().min(1).max(100_000).default(1000),
+  })
+  .strict();
+export type AuditQuery = z.input<typeof auditQuerySchema>;
+export type ParsedAuditQuery = z.output<typeof auditQuerySchema>;
+
+export const sandboxOptionsSchema = z
+  .object({
+    port: z.number().int().min(0).max(65535).default(0),
+    host: z.string().min(1).default('127.0.0.1'),
+    seed: z.union([z.string().min(1), z.number().int()]).default('clerk-sandbox'),
+    users: z.number().int().min(0).max(5_000_000).default(100),
+    /** Reference time of the seeded timeline; defaults to the start time. */
+    now: z.number().int().min(0).optional(),
+    rateLimit: rateLimitSchema.default('production'),
+    secretKeys: z.array(secretKeyString).max(100).optional(),
+    webhookSigningSecret: z.string().regex(/^whsec_[A-Za-z0-9+/=]{16,}$/).optional(),
+    faults: faultConfigSchema.optional(),
+    webhookUrl: z.url().optional(),
+    dropWebhooks: z.boolean().default(false),
+    /** How a revoke of a session that is no longer active answers (see README). */
+    revokeInactiveSession: z.enum(['error', 'ok']).default('error'),
+    /** Audit entries kept (counters are never truncated). */
+    auditCapacity: z.number().int().min(100).max(10_000_000).default(200_000),
+    /** Longest a hang fault holds a request before dropping the connection. */
+    maxHangMs: z.number().int().min(10).max(3_600_000).default(300_000),
+  })
+  .strict();
+export type SandboxOptions = z.input<typeof sandboxOptionsSchema>;
+export type ResolvedSandboxOptions = z.output<typeof sandboxOptionsSchema>;
+
+/** Thrown by the in-process handle for bad input; the HTTP admin API turns it into a 400. */
+export class SandboxInputError extends Error {
+  override readonly name = 'SandboxInputError';
+  constructor(readonly field: string, message: string, readonly issues: { field: string; message: string }[] = []) {
+    super(message);
+  }
+}
+
+/** Parses with a schema, or throws a SandboxInputError naming the first bad field. */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, root = ''): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => ({
+    field: [root, ...issue.path.map(String)].filter(Boolean).join('.') || root || '(body)',
+    message: issue.message,
+  }));
+  const first = issues[0] ?? { field: root || '(body)', message: 'invalid' };
+  throw new SandboxInputError(first.field, first.message, issues);
+}
