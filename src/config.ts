@@ -34,6 +34,12 @@ export const envSchema = z.object({
     .pipe(z.array(z.url('must be a comma-separated list of URLs'))),
   /** Base URL of the Temporal UI, for the "how to approve" lines of notifications. */
   TEMPORAL_UI_URL: optionalUrl,
+  /** Which rate limit the Clerk instance has (production 1000 / 10 s, development 100 / 10 s); default from the key (sk_live_ → production). */
+  CLERK_INSTANCE_TYPE: z.enum(['production', 'development']).optional(),
+  /** Fraction of the Clerk rate limit the worker leaves to everything else calling the instance (0.05 = use 95 %). */
+  CLERK_RATE_HEADROOM: z.coerce.number().min(0).max(0.9).default(0.05),
+  /** Clerk requests one worker has in flight at once. */
+  CLERK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -43,14 +43,112 @@ export interface TimelineEvent {
 
 const personSchema = z.string().trim().min(1).max(200);
 
-/** Input of `incidentWorkflow`: one JSON object, pasteable into the UI's Start Workflow form. */
-export const incidentInputSchema = z.strictObject({
-  category: incidentCategorySchema.optional(),
-  reporter: personSchema,
-  summary: z.string().trim().min(1).max(2000),
-  approvers: z.array(personSchema).max(50).default([]),
-  dryRun: z.boolean().default(false),
+/**
+ * Playbook steps a human decides (approval gates). Critical ones need two different approvers.
+ * `operator_action` is the operator confirming a manual fix; `targeted_revocation` is optional.
+ */
+export const GATED_STEPS = [
+  'emergency_bypass',
+  'rotate_secret_key',
+  'revoke_all_sessions',
+  'operator_action',
+  'targeted_revocation',
+] as const;
+export const gatedStepSchema = z.enum(GATED_STEPS);
+export type GatedStep = z.infer<typeof gatedStepSchema>;
+export const CRITICAL_STEPS: readonly GatedStep[] = ['emergency_bypass', 'rotate_secret_key', 'revoke_all_sessions'];
+
+const DURATION_UNITS_MS: Record<string, number> = {
+  ms: 1, s: 1000, sec: 1000, secs: 1000, second: 1000, seconds: 1000,
+  m: 60_000, min: 60_000, mins: 60_000, minute: 60_000, minutes: 60_000,
+  h: 3_600_000, hr: 3_600_000, hrs: 3_600_000, hour: 3_600_000, hours: 3_600_000,
+  d: 86_400_000, day: 86_400_000, days: 86_400_000,
+};
+
+/** A duration a human can type: `"30s"`, `"15 minutes"`, `"2h"`, `"500ms"`; parsed to milliseconds. */
+export function durationSchema(min: number, max: number) {
+  return z
+    .string()
+    .trim()
+    .transform((text, ctx) => {
+      const m = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/i.exec(text);
+      const unit = m?.[2] ? DURATION_UNITS_MS[m[2].toLowerCase()] : undefined;
+      if (!m?.[1] || unit === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'must be a duration like "30s", "15 minutes" or "2h"' });
+        return z.NEVER;
+      }
+      const ms = Math.round(Number(m[1]) * unit);
+      if (ms < min || ms > max) {
+        ctx.addIssue({ code: 'custom', message: `must be between ${formatDuration(min)} and ${formatDuration(max)}` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+}
+
+/** `90000` → `"1m 30s"`: for summaries and messages. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const parts: string[] = [];
+  let rest = Math.round(ms / 1000);
+  for (const [unit, size] of [['d', 86_400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)}${unit}`);
+      rest %= size;
+    }
+  }
+  return parts.join(' ');
+}
+
+/** A Clerk user id, e.g. `user_2abc…`. */
+export const clerkUserIdSchema = z.string().trim().regex(/^user_[A-Za-z0-9]{1,64}$/, 'must be a Clerk user id like "user_2abc…"');
+
+const SECOND = 1000;
+const DAY = 86_400_000;
+const gateTimeoutsSchema = z.strictObject({
+  /** No decision by then: notify again (escalation). */
+  escalateAfter: durationSchema(SECOND, 7 * DAY).optional(),
+  /** No decision by then: take the safe default (nothing dangerous happens), outcome `timed_out`. */
+  decideWithin: durationSchema(SECOND, 7 * DAY).optional(),
 });
+
+/** Input of `incidentWorkflow`: one JSON object, pasteable into the UI's Start Workflow form. */
+export const incidentInputSchema = z
+  .strictObject({
+    category: incidentCategorySchema.optional(),
+    reporter: personSchema,
+    summary: z.string().trim().min(1).max(2000),
+    approvers: z.array(personSchema).max(50).default([]),
+    timeouts: z
+      .strictObject({
+        escalateAfter: durationSchema(SECOND, 7 * DAY).default(15 * 60_000),
+        decideWithin: durationSchema(SECOND, 7 * DAY).default(60 * 60_000),
+        /** Each triage probe (status page, Backend API, health route, app routes). */
+        probe: durationSchema(100, 60 * SECOND).default(5 * SECOND),
+        recoveryCheckEvery: durationSchema(SECOND, DAY).default(5 * 60_000),
+        recoveryWatchFor: durationSchema(SECOND, 7 * DAY).default(2 * 3_600_000),
+        /** Overrides of the two gate timeouts for one step, e.g. `{ "revoke_all_sessions": { "decideWithin": "30m" } }`. */
+        steps: z.partialRecord(gatedStepSchema, gateTimeoutsSchema).default({}),
+      })
+      .prefault({}),
+    /** session_issues only: end the sessions of these users (after an approval). */
+    targetedRevocation: z.strictObject({ userIds: z.array(clerkUserIdSchema).min(1).max(1000) }).optional(),
+    dryRun: z.boolean().default(false),
+  })
+  .superRefine((input, ctx) => {
+    const check = (path: (string | number)[], t: { escalateAfter?: number; decideWithin?: number }) => {
+      if (t.escalateAfter !== undefined && t.decideWithin !== undefined && t.escalateAfter >= t.decideWithin) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'escalateAfter'], message: 'must be shorter than decideWithin' });
+      }
+    };
+    check(['timeouts'], input.timeouts);
+    for (const [step, t] of Object.entries(input.timeouts.steps)) {
+      if (t) check(['timeouts', 'steps', step], { escalateAfter: t.escalateAfter ?? input.timeouts.escalateAfter, decideWithin: t.decideWithin ?? input.timeouts.decideWithin });
+    }
+    if (input.targetedRevocation && input.category !== undefined && input.category !== 'session_issues') {
+      ctx.addIssue({ code: 'custom', path: ['targetedRevocation'], message: 'only for category session_issues' });
+    }
+  });
 export type IncidentInput = z.input<typeof incidentInputSchema>;
 export type ValidIncidentInput = z.output<typeof incidentInputSchema>;
 

@@ -14,7 +14,7 @@ import { serverAnswers, startDevServer, startDevServerViaSdkDownload, type Runni
 import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from './temporal/provision';
 import { startSandbox, type RunningSandbox } from './sandbox';
 import { createWorker } from './worker';
-import { createClerkGateway } from './activities/clerk';
+import { clerkLimitsFromEnv, createClerkGateway } from './activities/clerk';
 
 const DATA_DIR = join(PROJECT_ROOT, '.data');
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -125,7 +125,12 @@ async function main(): Promise<void> {
       deps: {
         statusPageUrl: clerk.statusPageUrl,
         sandbox: clerk.mode === 'sandbox',
-        clerk: createClerkGateway({ secretKey: clerk.secretKey, apiUrl: clerk.apiUrl }),
+        clerk: createClerkGateway({
+          secretKey: clerk.secretKey,
+          apiUrl: clerk.apiUrl,
+          // The sandbox enforces the production limit by default, whatever its sk_test_ key suggests.
+          ...clerkLimitsFromEnv(env, clerk.secretKey, env.CLERK_INSTANCE_TYPE ?? (clerk.mode === 'sandbox' ? 'production' : undefined)),
+        }),
         appHealthUrl: clerk.appHealthUrl,
         appRoutes: clerk.appRoutes,
         chatWebhookUrl: env.CHAT_WEBHOOK_URL,

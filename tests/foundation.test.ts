@@ -1,30 +1,33 @@
-/** The whole path on a real Temporal dev server: client → server → worker → activity → result. */
+/** The whole path on a real Temporal dev server: client → server → worker → activity → result (against the Clerk sandbox). */
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IncidentStatusKey } from '../src/shared';
 import { getIncidentState, incidentWorkflow } from '../src/workflows';
-import { startStatusPage, type FakeStatusPage } from './helpers/status-page';
+import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { sandboxDeps } from './helpers/incident';
+import { startStatusPage } from './helpers/status-page';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 
 let temporal: TemporalTestContext;
-let statusPage: FakeStatusPage;
+let sandbox: RunningSandbox;
 
 beforeAll(async () => {
   temporal = await connectTemporal();
-  statusPage = await startStatusPage('none');
+  sandbox = await startSandbox({ users: 20, seed: 'foundation' });
 });
 afterAll(async () => {
-  await statusPage?.close();
+  await sandbox?.close();
   await temporal?.close();
 });
 
-const validInput = { reporter: 'alice', summary: 'sign-in returns 500', category: 'middleware_failure' } as const;
+// A category whose playbook has no approval gate: the incident runs from report to close alone.
+const validInput = { reporter: 'alice', summary: 'user.created events missing in our store', category: 'webhook_backlog' } as const;
 
 describe('incidentWorkflow on a real dev server', () => {
   it('runs triage through a real activity, returns the result and answers a query', async () => {
     const taskQueue = uniqueTaskQueue();
-    const worker = await testWorker(temporal.nativeConnection, taskQueue, { statusPageUrl: statusPage.url, sandbox: true });
+    const worker = await testWorker(temporal.nativeConnection, taskQueue, sandboxDeps(sandbox));
     await worker.runUntil(async () => {
       const handle = await temporal.client.workflow.start(incidentWorkflow, {
         taskQueue,
@@ -33,14 +36,18 @@ describe('incidentWorkflow on a real dev server', () => {
       });
       const result = await handle.result();
       expect(result.status).toBe('resolved');
-      expect(result.category).toBe('middleware_failure');
-      expect(result.severity).toBe('high');
-      expect(result.timeline.map((e) => e.step)).toEqual(['report', 'triage', 'close']);
-      expect(result.timeline[1]?.description).toContain('All Systems Operational');
+      expect(result.category).toBe('webhook_backlog');
+      expect(result.severity).toBe('low');
+      const steps = result.timeline.map((e) => e.step);
+      expect(steps[0]).toBe('report');
+      expect(steps[1]).toBe('triage');
+      expect(steps.at(-1)).toBe('close');
+      expect(result.triage?.probes[0]).toContain('All Systems Operational');
+      expect(result.triage?.probes[1]).toMatch(/^backend api\s+ok/);
 
       const queried = await handle.query(getIncidentState);
       expect(queried.incidentId).toBe(handle.workflowId);
-      expect(queried.timeline).toHaveLength(3);
+      expect(queried.timeline).toHaveLength(result.timeline.length);
 
       const description = await handle.describe();
       expect(description.typedSearchAttributes.get(IncidentStatusKey)).toBe('resolved');
@@ -52,10 +59,12 @@ describe('incidentWorkflow on a real dev server', () => {
     [{ summary: 'x' }, 'input.reporter'],
     [{ ...validInput, reporter: 42 }, 'input.reporter'],
     [{ ...validInput, severity: 'high' }, 'input.severity: unknown field'],
+    [{ ...validInput, timeouts: { escalateAfter: 'soon' } }, 'input.timeouts.escalateAfter: must be a duration'],
+    [{ ...validInput, approvers: ['bob', ''] }, 'input.approvers.1'],
     ['not an object', 'input'],
   ])('fails at once, without retrying, on invalid input %j', async (input, field) => {
     const taskQueue = uniqueTaskQueue();
-    const worker = await testWorker(temporal.nativeConnection, taskQueue, { statusPageUrl: statusPage.url, sandbox: true });
+    const worker = await testWorker(temporal.nativeConnection, taskQueue, sandboxDeps(sandbox));
     await worker.runUntil(async () => {
       const handle = await temporal.client.workflow.start('incidentWorkflow', {
         taskQueue,
@@ -83,15 +92,16 @@ describe('incidentWorkflow on a real dev server', () => {
     const taskQueue = uniqueTaskQueue();
     const page = await startStatusPage('none');
     try {
-      page.stallNext(1); // the first probe hangs: the workflow is mid-activity when worker 1 stops
+      page.stallNext(1); // the first status page probe hangs: the workflow is mid-activity when worker 1 stops
       const first = await testWorker(temporal.nativeConnection, taskQueue, { statusPageUrl: page.url, sandbox: true }, 'worker-1');
       const handle = await temporal.client.workflow.start(incidentWorkflow, {
         taskQueue,
         workflowId: uniqueWorkflowId(),
-        args: [validInput],
+        args: [{ ...validInput, timeouts: { probe: '30s' } }], // the stall outlasts the shutdown
       });
       const firstRun = first.run();
       await expect.poll(async () => (await handle.query(getIncidentState)).timeline.length, { timeout: 10_000 }).toBe(1);
+      await expect.poll(() => page.stalled, { timeout: 10_000 }).toBe(1); // the probe is at the status page, held
       expect(page.hits).toBe(0);
       first.shutdown();
       await firstRun;
@@ -102,10 +112,14 @@ describe('incidentWorkflow on a real dev server', () => {
       expect(result.status).toBe('resolved');
       expect(page.hits).toBe(1);
 
-      // The activity's final attempt was completed by the replacement worker.
+      // The triage activity's final attempt was completed by the replacement worker.
       const history = await handle.fetchHistory();
-      const started = history.events?.filter((e) => e.activityTaskStartedEventAttributes) ?? [];
-      expect(started.at(-1)?.activityTaskStartedEventAttributes?.identity).toBe('worker-2');
+      const triage = history.events?.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runTriageProbes');
+      const started = history.events?.find(
+        (e) => e.activityTaskStartedEventAttributes && String(e.activityTaskStartedEventAttributes.scheduledEventId) === String(triage?.eventId),
+      );
+      expect(started?.activityTaskStartedEventAttributes?.identity).toBe('worker-2');
+      expect(started?.activityTaskStartedEventAttributes?.attempt).toBeGreaterThanOrEqual(2);
     } finally {
       await page.close();
     }

@@ -11,6 +11,7 @@ import type { TestProject } from 'vitest/node';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
 import { findBinary, TEMPORAL_CLI, TEMPORAL_TEST_SERVER } from '../src/temporal/provision';
 import { WORKFLOWS_PATH } from '../src/worker';
+import { findSecrets } from './helpers/history-scan';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -45,9 +46,26 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('testServerPath', required(TEMPORAL_TEST_SERVER));
 
   return async () => {
+    // Safety net over everything the run did: no history may carry a secret.
+    const leaks = await scanAllHistories(env);
     await env.teardown();
     rmSync(dir, { recursive: true, force: true });
+    if (leaks.length) {
+      // vitest reports a teardown error but keeps its exit code: set ours so CI fails.
+      process.exitCode = 1;
+      throw new Error(`secrets found in workflow histories:\n${leaks.join('\n')}`);
+    }
   };
+}
+
+async function scanAllHistories(env: TestWorkflowEnvironment): Promise<string[]> {
+  const leaks: string[] = [];
+  for await (const execution of env.client.workflow.list()) {
+    const history = await env.client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory();
+    const secrets = findSecrets(history);
+    if (secrets.length) leaks.push(`  ${execution.type} ${execution.workflowId}: ${secrets.map((s) => `${s.slice(0, 10)}…`).join(', ')}`);
+  }
+  return leaks;
 }
 
 const noop = () => undefined;

@@ -28,18 +28,19 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-it('watches a Clerk outage on a 5-minute durable timer until the status page recovers', async () => {
+it('waits out an hour-long approval gate (escalation at 15 min, safe default at 60) and a 5-minute recovery watch', async () => {
   const taskQueue = uniqueTaskQueue();
   const worker = await testWorker(env.nativeConnection, taskQueue, { statusPageUrl: statusPage.url, sandbox: true });
   await worker.runUntil(async () => {
+    // Default timeouts: escalate after 15 minutes, safe default after 1 hour, status checks every 5.
     const handle = await env.client.workflow.start(incidentWorkflow, {
       taskQueue,
       workflowId: uniqueWorkflowId(),
-      args: [{ reporter: 'alice', summary: 'nobody can sign in', category: 'clerk_outage' }],
+      args: [{ reporter: 'alice', summary: 'nobody can sign in', category: 'clerk_outage', approvers: ['bob', 'carol'] }],
     });
     const before = await env.currentTimeMs();
-    // Skip 16 minutes of server time: the first probe and three 5-minute checks see the outage.
-    await env.sleep('16 minutes');
+    // Skip 76 minutes of server time: the gate times out at 60, then three 5-minute checks see the outage.
+    await env.sleep('76 minutes');
     expect(statusPage.hits).toBeGreaterThanOrEqual(4);
     statusPage.indicator = 'none';
     const started = performance.now();
@@ -47,11 +48,15 @@ it('watches a Clerk outage on a 5-minute durable timer until the status page rec
     const skippedMs = (await env.currentTimeMs()) - before;
 
     expect(result.status).toBe('resolved');
-    const monitoring = result.timeline.find((e) => e.step === 'monitoring');
+    const gate = result.gates.find((g) => g.step === 'emergency_bypass');
+    expect(gate).toMatchObject({ outcome: 'timed_out', escalated: true, approvals: [] });
+    expect(Date.parse(gate?.decideBy ?? '') - Date.parse(gate?.requestedAt ?? '')).toBe(60 * 60_000);
+    expect(result.timeline.map((e) => e.description)).toContain('no decision after 15m: escalated');
+    const monitoring = result.timeline.find((e) => e.step === 'recovery_watch');
     expect(monitoring?.description).toMatch(/Clerk recovered after \d+ check\(s\)/);
     expect(Number(monitoring?.details?.checks)).toBeGreaterThanOrEqual(3);
-    // At least 3 timers of 5 minutes passed on the server's clock, in a fraction of that on ours.
-    expect(skippedMs).toBeGreaterThanOrEqual(15 * 60_000);
+    // An hour of gate and at least 3 timers of 5 minutes passed on the server's clock, in a fraction of that on ours.
+    expect(skippedMs).toBeGreaterThanOrEqual(75 * 60_000);
     expect(performance.now() - started).toBeLessThan(60_000);
     expect((await handle.query(getIncidentState)).status).toBe('resolved');
   });

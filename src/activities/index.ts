@@ -2,20 +2,75 @@
  * Activities, built by a factory with their dependencies so the worker, the tests and the
  * sandbox mode inject configuration instead of reading globals. Workflows import the type only.
  */
-import { fetchStatusPage, type StatusPageResult } from './probes';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { notify, type Notification, type NotifyResult } from './notify';
+import type { ClerkGateway } from './clerk';
+import { fetchStatusPage, probeBackendApi, runProbes, type StatusPageResult } from './probes';
+import { createRevocationActivities } from './revocation';
+import type { ProbeReport } from '../triage/rules';
 
 export interface ActivityDeps {
   /** Base URL of the Clerk status page (real: https://status.clerk.com; sandbox: its own). */
   statusPageUrl: string;
   /** True when talking to the project's Clerk sandbox instead of real Clerk. */
   sandbox: boolean;
+  /** The app's health route (APP_HEALTH_URL), probed by triage. */
+  appHealthUrl?: string;
+  /** App pages probed by triage (APP_ROUTES); all answering 500 means the auth middleware throws. */
+  appRoutes?: string[];
+  /** Slack-compatible incoming webhook (CHAT_WEBHOOK_URL); notifications are logged without it. */
+  chatWebhookUrl?: string;
+  /** Temporal UI base URL and namespace, for the "how to approve" lines of notifications. */
+  temporalUiUrl?: string;
+  namespace?: string;
+  /** The Clerk adapter (src/activities/clerk.ts); triage's Backend API probe is skipped without it. */
+  clerk?: ClerkGateway;
 }
+
+const NOTIFY_TIMEOUT_MS = 5000;
 
 export function createActivities(deps: ActivityDeps) {
   return {
+    /** Mass session revocation (`revokeSessionsWorkflow`): count the scope, revoke batch by batch. */
+    ...createRevocationActivities({ clerk: () => deps.clerk }),
+
     async probeStatusPage(input: { timeoutMs: number }): Promise<StatusPageResult & { sandbox: boolean }> {
       const result = await fetchStatusPage(deps.statusPageUrl, input.timeoutMs);
       return { ...result, sandbox: deps.sandbox };
+    },
+
+    /** Triage: every probe in parallel, each bounded by `timeoutMs`. A failing probe is evidence, not an error. */
+    async runTriageProbes(input: { timeoutMs: number }): Promise<ProbeReport & { sandbox: boolean }> {
+      const report = await runProbes(
+        {
+          statusPageUrl: deps.statusPageUrl,
+          appHealthUrl: deps.appHealthUrl,
+          appRoutes: deps.appRoutes,
+          backendApi: deps.clerk ? (timeoutMs) => probeBackendApi(deps.clerk as ClerkGateway, timeoutMs) : undefined,
+        },
+        input.timeoutMs,
+        Context.current().cancellationSignal,
+      );
+      return { ...report, sandbox: deps.sandbox };
+    },
+
+    /** Post to the incident channel (or log). Failures keep their error name as the failure type. */
+    async notify(notification: Notification): Promise<NotifyResult> {
+      try {
+        return await notify(notification, {
+          webhookUrl: deps.chatWebhookUrl,
+          timeoutMs: NOTIFY_TIMEOUT_MS,
+          namespace: deps.namespace ?? 'default',
+          uiUrl: deps.temporalUiUrl,
+          log: (message) => log.info(message),
+        });
+      } catch (err) {
+        if (err instanceof Error && (err.name === 'NotifyTimeoutError' || err.name === 'NotifyNetworkError' || err.name === 'NotifyHttpError')) {
+          const retryable = !('retryable' in err) || err.retryable === true;
+          throw ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: !retryable, cause: err });
+        }
+        throw err;
+      }
     },
   };
 }

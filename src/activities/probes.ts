@@ -2,9 +2,14 @@
 import { z } from 'zod';
 import { ApplicationFailure } from '@temporalio/common';
 import { STATUS_INDICATORS, type StatusIndicator } from '../domain';
+import type { BackendApiProbe, HttpProbe, ProbeReport, ProbeSkipped, StatusPageProbe } from '../triage/rules';
+import { classifyClerkError, ClerkError, ClerkRateLimited, type ClerkGateway } from './clerk';
 
 const statusSchema = z.object({
   status: z.object({ indicator: z.enum(STATUS_INDICATORS), description: z.string() }),
+});
+const summarySchema = statusSchema.extend({
+  components: z.array(z.object({ name: z.string(), status: z.string() })).default([]),
 });
 
 export interface StatusPageResult {
@@ -13,6 +18,11 @@ export interface StatusPageResult {
   description: string;
   latencyMs: number;
 }
+
+const bounded = (timeoutMs: number, cancel?: AbortSignal) =>
+  cancel ? AbortSignal.any([AbortSignal.timeout(timeoutMs), cancel]) : AbortSignal.timeout(timeoutMs);
+
+const isTimeout = (err: unknown) => err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
 
 /**
  * Fetch a Statuspage v2 `status.json`. A timeout, a network error or a 5xx is retryable (the
@@ -25,7 +35,7 @@ export async function fetchStatusPage(baseUrl: string, timeoutMs: number): Promi
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
-    const timedOut = err instanceof Error && err.name === 'TimeoutError';
+    const timedOut = isTimeout(err);
     throw ApplicationFailure.create({
       type: timedOut ? 'StatusPageTimeout' : 'StatusPageUnreachable',
       message: timedOut ? `${url} did not answer within ${timeoutMs} ms` : `${url} unreachable: ${String(err)}`,
@@ -52,4 +62,135 @@ export async function fetchStatusPage(baseUrl: string, timeoutMs: number): Promi
     description: parsed.data.status.description,
     latencyMs: Math.round(performance.now() - started),
   };
+}
+
+/**
+ * Triage's view of the status page (`summary.json`: indicator and component statuses). Never
+ * throws: a status page that does not answer is evidence too.
+ */
+export async function probeStatusPage(baseUrl: string, timeoutMs: number, cancel?: AbortSignal): Promise<StatusPageProbe> {
+  const url = new URL('/api/v2/summary.json', baseUrl).toString();
+  const started = performance.now();
+  const latency = () => Math.round(performance.now() - started);
+  try {
+    const response = await fetch(url, { signal: bounded(timeoutMs, cancel) });
+    if (!response.ok) {
+      await response.body?.cancel();
+      return { kind: 'error', url, error: 'http_error', status: response.status, message: `HTTP ${response.status}`, latencyMs: latency() };
+    }
+    const parsed = summarySchema.safeParse(await response.json().catch(() => undefined));
+    if (!parsed.success) return { kind: 'error', url, error: 'malformed', message: 'not Statuspage v2 JSON', latencyMs: latency() };
+    return {
+      kind: 'ok',
+      url,
+      indicator: parsed.data.status.indicator,
+      description: parsed.data.status.description,
+      degradedComponents: parsed.data.components.filter((c) => c.status !== 'operational').map((c) => ({ name: c.name, status: c.status })),
+      latencyMs: latency(),
+    };
+  } catch (err) {
+    return isTimeout(err)
+      ? { kind: 'error', url, error: 'timeout', message: `no answer within ${timeoutMs} ms`, latencyMs: latency() }
+      : { kind: 'error', url, error: 'network_error', message: errorMessage(err), latencyMs: latency() };
+  }
+}
+
+/** GET one of the app's URLs; the JSON body is kept when there is one (health routes report details). */
+export async function probeHttp(url: string, timeoutMs: number, cancel?: AbortSignal): Promise<HttpProbe> {
+  const started = performance.now();
+  const latency = () => Math.round(performance.now() - started);
+  try {
+    const response = await fetch(url, { signal: bounded(timeoutMs, cancel), redirect: 'manual' });
+    const text = await response.text();
+    let body: unknown = null;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+    }
+    return { kind: response.ok ? 'ok' : 'http_error', url, status: response.status, body, latencyMs: latency() };
+  } catch (err) {
+    return isTimeout(err)
+      ? { kind: 'timeout', url, status: null, message: `no answer within ${timeoutMs} ms`, latencyMs: latency() }
+      : { kind: 'network_error', url, status: null, message: errorMessage(err), latencyMs: latency() };
+  }
+}
+
+const PROBE_TIMED_OUT = Symbol('probe timed out');
+
+/**
+ * `users` with limit 1 with the Clerk adapter's client and error classification, sent once: triage
+ * wants to see the 429 or the 5xx, not to wait it out. It skips the adapter's pacing queue on
+ * purpose: behind a running mass revocation the queue is seconds long, and a probe stuck in our
+ * own queue would look like Clerk timing out (two requests fit in the limiter's headroom).
+ */
+export async function probeBackendApi(clerk: Pick<ClerkGateway, 'client'>, timeoutMs: number): Promise<BackendApiProbe> {
+  const started = performance.now();
+  const latency = () => Math.round(performance.now() - started);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<typeof PROBE_TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(PROBE_TIMED_OUT), timeoutMs);
+  });
+  try {
+    const answer = await Promise.race([
+      clerk.client.users.getUserList({ limit: 1 }),
+      timeout,
+    ]);
+    if (answer === PROBE_TIMED_OUT) {
+      return { kind: 'timeout', status: null, code: null, retryAfterSeconds: null, traceId: null, message: `no answer within ${timeoutMs} ms`, latencyMs: latency() };
+    }
+    return { kind: 'ok', status: 200, code: null, retryAfterSeconds: null, traceId: null, message: `${answer.totalCount} user(s)`, latencyMs: latency() };
+  } catch (raw) {
+    const err = classifyClerkError(raw, 'users.getUserList');
+    if (!(err instanceof ClerkError)) {
+      return { kind: 'network_error', status: null, code: null, retryAfterSeconds: null, traceId: null, message: errorMessage(err), latencyMs: latency() };
+    }
+    const base = { status: err.status ?? null, code: err.code ?? null, traceId: err.clerkTraceId ?? null, message: err.toDetails().message, latencyMs: latency() };
+    switch (err.name) {
+      case 'ClerkRateLimited':
+        return { kind: 'rate_limited', ...base, retryAfterSeconds: Math.round((err as ClerkRateLimited).retryAfterMs / 1000) };
+      case 'ClerkKeyInvalid':
+        return { kind: 'unauthorized', ...base, retryAfterSeconds: null };
+      case 'ClerkUnavailable':
+        return { kind: err.status === undefined ? 'network_error' : 'server_error', ...base, retryAfterSeconds: null };
+      case 'ClerkRequestRejected':
+        return { kind: 'client_error', ...base, retryAfterSeconds: null };
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface ProbeTargets {
+  statusPageUrl?: string;
+  appHealthUrl?: string;
+  appRoutes?: string[];
+  /** The Backend API probe (`users` with limit 1), given by the Clerk adapter. */
+  backendApi?: (timeoutMs: number) => Promise<BackendApiProbe>;
+}
+
+const skipped = (reason: string): ProbeSkipped => ({ kind: 'skipped', reason });
+
+/**
+ * Every triage probe in parallel, each bounded by `timeoutMs`. Never throws for a failing probe;
+ * `cancel` (the activity's cancellation) aborts them all and then rethrows its reason.
+ */
+export async function runProbes(targets: ProbeTargets, timeoutMs: number, cancel?: AbortSignal): Promise<ProbeReport> {
+  const at = new Date().toISOString();
+  const [statusPage, backendApi, health, routes] = await Promise.all([
+    targets.statusPageUrl ? probeStatusPage(targets.statusPageUrl, timeoutMs, cancel) : Promise.resolve(skipped('no status page URL configured')),
+    targets.backendApi ? targets.backendApi(timeoutMs) : Promise.resolve(skipped('no Clerk secret key configured')),
+    targets.appHealthUrl ? probeHttp(targets.appHealthUrl, timeoutMs, cancel) : Promise.resolve(skipped('APP_HEALTH_URL not set')),
+    Promise.all((targets.appRoutes ?? []).map((url) => probeHttp(url, timeoutMs, cancel))),
+  ]);
+  if (cancel?.aborted) throw cancel.reason;
+  return { at, timeoutMs, statusPage, backendApi, health, routes };
+}
+
+function errorMessage(err: unknown): string {
+  if (err instanceof Error) {
+    const cause = (err as Error & { cause?: unknown }).cause;
+    return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
+  }
+  return String(err);
 }

@@ -1,19 +1,52 @@
 /**
- * `npm run incident -- <command>`: start and inspect incidents from a terminal. Every argument is
- * validated with the same zod schemas the workflow uses, so a bad flag is refused before anything
- * reaches Temporal.
+ * `npm run incident -- <command>`: start, inspect and decide incidents from a terminal. Every
+ * argument is validated with the same zod schemas the workflow uses, so a bad flag is refused
+ * (and named) before anything reaches Temporal.
  */
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
+import { z } from 'zod';
 import { loadEnv } from '../config';
-import { describeIssues, incidentInputSchema, INCIDENT_CATEGORIES } from '../domain';
-import { getIncidentState, incidentWorkflow } from '../workflows';
+import { describeIssues, GATED_STEPS, incidentInputSchema, INCIDENT_CATEGORIES, type IncidentInput } from '../domain';
+import {
+  approveRequestSchema,
+  approveStep,
+  getIncidentState,
+  incidentWorkflow,
+  rejectRequestSchema,
+  rejectStep,
+  requestStep,
+  stepRequestSchema,
+  type IncidentState,
+} from '../workflows/incident';
 
 /** Refusal of a CLI argument; the message names the flag. */
 export class CliArgumentError extends Error {
   override readonly name = 'CliArgumentError';
 }
+
+const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** zod issues as `--flag: message`, for inputs assembled from flags. */
+export function describeFlagIssues(error: z.ZodError, flagOf: Record<string, string> = {}): string {
+  return error.issues
+    .map((issue) => {
+      if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => `--${kebab(k)}: unknown flag`).join('; ');
+      const [head, ...rest] = issue.path.map(String);
+      const flag = head ? (flagOf[[head, ...rest].join('.')] ?? flagOf[head] ?? `--${kebab(head)}`) : 'arguments';
+      return `${flag}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+function parseOrThrow<T>(schema: z.ZodType<T>, raw: unknown, flagOf: Record<string, string> = {}): T {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new CliArgumentError(describeFlagIssues(parsed.error, flagOf));
+  return parsed.data;
+}
+
+const workflowIdSchema = z.object({ workflowId: z.string().trim().min(1, 'an incident (workflow) id is required').max(1000) });
 
 async function withClient<T>(fn: (client: Client, env: ReturnType<typeof loadEnv>) => Promise<T>): Promise<T> {
   const env = loadEnv();
@@ -37,8 +70,40 @@ function parseJsonObject(value: string): unknown {
   }
 }
 
+const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+
+/** An update refused by the workflow's validator: print why, exit non-zero. */
+async function sendUpdate<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) throw new Error(`refused: ${err.cause?.message ?? err.message}`);
+    throw err;
+  }
+}
+
+/** The state as an on-call engineer reads it: what it waits for, who may decide, the timeline. */
+export function formatState(s: IncidentState): string {
+  const lines = [
+    `${s.incidentId}: ${s.summary}${s.dryRun ? ' (dry run)' : ''}`,
+    `  status ${s.status} · category ${s.category ?? 'unknown'} · severity ${s.severity ?? 'unknown'} · reporter ${s.reporter}`,
+    `  waiting for: ${s.waitingFor}`,
+  ];
+  if (s.triage) lines.push(`  triage (${s.triage.agreement}, rule ${s.triage.rule}): ${s.triage.note}`);
+  lines.push(s.pendingApprovals.length ? '  pending approvals:' : '  pending approvals: none');
+  for (const p of s.pendingApprovals) {
+    lines.push(
+      `    ${p.step}: ${p.title} — ${p.approvedBy.length}/${p.approvalsNeeded} approved${p.approvedBy.length ? ` (${p.approvedBy.join(', ')})` : ''}; requested by ${p.requestedBy}; may approve: ${p.eligible.join(', ') || 'nobody on the list'}; ${p.escalated ? 'ESCALATED; ' : `escalates ${p.escalateAt}; `}decide by ${p.decideBy}`,
+      `      npm run incident -- approve ${s.incidentId} --step ${p.step} --approver <you>`,
+    );
+  }
+  if (s.attention.length) lines.push('  needs attention:', ...s.attention.map((a) => `    - ${a}`));
+  lines.push('  timeline:', ...s.timeline.map((e) => `    ${e.time} ${e.step.padEnd(20)} ${e.actor.padEnd(16)} ${e.description}`));
+  return lines.join('\n');
+}
+
 export function buildProgram(): Command {
-  const program = new Command('incident').description('Start and follow Clerk incident workflows').showHelpAfterError();
+  const program = new Command('incident').description('Start, follow and decide Clerk incident workflows').showHelpAfterError();
 
   program
     .command('start')
@@ -47,46 +112,125 @@ export function buildProgram(): Command {
     .option('--reporter <name>', 'who reports the incident')
     .option('--summary <text>', 'what is broken, in a sentence')
     .option('--approver <name>', 'allowed approver (repeat the flag for several)', collect, [])
+    .option('--escalate-after <duration>', 'no decision by then: notify again (e.g. "15m")')
+    .option('--decide-within <duration>', 'no decision by then: safe default, step not done (e.g. "1h")')
+    .option('--probe-timeout <duration>', 'timeout of each triage probe (e.g. "5s")')
+    .option('--revoke-user <userId>', 'session_issues: end the sessions of this user (repeat), after an approval', collect, [])
     .option('--dry-run', 'plan and record, change nothing')
     .option('--input <json>', 'the whole input as one JSON object (instead of the flags)', parseJsonObject)
     .option('--id <workflowId>', 'workflow id (default: incident-<random>)')
     .option('--wait', 'wait for the incident to end and print its final state')
     .action(async (opts: Record<string, unknown>) => {
+      const timeouts = defined({ escalateAfter: opts.escalateAfter, decideWithin: opts.decideWithin, probe: opts.probeTimeout });
+      const revokeUsers = opts.revokeUser as string[];
       const raw =
         opts.input ??
-        Object.fromEntries(
-          Object.entries({
-            category: opts.category,
-            reporter: opts.reporter,
-            summary: opts.summary,
-            approvers: (opts.approver as string[]).length ? opts.approver : undefined,
-            dryRun: opts.dryRun === true ? true : undefined,
-          }).filter(([, v]) => v !== undefined),
-        );
+        defined({
+          category: opts.category,
+          reporter: opts.reporter,
+          summary: opts.summary,
+          approvers: (opts.approver as string[]).length ? opts.approver : undefined,
+          timeouts: Object.keys(timeouts).length ? timeouts : undefined,
+          targetedRevocation: revokeUsers.length ? { userIds: revokeUsers } : undefined,
+          dryRun: opts.dryRun === true ? true : undefined,
+        });
       const parsed = incidentInputSchema.safeParse(raw);
-      if (!parsed.success) throw new CliArgumentError(describeIssues(parsed.error, opts.input ? 'input' : 'flag'));
+      if (!parsed.success) {
+        throw new CliArgumentError(
+          opts.input
+            ? describeIssues(parsed.error, 'input')
+            : describeFlagIssues(parsed.error, {
+                approvers: '--approver',
+                'timeouts.probe': '--probe-timeout',
+                'timeouts.escalateAfter': '--escalate-after',
+                'timeouts.decideWithin': '--decide-within',
+                targetedRevocation: '--revoke-user',
+              }),
+        );
+      }
+      // The workflow parses its input itself: send what was validated, as typed (durations stay text).
+      const input = raw as IncidentInput;
       await withClient(async (client, env) => {
         const workflowId = typeof opts.id === 'string' ? opts.id : `incident-${randomUUID()}`;
         const handle = await client.workflow.start(incidentWorkflow, {
           taskQueue: env.TEMPORAL_TASK_QUEUE,
           workflowId,
-          args: [parsed.data],
-          staticSummary: `Incident: ${parsed.data.summary}`,
+          args: [input],
+          staticSummary: `Incident${parsed.data.category ? ` (${parsed.data.category})` : ''}: ${parsed.data.summary}`,
+          staticDetails: `Reported by ${parsed.data.reporter}. Approvers: ${parsed.data.approvers.join(', ') || 'none'}.${parsed.data.dryRun ? ' Dry run.' : ''}`,
         });
         console.log(`started ${handle.workflowId}`);
         console.log(`follow it: npm run incident -- show ${handle.workflowId}`);
-        if (opts.wait) console.log(JSON.stringify(await handle.result(), null, 2));
+        if (opts.wait) console.log(formatState(await handle.result()));
       });
     });
 
   program
     .command('show')
-    .description('print the state and timeline of an incident')
+    .description('print the state, the pending approvals and the timeline of an incident')
     .argument('<workflowId>')
-    .action(async (workflowId: string) => {
+    .option('--json', 'print the whole state as JSON')
+    .action(async (workflowId: string, opts: { json?: boolean }) => {
+      const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
       await withClient(async (client) => {
-        const state = await client.workflow.getHandle(workflowId).query(getIncidentState);
-        console.log(JSON.stringify(state, null, 2));
+        const state = await client.workflow.getHandle(id).query(getIncidentState);
+        console.log(opts.json ? JSON.stringify(state, null, 2) : formatState(state));
+      });
+    });
+
+  const stepHelp = `one of ${GATED_STEPS.join(', ')}`;
+
+  program
+    .command('approve')
+    .description('approve a pending step (critical steps need two different approvers)')
+    .argument('<workflowId>')
+    .requiredOption('--step <step>', stepHelp)
+    .requiredOption('--approver <name>', 'who approves (must be on the incident approver list)')
+    .option('--comment <text>', 'why, for the timeline')
+    .action(async (workflowId: string, opts: Record<string, unknown>) => {
+      const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
+      const req = parseOrThrow(approveRequestSchema, defined({ step: opts.step, approver: opts.approver, comment: opts.comment }));
+      await withClient(async (client) => {
+        const decision = await sendUpdate(() => client.workflow.getHandle(id).executeUpdate(approveStep, { args: [req] }));
+        console.log(decision.message);
+      });
+    });
+
+  program
+    .command('reject')
+    .description('reject a pending step (a reason is required)')
+    .argument('<workflowId>')
+    .requiredOption('--step <step>', stepHelp)
+    .requiredOption('--approver <name>', 'who rejects (must be on the incident approver list)')
+    .requiredOption('--reason <text>', 'why not')
+    .action(async (workflowId: string, opts: Record<string, unknown>) => {
+      const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
+      const req = parseOrThrow(rejectRequestSchema, defined({ step: opts.step, approver: opts.approver, reason: opts.reason }));
+      await withClient(async (client) => {
+        const decision = await sendUpdate(() => client.workflow.getHandle(id).executeUpdate(rejectStep, { args: [req] }));
+        console.log(decision.message);
+      });
+    });
+
+  program
+    .command('request')
+    .description('request an optional step of the playbook (session_issues: targeted_revocation)')
+    .argument('<workflowId>')
+    .requiredOption('--step <step>', stepHelp)
+    .requiredOption('--requester <name>', 'who asks (the reporter or a listed approver; cannot approve it then)')
+    .option('--user <userId>', 'targeted_revocation: a user whose sessions to end (repeat)', collect, [])
+    .option('--reason <text>', 'why, for the timeline')
+    .action(async (workflowId: string, opts: Record<string, unknown>) => {
+      const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
+      const users = opts.user as string[];
+      const req = parseOrThrow(
+        stepRequestSchema,
+        defined({ step: opts.step, requester: opts.requester, reason: opts.reason, userIds: users.length ? users : undefined }),
+        { userIds: '--user' },
+      );
+      await withClient(async (client) => {
+        const result = await sendUpdate(() => client.workflow.getHandle(id).executeUpdate(requestStep, { args: [req] }));
+        console.log(result.message);
       });
     });
 

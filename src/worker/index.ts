@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
+import { clerkLimitsFromEnv, createClerkGateway } from '../activities/clerk';
 import { CLERK_STATUS_PAGE, loadEnv } from '../config';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
 
@@ -45,7 +46,16 @@ async function main(): Promise<void> {
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
-    deps: { statusPageUrl: env.CLERK_STATUS_PAGE_URL ?? CLERK_STATUS_PAGE, sandbox: false },
+    deps: {
+      statusPageUrl: env.CLERK_STATUS_PAGE_URL ?? CLERK_STATUS_PAGE,
+      sandbox: false,
+      clerk: createClerkGateway({ secretKey: env.CLERK_SECRET_KEY, apiUrl: env.CLERK_API_URL, ...clerkLimitsFromEnv(env, env.CLERK_SECRET_KEY) }),
+      appHealthUrl: env.APP_HEALTH_URL,
+      appRoutes: env.APP_ROUTES,
+      chatWebhookUrl: env.CHAT_WEBHOOK_URL,
+      temporalUiUrl: env.TEMPORAL_UI_URL,
+      namespace: env.TEMPORAL_NAMESPACE,
+    },
   });
   console.log(`worker polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${env.TEMPORAL_ADDRESS} (namespace ${env.TEMPORAL_NAMESPACE})`);
   // Worker.run() stops on SIGINT/SIGTERM by itself (the SDK installs the handlers).

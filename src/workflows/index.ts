@@ -1,2 +1,3 @@
 /** Every workflow the worker registers. The bundler starts here. */
-export { incidentWorkflow, getIncidentState } from './incident';
+export { incidentWorkflow, getIncidentState, approveStep, rejectStep, requestStep } from './incident';
+export { revokeSessionsWorkflow, getRevocationProgress } from './revoke-sessions';

@@ -1,4 +1,4 @@
-/** A Statuspage v2 endpoint on loopback whose indicator and stalls the test controls. */
+/** A Statuspage v2 endpoint (status.json and summary.json) on loopback whose indicator and stalls the test controls. */
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { StatusIndicator } from '../../src/domain';
@@ -8,6 +8,8 @@ export interface FakeStatusPage {
   indicator: StatusIndicator;
   /** Requests answered so far. */
   hits: number;
+  /** Requests held by `stallNext` right now. */
+  readonly stalled: number;
   /** Hold the next N requests until `release()` is called. */
   stallNext(n: number): void;
   release(): void;
@@ -21,6 +23,9 @@ export async function startStatusPage(initial: StatusIndicator = 'none'): Promis
     url: '',
     indicator: initial,
     hits: 0,
+    get stalled() {
+      return stalled.length;
+    },
     stallNext(n) {
       toStall = n;
     },
@@ -34,7 +39,7 @@ export async function startStatusPage(initial: StatusIndicator = 'none'): Promis
     },
   };
   const server = createServer((req, res) => {
-    if (req.url !== '/api/v2/status.json') {
+    if (req.url !== '/api/v2/status.json' && req.url !== '/api/v2/summary.json') {
       res.writeHead(404).end();
       return;
     }
@@ -46,7 +51,8 @@ export async function startStatusPage(initial: StatusIndicator = 'none'): Promis
     page.hits += 1;
     const description = page.indicator === 'none' ? 'All Systems Operational' : 'Partial System Outage';
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ page: { id: 'test', name: 'Clerk' }, status: { indicator: page.indicator, description } }));
+    const components = [{ name: 'Backend API', status: page.indicator === 'none' ? 'operational' : 'major_outage' }];
+    res.end(JSON.stringify({ page: { id: 'test', name: 'Clerk' }, status: { indicator: page.indicator, description }, components }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   page.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -1,0 +1,504 @@
+/**
+ * The one module behind which Clerk sits. Everything else calls Clerk through a `ClerkGateway`:
+ *
+ * - it builds the `@clerk/backend` client (`createClerkClient({ secretKey, apiUrl })`);
+ * - it classifies every failure once into a named error (`ClerkRateLimited`, `ClerkUnavailable`,
+ *   `ClerkKeyInvalid`, `ClerkRequestRejected`) and, for activities, into a Temporal
+ *   `ApplicationFailure` of the same type (retryable or not, `nextRetryDelay` from `Retry-After`);
+ * - it paces every request through one client-side rate limiter per worker process and Clerk
+ *   instance, set below the instance's limit by a configurable headroom, with bounded concurrency;
+ * - it retries where Clerk asks to be retried: a 429 pauses the whole limiter for `Retry-After`
+ *   and the call is sent again (no work is lost); 5xx and network errors back off and retry a
+ *   few times, then fail retryable; a 4xx fails at once.
+ *
+ * Secret keys live here and in the worker's configuration only, never in workflow inputs.
+ */
+import { createHash } from 'node:crypto';
+import { createClerkClient, type ClerkClient, type Session, type User } from '@clerk/backend';
+import { isClerkAPIResponseError } from '@clerk/backend/errors';
+import { ApplicationFailure } from '@temporalio/common';
+// Bottleneck, not p-limit + a token bucket or p-queue: it does pacing (`minTime`, spaced from the
+// previous start, so timer lateness does not accumulate), bounded concurrency (`maxConcurrent`),
+// weights and a reservoir we can close on a 429, in one CommonJS package with its own types and
+// ~35 M weekly downloads. Its last release is from 2019, but it is feature-complete and stable;
+// p-queue/p-limit are maintained but ESM-only, and p-queue's fixed interval windows can burst
+// across a window edge of the server's own window, which pacing never does.
+import Bottleneck from 'bottleneck';
+
+// ---------------------------------------------------------------------------------------------
+// Typed errors
+
+export const CLERK_ERROR_NAMES = ['ClerkRateLimited', 'ClerkUnavailable', 'ClerkKeyInvalid', 'ClerkRequestRejected'] as const;
+export type ClerkErrorName = (typeof CLERK_ERROR_NAMES)[number];
+/** Failure types that retrying will not fix: name them in retry policies' `nonRetryableErrorTypes`. */
+export const CLERK_NON_RETRYABLE: readonly ClerkErrorName[] = ['ClerkKeyInvalid', 'ClerkRequestRejected'];
+
+/** One entry of Clerk's `errors` array. */
+export interface ClerkApiErrorItem {
+  code: string;
+  message: string;
+  longMessage?: string;
+  meta?: Record<string, unknown>;
+}
+
+interface ClerkErrorInit {
+  operation: string;
+  status?: number;
+  clerkTraceId?: string;
+  errors?: ClerkApiErrorItem[];
+  cause?: unknown;
+}
+
+/** Base of the four Clerk error kinds; match on `name` (it survives the activity boundary). */
+export abstract class ClerkError extends Error {
+  abstract override readonly name: ClerkErrorName;
+  abstract readonly retryable: boolean;
+  /** What we were doing, e.g. `sessions.revokeSession`. */
+  readonly operation: string;
+  /** HTTP status; undefined for network errors and timeouts. */
+  readonly status?: number;
+  /** Clerk's first error code, e.g. `clerk_key_invalid`. */
+  readonly code?: string;
+  readonly clerkTraceId?: string;
+  readonly errors: ClerkApiErrorItem[];
+
+  constructor(message: string, init: ClerkErrorInit) {
+    super(message, init.cause === undefined ? undefined : { cause: init.cause });
+    this.operation = init.operation;
+    this.status = init.status;
+    this.errors = init.errors ?? [];
+    this.code = this.errors[0]?.code;
+    this.clerkTraceId = init.clerkTraceId || undefined;
+  }
+
+  /** What an activity failure carries in `details[0]` (no secrets: Clerk errors never echo the key). */
+  toDetails(): ClerkErrorDetails {
+    return {
+      operation: this.operation,
+      status: this.status ?? null,
+      code: this.code ?? null,
+      clerkTraceId: this.clerkTraceId ?? null,
+      message: this.errors[0]?.longMessage ?? this.errors[0]?.message ?? this.message,
+    };
+  }
+}
+
+export interface ClerkErrorDetails {
+  operation: string;
+  status: number | null;
+  code: string | null;
+  clerkTraceId: string | null;
+  message: string;
+}
+
+/** 429: the instance's rate limit. Retry after `retryAfterMs`. */
+export class ClerkRateLimited extends ClerkError {
+  override readonly name = 'ClerkRateLimited' as const;
+  readonly retryable = true;
+  constructor(
+    message: string,
+    init: ClerkErrorInit,
+    readonly retryAfterMs: number,
+  ) {
+    super(message, init);
+  }
+}
+
+/** 5xx, a network error (no status) or a timeout: Clerk (or the way to it) is down. Retry with backoff. */
+export class ClerkUnavailable extends ClerkError {
+  override readonly name = 'ClerkUnavailable' as const;
+  readonly retryable = true;
+}
+
+/** 401 `clerk_key_invalid` (or a malformed key): every call will fail the same way until the key changes. */
+export class ClerkKeyInvalid extends ClerkError {
+  override readonly name = 'ClerkKeyInvalid' as const;
+  readonly retryable = false;
+}
+
+/** Any other 4xx: the request itself is wrong or refers to something that is gone. Not retried. */
+export class ClerkRequestRejected extends ClerkError {
+  override readonly name = 'ClerkRequestRejected' as const;
+  readonly retryable = false;
+}
+
+export function isClerkError(err: unknown, name?: ClerkErrorName): err is ClerkError {
+  return err instanceof ClerkError && (name === undefined || err.name === name);
+}
+
+/** `Retry-After` when Clerk sends none (it always should on a 429). */
+const DEFAULT_RETRY_AFTER_MS = 2000;
+
+/**
+ * Turns whatever `@clerk/backend` threw into one of the four kinds. Errors that are not Clerk API
+ * responses (our own bugs) are returned unchanged.
+ */
+export function classifyClerkError(err: unknown, operation: string): ClerkError | unknown {
+  if (err instanceof ClerkError) return err;
+  if (err instanceof ClerkCallTimeout) {
+    return new ClerkUnavailable(`Clerk ${operation}: no answer within ${err.timeoutMs} ms`, { operation, cause: err });
+  }
+  if (!isClerkAPIResponseError(err)) return err;
+  const errors: ClerkApiErrorItem[] = (err.errors ?? []).map((e) => ({
+    code: e.code,
+    message: e.message,
+    ...(e.longMessage ? { longMessage: e.longMessage } : {}),
+    ...(e.meta ? { meta: { ...e.meta } } : {}),
+  }));
+  const status = typeof err.status === 'number' && err.status > 0 ? err.status : undefined;
+  const init: ClerkErrorInit = { operation, status, clerkTraceId: err.clerkTraceId, errors, cause: err };
+  const first = errors[0];
+  const said = first ? `${first.code}: ${first.longMessage ?? first.message}` : err.message || 'no error body';
+  const trace = err.clerkTraceId ? ` (clerk_trace_id ${err.clerkTraceId})` : '';
+  if (status === undefined) return new ClerkUnavailable(`Clerk ${operation}: network error: ${said}`, init);
+  if (status === 429) {
+    const retryAfterMs = typeof err.retryAfter === 'number' ? err.retryAfter * 1000 : DEFAULT_RETRY_AFTER_MS;
+    return new ClerkRateLimited(`Clerk ${operation}: 429 ${said}${trace}; retry after ${retryAfterMs} ms`, init, retryAfterMs);
+  }
+  if (status >= 500) return new ClerkUnavailable(`Clerk ${operation}: ${status} ${said}${trace}`, init);
+  if (status === 401 || first?.code === 'clerk_key_invalid') {
+    return new ClerkKeyInvalid(`Clerk ${operation}: ${status} ${said}${trace}`, init);
+  }
+  return new ClerkRequestRejected(`Clerk ${operation}: ${status} ${said}${trace}`, init);
+}
+
+/** For activities: the Temporal failure that carries a Clerk error's kind, retryability and details. */
+export function toApplicationFailure(err: unknown, operation = 'call'): ApplicationFailure | unknown {
+  const e = classifyClerkError(err, operation);
+  if (!(e instanceof ClerkError)) return e;
+  return ApplicationFailure.create({
+    type: e.name,
+    message: e.message,
+    nonRetryable: !e.retryable,
+    details: [e.toDetails()],
+    ...(e instanceof ClerkRateLimited ? { nextRetryDelay: e.retryAfterMs } : {}),
+    cause: e,
+  });
+}
+
+class ClerkCallTimeout extends Error {
+  override readonly name = 'ClerkCallTimeout';
+  constructor(readonly timeoutMs: number) {
+    super(`no answer within ${timeoutMs} ms`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate limiting
+
+/** Clerk's Backend API limits per instance (DESIGN.md, "Facts we checked"). */
+export const CLERK_RATE_LIMITS = {
+  production: { requests: 1000, windowMs: 10_000 },
+  development: { requests: 100, windowMs: 10_000 },
+} as const;
+export type ClerkInstanceType = keyof typeof CLERK_RATE_LIMITS;
+
+/** `sk_live_…` keys belong to production instances, `sk_test_…` to development ones. */
+export function instanceTypeOfKey(secretKey: string): ClerkInstanceType {
+  return secretKey.startsWith('sk_live_') ? 'production' : 'development';
+}
+
+export interface ClerkRateLimit {
+  requests: number;
+  windowMs: number;
+  /** Fraction of the limit left unused for everything else that calls the instance (0.05 = use 95 %). */
+  headroom: number;
+}
+
+export const DEFAULT_HEADROOM = 0.05;
+export const DEFAULT_CONCURRENCY = 16;
+
+/** The limiter settings of the worker's configuration (CLERK_INSTANCE_TYPE, CLERK_RATE_HEADROOM, CLERK_CONCURRENCY). */
+export function clerkLimitsFromEnv(
+  env: { CLERK_INSTANCE_TYPE?: ClerkInstanceType; CLERK_RATE_HEADROOM: number; CLERK_CONCURRENCY: number },
+  secretKey: string,
+  instanceType: ClerkInstanceType | undefined = env.CLERK_INSTANCE_TYPE,
+): Pick<ClerkGatewayOptions, 'limit' | 'concurrency'> {
+  const type = instanceType ?? instanceTypeOfKey(secretKey);
+  return { limit: { ...CLERK_RATE_LIMITS[type], headroom: env.CLERK_RATE_HEADROOM }, concurrency: env.CLERK_CONCURRENCY };
+}
+
+interface SharedLimiter {
+  bottleneck: Bottleneck;
+  pausedUntil: number;
+  pauseTimer: NodeJS.Timeout | null;
+  /** Pauses every call on this limiter until `until` (ms since epoch); extends, never shortens. */
+  pause(until: number): void;
+}
+
+/** One limiter per worker process per Clerk instance (API URL + key + settings). */
+const limiters = new Map<string, SharedLimiter>();
+
+function sharedLimiter(key: string, minTimeMs: number, concurrency: number): SharedLimiter {
+  const existing = limiters.get(key);
+  if (existing) return existing;
+  const bottleneck = new Bottleneck({ maxConcurrent: concurrency, minTime: minTimeMs });
+  const shared: SharedLimiter = {
+    bottleneck,
+    pausedUntil: 0,
+    pauseTimer: null,
+    pause(until: number) {
+      if (until <= shared.pausedUntil) return;
+      shared.pausedUntil = until;
+      // A closed reservoir holds queued jobs back (they stay queued); reopening drains them.
+      void bottleneck.updateSettings({ reservoir: 0 });
+      if (shared.pauseTimer) clearTimeout(shared.pauseTimer);
+      shared.pauseTimer = setTimeout(() => {
+        shared.pauseTimer = null;
+        void bottleneck.updateSettings({ reservoir: null });
+      }, Math.max(0, until - Date.now()));
+      shared.pauseTimer.unref();
+    },
+  };
+  limiters.set(key, shared);
+  return shared;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway
+
+export interface ClerkRetryPolicy {
+  /** 429s waited out per call before giving up (as a retryable `ClerkRateLimited`). */
+  maxRateLimitWaits: number;
+  /** Attempts per call on 5xx/network errors/timeouts before giving up (retryable `ClerkUnavailable`). */
+  maxUnavailableAttempts: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+}
+
+export const DEFAULT_RETRY: ClerkRetryPolicy = {
+  maxRateLimitWaits: 20,
+  maxUnavailableAttempts: 5,
+  initialBackoffMs: 250,
+  maxBackoffMs: 5000,
+};
+
+export interface ClerkGatewayOptions {
+  secretKey: string;
+  /** Defaults to Clerk's `https://api.clerk.com`; the sandbox's URL in sandbox mode. */
+  apiUrl?: string;
+  /** Defaults to the limit of the key's instance type, with `DEFAULT_HEADROOM`. */
+  limit?: { requests: number; windowMs: number; headroom?: number };
+  /** Requests in flight at once, for all callers of this limiter. */
+  concurrency?: number;
+  retry?: Partial<ClerkRetryPolicy>;
+  /** A request with no answer by then counts as a network error (the SDK has no timeout of its own). */
+  requestTimeoutMs?: number;
+}
+
+/** Counters of one gateway view (a batch's own, or the worker's). */
+export interface ClerkCallStats {
+  /** HTTP requests sent (a `getUserList` is two). */
+  requests: number;
+  /** 429 answers received. */
+  rateLimited: number;
+  /** 5xx, network errors and timeouts. */
+  unavailable: number;
+  /** Calls sent again after a 429 or an unavailable answer. */
+  retries: number;
+  /** Time spent waiting out 429s and backoffs, summed over calls. */
+  waitedMs: number;
+}
+
+export type RevokeOutcome = 'revoked' | 'not_active';
+
+export interface SessionSummary {
+  id: string;
+  userId: string;
+  status: string;
+  updatedAt: number;
+}
+
+export interface UserSummary {
+  id: string;
+  createdAt: number;
+  lastActiveAt: number | null;
+}
+
+export interface UserPage {
+  users: UserSummary[];
+  /** Users matching the filters (all of them, not only those after the cursor). */
+  totalCount: number;
+}
+
+export interface ListUsersParams {
+  limit: number;
+  /** Cursor pagination (ordered by `+created_at`): the id of the last user of the previous page. */
+  startingAfter?: string;
+  createdAtAfter?: number;
+  lastActiveAtAfter?: number;
+  lastActiveAtBefore?: number;
+  userIds?: string[];
+}
+
+export interface ClerkGateway {
+  /** The raw client, for operations without a method here: wrap the call in `call()`. */
+  readonly client: ClerkClient;
+  readonly settings: { requestsPerWindow: number; windowMs: number; minTimeMs: number; concurrency: number };
+  /** Paces, retries and classifies one call. `weight` = HTTP requests the call makes. */
+  call<T>(operation: string, fn: (clerk: ClerkClient) => Promise<T>, opts?: { weight?: number; retry?: boolean }): Promise<T>;
+  /** `users.getUserList`, ordered by `+created_at` (stable under sign-ups: new users come last). */
+  listUsers(params: ListUsersParams): Promise<UserPage>;
+  countUsers(params?: { lastActiveAtAfter?: number; lastActiveAtBefore?: number; userIds?: string[] }): Promise<number>;
+  /** Every session of a user with that status (all statuses when omitted), every page. */
+  listSessions(userId: string, status?: 'active'): Promise<SessionSummary[]>;
+  getSession(sessionId: string): Promise<SessionSummary>;
+  /** Revokes a session; `not_active` when Clerk says it already is not active (revoked, ended...). */
+  revokeSession(sessionId: string): Promise<RevokeOutcome>;
+  stats(): ClerkCallStats;
+  /** A view sharing this gateway's client and limiter, with counters of its own (also added to this one's). */
+  metered(): ClerkGateway;
+}
+
+function emptyStats(): ClerkCallStats {
+  return { requests: 0, rateLimited: 0, unavailable: 0, retries: 0, waitedMs: 0 };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ClerkCallTimeout(ms)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function userSummary(u: User): UserSummary {
+  return { id: u.id, createdAt: u.createdAt, lastActiveAt: u.lastActiveAt ?? null };
+}
+
+function sessionSummary(s: Session): SessionSummary {
+  return { id: s.id, userId: s.userId, status: s.status, updatedAt: s.updatedAt };
+}
+
+/** 4xx codes of a revoke that may mean "this session is not active any more". */
+const MAYBE_NOT_ACTIVE = new Set([400, 409, 410, 422]);
+const SESSIONS_PAGE = 100;
+
+export function createClerkGateway(opts: ClerkGatewayOptions): ClerkGateway {
+  const base = opts.limit ?? CLERK_RATE_LIMITS[instanceTypeOfKey(opts.secretKey)];
+  const headroom = opts.limit?.headroom ?? DEFAULT_HEADROOM;
+  if (!(headroom >= 0 && headroom < 1)) throw new RangeError(`headroom must be in [0, 1), got ${headroom}`);
+  const requestsPerWindow = Math.max(1, Math.floor(base.requests * (1 - headroom)));
+  // Evenly spaced requests: any window of `windowMs`, aligned or not with Clerk's, holds at most
+  // `requestsPerWindow` + 1 of them.
+  const minTimeMs = base.windowMs / requestsPerWindow;
+  const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
+  const retry: ClerkRetryPolicy = { ...DEFAULT_RETRY, ...opts.retry };
+  const requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+  const client = createClerkClient({ secretKey: opts.secretKey, ...(opts.apiUrl ? { apiUrl: opts.apiUrl } : {}) });
+  const keyHash = createHash('sha256').update(opts.secretKey).digest('hex').slice(0, 16);
+  const limiter = sharedLimiter(`${opts.apiUrl ?? 'clerk'}|${keyHash}|${minTimeMs}|${concurrency}`, minTimeMs, concurrency);
+  const settings = { requestsPerWindow, windowMs: base.windowMs, minTimeMs, concurrency };
+
+  const build = (counters: ClerkCallStats[]): ClerkGateway => {
+    const count = (field: keyof ClerkCallStats, n = 1) => {
+      for (const c of counters) c[field] += n;
+    };
+
+    async function call<T>(
+      operation: string,
+      fn: (clerk: ClerkClient) => Promise<T>,
+      callOpts: { weight?: number; retry?: boolean } = {},
+    ): Promise<T> {
+      const weight = callOpts.weight ?? 1;
+      let rateLimitWaits = 0;
+      let unavailableAttempts = 0;
+      for (;;) {
+        // A call of weight n takes n paced slots (getUserList sends two requests at once).
+        for (let k = 1; k < weight; k++) await limiter.bottleneck.schedule(() => Promise.resolve());
+        count('requests', weight);
+        try {
+          return await limiter.bottleneck.schedule(() => withTimeout(fn(client), requestTimeoutMs));
+        } catch (raw) {
+          const err = classifyClerkError(raw, operation);
+          if (!(err instanceof ClerkError) || !err.retryable) throw err;
+          let waitMs: number;
+          if (err instanceof ClerkRateLimited) {
+            count('rateLimited');
+            // Every caller of the instance holds back, whether or not this one retries.
+            limiter.pause(Date.now() + err.retryAfterMs);
+            if (callOpts.retry === false || ++rateLimitWaits > retry.maxRateLimitWaits) throw err;
+            waitMs = err.retryAfterMs;
+          } else {
+            count('unavailable');
+            if (callOpts.retry === false || ++unavailableAttempts >= retry.maxUnavailableAttempts) throw err;
+            const backoff = Math.min(retry.maxBackoffMs, retry.initialBackoffMs * 2 ** (unavailableAttempts - 1));
+            waitMs = Math.round(backoff * (0.5 + Math.random() / 2)); // jitter: retries of parallel calls spread out
+          }
+          count('retries');
+          count('waitedMs', waitMs);
+          await sleep(waitMs);
+        }
+      }
+    }
+
+    const gateway: ClerkGateway = {
+      client,
+      settings,
+      call,
+      async listUsers(p) {
+        // `startingAfter` is in Clerk's API (cursor pagination) but not in the SDK's param type;
+        // the SDK snake-cases and forwards every query param, so it reaches Clerk as `starting_after`.
+        const params: Parameters<ClerkClient['users']['getUserList']>[0] & { startingAfter?: string } = {
+          limit: p.limit,
+          orderBy: '+created_at',
+          ...(p.startingAfter ? { startingAfter: p.startingAfter } : {}),
+          ...(p.createdAtAfter !== undefined ? { createdAtAfter: p.createdAtAfter } : {}),
+          ...(p.lastActiveAtAfter !== undefined ? { lastActiveAtAfter: p.lastActiveAtAfter } : {}),
+          ...(p.lastActiveAtBefore !== undefined ? { lastActiveAtBefore: p.lastActiveAtBefore } : {}),
+          ...(p.userIds ? { userId: p.userIds } : {}),
+        };
+        const page = await call('users.getUserList', (c) => c.users.getUserList(params), { weight: 2 });
+        return { users: page.data.map(userSummary), totalCount: page.totalCount };
+      },
+      async countUsers(p = {}) {
+        // The count endpoint takes the list's filters (Clerk's spec); the SDK's type lists only some.
+        const params: Parameters<ClerkClient['users']['getCount']>[0] & ReturnType<typeof lastActive> = {
+          ...(p.userIds ? { userId: p.userIds } : {}),
+          ...lastActive(p),
+        };
+        return call('users.getCount', (c) => c.users.getCount(params));
+      },
+      async listSessions(userId, status) {
+        const out: SessionSummary[] = [];
+        for (let offset = 0; ; offset += SESSIONS_PAGE) {
+          const page = await call('sessions.getSessionList', (c) =>
+            c.sessions.getSessionList({ userId, limit: SESSIONS_PAGE, offset, ...(status ? { status } : {}) }),
+          );
+          out.push(...page.data.map(sessionSummary));
+          if (page.data.length < SESSIONS_PAGE || out.length >= page.totalCount) return out;
+        }
+      },
+      async getSession(sessionId) {
+        return sessionSummary(await call('sessions.getSession', (c) => c.sessions.getSession(sessionId)));
+      },
+      async revokeSession(sessionId) {
+        try {
+          await call('sessions.revokeSession', (c) => c.sessions.revokeSession(sessionId));
+          return 'revoked';
+        } catch (err) {
+          if (!(err instanceof ClerkRequestRejected) || err.status === undefined || !MAYBE_NOT_ACTIVE.has(err.status)) throw err;
+          if (err.code === 'session_not_active') return 'not_active';
+          // Clerk's spec only says "400 ClerkErrors": ask the session itself before calling it a failure.
+          const session = await gateway.getSession(sessionId);
+          if (session.status !== 'active') return 'not_active';
+          throw err;
+        }
+      },
+      stats: () => ({ ...counters[0]! }),
+      metered: () => build([emptyStats(), ...counters]),
+    };
+    return gateway;
+  };
+
+  return build([emptyStats()]);
+}
+
+function lastActive(p: { lastActiveAtAfter?: number; lastActiveAtBefore?: number }) {
+  return {
+    ...(p.lastActiveAtAfter !== undefined ? { lastActiveAtAfter: p.lastActiveAtAfter } : {}),
+    ...(p.lastActiveAtBefore !== undefined ? { lastActiveAtBefore: p.lastActiveAtBefore } : {}),
+  };
+}

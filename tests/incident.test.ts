@@ -1,0 +1,326 @@
+/**
+ * incidentWorkflow end to end on the run's real dev server, against a Clerk sandbox per test:
+ * triage from injected faults, approval gates (two-person rule, refusals, rejection, timeout and
+ * escalation), optional steps, the revocation child workflow, and cancellation with compensation.
+ */
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IncidentInput } from '../src/domain';
+import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
+import { approveStep, getIncidentState, incidentWorkflow, rejectStep, requestStep, type IncidentState } from '../src/workflows/incident';
+import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
+import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
+import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
+
+let temporal: TemporalTestContext;
+beforeAll(async () => {
+  temporal = await connectTemporal();
+});
+afterAll(async () => {
+  await temporal?.close();
+});
+
+/** Short gates for tests; a test that wants a decision sends it well within them. */
+const fast = { escalateAfter: '20s', decideWithin: '40s', probe: '2s' };
+const people = { reporter: 'alice', approvers: ['alice', 'bob', 'carol'] };
+
+interface Run {
+  sandbox: RunningSandbox;
+  chat: ChatReceiver;
+  handle: WorkflowHandle<typeof incidentWorkflow>;
+}
+
+/** A sandbox, a chat receiver and a worker of its own; `body` runs while the worker does. */
+async function withIncident<T>(
+  input: IncidentInput,
+  body: (run: Run) => Promise<T>,
+  setup: (sandbox: RunningSandbox) => void | Promise<void> = () => undefined,
+): Promise<T> {
+  const sandbox = await startSandbox({ users: 20, seed: 'incident-test' });
+  const chat = await startChatReceiver();
+  try {
+    await setup(sandbox);
+    const taskQueue = uniqueTaskQueue();
+    const worker = await testWorker(temporal.nativeConnection, taskQueue, sandboxDeps(sandbox, chat.url));
+    return await worker.runUntil(async () => {
+      const handle = await temporal.client.workflow.start(incidentWorkflow, {
+        taskQueue,
+        workflowId: uniqueWorkflowId(),
+        args: [input],
+        staticSummary: `Incident: ${input.summary}`,
+      });
+      return body({ sandbox, chat, handle });
+    });
+  } finally {
+    await chat.close();
+    await sandbox.close();
+  }
+}
+
+async function refusal(promise: Promise<unknown>): Promise<string> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+  const cause = (err as WorkflowUpdateFailedError).cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  expect((cause as ApplicationFailure).type).toBe('UpdateRefused');
+  return cause?.message ?? '';
+}
+
+const outcomes = (s: IncidentState) => Object.fromEntries(s.steps.map((x) => [x.step, x.outcome]));
+
+async function cancelAndWait(handle: WorkflowHandle<typeof incidentWorkflow>): Promise<void> {
+  await handle.cancel();
+  const err = await handle.result().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+}
+
+describe('triage classifies each category from injected faults', () => {
+  type Scenario = [name: string, category: IncidentInput['category'], inject: (s: RunningSandbox) => void, expected: { category: string; severity: string; rule: string; agreement: string }];
+  const scenarios: Scenario[] = [
+    ['Clerk outage (status page major)', undefined, (s) => void s.admin.setOutage({ active: true, indicator: 'major' }), { category: 'clerk_outage', severity: 'critical', rule: 'status_page_outage', agreement: 'classified' }],
+    ['Backend API answering 503', undefined, (s) => void s.admin.setFaults({ errorRates: { '503': 1 } }), { category: 'clerk_outage', severity: 'critical', rule: 'backend_api_unavailable', agreement: 'classified' }],
+    ['app routes answering 500', undefined, (s) => void s.admin.setApp({ middlewareFailure: true }), { category: 'middleware_failure', severity: 'high', rule: 'app_routes_500', agreement: 'classified' }],
+    ['configured key deleted (401)', undefined, (s) => s.admin.listKeys().forEach((k) => s.admin.deleteKey(k.id)), { category: 'middleware_failure', severity: 'high', rule: 'secret_key_rejected', agreement: 'classified' }],
+    ['rate limit exhausted (429)', undefined, (s) => void s.admin.setRateLimit({ requests: 1, windowMs: 60_000 }), { category: 'middleware_failure', severity: 'high', rule: 'backend_api_rate_limited', agreement: 'classified' }],
+    ['key compromise, reported', 'key_compromise', () => undefined, { category: 'key_compromise', severity: 'critical', rule: 'all_clear', agreement: 'not_visible' }],
+    ['session issues, reported', 'session_issues', () => undefined, { category: 'session_issues', severity: 'medium', rule: 'all_clear', agreement: 'not_visible' }],
+    ['webhook backlog, reported', 'webhook_backlog', () => undefined, { category: 'webhook_backlog', severity: 'low', rule: 'all_clear', agreement: 'not_visible' }],
+    ['reported outage confirmed', 'clerk_outage', (s) => void s.admin.setOutage({ active: true }), { category: 'clerk_outage', severity: 'critical', rule: 'status_page_outage', agreement: 'confirmed' }],
+    ['reported session issues during an outage', 'session_issues', (s) => void s.admin.setOutage({ active: true }), { category: 'session_issues', severity: 'critical', rule: 'status_page_outage', agreement: 'disagreed' }],
+  ];
+
+  it.concurrent.each(scenarios)('%s', async (_name, category, inject, expected) => {
+    await withIncident(
+      { ...people, summary: 'users cannot sign in', ...(category ? { category } : {}), timeouts: { ...fast, decideWithin: '60s' } },
+      async ({ handle }) => {
+        const state = await waitForState(handle, getIncidentState, (s) => s.triage !== undefined);
+        expect(state.triage).toMatchObject({ rule: expected.rule, agreement: expected.agreement });
+        expect(state).toMatchObject({ category: expected.category, severity: expected.severity });
+        if (expected.agreement === 'disagreed') expect(state.attention.join('\n')).toContain('triage disagrees');
+        // The UI's list can filter on what triage found.
+        await eventually(async () => {
+          const sa = (await handle.describe()).typedSearchAttributes;
+          return sa.get(IncidentCategoryKey) === expected.category && sa.get(IncidentSeverityKey) === expected.severity;
+        });
+        // Done with this one (webhook_backlog may have finished already).
+        await handle.cancel().catch(() => undefined);
+        await handle.result().catch(() => undefined);
+      },
+      inject,
+    );
+  });
+});
+
+describe('approval gates', () => {
+  it('key compromise: two different approvers per critical step, refusals say why, dry run flows into the revocation child', async () => {
+    await withIncident(
+      { ...people, category: 'key_compromise', summary: 'sk_live key pasted in a public gist', dryRun: true, timeouts: fast },
+      async ({ handle, chat, sandbox }) => {
+        const gated = await waitForState(handle, getIncidentState, pendingStep('rotate_secret_key'));
+        expect(gated.pendingApprovals[0]).toMatchObject({ step: 'rotate_secret_key', requestedBy: 'alice', approvalsNeeded: 2, eligible: ['bob', 'carol'] });
+        expect(gated.waitingFor).toContain('approval of rotate_secret_key');
+        expect((await handle.describe()).typedSearchAttributes.get(IncidentStatusKey)).toBe('mitigating');
+
+        // Bad payloads are refused with the field named, before they reach history.
+        expect(await refusal(handle.executeUpdate('approveStep', { args: [{ step: 'nope', approver: 'bob' }] }))).toContain('update.step');
+        expect(await refusal(handle.executeUpdate('approveStep', { args: [{ step: 'rotate_secret_key', approver: 'bob', extra: 1 }] }))).toContain(
+          'update.extra: unknown field',
+        );
+        expect(await refusal(handle.executeUpdate(approveStep, { args: [{ step: 'emergency_bypass', approver: 'bob' }] }))).toMatch(
+          /update\.step: emergency_bypass is not pending.*pending: rotate_secret_key/,
+        );
+        expect(await refusal(handle.executeUpdate(approveStep, { args: [{ step: 'rotate_secret_key', approver: 'mallory' }] }))).toBe(
+          "update.approver: mallory is not on this incident's approver list (alice, bob, carol)",
+        );
+        expect(await refusal(handle.executeUpdate(approveStep, { args: [{ step: 'rotate_secret_key', approver: 'alice' }] }))).toContain(
+          'alice requested rotate_secret_key and cannot approve their own request',
+        );
+
+        const first = await handle.executeUpdate(approveStep, { args: [{ step: 'rotate_secret_key', approver: 'bob', comment: 'confirmed the leak' }] });
+        expect(first).toMatchObject({ decision: 'pending', approvedBy: ['bob'], approvalsNeeded: 2 });
+        expect(await refusal(handle.executeUpdate(approveStep, { args: [{ step: 'rotate_secret_key', approver: 'bob' }] }))).toContain(
+          'bob already approved rotate_secret_key; a critical step needs two different approvers',
+        );
+        const second = await handle.executeUpdate(approveStep, { args: [{ step: 'rotate_secret_key', approver: 'carol' }] });
+        expect(second).toMatchObject({ decision: 'approved', approvedBy: ['bob', 'carol'] });
+        expect(await refusal(handle.executeUpdate(approveStep, { args: [{ step: 'rotate_secret_key', approver: 'carol' }] }))).toContain(
+          'rotate_secret_key is not pending: it was already approved',
+        );
+
+        await waitForState(handle, getIncidentState, pendingStep('revoke_all_sessions'));
+        await handle.executeUpdate(approveStep, { args: [{ step: 'revoke_all_sessions', approver: 'carol' }] });
+        await handle.executeUpdate(approveStep, { args: [{ step: 'revoke_all_sessions', approver: 'bob' }] });
+
+        const result = await handle.result();
+        expect(result.status).toBe('resolved');
+        expect(outcomes(result)).toMatchObject({
+          incident_notice: 'succeeded',
+          rotate_secret_key: 'not_automated', // approved (first record), then honestly not automated
+          revoke_all_sessions: 'succeeded',
+          review: 'not_automated',
+        });
+        expect(result.steps.filter((s) => s.step === 'rotate_secret_key').map((s) => s.outcome)).toEqual(['approved', 'not_automated']);
+        const revocation = result.steps.find((s) => s.step === 'revoke_all_sessions' && s.outcome === 'succeeded');
+        expect(revocation?.note).toMatch(/^dry run: \d+ active session\(s\) would be revoked; nothing was revoked/);
+        expect(Object.keys(sandbox.admin.revokes())).toHaveLength(0); // a dry run revokes nothing
+        // The timeline names who decided what.
+        expect(result.timeline.filter((e) => e.step === 'rotate_secret_key').map((e) => e.actor)).toEqual(['alice', 'bob', 'carol', 'carol', 'runbook']);
+        expect(result.pendingApprovals).toEqual([]);
+        // Each approval request went to the channel with the commands to decide.
+        const requests = chat.texts().filter((t) => t.includes('Approval needed'));
+        expect(requests).toHaveLength(2);
+        expect(requests[0]).toContain(`npm run incident -- approve ${handle.workflowId} --step rotate_secret_key --approver <you>`);
+      },
+    );
+  });
+
+  it('middleware failure: a rejection needs a reason, is recorded, and nothing is verified', async () => {
+    await withIncident(
+      { ...people, summary: 'dashboard answers 500', timeouts: fast },
+      async ({ handle, chat }) => {
+        await waitForState(handle, getIncidentState, pendingStep('operator_action'));
+        expect(await refusal(handle.executeUpdate('rejectStep', { args: [{ step: 'operator_action', approver: 'bob' }] }))).toContain(
+          'update.reason: a rejection needs a reason',
+        );
+        expect(await refusal(handle.executeUpdate(rejectStep, { args: [{ step: 'operator_action', approver: 'bob', reason: '  ' }] }))).toContain(
+          'update.reason',
+        );
+        const decision = await handle.executeUpdate(rejectStep, { args: [{ step: 'operator_action', approver: 'bob', reason: 'rollback not done yet' }] });
+        expect(decision).toMatchObject({ decision: 'rejected', rejectedBy: 'bob', reason: 'rollback not done yet' });
+        const result = await handle.result();
+        expect(result.category).toBe('middleware_failure');
+        expect(outcomes(result)).toMatchObject({ diagnostics: 'not_automated', operator_action: 'rejected', verify_fix: 'not_needed' });
+        expect(result.gates[0]?.rejection).toMatchObject({ approver: 'bob', reason: 'rollback not done yet' });
+        expect(chat.texts().some((t) => t.includes('operator_action: rejected'))).toBe(true);
+      },
+      (s) => void s.admin.setApp({ middlewareFailure: true }),
+    );
+  });
+
+  it('middleware failure: once the operator confirms the fix, the probes verify it', async () => {
+    await withIncident(
+      { ...people, summary: 'dashboard answers 500', timeouts: fast },
+      async ({ handle, sandbox }) => {
+        await waitForState(handle, getIncidentState, pendingStep('operator_action'));
+        sandbox.admin.setApp({ middlewareFailure: false }); // the operator rolled back
+        await handle.executeUpdate(approveStep, { args: [{ step: 'operator_action', approver: 'carol' }] });
+        const result = await handle.result();
+        expect(outcomes(result)).toMatchObject({ operator_action: 'approved', verify_fix: 'succeeded' });
+      },
+      (s) => void s.admin.setApp({ middlewareFailure: true }),
+    );
+  });
+
+  it('nobody decides: approver shortage flagged, escalation notified with the commands, then the safe default (timed_out, no bypass)', async () => {
+    await withIncident(
+      { ...people, approvers: ['alice', 'bob'], category: 'clerk_outage', summary: 'nobody can sign in', timeouts: { escalateAfter: '1s', decideWithin: '2s', probe: '2s' } },
+      async ({ handle, chat }) => {
+        const result = await handle.result();
+        expect(outcomes(result)).toMatchObject({ emergency_bypass: 'timed_out', recovery_watch: 'succeeded', bypass_off: 'not_needed', review: 'not_automated' });
+        expect(result.steps.some((s) => s.step === 'emergency_bypass' && s.outcome === 'not_automated')).toBe(false);
+        expect(result.gates[0]).toMatchObject({ step: 'emergency_bypass', outcome: 'timed_out', escalated: true, approvals: [] });
+        expect(result.attention).toContain('emergency_bypass timed out without a decision');
+        // Only bob may approve (alice requested it): a critical step cannot pass, and the incident says so up front.
+        expect(result.attention).toContain(
+          'emergency_bypass cannot be approved: it needs 2 approver(s) other than alice, the incident lists 1; it will time out (not done)',
+        );
+        // The probes saw no outage: the disagreement is on record, the reporter's category stands.
+        expect(result.triage?.agreement).toBe('disagreed');
+        const escalation = chat.texts().find((t) => t.includes('Escalation: emergency_bypass'));
+        expect(escalation).toContain(`--workflow-id ${handle.workflowId} --name approveStep`);
+        expect(escalation).toContain('More Actions → Send an Update');
+        const timeline = result.timeline.map((e) => e.description);
+        expect(timeline).toContain('no decision after 1s: escalated');
+        expect(timeline.some((d) => d.startsWith('timed_out: turn on the emergency auth bypass'))).toBe(true);
+        // Timers carry summaries the UI shows.
+        const history = await handle.fetchHistory();
+        const timers = history.events?.filter((e) => e.timerStartedEventAttributes) ?? [];
+        expect(timers.length).toBeGreaterThanOrEqual(2);
+        expect(timers.every((e) => e.userMetadata?.summary)).toBe(true);
+        const activities = history.events?.filter((e) => e.activityTaskScheduledEventAttributes) ?? [];
+        expect(activities.every((e) => e.userMetadata?.summary)).toBe(true);
+      },
+    );
+  });
+});
+
+describe('optional steps', () => {
+  it('session issues: targeted revocation requested by one person, approved by another, run by the revocation child', async () => {
+    await withIncident(
+      { ...people, category: 'session_issues', summary: 'some users are signed out every minute', timeouts: fast },
+      async ({ handle, sandbox }) => {
+        const waiting = await waitForState(handle, getIncidentState, (s) => s.waitingFor.includes('requestStep'));
+        expect(waiting.waitingFor).toContain('an optional request to end the sessions of the affected users');
+        const users = (await sandboxDeps(sandbox).clerk?.listUsers({ limit: 2 }))?.users.map((u) => u.id) ?? [];
+        expect(users).toHaveLength(2);
+
+        expect(await refusal(handle.executeUpdate(requestStep, { args: [{ step: 'emergency_bypass', requester: 'carol' }] }))).toContain(
+          'emergency_bypass cannot be requested in this incident',
+        );
+        expect(await refusal(handle.executeUpdate(requestStep, { args: [{ step: 'targeted_revocation', requester: 'carol' }] }))).toContain('update.userIds');
+        const requested = await handle.executeUpdate(requestStep, { args: [{ step: 'targeted_revocation', requester: 'carol', userIds: users, reason: 'their sessions are corrupt' }] });
+        expect(requested.requestedBy).toBe('carol');
+
+        const gated = await waitForState(handle, getIncidentState, pendingStep('targeted_revocation'));
+        expect(gated.pendingApprovals[0]).toMatchObject({ requestedBy: 'carol', approvalsNeeded: 1, eligible: ['alice', 'bob'] });
+        expect(await refusal(handle.executeUpdate(approveStep, { args: [{ step: 'targeted_revocation', approver: 'carol' }] }))).toContain(
+          'carol requested targeted_revocation and cannot approve their own request',
+        );
+        await handle.executeUpdate(approveStep, { args: [{ step: 'targeted_revocation', approver: 'alice' }] });
+        const result = await handle.result();
+        expect(outcomes(result)).toMatchObject({ diagnostics: 'not_automated', targeted_revocation: 'succeeded', review: 'not_automated' });
+        const revoked = Object.keys(sandbox.admin.revokes());
+        const note = result.steps.find((s) => s.step === 'targeted_revocation' && s.outcome === 'succeeded')?.note ?? '';
+        expect(note).toMatch(/^\d+ session\(s\) revoked/);
+        expect(Number(/^(\d+)/.exec(note)?.[1])).toBe(revoked.length);
+      },
+    );
+  });
+});
+
+describe('cancellation', () => {
+  it('runs the compensations of applied steps: the incident notice is withdrawn', async () => {
+    await withIncident(
+      { ...people, category: 'session_issues', summary: 'false alarm', timeouts: fast },
+      async ({ handle, chat }) => {
+        await waitForState(handle, getIncidentState, (s) => s.steps.some((x) => x.step === 'incident_notice'));
+        await cancelAndWait(handle);
+        const state = await handle.query(getIncidentState);
+        expect(state.status).toBe('cancelled');
+        expect(state.steps.filter((s) => s.step === 'incident_notice').map((s) => s.outcome)).toEqual(['succeeded', 'compensated']);
+        expect(chat.texts().some((t) => t.includes('Incident notice withdrawn'))).toBe(true);
+        expect(state.attention.some((a) => a.includes('compensation'))).toBe(false);
+        expect((await handle.describe()).typedSearchAttributes.get(IncidentStatusKey)).toBe('cancelled');
+      },
+    );
+  });
+
+  it('escalates a compensation that fails instead of swallowing it', async () => {
+    await withIncident(
+      { ...people, category: 'session_issues', summary: 'false alarm', timeouts: fast },
+      async ({ handle, chat }) => {
+        await waitForState(handle, getIncidentState, (s) => s.steps.some((x) => x.step === 'incident_notice'));
+        chat.respond = (m) => (m.text.includes('Incident notice withdrawn') ? 400 : 200); // the channel refuses the withdrawal
+        await cancelAndWait(handle);
+        const state = await handle.query(getIncidentState);
+        expect(state.status).toBe('cancelled');
+        const undo = state.steps.filter((s) => s.step === 'incident_notice');
+        expect(undo.map((s) => s.outcome)).toEqual(['succeeded', 'failed']);
+        expect(undo[1]?.note).toContain('compensation of incident_notice failed (withdraw the incident notice)');
+        expect(undo[1]?.note).toContain('HTTP 400');
+        expect(state.attention.some((a) => a.includes('a human must undo it'))).toBe(true);
+        const escalation = chat.texts().find((t) => t.includes('Compensation failed: incident_notice'));
+        expect(escalation).toContain('a human must undo it');
+      },
+    );
+  });
+});
