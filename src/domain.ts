@@ -2,6 +2,7 @@
  * The incident vocabulary (see DESIGN.md) and the zod schemas of everything that crosses a
  * boundary into a workflow. Imported by workflow code, so: no Node APIs, no I/O.
  */
+import { msToNumber, type Duration } from '@temporalio/common';
 import { z } from 'zod';
 
 export const INCIDENT_CATEGORIES = [
@@ -58,26 +59,27 @@ export const gatedStepSchema = z.enum(GATED_STEPS);
 export type GatedStep = z.infer<typeof gatedStepSchema>;
 export const CRITICAL_STEPS: readonly GatedStep[] = ['emergency_bypass', 'rotate_secret_key', 'revoke_all_sessions'];
 
-const DURATION_UNITS_MS: Record<string, number> = {
-  ms: 1, s: 1000, sec: 1000, secs: 1000, second: 1000, seconds: 1000,
-  m: 60_000, min: 60_000, mins: 60_000, minute: 60_000, minutes: 60_000,
-  h: 3_600_000, hr: 3_600_000, hrs: 3_600_000, hour: 3_600_000, hours: 3_600_000,
-  d: 86_400_000, day: 86_400_000, days: 86_400_000,
-};
-
-/** A duration a human can type: `"30s"`, `"15 minutes"`, `"2h"`, `"500ms"`; parsed to milliseconds. */
+/**
+ * A duration a human can type: `"30s"`, `"15 minutes"`, `"2h"`, `"500ms"`; parsed to milliseconds
+ * by the `ms` format Temporal itself uses. A unit is required: a bare `"30"` is refused.
+ */
 export function durationSchema(min: number, max: number) {
   return z
     .string()
     .trim()
     .transform((text, ctx) => {
-      const m = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/i.exec(text);
-      const unit = m?.[2] ? DURATION_UNITS_MS[m[2].toLowerCase()] : undefined;
-      if (!m?.[1] || unit === undefined) {
+      let ms = Number.NaN;
+      if (/^\d+(?:\.\d+)?\s*[a-z]+$/i.test(text)) {
+        try {
+          ms = Math.round(msToNumber(text as Duration));
+        } catch {
+          // not a duration: reported below
+        }
+      }
+      if (!Number.isFinite(ms)) {
         ctx.addIssue({ code: 'custom', message: 'must be a duration like "30s", "15 minutes" or "2h"' });
         return z.NEVER;
       }
-      const ms = Math.round(Number(m[1]) * unit);
       if (ms < min || ms > max) {
         ctx.addIssue({ code: 'custom', message: `must be between ${formatDuration(min)} and ${formatDuration(max)}` });
         return z.NEVER;

@@ -126,10 +126,13 @@ export async function followProgress(client: Client, workflowId: string, everyMs
     }
     await Promise.race([resultPromise.catch(() => undefined), new Promise((r) => setTimeout(r, everyMs))]);
   }
-  if (started) bar.stop();
+  const p = await handle.query(getRevocationProgress).catch(() => null);
+  if (started) {
+    if (p) bar.update(p.totals.usersScanned, { eta_text: 'done', phase: p.phase, rate: p.requestsPerSecond.toFixed(1) });
+    bar.stop();
+  }
   try {
     const result = await resultPromise;
-    const p = await handle.query(getRevocationProgress).catch(() => null);
     say(`completed in ${formatDuration(result.elapsedSeconds)}: ${p ? summaryLine(p) : `${formatCount(result.totals.sessionsRevoked)} revoked`}`);
     for (const f of result.failures.slice(0, 20)) say(`  failed: ${f.sessionId ?? f.userId} ${f.operation} ${f.status ?? ''} ${f.code ?? ''} ${f.message}`);
     if (result.failures.length > 20 || result.failuresDropped > 0) say(`  … ${result.totals.failures - 20} more failure(s) in the workflow result`);

@@ -1,7 +1,8 @@
 /**
  * A worker in a process of its own, so a test (or the benchmark) can SIGKILL it mid-batch.
  * Configured by one JSON argument (`RevocationWorkerConfig`); prints `ready` once polling, and
- * `rss <bytes>` every second so the parent can track its peak memory.
+ * `rss <bytes>` every second so the parent can track its peak memory (with REVOCATION_WORKER_MEMORY_LOG
+ * set, the whole `process.memoryUsage()` goes to stderr too).
  * Run: `node --import tsx tests/helpers/revocation-worker.ts '<json>'`.
  */
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
