@@ -199,6 +199,70 @@ describe('revokeSessionsWorkflow', () => {
     expect(result.totals.retries).toBeGreaterThan(0.9 * (injected.error500 + injected.error502 + injected.error503));
   });
 
+  it('reports sessions Clerk refuses with a permanent 4xx as failures, calls each once, and completes', async () => {
+    const before = activeSessions(sandbox);
+    const byUser = new Map<string, string[]>();
+    for (const [session, user] of before) byUser.set(user, [...(byUser.get(user) ?? []), session]);
+    // One refused session belongs to a user with another active session, which must still go.
+    const [withSibling] = [...byUser].find(([, sessions]) => sessions.length > 1)!;
+    const [otherUser] = [...byUser].find(([user]) => user !== withSibling)!;
+    const refused = new Map([
+      [byUser.get(withSibling)![0]!, withSibling],
+      [byUser.get(otherUser)![0]!, otherUser],
+    ]);
+    const message = 'This session cannot be revoked by this instance';
+    sandbox.admin.setFaults({ rejectSessions: { sessionIds: [...refused.keys()], status: 403, code: 'forbidden', message } });
+    const expected = [...before.keys()].filter((id) => !refused.has(id));
+    const taskQueue = uniqueTaskQueue('revoke');
+    const worker = await testWorker(temporal.nativeConnection, taskQueue, revocationDeps(sandbox));
+    await worker.runUntil(async () => {
+      const handle = await temporal.client.workflow.start(revokeSessionsWorkflow, {
+        taskQueue,
+        workflowId: uniqueWorkflowId('revoke-403'),
+        // Several batches in one run, so the history below holds every activity attempt.
+        args: [{ ...baseInput, scope: { type: 'all' }, tuning: { pageSize: 100, batchMaxUsers: 300 } }],
+      });
+      const result = await handle.result(); // completes: a refused item is reported, not fatal
+
+      const bySession = (a: { sessionId: string | null }, b: { sessionId: string | null }) => (a.sessionId ?? '').localeCompare(b.sessionId ?? '');
+      expect([...result.failures].sort(bySession)).toEqual(
+        [...refused]
+          .map(([sessionId, userId]) => ({
+            userId,
+            sessionId,
+            operation: 'sessions.revokeSession',
+            status: 403,
+            code: 'forbidden',
+            clerkTraceId: expect.stringMatching(/^[0-9a-f]{32}$/),
+            message,
+          }))
+          .sort(bySession),
+      );
+      expect(result.failuresDropped).toBe(0);
+      expect(result.runs).toBe(1);
+      expect(result.batches).toBeGreaterThan(1);
+
+      // Not retried: one call per refused session, and one per other session, which was revoked.
+      const revokes = sandbox.admin.revokes();
+      for (const id of refused.keys()) expect(revokes[id]).toEqual({ calls: 1, revoked: 0, rejected: 1 });
+      const audit = revokeAudit(sandbox, expected);
+      expect(audit).toMatchObject({ missed: [], repeated: [], calls: before.size });
+      expect([...audit.unexpected].sort()).toEqual([...refused.keys()].sort());
+      expect(sandbox.admin.auditSummary().faults.rejected).toBe(2);
+      expect([...activeSessions(sandbox).keys()].sort()).toEqual([...refused.keys()].sort());
+
+      const t = result.totals;
+      expect(t).toMatchObject({ sessionsFound: before.size, sessionsRevoked: expected.length, sessionsAlreadyRevoked: 0, failures: 2 });
+      expect(t.sessionsRevoked + t.sessionsAlreadyRevoked + t.failures).toBe(before.size);
+      expect(result.timeline.at(-1)?.description).toContain(`${formatCount(expected.length)} revoked, 0 already revoked, 2 failure(s)`);
+      // No batch failed and was retried over it: every activity ran once.
+      const history = await handle.fetchHistory();
+      const started = history.events?.filter((e) => e.activityTaskStartedEventAttributes) ?? [];
+      expect(started).toHaveLength(result.batches + 1); // the count, then each batch
+      expect(started.every((e) => e.activityTaskStartedEventAttributes?.attempt === 1)).toBe(true);
+    });
+  });
+
   it('fails at once, without retrying, when Clerk refuses the secret key', async () => {
     const taskQueue = uniqueTaskQueue('revoke');
     const deps = revocationDeps(sandbox, { secretKey: 'sk_test_thisKeyWasNeverIssued000' });

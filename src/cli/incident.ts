@@ -4,10 +4,10 @@
  * (and named) before anything reaches Temporal.
  */
 import { randomUUID } from 'node:crypto';
-import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
-import { loadEnv } from '../config';
+import { CliArgumentError, withClient } from './common';
 import { describeIssues, GATED_STEPS, incidentInputSchema, INCIDENT_CATEGORIES, type IncidentInput } from '../domain';
 import {
   approveRequestSchema,
@@ -20,11 +20,6 @@ import {
   stepRequestSchema,
   type IncidentState,
 } from '../workflows/incident';
-
-/** Refusal of a CLI argument; the message names the flag. */
-export class CliArgumentError extends Error {
-  override readonly name = 'CliArgumentError';
-}
 
 const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -47,16 +42,6 @@ function parseOrThrow<T>(schema: z.ZodType<T>, raw: unknown, flagOf: Record<stri
 }
 
 const workflowIdSchema = z.object({ workflowId: z.string().trim().min(1, 'an incident (workflow) id is required').max(1000) });
-
-async function withClient<T>(fn: (client: Client, env: ReturnType<typeof loadEnv>) => Promise<T>): Promise<T> {
-  const env = loadEnv();
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
-  try {
-    return await fn(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }), env);
-  } finally {
-    await connection.close();
-  }
-}
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

@@ -10,10 +10,10 @@
  * before anything reaches Temporal.
  */
 import { randomUUID } from 'node:crypto';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
-import { loadEnv } from '../config';
+import { CliArgumentError, withClient } from './common';
 import { describeIssues } from '../domain';
 import {
   formatCount,
@@ -27,11 +27,6 @@ import { getRevocationProgress, revokeSessionsWorkflow } from '../workflows/revo
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
-
-/** Refusal of a CLI argument; the message names the input field (same names as the workflow's). */
-export class CliArgumentError extends Error {
-  override readonly name = 'CliArgumentError';
-}
 
 interface StartFlags {
   all?: boolean;
@@ -69,16 +64,6 @@ export function inputFromFlags(flags: StartFlags): RevokeSessionsInput {
   const parsed = revokeSessionsInputSchema.safeParse(raw);
   if (!parsed.success) throw new CliArgumentError(describeIssues(parsed.error));
   return raw as RevokeSessionsInput;
-}
-
-async function withClient<T>(fn: (client: Client, env: ReturnType<typeof loadEnv>) => Promise<T>): Promise<T> {
-  const env = loadEnv();
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
-  try {
-    return await fn(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }), env);
-  } finally {
-    await connection.close();
-  }
 }
 
 function summaryLine(p: RevocationProgress): string {

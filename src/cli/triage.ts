@@ -11,7 +11,8 @@ import { probeBackendApi, runProbes, type ProbeTargets } from '../activities/pro
 import { CLERK_STATUS_PAGE, loadEnv } from '../config';
 import { durationSchema, formatDuration, incidentCategorySchema } from '../domain';
 import { classify, formatProbeReport, reconcile, type ProbeReport, type TriageVerdict } from '../triage/rules';
-import { CliArgumentError, describeFlagIssues } from './incident';
+import { CliArgumentError } from './common';
+import { describeFlagIssues } from './incident';
 
 const optionsSchema = z.strictObject({
   timeout: durationSchema(100, 60_000).default(5000),

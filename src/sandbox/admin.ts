@@ -202,7 +202,7 @@ export class SandboxAdmin {
   /** Revokes a session; false when it was not active (no change, no event). */
   revokeSession(session: number): boolean {
     const changed = this.store.revokeSession(session);
-    this.audit.recordRevoke(this.store.sessionId(session), changed);
+    this.audit.recordRevoke(this.store.sessionId(session), changed ? 'revoked' : 'unchanged');
     if (changed) {
       const user = this.store.userJson(this.store.sessionUser(session));
       this.webhooks.emit('session.revoked', this.store.sessionId(session), this.sessionEvent(session, user));

@@ -6,7 +6,8 @@
 import type { ParsedAuditQuery, RouteKey } from './schemas';
 
 export type KeyState = 'active' | 'deleted' | 'unknown' | 'missing';
-export type AuditFault = 'latency' | 'error' | 'hang' | 'rate_limited' | 'outage';
+/** `rejected`: a 4xx injected by `rejectSessions` (the handler ran, the session did not change). */
+export type AuditFault = 'latency' | 'error' | 'hang' | 'rate_limited' | 'outage' | 'rejected';
 
 export interface AuditEntry {
   seq: number;
@@ -56,6 +57,8 @@ export interface RevokeRecord {
   calls: number;
   /** Calls that actually changed the session to revoked (at most 1). */
   revoked: number;
+  /** Calls answered with a `rejectSessions` 4xx (counted in `calls` too). */
+  rejected: number;
 }
 
 export class AuditLog {
@@ -69,7 +72,7 @@ export class AuditLog {
   private deletedKeyRequests = 0;
   private unknownKeyRequests = 0;
   private missingKeyRequests = 0;
-  private faults: Record<AuditFault, number> = { latency: 0, error: 0, hang: 0, rate_limited: 0, outage: 0 };
+  private faults: Record<AuditFault, number> = { latency: 0, error: 0, hang: 0, rate_limited: 0, outage: 0, rejected: 0 };
   private revokeCalls = new Map<string, RevokeRecord>();
 
   constructor(private readonly capacity: number) {}
@@ -103,16 +106,17 @@ export class AuditLog {
     return full;
   }
 
-  /** Counts a revoke call that reached the handler (after auth, limits and faults). */
-  recordRevoke(sessionId: string, changed: boolean): void {
+  /** Counts a revoke call that reached the handler (after auth, limits and faults), rejected ones included. */
+  recordRevoke(sessionId: string, outcome: 'revoked' | 'unchanged' | 'rejected'): void {
     let r = this.revokeCalls.get(sessionId);
-    if (!r) this.revokeCalls.set(sessionId, (r = { calls: 0, revoked: 0 }));
+    if (!r) this.revokeCalls.set(sessionId, (r = { calls: 0, revoked: 0, rejected: 0 }));
     r.calls++;
-    if (changed) r.revoked++;
+    if (outcome === 'revoked') r.revoked++;
+    if (outcome === 'rejected') r.rejected++;
   }
 
   revokes(): Record<string, RevokeRecord> {
-    return Object.fromEntries(this.revokeCalls);
+    return Object.fromEntries([...this.revokeCalls].map(([id, r]) => [id, { ...r }]));
   }
 
   /** Entries in arrival order, filtered. */
@@ -166,7 +170,7 @@ export class AuditLog {
     this.deletedKeyRequests = 0;
     this.unknownKeyRequests = 0;
     this.missingKeyRequests = 0;
-    this.faults = { latency: 0, error: 0, hang: 0, rate_limited: 0, outage: 0 };
+    this.faults = { latency: 0, error: 0, hang: 0, rate_limited: 0, outage: 0, rejected: 0 };
     this.revokeCalls.clear();
   }
 }

@@ -64,14 +64,17 @@ const program = new Command()
   .addOption(new Option('--jitter <ms>', 'random extra latency, 0..ms').argParser(int('jitter')))
   .addOption(new Option('--error-rate <status=rate>', 'answer this fraction with 500/502/503 (repeatable), e.g. 503=0.2').argParser(errorRate))
   .addOption(new Option('--hang-rate <rate>', 'fraction of Clerk API requests never answered').argParser(fraction))
-  .addOption(new Option('--faults <json>', 'full fault configuration as JSON (replaces --latency/--jitter/--error-rate/--hang-rate)').argParser(json))
+  .addOption(
+    new Option('--faults <json>', 'full fault configuration as JSON, including rejectSessions (replaces --latency/--jitter/--error-rate/--hang-rate)').argParser(json),
+  )
   .addOption(new Option('--outage', 'start with the outage switch on').default(false))
   .addOption(new Option('--revoke-inactive <mode>', 'revoking a session that is not active: error (400) or ok (200)').choices(['error', 'ok']).default('error'))
   .addOption(new Option('--audit-capacity <n>', 'audit entries kept (counters are never truncated)').argParser(int('audit-capacity')).default(200_000))
   .addOption(new Option('--max-hang-ms <ms>', 'longest a hang holds a request before dropping the connection').argParser(int('max-hang-ms')).default(300_000))
   .addHelpText(
     'after',
-    '\nExamples:\n  npm run sandbox -- --users 100000 --rate-limit development\n  npm run sandbox -- --error-rate 503=0.1 --latency 50 --jitter 100\n  npm run sandbox -- --faults \'{"routes":{"POST /v1/sessions/{session_id}/revoke":{"hangRate":0.05}}}\'',
+    '\nExamples:\n  npm run sandbox -- --users 100000 --rate-limit development\n  npm run sandbox -- --error-rate 503=0.1 --latency 50 --jitter 100\n  npm run sandbox -- --faults \'{"routes":{"POST /v1/sessions/{session_id}/revoke":{"hangRate":0.05}}}\'' +
+      '\n  npm run sandbox -- --faults \'{"rejectSessions":{"sessionIds":["sess_…"],"status":403,"code":"forbidden"}}\'',
   );
 
 interface CliFlags {

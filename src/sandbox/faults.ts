@@ -1,9 +1,10 @@
 /**
  * What can go wrong between the runbook and Clerk: the instance's rate limit, injected faults
- * (latency, error statuses, hangs, per route) and outages (a manual switch and scheduled windows).
+ * (latency, error statuses, hangs, per route; 4xx rejections of chosen sessions) and outages (a
+ * manual switch and scheduled windows).
  */
 import { createRng } from './store';
-import type { FaultConfig, FaultRule, OutageBody, OutageIndicator, RateLimitSetting, RouteKey } from './schemas';
+import type { FaultConfig, FaultRule, OutageBody, OutageIndicator, RateLimitSetting, RejectSessions, RouteKey } from './schemas';
 
 export const RATE_LIMITS = {
   production: { requests: 1000, windowMs: 10_000 },
@@ -57,6 +58,13 @@ export class RateLimiter {
   }
 }
 
+/** A Clerk error a rejected request answers with. */
+export interface Rejection {
+  status: RejectSessions['status'];
+  code: string;
+  message: string;
+}
+
 export type FaultAction =
   | { kind: 'pass'; delayMs: number }
   | { kind: 'error'; delayMs: number; status: 500 | 502 | 503 }
@@ -66,7 +74,8 @@ export type FaultAction =
 export class FaultInjector {
   private config: FaultConfig = {};
   private rng: () => number;
-  readonly injected = { latency: 0, error500: 0, error502: 0, error503: 0, hang: 0 };
+  private rejected = new Set<string>();
+  readonly injected = { latency: 0, error500: 0, error502: 0, error503: 0, hang: 0, rejected: 0 };
 
   constructor(seed: string | number, config: FaultConfig = {}) {
     this.rng = createRng(`${seed}:faults`);
@@ -75,6 +84,7 @@ export class FaultInjector {
 
   set(config: FaultConfig): void {
     this.config = structuredClone(config);
+    this.rejected = new Set(config.rejectSessions?.sessionIds);
   }
 
   get(): FaultConfig {
@@ -91,6 +101,18 @@ export class FaultInjector {
       latency: own?.latency ?? global.latency,
       errorRates: own?.errorRates ?? global.errorRates,
       hangRate: own?.hangRate ?? global.hangRate,
+    };
+  }
+
+  /** The answer Clerk gives instead of revoking this session, if `rejectSessions` names it (counted). */
+  rejectRevoke(sessionId: string): Rejection | null {
+    const reject = this.config.rejectSessions;
+    if (!reject || !this.rejected.has(sessionId)) return null;
+    this.injected.rejected++;
+    return {
+      status: reject.status,
+      code: reject.code,
+      message: reject.message ?? `Session ${sessionId} cannot be revoked (sandbox rejectSessions fault: ${reject.status} ${reject.code}).`,
     };
   }
 

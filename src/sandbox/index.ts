@@ -61,6 +61,7 @@ export {
   type FaultConfig,
   type FaultRule,
   type RateLimitSetting,
+  type RejectSessions,
   type RouteKey,
   type SandboxOptions,
 } from './schemas';

@@ -50,11 +50,31 @@ export const faultRuleSchema = z
   });
 export type FaultRule = z.infer<typeof faultRuleSchema>;
 
+/** The 4xx statuses a per-session rejection may answer with (what Clerk sends for an item it refuses). */
+export const REJECT_STATUSES = [400, 403, 404, 422] as const;
+
+/**
+ * Clerk refuses the revoke of exactly these sessions, every time, with this status and error code:
+ * a deterministic "4xx that will not change" (unlike a rate, it hits the same items on every run).
+ */
+export const rejectSessionsSchema = z
+  .object({
+    sessionIds: z.array(z.string().regex(/^sess_[A-Za-z0-9]+$/, 'must be a session id (sess_…)')).min(1).max(100_000),
+    status: z.literal(REJECT_STATUSES),
+    /** Clerk's error code, e.g. `forbidden`; what `ClerkAPIResponseError.errors[0].code` carries. */
+    code: z.string().regex(/^[a-z][a-z0-9_]*$/, 'must be a snake_case error code').max(100),
+    message: z.string().min(1).max(500).optional(),
+  })
+  .strict();
+export type RejectSessions = z.infer<typeof rejectSessionsSchema>;
+
 export const faultConfigSchema = z
   .object({
     latency: z.object({ fixedMs: ms.default(0), jitterMs: ms.default(0) }).strict().optional(),
     errorRates: z.object({ '500': rate.optional(), '502': rate.optional(), '503': rate.optional() }).strict().optional(),
     hangRate: rate.optional(),
+    /** `POST /v1/sessions/{session_id}/revoke` of these sessions answers this 4xx (after key and rate limit). */
+    rejectSessions: rejectSessionsSchema.optional(),
     /** Overrides per route key (e.g. `"POST /v1/sessions/{session_id}/revoke"`); a field set here replaces the global one. */
     routes: z.record(z.string(), faultRuleSchema).optional(),
   })

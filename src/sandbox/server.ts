@@ -4,7 +4,8 @@
  * (`/__sandbox/*`, never rate limited nor faulted).
  *
  * Request pipeline of a Clerk route, in the order a real request meets it: outage → injected
- * fault (hang / latency / error status) → secret key → rate limit → handler → audit.
+ * fault (hang / latency / error status) → secret key → rate limit → handler (where a
+ * `rejectSessions` fault answers its 4xx) → audit.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -420,6 +421,13 @@ function registerClerkRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post('/v1/sessions/:session_id/revoke', clerk('POST /v1/sessions/{session_id}/revoke'), async (req, reply) => {
     const { session_id } = req.params as { session_id: string };
+    // Clerk's own refusal of this item: after key and rate limit, like any answer of the handler.
+    const rejection = admin.faults.rejectRevoke(session_id);
+    if (rejection) {
+      if (req.sbx) req.sbx.fault = 'rejected';
+      admin.audit.recordRevoke(session_id, 'rejected');
+      return sendClerk(reply, rejection.status, clerkErrors(rejection.code, rejection.message, rejection.message, { session_id, sandbox_fault: 'rejectSessions' }));
+    }
     const j = store.findSession(session_id);
     if (j < 0) throw new ClerkNotFound(`No session was found with id ${session_id}`);
     const changed = admin.revokeSession(j);
@@ -435,9 +443,12 @@ function registerClerkRoutes(app: FastifyInstance, ctx: ServerContext): void {
   });
 }
 
-/** Index in `rows` of the first row after the cursor user (works even if that user was deleted). */
+/**
+ * Index in `rows` of the first row after the cursor user. Works even if that user was deleted:
+ * row order is created_at order, so a deleted row still marks its place among the live ones.
+ */
 function cursorPosition(rows: Uint32Array, store: ClerkStore, cursorId: string, descending: boolean): number {
-  const target = store.findUser(cursorId);
+  const target = store.findUser(cursorId, { includeDeleted: true });
   if (target < 0) throw new ClerkParamError('starting_after', 'form_param_value_invalid', `No user was found with id ${cursorId}`);
   let lo = 0;
   let hi = rows.length;

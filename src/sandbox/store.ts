@@ -539,9 +539,11 @@ export class ClerkStore {
     return this.u.count;
   }
 
-  findUser(id: string): number {
+  /** The row of a user id, or -1; a deleted user counts only with `includeDeleted` (cursors need its place). */
+  findUser(id: string, opts: { includeDeleted?: boolean } = {}): number {
     const i = this.userIds.decode(id);
-    return i >= 0 && i < this.u.count && !(this.u.flags[i]! & FLAG_DELETED) ? i : -1;
+    if (i < 0 || i >= this.u.count) return -1;
+    return opts.includeDeleted || !(this.u.flags[i]! & FLAG_DELETED) ? i : -1;
   }
 
   findSession(id: string): number {

@@ -97,6 +97,39 @@ describe('users through the SDK', () => {
     expect(next.map((u) => u.id)).toEqual(expected);
   });
 
+  it('continues after a starting_after user that was deleted since, in both orders; an unknown id is a 422', async () => {
+    // A sandbox of its own: deleting a user would change the counts the other tests expect.
+    const own = await sandboxWithClient({ users: 30, seed: 'deleted-cursor', now: NOW });
+    try {
+      const page = async (query: string) => {
+        const res = await fetch(`${own.sandbox.url}/v1/users?limit=5&${query}`, { headers: { authorization: `Bearer ${own.sandbox.secretKey}` } });
+        return { status: res.status, body: (await res.json()) as unknown };
+      };
+      const ids = async (orderBy: '+created_at' | '-created_at') => (await own.clerk.users.getUserList({ limit: 30, orderBy })).data.map((u) => u.id);
+      const ascending = await ids('+created_at');
+      const descending = await ids('-created_at');
+      const gone = ascending[10]!;
+      await own.clerk.users.deleteUser(gone);
+      expect(await own.clerk.users.getCount()).toBe(29);
+
+      expect(await page(`order_by=%2Bcreated_at&starting_after=${gone}`)).toEqual({
+        status: 200,
+        body: ascending.slice(11, 16).map((id) => expect.objectContaining({ id })),
+      });
+      const after = descending.indexOf(gone);
+      expect(await page(`order_by=-created_at&starting_after=${gone}`)).toEqual({
+        status: 200,
+        body: descending.slice(after + 1, after + 6).map((id) => expect.objectContaining({ id })),
+      });
+      expect(await page('starting_after=user_2neverexisted')).toMatchObject({
+        status: 422,
+        body: { errors: [{ code: 'form_param_value_invalid', meta: { param_name: 'starting_after' } }] },
+      });
+    } finally {
+      await own.sandbox.close();
+    }
+  });
+
   it('gets one user, and 404 resource_not_found for an unknown id', async () => {
     const [u] = (await clerk.users.getUserList({ limit: 1 })).data;
     const got = await clerk.users.getUser(u!.id);
@@ -160,7 +193,7 @@ describe('sessions through the SDK', () => {
     const again = await clerkError(clerk.sessions.revokeSession(sessionId!));
     expect(again.status).toBe(400);
     expect(again.errors[0]?.code).toBe('session_not_active');
-    expect(sandbox.admin.revokes()[sessionId!]).toEqual({ calls: 2, revoked: 1 });
+    expect(sandbox.admin.revokes()[sessionId!]).toEqual({ calls: 2, revoked: 1, rejected: 0 });
     const unknown = await clerkError(clerk.sessions.revokeSession('sess_nope'));
     expect(unknown.status).toBe(404);
   });

@@ -80,6 +80,56 @@ describe('injected faults', () => {
     expect((await fetch(`${sandbox.url}/api/v2/status.json`)).status).toBe(503);
     expect((await fetch(`${sandbox.url}/api/v2/summary.json`)).status).toBe(200);
   });
+
+  it('rejects the revoke of the listed sessions with a Clerk-shaped 4xx, every time, and no other', async () => {
+    sandbox.admin.resetAudit();
+    const [a, b, other] = sandbox.admin.sessionIds('active');
+    const rejectSessions = { sessionIds: [a!, b!], status: 403, code: 'forbidden', message: 'Not allowed to revoke this session' };
+    const res = await put('/faults', { rejectSessions });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ faults: { rejectSessions } });
+
+    for (const id of [a!, a!, b!]) {
+      const err = await clerkError(clerk.sessions.revokeSession(id));
+      expect(err.status).toBe(403);
+      expect(err.errors[0]).toMatchObject({ code: 'forbidden', message: 'Not allowed to revoke this session', meta: { sessionId: id } });
+      expect(err.clerkTraceId).toMatch(/^[0-9a-f]{32}$/);
+    }
+    // Nothing changed for the rejected sessions; other sessions and other routes are untouched.
+    expect((await clerk.sessions.getSession(a!)).status).toBe('active');
+    expect((await clerk.sessions.revokeSession(other!)).status).toBe('revoked');
+    expect(await clerk.users.getCount()).toBe(20);
+
+    expect(sandbox.admin.revokes()).toEqual({
+      [a!]: { calls: 2, revoked: 0, rejected: 2 },
+      [b!]: { calls: 1, revoked: 0, rejected: 1 },
+      [other!]: { calls: 1, revoked: 1, rejected: 0 },
+    });
+    expect(sandbox.admin.faultCounters().rejected).toBeGreaterThanOrEqual(3);
+    const route = 'POST /v1/sessions/{session_id}/revoke';
+    expect(sandbox.admin.auditEntries({ route }).map((e) => [e.status, e.fault])).toEqual([
+      [403, 'rejected'],
+      [403, 'rejected'],
+      [403, 'rejected'],
+      [200, null],
+    ]);
+    expect(sandbox.admin.auditSummary().faults.rejected).toBe(3);
+    const faults = (await (await fetch(`${sandbox.url}/__sandbox/faults`)).json()) as { injected: Record<string, number> };
+    expect(faults.injected.rejected).toBe(sandbox.admin.faultCounters().rejected);
+
+    // Switching faults off lets the same session be revoked.
+    expect((await fetch(`${sandbox.url}/__sandbox/faults`, { method: 'DELETE' })).status).toBe(200);
+    expect((await clerk.sessions.revokeSession(b!)).status).toBe('revoked');
+  });
+
+  it.each([400, 404, 422] as const)('rejects with %i and the configured code, a default message naming the session', async (status) => {
+    const [id] = sandbox.admin.sessionIds('active');
+    sandbox.admin.setFaults({ rejectSessions: { sessionIds: [id!], status, code: 'sandbox_refused' } });
+    const err = await clerkError(clerk.sessions.revokeSession(id!));
+    expect(err.status).toBe(status);
+    expect(err.errors[0]?.code).toBe('sandbox_refused');
+    expect(err.errors[0]?.longMessage).toContain(id);
+  });
 });
 
 describe('outage, status page and example app', () => {
@@ -145,6 +195,10 @@ describe('admin input', () => {
     ['/faults', 'PUT', { routes: { 'GET /nowhere': {} } }, 'routes.GET /nowhere'],
     ['/faults', 'PUT', { latency: { fixedMs: -1 } }, 'latency.fixedMs'],
     ['/faults', 'PUT', { errorRates: { '500': 0.7, '503': 0.7 } }, 'errorRates'],
+    ['/faults', 'PUT', { rejectSessions: { sessionIds: ['sess_1'], status: 500, code: 'forbidden' } }, 'rejectSessions.status'],
+    ['/faults', 'PUT', { rejectSessions: { sessionIds: ['user_1'], status: 403, code: 'forbidden' } }, 'rejectSessions.sessionIds.0'],
+    ['/faults', 'PUT', { rejectSessions: { sessionIds: [], status: 403, code: 'forbidden' } }, 'rejectSessions.sessionIds'],
+    ['/faults', 'PUT', { rejectSessions: { sessionIds: ['sess_1'], status: 403 } }, 'rejectSessions.code'],
     ['/outage', 'POST', { active: 'yes' }, 'active'],
     ['/outage', 'POST', { windows: [{ durationMs: 0 }] }, 'windows.0.durationMs'],
     ['/keys', 'POST', { secretKey: 'pk_test_nope' }, 'secretKey'],
@@ -157,6 +211,13 @@ describe('admin input', () => {
     const res = await fetch(`${sandbox.url}/__sandbox${path}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ error: 'invalid_request', field });
+  });
+
+  it('refuses a bad rejectSessions through the in-process handle too, naming the field', () => {
+    expect(() => sandbox.admin.setFaults({ rejectSessions: { sessionIds: ['sess_1'], status: 429, code: 'x' } })).toThrow(
+      expect.objectContaining({ name: 'SandboxInputError', field: 'rejectSessions.status' }),
+    );
+    expect(sandbox.admin.getFaults()).toEqual({});
   });
 
   it('survives malformed JSON, empty bodies and bad query strings', async () => {
