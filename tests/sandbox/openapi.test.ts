@@ -1,6 +1,6 @@
 /**
  * The sandbox's responses and webhook payloads validated against Clerk's own OpenAPI specs
- * (../shared/reference), converted from OpenAPI 3.0 to JSON Schema for ajv.
+ * (vendored in tests/fixtures/clerk-openapi), converted from OpenAPI 3.0 to JSON Schema for ajv.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -11,7 +11,8 @@ import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type RunningSandbox } from '../../src/sandbox';
 
-const REFERENCE = path.resolve(__dirname, '../../../shared/reference');
+// Vendored copies of Clerk's specs (see tests/fixtures/clerk-openapi/README.md).
+const REFERENCE = path.resolve(__dirname, '../fixtures/clerk-openapi');
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
