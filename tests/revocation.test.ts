@@ -5,7 +5,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { formatCount } from '../src/revocation';
+import { formatCount, type RevokeSessionsInput, type RevokeSessionsResult } from '../src/revocation';
 import { startSandbox, type RunningSandbox } from '../src/sandbox';
 import { getRevocationProgress, revokeSessionsWorkflow } from '../src/workflows';
 import { activeSessions, baseInput, revocationDeps, revokeAudit } from './helpers/revocation';
@@ -32,6 +32,19 @@ beforeEach(() => {
 
 /** Small batches and runs, so a few thousand users cross batch and continue-as-new boundaries. */
 const smallBatches = { pageSize: 100, batchMaxUsers: 300, batchesPerRun: 2, heartbeatTimeoutSeconds: 5 };
+
+/** Run one revocation to completion on a worker and task queue of its own. */
+async function revokeToCompletion(prefix: string, input: Partial<RevokeSessionsInput> & Pick<RevokeSessionsInput, 'scope'>): Promise<RevokeSessionsResult> {
+  const taskQueue = uniqueTaskQueue('revoke');
+  const worker = await testWorker(temporal.nativeConnection, taskQueue, revocationDeps(sandbox));
+  return worker.runUntil(
+    temporal.client.workflow.execute(revokeSessionsWorkflow, {
+      taskQueue,
+      workflowId: uniqueWorkflowId(prefix),
+      args: [{ ...baseInput, ...input }],
+    }),
+  );
+}
 
 async function failureOf(p: Promise<unknown>): Promise<WorkflowFailedError> {
   const err = await p.then(
@@ -97,15 +110,7 @@ describe('revokeSessionsWorkflow', () => {
 
   it('dry run counts the users and sessions it would revoke and revokes nothing', async () => {
     const before = activeSessions(sandbox);
-    const taskQueue = uniqueTaskQueue('revoke');
-    const worker = await testWorker(temporal.nativeConnection, taskQueue, revocationDeps(sandbox));
-    const result = await worker.runUntil(
-      temporal.client.workflow.execute(revokeSessionsWorkflow, {
-        taskQueue,
-        workflowId: uniqueWorkflowId('revoke-dry'),
-        args: [{ ...baseInput, scope: { type: 'all' }, dryRun: true }],
-      }),
-    );
+    const result = await revokeToCompletion('revoke-dry', { scope: { type: 'all' }, dryRun: true });
     expect(sandbox.admin.auditSummary().revokes.calls).toBe(0);
     expect(activeSessions(sandbox)).toEqual(before);
     expect(result.dryRun).toBe(true);
@@ -159,15 +164,7 @@ describe('revokeSessionsWorkflow', () => {
     sandbox.admin.resetAudit();
     sandbox.admin.setRateLimit({ requests: 150, windowMs: 1000 });
     const before = activeSessions(sandbox);
-    const taskQueue = uniqueTaskQueue('revoke');
-    const worker = await testWorker(temporal.nativeConnection, taskQueue, revocationDeps(sandbox));
-    const result = await worker.runUntil(
-      temporal.client.workflow.execute(revokeSessionsWorkflow, {
-        taskQueue,
-        workflowId: uniqueWorkflowId('revoke-429'),
-        args: [{ ...baseInput, scope: { type: 'all' } }],
-      }),
-    );
+    const result = await revokeToCompletion('revoke-429', { scope: { type: 'all' } });
     const summary = sandbox.admin.auditSummary();
     expect(summary.byStatus['429']).toBeGreaterThan(0);
     expect(result.totals.rateLimited).toBe(summary.byStatus['429']);
@@ -180,15 +177,7 @@ describe('revokeSessionsWorkflow', () => {
   it('retries injected 5xx and network-level 502s with backoff and still revokes each session once', async () => {
     sandbox.admin.setFaults({ errorRates: { '500': 0.08, '502': 0.04, '503': 0.08 } });
     const before = activeSessions(sandbox);
-    const taskQueue = uniqueTaskQueue('revoke');
-    const worker = await testWorker(temporal.nativeConnection, taskQueue, revocationDeps(sandbox));
-    const result = await worker.runUntil(
-      temporal.client.workflow.execute(revokeSessionsWorkflow, {
-        taskQueue,
-        workflowId: uniqueWorkflowId('revoke-5xx'),
-        args: [{ ...baseInput, scope: { type: 'all' }, tuning: { pageSize: 200 } }],
-      }),
-    );
+    const result = await revokeToCompletion('revoke-5xx', { scope: { type: 'all' }, tuning: { pageSize: 200 } });
     const injected = sandbox.admin.faultCounters();
     expect(injected.error500 + injected.error502 + injected.error503).toBeGreaterThan(50);
     expect(revokeAudit(sandbox, before.keys())).toMatchObject({ missed: [], repeated: [], unexpected: [] });

@@ -392,7 +392,7 @@ export function createClerkGateway(opts: ClerkGatewayOptions): ClerkGateway {
   const headroom = opts.limit?.headroom ?? DEFAULT_HEADROOM;
   if (!(headroom >= 0 && headroom < 1)) throw new RangeError(`headroom must be in [0, 1), got ${headroom}`);
   const requestsPerWindow = Math.max(1, Math.floor(base.requests * (1 - headroom)));
-  // A burst of at most half the headroom (and 20): any window of `windowMs`, aligned or not with
+  // A burst of at most half the headroom (and 20): every window of `windowMs`, aligned or not with
   // Clerk's, then holds at most `requestsPerWindow + burst` < the limit.
   const burst = Math.max(1, Math.min(20, Math.floor((base.requests - requestsPerWindow) / 2)));
   const minTimeMs = base.windowMs / requestsPerWindow;
