@@ -1,0 +1,67 @@
+/**
+ * `npm start` as a user runs it (src/main.ts in a child process): against a Temporal server that
+ * already answers at TEMPORAL_ADDRESS it starts no dev server, brings up the sandbox and the
+ * worker, prints a JSON input that starts an incident as pasted, and stops cleanly on Ctrl-C.
+ */
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { expect, inject, it } from 'vitest';
+import { getIncidentState, incidentWorkflow } from '../src/workflows';
+import { eventually } from './helpers/incident';
+import { connectTemporal, uniqueTaskQueue, uniqueWorkflowId } from './helpers/temporal';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (!address || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+it('uses the server already at TEMPORAL_ADDRESS, runs the printed sample incident, and stops on SIGINT', async () => {
+  const root = join(__dirname, '..');
+  const taskQueue = uniqueTaskQueue('npm-start');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    CLERK_SANDBOX_PORT: String(await freePort()),
+  };
+  delete env.CLERK_SECRET_KEY;
+  const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), ['src/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const temporal = await connectTemporal();
+  try {
+    await eventually(async () => output.includes('Ctrl-C stops everything') || child.exitCode !== null, 60_000, 200);
+    expect(output).toContain(`Temporal: using the server that already answers at ${inject('temporalAddress')}`);
+    expect(output).not.toContain('starting the dev server');
+    expect(output).toMatch(/Clerk: SANDBOX at http:\/\/127\.0\.0\.1:\d+/);
+
+    // The line under "input:" is what a user pastes into the UI's Start Workflow form.
+    const printed = output.split('\n').find((line) => line.trim().startsWith('{"category"'));
+    expect(printed).toBeDefined();
+    const handle = await temporal.client.workflow.start(incidentWorkflow, {
+      taskQueue,
+      workflowId: uniqueWorkflowId('npm-start'),
+      args: [JSON.parse(printed!) as Parameters<typeof incidentWorkflow>[0]],
+    });
+    const state = await eventually(async () => {
+      const s = await handle.query(getIncidentState);
+      return s.pendingApprovals.some((p) => p.step === 'emergency_bypass') ? s : undefined;
+    }, 30_000);
+    expect(state.category).toBe('clerk_outage');
+    await handle.terminate('test over');
+
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(output).toContain('worker stopped');
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await temporal.close();
+  }
+});
