@@ -59,10 +59,12 @@ async function main(): Promise<void> {
   try {
     let address = env.TEMPORAL_ADDRESS;
     let uiUrl: string;
+    let uiNote = '';
     if (await serverAnswers(address)) {
       say(`Temporal: using the server that already answers at ${address}`);
       await registerSearchAttributes(address, env.TEMPORAL_NAMESPACE);
-      uiUrl = `http://localhost:${env.TEMPORAL_UI_PORT} (if that server has a UI there)`;
+      uiUrl = env.TEMPORAL_UI_URL ?? `http://localhost:${env.TEMPORAL_UI_PORT}`;
+      uiNote = env.TEMPORAL_UI_URL ? '' : ' (if that server has its UI there; set TEMPORAL_UI_URL otherwise)';
     } else {
       const cliPath = ensureBinary(TEMPORAL_CLI, { log: (l) => say(`[provision] ${l}`), allowSdkDownload: true });
       const [host = '127.0.0.1', port = '7233'] = address.split(':');
@@ -134,13 +136,13 @@ async function main(): Promise<void> {
         appHealthUrl: clerk.appHealthUrl,
         appRoutes: clerk.appRoutes,
         chatWebhookUrl: env.CHAT_WEBHOOK_URL,
-        temporalUiUrl: env.TEMPORAL_UI_URL ?? uiUrl.split(' ')[0],
+        temporalUiUrl: env.TEMPORAL_UI_URL ?? uiUrl,
         namespace: env.TEMPORAL_NAMESPACE,
       },
     });
 
     say('');
-    say(`Temporal UI:  ${uiUrl}/namespaces/${env.TEMPORAL_NAMESPACE}/workflows`);
+    say(`Temporal UI:  ${uiUrl}/namespaces/${env.TEMPORAL_NAMESPACE}/workflows${uiNote}`);
     say(`Start an incident: Start Workflow → task queue "${env.TEMPORAL_TASK_QUEUE}", type "incidentWorkflow", input:`);
     say(`  ${JSON.stringify(SAMPLE_INPUT)}`);
     say(`or from a terminal: npm run incident -- start --category clerk_outage --reporter alice@example.com --summary "Users cannot sign in"`);

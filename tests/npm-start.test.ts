@@ -40,6 +40,7 @@ it('uses the server already at TEMPORAL_ADDRESS, runs the printed sample inciden
     await eventually(async () => output.includes('Ctrl-C stops everything') || child.exitCode !== null, 60_000, 200);
     expect(output).toContain(`Temporal: using the server that already answers at ${inject('temporalAddress')}`);
     expect(output).not.toContain('starting the dev server');
+    expect(output).toMatch(/Temporal UI: {2}http:\/\/localhost:\d+\/namespaces\/default\/workflows/);
     expect(output).toMatch(/Clerk: SANDBOX at http:\/\/127\.0\.0\.1:\d+/);
 
     // The line under "input:" is what a user pastes into the UI's Start Workflow form.
