@@ -1,6 +1,5 @@
 /** What `npm start` relies on: the dev server keeps incidents across restarts and knows our search attributes. */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -8,16 +7,8 @@ import { afterAll, expect, it } from 'vitest';
 import { SEARCH_ATTRIBUTES } from '../src/shared';
 import { serverAnswers, startDevServer, type RunningDevServer } from '../src/temporal/dev-server';
 import { findBinary, TEMPORAL_CLI } from '../src/temporal/provision';
+import { freePort } from './helpers/ports';
 import { uniqueWorkflowId } from './helpers/temporal';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!address || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'devserver-test-'));
 let running: RunningDevServer | undefined;

@@ -4,21 +4,12 @@
  * worker, prints a JSON input that starts an incident as pasted, and stops cleanly on Ctrl-C.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { expect, inject, it } from 'vitest';
 import { getIncidentState, incidentWorkflow } from '../src/workflows';
 import { eventually } from './helpers/incident';
+import { freePort } from './helpers/ports';
 import { connectTemporal, uniqueTaskQueue, uniqueWorkflowId } from './helpers/temporal';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!address || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 it('uses the server already at TEMPORAL_ADDRESS, runs the printed sample incident, and stops on SIGINT', async () => {
   const root = join(__dirname, '..');

@@ -370,6 +370,7 @@ class Incident implements IncidentRun {
 
   async approval(step: GatedStep, title: string): Promise<GateOutcome> {
     const t = this.gateTimeouts(step);
+    // Date.now() in workflow code is Temporal's replay-safe clock (the time of the current workflow task).
     const now = Date.now();
     const gate: ApprovalGate = {
       step,
