@@ -4,7 +4,7 @@
  * (and named) before anything reaches Temporal.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { CliArgumentError, withClient } from './common';
@@ -165,37 +165,48 @@ export function buildProgram(): Command {
 
   const stepHelp = `one of ${GATED_STEPS.join(', ')}`;
 
-  program
-    .command('approve')
-    .description('approve a pending step (critical steps need two different approvers)')
-    .argument('<workflowId>')
-    .requiredOption('--step <step>', stepHelp)
-    .requiredOption('--approver <name>', 'who approves (must be on the incident approver list)')
-    .option('--comment <text>', 'why, for the timeline')
-    .action(async (workflowId: string, opts: Record<string, unknown>) => {
+  // Approve and reject are one command shape: the step, who decides, and a comment or a reason.
+  const decisions = [
+    {
+      name: 'approve',
+      description: 'approve a pending step (critical steps need two different approvers)',
+      who: 'who approves (must be on the incident approver list)',
+      text: { flag: '--comment <text>', key: 'comment', help: 'why, for the timeline', required: false },
+      prepare(raw: unknown) {
+        const req = parseOrThrow(approveRequestSchema, raw);
+        return (handle: WorkflowHandle) => handle.executeUpdate(approveStep, { args: [req] });
+      },
+    },
+    {
+      name: 'reject',
+      description: 'reject a pending step (a reason is required)',
+      who: 'who rejects (must be on the incident approver list)',
+      text: { flag: '--reason <text>', key: 'reason', help: 'why not', required: true },
+      prepare(raw: unknown) {
+        const req = parseOrThrow(rejectRequestSchema, raw);
+        return (handle: WorkflowHandle) => handle.executeUpdate(rejectStep, { args: [req] });
+      },
+    },
+  ] as const;
+  for (const d of decisions) {
+    const command = program
+      .command(d.name)
+      .description(d.description)
+      .argument('<workflowId>')
+      .requiredOption('--step <step>', stepHelp)
+      .requiredOption('--approver <name>', d.who);
+    if (d.text.required) command.requiredOption(d.text.flag, d.text.help);
+    else command.option(d.text.flag, d.text.help);
+    command.action(async (workflowId: string, opts: Record<string, unknown>) => {
       const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
-      const req = parseOrThrow(approveRequestSchema, defined({ step: opts.step, approver: opts.approver, comment: opts.comment }));
+      // Validated before connecting: a bad flag is refused without a server.
+      const send = d.prepare(defined({ step: opts.step, approver: opts.approver, [d.text.key]: opts[d.text.key] }));
       await withClient(async (client) => {
-        const decision = await sendUpdate(() => client.workflow.getHandle(id).executeUpdate(approveStep, { args: [req] }));
+        const decision = await sendUpdate(() => send(client.workflow.getHandle(id)));
         console.log(decision.message);
       });
     });
-
-  program
-    .command('reject')
-    .description('reject a pending step (a reason is required)')
-    .argument('<workflowId>')
-    .requiredOption('--step <step>', stepHelp)
-    .requiredOption('--approver <name>', 'who rejects (must be on the incident approver list)')
-    .requiredOption('--reason <text>', 'why not')
-    .action(async (workflowId: string, opts: Record<string, unknown>) => {
-      const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
-      const req = parseOrThrow(rejectRequestSchema, defined({ step: opts.step, approver: opts.approver, reason: opts.reason }));
-      await withClient(async (client) => {
-        const decision = await sendUpdate(() => client.workflow.getHandle(id).executeUpdate(rejectStep, { args: [req] }));
-        console.log(decision.message);
-      });
-    });
+  }
 
   program
     .command('request')

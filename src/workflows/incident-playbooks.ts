@@ -1,17 +1,16 @@
 /**
  * The runbook's playbooks, one per incident category (DESIGN.md's table), as code that reads like
- * the runbook. Steps that later issues build are `notAutomatedYet(...)`: recorded in the timeline
- * as `not_automated`, never skipped silently and never reported as success.
+ * the runbook. The driver (`incidentWorkflow`) does what every incident shares: the incident
+ * notice, `mitigating`, `monitoring`, the review. A playbook holds only what is particular to its
+ * category. Steps that later issues build are `notAutomatedYet(...)`: recorded in the timeline as
+ * `not_automated`, never skipped silently and never reported as success.
  */
-import type { GatedStep, IncidentCategory, IncidentStatus } from '../domain';
+import type { GatedStep, IncidentCategory } from '../domain';
 import type { RevocationScope } from '../revocation';
 import type { GateOutcome, StepRequest } from './incident-approvals';
 
-/** What a playbook can do; implemented by `incidentWorkflow`. */
+/** What a playbook can do; implemented by `Incident` (incident-run.ts). */
 export interface IncidentRun {
-  setStatus(status: IncidentStatus): void;
-  /** Reversible: announce the incident in the channel; cancelling the incident withdraws it. */
-  postIncidentNotice(): Promise<void>;
   /** Ask the approvers; escalates, then takes the safe default (`timed_out`: nothing happens). */
   approval(step: GatedStep, title: string): Promise<GateOutcome>;
   /** A step no issue has built yet: recorded as `not_automated` for a human to do by hand. */
@@ -30,71 +29,71 @@ export interface IncidentRun {
   readonly evidence: Record<string, unknown>;
 }
 
-export type Playbook = (run: IncidentRun) => Promise<void>;
-
-const review = (run: IncidentRun) =>
-  run.notAutomatedYet('review', 'write the post-incident review from this timeline and the event history');
+export interface Playbook {
+  /** While the incident is `mitigating`. Returns the decision that monitoring depends on, if any. */
+  mitigate(run: IncidentRun): Promise<GateOutcome | undefined>;
+  /** While the incident is `monitoring`, given what `mitigate` returned. */
+  monitor?(run: IncidentRun, decision: GateOutcome | undefined): Promise<void>;
+}
 
 export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
-  async clerk_outage(run) {
-    await run.postIncidentNotice();
-    run.setStatus('mitigating');
-    const bypass = await run.approval('emergency_bypass', 'turn on the emergency auth bypass (time-boxed) while Clerk is down');
-    // When the bypass is built: run.apply('emergency_bypass', bypassOn, { undo: bypassOff }) and
-    // bypass_off below becomes run.compensateNow('emergency_bypass').
-    if (bypass === 'approved') run.notAutomatedYet('emergency_bypass', 'turn on the emergency auth bypass flag on the deployment platform');
-    run.setStatus('monitoring');
-    await run.watchRecovery();
-    if (bypass === 'approved') run.notAutomatedYet('bypass_off', 'turn the emergency auth bypass off');
-    else run.notNeeded('bypass_off', `the bypass was not turned on (${bypass})`);
-    review(run);
+  clerk_outage: {
+    async mitigate(run) {
+      const bypass = await run.approval('emergency_bypass', 'turn on the emergency auth bypass (time-boxed) while Clerk is down');
+      // When the bypass is built: run.apply('emergency_bypass', bypassOn, { undo: bypassOff }) and
+      // bypass_off below becomes run.compensateNow('emergency_bypass').
+      if (bypass === 'approved') run.notAutomatedYet('emergency_bypass', 'turn on the emergency auth bypass flag on the deployment platform');
+      return bypass;
+    },
+    async monitor(run, bypass) {
+      await run.watchRecovery();
+      if (bypass === 'approved') run.notAutomatedYet('bypass_off', 'turn the emergency auth bypass off');
+      else run.notNeeded('bypass_off', `the bypass was not turned on (${bypass})`);
+    },
   },
 
-  async key_compromise(run) {
-    await run.postIncidentNotice();
-    run.setStatus('mitigating');
-    const rotation = await run.approval('rotate_secret_key', 'rotate the Clerk secret key: new key in, verify, old key out');
-    if (rotation === 'approved') {
-      run.notAutomatedYet('rotate_secret_key', 'add a new secret key in the Clerk dashboard, redeploy with it, verify, delete the old key');
-    }
-    const revocation = await run.approval('revoke_all_sessions', 'revoke every active session of the instance');
-    if (revocation === 'approved') await run.revokeSessions('revoke_all_sessions', { type: 'all' });
-    run.setStatus('monitoring');
-    review(run);
+  key_compromise: {
+    async mitigate(run) {
+      const rotation = await run.approval('rotate_secret_key', 'rotate the Clerk secret key: new key in, verify, old key out');
+      if (rotation === 'approved') {
+        run.notAutomatedYet('rotate_secret_key', 'add a new secret key in the Clerk dashboard, redeploy with it, verify, delete the old key');
+      }
+      const revocation = await run.approval('revoke_all_sessions', 'revoke every active session of the instance');
+      if (revocation === 'approved') await run.revokeSessions('revoke_all_sessions', { type: 'all' });
+      return undefined;
+    },
   },
 
-  async middleware_failure(run) {
-    await run.postIncidentNotice();
-    run.setStatus('mitigating');
-    run.notAutomatedYet('diagnostics', 'middleware diagnostics: SDK version, health route, middleware errors', run.evidence);
-    const action = await run.approval('operator_action', 'confirm the fix (rollback, redeploy or key update) is live, so it can be verified');
-    run.setStatus('monitoring');
-    if (action === 'approved') await run.verifyFix('verify_fix');
-    else run.notNeeded('verify_fix', `no fix was confirmed (${action})`);
-    review(run);
+  middleware_failure: {
+    async mitigate(run) {
+      run.notAutomatedYet('diagnostics', 'middleware diagnostics: SDK version, health route, middleware errors', run.evidence);
+      return run.approval('operator_action', 'confirm the fix (rollback, redeploy or key update) is live, so it can be verified');
+    },
+    async monitor(run, action) {
+      if (action === 'approved') await run.verifyFix('verify_fix');
+      else run.notNeeded('verify_fix', `no fix was confirmed (${action})`);
+    },
   },
 
-  async session_issues(run) {
-    await run.postIncidentNotice();
-    run.setStatus('mitigating');
-    run.notAutomatedYet('diagnostics', 'session diagnostics: lifetime settings, clock skew, authorized parties, cookie domain', run.evidence);
-    const request = await run.optionalRequest('targeted_revocation', 'end the sessions of the affected users');
-    if (request?.userIds) {
-      const decision = await run.approval('targeted_revocation', `revoke the sessions of ${request.userIds.length} user(s)`);
-      if (decision === 'approved') await run.revokeSessions('targeted_revocation', { type: 'users', userIds: request.userIds });
-    }
-    run.setStatus('monitoring');
-    review(run);
+  session_issues: {
+    async mitigate(run) {
+      run.notAutomatedYet('diagnostics', 'session diagnostics: lifetime settings, clock skew, authorized parties, cookie domain', run.evidence);
+      const request = await run.optionalRequest('targeted_revocation', 'end the sessions of the affected users');
+      if (request?.userIds) {
+        const decision = await run.approval('targeted_revocation', `revoke the sessions of ${request.userIds.length} user(s)`);
+        if (decision === 'approved') await run.revokeSessions('targeted_revocation', { type: 'users', userIds: request.userIds });
+      }
+      return undefined;
+    },
   },
 
-  async webhook_backlog(run) {
-    await run.postIncidentNotice();
-    run.setStatus('mitigating');
-    run.notAutomatedYet(
-      'reconcile_webhooks',
-      "reconcile users between Clerk and the app's store, replay the missing events (Svix portal link: webhooks.generateSvixAuthURL)",
-    );
-    run.setStatus('monitoring');
-    review(run);
+  webhook_backlog: {
+    async mitigate(run) {
+      run.notAutomatedYet(
+        'reconcile_webhooks',
+        "reconcile users between Clerk and the app's store, replay the missing events (Svix portal link: webhooks.generateSvixAuthURL)",
+      );
+      return undefined;
+    },
   },
 };

@@ -1,0 +1,276 @@
+/**
+ * The steps a playbook can take (`IncidentRun`), over the incident's tracker: triage, reversible
+ * steps and their compensations, approvals, optional requests, the recovery watch, verification
+ * and the revocation child workflow. Each step records its outcome; none throws but cancellation.
+ */
+import { executeChild, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { formatDuration, type GatedStep, type ValidIncidentInput } from '../domain';
+import type { RevocationScope } from '../revocation';
+import { classify, formatProbeReport, reconcile, type ProbeReport } from '../triage/rules';
+import { OptionalSteps, waitForApproval, type GateOutcome, type StepRequest } from './incident-approvals';
+import type { IncidentRun } from './incident-playbooks';
+import { errorMessage, IncidentTracker, notifications } from './incident-state';
+import { revokeSessionsWorkflow } from './revoke-sessions';
+
+const activities = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumAttempts: 5 },
+});
+
+interface Compensation {
+  step: string;
+  title: string;
+  run: () => Promise<unknown>;
+}
+
+/** "every active session", "the sessions of 3 user(s)" */
+function describeScope(scope: RevocationScope): string {
+  if (scope.type === 'all') return 'every active session';
+  if (scope.type === 'users') return `the sessions of ${scope.userIds.length} user(s)`;
+  return 'sessions';
+}
+
+export class Incident implements IncidentRun {
+  readonly tracker: IncidentTracker;
+  readonly optionalSteps: OptionalSteps;
+  private readonly undo: Compensation[] = [];
+  evidence: Record<string, unknown> = {};
+
+  constructor(private readonly input: ValidIncidentInput) {
+    this.tracker = new IncidentTracker(input);
+    this.optionalSteps = new OptionalSteps(this.tracker);
+  }
+
+  private get state() {
+    return this.tracker.state;
+  }
+
+  // -- triage -----------------------------------------------------------------------------------
+
+  async triage(): Promise<void> {
+    const timeoutMs = this.input.timeouts.probe;
+    this.tracker.publish();
+    const report: ProbeReport = await activities.runTriageProbes.executeWithOptions(
+      {
+        summary: `triage: status page, Backend API, health route, app routes (${formatDuration(timeoutMs)} each)`,
+        startToCloseTimeout: timeoutMs * 2 + 10_000,
+        retry: { initialInterval: '1 second', maximumAttempts: 3 },
+      },
+      [{ timeoutMs }],
+    );
+    const verdict = reconcile(this.input.category, classify(report));
+    const probes = formatProbeReport(report);
+    this.state.category = verdict.category;
+    this.state.severity = verdict.severity;
+    this.state.triage = { agreement: verdict.agreement, rule: verdict.classification.rule, note: verdict.note, probes };
+    this.evidence = { rule: verdict.classification.rule, probes, health: report.health };
+    this.tracker.record('triage', 'runbook', verdict.note, { agreement: verdict.agreement, rule: verdict.classification.rule, probes });
+    if (verdict.agreement === 'disagreed') {
+      this.tracker.attention(`triage disagrees with the reporter: ${verdict.note}`);
+      this.tracker.notifyLater('needs_attention', 'Triage disagrees with the reporter', verdict.note);
+    }
+    this.tracker.publish();
+  }
+
+  // -- steps and their compensations ------------------------------------------------------------
+
+  /**
+   * Run a step that changes something; on success its compensation joins the undo list, which
+   * cancelling the incident unwinds in reverse. A failed step is recorded and needs attention.
+   */
+  async apply(step: string, title: string, action: () => Promise<unknown>, undo?: { title: string; run: () => Promise<unknown> }): Promise<boolean> {
+    this.tracker.waitFor(`${step}: ${title}`);
+    try {
+      const result = await action();
+      this.tracker.stepDone(step, 'succeeded', 'runbook', title, { result });
+      if (undo) this.undo.push({ step, ...undo });
+      return true;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      this.tracker.stepDone(step, 'failed', 'runbook', `${title}: ${errorMessage(err)}`);
+      this.tracker.attention(`${step} failed: ${errorMessage(err)}`);
+      return false;
+    }
+  }
+
+  /** Cancellation: undo what was applied, last first. A failed undo is escalated to a human. */
+  async compensate(): Promise<void> {
+    while (this.undo.length) {
+      const u = this.undo.pop() as Compensation;
+      this.tracker.waitFor(`cancellation: ${u.title} (compensating ${u.step})`);
+      try {
+        await u.run();
+        this.tracker.stepDone(u.step, 'compensated', 'runbook', u.title);
+      } catch (err) {
+        const note = `compensation of ${u.step} failed (${u.title}): ${errorMessage(err)}; a human must undo it`;
+        this.tracker.stepDone(u.step, 'failed', 'runbook', note, { compensation: true });
+        this.tracker.attention(note);
+        await this.tracker.notify('needs_attention', `Compensation failed: ${u.step}`, note);
+      }
+    }
+  }
+
+  /** Reversible: announce the incident in the channel; cancelling the incident withdraws it. */
+  async postIncidentNotice(): Promise<void> {
+    const dry = this.input.dryRun ? '[dry run] ' : '';
+    const { incidentId, summary } = this.state;
+    const text = `${dry}We are investigating an authentication incident: ${summary} (category ${this.state.category ?? 'unknown'}, severity ${this.state.severity ?? 'unknown'}).`;
+    await this.apply(
+      'incident_notice',
+      'post the incident notice',
+      () => notifications.notify.executeWithOptions({ summary: 'incident_notice: post the incident notice' }, [
+        { kind: 'incident_notice', incidentId, title: 'Incident notice', text },
+      ]),
+      {
+        title: 'withdraw the incident notice',
+        run: () =>
+          notifications.notify.executeWithOptions({ summary: 'compensation: withdraw the incident notice' }, [
+            { kind: 'incident_notice_withdrawn', incidentId, title: 'Incident notice withdrawn', text: `${dry}The incident notice "${summary}" is withdrawn: the incident was cancelled.` },
+          ]),
+      },
+    );
+  }
+
+  notAutomatedYet(step: string, what: string, details?: Record<string, unknown>): void {
+    this.tracker.stepDone(step, 'not_automated', 'runbook', `${what} (not automated yet: do it by hand)`, details);
+    this.tracker.attention(`${step} is not automated yet: ${what}`);
+  }
+
+  notNeeded(step: string, why: string): void {
+    this.tracker.stepDone(step, 'not_needed', 'runbook', why);
+  }
+
+  // -- approvals and optional requests ----------------------------------------------------------
+
+  private gateTimeouts(step: GatedStep): { escalateAfter: number; decideWithin: number } {
+    const own = this.input.timeouts.steps[step];
+    return {
+      escalateAfter: own?.escalateAfter ?? this.input.timeouts.escalateAfter,
+      decideWithin: own?.decideWithin ?? this.input.timeouts.decideWithin,
+    };
+  }
+
+  approval(step: GatedStep, title: string): Promise<GateOutcome> {
+    const requestedBy = this.optionalSteps.get(step)?.requester ?? this.state.reporter;
+    return waitForApproval(this.tracker, { step, title, requestedBy, ...this.gateTimeouts(step) });
+  }
+
+  async optionalRequest(step: GatedStep, what: string): Promise<StepRequest | undefined> {
+    const fromInput = this.input.targetedRevocation;
+    if (step === 'targeted_revocation' && fromInput) {
+      const req: StepRequest = { step, requester: this.state.reporter, userIds: fromInput.userIds, reason: 'in the incident input' };
+      this.optionalSteps.fromInput(req, `requested in the incident input (${fromInput.userIds.length} user(s))`);
+    }
+    return this.optionalSteps.awaitRequest(step, what, this.gateTimeouts(step).decideWithin);
+  }
+
+  // -- monitoring and verification --------------------------------------------------------------
+
+  async watchRecovery(): Promise<boolean> {
+    const every = this.input.timeouts.recoveryCheckEvery;
+    const maxChecks = Math.max(1, Math.ceil(this.input.timeouts.recoveryWatchFor / every));
+    const probe = async (summary: string) => {
+      try {
+        const s = await activities.probeStatusPage.executeWithOptions({ summary }, [{ timeoutMs: this.input.timeouts.probe }]);
+        return s.indicator;
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        this.tracker.record('recovery_watch', 'runbook', `status page did not answer: ${errorMessage(err)}`);
+        return 'unknown' as const;
+      }
+    };
+    let indicator = await probe('monitoring: Clerk status page');
+    let checks = 0;
+    while (indicator !== 'none' && checks < maxChecks) {
+      checks += 1;
+      this.tracker.waitFor(`Clerk to recover (status page: ${indicator}); check ${checks} of ${maxChecks} in ${formatDuration(every)}`);
+      await sleep(every, { summary: `monitoring: next Clerk status check (${checks}/${maxChecks})` });
+      indicator = await probe(`monitoring: Clerk status page, check ${checks}`);
+    }
+    const recovered = indicator === 'none';
+    if (recovered) this.tracker.stepDone('recovery_watch', 'succeeded', 'runbook', `Clerk recovered after ${checks} check(s)`, { checks, indicator });
+    else {
+      this.tracker.stepDone('recovery_watch', 'failed', 'runbook', `Clerk still reports ${indicator} after ${checks} checks; handing over to a human`, { checks, indicator });
+      this.tracker.attention('Clerk has not recovered within the recovery watch');
+      await this.tracker.notify('needs_attention', 'Clerk has not recovered', `The status page still reports ${indicator} after ${formatDuration(this.input.timeouts.recoveryWatchFor)}.`);
+    }
+    return recovered;
+  }
+
+  async verifyFix(step: string): Promise<boolean> {
+    this.tracker.waitFor(`${step}: probing again to verify the fix`);
+    const timeoutMs = this.input.timeouts.probe;
+    const report = await activities.runTriageProbes.executeWithOptions(
+      { summary: `${step}: probe again (${formatDuration(timeoutMs)} each)`, startToCloseTimeout: timeoutMs * 2 + 10_000 },
+      [{ timeoutMs }],
+    );
+    const seen = classify(report);
+    const fixed = seen.category !== this.state.category;
+    const probes = formatProbeReport(report);
+    if (fixed) this.tracker.stepDone(step, 'succeeded', 'runbook', `the probes no longer see ${this.state.category} (${seen.reason})`, { probes });
+    else {
+      this.tracker.stepDone(step, 'failed', 'runbook', `the probes still see ${this.state.category}: ${seen.reason}`, { probes });
+      this.tracker.attention(`${step}: the fix did not take (${seen.reason})`);
+    }
+    return fixed;
+  }
+
+  // -- session revocation -----------------------------------------------------------------------
+
+  async revokeSessions(step: GatedStep, scope: RevocationScope): Promise<void> {
+    const gate = [...this.state.gates].reverse().find((g) => g.step === step);
+    const approvedBy = gate?.approvals.map((a) => a.approver).join(' and ') ?? 'nobody';
+    const what = describeScope(scope);
+    const dry = this.input.dryRun ? ' (dry run)' : '';
+    const childId = `${this.state.incidentId}-${step}`;
+    this.tracker.waitFor(`${step}: revoking ${what}${dry} in child workflow ${childId}`);
+    try {
+      const result = await executeChild(revokeSessionsWorkflow, {
+        workflowId: childId,
+        args: [
+          {
+            scope,
+            dryRun: this.input.dryRun,
+            requestedBy: gate?.requestedBy ?? this.state.reporter,
+            reason: `incident ${this.state.incidentId} (${this.state.category}): ${this.state.summary}; approved by ${approvedBy}`,
+            incidentId: this.state.incidentId,
+          },
+        ],
+        staticSummary: `${step}: revoke ${what}${dry} for incident ${this.state.incidentId}`,
+      });
+      const t = result.totals;
+      const note = result.dryRun
+        ? `dry run: ${t.sessionsFound} active session(s) would be revoked; nothing was revoked`
+        : `${t.sessionsRevoked} session(s) revoked, ${t.sessionsAlreadyRevoked} already ended, ${t.failures} failure(s)`;
+      const details = { childWorkflowId: childId, dryRun: result.dryRun, totals: t };
+      if (t.failures > 0) {
+        this.tracker.stepDone(step, 'failed', 'runbook', note, details);
+        this.tracker.attention(`${step}: ${t.failures} session(s) could not be revoked (see ${childId})`);
+      } else this.tracker.stepDone(step, 'succeeded', 'runbook', note, details);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      this.tracker.stepDone(step, 'failed', 'runbook', `revocation workflow ${childId} failed: ${errorMessage(err)}`, { childWorkflowId: childId });
+      this.tracker.attention(`${step} failed: ${errorMessage(err)}`);
+    }
+  }
+
+  // -- close ------------------------------------------------------------------------------------
+
+  async close(): Promise<void> {
+    this.state.waitingFor = 'nothing: incident closed';
+    this.tracker.setStatus('resolved');
+    const open = this.state.attention.length;
+    this.tracker.record('close', 'runbook', open ? `incident closed; ${open} item(s) need a human` : 'incident closed');
+    this.tracker.publish();
+    await this.tracker.flushNotifications();
+  }
+
+  async cancel(): Promise<void> {
+    this.tracker.record('cancel', 'runbook', 'incident cancelled: running the compensations of the steps already applied');
+    await this.compensate();
+    this.state.waitingFor = 'nothing: incident cancelled';
+    this.tracker.setStatus('cancelled');
+    await this.tracker.flushNotifications();
+  }
+}

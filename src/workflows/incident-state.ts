@@ -1,0 +1,192 @@
+/**
+ * The incident's state and how it is seen: the timeline, the query answer, the UI's current
+ * details and search attributes, and the chat notifications. Workflow code: every change goes
+ * through `IncidentTracker` so the UI, the query and the channel never disagree.
+ */
+import { isCancellation, proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { Notification, NotificationKind } from '../activities/notify';
+import {
+  CATEGORY_SEVERITY,
+  type GatedStep,
+  type IncidentCategory,
+  type IncidentStatus,
+  type Severity,
+  type StepOutcome,
+  type TimelineEvent,
+  type ValidIncidentInput,
+} from '../domain';
+import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../shared';
+import type { TriageVerdict } from '../triage/rules';
+import type { ApprovalGate } from './incident-approvals';
+
+/** Outcome of a playbook step: the runbook's outcomes, plus the honest "a human must do it". */
+export type StepResult = StepOutcome | 'not_automated' | 'not_needed' | 'not_requested';
+
+export interface StepRecord {
+  step: string;
+  outcome: StepResult;
+  at: string;
+  actor: string;
+  note: string;
+}
+
+export interface PendingApproval {
+  step: GatedStep;
+  title: string;
+  requestedBy: string;
+  approvalsNeeded: number;
+  approvedBy: string[];
+  /** Who may still approve: listed, not the requester, not already approved. */
+  eligible: string[];
+  escalateAt: string;
+  decideBy: string;
+  escalated: boolean;
+}
+
+export interface IncidentState {
+  incidentId: string;
+  status: IncidentStatus;
+  category?: IncidentCategory;
+  severity?: Severity;
+  reporter: string;
+  summary: string;
+  approvers: string[];
+  dryRun: boolean;
+  /** What the incident is waiting for right now, in a sentence (also in the UI's current details). */
+  waitingFor: string;
+  triage?: { agreement: TriageVerdict['agreement']; rule: string; note: string; probes: string[] };
+  steps: StepRecord[];
+  gates: ApprovalGate[];
+  pendingApprovals: PendingApproval[];
+  /** What a human must look at: disagreements, steps not automated, failed compensations. */
+  attention: string[];
+  timeline: TimelineEvent[];
+}
+
+export const notifications = proxyActivities<Activities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '1 second', maximumAttempts: 3 },
+});
+
+export const errorMessage = (err: unknown) =>
+  err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err);
+
+function pendingApproval(gate: ApprovalGate, approvers: readonly string[]): PendingApproval {
+  const approvedBy = gate.approvals.map((a) => a.approver);
+  return {
+    step: gate.step,
+    title: gate.title,
+    requestedBy: gate.requestedBy,
+    approvalsNeeded: gate.approvalsNeeded,
+    approvedBy,
+    eligible: approvers.filter((a) => a !== gate.requestedBy && !approvedBy.includes(a)),
+    escalateAt: gate.escalateAt,
+    decideBy: gate.decideBy,
+    escalated: gate.escalated,
+  };
+}
+
+/** The incident's state, its timeline and its voice (UI, search attributes, chat). */
+export class IncidentTracker {
+  readonly state: IncidentState;
+  private pendingNotifications: Promise<void>[] = [];
+
+  constructor(input: ValidIncidentInput) {
+    this.state = {
+      incidentId: workflowInfo().workflowId,
+      status: 'triage',
+      category: input.category,
+      severity: input.category ? CATEGORY_SEVERITY[input.category] : undefined,
+      reporter: input.reporter,
+      summary: input.summary,
+      approvers: input.approvers,
+      dryRun: input.dryRun,
+      waitingFor: 'triage: probing the Clerk status page, the Backend API, the health route and the app routes',
+      steps: [],
+      gates: [],
+      pendingApprovals: [],
+      attention: [],
+      timeline: [],
+    };
+  }
+
+  snapshot(): IncidentState {
+    const open = this.state.status !== 'resolved' && this.state.status !== 'cancelled';
+    this.state.pendingApprovals = open
+      ? this.state.gates.filter((g) => !g.outcome).map((g) => pendingApproval(g, this.state.approvers))
+      : [];
+    return this.state;
+  }
+
+  record(step: string, actor: string, description: string, details?: Record<string, unknown>): void {
+    this.state.timeline.push({ time: new Date().toISOString(), step, actor, description, ...(details ? { details } : {}) });
+  }
+
+  stepDone(step: string, outcome: StepResult, actor: string, note: string, details?: Record<string, unknown>): void {
+    this.state.steps.push({ step, outcome, at: new Date().toISOString(), actor, note });
+    this.record(step, actor, `${outcome}: ${note}`, { outcome, ...details });
+  }
+
+  waitFor(what: string): void {
+    this.state.waitingFor = what;
+    this.publish();
+  }
+
+  attention(note: string): void {
+    this.state.attention.push(note);
+    this.publish();
+  }
+
+  publish(): void {
+    const s = this.snapshot();
+    const pending = s.pendingApprovals.map((p) => `${p.step} (${p.approvedBy.length}/${p.approvalsNeeded}, decide by ${p.decideBy})`);
+    const last = s.timeline.at(-1);
+    setCurrentDetails(
+      [
+        `**Incident:** ${s.summary}${s.dryRun ? ' (dry run)' : ''}`,
+        `**Status:** ${s.status} · **Category:** ${s.category ?? 'unknown (triage decides)'} · **Severity:** ${s.severity ?? 'unknown'}`,
+        `**Waiting for:** ${s.waitingFor}`,
+        `**Pending approvals:** ${pending.length ? pending.join('; ') : 'none'}`,
+        ...(s.attention.length ? [`**Needs attention:** ${s.attention.join('; ')}`] : []),
+        ...(last ? [`**Last:** ${last.step}: ${last.description}`] : []),
+      ].join('\n\n'),
+    );
+    upsertSearchAttributes([
+      { key: IncidentStatusKey, value: s.status },
+      ...(s.category ? [{ key: IncidentCategoryKey, value: s.category }] : []),
+      ...(s.severity ? [{ key: IncidentSeverityKey, value: s.severity }] : []),
+    ]);
+  }
+
+  setStatus(status: IncidentStatus): void {
+    if (this.state.status === status) return;
+    const from = this.state.status;
+    this.state.status = status;
+    this.record('status', 'runbook', `status ${from} → ${status}`);
+    this.publish();
+    this.notifyLater('status_changed', `Status: ${status}`, `Incident "${this.state.summary}" moved from ${from} to ${status}.`);
+  }
+
+  /** Notify and never throw: a failed notification is recorded and needs attention. */
+  async notify(kind: NotificationKind, title: string, text: string, step?: GatedStep): Promise<void> {
+    const n: Notification = { kind, incidentId: this.state.incidentId, title, text, ...(step ? { step } : {}) };
+    try {
+      await notifications.notify.executeWithOptions({ summary: `notify: ${title}` }, [n]);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      this.record('notify', 'runbook', `notification failed: ${title}: ${errorMessage(err)}`);
+      this.attention(`notification "${title}" could not be delivered`);
+    }
+  }
+
+  /** Status changes are sent in the background; the workflow awaits them before it ends. */
+  notifyLater(kind: NotificationKind, title: string, text: string): void {
+    // Only a cancellation gets past notify(); a status message cut short by it is no loss.
+    this.pendingNotifications.push(this.notify(kind, title, text).catch(() => undefined));
+  }
+
+  async flushNotifications(): Promise<void> {
+    await Promise.all(this.pendingNotifications.splice(0));
+  }
+}
