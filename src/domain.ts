@@ -27,10 +27,16 @@ export const CATEGORY_SEVERITY: Record<IncidentCategory, Severity> = {
   webhook_backlog: 'low',
 };
 
-export const INCIDENT_STATUSES = ['triage', 'mitigating', 'monitoring', 'resolved', 'cancelled'] as const;
+/**
+ * `needs_human`: the playbook is over but the incident is not fixed by the runbook's own checks
+ * (a step failed, timed out, was left to a human or could not be verified); it stays open until
+ * the incident commander sends `resolve`.
+ */
+export const INCIDENT_STATUSES = ['triage', 'mitigating', 'monitoring', 'needs_human', 'resolved', 'cancelled'] as const;
 export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
 
-export const STEP_OUTCOMES = ['approved', 'rejected', 'timed_out', 'succeeded', 'failed', 'compensated'] as const;
+/** `partial`: the step ran but did not do all it was asked (users not found, failures, skipped work). */
+export const STEP_OUTCOMES = ['approved', 'rejected', 'timed_out', 'succeeded', 'partial', 'failed', 'compensated'] as const;
 export type StepOutcome = (typeof STEP_OUTCOMES)[number];
 
 /** One line of the incident timeline: time, step, actor, what happened, details. */
@@ -42,7 +48,8 @@ export interface TimelineEvent {
   details?: Record<string, unknown>;
 }
 
-const personSchema = z.string().trim().min(1).max(200);
+/** A person named in an input or an update (reporter, approver, requester). */
+export const personSchema = z.string().trim().min(1).max(200);
 
 /**
  * Playbook steps a human decides (approval gates). Critical ones need two different approvers.
@@ -58,6 +65,26 @@ export const GATED_STEPS = [
 export const gatedStepSchema = z.enum(GATED_STEPS);
 export type GatedStep = z.infer<typeof gatedStepSchema>;
 export const CRITICAL_STEPS: readonly GatedStep[] = ['emergency_bypass', 'rotate_secret_key', 'revoke_all_sessions'];
+
+/** Approvals a step needs, each from a different person who is not the requester. */
+export const approvalsNeeded = (step: GatedStep): 1 | 2 => (CRITICAL_STEPS.includes(step) ? 2 : 1);
+
+/** The gates each playbook always opens (optional steps only when requested). */
+export const PLAYBOOK_GATES: Record<IncidentCategory, readonly GatedStep[]> = {
+  clerk_outage: ['emergency_bypass'],
+  key_compromise: ['rotate_secret_key', 'revoke_all_sessions'],
+  middleware_failure: ['operator_action'],
+  session_issues: [],
+  webhook_backlog: [],
+};
+
+/**
+ * Steps the runbook cannot do yet: a human does them by hand and confirms with `confirmStep`
+ * before the steps that depend on them run.
+ */
+export const MANUAL_STEPS = ['emergency_bypass', 'bypass_off', 'rotate_secret_key', 'reconcile_webhooks'] as const;
+export const manualStepSchema = z.enum(MANUAL_STEPS);
+export type ManualStep = z.infer<typeof manualStepSchema>;
 
 /**
  * A duration a human can type: `"30s"`, `"15 minutes"`, `"2h"`, `"500ms"`; parsed to milliseconds
@@ -129,6 +156,8 @@ export const incidentInputSchema = z
         probe: durationSchema(100, 60 * SECOND).default(5 * SECOND),
         recoveryCheckEvery: durationSchema(SECOND, DAY).default(5 * 60_000),
         recoveryWatchFor: durationSchema(SECOND, 7 * DAY).default(2 * 3_600_000),
+        /** After the playbook, an incident that needs a human waits this long for `resolve`, then closes unresolved. */
+        resolveWithin: durationSchema(SECOND, 30 * DAY).default(7 * DAY),
         /** Overrides of the two gate timeouts for one step, e.g. `{ "revoke_all_sessions": { "decideWithin": "30m" } }`. */
         steps: z.partialRecord(gatedStepSchema, gateTimeoutsSchema).default({}),
       })
@@ -150,7 +179,26 @@ export const incidentInputSchema = z
     if (input.targetedRevocation && input.category !== undefined && input.category !== 'session_issues') {
       ctx.addIssue({ code: 'custom', path: ['targetedRevocation'], message: 'only for category session_issues' });
     }
+    const shortage = approverShortage(input);
+    if (shortage) ctx.addIssue({ code: 'custom', path: ['approvers'], message: shortage });
   });
+
+/**
+ * Refuse at start what can only time out: a gate of the playbook that needs more approvers (other
+ * than the reporter, who requests it) than the incident lists. Undefined when there are enough.
+ */
+export function approverShortage(input: { category?: IncidentCategory; reporter: string; approvers: readonly string[]; targetedRevocation?: unknown }): string | undefined {
+  if (!input.category) return undefined;
+  const gates: GatedStep[] = [...PLAYBOOK_GATES[input.category], ...(input.targetedRevocation ? (['targeted_revocation'] as const) : [])];
+  const eligible = new Set(input.approvers.filter((a) => a !== input.reporter)).size;
+  const needy = gates.find((g) => approvalsNeeded(g) > eligible);
+  if (!needy) return undefined;
+  const need = approvalsNeeded(needy);
+  return (
+    `${input.category} asks for approval of ${needy}, which needs ${need === 2 ? 'two different approvers' : 'one approver'} other than the reporter ${input.reporter}; ` +
+    `the incident lists ${eligible} (${input.approvers.join(', ') || 'none'}). Add ${need === 2 ? 'two' : 'one'} (CLI: --approver <name>, repeated)`
+  );
+}
 export type IncidentInput = z.input<typeof incidentInputSchema>;
 export type ValidIncidentInput = z.output<typeof incidentInputSchema>;
 

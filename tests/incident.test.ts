@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentInput } from '../src/domain';
 import { startSandbox, type RunningSandbox } from '../src/sandbox';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
-import { approveStep, getIncidentState, incidentWorkflow, rejectStep, requestStep, type IncidentState } from '../src/workflows/incident';
+import { approveStep, confirmStep, getIncidentState, incidentWorkflow, rejectStep, requestStep, resolveIncident, type IncidentState } from '../src/workflows/incident';
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
 import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
@@ -121,7 +121,7 @@ describe('triage classifies each category from injected faults', () => {
 });
 
 describe('approval gates', () => {
-  it('key compromise: two different approvers per critical step, refusals say why, dry run flows into the revocation child', async () => {
+  it('key compromise: two different approvers per critical step, the rotation done by hand is confirmed first, dry run flows into the revocation child and is not called resolved', async () => {
     await withIncident(
       { ...people, category: 'key_compromise', summary: 'sk_live key pasted in a public gist', dryRun: true, timeouts: fast },
       async ({ handle, chat, sandbox }) => {
@@ -156,24 +156,49 @@ describe('approval gates', () => {
           'rotate_secret_key is not pending: it was already approved',
         );
 
+        // The rotation is not automated: the workflow waits for a person to do it and confirm,
+        // and does not ask for the revocation while the leaked key may still be valid.
+        const byHand = await waitForState(handle, getIncidentState, (s) => s.manualSteps.some((m) => m.step === 'rotate_secret_key' && !m.outcome));
+        expect(byHand.waitingFor).toContain(`npm run incident -- confirm ${handle.workflowId} --step rotate_secret_key`);
+        expect(byHand.pendingApprovals).toEqual([]);
+        expect(chat.texts().find((t) => t.includes('Do by hand: rotate_secret_key'))).toContain('--name confirmStep');
+        expect(await refusal(handle.executeUpdate(confirmStep, { args: [{ step: 'bypass_off', confirmedBy: 'bob', note: 'done' }] }))).toContain(
+          'update.step: bypass_off is not waiting for a confirmation in this incident (waiting: rotate_secret_key)',
+        );
+        expect(await refusal(handle.executeUpdate(confirmStep, { args: [{ step: 'rotate_secret_key', confirmedBy: 'mallory', note: 'done' }] }))).toContain(
+          'update.confirmedBy: mallory is neither the reporter (alice) nor on the approver list',
+        );
+        expect(await refusal(handle.executeUpdate('confirmStep', { args: [{ step: 'rotate_secret_key', confirmedBy: 'bob' }] }))).toContain('update.note: say what was done');
+        // resolve is refused while the playbook is still running.
+        expect(await refusal(handle.executeUpdate(resolveIncident, { args: [{ resolvedBy: 'alice', summary: 'fine' }] }))).toContain('the incident is mitigating');
+        const confirmed = await handle.executeUpdate(confirmStep, { args: [{ step: 'rotate_secret_key', confirmedBy: 'bob', note: 'new key ins_2 live in production, old key deleted' }] });
+        expect(confirmed.message).toBe('rotate_secret_key confirmed as done by hand by bob');
+
         await waitForState(handle, getIncidentState, pendingStep('revoke_all_sessions'));
         await handle.executeUpdate(approveStep, { args: [{ step: 'revoke_all_sessions', approver: 'carol' }] });
         await handle.executeUpdate(approveStep, { args: [{ step: 'revoke_all_sessions', approver: 'bob' }] });
 
+        // A dry run changed nothing: it is not resolved until a person says the rehearsal is over.
+        const open = await waitForState(handle, getIncidentState, (s) => s.status === 'needs_human');
+        expect(open.openItems).toEqual(['dry run: nothing was changed']);
+        await eventually(async () => (await handle.describe()).typedSearchAttributes.get(IncidentStatusKey) === 'needs_human');
+        await handle.executeUpdate(resolveIncident, { args: [{ resolvedBy: 'alice', summary: 'rehearsal over' }] });
+
         const result = await handle.result();
         expect(result.status).toBe('resolved');
+        expect(result.resolution).toMatchObject({ resolvedBy: 'alice', summary: 'rehearsal over' });
         expect(outcomes(result)).toMatchObject({
           incident_notice: 'succeeded',
-          rotate_secret_key: 'not_automated', // approved (first record), then honestly not automated
+          rotate_secret_key: 'done_by_hand', // approved (first record), then done by hand and confirmed
           revoke_all_sessions: 'succeeded',
           review: 'not_automated',
         });
-        expect(result.steps.filter((s) => s.step === 'rotate_secret_key').map((s) => s.outcome)).toEqual(['approved', 'not_automated']);
+        expect(result.steps.filter((s) => s.step === 'rotate_secret_key').map((s) => s.outcome)).toEqual(['approved', 'done_by_hand']);
         const revocation = result.steps.find((s) => s.step === 'revoke_all_sessions' && s.outcome === 'succeeded');
         expect(revocation?.note).toMatch(/^dry run: \d+ active session\(s\) would be revoked; nothing was revoked/);
         expect(Object.keys(sandbox.admin.revokes())).toHaveLength(0); // a dry run revokes nothing
         // The timeline names who decided what.
-        expect(result.timeline.filter((e) => e.step === 'rotate_secret_key').map((e) => e.actor)).toEqual(['alice', 'bob', 'carol', 'carol', 'runbook']);
+        expect(result.timeline.filter((e) => e.step === 'rotate_secret_key').map((e) => e.actor)).toEqual(['alice', 'bob', 'carol', 'carol', 'runbook', 'bob']);
         expect(result.pendingApprovals).toEqual([]);
         // Each approval request went to the channel with the commands to decide.
         const requests = chat.texts().filter((t) => t.includes('Approval needed'));
@@ -183,9 +208,9 @@ describe('approval gates', () => {
     );
   });
 
-  it('middleware failure: a rejection needs a reason, is recorded, and nothing is verified', async () => {
+  it('middleware failure: a rejection needs a reason, is recorded, nothing is verified, and the incident is not called resolved', async () => {
     await withIncident(
-      { ...people, summary: 'dashboard answers 500', timeouts: fast },
+      { ...people, summary: 'dashboard answers 500', timeouts: { ...fast, resolveWithin: '3s' } },
       async ({ handle, chat }) => {
         await waitForState(handle, getIncidentState, pendingStep('operator_action'));
         expect(await refusal(handle.executeUpdate('rejectStep', { args: [{ step: 'operator_action', approver: 'bob' }] }))).toContain(
@@ -201,6 +226,13 @@ describe('approval gates', () => {
         expect(outcomes(result)).toMatchObject({ diagnostics: 'not_automated', operator_action: 'rejected', verify_fix: 'not_needed' });
         expect(result.gates[0]?.rejection).toMatchObject({ approver: 'bob', reason: 'rollback not done yet' });
         expect(chat.texts().some((t) => t.includes('operator_action: rejected'))).toBe(true);
+        // Nobody resolved it: it closes still needing a human, and every surface says so.
+        expect(result.status).toBe('needs_human');
+        expect(result.openItems).toEqual(['verify_fix not done (not_needed)']);
+        expect(result.timeline.at(-1)?.description).toMatch(/^closed unresolved: nobody sent resolve within 3s; still open: verify_fix not done/);
+        expect((await handle.describe()).typedSearchAttributes.get(IncidentStatusKey)).toBe('needs_human');
+        expect(chat.texts().some((t) => t.includes('Status: needs_human') && t.includes('still open: verify_fix not done'))).toBe(true);
+        expect(chat.texts().some((t) => t.includes('Incident closed unresolved'))).toBe(true);
       },
       (s) => void s.admin.setApp({ middlewareFailure: true }),
     );
@@ -215,24 +247,23 @@ describe('approval gates', () => {
         await handle.executeUpdate(approveStep, { args: [{ step: 'operator_action', approver: 'carol' }] });
         const result = await handle.result();
         expect(outcomes(result)).toMatchObject({ operator_action: 'approved', verify_fix: 'succeeded' });
+        expect(result.status).toBe('resolved');
+        expect(result.openItems).toEqual([]);
       },
       (s) => void s.admin.setApp({ middlewareFailure: true }),
     );
   });
 
-  it('nobody decides: approver shortage flagged, escalation notified with the commands, then the safe default (timed_out, no bypass)', async () => {
+  it('nobody decides: escalation notified with the commands, then the safe default (timed_out, no bypass); Clerk is up, so it is resolved', async () => {
     await withIncident(
-      { ...people, approvers: ['alice', 'bob'], category: 'clerk_outage', summary: 'nobody can sign in', timeouts: { escalateAfter: '1s', decideWithin: '2s', probe: '2s' } },
+      { ...people, category: 'clerk_outage', summary: 'nobody can sign in', timeouts: { escalateAfter: '1s', decideWithin: '2s', probe: '2s' } },
       async ({ handle, chat }) => {
         const result = await handle.result();
         expect(outcomes(result)).toMatchObject({ emergency_bypass: 'timed_out', recovery_watch: 'succeeded', bypass_off: 'not_needed', review: 'not_automated' });
         expect(result.steps.some((s) => s.step === 'emergency_bypass' && s.outcome === 'not_automated')).toBe(false);
         expect(result.gates[0]).toMatchObject({ step: 'emergency_bypass', outcome: 'timed_out', escalated: true, approvals: [] });
         expect(result.attention).toContain('emergency_bypass timed out without a decision');
-        // Only bob may approve (alice requested it): a critical step cannot pass, and the incident says so up front.
-        expect(result.attention).toContain(
-          'emergency_bypass cannot be approved: it needs 2 approver(s) other than alice, the incident lists 1; it will time out (not done)',
-        );
+        expect(result.status).toBe('resolved'); // the status page says Clerk is up: verified by the recovery watch
         // The probes saw no outage: the disagreement is on record, the reporter's category stands.
         expect(result.triage?.agreement).toBe('disagreed');
         const escalation = chat.texts().find((t) => t.includes('Escalation: emergency_bypass'));
@@ -278,12 +309,82 @@ describe('optional steps', () => {
         await handle.executeUpdate(approveStep, { args: [{ step: 'targeted_revocation', approver: 'alice' }] });
         const result = await handle.result();
         expect(outcomes(result)).toMatchObject({ diagnostics: 'not_automated', targeted_revocation: 'succeeded', review: 'not_automated' });
+        expect(result.status).toBe('resolved');
         const revoked = Object.keys(sandbox.admin.revokes());
         const note = result.steps.find((s) => s.step === 'targeted_revocation' && s.outcome === 'succeeded')?.note ?? '';
         expect(note).toMatch(/^\d+ session\(s\) revoked/);
         expect(Number(/^(\d+)/.exec(note)?.[1])).toBe(revoked.length);
       },
     );
+  });
+});
+
+describe('honest outcomes', () => {
+  it('refuses at start an incident whose playbook has a gate it cannot fill, naming the field', async () => {
+    await withIncident({ reporter: 'alice', approvers: ['alice', 'bob'], category: 'clerk_outage', summary: 'nobody can sign in', timeouts: fast }, async ({ handle }) => {
+      const err = await handle.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
+      expect(cause.type).toBe('InvalidIncidentInput');
+      expect(cause.message).toContain(
+        'input.approvers: clerk_outage asks for approval of emergency_bypass, which needs two different approvers other than the reporter alice; the incident lists 1 (alice, bob)',
+      );
+    });
+  });
+
+  it('Clerk outage: the bypass is done by hand and confirmed, Clerk recovers, the bypass is turned off by hand: resolved', async () => {
+    await withIncident(
+      { ...people, category: 'clerk_outage', summary: 'nobody can sign in', timeouts: { ...fast, recoveryCheckEvery: '1s', recoveryWatchFor: '30s' } },
+      async ({ handle, sandbox }) => {
+        await waitForState(handle, getIncidentState, pendingStep('emergency_bypass'));
+        await handle.executeUpdate(approveStep, { args: [{ step: 'emergency_bypass', approver: 'bob' }] });
+        await handle.executeUpdate(approveStep, { args: [{ step: 'emergency_bypass', approver: 'carol' }] });
+        const waiting = await waitForState(handle, getIncidentState, (s) => s.manualSteps.some((m) => m.step === 'emergency_bypass' && !m.outcome));
+        // Nothing goes on to monitoring before the person confirms.
+        expect(waiting.status).toBe('mitigating');
+        expect(waiting.steps.some((x) => x.step === 'recovery_watch')).toBe(false);
+        await handle.executeUpdate(confirmStep, { args: [{ step: 'emergency_bypass', confirmedBy: 'carol', note: 'AUTH_BYPASS=1 set on Vercel, redeployed dpl_1' }] });
+        sandbox.admin.setOutage({ active: false }); // Clerk comes back
+        await waitForState(handle, getIncidentState, (s) => s.manualSteps.some((m) => m.step === 'bypass_off' && !m.outcome), 30_000);
+        await handle.executeUpdate(confirmStep, { args: [{ step: 'bypass_off', confirmedBy: 'bob', note: 'AUTH_BYPASS removed, redeployed dpl_2' }] });
+        const result = await handle.result();
+        expect(result.status).toBe('resolved');
+        expect(outcomes(result)).toMatchObject({ emergency_bypass: 'done_by_hand', recovery_watch: 'succeeded', bypass_off: 'done_by_hand' });
+        expect(result.steps.find((x) => x.step === 'bypass_off')?.note).toContain('confirmed by bob: AUTH_BYPASS removed, redeployed dpl_2');
+      },
+      (s) => void s.admin.setOutage({ active: true, indicator: 'major' }),
+    );
+  });
+
+  it('key compromise: a rotation nobody confirms is timed_out, the revocation is skipped (not asked), and the incident needs a human', async () => {
+    await withIncident(
+      { ...people, category: 'key_compromise', summary: 'key in a public gist', timeouts: { ...fast, escalateAfter: '2s', decideWithin: '4s', resolveWithin: '2s', steps: { rotate_secret_key: { escalateAfter: '20s', decideWithin: '40s' } } } },
+      async ({ handle }) => {
+        await waitForState(handle, getIncidentState, pendingStep('rotate_secret_key'));
+        await handle.executeUpdate(approveStep, { args: [{ step: 'rotate_secret_key', approver: 'bob' }] });
+        await handle.executeUpdate(approveStep, { args: [{ step: 'rotate_secret_key', approver: 'carol' }] });
+        const result = await handle.result();
+        expect(result.steps.filter((x) => x.step === 'rotate_secret_key').map((x) => x.outcome)).toEqual(['approved', 'timed_out']);
+        expect(outcomes(result)).toMatchObject({ revoke_all_sessions: 'skipped' });
+        expect(result.gates.map((g) => g.step)).toEqual(['rotate_secret_key']); // never asked to revoke
+        expect(result.status).toBe('needs_human');
+        expect(result.openItems).toEqual(['rotate_secret_key not done (timed_out)', 'revoke_all_sessions not done (skipped)']);
+        expect(result.manualSteps[0]).toMatchObject({ step: 'rotate_secret_key', outcome: 'timed_out', escalated: true });
+      },
+    );
+  });
+
+  it('webhook backlog: the reconciliation is done by hand; once confirmed the incident is resolved', async () => {
+    await withIncident({ ...people, category: 'webhook_backlog', summary: 'user.created events missing', timeouts: fast }, async ({ handle }) => {
+      await waitForState(handle, getIncidentState, (s) => s.manualSteps.some((m) => m.step === 'reconcile_webhooks'));
+      await handle.executeUpdate(confirmStep, { args: [{ step: 'reconcile_webhooks', confirmedBy: 'alice', note: 'replayed 12 events from the Svix portal' }] });
+      const result = await handle.result();
+      expect(outcomes(result)).toMatchObject({ reconcile_webhooks: 'done_by_hand' });
+      expect(result.status).toBe('resolved');
+    });
   });
 });
 

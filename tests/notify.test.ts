@@ -23,7 +23,7 @@ const ctx = (over: Partial<NotifyContext> = {}): NotifyContext => ({
   timeoutMs: 2000,
   namespace: 'default',
   uiUrl: 'http://localhost:8233',
-  log: () => undefined,
+  console: () => undefined,
   ...over,
 });
 
@@ -36,7 +36,7 @@ describe('notify', () => {
     expect(message?.text).toContain('[incident-42] Approval needed: emergency_bypass');
     expect(message?.text).toContain('npm run incident -- approve incident-42 --step emergency_bypass --approver <you>');
     expect(message?.text).toContain(
-      `temporal workflow update execute --workflow-id incident-42 --name approveStep --input '{"step":"emergency_bypass","approver":"<you>"}'`,
+      `npm run temporal -- workflow update execute --workflow-id incident-42 --name approveStep --input '{"step":"emergency_bypass","approver":"<you>"}'`,
     );
     expect(message?.text).toContain('http://localhost:8233/namespaces/default/workflows/incident-42 → More Actions → Send an Update → approveStep');
     expect(message?.blocks).toEqual([
@@ -45,12 +45,14 @@ describe('notify', () => {
     ]);
   });
 
-  it('logs instead of posting when no webhook is configured', async () => {
-    const logged: string[] = [];
-    const result = await notify(approval, ctx({ webhookUrl: undefined, log: (l) => logged.push(l) }));
-    expect(result).toEqual({ delivered: 'log' });
-    expect(logged[0]).toContain('no CHAT_WEBHOOK_URL set');
-    expect(logged[0]).toContain('approveStep');
+  it('prints one console line instead of posting when no webhook is configured, and says so', async () => {
+    const printed: string[] = [];
+    const result = await notify(approval, ctx({ webhookUrl: undefined, console: (l: string) => printed.push(l) }));
+    expect(result).toEqual({ delivered: 'console' });
+    expect(printed).toHaveLength(1);
+    expect(printed[0]).not.toContain('\n');
+    expect(printed[0]).toMatch(/^\[notification, no CHAT_WEBHOOK_URL\] \[incident-42\] Approval needed: emergency_bypass \| alice asks/);
+    expect(printed[0]).toContain('approveStep');
     expect(chat.messages).toHaveLength(0);
   });
 
@@ -74,5 +76,15 @@ describe('notify', () => {
     expect((slow as Error).message).toContain('100 ms');
     const unreachable = await notify(approval, ctx({ webhookUrl: 'http://127.0.0.1:1/hook' })).catch((e: unknown) => e);
     expect(unreachable).toBeInstanceOf(NotifyNetworkError);
+  });
+});
+
+describe('steps done by hand', () => {
+  it('tells how to confirm a manual step from the CLI, the Temporal CLI and the UI', async () => {
+    await notify({ kind: 'action_needed', incidentId: 'incident-7', title: 'Do by hand: bypass_off', text: 'turn the emergency auth bypass off.', step: 'bypass_off' }, ctx());
+    const text = chat.messages[0]?.text ?? '';
+    expect(text).toContain('npm run incident -- confirm incident-7 --step bypass_off --by <you> --note "<what you did>"');
+    expect(text).toContain(`--name confirmStep --input '{"step":"bypass_off","confirmedBy":"<you>","note":"<what you did>"}'`);
+    expect(text).not.toContain('approveStep');
   });
 });

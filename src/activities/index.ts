@@ -2,7 +2,7 @@
  * Activities, built by a factory with their dependencies so the worker, the tests and the
  * sandbox mode inject configuration instead of reading globals. Workflows import the type only.
  */
-import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { notify, type Notification, type NotifyResult } from './notify';
 import type { ClerkGateway } from './clerk';
 import { fetchStatusPage, probeBackendApi, runProbes, type StatusPageResult } from './probes';
@@ -54,7 +54,7 @@ export function createActivities(deps: ActivityDeps) {
       return { ...report, sandbox: deps.sandbox };
     },
 
-    /** Post to the incident channel (or log). Failures keep their error name as the failure type. */
+    /** Post to the incident channel (or the worker's console). Failures keep their error name as the failure type. */
     async notify(notification: Notification): Promise<NotifyResult> {
       try {
         return await notify(notification, {
@@ -62,7 +62,8 @@ export function createActivities(deps: ActivityDeps) {
           timeoutMs: NOTIFY_TIMEOUT_MS,
           namespace: deps.namespace ?? 'default',
           uiUrl: deps.temporalUiUrl,
-          log: (message) => log.info(message),
+          // The worker's console, not its logger: a notification nobody sees is no notification.
+          console: (line) => console.log(line),
         });
       } catch (err) {
         if (err instanceof Error && (err.name === 'NotifyTimeoutError' || err.name === 'NotifyNetworkError' || err.name === 'NotifyHttpError')) {

@@ -1,9 +1,9 @@
 /**
  * Notifications to the incident channel: a Slack-compatible incoming webhook (`{ text, blocks }`
- * POSTed as JSON), or the worker's log when no webhook is configured. Approval requests carry
- * the exact commands and the UI path to decide.
+ * POSTed as JSON), or one line on the worker's console when no webhook is configured. Approval
+ * requests carry the exact commands and the UI path to decide; steps to do by hand, how to confirm.
  */
-import type { GatedStep } from '../domain';
+import type { GatedStep, ManualStep } from '../domain';
 
 export const NOTIFICATION_KINDS = [
   'incident_opened',
@@ -13,6 +13,7 @@ export const NOTIFICATION_KINDS = [
   'incident_notice',
   'incident_notice_withdrawn',
   'needs_attention',
+  'action_needed',
 ] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 
@@ -23,8 +24,11 @@ export interface Notification {
   title: string;
   /** The body: what happened, what is needed, by when. */
   text: string;
-  /** For approval requests and escalations: the step to decide (the message then says how). */
-  step?: GatedStep;
+  /**
+   * For approval requests and escalations: the step to decide; for `action_needed`: the step to
+   * do by hand and confirm. The message then says how.
+   */
+  step?: GatedStep | ManualStep;
 }
 
 export interface NotifyContext {
@@ -33,7 +37,8 @@ export interface NotifyContext {
   namespace: string;
   /** Base URL of the Temporal UI, e.g. `http://localhost:8233`. */
   uiUrl?: string;
-  log: (message: string) => void;
+  /** Where a notification goes without a webhook: one line each, seen at the default log level. */
+  console: (line: string) => void;
 }
 
 export interface SlackMessage {
@@ -42,7 +47,8 @@ export interface SlackMessage {
 }
 
 export interface NotifyResult {
-  delivered: 'webhook' | 'log';
+  /** `console`: no CHAT_WEBHOOK_URL, so only the worker's console saw it, not a channel. */
+  delivered: 'webhook' | 'console';
   status?: number;
 }
 
@@ -77,16 +83,31 @@ export function decisionInstructions(incidentId: string, step: GatedStep, namesp
   const ui = `${uiUrl ?? '<temporal-ui>'}/namespaces/${namespace}/workflows/${encodeURIComponent(incidentId)}`;
   return [
     `CLI: \`npm run incident -- approve ${incidentId} --step ${step} --approver <you>\` (or \`reject ... --reason "<why>"\`)`,
-    `Temporal CLI: \`temporal workflow update execute --workflow-id ${incidentId} --name approveStep --input '${approve}'\``,
+    `Temporal CLI: \`npm run temporal -- workflow update execute --workflow-id ${incidentId} --name approveStep --input '${approve}'\``,
     `UI: ${ui} → More Actions → Send an Update → approveStep (or rejectStep with ${reject}), input ${approve}`,
   ];
 }
 
+/** How to confirm that `step` of `incidentId` was done by hand, from each of the three doors. */
+export function confirmInstructions(incidentId: string, step: string, namespace: string, uiUrl?: string): string[] {
+  const confirm = JSON.stringify({ step, confirmedBy: '<you>', note: '<what you did>' });
+  const ui = `${uiUrl ?? '<temporal-ui>'}/namespaces/${namespace}/workflows/${encodeURIComponent(incidentId)}`;
+  return [
+    `CLI: \`npm run incident -- confirm ${incidentId} --step ${step} --by <you> --note "<what you did>"\``,
+    `Temporal CLI: \`npm run temporal -- workflow update execute --workflow-id ${incidentId} --name confirmStep --input '${confirm}'\``,
+    `UI: ${ui} → More Actions → Send an Update → confirmStep, input ${confirm}`,
+  ];
+}
+
+function instructions(n: Notification, ctx: Pick<NotifyContext, 'namespace' | 'uiUrl'>): string[] {
+  if (!n.step) return [];
+  if (n.kind === 'approval_requested' || n.kind === 'escalation') return decisionInstructions(n.incidentId, n.step as GatedStep, ctx.namespace, ctx.uiUrl);
+  if (n.kind === 'action_needed') return confirmInstructions(n.incidentId, n.step, ctx.namespace, ctx.uiUrl);
+  return [];
+}
+
 export function formatMessage(n: Notification, ctx: Pick<NotifyContext, 'namespace' | 'uiUrl'>): SlackMessage {
-  const lines = [n.text];
-  if (n.step && (n.kind === 'approval_requested' || n.kind === 'escalation')) {
-    lines.push(...decisionInstructions(n.incidentId, n.step, ctx.namespace, ctx.uiUrl).map((l) => `• ${l}`));
-  }
+  const lines = [n.text, ...instructions(n, ctx).map((l) => `• ${l}`)];
   const title = `[${n.incidentId}] ${n.title}`;
   return {
     text: `${title}\n${lines.join('\n')}`,
@@ -97,12 +118,12 @@ export function formatMessage(n: Notification, ctx: Pick<NotifyContext, 'namespa
   };
 }
 
-/** Post to the webhook, or log when none is configured. Throws a `NotifyError` on failure. */
+/** Post to the webhook, or print one console line when none is configured. Throws a `NotifyError` on failure. */
 export async function notify(n: Notification, ctx: NotifyContext): Promise<NotifyResult> {
   const message = formatMessage(n, ctx);
   if (!ctx.webhookUrl) {
-    ctx.log(`notification (no CHAT_WEBHOOK_URL set): ${message.text}`);
-    return { delivered: 'log' };
+    ctx.console(`[notification, no CHAT_WEBHOOK_URL] ${message.text.replace(/\s*\n\s*/g, ' | ')}`);
+    return { delivered: 'console' };
   }
   let response: Response;
   try {

@@ -5,21 +5,20 @@
  */
 import { condition } from '@temporalio/workflow';
 import { z } from 'zod';
-import { clerkUserIdSchema, CRITICAL_STEPS, describeIssues, formatDuration, gatedStepSchema, type GatedStep, type IncidentCategory } from '../domain';
+import { approvalsNeeded, clerkUserIdSchema, personSchema, CRITICAL_STEPS, describeIssues, formatDuration, gatedStepSchema, type GatedStep, type ManualStep } from '../domain';
+import type { NotificationKind } from '../activities/notify';
 import type { IncidentTracker } from './incident-state';
-
-const person = z.string().trim().min(1).max(200);
 
 export const approveRequestSchema = z.strictObject({
   step: gatedStepSchema,
-  approver: person,
+  approver: personSchema,
   comment: z.string().trim().max(2000).optional(),
 });
 export type ApproveRequest = z.infer<typeof approveRequestSchema>;
 
 export const rejectRequestSchema = z.strictObject({
   step: gatedStepSchema,
-  approver: person,
+  approver: personSchema,
   reason: z.string({ error: 'a rejection needs a reason' }).trim().min(1, 'a rejection needs a reason').max(2000),
 });
 export type RejectRequest = z.infer<typeof rejectRequestSchema>;
@@ -27,7 +26,7 @@ export type RejectRequest = z.infer<typeof rejectRequestSchema>;
 /** Ask for an optional step of the playbook (today: targeted revocation in session_issues). */
 export const stepRequestSchema = z.strictObject({
   step: gatedStepSchema,
-  requester: person,
+  requester: personSchema,
   reason: z.string().trim().min(1).max(2000).optional(),
   /** targeted_revocation: whose sessions to end. */
   userIds: z.array(clerkUserIdSchema).min(1).max(1000).optional(),
@@ -67,10 +66,6 @@ export interface Decision {
 /** Refusal of an update, before it reaches history. The message says why and names the field. */
 export class UpdateRefused extends Error {
   override readonly name = 'UpdateRefused';
-}
-
-export function approvalsNeeded(step: GatedStep): 1 | 2 {
-  return CRITICAL_STEPS.includes(step) ? 2 : 1;
 }
 
 export function parseRequest<T>(schema: z.ZodType<T>, raw: unknown): T {
@@ -242,6 +237,34 @@ function decidedBy(gate: ApprovalGate): string {
   return gate.rejection?.approver ?? gate.approvals.at(-1)?.approver ?? 'runbook';
 }
 
+/** A durable wait for people, with the gates' escalation: notify at `escalateAfter`, give up at `decideWithin`. */
+export interface HumanWait {
+  step: GatedStep | string;
+  /** "approval of emergency_bypass", "confirmation of bypass_off" */
+  label: string;
+  /** Who may answer, in words, for the escalated `waitingFor`. */
+  who: string;
+  /** `Date.now()` when the wait began. */
+  since: number;
+  escalateAfter: number;
+  decideWithin: number;
+  decideBy: string;
+  answered: () => boolean;
+  escalation: { title: string; text: string; kind: NotificationKind; step?: GatedStep | ManualStep };
+  onEscalate: () => void;
+}
+
+/** Wait for `answered()`; escalate once; false when nobody answered in time (the safe default). */
+export async function awaitHuman(tracker: IncidentTracker, w: HumanWait): Promise<boolean> {
+  if (await condition(w.answered, Math.max(1, w.since + w.escalateAfter - Date.now()), { summary: `${w.label}: escalate after ${formatDuration(w.escalateAfter)}` })) return true;
+  w.onEscalate();
+  tracker.record(String(w.step), 'runbook', `no decision after ${formatDuration(w.escalateAfter)}: escalated`);
+  tracker.waitFor(`${w.label} (ESCALATED) by ${w.who}; safe default (not done) at ${w.decideBy}`);
+  await tracker.notify(w.escalation.kind, w.escalation.title, w.escalation.text, w.escalation.step);
+  const remaining = Math.max(1, w.since + w.decideWithin - Date.now());
+  return condition(w.answered, remaining, { summary: `${w.label}: safe default (not done) after ${formatDuration(remaining)}` });
+}
+
 /**
  * Open a gate and wait for its decision on durable timers: notify, escalate after `escalateAfter`,
  * take the safe default (`timed_out`: nothing happens) after `decideWithin`.
@@ -279,22 +302,26 @@ export async function waitForApproval(tracker: IncidentTracker, request: GateReq
     step,
   );
 
-  const decided = () => gate.outcome !== undefined;
-  if (!(await condition(decided, Math.max(1, now + escalateAfter - Date.now()), { summary: `approval of ${step}: escalate after ${formatDuration(escalateAfter)}` }))) {
-    gate.escalated = true;
-    tracker.record(step, 'runbook', `no decision after ${formatDuration(escalateAfter)}: escalated`);
-    tracker.waitFor(`approval of ${step} (ESCALATED) by ${who}; safe default (not done) at ${gate.decideBy}`);
-    await tracker.notify(
-      'escalation',
-      `Escalation: ${step} still needs a decision`,
-      `Nobody decided "${title}" within ${formatDuration(escalateAfter)}. Without a decision by ${gate.decideBy} it is not done (timed_out).`,
+  const decided = await awaitHuman(tracker, {
+    step,
+    label: `approval of ${step}`,
+    who,
+    since: now,
+    escalateAfter,
+    decideWithin,
+    decideBy: gate.decideBy,
+    answered: () => gate.outcome !== undefined,
+    escalation: {
+      kind: 'escalation',
+      title: `Escalation: ${step} still needs a decision`,
+      text: `Nobody decided "${title}" within ${formatDuration(escalateAfter)}. Without a decision by ${gate.decideBy} it is not done (timed_out).`,
       step,
-    );
-    const remaining = Math.max(1, now + decideWithin - Date.now());
-    if (!(await condition(decided, remaining, { summary: `approval of ${step}: safe default (not done) after ${formatDuration(remaining)}` }))) {
-      gate.outcome = 'timed_out';
-      gate.decidedAt = new Date().toISOString();
-    }
+    },
+    onEscalate: () => (gate.escalated = true),
+  });
+  if (!decided) {
+    gate.outcome = 'timed_out';
+    gate.decidedAt = new Date().toISOString();
   }
   const outcome = gate.outcome as GateOutcome;
   const note = outcomeNote(gate, decideWithin);
@@ -303,72 +330,4 @@ export async function waitForApproval(tracker: IncidentTracker, request: GateReq
   tracker.publish();
   tracker.notifyLater('status_changed', `${step}: ${outcome}`, note);
   return outcome;
-}
-
-// -- optional steps ------------------------------------------------------------------------------
-
-/** Steps the playbook only runs when someone asks for them. */
-const OPTIONAL_STEPS: Partial<Record<IncidentCategory, GatedStep[]>> = { session_issues: ['targeted_revocation'] };
-
-export interface StepRequestAnswer {
-  step: GatedStep;
-  requestedBy: string;
-  message: string;
-}
-
-/** Requests for optional steps: accepted while the playbook's window for the step is open. */
-export class OptionalSteps {
-  private readonly requests = new Map<GatedStep, StepRequest>();
-  private readonly closedWindows = new Set<GatedStep>();
-
-  constructor(private readonly tracker: IncidentTracker) {}
-
-  get(step: GatedStep): StepRequest | undefined {
-    return this.requests.get(step);
-  }
-
-  validate(raw: unknown): StepRequest {
-    const { state } = this.tracker;
-    const req = parseRequest(stepRequestSchema, raw);
-    const optional = state.category ? (OPTIONAL_STEPS[state.category] ?? []) : [];
-    if (!optional.includes(req.step)) {
-      throw new UpdateRefused(
-        `update.step: ${req.step} cannot be requested in this incident (optional steps of ${state.category ?? 'an unclassified incident'}: ${optional.join(', ') || 'none'})`,
-      );
-    }
-    if (this.requests.has(req.step)) throw new UpdateRefused(`update.step: ${req.step} was already requested by ${this.requests.get(req.step)?.requester}`);
-    if (this.closedWindows.has(req.step)) throw new UpdateRefused(`update.step: the window to request ${req.step} has closed`);
-    if (req.requester !== state.reporter && !state.approvers.includes(req.requester)) {
-      throw new UpdateRefused(`update.requester: ${req.requester} is neither the reporter nor on the approver list`);
-    }
-    if (req.step === 'targeted_revocation' && !req.userIds) throw new UpdateRefused('update.userIds: targeted_revocation needs the user ids whose sessions to end');
-    return req;
-  }
-
-  request(raw: unknown): StepRequestAnswer {
-    const req = this.validate(raw);
-    this.requests.set(req.step, req);
-    this.tracker.record(req.step, req.requester, `requested${req.reason ? `: ${req.reason}` : ''}`, { userIds: req.userIds ?? null });
-    this.tracker.publish();
-    return { step: req.step, requestedBy: req.requester, message: `${req.step} requested by ${req.requester}; it now needs an approval from someone else` };
-  }
-
-  /** A request made in the incident input counts as made by the reporter at the start. */
-  fromInput(req: StepRequest, description: string): void {
-    if (this.requests.has(req.step)) return;
-    this.requests.set(req.step, req);
-    this.tracker.record(req.step, req.requester, description);
-  }
-
-  /** Wait up to `window` for a request of `step`; after that, requests are refused. */
-  async awaitRequest(step: GatedStep, what: string, window: number): Promise<StepRequest | undefined> {
-    if (!this.requests.has(step)) {
-      this.tracker.waitFor(`an optional request to ${what} (update requestStep with step "${step}") until ${new Date(Date.now() + window).toISOString()}; otherwise none`);
-      await condition(() => this.requests.has(step), window, { summary: `optional ${step}: wait ${formatDuration(window)} for a request` });
-    }
-    this.closedWindows.add(step);
-    const req = this.requests.get(step);
-    if (!req) this.tracker.stepDone(step, 'not_requested', 'runbook', `nobody asked to ${what}`);
-    return req;
-  }
 }

@@ -5,7 +5,7 @@
  * category. Steps that later issues build are `notAutomatedYet(...)`: recorded in the timeline as
  * `not_automated`, never skipped silently and never reported as success.
  */
-import type { GatedStep, IncidentCategory } from '../domain';
+import type { GatedStep, IncidentCategory, ManualStep } from '../domain';
 import type { RevocationScope } from '../revocation';
 import type { GateOutcome, StepRequest } from './incident-approvals';
 
@@ -17,6 +17,13 @@ export interface IncidentRun {
   notAutomatedYet(step: string, what: string, details?: Record<string, unknown>): void;
   /** Record a step that does not apply this time, and why. */
   notNeeded(step: string, why: string): void;
+  /** Record a step not run because a step it depends on was not done (needs attention). */
+  skipped(step: string, why: string): void;
+  /**
+   * A step the runbook cannot do yet: a person does it and confirms with `confirmStep` (escalation
+   * and timeout like a gate). True when confirmed; the steps that depend on it wait for this.
+   */
+  byHand(step: ManualStep, instructions: string): Promise<boolean>;
   /** Poll the Clerk status page on a durable timer until it says `none`; false when it never did. */
   watchRecovery(): Promise<boolean>;
   /** Re-run the triage probes; true when the incident's category is no longer seen. */
@@ -30,6 +37,11 @@ export interface IncidentRun {
 }
 
 export interface Playbook {
+  /**
+   * The steps whose success means the incident is fixed (`succeeded`, or `done_by_hand` and
+   * confirmed). Only then, and with nothing failed or left unconfirmed, does it end `resolved`.
+   */
+  fixedWhen: readonly string[];
   /** While the incident is `mitigating`. Returns the decision that monitoring depends on, if any. */
   mitigate(run: IncidentRun): Promise<GateOutcome | undefined>;
   /** While the incident is `monitoring`, given what `mitigate` returned. */
@@ -38,25 +50,33 @@ export interface Playbook {
 
 export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
   clerk_outage: {
+    fixedWhen: ['recovery_watch'],
     async mitigate(run) {
       const bypass = await run.approval('emergency_bypass', 'turn on the emergency auth bypass (time-boxed) while Clerk is down');
       // When the bypass is built: run.apply('emergency_bypass', bypassOn, { undo: bypassOff }) and
       // bypass_off below becomes run.compensateNow('emergency_bypass').
-      if (bypass === 'approved') run.notAutomatedYet('emergency_bypass', 'turn on the emergency auth bypass flag on the deployment platform');
+      if (bypass === 'approved') await run.byHand('emergency_bypass', 'turn on the emergency auth bypass flag on the deployment platform');
       return bypass;
     },
     async monitor(run, bypass) {
       await run.watchRecovery();
-      if (bypass === 'approved') run.notAutomatedYet('bypass_off', 'turn the emergency auth bypass off');
+      // Asked even when the bypass was never confirmed on: someone may have turned it on anyway.
+      if (bypass === 'approved') await run.byHand('bypass_off', 'turn the emergency auth bypass off');
       else run.notNeeded('bypass_off', `the bypass was not turned on (${bypass})`);
     },
   },
 
   key_compromise: {
+    fixedWhen: ['rotate_secret_key', 'revoke_all_sessions'],
     async mitigate(run) {
       const rotation = await run.approval('rotate_secret_key', 'rotate the Clerk secret key: new key in, verify, old key out');
       if (rotation === 'approved') {
-        run.notAutomatedYet('rotate_secret_key', 'add a new secret key in the Clerk dashboard, redeploy with it, verify, delete the old key');
+        const rotated = await run.byHand('rotate_secret_key', 'add a new secret key in the Clerk dashboard, redeploy with it, verify, delete the old key');
+        // Revoking while the leaked key still works ends nothing: whoever holds it signs in again.
+        if (!rotated) {
+          run.skipped('revoke_all_sessions', 'the rotation was not confirmed, so the leaked key may still be valid; rotate it, then revoke every session');
+          return undefined;
+        }
       }
       const revocation = await run.approval('revoke_all_sessions', 'revoke every active session of the instance');
       if (revocation === 'approved') await run.revokeSessions('revoke_all_sessions', { type: 'all' });
@@ -65,6 +85,7 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
   },
 
   middleware_failure: {
+    fixedWhen: ['verify_fix'],
     async mitigate(run) {
       run.notAutomatedYet('diagnostics', 'middleware diagnostics: SDK version, health route, middleware errors', run.evidence);
       return run.approval('operator_action', 'confirm the fix (rollback, redeploy or key update) is live, so it can be verified');
@@ -76,6 +97,7 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
   },
 
   session_issues: {
+    fixedWhen: ['targeted_revocation'],
     async mitigate(run) {
       run.notAutomatedYet('diagnostics', 'session diagnostics: lifetime settings, clock skew, authorized parties, cookie domain', run.evidence);
       const request = await run.optionalRequest('targeted_revocation', 'end the sessions of the affected users');
@@ -88,8 +110,9 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
   },
 
   webhook_backlog: {
+    fixedWhen: ['reconcile_webhooks'],
     async mitigate(run) {
-      run.notAutomatedYet(
+      await run.byHand(
         'reconcile_webhooks',
         "reconcile users between Clerk and the app's store, replay the missing events (Svix portal link: webhooks.generateSvixAuthURL)",
       );

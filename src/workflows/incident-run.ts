@@ -5,10 +5,11 @@
  */
 import { executeChild, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { formatDuration, type GatedStep, type ValidIncidentInput } from '../domain';
+import { formatDuration, type GatedStep, type ManualStep, type ValidIncidentInput } from '../domain';
 import type { RevocationScope } from '../revocation';
 import { classify, formatProbeReport, reconcile, type ProbeReport } from '../triage/rules';
-import { OptionalSteps, waitForApproval, type GateOutcome, type StepRequest } from './incident-approvals';
+import { waitForApproval, type GateOutcome, type StepRequest } from './incident-approvals';
+import { ManualSteps, OptionalSteps, Resolution } from './incident-requests';
 import type { IncidentRun } from './incident-playbooks';
 import { errorMessage, IncidentTracker, notifications } from './incident-state';
 import { revokeSessionsWorkflow } from './revoke-sessions';
@@ -31,15 +32,30 @@ function describeScope(scope: RevocationScope): string {
   return 'sessions';
 }
 
+/** Outcomes that count as done when the runbook checks whether the incident is fixed. */
+const DONE: readonly string[] = ['succeeded', 'done_by_hand'];
+
 export class Incident implements IncidentRun {
   readonly tracker: IncidentTracker;
   readonly optionalSteps: OptionalSteps;
+  readonly manualSteps: ManualSteps;
+  readonly resolution: Resolution;
   private readonly undo: Compensation[] = [];
   evidence: Record<string, unknown> = {};
 
-  constructor(private readonly input: ValidIncidentInput) {
+  /**
+   * @param honest false only when replaying an incident started before honest outcomes (the
+   * `honest-outcomes` patch): it then keeps the old behaviour, steps by hand recorded as
+   * `not_automated` without a wait and every incident closed as `resolved`.
+   */
+  constructor(
+    private readonly input: ValidIncidentInput,
+    readonly honest: boolean,
+  ) {
     this.tracker = new IncidentTracker(input);
     this.optionalSteps = new OptionalSteps(this.tracker);
+    this.manualSteps = new ManualSteps(this.tracker);
+    this.resolution = new Resolution(this.tracker);
   }
 
   private get state() {
@@ -79,11 +95,17 @@ export class Incident implements IncidentRun {
    * Run a step that changes something; on success its compensation joins the undo list, which
    * cancelling the incident unwinds in reverse. A failed step is recorded and needs attention.
    */
-  async apply(step: string, title: string, action: () => Promise<unknown>, undo?: { title: string; run: () => Promise<unknown> }): Promise<boolean> {
+  async apply<T>(
+    step: string,
+    title: string,
+    action: () => Promise<T>,
+    undo?: { title: string; run: () => Promise<unknown> },
+    describe: (result: T) => string = () => title,
+  ): Promise<boolean> {
     this.tracker.waitFor(`${step}: ${title}`);
     try {
       const result = await action();
-      this.tracker.stepDone(step, 'succeeded', 'runbook', title, { result });
+      this.tracker.stepDone(step, 'succeeded', 'runbook', describe(result), { result });
       if (undo) this.undo.push({ step, ...undo });
       return true;
     } catch (err) {
@@ -129,6 +151,8 @@ export class Incident implements IncidentRun {
             { kind: 'incident_notice_withdrawn', incidentId, title: 'Incident notice withdrawn', text: `${dry}The incident notice "${summary}" is withdrawn: the incident was cancelled.` },
           ]),
       },
+      // Say where it went: a notice only the worker's console saw reached no channel.
+      (r) => (r.delivered === 'console' ? "post the incident notice: delivered to the worker's console only (no CHAT_WEBHOOK_URL), not to a channel" : 'post the incident notice'),
     );
   }
 
@@ -139,6 +163,21 @@ export class Incident implements IncidentRun {
 
   notNeeded(step: string, why: string): void {
     this.tracker.stepDone(step, 'not_needed', 'runbook', why);
+  }
+
+  skipped(step: string, why: string): void {
+    this.tracker.stepDone(step, 'skipped', 'runbook', why);
+    this.tracker.attention(`${step} skipped: ${why}`);
+  }
+
+  byHand(step: ManualStep, instructions: string): Promise<boolean> {
+    if (!this.honest) {
+      this.notAutomatedYet(step, instructions);
+      return Promise.resolve(true);
+    }
+    // The incident's own gate timeouts; `timeouts.steps` overrides are for the approval gates.
+    const { escalateAfter, decideWithin } = this.input.timeouts;
+    return this.manualSteps.byHand({ step, instructions, escalateAfter, decideWithin });
   }
 
   // -- approvals and optional requests ----------------------------------------------------------
@@ -256,6 +295,61 @@ export class Incident implements IncidentRun {
   }
 
   // -- close ------------------------------------------------------------------------------------
+
+  /**
+   * What keeps the incident from `resolved`: a step that fixes it (`fixedWhen`) not done, a step by
+   * hand not confirmed, a step failed or partial, a dry run. Empty when the runbook verified it all.
+   */
+  openItems(fixedWhen: readonly string[]): string[] {
+    const last = new Map(this.state.steps.map((s) => [s.step, s]));
+    const items: string[] = [];
+    const listed = new Set<string>();
+    const add = (step: string, text: string) => {
+      if (listed.has(step)) return;
+      listed.add(step);
+      items.push(text);
+    };
+    if (this.input.dryRun) add('dry_run', 'dry run: nothing was changed');
+    for (const step of fixedWhen) {
+      const outcome = last.get(step)?.outcome;
+      if (!outcome || !DONE.includes(outcome)) add(step, `${step} not done (${outcome ?? 'never ran'})`);
+    }
+    for (const m of this.state.manualSteps) {
+      if (m.outcome !== 'done_by_hand') add(m.step, `${m.step} not confirmed as done by hand`);
+    }
+    for (const [step, s] of last) {
+      if ((s.outcome === 'failed' || s.outcome === 'partial') && step !== 'incident_notice') add(step, `${step} ${s.outcome}: ${s.note}`);
+    }
+    return items;
+  }
+
+  /**
+   * The end of an honest incident: `resolved` when nothing is open; otherwise `needs_human`, listing
+   * what is open, until the commander sends `resolve` or `resolveWithin` runs out (closed unresolved).
+   */
+  async conclude(items: string[]): Promise<void> {
+    if (!items.length) return this.close();
+    const t = this.input.timeouts;
+    const id = this.state.incidentId;
+    const list = items.join('; ');
+    const resolveCommand = `npm run incident -- resolve ${id} --by <you> --summary "<why it is over>"`;
+    this.state.openItems = items;
+    this.tracker.setStatus('needs_human', `still open: ${list}`);
+    this.tracker.waitFor(`a human: ${list}. When it is over, the reporter or an approver resolves it (${resolveCommand}) by ${new Date(Date.now() + t.resolveWithin).toISOString()}`);
+    await this.tracker.notify('needs_attention', 'Incident needs a human', `The runbook could not verify a fix. Still open: ${list}. When it is over, resolve it: ${resolveCommand}`);
+    if (await this.resolution.wait(items, t.escalateAfter, t.resolveWithin)) {
+      const r = this.resolution.accepted as NonNullable<Resolution['accepted']>;
+      this.state.resolution = { resolvedBy: r.resolvedBy, summary: r.summary, at: r.at };
+      this.tracker.record('resolve', r.resolvedBy, `resolved by ${r.resolvedBy}: ${r.summary} (still open at the time: ${list})`, { openItems: items });
+      this.state.openItems = [];
+      return this.close();
+    }
+    this.tracker.record('close', 'runbook', `closed unresolved: nobody sent resolve within ${formatDuration(t.resolveWithin)}; still open: ${list}`);
+    this.state.waitingFor = `nothing: closed unresolved, still needs a human (${list})`;
+    this.tracker.publish();
+    await this.tracker.notify('needs_attention', 'Incident closed unresolved', `Nobody resolved it within ${formatDuration(t.resolveWithin)}. Still open: ${list}.`);
+    await this.tracker.flushNotifications();
+  }
 
   async close(): Promise<void> {
     this.state.waitingFor = 'nothing: incident closed';

@@ -10,6 +10,7 @@ import {
   CATEGORY_SEVERITY,
   type GatedStep,
   type IncidentCategory,
+  type ManualStep,
   type IncidentStatus,
   type Severity,
   type StepOutcome,
@@ -19,9 +20,14 @@ import {
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../shared';
 import type { TriageVerdict } from '../triage/rules';
 import type { ApprovalGate } from './incident-approvals';
+import type { ManualStepRecord } from './incident-requests';
 
-/** Outcome of a playbook step: the runbook's outcomes, plus the honest "a human must do it". */
-export type StepResult = StepOutcome | 'not_automated' | 'not_needed' | 'not_requested';
+/**
+ * Outcome of a playbook step: the runbook's outcomes, plus the honest ones: `not_automated` (a
+ * human must do it), `done_by_hand` (a human did it and confirmed), `skipped` (a step it depends
+ * on was not done), `not_needed`, `not_requested`.
+ */
+export type StepResult = StepOutcome | 'not_automated' | 'done_by_hand' | 'skipped' | 'not_needed' | 'not_requested';
 
 export interface StepRecord {
   step: string;
@@ -59,6 +65,12 @@ export interface IncidentState {
   steps: StepRecord[];
   gates: ApprovalGate[];
   pendingApprovals: PendingApproval[];
+  /** Steps done by hand: waiting for `confirmStep`, confirmed, or timed out. */
+  manualSteps: ManualStepRecord[];
+  /** Once the playbook is over: what is still not fixed or not verified (empty when resolved). */
+  openItems: string[];
+  /** The commander's explicit `resolve`, when it was needed and given. */
+  resolution?: { resolvedBy: string; summary: string; at: string };
   /** What a human must look at: disagreements, steps not automated, failed compensations. */
   attention: string[];
   timeline: TimelineEvent[];
@@ -106,6 +118,8 @@ export class IncidentTracker {
       steps: [],
       gates: [],
       pendingApprovals: [],
+      manualSteps: [],
+      openItems: [],
       attention: [],
       timeline: [],
     };
@@ -141,6 +155,7 @@ export class IncidentTracker {
   publish(): void {
     const s = this.snapshot();
     const pending = s.pendingApprovals.map((p) => `${p.step} (${p.approvedBy.length}/${p.approvalsNeeded}, decide by ${p.decideBy})`);
+    const byHand = s.manualSteps.filter((m) => !m.outcome).map((m) => `${m.step} (confirm by ${m.confirmBy})`);
     const last = s.timeline.at(-1);
     setCurrentDetails(
       [
@@ -148,6 +163,8 @@ export class IncidentTracker {
         `**Status:** ${s.status} · **Category:** ${s.category ?? 'unknown (triage decides)'} · **Severity:** ${s.severity ?? 'unknown'}`,
         `**Waiting for:** ${s.waitingFor}`,
         `**Pending approvals:** ${pending.length ? pending.join('; ') : 'none'}`,
+        ...(byHand.length ? [`**To do by hand:** ${byHand.join('; ')}`] : []),
+        ...(s.openItems.length ? [`**Still open:** ${s.openItems.join('; ')}`] : []),
         ...(s.attention.length ? [`**Needs attention:** ${s.attention.join('; ')}`] : []),
         ...(last ? [`**Last:** ${last.step}: ${last.description}`] : []),
       ].join('\n\n'),
@@ -159,17 +176,18 @@ export class IncidentTracker {
     ]);
   }
 
-  setStatus(status: IncidentStatus): void {
+  /** `why`, when given, is said in the timeline and the channel (e.g. what is still open). */
+  setStatus(status: IncidentStatus, why?: string): void {
     if (this.state.status === status) return;
     const from = this.state.status;
     this.state.status = status;
-    this.record('status', 'runbook', `status ${from} → ${status}`);
+    this.record('status', 'runbook', `status ${from} → ${status}${why ? `: ${why}` : ''}`);
     this.publish();
-    this.notifyLater('status_changed', `Status: ${status}`, `Incident "${this.state.summary}" moved from ${from} to ${status}.`);
+    this.notifyLater('status_changed', `Status: ${status}`, `Incident "${this.state.summary}" moved from ${from} to ${status}.${why ? ` ${why}` : ''}`);
   }
 
   /** Notify and never throw: a failed notification is recorded and needs attention. */
-  async notify(kind: NotificationKind, title: string, text: string, step?: GatedStep): Promise<void> {
+  async notify(kind: NotificationKind, title: string, text: string, step?: GatedStep | ManualStep): Promise<void> {
     const n: Notification = { kind, incidentId: this.state.incidentId, title, text, ...(step ? { step } : {}) };
     try {
       await notifications.notify.executeWithOptions({ summary: `notify: ${title}` }, [n]);

@@ -5,7 +5,7 @@
  * incident-approvals.ts, the steps live in incident-run.ts, the state and its publishing in
  * incident-state.ts. Deterministic: state lives in plain objects, all I/O happens in activities.
  */
-import { ApplicationFailure, CancellationScope, defineQuery, defineUpdate, isCancellation, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, defineQuery, defineUpdate, isCancellation, patched, setHandler } from '@temporalio/workflow';
 import { describeIssues, incidentInputSchema, type IncidentCategory, type IncidentInput } from '../domain';
 import {
   approvalHandler,
@@ -15,8 +15,8 @@ import {
   type Decision,
   type RejectRequest,
   type StepRequest,
-  type StepRequestAnswer,
 } from './incident-approvals';
+import type { ConfirmAnswer, ConfirmRequest, ResolveAnswer, ResolveRequest, StepRequestAnswer } from './incident-requests';
 import { PLAYBOOKS } from './incident-playbooks';
 import { Incident } from './incident-run';
 import type { IncidentState } from './incident-state';
@@ -31,6 +31,7 @@ export {
   type RejectRequest,
   type StepRequest,
 } from './incident-approvals';
+export { confirmRequestSchema, resolveRequestSchema, type ConfirmRequest, type ManualStepRecord, type ResolveRequest } from './incident-requests';
 export type { IncidentState, PendingApproval, StepRecord, StepResult } from './incident-state';
 
 // Messages: one JSON object per update (the UI's Send an Update form passes exactly one).
@@ -38,6 +39,13 @@ export const getIncidentState = defineQuery<IncidentState>('getIncidentState');
 export const approveStep = defineUpdate<Decision, [ApproveRequest]>('approveStep');
 export const rejectStep = defineUpdate<Decision, [RejectRequest]>('rejectStep');
 export const requestStep = defineUpdate<StepRequestAnswer, [StepRequest]>('requestStep');
+/** A step done by hand is done: `{ step, confirmedBy, note }`. */
+export const confirmStep = defineUpdate<ConfirmAnswer, [ConfirmRequest]>('confirmStep');
+/** The commander closes an incident the runbook could not verify: `{ resolvedBy, summary }`. */
+export const resolveIncident = defineUpdate<ResolveAnswer, [ResolveRequest]>('resolve');
+
+/** Incidents started before this patch keep their old ending (always `resolved`) on replay. */
+const HONEST_OUTCOMES = 'honest-outcomes';
 
 /** A validator whose refusals reach the caller as non-retryable `UpdateRefused` failures. */
 function refusing<T>(check: (req: T) => void): (req: T) => void {
@@ -51,8 +59,8 @@ function refusing<T>(check: (req: T) => void): (req: T) => void {
   };
 }
 
-/** What every playbook shares, around what is particular to its category. */
-async function runPlaybook(incident: Incident, category: IncidentCategory): Promise<void> {
+/** What every playbook shares, around what is particular to its category. Returns what is still open. */
+async function runPlaybook(incident: Incident, category: IncidentCategory): Promise<string[]> {
   const playbook = PLAYBOOKS[category];
   await incident.postIncidentNotice();
   incident.tracker.setStatus('mitigating');
@@ -60,7 +68,10 @@ async function runPlaybook(incident: Incident, category: IncidentCategory): Prom
   incident.tracker.setStatus('monitoring');
   await playbook.monitor?.(incident, decision);
   incident.notAutomatedYet('review', 'write the post-incident review from this timeline and the event history');
+  return incident.openItems(playbook.fixedWhen);
 }
+
+const NOTHING_TO_RUN = 'no category named and none seen: nothing to run. Start a new incident with a category if users still report trouble';
 
 export async function incidentWorkflow(rawInput: IncidentInput): Promise<IncidentState> {
   const parsed = incidentInputSchema.safeParse(rawInput);
@@ -68,8 +79,8 @@ export async function incidentWorkflow(rawInput: IncidentInput): Promise<Inciden
     throw ApplicationFailure.create({ type: 'InvalidIncidentInput', message: describeIssues(parsed.error), nonRetryable: true });
   }
   const input = parsed.data;
-  const incident = new Incident(input);
-  const { tracker, optionalSteps } = incident;
+  const incident = new Incident(input, patched(HONEST_OUTCOMES));
+  const { tracker, optionalSteps, manualSteps, resolution } = incident;
   const approvals = approvalHandler(tracker);
   const rejections = rejectionHandler(tracker);
 
@@ -77,6 +88,8 @@ export async function incidentWorkflow(rawInput: IncidentInput): Promise<Inciden
   setHandler(approveStep, (req) => approvals.decide(req), { validator: refusing((req) => approvals.validate(req)) });
   setHandler(rejectStep, (req) => rejections.decide(req), { validator: refusing((req) => rejections.validate(req)) });
   setHandler(requestStep, (req) => optionalSteps.request(req), { validator: refusing((req) => void optionalSteps.validate(req)) });
+  setHandler(confirmStep, (req) => manualSteps.confirm(req), { validator: refusing((req) => void manualSteps.validate(req)) });
+  setHandler(resolveIncident, (req) => resolution.resolve(req), { validator: refusing((req) => void resolution.validate(req)) });
 
   tracker.record('report', input.reporter, `incident reported: ${input.summary}`, { category: input.category ?? null, dryRun: input.dryRun });
   tracker.publish();
@@ -84,11 +97,11 @@ export async function incidentWorkflow(rawInput: IncidentInput): Promise<Inciden
   try {
     await incident.triage();
     const category = tracker.state.category;
-    if (category) await runPlaybook(incident, category);
-    else {
-      tracker.record('close', 'runbook', 'no category named and none seen: nothing to run. Start a new incident with a category if users still report trouble');
-    }
-    await incident.close();
+    const open = category ? await runPlaybook(incident, category) : [NOTHING_TO_RUN];
+    if (!incident.honest) {
+      if (!category) tracker.record('close', 'runbook', NOTHING_TO_RUN);
+      await incident.close();
+    } else await incident.conclude(open);
   } catch (err) {
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(() => incident.cancel());

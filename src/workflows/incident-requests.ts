@@ -1,0 +1,282 @@
+/**
+ * What people send besides approvals: requests for optional steps (`requestStep`), confirmations
+ * of steps done by hand (`confirmStep`) and the commander's `resolve`. Each has a pure check the
+ * update validator runs before anything reaches history, and a durable wait the playbook uses.
+ */
+import { condition } from '@temporalio/workflow';
+import { z } from 'zod';
+import { formatDuration, manualStepSchema, personSchema, type GatedStep, type IncidentCategory, type ManualStep } from '../domain';
+import { awaitHuman, parseRequest, stepRequestSchema, UpdateRefused, type StepRequest } from './incident-approvals';
+import type { IncidentTracker } from './incident-state';
+
+/** Only people on the incident (the reporter or a listed approver) may ask, confirm or resolve. */
+function checkOnIncident(tracker: IncidentTracker, field: string, who: string): void {
+  const { reporter, approvers } = tracker.state;
+  if (who !== reporter && !approvers.includes(who)) {
+    throw new UpdateRefused(`update.${field}: ${who} is neither the reporter (${reporter}) nor on the approver list (${approvers.join(', ') || 'empty'})`);
+  }
+}
+
+// -- optional steps ------------------------------------------------------------------------------
+
+
+/** Steps the playbook only runs when someone asks for them. */
+const OPTIONAL_STEPS: Partial<Record<IncidentCategory, GatedStep[]>> = { session_issues: ['targeted_revocation'] };
+
+export interface StepRequestAnswer {
+  step: GatedStep;
+  requestedBy: string;
+  message: string;
+}
+
+/** Requests for optional steps: accepted while the playbook's window for the step is open. */
+export class OptionalSteps {
+  private readonly requests = new Map<GatedStep, StepRequest>();
+  private readonly closedWindows = new Set<GatedStep>();
+
+  constructor(private readonly tracker: IncidentTracker) {}
+
+  get(step: GatedStep): StepRequest | undefined {
+    return this.requests.get(step);
+  }
+
+  validate(raw: unknown): StepRequest {
+    const { state } = this.tracker;
+    const req = parseRequest(stepRequestSchema, raw);
+    const optional = state.category ? (OPTIONAL_STEPS[state.category] ?? []) : [];
+    if (!optional.includes(req.step)) {
+      throw new UpdateRefused(
+        `update.step: ${req.step} cannot be requested in this incident (optional steps of ${state.category ?? 'an unclassified incident'}: ${optional.join(', ') || 'none'})`,
+      );
+    }
+    if (this.requests.has(req.step)) throw new UpdateRefused(`update.step: ${req.step} was already requested by ${this.requests.get(req.step)?.requester}`);
+    if (this.closedWindows.has(req.step)) throw new UpdateRefused(`update.step: the window to request ${req.step} has closed`);
+    checkOnIncident(this.tracker, 'requester', req.requester);
+    if (req.step === 'targeted_revocation' && !req.userIds) throw new UpdateRefused('update.userIds: targeted_revocation needs the user ids whose sessions to end');
+    return req;
+  }
+
+  request(raw: unknown): StepRequestAnswer {
+    const req = this.validate(raw);
+    this.requests.set(req.step, req);
+    this.tracker.record(req.step, req.requester, `requested${req.reason ? `: ${req.reason}` : ''}`, { userIds: req.userIds ?? null });
+    this.tracker.publish();
+    return { step: req.step, requestedBy: req.requester, message: `${req.step} requested by ${req.requester}; it now needs an approval from someone else` };
+  }
+
+  /** A request made in the incident input counts as made by the reporter at the start. */
+  fromInput(req: StepRequest, description: string): void {
+    if (this.requests.has(req.step)) return;
+    this.requests.set(req.step, req);
+    this.tracker.record(req.step, req.requester, description);
+  }
+
+  /** Wait up to `window` for a request of `step`; after that, requests are refused. */
+  async awaitRequest(step: GatedStep, what: string, window: number): Promise<StepRequest | undefined> {
+    if (!this.requests.has(step)) {
+      this.tracker.waitFor(`an optional request to ${what} (update requestStep with step "${step}") until ${new Date(Date.now() + window).toISOString()}; otherwise none`);
+      await condition(() => this.requests.has(step), window, { summary: `optional ${step}: wait ${formatDuration(window)} for a request` });
+    }
+    this.closedWindows.add(step);
+    const req = this.requests.get(step);
+    if (!req) this.tracker.stepDone(step, 'not_requested', 'runbook', `nobody asked to ${what}`);
+    return req;
+  }
+}
+
+// -- steps done by hand --------------------------------------------------------------------------
+
+export const confirmRequestSchema = z.strictObject({
+  step: manualStepSchema,
+  /** Who did it (or checked it was done). */
+  confirmedBy: personSchema,
+  /** What was done, for the timeline and the review: which key, which deployment, which flag. */
+  note: z.string({ error: 'say what was done' }).trim().min(1, 'say what was done').max(2000),
+});
+export type ConfirmRequest = z.infer<typeof confirmRequestSchema>;
+
+/** A step the runbook cannot do yet, waiting for a person to do it and confirm. */
+export interface ManualStepRecord {
+  step: ManualStep;
+  /** What to do, in a sentence. */
+  instructions: string;
+  requestedAt: string;
+  escalateAt: string;
+  confirmBy: string;
+  escalated: boolean;
+  outcome?: 'done_by_hand' | 'timed_out';
+  confirmedBy?: string;
+  note?: string;
+}
+
+export interface ConfirmAnswer {
+  step: ManualStep;
+  confirmedBy: string;
+  message: string;
+}
+
+export interface ManualStepRequest {
+  step: ManualStep;
+  instructions: string;
+  escalateAfter: number;
+  decideWithin: number;
+}
+
+/** How to confirm a manual step, for `waitingFor` and the channel. */
+export function confirmCommand(incidentId: string, step: ManualStep): string {
+  return `npm run incident -- confirm ${incidentId} --step ${step} --by <you> --note "<what you did>"`;
+}
+
+/** Steps done by hand: the playbook waits for `confirmStep` before the steps that depend on them. */
+export class ManualSteps {
+  constructor(private readonly tracker: IncidentTracker) {}
+
+  private pending(step: ManualStep): ManualStepRecord {
+    const all = this.tracker.state.manualSteps;
+    const open = all.filter((m) => !m.outcome);
+    const record = open.find((m) => m.step === step);
+    if (record) return record;
+    const done = [...all].reverse().find((m) => m.step === step);
+    const waiting = open.map((m) => m.step).join(', ') || 'none';
+    throw new UpdateRefused(
+      done
+        ? `update.step: ${step} is not waiting for a confirmation: it is already ${done.outcome} (waiting: ${waiting})`
+        : `update.step: ${step} is not waiting for a confirmation in this incident (waiting: ${waiting})`,
+    );
+  }
+
+  validate(raw: unknown): ConfirmRequest {
+    const req = parseRequest(confirmRequestSchema, raw);
+    this.pending(req.step);
+    checkOnIncident(this.tracker, 'confirmedBy', req.confirmedBy);
+    return req;
+  }
+
+  confirm(raw: unknown): ConfirmAnswer {
+    const req = this.validate(raw);
+    const record = this.pending(req.step);
+    record.outcome = 'done_by_hand';
+    record.confirmedBy = req.confirmedBy;
+    record.note = req.note;
+    this.tracker.publish();
+    return { step: req.step, confirmedBy: req.confirmedBy, message: `${req.step} confirmed as done by hand by ${req.confirmedBy}` };
+  }
+
+  /** Ask a person to do `step` by hand and wait for `confirmStep`; true when confirmed in time. */
+  async byHand(request: ManualStepRequest): Promise<boolean> {
+    const { step, instructions, escalateAfter, decideWithin } = request;
+    const { tracker } = this;
+    const now = Date.now();
+    const record: ManualStepRecord = {
+      step,
+      instructions,
+      requestedAt: new Date(now).toISOString(),
+      escalateAt: new Date(now + escalateAfter).toISOString(),
+      confirmBy: new Date(now + decideWithin).toISOString(),
+      escalated: false,
+    };
+    tracker.state.manualSteps.push(record);
+    const id = tracker.state.incidentId;
+    const who = `the reporter or an approver`;
+    tracker.record(step, 'runbook', `to do by hand (not automated yet): ${instructions}; waiting for confirmStep`, { confirmBy: record.confirmBy });
+    tracker.waitFor(`${step} done by hand: ${instructions}; then confirm (${confirmCommand(id, step)}) by ${record.confirmBy}`);
+    await tracker.notify(
+      'action_needed',
+      `Do by hand: ${step}`,
+      `${instructions}. The runbook cannot do this yet; the steps after it wait. When it is done, confirm it (${confirmCommand(id, step)}); without a confirmation by ${record.confirmBy} it counts as not done (timed_out).`,
+      step,
+    );
+    const confirmed = await awaitHuman(tracker, {
+      step,
+      label: `confirmation of ${step}`,
+      who,
+      since: now,
+      escalateAfter,
+      decideWithin,
+      decideBy: record.confirmBy,
+      answered: () => record.outcome !== undefined,
+      escalation: {
+        kind: 'action_needed',
+        title: `Escalation: ${step} still needs doing by hand`,
+        text: `Nobody confirmed "${instructions}" within ${formatDuration(escalateAfter)}. Without a confirmation by ${record.confirmBy} it counts as not done (timed_out).`,
+        step,
+      },
+      onEscalate: () => (record.escalated = true),
+    });
+    if (confirmed) {
+      tracker.stepDone(step, 'done_by_hand', record.confirmedBy ?? 'unknown', `${instructions}: done by hand, confirmed by ${record.confirmedBy}: ${record.note}`);
+    } else {
+      record.outcome = 'timed_out';
+      tracker.stepDone(step, 'timed_out', 'runbook', `${instructions}: nobody confirmed it within ${formatDuration(decideWithin)}; counted as not done`);
+      tracker.attention(`${step} was not confirmed as done by hand: ${instructions}`);
+    }
+    tracker.publish();
+    return confirmed;
+  }
+}
+
+// -- resolve -------------------------------------------------------------------------------------
+
+export const resolveRequestSchema = z.strictObject({
+  /** The incident commander: the reporter or a listed approver. */
+  resolvedBy: personSchema,
+  /** Why it is over, in a sentence: what fixed it, or why nothing more will be done. */
+  summary: z.string({ error: 'say why the incident is over' }).trim().min(1, 'say why the incident is over').max(4000),
+});
+export type ResolveRequest = z.infer<typeof resolveRequestSchema>;
+
+export interface ResolveAnswer {
+  resolvedBy: string;
+  message: string;
+}
+
+/** The commander's explicit `resolve`: accepted only while the incident waits for a human. */
+export class Resolution {
+  accepted?: ResolveRequest & { at: string };
+
+  constructor(private readonly tracker: IncidentTracker) {}
+
+  validate(raw: unknown): ResolveRequest {
+    const req = parseRequest(resolveRequestSchema, raw);
+    const { status } = this.tracker.state;
+    if (status !== 'needs_human' || this.accepted) {
+      throw new UpdateRefused(
+        status === 'resolved' || this.accepted
+          ? 'update: the incident is already resolved'
+          : `update: the incident is ${status}; resolve is accepted once the playbook has finished and the incident needs a human (status needs_human)`,
+      );
+    }
+    checkOnIncident(this.tracker, 'resolvedBy', req.resolvedBy);
+    return req;
+  }
+
+  resolve(raw: unknown): ResolveAnswer {
+    const req = this.validate(raw);
+    this.accepted = { ...req, at: new Date().toISOString() };
+    this.tracker.publish();
+    return { resolvedBy: req.resolvedBy, message: `incident resolved by ${req.resolvedBy}` };
+  }
+
+  /** Wait up to `within` for `resolve`, escalating once like the gates; true when it came. */
+  wait(items: readonly string[], escalateAfter: number, within: number): Promise<boolean> {
+    const now = Date.now();
+    const decideBy = new Date(now + within).toISOString();
+    const escalateAt = Math.min(escalateAfter, Math.floor(within / 2));
+    return awaitHuman(this.tracker, {
+      step: 'resolve',
+      label: 'resolution by the incident commander',
+      who: 'the reporter or an approver',
+      since: now,
+      escalateAfter: escalateAt,
+      decideWithin: within,
+      decideBy,
+      answered: () => this.accepted !== undefined,
+      escalation: {
+        kind: 'needs_attention',
+        title: 'Incident still needs a human',
+        text: `Still open after ${formatDuration(escalateAt)}: ${items.join('; ')}. Without a resolve by ${decideBy} it closes unresolved.`,
+      },
+      onEscalate: () => undefined,
+    });
+  }
+}
