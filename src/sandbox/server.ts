@@ -21,15 +21,9 @@ import {
   rateLimitSchema,
   type RouteKey,
 } from './schemas';
-import {
-  SESSION_STATUSES,
-  USER_ORDER_FIELDS,
-  emptyUserFilter,
-  type ClerkStore,
-  type SessionStatus,
-  type UserFilter,
-  type UserOrderField,
-} from './store';
+import { SESSION_STATUSES, USER_ORDER_FIELDS, type SessionStatus, type UserOrderField } from './columns';
+import type { ClerkStore } from './store';
+import { emptyUserFilter, type UserFilter } from './user-query';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
