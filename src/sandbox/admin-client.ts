@@ -10,7 +10,9 @@ import type { AuditEntry, AuditSummary, RevokeRecord } from './audit';
 import type { OutageState } from './faults';
 import type { SecretKeyInfo } from './keys';
 import type { AddKeyBody, AppBody, AuditQuery, FaultConfig, OutageBody, RateLimitSetting, ReplayBody, SeedBody, WebhookBody } from './schemas';
-import type { SessionStatus, StoreStats, UserJson } from './store';
+import type { UserJson } from './clerk-json';
+import type { SessionStatus } from './columns';
+import type { StoreStats } from './store';
 import type { WebhookConfig, WebhookEventRecord } from './webhooks';
 
 export class SandboxAdminHttpError extends Error {

@@ -24,7 +24,9 @@ import {
   type ResolvedSandboxOptions,
   type SeedBody,
 } from './schemas';
-import { ClerkStore, type SessionStatus, type StoreStats, type UserJson } from './store';
+import type { UserJson } from './clerk-json';
+import type { SessionStatus } from './columns';
+import { ClerkStore, type StoreStats } from './store';
 import { WebhookDispatcher, generateSigningSecret, type WebhookConfig, type WebhookEventRecord } from './webhooks';
 
 export class SandboxNotFoundError extends Error {

@@ -3,7 +3,7 @@
  * (latency, error statuses, hangs, per route; 4xx rejections of chosen sessions) and outages (a
  * manual switch and scheduled windows).
  */
-import { createRng } from './store';
+import { createRng } from './ids';
 import type { FaultConfig, FaultRule, OutageBody, OutageIndicator, RateLimitSetting, RejectSessions, RouteKey } from './schemas';
 
 export const RATE_LIMITS = {

@@ -65,5 +65,6 @@ export {
   type RouteKey,
   type SandboxOptions,
 } from './schemas';
-export { SESSION_STATUSES, type SessionStatus, type StoreStats } from './store';
+export { SESSION_STATUSES, type SessionStatus } from './columns';
+export type { StoreStats } from './store';
 export { signSvix, type WebhookEventRecord, type WebhookEventType } from './webhooks';

@@ -3,7 +3,7 @@
  * redeploy, verify, delete the old one); a deleted key is remembered so the audit can tell
  * "used after deletion" from "never existed".
  */
-import { randomBytes } from 'node:crypto';
+import { randomBase62 } from './ids';
 
 export interface SecretKeyInfo {
   id: string;
@@ -23,15 +23,6 @@ export type KeyLookup =
   | { state: 'deleted'; id: string }
   | { state: 'unknown'; id: null }
   | { state: 'missing'; id: null };
-
-const B62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-
-function randomBase62(n: number): string {
-  const bytes = randomBytes(n);
-  let s = '';
-  for (const b of bytes) s += B62[b % 62];
-  return s;
-}
 
 export function generateSecretKey(): string {
   return `sk_test_${randomBase62(40)}`;

@@ -2,7 +2,9 @@
  * Every input the sandbox accepts from outside (start options, CLI flags, admin API bodies),
  * as zod schemas; the TypeScript types are derived from them.
  */
+import type { FastifySchemaCompiler } from 'fastify';
 import { z } from 'zod';
+import { SESSION_STATUSES } from './columns';
 
 /**
  * Route keys, as `METHOD path` with OpenAPI-style `{param}`s. The same keys name per-route
@@ -34,20 +36,21 @@ export function isRouteKey(key: string): key is RouteKey {
 const rate = z.number().min(0).max(1);
 const ms = z.number().int().min(0).max(3_600_000);
 
-export const faultRuleSchema = z
-  .object({
-    latency: z.object({ fixedMs: ms.default(0), jitterMs: ms.default(0) }).strict().optional(),
-    /** Probability per request of answering with that status instead of the real answer. */
-    errorRates: z.object({ '500': rate.optional(), '502': rate.optional(), '503': rate.optional() }).strict().optional(),
-    /** Probability per request of never answering (until the client gives up). */
-    hangRate: rate.optional(),
-  })
-  .strict()
-  .superRefine((rule, ctx) => {
-    const total =
-      (rule.errorRates?.['500'] ?? 0) + (rule.errorRates?.['502'] ?? 0) + (rule.errorRates?.['503'] ?? 0) + (rule.hangRate ?? 0);
-    if (total > 1) ctx.addIssue({ code: 'custom', path: ['errorRates'], message: 'error rates and hangRate add up to more than 1' });
-  });
+const faultRuleFields = {
+  latency: z.object({ fixedMs: ms.default(0), jitterMs: ms.default(0) }).strict().optional(),
+  /** Probability per request of answering with that status instead of the real answer. */
+  errorRates: z.object({ '500': rate.optional(), '502': rate.optional(), '503': rate.optional() }).strict().optional(),
+  /** Probability per request of never answering (until the client gives up). */
+  hangRate: rate.optional(),
+};
+
+/** Error statuses and hangs share out the same requests: their rates add up to at most 1. */
+function ratesAddUpToOne(rule: { errorRates?: Partial<Record<'500' | '502' | '503', number>>; hangRate?: number }, ctx: z.RefinementCtx): void {
+  const total = (rule.errorRates?.['500'] ?? 0) + (rule.errorRates?.['502'] ?? 0) + (rule.errorRates?.['503'] ?? 0) + (rule.hangRate ?? 0);
+  if (total > 1) ctx.addIssue({ code: 'custom', path: ['errorRates'], message: 'error rates and hangRate add up to more than 1' });
+}
+
+export const faultRuleSchema = z.object(faultRuleFields).strict().superRefine(ratesAddUpToOne);
 export type FaultRule = z.infer<typeof faultRuleSchema>;
 
 /** The 4xx statuses a per-session rejection may answer with (what Clerk sends for an item it refuses). */
@@ -70,9 +73,7 @@ export type RejectSessions = z.infer<typeof rejectSessionsSchema>;
 
 export const faultConfigSchema = z
   .object({
-    latency: z.object({ fixedMs: ms.default(0), jitterMs: ms.default(0) }).strict().optional(),
-    errorRates: z.object({ '500': rate.optional(), '502': rate.optional(), '503': rate.optional() }).strict().optional(),
-    hangRate: rate.optional(),
+    ...faultRuleFields,
     /** `POST /v1/sessions/{session_id}/revoke` of these sessions answers this 4xx (after key and rate limit). */
     rejectSessions: rejectSessionsSchema.optional(),
     /** Overrides per route key (e.g. `"POST /v1/sessions/{session_id}/revoke"`); a field set here replaces the global one. */
@@ -80,9 +81,7 @@ export const faultConfigSchema = z
   })
   .strict()
   .superRefine((cfg, ctx) => {
-    const total =
-      (cfg.errorRates?.['500'] ?? 0) + (cfg.errorRates?.['502'] ?? 0) + (cfg.errorRates?.['503'] ?? 0) + (cfg.hangRate ?? 0);
-    if (total > 1) ctx.addIssue({ code: 'custom', path: ['errorRates'], message: 'error rates and hangRate add up to more than 1' });
+    ratesAddUpToOne(cfg, ctx);
     for (const key of Object.keys(cfg.routes ?? {})) {
       if (!isRouteKey(key)) {
         ctx.addIssue({ code: 'custom', path: ['routes', key], message: `unknown route; one of: ${ROUTE_KEYS.join(', ')}` });
@@ -96,6 +95,7 @@ export const rateLimitSchema = z.union([
   z.object({ requests: z.number().int().min(1).max(10_000_000), windowMs: z.number().int().min(1).max(3_600_000) }).strict(),
 ]);
 export type RateLimitSetting = z.infer<typeof rateLimitSchema>;
+export const rateLimitBodySchema = z.object({ rateLimit: rateLimitSchema }).strict();
 
 export const outageIndicatorSchema = z.enum(['minor', 'major', 'critical']);
 export type OutageIndicator = z.infer<typeof outageIndicatorSchema>;
@@ -170,6 +170,9 @@ export const auditQuerySchema = z
 export type AuditQuery = z.input<typeof auditQuerySchema>;
 export type ParsedAuditQuery = z.output<typeof auditQuerySchema>;
 
+export const sessionsQuerySchema = z.object({ status: z.enum(SESSION_STATUSES).default('active') }).strict();
+export const webhookEventsQuerySchema = z.object({ type: z.string().optional(), status: z.string().optional() }).strict();
+
 export const sandboxOptionsSchema = z
   .object({
     port: z.number().int().min(0).max(65535).default(0),
@@ -207,10 +210,28 @@ export class SandboxInputError extends Error {
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, root = ''): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issues = result.error.issues.map((issue) => ({
+  throw inputError(result.error, root);
+}
+
+function inputError(error: z.ZodError, root = ''): SandboxInputError {
+  const issues = error.issues.map((issue) => ({
     field: [root, ...issue.path.map(String)].filter(Boolean).join('.') || root || '(body)',
     message: issue.message,
   }));
   const first = issues[0] ?? { field: root || '(body)', message: 'invalid' };
-  throw new SandboxInputError(first.field, first.message, issues);
+  return new SandboxInputError(first.field, first.message, issues);
+}
+
+/**
+ * Lets routes declare zod schemas (`schema: { querystring, body }`): fastify validates before the
+ * handler runs and hands it the parsed value; a bad value becomes `toError(issues)`, which the
+ * server's error handler answers (`SandboxInputError` by default: 400 naming the field).
+ */
+export function zodValidatorCompiler(toError: (error: z.ZodError) => Error = inputError): FastifySchemaCompiler<z.ZodType> {
+  return ({ schema }) =>
+    (data: unknown) => {
+      // fastify passes null for a part the request does not have (no body): say "undefined".
+      const result = schema.safeParse(data ?? undefined);
+      return result.success ? { value: result.data } : { error: toError(result.error) };
+    };
 }

@@ -6,7 +6,8 @@
  * the webhook-backlog step has real gaps to reconcile.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { createRng } from './store';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createRng } from './ids';
 import type { WebhookBody } from './schemas';
 
 export const WEBHOOK_EVENT_TYPES = [
@@ -136,7 +137,7 @@ export class WebhookDispatcher {
 
   private async attempt(event: StoredEvent, url: string): Promise<void> {
     for (let i = 0; i <= RETRY_DELAYS_MS.length; i++) {
-      if (i > 0) await new Promise((r) => setTimeout(r, RETRY_DELAYS_MS[i - 1]));
+      if (i > 0) await sleep(RETRY_DELAYS_MS[i - 1]);
       if (this.closed) break;
       event.attempts++;
       const ts = Math.floor(Date.now() / 1000);

@@ -1,5 +1,5 @@
 import type { ClerkClient } from '@clerk/backend';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RunningSandbox } from '../../src/sandbox';
 import { clerkError, sandboxWithClient } from './helpers';
 
@@ -67,9 +67,11 @@ describe('injected faults', () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(240);
     // Other routes are untouched by a per-route override.
     expect(await clerk.users.getCount()).toBe(20);
-    await new Promise((r) => setTimeout(r, 50));
-    const [hung] = sandbox.admin.auditEntries({ route: 'POST /v1/sessions/{session_id}/revoke' });
-    expect(hung).toMatchObject({ status: 0, fault: 'hang' });
+    // The hung request is recorded once the sandbox sees the client's connection close.
+    await vi.waitFor(() => {
+      const [hung] = sandbox.admin.auditEntries({ route: 'POST /v1/sessions/{session_id}/revoke' });
+      expect(hung).toMatchObject({ status: 0, fault: 'hang' });
+    });
     expect((await clerk.sessions.getSession(sessionId!)).status).toBe('active');
   });
 
@@ -162,7 +164,7 @@ describe('outage, status page and example app', () => {
   it('runs scheduled outage windows', async () => {
     sandbox.admin.setOutage({ windows: [{ startInMs: 0, durationMs: 200 }] });
     expect((await clerkError(clerk.users.getCount())).status).toBe(503);
-    await new Promise((r) => setTimeout(r, 250));
+    await vi.waitFor(() => expect(sandbox.admin.outageState().down).toBe(false), { timeout: 2000, interval: 20 });
     expect(await clerk.users.getCount()).toBe(20);
     const status = (await (await fetch(`${sandbox.url}/api/v2/status.json`)).json()) as { status: { indicator: string } };
     expect(status.status.indicator).toBe('none');

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ClerkStore, MAX_SESSION_LIFETIME_MS, emptyUserFilter } from '../../src/sandbox/store';
+import { MAX_SESSION_LIFETIME_MS } from '../../src/sandbox/columns';
+import { ClerkStore } from '../../src/sandbox/store';
+import { emptyUserFilter } from '../../src/sandbox/user-query';
 import { startSandbox } from '../../src/sandbox';
 import { sandboxWithClient } from './helpers';
 
