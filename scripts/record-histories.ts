@@ -3,7 +3,8 @@
  * throwaway dev server against the Clerk sandbox, and save each finished workflow's history to
  * tests/histories/. tests/replay.test.ts replays them against the current workflow code, so a
  * change that would break incidents already running fails CI. Re-record only on purpose (a
- * released change that is replay-safe via patching keeps the old files and adds new ones).
+ * released change that is replay-safe via patching keeps the old files and adds new ones: the
+ * `recorded-*` files predate the `honest-outcomes` patch, the `honest-*` files follow it).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,13 +17,15 @@ import { startSandbox } from '../src/sandbox';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
 import { findBinary, PROJECT_ROOT, TEMPORAL_CLI } from '../src/temporal/provision';
 import { createWorker } from '../src/worker';
-import { approveStep, getIncidentState, incidentWorkflow, rejectStep, requestStep } from '../src/workflows';
+import { approveStep, confirmStep, getIncidentState, incidentWorkflow, rejectStep, requestStep, resolveIncident } from '../src/workflows';
 import type { IncidentState } from '../src/workflows/incident';
 
 const OUT_DIR = join(PROJECT_ROOT, 'tests', 'histories');
 const TASK_QUEUE = 'record-histories';
+/** Prefix of this set's workflow ids (and file names); earlier sets stay beside it. */
+const SET = 'honest';
 const approvers = ['bob@example.com', 'carol@example.com'];
-const short = { escalateAfter: '2s', decideWithin: '4s', probe: '2s', recoveryCheckEvery: '1s', recoveryWatchFor: '3s' };
+const short = { escalateAfter: '2s', decideWithin: '4s', probe: '2s', recoveryCheckEvery: '1s', recoveryWatchFor: '3s', resolveWithin: '3s' };
 
 async function until(handle: WorkflowHandle, ready: (s: IncidentState) => boolean): Promise<IncidentState> {
   const deadline = Date.now() + 30_000;
@@ -34,6 +37,12 @@ async function until(handle: WorkflowHandle, ready: (s: IncidentState) => boolea
   }
 }
 const pending = (step: string) => (s: IncidentState) => s.pendingApprovals.some((p) => p.step === step);
+const byHand = (step: string) => (s: IncidentState) => s.manualSteps.some((m) => m.step === step && !m.outcome);
+
+async function confirm(handle: WorkflowHandle, step: 'emergency_bypass' | 'bypass_off' | 'rotate_secret_key' | 'reconcile_webhooks', note: string): Promise<void> {
+  await until(handle, byHand(step));
+  await handle.executeUpdate(confirmStep, { args: [{ step, confirmedBy: 'bob@example.com', note }] });
+}
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -63,7 +72,7 @@ async function main(): Promise<void> {
   const start = async (name: string, input: Record<string, unknown>) => {
     const handle = await env.client.workflow.start(incidentWorkflow, {
       taskQueue: TASK_QUEUE,
-      workflowId: `recorded-${name}`,
+      workflowId: `${SET}-${name}`,
       args: [input as Parameters<typeof incidentWorkflow>[0]],
     });
     recorded.push({ name, handle });
@@ -72,8 +81,10 @@ async function main(): Promise<void> {
   const base = { reporter: 'alice@example.com', approvers, timeouts: short };
 
   await worker.runUntil(async () => {
-    // webhook_backlog: no gates, placeholders only.
-    await (await start('webhook-backlog', { ...base, category: 'webhook_backlog', summary: 'user.created events missing' })).result();
+    // webhook_backlog: no gates; the reconciliation done by hand and confirmed.
+    const wb = await start('webhook-backlog', { ...base, category: 'webhook_backlog', summary: 'user.created events missing' });
+    await confirm(wb, 'reconcile_webhooks', 'replayed from the Svix portal');
+    await wb.result();
 
     // middleware_failure: the operator's fix approved, then verified by probing again.
     const mw = await start('middleware-failure-approved', { ...base, category: 'middleware_failure', summary: 'every page 500s' });
@@ -81,13 +92,27 @@ async function main(): Promise<void> {
     await mw.executeUpdate(approveStep, { args: [{ step: 'operator_action', approver: 'bob@example.com' }] });
     await mw.result();
 
-    // key_compromise, dry run: rotation approved by two, mass revocation (child, dry run) by two.
-    const kc = await start('key-compromise-dry-run', { ...base, category: 'key_compromise', summary: 'key leaked', dryRun: true });
+    // key_compromise, dry run: rotation approved by two and confirmed done by hand, mass revocation
+    // (child, dry run) by two; a dry run needs the commander's resolve.
+    const kc = await start('key-compromise-dry-run', { ...base, category: 'key_compromise', summary: 'key leaked', dryRun: true, timeouts: { ...short, resolveWithin: '1m' } });
     for (const step of ['rotate_secret_key', 'revoke_all_sessions'] as const) {
       await until(kc, pending(step));
       for (const approver of approvers) await kc.executeUpdate(approveStep, { args: [{ step, approver }] });
+      if (step === 'rotate_secret_key') await confirm(kc, step, 'new key live, old key deleted');
     }
+    await until(kc, (s) => s.status === 'needs_human');
+    await kc.executeUpdate(resolveIncident, { args: [{ resolvedBy: 'alice@example.com', summary: 'rehearsal over' }] });
     await kc.result();
+
+    // clerk_outage: the bypass approved, turned on and off by hand, Clerk recovers: resolved.
+    sandbox.admin.setOutage({ active: true, indicator: 'major' });
+    const cb = await start('clerk-outage-bypass', { ...base, category: 'clerk_outage', summary: 'Clerk down', timeouts: { ...short, recoveryWatchFor: '20s' } });
+    await until(cb, pending('emergency_bypass'));
+    for (const approver of approvers) await cb.executeUpdate(approveStep, { args: [{ step: 'emergency_bypass', approver }] });
+    await confirm(cb, 'emergency_bypass', 'AUTH_BYPASS=1 deployed');
+    sandbox.admin.setOutage({ active: false });
+    await confirm(cb, 'bypass_off', 'AUTH_BYPASS removed');
+    await cb.result();
 
     // clerk_outage: the bypass is rejected; the recovery watch runs on short timers.
     sandbox.admin.setOutage({ active: true, indicator: 'major' });
@@ -109,7 +134,8 @@ async function main(): Promise<void> {
     await si.executeUpdate(approveStep, { args: [{ step: 'targeted_revocation', approver: 'bob@example.com' }] });
     await si.result();
 
-    // middleware_failure where nobody decides: escalation, then the safe default (timed_out).
+    // middleware_failure where nobody decides: escalation, the safe default (timed_out), then
+    // needs_human until resolveWithin runs out: closed unresolved.
     await (await start('middleware-failure-timed-out', { ...base, category: 'middleware_failure', summary: 'nobody around' })).result();
 
     // cancellation: the incident notice is withdrawn (compensation) before the workflow ends.

@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     say(`Temporal UI:  ${uiUrl}/namespaces/${env.TEMPORAL_NAMESPACE}/workflows${uiNote}`);
     say(`Start an incident: Start Workflow → task queue "${env.TEMPORAL_TASK_QUEUE}", type "incidentWorkflow", input:`);
     say(`  ${JSON.stringify(SAMPLE_INPUT)}`);
-    say(`or from a terminal: npm run incident -- start --category clerk_outage --reporter alice@example.com --summary "Users cannot sign in"`);
+    say(`or from a terminal: npm run incident -- start --category clerk_outage --reporter alice@example.com --approver bob@example.com --approver carol@example.com --summary "Users cannot sign in"`);
     say(`worker running on task queue ${env.TEMPORAL_TASK_QUEUE} (Ctrl-C stops everything)`);
     // The SDK shuts the worker down on SIGINT/SIGTERM; run() then resolves and we stop the rest.
     await worker.run();

@@ -12,6 +12,10 @@ import { describeIssues, GATED_STEPS, incidentInputSchema, INCIDENT_CATEGORIES, 
 import {
   approveRequestSchema,
   approveStep,
+  confirmRequestSchema,
+  confirmStep,
+  resolveIncident,
+  resolveRequestSchema,
   getIncidentState,
   incidentWorkflow,
   rejectRequestSchema,
@@ -82,6 +86,13 @@ export function formatState(s: IncidentState): string {
       `      npm run incident -- approve ${s.incidentId} --step ${p.step} --approver <you>`,
     );
   }
+  for (const m of s.manualSteps.filter((x) => !x.outcome)) {
+    lines.push(`  to do by hand: ${m.step}: ${m.instructions}; confirm by ${m.confirmBy}`, `      npm run incident -- confirm ${s.incidentId} --step ${m.step} --by <you> --note "<what you did>"`);
+  }
+  if (s.openItems.length) {
+    lines.push('  still open:', ...s.openItems.map((i) => `    - ${i}`));
+    if (s.status === 'needs_human') lines.push(`      npm run incident -- resolve ${s.incidentId} --by <you> --summary "<why it is over>"`);
+  }
   if (s.attention.length) lines.push('  needs attention:', ...s.attention.map((a) => `    - ${a}`));
   lines.push('  timeline:', ...s.timeline.map((e) => `    ${e.time} ${e.step.padEnd(20)} ${e.actor.padEnd(16)} ${e.description}`));
   return lines.join('\n');
@@ -108,6 +119,15 @@ export function buildProgram(): Command {
     .action(async (opts: Record<string, unknown>) => {
       const timeouts = defined({ escalateAfter: opts.escalateAfter, decideWithin: opts.decideWithin, probe: opts.probeTimeout });
       const revokeUsers = opts.revokeUser as string[];
+      if (opts.input !== undefined) {
+        // --input is the whole input: a flag beside it would be silently dropped, so refuse.
+        const beside = ['category', 'reporter', 'summary', 'escalateAfter', 'decideWithin', 'probeTimeout', 'dryRun']
+          .filter((k) => opts[k] !== undefined)
+          .concat((opts.approver as string[]).length ? ['approver'] : [], revokeUsers.length ? ['revokeUser'] : []);
+        if (beside.length) {
+          throw new CliArgumentError(`--input: it is the whole input; put ${beside.map((k) => `--${kebab(k)}`).join(', ')} inside the JSON instead of beside it`);
+        }
+      }
       const raw =
         opts.input ??
         defined({
@@ -207,6 +227,37 @@ export function buildProgram(): Command {
       });
     });
   }
+
+  program
+    .command('confirm')
+    .description('confirm that a step the runbook cannot do yet was done by hand (the steps after it wait for this)')
+    .argument('<workflowId>')
+    .requiredOption('--step <step>', 'the step done by hand, e.g. rotate_secret_key')
+    .requiredOption('--by <name>', 'who did it (the reporter or a listed approver)')
+    .requiredOption('--note <text>', 'what was done: which key, deployment or flag')
+    .action(async (workflowId: string, opts: Record<string, unknown>) => {
+      const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
+      const req = parseOrThrow(confirmRequestSchema, defined({ step: opts.step, confirmedBy: opts.by, note: opts.note }), { confirmedBy: '--by' });
+      await withClient(async (client) => {
+        const answer = await sendUpdate(() => client.workflow.getHandle(id).executeUpdate(confirmStep, { args: [req] }));
+        console.log(answer.message);
+      });
+    });
+
+  program
+    .command('resolve')
+    .description('resolve an incident that needs a human (status needs_human): the commander says it is over')
+    .argument('<workflowId>')
+    .requiredOption('--by <name>', 'who resolves it (the reporter or a listed approver)')
+    .requiredOption('--summary <text>', 'why it is over: what fixed it, or why nothing more will be done')
+    .action(async (workflowId: string, opts: Record<string, unknown>) => {
+      const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
+      const req = parseOrThrow(resolveRequestSchema, defined({ resolvedBy: opts.by, summary: opts.summary }), { resolvedBy: '--by' });
+      await withClient(async (client) => {
+        const answer = await sendUpdate(() => client.workflow.getHandle(id).executeUpdate(resolveIncident, { args: [req] }));
+        console.log(answer.message);
+      });
+    });
 
   program
     .command('request')
