@@ -2,14 +2,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  ClerkKeyInvalid,
-  ClerkRateLimited,
-  ClerkRequestRejected,
-  ClerkUnavailable,
-  createClerkGateway,
-  toApplicationFailure,
-} from '../src/activities/clerk';
+import { createClerkGateway } from '../src/activities/clerk';
+import { ClerkKeyInvalid, ClerkRateLimited, ClerkRequestRejected, ClerkUnavailable, toApplicationFailure } from '../src/activities/clerk-errors';
 import { startSandbox, type RunningSandbox } from '../src/sandbox';
 import { gatewayOptions } from './helpers/revocation';
 import { ApplicationFailure } from '@temporalio/common';

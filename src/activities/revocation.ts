@@ -11,10 +11,8 @@ import {
   ClerkRateLimited,
   ClerkRequestRejected,
   toApplicationFailure,
-  type ClerkGateway,
-  type SessionSummary,
-  type UserSummary,
-} from './clerk';
+} from './clerk-errors';
+import type { ClerkGateway, SessionSummary, UserSummary } from './clerk';
 import {
   addTotals,
   emptyTotals,

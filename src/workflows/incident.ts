@@ -36,7 +36,7 @@ import {
   type TimelineEvent,
   type ValidIncidentInput,
 } from '../domain';
-import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../shared';
+import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey, NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import { classify, formatProbeReport, reconcile, type ProbeReport, type TriageVerdict } from '../triage/rules';
 import {
   applyApproval,
@@ -126,11 +126,11 @@ const OPTIONAL_STEPS: Partial<Record<IncidentCategory, GatedStep[]>> = { session
 
 const activities = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumAttempts: 5 },
+  retry: { initialInterval: '1 second', maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
 });
 const notifications = proxyActivities<Activities>({
   startToCloseTimeout: '15 seconds',
-  retry: { initialInterval: '1 second', maximumAttempts: 3 },
+  retry: { initialInterval: '1 second', maximumAttempts: 3, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
 });
 
 const errorMessage = (err: unknown) => (err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err));
@@ -274,7 +274,7 @@ class Incident implements IncidentRun {
       {
         summary: `triage: status page, Backend API, health route, app routes (${formatDuration(timeoutMs)} each)`,
         startToCloseTimeout: timeoutMs * 2 + 10_000,
-        retry: { initialInterval: '1 second', maximumAttempts: 3 },
+        retry: { initialInterval: '1 second', maximumAttempts: 3, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
       },
       [{ timeoutMs }],
     );

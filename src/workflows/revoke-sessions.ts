@@ -17,6 +17,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { describeIssues, type TimelineEvent } from '../domain';
+import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import {
   activityWindow,
   addTotals,
@@ -63,7 +64,13 @@ export async function revokeSessionsWorkflow(rawInput: RevokeSessionsInput): Pro
   const clerk = proxyActivities<Activities>({
     startToCloseTimeout: `${Math.max(600, 3 * tuning.batchTimeBudgetSeconds)} seconds`,
     heartbeatTimeout: `${tuning.heartbeatTimeoutSeconds} seconds`,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 100 },
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '1 minute',
+      maximumAttempts: 100,
+      nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
+    },
   });
 
   const excluded = new Set(input.excludeUserIds);
