@@ -4,7 +4,7 @@
  * as `not_automated`, never skipped silently and never reported as success.
  */
 import type { GatedStep, IncidentCategory, IncidentStatus } from '../domain';
-import type { RevocationScope } from '../revocation';
+import type { RevocationScope } from './revoke-sessions';
 import type { GateOutcome, StepRequest } from './incident-approvals';
 
 /** What a playbook can do; implemented by `incidentWorkflow`. */

@@ -58,7 +58,7 @@ import {
 } from './incident-approvals';
 import { PLAYBOOKS, type IncidentRun } from './incident-playbooks';
 import { revokeSessionsWorkflow } from './revoke-sessions';
-import type { RevocationScope } from '../revocation';
+import type { RevocationScope } from './revoke-sessions';
 
 export {
   approveRequestSchema,
