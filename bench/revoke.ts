@@ -26,7 +26,7 @@ import { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { ClerkGatewayOptions } from '../src/activities/clerk';
-import { formatCount, type RevokeSessionsResult } from '../src/revocation';
+import { formatCount, type RevokeSessionsResult } from '../src/revoke-sessions';
 import { startSandbox, type RunningSandbox } from '../src/sandbox';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
 import { findBinary, PROJECT_ROOT, TEMPORAL_CLI } from '../src/temporal/provision';

@@ -48,7 +48,7 @@ export interface TimelineEvent {
   details?: Record<string, unknown>;
 }
 
-/** A person named in an input or an update (reporter, approver, requester). */
+/** Who asked, approved or reported: an email or a name. */
 export const personSchema = z.string().trim().min(1).max(200);
 
 /**
@@ -115,11 +115,12 @@ export function durationSchema(min: number, max: number) {
     });
 }
 
-/** `90000` → `"1m 30s"`: for summaries and messages. */
+/** `90000` → `"1m 30s"`, `3725000` → `"1h 2m 5s"`: for summaries, messages and ETAs. */
 export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${ms}ms`;
+  const rounded = Math.max(0, Math.round(ms));
+  if (rounded < 1000) return `${rounded}ms`;
   const parts: string[] = [];
-  let rest = Math.round(ms / 1000);
+  let rest = Math.round(rounded / 1000);
   for (const [unit, size] of [['d', 86_400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
     if (rest >= size) {
       parts.push(`${Math.floor(rest / size)}${unit}`);

@@ -15,6 +15,7 @@ import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from './temporal/provision';
 import { startSandbox, type RunningSandbox } from './sandbox';
 import { createWorker } from './worker';
 import { clerkLimitsFromEnv, createClerkGateway } from './activities/clerk';
+import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
 
 const DATA_DIR = join(PROJECT_ROOT, '.data');
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -146,6 +147,24 @@ async function main(): Promise<void> {
     say(`Start an incident: Start Workflow → task queue "${env.TEMPORAL_TASK_QUEUE}", type "incidentWorkflow", input:`);
     say(`  ${JSON.stringify(SAMPLE_INPUT)}`);
     say(`or from a terminal: npm run incident -- start --category clerk_outage --reporter alice@example.com --approver bob@example.com --approver carol@example.com --summary "Users cannot sign in"`);
+    // Lets `npm run triage` without flags find the sandbox (src/runtime-file.ts).
+    const runtimeFile = runtimeFilePath();
+    try {
+      writeRuntimeFile(
+        {
+          pid: process.pid,
+          mode: clerk.mode === 'sandbox' ? 'sandbox' : 'clerk',
+          ...(clerk.mode === 'sandbox' && clerk.apiUrl ? { sandboxUrl: clerk.apiUrl } : {}),
+          temporalAddress: address,
+          uiUrl,
+          startedAt: new Date().toISOString(),
+        },
+        runtimeFile,
+      );
+      stops.push(async () => removeRuntimeFile(process.pid, runtimeFile));
+    } catch (err) {
+      say(`could not write ${runtimeFile} (${String(err)}): npm run triage will need --sandbox`);
+    }
     say(`worker running on task queue ${env.TEMPORAL_TASK_QUEUE} (Ctrl-C stops everything)`);
     // The SDK shuts the worker down on SIGINT/SIGTERM; run() then resolves and we stop the rest.
     await worker.run();

@@ -5,7 +5,8 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { formatCount, type RevokeSessionsInput, type RevokeSessionsResult } from '../src/revocation';
+import { formatCount, type RevokeSessionsResult } from '../src/revoke-sessions';
+import type { RevokeSessionsInput } from '../src/workflows/revoke-sessions';
 import { startSandbox, type RunningSandbox } from '../src/sandbox';
 import { getRevocationProgress, revokeSessionsWorkflow } from '../src/workflows';
 import { activeSessions, baseInput, revocationDeps, revokeAudit } from './helpers/revocation';

@@ -28,6 +28,20 @@ const statusPage = (indicator: 'minor' | 'major' | 'critical'): ProbeReport['sta
   latencyMs: 20,
 });
 
+const allSkipped = healthy({
+  statusPage: { kind: 'skipped', reason: 'no status page URL configured' },
+  backendApi: { kind: 'skipped', reason: 'no Clerk secret key configured' },
+  health: { kind: 'skipped', reason: 'APP_HEALTH_URL not set' },
+  routes: [],
+});
+const statusPageDown: ProbeReport['statusPage'] = {
+  kind: 'error',
+  url: 'https://status.clerk.com/api/v2/summary.json',
+  error: 'network_error',
+  message: 'fetch failed: getaddrinfo ENOTFOUND status.clerk.com',
+  latencyMs: 12,
+};
+
 describe('TRIAGE_RULES, row by row (first match wins)', () => {
   const rows: Array<[rule: string, report: ProbeReport, category: string | undefined, severity: string]> = [
     ['status_page_outage', healthy({ statusPage: statusPage('major') }), 'clerk_outage', 'critical'],
@@ -42,9 +56,13 @@ describe('TRIAGE_RULES, row by row (first match wins)', () => {
     ['health_reports_middleware_failing', healthy({ health: page('http://app/api/clerk-health', 200, { status: 'ok', middleware: 'failing' }) }), 'middleware_failure', 'high'],
     ['backend_api_rate_limited', healthy({ backendApi: api('rate_limited', 429, { retryAfterSeconds: 7 }) }), 'middleware_failure', 'high'],
     ['status_page_minor', healthy({ statusPage: statusPage('minor') }), 'clerk_outage', 'high'],
+    ['inconclusive', allSkipped, undefined, 'low'],
+    ['inconclusive', healthy({ statusPage: statusPageDown }), undefined, 'low'],
+    ['inconclusive', healthy({ routes: [page('http://app/app/dashboard', 500), page('http://app/app/profile', 200)] }), undefined, 'low'],
+    ['inconclusive', healthy({ backendApi: api('client_error', 404, { code: 'resource_not_found' }) }), undefined, 'low'],
     ['all_clear', healthy(), undefined, 'low'],
-    ['all_clear', healthy({ routes: [page('http://app/app/dashboard', 500), page('http://app/app/profile', 200)] }), undefined, 'low'],
-    ['all_clear', healthy({ statusPage: { kind: 'skipped', reason: 'none' }, backendApi: { kind: 'skipped', reason: 'no key' }, health: { kind: 'skipped', reason: 'unset' }, routes: [] }), undefined, 'low'],
+    // App routes are optional: none configured is no gap when everything else ran.
+    ['all_clear', healthy({ routes: [] }), undefined, 'low'],
   ];
 
   it.each(rows)('%s: %#', (rule, report, category, severity) => {
@@ -76,6 +94,38 @@ describe('TRIAGE_RULES, row by row (first match wins)', () => {
   });
 });
 
+describe('inconclusive: a probe that was skipped or could not run is no all clear', () => {
+  it('names every probe it could not check, and why', () => {
+    expect(classify(allSkipped).reason).toBe(
+      'could not check: status page (skipped: no status page URL configured), Backend API (skipped: no Clerk secret key configured), ' +
+        'health route (skipped: APP_HEALTH_URL not set), app routes (none configured)',
+    );
+  });
+
+  it('names only the status page when it alone did not answer', () => {
+    const c = classify(healthy({ statusPage: statusPageDown }));
+    expect(c.reason).toBe('could not check: status page (network_error: fetch failed: getaddrinfo ENOTFOUND status.clerk.com)');
+  });
+
+  it('lists unconfigured app routes only beside another gap', () => {
+    expect(classify(healthy({ statusPage: statusPageDown, routes: [] })).reason).toContain('app routes (none configured)');
+    expect(classify(healthy({ routes: [] })).rule).toBe('all_clear');
+  });
+
+  it('names a failure no rule explains apart from what it could not check', () => {
+    const c = classify(healthy({ routes: [page('http://app/app/dashboard', 500), { kind: 'timeout', url: 'http://app/app/profile', status: null, message: 'no answer within 5000 ms', latencyMs: 5000 }] }));
+    expect(c.reason).toBe('could not check: app route /app/profile (timeout: no answer within 5000 ms); failing, no rule explains it: app route /app/dashboard (HTTP 500)');
+  });
+
+  it('keeps the signals earlier rules classify: a Backend API that does not answer is still an outage', () => {
+    const skippedRest = { statusPage: allSkipped.statusPage, health: allSkipped.health, routes: [] };
+    expect(classify(healthy({ ...skippedRest, backendApi: api('network_error', null) }))).toMatchObject({ rule: 'backend_api_unavailable', category: 'clerk_outage' });
+    expect(classify(healthy({ statusPage: statusPageDown, backendApi: api('timeout', null) }))).toMatchObject({ rule: 'backend_api_unavailable', category: 'clerk_outage' });
+    expect(classify(healthy({ statusPage: statusPageDown, health: page('http://app/api/clerk-health', 503) }))).toMatchObject({ rule: 'health_route_fails', category: 'middleware_failure' });
+    expect(classify(healthy({ statusPage: statusPageDown, routes: [page('http://app/x', 500)] }))).toMatchObject({ rule: 'app_routes_500' });
+  });
+});
+
 describe('reconcile: the reporter named a category, or not', () => {
   const outage = classify(healthy({ statusPage: statusPage('major') }));
   const clear = classify(healthy());
@@ -85,6 +135,27 @@ describe('reconcile: the reporter named a category, or not', () => {
     expect(reconcile(undefined, outage)).toMatchObject({ category: 'clerk_outage', severity: 'critical', agreement: 'classified' });
     expect(reconcile(undefined, clear)).toMatchObject({ severity: 'low', agreement: 'unclassified' });
     expect(reconcile(undefined, clear).category).toBeUndefined();
+  });
+
+  it('says inconclusive, not "could not classify", when the reporter named nothing and a probe could not run', () => {
+    const v = reconcile(undefined, classify(allSkipped));
+    expect(v).toMatchObject({ severity: 'low', agreement: 'unclassified' });
+    expect(v.category).toBeUndefined();
+    expect(v.note).toMatch(/^inconclusive: could not check: status page \(skipped: .*\), Backend API \(skipped: .*\), health route/);
+    expect(reconcile(undefined, clear).note).not.toContain('inconclusive');
+  });
+
+  it('lets the reporter\'s word stand for an invisible category even when triage is inconclusive', () => {
+    const v = reconcile('key_compromise', classify(healthy({ statusPage: statusPageDown })));
+    expect(v).toMatchObject({ category: 'key_compromise', severity: 'critical', agreement: 'not_visible' });
+    expect(v.note).toContain('could not check: status page');
+  });
+
+  it('does not claim the probes see nothing wrong when they could not check', () => {
+    const v = reconcile('clerk_outage', classify(allSkipped));
+    expect(v).toMatchObject({ category: 'clerk_outage', severity: 'critical', agreement: 'disagreed' });
+    expect(v.note).toContain('triage could not confirm it (inconclusive: could not check:');
+    expect(v.note).not.toContain('see nothing wrong');
   });
 
   it('confirms a category the probes also see', () => {

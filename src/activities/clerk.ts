@@ -2,11 +2,12 @@
  * The one module behind which Clerk sits. Everything else calls Clerk through a `ClerkGateway`:
  *
  * - it builds the `@clerk/backend` client (`createClerkClient({ secretKey, apiUrl })`);
- * - it classifies every failure once into a named error (`ClerkRateLimited`, `ClerkUnavailable`,
- *   `ClerkKeyInvalid`, `ClerkRequestRejected`) and, for activities, into a Temporal
- *   `ApplicationFailure` of the same type (retryable or not, `nextRetryDelay` from `Retry-After`);
- * - it paces every request through one client-side rate limiter per worker process and Clerk
- *   instance, set below the instance's limit by a configurable headroom, with bounded concurrency;
+ * - it classifies every failure once into a named error (`./clerk-errors.ts`: `ClerkRateLimited`,
+ *   `ClerkUnavailable`, `ClerkKeyInvalid`, `ClerkRequestRejected`) and, for activities, into a
+ *   Temporal `ApplicationFailure` of the same type;
+ * - it paces every request through one client-side rate limiter per Clerk instance (shared by the
+ *   gateways given the worker's `ClerkRateLimiters`), set below the instance's limit by a
+ *   configurable headroom, with bounded concurrency;
  * - it retries where Clerk asks to be retried: a 429 pauses the whole limiter for `Retry-After`
  *   and the call is sent again (no work is lost); 5xx and network errors back off and retry a
  *   few times, then fail retryable; a 4xx fails at once.
@@ -14,9 +15,8 @@
  * Secret keys live here and in the worker's configuration only, never in workflow inputs.
  */
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createClerkClient, type ClerkClient, type Session, type User } from '@clerk/backend';
-import { isClerkAPIResponseError } from '@clerk/backend/errors';
-import { ApplicationFailure } from '@temporalio/common';
 // `limiter` (token bucket, CommonJS + ESM, maintained, ~44 M weekly downloads) paces requests:
 // a FIFO of waiters behind one timer, no initial burst, and a small bucket so that any window of
 // Clerk's, aligned with ours or not, holds at most `bucket + rate × window` requests. We measured
@@ -24,164 +24,7 @@ import { ApplicationFailure } from '@temporalio/common';
 // below what the raw SDK does (~1,600/s); p-limit/p-queue are ESM-only in this CommonJS package.
 // Concurrency is a plain semaphore below; a 429 closes a gate every caller waits at.
 import { TokenBucket } from 'limiter';
-
-// ---------------------------------------------------------------------------------------------
-// Typed errors
-
-export const CLERK_ERROR_NAMES = ['ClerkRateLimited', 'ClerkUnavailable', 'ClerkKeyInvalid', 'ClerkRequestRejected'] as const;
-export type ClerkErrorName = (typeof CLERK_ERROR_NAMES)[number];
-/** Failure types that retrying will not fix: name them in retry policies' `nonRetryableErrorTypes`. */
-export const CLERK_NON_RETRYABLE: readonly ClerkErrorName[] = ['ClerkKeyInvalid', 'ClerkRequestRejected'];
-
-/** One entry of Clerk's `errors` array. */
-export interface ClerkApiErrorItem {
-  code: string;
-  message: string;
-  longMessage?: string;
-  meta?: Record<string, unknown>;
-}
-
-interface ClerkErrorInit {
-  operation: string;
-  status?: number;
-  clerkTraceId?: string;
-  errors?: ClerkApiErrorItem[];
-  cause?: unknown;
-}
-
-/** Base of the four Clerk error kinds; match on `name` (it survives the activity boundary). */
-export abstract class ClerkError extends Error {
-  abstract override readonly name: ClerkErrorName;
-  abstract readonly retryable: boolean;
-  /** What we were doing, e.g. `sessions.revokeSession`. */
-  readonly operation: string;
-  /** HTTP status; undefined for network errors and timeouts. */
-  readonly status?: number;
-  /** Clerk's first error code, e.g. `clerk_key_invalid`. */
-  readonly code?: string;
-  readonly clerkTraceId?: string;
-  readonly errors: ClerkApiErrorItem[];
-
-  constructor(message: string, init: ClerkErrorInit) {
-    super(message, init.cause === undefined ? undefined : { cause: init.cause });
-    this.operation = init.operation;
-    this.status = init.status;
-    this.errors = init.errors ?? [];
-    this.code = this.errors[0]?.code;
-    this.clerkTraceId = init.clerkTraceId || undefined;
-  }
-
-  /** What an activity failure carries in `details[0]` (no secrets: Clerk errors never echo the key). */
-  toDetails(): ClerkErrorDetails {
-    return {
-      operation: this.operation,
-      status: this.status ?? null,
-      code: this.code ?? null,
-      clerkTraceId: this.clerkTraceId ?? null,
-      message: this.errors[0]?.longMessage ?? this.errors[0]?.message ?? this.message,
-    };
-  }
-}
-
-export interface ClerkErrorDetails {
-  operation: string;
-  status: number | null;
-  code: string | null;
-  clerkTraceId: string | null;
-  message: string;
-}
-
-/** 429: the instance's rate limit. Retry after `retryAfterMs`. */
-export class ClerkRateLimited extends ClerkError {
-  override readonly name = 'ClerkRateLimited' as const;
-  readonly retryable = true;
-  constructor(
-    message: string,
-    init: ClerkErrorInit,
-    readonly retryAfterMs: number,
-  ) {
-    super(message, init);
-  }
-}
-
-/** 5xx, a network error (no status) or a timeout: Clerk (or the way to it) is down. Retry with backoff. */
-export class ClerkUnavailable extends ClerkError {
-  override readonly name = 'ClerkUnavailable' as const;
-  readonly retryable = true;
-}
-
-/** 401 `clerk_key_invalid` (or a malformed key): every call will fail the same way until the key changes. */
-export class ClerkKeyInvalid extends ClerkError {
-  override readonly name = 'ClerkKeyInvalid' as const;
-  readonly retryable = false;
-}
-
-/** Any other 4xx: the request itself is wrong or refers to something that is gone. Not retried. */
-export class ClerkRequestRejected extends ClerkError {
-  override readonly name = 'ClerkRequestRejected' as const;
-  readonly retryable = false;
-}
-
-export function isClerkError(err: unknown, name?: ClerkErrorName): err is ClerkError {
-  return err instanceof ClerkError && (name === undefined || err.name === name);
-}
-
-/** `Retry-After` when Clerk sends none (it always should on a 429). */
-const DEFAULT_RETRY_AFTER_MS = 2000;
-
-/**
- * Turns whatever `@clerk/backend` threw into one of the four kinds. Errors that are not Clerk API
- * responses (our own bugs) are returned unchanged.
- */
-export function classifyClerkError(err: unknown, operation: string): ClerkError | unknown {
-  if (err instanceof ClerkError) return err;
-  if (err instanceof ClerkCallTimeout) {
-    return new ClerkUnavailable(`Clerk ${operation}: no answer within ${err.timeoutMs} ms`, { operation, cause: err });
-  }
-  if (!isClerkAPIResponseError(err)) return err;
-  const errors: ClerkApiErrorItem[] = (err.errors ?? []).map((e) => ({
-    code: e.code,
-    message: e.message,
-    ...(e.longMessage ? { longMessage: e.longMessage } : {}),
-    ...(e.meta ? { meta: { ...e.meta } } : {}),
-  }));
-  const status = typeof err.status === 'number' && err.status > 0 ? err.status : undefined;
-  const init: ClerkErrorInit = { operation, status, clerkTraceId: err.clerkTraceId, errors, cause: err };
-  const first = errors[0];
-  const said = first ? `${first.code}: ${first.longMessage ?? first.message}` : err.message || 'no error body';
-  const trace = err.clerkTraceId ? ` (clerk_trace_id ${err.clerkTraceId})` : '';
-  if (status === undefined) return new ClerkUnavailable(`Clerk ${operation}: network error: ${said}`, init);
-  if (status === 429) {
-    const retryAfterMs = typeof err.retryAfter === 'number' ? err.retryAfter * 1000 : DEFAULT_RETRY_AFTER_MS;
-    return new ClerkRateLimited(`Clerk ${operation}: 429 ${said}${trace}; retry after ${retryAfterMs} ms`, init, retryAfterMs);
-  }
-  if (status >= 500) return new ClerkUnavailable(`Clerk ${operation}: ${status} ${said}${trace}`, init);
-  if (status === 401 || first?.code === 'clerk_key_invalid') {
-    return new ClerkKeyInvalid(`Clerk ${operation}: ${status} ${said}${trace}`, init);
-  }
-  return new ClerkRequestRejected(`Clerk ${operation}: ${status} ${said}${trace}`, init);
-}
-
-/** For activities: the Temporal failure that carries a Clerk error's kind, retryability and details. */
-export function toApplicationFailure(err: unknown, operation = 'call'): ApplicationFailure | unknown {
-  const e = classifyClerkError(err, operation);
-  if (!(e instanceof ClerkError)) return e;
-  return ApplicationFailure.create({
-    type: e.name,
-    message: e.message,
-    nonRetryable: !e.retryable,
-    details: [e.toDetails()],
-    ...(e instanceof ClerkRateLimited ? { nextRetryDelay: e.retryAfterMs } : {}),
-    cause: e,
-  });
-}
-
-class ClerkCallTimeout extends Error {
-  override readonly name = 'ClerkCallTimeout';
-  constructor(readonly timeoutMs: number) {
-    super(`no answer within ${timeoutMs} ms`);
-  }
-}
+import { classifyClerkError, ClerkError, ClerkRateLimited, ClerkRequestRejected, withTimeout } from './clerk-errors';
 
 // ---------------------------------------------------------------------------------------------
 // Rate limiting
@@ -219,21 +62,34 @@ export function clerkLimitsFromEnv(
 }
 
 /** Pacing, bounded concurrency and a 429 gate, shared by every caller of one Clerk instance. */
-interface SharedLimiter {
+export interface SharedLimiter {
   /** Resolves when the caller may send `weight` requests; call `release()` once they are answered. */
   acquire(weight: number): Promise<() => void>;
   /** Holds every caller back until `until` (ms since epoch); extends, never shortens. */
   pause(until: number): void;
 }
 
-/** One limiter per worker process per Clerk instance (API URL + key + settings). */
-const limiters = new Map<string, SharedLimiter>();
+/**
+ * The worker's rate limiters: one per Clerk instance (API URL + key + settings), shared by every
+ * gateway given this registry. The worker creates one (`createClerkRateLimiters()`); a gateway
+ * created without one paces alone.
+ */
+export interface ClerkRateLimiters {
+  limiterFor(key: string, create: () => SharedLimiter): SharedLimiter;
+}
 
-const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export function createClerkRateLimiters(): ClerkRateLimiters {
+  const byInstance = new Map<string, SharedLimiter>();
+  return {
+    limiterFor(key, create) {
+      let limiter = byInstance.get(key);
+      if (!limiter) byInstance.set(key, (limiter = create()));
+      return limiter;
+    },
+  };
+}
 
-function sharedLimiter(key: string, requestsPerWindow: number, windowMs: number, burst: number, concurrency: number): SharedLimiter {
-  const existing = limiters.get(key);
-  if (existing) return existing;
+function createLimiter(requestsPerWindow: number, windowMs: number, burst: number, concurrency: number): SharedLimiter {
   const bucket = new TokenBucket({ bucketSize: burst, tokensPerInterval: requestsPerWindow, interval: windowMs });
   let pausedUntil = 0;
   let inFlight = 0;
@@ -249,7 +105,7 @@ function sharedLimiter(key: string, requestsPerWindow: number, windowMs: number,
       if (inFlight < concurrency) inFlight++;
       else await new Promise<void>((resolve) => waiting.push(resolve));
       try {
-        for (let wait = pausedUntil - Date.now(); wait > 0; wait = pausedUntil - Date.now()) await sleepMs(wait);
+        for (let wait = pausedUntil - Date.now(); wait > 0; wait = pausedUntil - Date.now()) await sleep(wait);
         for (let k = 0; k < weight; k++) await bucket.removeTokens(1);
       } catch (err) {
         release();
@@ -261,7 +117,6 @@ function sharedLimiter(key: string, requestsPerWindow: number, windowMs: number,
       pausedUntil = Math.max(pausedUntil, until);
     },
   };
-  limiters.set(key, shared);
   return shared;
 }
 
@@ -295,6 +150,8 @@ export interface ClerkGatewayOptions {
   retry?: Partial<ClerkRetryPolicy>;
   /** A request with no answer by then counts as a network error (the SDK has no timeout of its own). */
   requestTimeoutMs?: number;
+  /** The worker's limiter registry: gateways of one instance given the same registry share a limiter. */
+  rateLimiters?: ClerkRateLimiters;
 }
 
 /** Counters of one gateway view (a batch's own, or the worker's). */
@@ -365,16 +222,6 @@ function emptyStats(): ClerkCallStats {
   return { requests: 0, rateLimited: 0, unavailable: 0, retries: 0, waitedMs: 0 };
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ClerkCallTimeout(ms)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 function userSummary(u: User): UserSummary {
   return { id: u.id, createdAt: u.createdAt, lastActiveAt: u.lastActiveAt ?? null };
 }
@@ -401,13 +248,10 @@ export function createClerkGateway(opts: ClerkGatewayOptions): ClerkGateway {
   const requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
   const client = createClerkClient({ secretKey: opts.secretKey, ...(opts.apiUrl ? { apiUrl: opts.apiUrl } : {}) });
   const keyHash = createHash('sha256').update(opts.secretKey).digest('hex').slice(0, 16);
-  const limiter = sharedLimiter(
-    `${opts.apiUrl ?? 'clerk'}|${keyHash}|${requestsPerWindow}/${base.windowMs}|${concurrency}`,
-    requestsPerWindow,
-    base.windowMs,
-    burst,
-    concurrency,
-  );
+  const newLimiter = () => createLimiter(requestsPerWindow, base.windowMs, burst, concurrency);
+  const limiter = opts.rateLimiters
+    ? opts.rateLimiters.limiterFor(`${opts.apiUrl ?? 'clerk'}|${keyHash}|${requestsPerWindow}/${base.windowMs}|${concurrency}`, newLimiter)
+    : newLimiter();
   const settings = { requestsPerWindow, windowMs: base.windowMs, minTimeMs, burst, concurrency };
 
   const build = (counters: ClerkCallStats[]): ClerkGateway => {

@@ -6,7 +6,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { notify, type Notification, type NotifyResult } from './notify';
 import type { ClerkGateway } from './clerk';
 import { fetchStatusPage, probeBackendApi, runProbes, type StatusPageResult } from './probes';
-import { createRevocationActivities } from './revocation';
+import { createRevokeSessionsActivities } from './revoke-sessions';
 import type { ProbeReport } from '../triage/rules';
 
 export interface ActivityDeps {
@@ -32,7 +32,7 @@ const NOTIFY_TIMEOUT_MS = 5000;
 export function createActivities(deps: ActivityDeps) {
   return {
     /** Mass session revocation (`revokeSessionsWorkflow`): count the scope, revoke batch by batch. */
-    ...createRevocationActivities({ clerk: () => deps.clerk }),
+    ...createRevokeSessionsActivities({ clerk: () => deps.clerk }),
 
     async probeStatusPage(input: { timeoutMs: number }): Promise<StatusPageResult & { sandbox: boolean }> {
       const result = await fetchStatusPage(deps.statusPageUrl, input.timeoutMs);

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { ApplicationFailure } from '@temporalio/common';
 import { STATUS_INDICATORS, type StatusIndicator } from '../domain';
 import type { BackendApiProbe, HttpProbe, ProbeReport, ProbeSkipped, StatusPageProbe } from '../triage/rules';
-import { classifyClerkError, ClerkError, ClerkRateLimited, type ClerkGateway } from './clerk';
+import type { ClerkGateway } from './clerk';
+import { classifyClerkError, ClerkCallTimeout, ClerkError, ClerkRateLimited, withTimeout } from './clerk-errors';
 
 const statusSchema = z.object({
   status: z.object({ indicator: z.enum(STATUS_INDICATORS), description: z.string() }),
@@ -116,8 +117,6 @@ export async function probeHttp(url: string, timeoutMs: number, cancel?: AbortSi
   }
 }
 
-const PROBE_TIMED_OUT = Symbol('probe timed out');
-
 /**
  * `users` with limit 1 with the Clerk adapter's client and error classification, sent once: triage
  * wants to see the 429 or the 5xx, not to wait it out. It skips the adapter's pacing queue on
@@ -127,20 +126,13 @@ const PROBE_TIMED_OUT = Symbol('probe timed out');
 export async function probeBackendApi(clerk: Pick<ClerkGateway, 'client'>, timeoutMs: number): Promise<BackendApiProbe> {
   const started = performance.now();
   const latency = () => Math.round(performance.now() - started);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<typeof PROBE_TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(PROBE_TIMED_OUT), timeoutMs);
-  });
   try {
-    const answer = await Promise.race([
-      clerk.client.users.getUserList({ limit: 1 }),
-      timeout,
-    ]);
-    if (answer === PROBE_TIMED_OUT) {
-      return { kind: 'timeout', status: null, code: null, retryAfterSeconds: null, traceId: null, message: `no answer within ${timeoutMs} ms`, latencyMs: latency() };
-    }
+    const answer = await withTimeout(clerk.client.users.getUserList({ limit: 1 }), timeoutMs);
     return { kind: 'ok', status: 200, code: null, retryAfterSeconds: null, traceId: null, message: `${answer.totalCount} user(s)`, latencyMs: latency() };
   } catch (raw) {
+    if (raw instanceof ClerkCallTimeout) {
+      return { kind: 'timeout', status: null, code: null, retryAfterSeconds: null, traceId: null, message: `no answer within ${timeoutMs} ms`, latencyMs: latency() };
+    }
     const err = classifyClerkError(raw, 'users.getUserList');
     if (!(err instanceof ClerkError)) {
       return { kind: 'network_error', status: null, code: null, retryAfterSeconds: null, traceId: null, message: errorMessage(err), latencyMs: latency() };
@@ -156,8 +148,6 @@ export async function probeBackendApi(clerk: Pick<ClerkGateway, 'client'>, timeo
       case 'ClerkRequestRejected':
         return { kind: 'client_error', ...base, retryAfterSeconds: null };
     }
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -1,15 +1,18 @@
 /**
  * `npm run triage`: the runbook's triage from a terminal. Runs the same probes as the workflow's
  * triage activity (in parallel, each with its own timeout) and prints one line per probe and the
- * classification of the same rule table. Nothing is started, nothing changes (except that
- * `--sandbox` adds a labelled key to the sandbox to call its Backend API with).
+ * classification of the same rule table. Nothing is started, nothing changes (except that in
+ * sandbox mode it adds a labelled key to the sandbox to call its Backend API with). Without
+ * `--sandbox` or CLERK_SECRET_KEY it probes the sandbox of a running `npm start`, if any.
+ * Exit code: 0 all clear, 1 something is wrong or inconclusive, 2 usage error.
  */
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { z } from 'zod';
 import { createClerkGateway } from '../activities/clerk';
 import { probeBackendApi, runProbes, type ProbeTargets } from '../activities/probes';
-import { CLERK_STATUS_PAGE, loadEnv } from '../config';
+import { CLERK_STATUS_PAGE, loadEnv, type Env } from '../config';
 import { durationSchema, formatDuration, incidentCategorySchema } from '../domain';
+import { findRunningStart } from '../runtime-file';
 import { classify, formatProbeReport, reconcile, type ProbeReport, type TriageVerdict } from '../triage/rules';
 import { CliArgumentError } from './common';
 import { describeFlagIssues } from './incident';
@@ -36,24 +39,60 @@ export function formatTriage(report: ProbeReport, verdict: TriageVerdict): strin
 
 /** Sandbox mode: a key of its own (the sandbox never hands out existing secrets). */
 async function sandboxKey(url: string, timeoutMs: number): Promise<string> {
-  const res = await fetch(new URL('/__sandbox/keys', url), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ label: 'npm run triage' }),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
+  let res: Response;
+  try {
+    res = await fetch(new URL('/__sandbox/keys', url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ label: 'npm run triage' }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: unknown }).cause;
+    throw new Error(`${url} does not answer (${cause instanceof Error ? cause.message : String(err)})`);
+  }
   const body = z.object({ secretKey: z.string() }).safeParse(await res.json().catch(() => null));
-  if (!res.ok || !body.success) throw new Error(`--sandbox: ${url} is not a Clerk sandbox (POST /__sandbox/keys answered ${res.status})`);
+  if (!res.ok || !body.success) throw new Error(`${url} is not a Clerk sandbox (POST /__sandbox/keys answered ${res.status})`);
   return body.data.secretKey;
 }
 
-export async function triage(rawOptions: Record<string, unknown>): Promise<{ report: ProbeReport; verdict: TriageVerdict }> {
+/**
+ * The sandbox to probe: `--sandbox`, or else (with no CLERK_SECRET_KEY) the one of a running
+ * `npm start`, found through its runtime file. Says which on `log` (stderr: --json keeps stdout).
+ */
+function sandboxToProbe(flag: string | undefined, env: Env, log: (line: string) => void): string | undefined {
+  if (flag) return flag;
+  if (env.CLERK_SECRET_KEY) return undefined;
+  const running = findRunningStart();
+  if (running.kind === 'missing') return undefined;
+  if (running.kind !== 'found') {
+    log(`not using a running npm start: ${running.reason}`);
+    return undefined;
+  }
+  const { pid, mode, sandboxUrl } = running.info;
+  if (mode !== 'sandbox' || !sandboxUrl) {
+    log(`the running npm start (pid ${pid}) uses real Clerk: set CLERK_SECRET_KEY here to probe its Backend API`);
+    return undefined;
+  }
+  log(`using the sandbox of the running npm start at ${sandboxUrl} (pid ${pid})`);
+  return sandboxUrl;
+}
+
+export async function triage(
+  rawOptions: Record<string, unknown>,
+  log: (line: string) => void = (line) => console.error(line),
+): Promise<{ report: ProbeReport; verdict: TriageVerdict }> {
   const parsed = optionsSchema.safeParse(rawOptions);
   if (!parsed.success) throw new CliArgumentError(describeFlagIssues(parsed.error));
   const opts = parsed.data;
   const env = loadEnv();
-  const base = opts.sandbox;
-  const secretKey = base ? await sandboxKey(base, opts.timeout) : env.CLERK_SECRET_KEY;
+  const base = sandboxToProbe(opts.sandbox, env, log);
+  const secretKey = base
+    ? await sandboxKey(base, opts.timeout).catch((err: Error) => {
+        // A --sandbox that is no sandbox is a bad flag; a vanished npm start is not.
+        throw opts.sandbox ? new CliArgumentError(`--sandbox: ${err.message}`) : err;
+      })
+    : env.CLERK_SECRET_KEY;
   const apiUrl = base ?? env.CLERK_API_URL;
   const clerk = secretKey ? createClerkGateway({ secretKey, ...(apiUrl ? { apiUrl } : {}) }) : undefined;
   const targets: ProbeTargets = {
@@ -66,7 +105,18 @@ export async function triage(rawOptions: Record<string, unknown>): Promise<{ rep
   return { report, verdict: reconcile(opts.category, classify(report)) };
 }
 
-export function buildTriageProgram(): Command {
+export const EXIT_CODES_HELP = `
+Exit code:
+  0  all clear: every probe ran and passed, and no category was named
+  1  something is wrong (the verdict names a category) or inconclusive (a probe was skipped or could not run)
+  2  usage error (a bad flag or flag value)`;
+
+/** 0 only for a verdict of all clear; a named category or an inconclusive triage is 1. */
+export function exitCodeOf(verdict: TriageVerdict): 0 | 1 {
+  return verdict.category === undefined && verdict.classification.rule === 'all_clear' ? 0 : 1;
+}
+
+export function buildTriageProgram(onVerdict: (verdict: TriageVerdict) => void = () => undefined): Command {
   const collect = (v: string, prev: string[]) => [...prev, v];
   return new Command('triage')
     .description('probe Clerk and the app like the incident workflow does, and classify')
@@ -75,20 +125,38 @@ export function buildTriageProgram(): Command {
     .option('--health <url>', "the app's health route (default APP_HEALTH_URL)")
     .option('--route <url>', 'an app page to probe (repeat; default APP_ROUTES)', collect, [])
     .option('--category <category>', 'the category the reporter named, to confirm or contradict')
-    .option('--sandbox <url>', 'probe a running Clerk sandbox (e.g. http://127.0.0.1:8234) instead of real Clerk')
+    .option(
+      '--sandbox <url>',
+      'probe a running Clerk sandbox (e.g. http://127.0.0.1:8234) instead of real Clerk; without it and without CLERK_SECRET_KEY, the sandbox of a running `npm start`',
+    )
     .option('--json', 'print the probe report and the verdict as JSON')
+    .addHelpText('after', EXIT_CODES_HELP)
     .showHelpAfterError()
     .action(async (opts: Record<string, unknown>) => {
       const { report, verdict } = await triage({ ...opts, json: opts.json === true });
       console.log(opts.json ? JSON.stringify({ report, verdict }, null, 2) : formatTriage(report, verdict));
+      onVerdict(verdict);
     });
 }
 
+/** The command with its exit code (see EXIT_CODES_HELP); `argv` as `process.argv`. */
+export async function runTriageCommand(argv: string[]): Promise<0 | 1 | 2> {
+  let code: 0 | 1 = 1;
+  try {
+    await buildTriageProgram((verdict) => (code = exitCodeOf(verdict)))
+      .exitOverride()
+      .parseAsync(argv);
+    return code;
+  } catch (err) {
+    // Commander has printed its own error (or the help, exit code 0).
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    return err instanceof CliArgumentError ? 2 : 1;
+  }
+}
+
 if (require.main === module) {
-  buildTriageProgram()
-    .parseAsync(process.argv)
-    .catch((err: unknown) => {
-      console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(2);
-    });
+  void runTriageCommand(process.argv).then((code) => {
+    process.exitCode = code;
+  });
 }

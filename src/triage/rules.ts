@@ -83,6 +83,44 @@ const allRoutes500 = (r: ProbeReport) => r.routes.length > 0 && r.routes.every((
 const healthFails = (r: ProbeReport) => r.health.kind !== 'skipped' && r.health.kind !== 'ok';
 
 /**
+ * Probes that were skipped or could not run (`could not check`), and probes that ran and failed in
+ * a way no earlier rule explains (`failing`, e.g. one app route of two answering 500). Empty
+ * means every probe ran and passed. App routes are optional: "none configured" alone is no gap.
+ */
+function gaps(r: ProbeReport): { unchecked: string[]; failing: string[] } {
+  const unchecked: string[] = [];
+  const failing: string[] = [];
+  const sp = r.statusPage;
+  if (sp.kind === 'skipped') unchecked.push(`status page (skipped: ${sp.reason})`);
+  else if (sp.kind === 'error') unchecked.push(`status page (${sp.error}: ${sp.message})`);
+  const api = r.backendApi;
+  if (api.kind === 'skipped') unchecked.push(`Backend API (skipped: ${api.reason})`);
+  else if (api.kind === 'network_error' || api.kind === 'timeout') unchecked.push(`Backend API (${describeApi(api)}: ${api.message})`);
+  else if (api.kind !== 'ok') failing.push(`Backend API (${describeApi(api)}: ${api.message})`);
+  if (r.health.kind === 'skipped') unchecked.push(`health route (skipped: ${r.health.reason})`);
+  else if (r.health.kind !== 'ok') unchecked.push(`health route (${describeHttp(r.health)})`);
+  for (const p of r.routes) {
+    if (p.kind === 'http_error') failing.push(`app route ${pathOf(p.url)} (${describeHttp(p)})`);
+    else if (p.kind !== 'ok') unchecked.push(`app route ${pathOf(p.url)} (${describeHttp(p)})`);
+  }
+  if (r.routes.length === 0 && unchecked.length > 0) unchecked.push('app routes (none configured)');
+  return { unchecked, failing };
+}
+
+const hasGaps = (r: ProbeReport) => {
+  const g = gaps(r);
+  return g.unchecked.length + g.failing.length > 0;
+};
+
+function describeGaps(r: ProbeReport): string {
+  const { unchecked, failing } = gaps(r);
+  return [
+    ...(unchecked.length ? [`could not check: ${unchecked.join(', ')}`] : []),
+    ...(failing.length ? [`failing, no rule explains it: ${failing.join(', ')}`] : []),
+  ].join('; ');
+}
+
+/**
  * The rule table, first match wins. Read it as the runbook's triage section: Clerk down beats
  * our own configuration, which beats Clerk's minor incidents; a Backend API answer (401, 429)
  * comes before the app's symptoms it explains (a health route that calls Clerk fails with it).
@@ -140,10 +178,17 @@ export const TRIAGE_RULES: readonly Rule[] = [
     reason: () => "Clerk's status page reports a minor incident (degraded performance); our own probes pass",
   },
   {
+    // Nothing above matched, but something was not seen: saying "all clear" would be a guess.
+    id: 'inconclusive',
+    severity: 'low',
+    when: hasGaps,
+    reason: describeGaps,
+  },
+  {
     id: 'all_clear',
     severity: 'low',
-    when: () => true,
-    reason: () => 'every probe passes: nothing wrong is visible from outside',
+    when: (r) => !hasGaps(r),
+    reason: () => 'every probe ran and passes: nothing wrong is visible from outside',
   },
 ];
 
@@ -154,8 +199,8 @@ export function classify(report: ProbeReport): Classification {
       return { ...(rule.category ? { category: rule.category } : {}), severity, rule: rule.id, reason: rule.reason(report) };
     }
   }
-  // Unreachable: the last row always matches.
-  return { severity: 'low', rule: 'all_clear', reason: 'no rule matched' };
+  // Unreachable: the last two rows cover every report.
+  return { severity: 'low', rule: 'inconclusive', reason: 'no rule matched' };
 }
 
 /** Categories nobody can see from outside: the reporter's word stands when the probes are clear. */
@@ -168,7 +213,8 @@ export interface TriageVerdict {
    * `classified`: triage chose the category; `confirmed`: the probes agree with the reporter;
    * `not_visible`: the reporter's category cannot be seen from outside, their word stands;
    * `disagreed`: the probes point elsewhere (recorded; the reporter's category stands);
-   * `unclassified`: nothing named, nothing seen.
+   * `unclassified`: nothing named, nothing seen (the note says `inconclusive` when a probe could
+   * not run or was skipped).
    */
   agreement: 'classified' | 'confirmed' | 'not_visible' | 'disagreed' | 'unclassified';
   note: string;
@@ -181,10 +227,16 @@ export const higherSeverity = (a: Severity, b: Severity): Severity => (rank(a) >
 /** Combine what the reporter named with what triage saw. The reporter's category always stands. */
 export function reconcile(named: IncidentCategory | undefined, classification: Classification): TriageVerdict {
   const seen = classification.category;
+  const inconclusive = classification.rule === 'inconclusive';
   if (!named) {
     return seen
       ? { category: seen, severity: classification.severity, agreement: 'classified', note: `triage classified the incident as ${seen}: ${classification.reason}`, classification }
-      : { severity: classification.severity, agreement: 'unclassified', note: `triage could not classify the incident: ${classification.reason}`, classification };
+      : {
+          severity: classification.severity,
+          agreement: 'unclassified',
+          note: inconclusive ? `inconclusive: ${classification.reason}` : `triage could not classify the incident: ${classification.reason}`,
+          classification,
+        };
   }
   const namedSeverity = CATEGORY_SEVERITY[named];
   if (seen === named) {
@@ -194,13 +246,14 @@ export function reconcile(named: IncidentCategory | undefined, classification: C
     return { category: named, severity: namedSeverity, agreement: 'not_visible', note: `${named} cannot be seen from outside; the reporter's word stands (probes: ${classification.reason})`, classification };
   }
   const severity = seen ? higherSeverity(namedSeverity, classification.severity) : namedSeverity;
+  const unseen = inconclusive ? `triage could not confirm it (inconclusive: ${classification.reason})` : `the probes see nothing wrong (${classification.reason})`;
   return {
     category: named,
     severity,
     agreement: 'disagreed',
     note: seen
       ? `reporter named ${named} but triage sees ${seen}: ${classification.reason}. The reporter's category stands; check the evidence`
-      : `reporter named ${named} but the probes see nothing wrong (${classification.reason}). The reporter's category stands`,
+      : `reporter named ${named} but ${unseen}. The reporter's category stands`,
     classification,
   };
 }

@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
-import { clerkLimitsFromEnv, createClerkGateway } from '../activities/clerk';
+import { clerkLimitsFromEnv, createClerkGateway, createClerkRateLimiters } from '../activities/clerk';
 import { CLERK_STATUS_PAGE, loadEnv } from '../config';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
 
@@ -42,6 +42,8 @@ async function main(): Promise<void> {
     );
   }
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  // One limiter per Clerk instance for this process: every gateway created here shares it.
+  const rateLimiters = createClerkRateLimiters();
   const worker = await createWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
@@ -49,7 +51,12 @@ async function main(): Promise<void> {
     deps: {
       statusPageUrl: env.CLERK_STATUS_PAGE_URL ?? CLERK_STATUS_PAGE,
       sandbox: false,
-      clerk: createClerkGateway({ secretKey: env.CLERK_SECRET_KEY, apiUrl: env.CLERK_API_URL, ...clerkLimitsFromEnv(env, env.CLERK_SECRET_KEY) }),
+      clerk: createClerkGateway({
+        secretKey: env.CLERK_SECRET_KEY,
+        apiUrl: env.CLERK_API_URL,
+        ...clerkLimitsFromEnv(env, env.CLERK_SECRET_KEY),
+        rateLimiters,
+      }),
       appHealthUrl: env.APP_HEALTH_URL,
       appRoutes: env.APP_ROUTES,
       chatWebhookUrl: env.CHAT_WEBHOOK_URL,

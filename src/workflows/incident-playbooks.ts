@@ -6,7 +6,7 @@
  * `not_automated`, never skipped silently and never reported as success.
  */
 import type { GatedStep, IncidentCategory, ManualStep } from '../domain';
-import type { RevocationScope } from '../revocation';
+import type { RevocationScope } from './revoke-sessions';
 import type { GateOutcome, StepRequest } from './incident-approvals';
 
 /** What a playbook can do; implemented by `Incident` (incident-run.ts). */

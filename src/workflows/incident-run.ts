@@ -6,7 +6,8 @@
 import { executeChild, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { formatDuration, type GatedStep, type ManualStep, type ValidIncidentInput } from '../domain';
-import type { RevocationScope } from '../revocation';
+import type { RevocationScope } from './revoke-sessions';
+import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import { classify, formatProbeReport, reconcile, type ProbeReport } from '../triage/rules';
 import { waitForApproval, type GateOutcome, type StepRequest } from './incident-approvals';
 import { ManualSteps, OptionalSteps, Resolution } from './incident-requests';
@@ -16,7 +17,7 @@ import { revokeSessionsWorkflow } from './revoke-sessions';
 
 const activities = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumAttempts: 5 },
+  retry: { initialInterval: '1 second', maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
 });
 
 interface Compensation {
@@ -71,7 +72,7 @@ export class Incident implements IncidentRun {
       {
         summary: `triage: status page, Backend API, health route, app routes (${formatDuration(timeoutMs)} each)`,
         startToCloseTimeout: timeoutMs * 2 + 10_000,
-        retry: { initialInterval: '1 second', maximumAttempts: 3 },
+        retry: { initialInterval: '1 second', maximumAttempts: 3, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
       },
       [{ timeoutMs }],
     );

@@ -17,7 +17,7 @@ import {
   type TimelineEvent,
   type ValidIncidentInput,
 } from '../domain';
-import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../shared';
+import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey, NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { TriageVerdict } from '../triage/rules';
 import type { ApprovalGate } from './incident-approvals';
 import type { ManualStepRecord } from './incident-requests';
@@ -78,7 +78,7 @@ export interface IncidentState {
 
 export const notifications = proxyActivities<Activities>({
   startToCloseTimeout: '15 seconds',
-  retry: { initialInterval: '1 second', maximumAttempts: 3 },
+  retry: { initialInterval: '1 second', maximumAttempts: 3, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
 });
 
 export const errorMessage = (err: unknown) =>

@@ -2,7 +2,9 @@
  * `revokeSessionsWorkflow`: revoke the active sessions of every user in a scope, at Clerk's rate
  * limit, for any number of users. A child of the incident (key compromise, session issues) or
  * started on its own. Work goes in batch activities that heartbeat their cursor; the workflow
- * carries the cursor and the totals, and continues as new before its history grows large.
+ * carries the cursor and the totals, and continues as new before its history grows large
+ * (`./checkpointed-batches.ts`). Its input schema is here, beside it (hence a little over 400
+ * lines); what its activities and CLI share with it is in `src/revoke-sessions.ts`.
  */
 import {
   ActivityFailure,
@@ -12,34 +14,120 @@ import {
   proxyActivities,
   setCurrentDetails,
   setHandler,
-  sleep,
   workflowInfo,
 } from '@temporalio/workflow';
+import { z } from 'zod';
 import type { Activities } from '../activities';
-import { describeIssues, type TimelineEvent } from '../domain';
+import { clerkUserIdSchema, describeIssues, personSchema, type TimelineEvent } from '../domain';
 import {
-  activityWindow,
   addTotals,
-  DAY_MS,
-  describeScope,
   emptyTotals,
   formatCount,
-  HOUR_MS,
   MAX_FAILURES_KEPT,
   progressDetails,
-  revokeSessionsInputSchema,
+  revocationFailureSchema,
+  revocationTotalsSchema,
   type RevocationBatchInput,
   type RevocationBatchResult,
-  type RevocationCheckpoint,
   type RevocationProgress,
-  type RevokeSessionsInput,
   type RevokeSessionsResult,
-  type ValidRevokeSessionsInput,
-} from '../revocation';
+} from '../revoke-sessions';
+import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
+import { firstCursor, userCursorSchema } from '../user-paging';
+import { runCheckpointedBatches } from './checkpointed-batches';
 
-export type { RevokeSessionsInput, RevokeSessionsResult, RevocationProgress } from '../revocation';
+export type { RevokeSessionsResult, RevocationProgress } from '../revoke-sessions';
 
 export const getRevocationProgress = defineQuery<RevocationProgress>('getRevocationProgress');
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+/** Largest explicit user list a scope takes (it rides along every continue-as-new). */
+const MAX_SCOPE_USER_IDS = 10_000;
+const MAX_EXCLUDED_USERS = 1_000;
+/** Clerk's `limit` maximum for user lists. */
+const MAX_PAGE_SIZE = 500;
+
+const isoTimeSchema = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 time like "2026-11-26T10:00:00Z"' });
+const count = z.number().int().min(0);
+
+/**
+ * Whose sessions to revoke: everyone, a list of users, or users active in a time window. Users
+ * inactive for longer than the maximum session lifetime are skipped in every scope.
+ */
+export const revocationScopeSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('all') }),
+  z.strictObject({ type: z.literal('users'), userIds: z.array(clerkUserIdSchema).min(1).max(MAX_SCOPE_USER_IDS) }),
+  z.strictObject({ type: z.literal('activeBetween'), from: isoTimeSchema, to: isoTimeSchema.optional() }),
+]);
+export type RevocationScope = z.infer<typeof revocationScopeSchema>;
+
+/** Knobs with defaults that suit production; tests turn them down to exercise batches and continue-as-new. */
+export const revocationTuningSchema = z.strictObject({
+  /** Users per page listed from Clerk (Clerk's maximum is 500). */
+  pageSize: z.number().int().min(1).max(MAX_PAGE_SIZE).default(MAX_PAGE_SIZE),
+  /** Users one batch activity handles at most (whole pages; the last page may overshoot). */
+  batchMaxUsers: z.number().int().min(1).max(100_000).default(5_000),
+  /** A batch stops taking new pages after this long, so checkpoints stay frequent. */
+  batchTimeBudgetSeconds: z.number().int().min(1).max(3_600).default(15),
+  /**
+   * How long a batch may go without heartbeating its cursor before another worker resumes it. The
+   * SDK sends heartbeats at most every 0.8 × this, so it also bounds the work a crash makes redo.
+   */
+  heartbeatTimeoutSeconds: z.number().int().min(2).max(600).default(10),
+  /** Batches per workflow run before continue-as-new (also when Temporal suggests it). */
+  batchesPerRun: z.number().int().min(1).max(2_000).default(100),
+  /** Users handled at once by one batch (their requests still share the worker's rate limiter). */
+  usersInFlight: z.number().int().min(1).max(512).default(32),
+});
+export type RevocationTuning = z.output<typeof revocationTuningSchema>;
+
+const timelineEventSchema = z.strictObject({
+  time: z.string(),
+  step: z.string(),
+  actor: z.string(),
+  description: z.string(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** What a run hands the next one on continue-as-new. Internal: starters leave it out. */
+export const revocationCheckpointSchema = z.strictObject({
+  startedAt: z.number(),
+  lastActiveAtAfter: z.number().nullable(),
+  lastActiveAtBefore: z.number().nullable(),
+  usersInInstance: z.number().nullable(),
+  usersInScope: z.number().nullable(),
+  cursor: userCursorSchema,
+  totals: revocationTotalsSchema,
+  failures: z.array(revocationFailureSchema).max(MAX_FAILURES_KEPT),
+  failuresDropped: count,
+  batches: count,
+  runs: z.number().int().min(1),
+  lastBatchFinishedAt: z.number().nullable(),
+  timeline: z.array(timelineEventSchema).max(1_000),
+});
+export type RevocationCheckpoint = z.infer<typeof revocationCheckpointSchema>;
+
+/** Input of `revokeSessionsWorkflow`: one JSON object, pasteable into the UI's Start Workflow form. */
+export const revokeSessionsInputSchema = z.strictObject({
+  scope: revocationScopeSchema,
+  /** Users whose sessions are never revoked (e.g. the break-glass admin doing the recovery). */
+  excludeUserIds: z.array(clerkUserIdSchema).max(MAX_EXCLUDED_USERS).default([]),
+  /** Count what would be revoked; revoke nothing. */
+  dryRun: z.boolean().default(false),
+  requestedBy: personSchema,
+  reason: z.string().trim().min(1).max(2_000),
+  /** The incident this runs for, when started by `incidentWorkflow`. */
+  incidentId: z.string().trim().min(1).max(200).optional(),
+  /** The instance's maximum session lifetime (Clerk's default: 7 days). */
+  maxSessionLifetimeDays: z.number().positive().max(3_650).default(7),
+  /** Safety margin added to the lifetime before a user counts as inactive. */
+  marginHours: z.number().min(0).max(24 * 30).default(24),
+  tuning: revocationTuningSchema.prefault({}),
+  checkpoint: revocationCheckpointSchema.optional(),
+});
+export type RevokeSessionsInput = z.input<typeof revokeSessionsInputSchema>;
+export type ValidRevokeSessionsInput = z.output<typeof revokeSessionsInputSchema>;
 
 const ACTOR = 'revokeSessionsWorkflow';
 /** Batches in a row that Clerk interrupts before the revocation gives up (about an hour of backoff). */
@@ -63,7 +151,13 @@ export async function revokeSessionsWorkflow(rawInput: RevokeSessionsInput): Pro
   const clerk = proxyActivities<Activities>({
     startToCloseTimeout: `${Math.max(600, 3 * tuning.batchTimeBudgetSeconds)} seconds`,
     heartbeatTimeout: `${tuning.heartbeatTimeoutSeconds} seconds`,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 100 },
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '1 minute',
+      maximumAttempts: 100,
+      nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
+    },
   });
 
   const excluded = new Set(input.excludeUserIds);
@@ -166,58 +260,42 @@ export async function revokeSessionsWorkflow(rawInput: RevokeSessionsInput): Pro
   }
 
   const idsInScope = input.scope.type === 'users' ? input.scope.userIds.filter((id) => !excluded.has(id)) : [];
-  let batchesThisRun = 0;
-  let interruptions = 0;
-  let afterInterruption = false;
-  for (;;) {
-    const batchInput = nextBatch(input, state, idsInScope, info.workflowId, afterInterruption);
-    if (!batchInput) break;
-    const first = state.totals.usersScanned + state.totals.usersNotFound + 1;
-    const result: RevocationBatchResult = await stopOnFailure(() =>
-      clerk.revokeSessionsBatch.executeWithOptions(
-        { summary: `revocation batch ${state.batches + 1}: users from #${formatCount(first)}${input.dryRun ? ' (dry run)' : ''}` },
-        [batchInput],
-      ),
-    );
-    mergeBatch(state, result);
-    batchesThisRun++;
-    if (result.usersMatching !== null && input.scope.type !== 'users') state.usersInScope = result.usersMatching;
-    const finished =
-      input.scope.type === 'users' ? state.cursor.type === 'ids' && state.cursor.index >= idsInScope.length : result.done;
-    publish();
-    if (finished) break;
-    afterInterruption = result.interrupted !== null;
-    if (result.interrupted) {
-      // Clerk is down or throttling beyond the gateway's retries: wait on a durable timer, then go on
-      // from the exact cursor the batch stopped at.
-      interruptions++;
-      if (interruptions === 1) {
-        record(result.finishedAt, `Clerk unavailable (${result.interrupted.type}); revocation waits and resumes from its cursor`, {
-          error: result.interrupted.message,
-        });
-      }
-      if (interruptions > MAX_INTERRUPTIONS_IN_A_ROW) {
-        throw ApplicationFailure.create({
-          type: result.interrupted.type,
-          message: `Clerk stayed unavailable for ${interruptions} batches in a row: ${result.interrupted.message}`,
-          nonRetryable: true,
-          details: [progress()],
-        });
-      }
-      const waitMs = result.interrupted.retryAfterMs ?? Math.min(60_000, 1000 * 2 ** Math.min(6, interruptions - 1));
-      await sleep(waitMs, { summary: `revocation: waiting ${Math.round(waitMs / 1000)} s for Clerk (${result.interrupted.type})` });
-    } else {
-      interruptions = 0;
-    }
-    if (batchesThisRun >= tuning.batchesPerRun || workflowInfo().continueAsNewSuggested) {
+  await runCheckpointedBatches<RevocationBatchResult>({
+    label: 'revocation',
+    batchesPerRun: tuning.batchesPerRun,
+    maxInterruptionsInARow: MAX_INTERRUPTIONS_IN_A_ROW,
+    next: (afterInterruption) => {
+      const batchInput = nextBatch(input, state, idsInScope, info.workflowId, afterInterruption);
+      if (!batchInput) return null;
+      const first = state.totals.usersScanned + state.totals.usersNotFound + 1;
+      return stopOnFailure(() =>
+        clerk.revokeSessionsBatch.executeWithOptions(
+          { summary: `revocation batch ${state.batches + 1}: users from #${formatCount(first)}${input.dryRun ? ' (dry run)' : ''}` },
+          [batchInput],
+        ),
+      );
+    },
+    merge: (result) => {
+      mergeBatch(state, result);
+      if (result.usersMatching !== null && input.scope.type !== 'users') state.usersInScope = result.usersMatching;
+      publish();
+      return input.scope.type === 'users' ? state.cursor.type === 'ids' && state.cursor.index >= idsInScope.length : result.done;
+    },
+    onInterrupted: (result) => {
+      record(result.finishedAt, `Clerk unavailable (${result.interrupted.type}); revocation waits and resumes from its cursor`, {
+        error: result.interrupted.message,
+      });
+    },
+    failureDetails: () => [progress()],
+    checkpoint: (result) => {
       state.runs++;
       record(result.finishedAt, `checkpoint: ${formatCount(state.totals.usersScanned)} users scanned; continuing as new (run ${state.runs})`, {
         cursor: state.cursor,
         batches: state.batches,
       });
-      await continueAsNew<typeof revokeSessionsWorkflow>({ ...input, checkpoint: state });
-    }
-  }
+      return continueAsNew<typeof revokeSessionsWorkflow>({ ...input, checkpoint: state });
+    },
+  });
 
   phase = 'completed';
   const finishedAt = state.lastBatchFinishedAt ?? state.startedAt;
@@ -260,7 +338,7 @@ function firstCheckpoint(input: ValidRevokeSessionsInput, startedAt: number): Re
     lastActiveAtBefore: window.lastActiveAtBefore,
     usersInInstance: null,
     usersInScope: null,
-    cursor: input.scope.type === 'users' ? { type: 'ids', index: 0 } : { type: 'created', afterUserId: null, afterCreatedAt: null },
+    cursor: firstCursor(input.scope.type === 'users' ? 'ids' : 'listing'),
     totals: emptyTotals(),
     failures: [],
     failuresDropped: 0,
@@ -316,4 +394,24 @@ function mergeBatch(state: RevocationCheckpoint, result: RevocationBatchResult):
   state.failuresDropped += result.failuresDropped;
   state.batches++;
   state.lastBatchFinishedAt = result.finishedAt;
+}
+
+/** The last-activity window a scope lists, given the inactivity cutoff. */
+function activityWindow(
+  scope: RevocationScope,
+  cutoff: number,
+): { lastActiveAtAfter: number; lastActiveAtBefore: number | null } {
+  if (scope.type !== 'activeBetween') return { lastActiveAtAfter: cutoff, lastActiveAtBefore: null };
+  const from = Date.parse(scope.from);
+  return { lastActiveAtAfter: Math.max(from, cutoff), lastActiveAtBefore: scope.to === undefined ? null : Date.parse(scope.to) };
+}
+
+function describeScope(scope: RevocationScope, excluded: number): string {
+  const base =
+    scope.type === 'all'
+      ? 'all users'
+      : scope.type === 'users'
+        ? `${scope.userIds.length} listed user(s)`
+        : `users active between ${scope.from} and ${scope.to ?? 'now'}`;
+  return excluded > 0 ? `${base}, excluding ${excluded}` : base;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ActivityDeps } from '../../src/activities';
 import { createClerkGateway, type ClerkGatewayOptions } from '../../src/activities/clerk';
-import type { RevokeSessionsInput } from '../../src/revocation';
+import type { RevokeSessionsInput } from '../../src/workflows/revoke-sessions';
 import type { RunningSandbox } from '../../src/sandbox';
 import type { RevocationWorkerConfig } from './revocation-worker';
 

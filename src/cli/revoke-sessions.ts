@@ -10,20 +10,20 @@
  * before anything reaches Temporal.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
-import { CliArgumentError, withClient } from './common';
-import { describeIssues } from '../domain';
+import { CliArgumentError, runCli, withClient } from './common';
+import { describeIssues, formatDuration } from '../domain';
+import { formatCount, type RevocationProgress } from '../revoke-sessions';
 import {
-  formatCount,
-  formatDuration,
+  getRevocationProgress,
   revokeSessionsInputSchema,
-  type RevocationProgress,
+  revokeSessionsWorkflow,
   type RevocationScope,
   type RevokeSessionsInput,
-} from '../revocation';
-import { getRevocationProgress, revokeSessionsWorkflow } from '../workflows/revoke-sessions';
+} from '../workflows/revoke-sessions';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)];
@@ -96,7 +96,7 @@ export async function followProgress(client: Client, workflowId: string, everyMs
       const payload = {
         sessions: p.dryRun ? `${formatCount(p.totals.sessionsFound)} would be revoked` : `${formatCount(p.totals.sessionsRevoked)} revoked`,
         rate: p.requestsPerSecond.toFixed(1),
-        eta_text: p.etaSeconds === null ? '…' : formatDuration(p.etaSeconds),
+        eta_text: p.etaSeconds === null ? '…' : formatDuration(p.etaSeconds * 1000),
         phase: p.dryRun ? `${p.phase} (dry run)` : p.phase,
       };
       if (!started) {
@@ -109,7 +109,7 @@ export async function followProgress(client: Client, workflowId: string, everyMs
     } catch {
       // Between runs (continue-as-new) or before the first workflow task the query may fail: try again.
     }
-    await Promise.race([resultPromise.catch(() => undefined), new Promise((r) => setTimeout(r, everyMs))]);
+    await Promise.race([resultPromise.catch(() => undefined), sleep(everyMs)]);
   }
   const p = await handle.query(getRevocationProgress).catch(() => null);
   if (started) {
@@ -118,7 +118,7 @@ export async function followProgress(client: Client, workflowId: string, everyMs
   }
   try {
     const result = await resultPromise;
-    say(`completed in ${formatDuration(result.elapsedSeconds)}: ${p ? summaryLine(p) : `${formatCount(result.totals.sessionsRevoked)} revoked`}`);
+    say(`completed in ${formatDuration(result.elapsedSeconds * 1000)}: ${p ? summaryLine(p) : `${formatCount(result.totals.sessionsRevoked)} revoked`}`);
     for (const f of result.failures.slice(0, 20)) say(`  failed: ${f.sessionId ?? f.userId} ${f.operation} ${f.status ?? ''} ${f.code ?? ''} ${f.message}`);
     if (result.failures.length > 20 || result.failuresDropped > 0) say(`  … ${result.totals.failures - 20} more failure(s) in the workflow result`);
   } catch (err) {
@@ -129,7 +129,8 @@ export async function followProgress(client: Client, workflowId: string, everyMs
 }
 
 export function buildProgram(): Command {
-  const program = new Command('revoke').description('Mass session revocation on Clerk (revokeSessionsWorkflow)');
+  // exitOverride before the subcommands, which inherit it: usage errors reach runCli (exit 2).
+  const program = new Command('revoke').exitOverride().description('Mass session revocation on Clerk (revokeSessionsWorkflow)');
   program
     .command('start')
     .description('start a revocation (prints its workflow id)')
@@ -173,10 +174,7 @@ export function buildProgram(): Command {
 }
 
 if (require.main === module) {
-  buildProgram()
-    .parseAsync(process.argv)
-    .catch((err: unknown) => {
-      console.error(err instanceof Error ? `${err.name === 'CliArgumentError' ? 'invalid arguments: ' : ''}${err.message}` : err);
-      process.exit(1);
-    });
+  runCli(async () => {
+    await buildProgram().parseAsync(process.argv);
+  });
 }

@@ -1,0 +1,69 @@
+/**
+ * The loop of a long job done in batch activities (session revocation; reconciliation next): run
+ * batch after batch, wait on a durable timer when Clerk interrupted one, give up after too many
+ * interruptions in a row, and continue as new every `batchesPerRun` batches or when Temporal
+ * suggests it. The job keeps its own state and totals; `checkpoint` carries them to the next run.
+ */
+import { ApplicationFailure, sleep, workflowInfo } from '@temporalio/workflow';
+import type { BatchInterruption } from '../user-paging';
+
+/** What the loop reads of every batch's result. */
+export interface BatchReport {
+  finishedAt: number;
+  interrupted: BatchInterruption | null;
+}
+
+export interface CheckpointedBatches<R extends BatchReport> {
+  /** What the batches do, for timer summaries: `revocation` → "revocation: waiting 4 s for Clerk". */
+  label: string;
+  batchesPerRun: number;
+  /** Interruptions in a row after which the job fails (non-retryable, with Clerk's failure type). */
+  maxInterruptionsInARow: number;
+  /** Starts the next batch, or returns null when nothing is left. `afterInterruption`: the previous one stopped short. */
+  next(afterInterruption: boolean): Promise<R> | null;
+  /** Folds a batch into the job's state; true when the job is finished. */
+  merge(result: R): boolean;
+  /** The first interruption of a series (e.g. a line in the timeline). */
+  onInterrupted(result: R & { interrupted: BatchInterruption }): void;
+  /** Details of the failure thrown when Clerk stays unavailable. */
+  failureDetails(): unknown[];
+  /** Continues as new with the state so far (`continueAsNew`, which never returns). */
+  checkpoint(result: R): Promise<never>;
+}
+
+/** Longest wait between interrupted batches when Clerk sends no `Retry-After`. */
+const MAX_BACKOFF_MS = 60_000;
+
+export async function runCheckpointedBatches<R extends BatchReport>(job: CheckpointedBatches<R>): Promise<void> {
+  let batchesThisRun = 0;
+  let interruptions = 0;
+  let afterInterruption = false;
+  for (;;) {
+    const batch = job.next(afterInterruption);
+    if (!batch) return;
+    const result = await batch;
+    batchesThisRun++;
+    if (job.merge(result)) return;
+    const { interrupted } = result;
+    afterInterruption = interrupted !== null;
+    if (interrupted) {
+      // Clerk is down or throttling beyond the gateway's retries: wait on a durable timer, then go on
+      // from the exact cursor the batch stopped at.
+      interruptions++;
+      if (interruptions === 1) job.onInterrupted({ ...result, interrupted });
+      if (interruptions > job.maxInterruptionsInARow) {
+        throw ApplicationFailure.create({
+          type: interrupted.type,
+          message: `Clerk stayed unavailable for ${interruptions} batches in a row: ${interrupted.message}`,
+          nonRetryable: true,
+          details: job.failureDetails(),
+        });
+      }
+      const waitMs = interrupted.retryAfterMs ?? Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(6, interruptions - 1));
+      await sleep(waitMs, { summary: `${job.label}: waiting ${Math.round(waitMs / 1000)} s for Clerk (${interrupted.type})` });
+    } else {
+      interruptions = 0;
+    }
+    if (batchesThisRun >= job.batchesPerRun || workflowInfo().continueAsNewSuggested) await job.checkpoint(result);
+  }
+}
