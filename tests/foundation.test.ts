@@ -3,9 +3,9 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IncidentStatusKey } from '../src/shared';
-import { getIncidentState, incidentWorkflow } from '../src/workflows';
+import { confirmStep, getIncidentState, incidentWorkflow } from '../src/workflows';
 import { startSandbox, type RunningSandbox } from '../src/sandbox';
-import { sandboxDeps } from './helpers/incident';
+import { sandboxDeps, waitForState } from './helpers/incident';
 import { startStatusPage } from './helpers/status-page';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 
@@ -34,6 +34,9 @@ describe('incidentWorkflow on a real dev server', () => {
         workflowId: uniqueWorkflowId(),
         args: [validInput],
       });
+      // The reconciliation is done by hand: nothing ends before a person confirms it.
+      await waitForState(handle, getIncidentState, (s) => s.manualSteps.some((m) => m.step === 'reconcile_webhooks'));
+      await handle.executeUpdate(confirmStep, { args: [{ step: 'reconcile_webhooks', confirmedBy: 'alice', note: 'replayed from the Svix portal' }] });
       const result = await handle.result();
       expect(result.status).toBe('resolved');
       expect(result.category).toBe('webhook_backlog');
@@ -108,7 +111,11 @@ describe('incidentWorkflow on a real dev server', () => {
       page.release();
 
       const second = await testWorker(temporal.nativeConnection, taskQueue, { statusPageUrl: page.url, sandbox: true }, 'worker-2');
-      const result = await second.runUntil(handle.result());
+      const result = await second.runUntil(async () => {
+        await waitForState(handle, getIncidentState, (s) => s.manualSteps.some((m) => m.step === 'reconcile_webhooks'));
+        await handle.executeUpdate(confirmStep, { args: [{ step: 'reconcile_webhooks', confirmedBy: 'alice', note: 'replayed by hand' }] });
+        return handle.result();
+      });
       expect(result.status).toBe('resolved');
       expect(page.hits).toBe(1);
 
