@@ -41,7 +41,7 @@ const MILLION_LIMIT = Number(process.env.BENCH_MILLION_LIMIT ?? 30_000);
 const MILLION_LATENCY_MS = Number(process.env.BENCH_MILLION_LATENCY_MS ?? 1);
 const PRODUCTION = { requests: 1000, windowMs: 10_000 };
 const LATENCY = { fixedMs: 30, jitterMs: 50 };
-/** How the worker process is run (as the README recommends): a bounded V8 heap, so garbage is collected before RSS grows. */
+/** How the worker process is run (as docs/revocation.md recommends): a bounded V8 heap, so garbage is collected before RSS grows. */
 const WORKER_NODE_OPTIONS = (process.env.BENCH_WORKER_NODE_OPTIONS ?? '--max-old-space-size=128').split(' ').filter(Boolean);
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
