@@ -39,7 +39,10 @@ async function registerSearchAttributes(address: string, namespace: string): Pro
   }
 }
 
-export const SAMPLE_INPUT = {
+export /** Users the sandbox is seeded with at `npm start` (seed 1: the same users every time). */
+const SANDBOX_USERS = 1000;
+
+const SAMPLE_INPUT = {
   category: 'clerk_outage',
   reporter: 'alice@example.com',
   summary: 'Users cannot sign in: Clerk API returns 503',
@@ -105,7 +108,7 @@ async function main(): Promise<void> {
       };
       say('Clerk: REAL Clerk Backend API (CLERK_SECRET_KEY is set)');
     } else {
-      const sandbox: RunningSandbox = await startSandbox({ port: env.CLERK_SANDBOX_PORT, users: 1000, seed: 1 });
+      const sandbox: RunningSandbox = await startSandbox({ port: env.CLERK_SANDBOX_PORT, users: SANDBOX_USERS, seed: 1 });
       stops.push(() => sandbox.close());
       // Triage probes the sandbox's example app unless APP_HEALTH_URL / APP_ROUTES say otherwise.
       clerk = {
@@ -116,7 +119,7 @@ async function main(): Promise<void> {
         appHealthUrl: env.APP_HEALTH_URL ?? `${sandbox.url}/api/clerk-health`,
         appRoutes: env.APP_ROUTES.length ? env.APP_ROUTES : [`${sandbox.url}/app/dashboard`, `${sandbox.url}/app/profile`],
       };
-      say(`Clerk: SANDBOX at ${sandbox.url} (no CLERK_SECRET_KEY set; nothing reaches real Clerk)`);
+      say(`Clerk: SANDBOX at ${sandbox.url} with ${SANDBOX_USERS} seeded users (no CLERK_SECRET_KEY set; nothing reaches real Clerk)`);
     }
 
     const connection = await NativeConnection.connect({ address });

@@ -99,7 +99,7 @@ export class SandboxAdminClient {
     return this.call('DELETE', `/users/${encodeURIComponent(id)}`);
   }
   outage(body: OutageBody): Promise<OutageState> {
-    return this.call('POST', '/outage', body);
+    return this.call('PUT', '/outage', body);
   }
   setWebhooks(body: WebhookBody): Promise<WebhookConfig> {
     return this.call('PUT', '/webhooks', body);

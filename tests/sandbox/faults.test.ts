@@ -142,7 +142,7 @@ describe('outage, status page and example app', () => {
     expect(healthy.status).toBe(200);
     expect(await healthy.json()).toMatchObject({ status: 'ok', sandbox: true, clerk: { reachable: true } });
 
-    expect((await post('/outage', { active: true, indicator: 'critical' })).status).toBe(200);
+    expect((await put('/outage', { active: true, indicator: 'critical' })).status).toBe(200);
     const down = (await (await fetch(`${sandbox.url}/api/v2/summary.json`)).json()) as {
       status: { indicator: string };
       components: { name: string; status: string }[];
@@ -157,7 +157,7 @@ describe('outage, status page and example app', () => {
     expect(sick.status).toBe(503);
     expect(await sick.json()).toMatchObject({ status: 'error', clerk: { status: 503, errorCode: 'service_unavailable' } });
 
-    await post('/outage', { active: false });
+    await put('/outage', { active: false });
     expect(await clerk.users.getCount()).toBe(20);
   });
 
@@ -201,8 +201,8 @@ describe('admin input', () => {
     ['/faults', 'PUT', { rejectSessions: { sessionIds: ['user_1'], status: 403, code: 'forbidden' } }, 'rejectSessions.sessionIds.0'],
     ['/faults', 'PUT', { rejectSessions: { sessionIds: [], status: 403, code: 'forbidden' } }, 'rejectSessions.sessionIds'],
     ['/faults', 'PUT', { rejectSessions: { sessionIds: ['sess_1'], status: 403 } }, 'rejectSessions.code'],
-    ['/outage', 'POST', { active: 'yes' }, 'active'],
-    ['/outage', 'POST', { windows: [{ durationMs: 0 }] }, 'windows.0.durationMs'],
+    ['/outage', 'PUT', { active: 'yes' }, 'active'],
+    ['/outage', 'PUT', { windows: [{ durationMs: 0 }] }, 'windows.0.durationMs'],
     ['/keys', 'POST', { secretKey: 'pk_test_nope' }, 'secretKey'],
     ['/seed', 'POST', { users: -5 }, 'users'],
     ['/rate-limit', 'PUT', { rateLimit: 'turbo' }, 'rateLimit'],

@@ -96,7 +96,7 @@ export async function adminApi(app: FastifyInstance, ctx: ServerContext): Promis
   app.delete<{ Params: { id: string } }>(`${A}/users/:id`, async (req) => admin.deleteUser(req.params.id));
 
   app.get(`${A}/outage`, async () => admin.outageState());
-  app.post(`${A}/outage`, body(outageBodySchema), async (req) => admin.setOutage(req.body));
+  app.put(`${A}/outage`, body(outageBodySchema), async (req) => admin.setOutage(req.body));
 
   app.get(`${A}/webhooks`, async () => ({ ...admin.webhookConfig(), counts: admin.webhooks.counts() }));
   app.put(`${A}/webhooks`, body(webhookBodySchema), async (req) => admin.setWebhooks(req.body));
