@@ -18,8 +18,6 @@ beforeEach(() => {
 
 const put = (path: string, body: unknown) =>
   fetch(`${sandbox.url}/__sandbox${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-const post = (path: string, body: unknown) =>
-  fetch(`${sandbox.url}/__sandbox${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 describe('injected faults', () => {
   it('adds fixed latency plus bounded jitter', async () => {
