@@ -4,6 +4,8 @@
  * worker, prints a JSON input that starts an incident as pasted, and stops cleanly on Ctrl-C.
  */
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, inject, it } from 'vitest';
 import { getIncidentState, incidentWorkflow } from '../src/workflows';
@@ -19,7 +21,10 @@ it('uses the server already at TEMPORAL_ADDRESS, runs the printed sample inciden
     TEMPORAL_ADDRESS: inject('temporalAddress'),
     TEMPORAL_TASK_QUEUE: taskQueue,
     CLERK_SANDBOX_PORT: String(await freePort()),
+    // Keep this run away from the project's real .data/runtime.json.
+    CIR_RUNTIME_FILE: join(mkdtempSync(join(tmpdir(), 'cir-runtime-')), 'runtime.json'),
   };
+  const runtimeFile = env.CIR_RUNTIME_FILE as string;
   delete env.CLERK_SECRET_KEY;
   const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), ['src/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -32,7 +37,12 @@ it('uses the server already at TEMPORAL_ADDRESS, runs the printed sample inciden
     expect(output).toContain(`Temporal: using the server that already answers at ${inject('temporalAddress')}`);
     expect(output).not.toContain('starting the dev server');
     expect(output).toMatch(/Temporal UI: {2}http:\/\/localhost:\d+\/namespaces\/default\/workflows/);
-    expect(output).toMatch(/Clerk: SANDBOX at http:\/\/127\.0\.0\.1:\d+/);
+    expect(output).toMatch(/Clerk: SANDBOX at http:\/\/127\.0\.0\.1:\d+ with 1000 seeded users/);
+    // The printed terminal command names the two approvers a clerk_outage needs.
+    const command = output.split('\n').find((line) => line.includes('or from a terminal:')) ?? '';
+    expect(command.match(/--approver /g)).toHaveLength(2);
+    // `npm run triage` finds this sandbox through the runtime file.
+    expect(JSON.parse(readFileSync(runtimeFile, 'utf8'))).toMatchObject({ pid: expect.any(Number), mode: 'sandbox', sandboxUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) });
 
     // The line under "input:" is what a user pastes into the UI's Start Workflow form.
     const printed = output.split('\n').find((line) => line.trim().startsWith('{"category"'));
@@ -52,6 +62,7 @@ it('uses the server already at TEMPORAL_ADDRESS, runs the printed sample inciden
     child.kill('SIGINT');
     expect(await exited).toBe(0);
     expect(output).toContain('worker stopped');
+    expect(existsSync(runtimeFile)).toBe(false);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
     await temporal.close();
