@@ -142,6 +142,9 @@ const gateTimeoutsSchema = z.strictObject({
   decideWithin: durationSchema(SECOND, 7 * DAY).optional(),
 });
 
+const DEFAULT_ESCALATE_AFTER = 15 * 60_000;
+const DEFAULT_DECIDE_WITHIN = 60 * 60_000;
+
 /** Input of `incidentWorkflow`: one JSON object, pasteable into the UI's Start Workflow form. */
 export const incidentInputSchema = z
   .strictObject({
@@ -151,8 +154,8 @@ export const incidentInputSchema = z
     approvers: z.array(personSchema).max(50).default([]),
     timeouts: z
       .strictObject({
-        escalateAfter: durationSchema(SECOND, 7 * DAY).default(15 * 60_000),
-        decideWithin: durationSchema(SECOND, 7 * DAY).default(60 * 60_000),
+        escalateAfter: durationSchema(SECOND, 7 * DAY).default(DEFAULT_ESCALATE_AFTER),
+        decideWithin: durationSchema(SECOND, 7 * DAY).default(DEFAULT_DECIDE_WITHIN),
         /** Each triage probe (status page, Backend API, health route, app routes). */
         probe: durationSchema(100, 60 * SECOND).default(5 * SECOND),
         recoveryCheckEvery: durationSchema(SECOND, DAY).default(5 * 60_000),
@@ -168,14 +171,27 @@ export const incidentInputSchema = z
     dryRun: z.boolean().default(false),
   })
   .superRefine((input, ctx) => {
-    const check = (path: (string | number)[], t: { escalateAfter?: number; decideWithin?: number }) => {
-      if (t.escalateAfter !== undefined && t.decideWithin !== undefined && t.escalateAfter >= t.decideWithin) {
-        ctx.addIssue({ code: 'custom', path: [...path, 'escalateAfter'], message: 'must be shorter than decideWithin' });
-      }
+    // The message names both values and where each comes from: often only one of them was typed.
+    type Timed = { ms: number; note?: string };
+    const check = (path: (string | number)[], escalateAfter: Timed, decideWithin: Timed) => {
+      if (escalateAfter.ms < decideWithin.ms) return;
+      const decide = `${formatDuration(decideWithin.ms)}${decideWithin.note ? `, ${decideWithin.note}` : ''}`;
+      const escalate = `${formatDuration(escalateAfter.ms)}${escalateAfter.note ? ` (${escalateAfter.note})` : ''}`;
+      ctx.addIssue({ code: 'custom', path: [...path, 'escalateAfter'], message: `must be shorter than decideWithin (${decide}); it is ${escalate}` });
     };
-    check(['timeouts'], input.timeouts);
-    for (const [step, t] of Object.entries(input.timeouts.steps)) {
-      if (t) check(['timeouts', 'steps', step], { escalateAfter: t.escalateAfter ?? input.timeouts.escalateAfter, decideWithin: t.decideWithin ?? input.timeouts.decideWithin });
+    const top = input.timeouts;
+    const timed = (ms: number, def: number): Timed => (ms === def ? { ms, note: 'the default' } : { ms });
+    const escalateTop = timed(top.escalateAfter, DEFAULT_ESCALATE_AFTER);
+    const decideTop = timed(top.decideWithin, DEFAULT_DECIDE_WITHIN);
+    check(['timeouts'], escalateTop, decideTop);
+    const inherited = (t: Timed, field: string): Timed => ({ ms: t.ms, note: `from timeouts.${field}${t.note ? `, ${t.note}` : ''}` });
+    for (const [step, t] of Object.entries(top.steps)) {
+      if (!t) continue;
+      check(
+        ['timeouts', 'steps', step],
+        t.escalateAfter !== undefined ? { ms: t.escalateAfter } : inherited(escalateTop, 'escalateAfter'),
+        t.decideWithin !== undefined ? { ms: t.decideWithin } : inherited(decideTop, 'decideWithin'),
+      );
     }
     if (input.targetedRevocation && input.category !== undefined && input.category !== 'session_issues') {
       ctx.addIssue({ code: 'custom', path: ['targetedRevocation'], message: 'only for category session_issues' });

@@ -68,7 +68,7 @@ async function deadPid(): Promise<number> {
 
 describe('npm run triage: the exit code follows the verdict', () => {
   it('exits 0 for a healthy sandbox named with --sandbox', async () => {
-    const run = await runTriage(['--sandbox', sandbox.url, '--timeout', '5s']);
+    const run = await runTriage(['--sandbox', sandbox.url, '--probe-timeout', '5s']);
     expect(run.stderr).toBe('');
     expect(run.stdout).toContain('rule all_clear: every probe ran and passes');
     expect(run.code).toBe(0);
@@ -92,8 +92,8 @@ describe('npm run triage: the exit code follows the verdict', () => {
     const unknown = await runTriage(['--sandbx', sandbox.url]);
     expect(unknown.stderr).toContain("unknown option '--sandbx'");
     expect(unknown.code).toBe(2);
-    const badTimeout = await runTriage(['--sandbox', sandbox.url, '--timeout', 'soon']);
-    expect(badTimeout.stderr).toContain('--timeout: must be a duration');
+    const badTimeout = await runTriage(['--sandbox', sandbox.url, '--probe-timeout', 'soon']);
+    expect(badTimeout.stderr).toContain('--probe-timeout: must be a duration');
     expect(badTimeout.code).toBe(2);
     const notSandbox = await runTriage(['--sandbox', `http://127.0.0.1:${await freePort()}`]);
     expect(notSandbox.stderr).toMatch(/--sandbox: http:\/\/127\.0\.0\.1:\d+ does not answer/);

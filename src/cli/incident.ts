@@ -1,13 +1,13 @@
 /**
  * `npm run incident -- <command>`: start, inspect and decide incidents from a terminal. Every
  * argument is validated with the same zod schemas the workflow uses, so a bad flag is refused
- * (and named) before anything reaches Temporal.
+ * (and named) before anything reaches Temporal. Flags and exit codes follow docs/cli.md.
  */
 import { randomUUID } from 'node:crypto';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
-import { CliArgumentError, withClient } from './common';
+import { CliArgumentError, describeFlagIssues, existingWorkflow, runCli, withClient } from './common';
 import { describeIssues, GATED_STEPS, incidentInputSchema, INCIDENT_CATEGORIES, type IncidentInput } from '../domain';
 import {
   approveRequestSchema,
@@ -26,18 +26,7 @@ import {
 } from '../workflows/incident';
 
 const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-
-/** zod issues as `--flag: message`, for inputs assembled from flags. */
-export function describeFlagIssues(error: z.ZodError, flagOf: Record<string, string> = {}): string {
-  return error.issues
-    .map((issue) => {
-      if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => `--${kebab(k)}: unknown flag`).join('; ');
-      const [head, ...rest] = issue.path.map(String);
-      const flag = head ? (flagOf[[head, ...rest].join('.')] ?? flagOf[head] ?? `--${kebab(head)}`) : 'arguments';
-      return `${flag}: ${issue.message}`;
-    })
-    .join('; ');
-}
+const INCIDENT = incidentWorkflow.name;
 
 function parseOrThrow<T>(schema: z.ZodType<T>, raw: unknown, flagOf: Record<string, string> = {}): T {
   const parsed = schema.safeParse(raw);
@@ -71,6 +60,24 @@ async function sendUpdate<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
+const REVOCATION_STEPS: readonly string[] = ['revoke_all_sessions', 'targeted_revocation'];
+
+/**
+ * The child revocation workflow of each revocation step: the id recorded in the timeline, or for an
+ * approved step still running, the id the playbook gives it (`<incidentId>-<step>`).
+ */
+export function revocationChildren(s: IncidentState): { step: string; workflowId: string }[] {
+  const ids = new Map<string, string>();
+  for (const e of s.timeline) {
+    const id = e.details?.childWorkflowId;
+    if (typeof id === 'string') ids.set(e.step, id);
+  }
+  for (const r of s.steps) {
+    if (REVOCATION_STEPS.includes(r.step) && r.outcome === 'approved' && !ids.has(r.step)) ids.set(r.step, `${s.incidentId}-${r.step}`);
+  }
+  return [...ids].map(([step, workflowId]) => ({ step, workflowId }));
+}
+
 /** The state as an on-call engineer reads it: what it waits for, who may decide, the timeline. */
 export function formatState(s: IncidentState): string {
   const lines = [
@@ -93,20 +100,40 @@ export function formatState(s: IncidentState): string {
     lines.push('  still open:', ...s.openItems.map((i) => `    - ${i}`));
     if (s.status === 'needs_human') lines.push(`      npm run incident -- resolve ${s.incidentId} --by <you> --summary "<why it is over>"`);
   }
+  for (const c of revocationChildren(s)) {
+    lines.push(`  revocation of ${c.step}: workflow ${c.workflowId}`, `      npm run revoke -- progress ${c.workflowId}`);
+  }
   if (s.attention.length) lines.push('  needs attention:', ...s.attention.map((a) => `    - ${a}`));
   lines.push('  timeline:', ...s.timeline.map((e) => `    ${e.time} ${e.step.padEnd(20)} ${e.actor.padEnd(16)} ${e.description}`));
   return lines.join('\n');
 }
 
+/** What the required flags of `start` are for, in its help and in the refusal when one is missing. */
+const START_REQUIRED: Record<string, string> = {
+  '--reporter': 'who reports the incident',
+  '--summary': 'what is broken, in a sentence',
+};
+
+export const EXIT_CODES_HELP = `
+Exit code:
+  0  done (the command was accepted)
+  1  refused by the workflow, failed, or Temporal unreachable
+  2  usage error (a missing, unknown or bad flag)`;
+
 export function buildProgram(): Command {
-  const program = new Command('incident').description('Start, follow and decide Clerk incident workflows').showHelpAfterError();
+  // exitOverride before the subcommands, which inherit it: usage errors reach runCli (exit 2).
+  const program = new Command('incident')
+    .exitOverride()
+    .description('Start, follow and decide Clerk incident workflows (flags and exit codes: docs/cli.md)')
+    .showHelpAfterError()
+    .addHelpText('after', EXIT_CODES_HELP);
 
   program
     .command('start')
     .description('start an incident workflow (the same input the UI takes)')
     .option('--category <category>', `one of ${INCIDENT_CATEGORIES.join(', ')} (omit to let triage decide)`)
-    .option('--reporter <name>', 'who reports the incident')
-    .option('--summary <text>', 'what is broken, in a sentence')
+    .option('--reporter <name>', `${START_REQUIRED['--reporter']} (required unless --input)`)
+    .option('--summary <text>', `${START_REQUIRED['--summary']} (required unless --input)`)
     .option('--approver <name>', 'allowed approver (repeat the flag for several)', collect, [])
     .option('--escalate-after <duration>', 'no decision by then: notify again (e.g. "15m")')
     .option('--decide-within <duration>', 'no decision by then: safe default, step not done (e.g. "1h")')
@@ -150,7 +177,7 @@ export function buildProgram(): Command {
                 'timeouts.escalateAfter': '--escalate-after',
                 'timeouts.decideWithin': '--decide-within',
                 targetedRevocation: '--revoke-user',
-              }),
+              }, START_REQUIRED),
         );
       }
       // The workflow parses its input itself: send what was validated, as typed (durations stay text).
@@ -178,7 +205,7 @@ export function buildProgram(): Command {
     .action(async (workflowId: string, opts: { json?: boolean }) => {
       const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
       await withClient(async (client) => {
-        const state = await client.workflow.getHandle(id).query(getIncidentState);
+        const state = await (await existingWorkflow(client, id, INCIDENT)).query(getIncidentState);
         console.log(opts.json ? JSON.stringify(state, null, 2) : formatState(state));
       });
     });
@@ -222,7 +249,8 @@ export function buildProgram(): Command {
       // Validated before connecting: a bad flag is refused without a server.
       const send = d.prepare(defined({ step: opts.step, approver: opts.approver, [d.text.key]: opts[d.text.key] }));
       await withClient(async (client) => {
-        const decision = await sendUpdate(() => send(client.workflow.getHandle(id)));
+        const handle = await existingWorkflow(client, id, INCIDENT);
+        const decision = await sendUpdate(() => send(handle));
         console.log(decision.message);
       });
     });
@@ -239,7 +267,8 @@ export function buildProgram(): Command {
       const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
       const req = parseOrThrow(confirmRequestSchema, defined({ step: opts.step, confirmedBy: opts.by, note: opts.note }), { confirmedBy: '--by' });
       await withClient(async (client) => {
-        const answer = await sendUpdate(() => client.workflow.getHandle(id).executeUpdate(confirmStep, { args: [req] }));
+        const handle = await existingWorkflow(client, id, INCIDENT);
+        const answer = await sendUpdate(() => handle.executeUpdate(confirmStep, { args: [req] }));
         console.log(answer.message);
       });
     });
@@ -254,7 +283,8 @@ export function buildProgram(): Command {
       const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
       const req = parseOrThrow(resolveRequestSchema, defined({ resolvedBy: opts.by, summary: opts.summary }), { resolvedBy: '--by' });
       await withClient(async (client) => {
-        const answer = await sendUpdate(() => client.workflow.getHandle(id).executeUpdate(resolveIncident, { args: [req] }));
+        const handle = await existingWorkflow(client, id, INCIDENT);
+        const answer = await sendUpdate(() => handle.executeUpdate(resolveIncident, { args: [req] }));
         console.log(answer.message);
       });
     });
@@ -276,7 +306,8 @@ export function buildProgram(): Command {
         { userIds: '--user' },
       );
       await withClient(async (client) => {
-        const result = await sendUpdate(() => client.workflow.getHandle(id).executeUpdate(requestStep, { args: [req] }));
+        const handle = await existingWorkflow(client, id, INCIDENT);
+        const result = await sendUpdate(() => handle.executeUpdate(requestStep, { args: [req] }));
         console.log(result.message);
       });
     });
@@ -284,11 +315,9 @@ export function buildProgram(): Command {
   return program;
 }
 
-if (require.main === module) {
-  buildProgram()
-    .parseAsync(process.argv)
-    .catch((err: unknown) => {
-      console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(2);
-    });
+/** The command as `npm run incident` runs it; `argv` as `process.argv`. */
+export async function main(argv: string[]): Promise<void> {
+  await buildProgram().parseAsync(argv);
 }
+
+if (require.main === module) runCli(() => main(process.argv));

@@ -4,9 +4,9 @@
  * classification of the same rule table. Nothing is started, nothing changes (except that in
  * sandbox mode it adds a labelled key to the sandbox to call its Backend API with). Without
  * `--sandbox` or CLERK_SECRET_KEY it probes the sandbox of a running `npm start`, if any.
- * Exit code: 0 all clear, 1 something is wrong or inconclusive, 2 usage error.
+ * Exit code: 0 all clear, 1 something is wrong or inconclusive, 2 usage error (docs/cli.md).
  */
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
 import { z } from 'zod';
 import { createClerkGateway } from '../activities/clerk';
 import { probeBackendApi, runProbes, type ProbeTargets } from '../activities/probes';
@@ -14,11 +14,10 @@ import { CLERK_STATUS_PAGE, loadEnv, type Env } from '../config';
 import { durationSchema, formatDuration, incidentCategorySchema } from '../domain';
 import { findRunningStart } from '../runtime-file';
 import { classify, formatProbeReport, reconcile, type ProbeReport, type TriageVerdict } from '../triage/rules';
-import { CliArgumentError } from './common';
-import { describeFlagIssues } from './incident';
+import { CliArgumentError, describeFlagIssues, runCli } from './common';
 
 const optionsSchema = z.strictObject({
-  timeout: durationSchema(100, 60_000).default(5000),
+  probeTimeout: durationSchema(100, 60_000).default(5000),
   statusPage: z.url().optional(),
   health: z.url().optional(),
   route: z.array(z.url()).default([]),
@@ -88,7 +87,7 @@ export async function triage(
   const env = loadEnv();
   const base = sandboxToProbe(opts.sandbox, env, log);
   const secretKey = base
-    ? await sandboxKey(base, opts.timeout).catch((err: Error) => {
+    ? await sandboxKey(base, opts.probeTimeout).catch((err: Error) => {
         // A --sandbox that is no sandbox is a bad flag; a vanished npm start is not.
         throw opts.sandbox ? new CliArgumentError(`--sandbox: ${err.message}`) : err;
       })
@@ -101,7 +100,7 @@ export async function triage(
     appRoutes: opts.route.length ? opts.route : env.APP_ROUTES.length ? env.APP_ROUTES : base ? [`${base}/app/dashboard`, `${base}/app/profile`] : [],
     ...(clerk ? { backendApi: (timeoutMs: number) => probeBackendApi(clerk, timeoutMs) } : {}),
   };
-  const report = await runProbes(targets, opts.timeout);
+  const report = await runProbes(targets, opts.probeTimeout);
   return { report, verdict: reconcile(opts.category, classify(report)) };
 }
 
@@ -116,11 +115,20 @@ export function exitCodeOf(verdict: TriageVerdict): 0 | 1 {
   return verdict.category === undefined && verdict.classification.rule === 'all_clear' ? 0 : 1;
 }
 
-export function buildTriageProgram(onVerdict: (verdict: TriageVerdict) => void = () => undefined): Command {
+/**
+ * The command; its exit code (see EXIT_CODES_HELP) through runCli: a verdict that is not all clear
+ * sets `process.exitCode = 1` (the command did its job, the answer is "not fine").
+ */
+export function buildTriageProgram(
+  onVerdict: (verdict: TriageVerdict) => void = (verdict) => {
+    process.exitCode = exitCodeOf(verdict);
+  },
+): Command {
   const collect = (v: string, prev: string[]) => [...prev, v];
   return new Command('triage')
-    .description('probe Clerk and the app like the incident workflow does, and classify')
-    .option('--timeout <duration>', 'timeout of each probe, e.g. "5s"')
+    .exitOverride()
+    .description('probe Clerk and the app like the incident workflow does, and classify (flags and exit codes: docs/cli.md)')
+    .option('--probe-timeout <duration>', 'timeout of each probe, e.g. "5s" (default 5s)')
     .option('--status-page <url>', 'Statuspage v2 base URL (default CLERK_STATUS_PAGE_URL or https://status.clerk.com)')
     .option('--health <url>', "the app's health route (default APP_HEALTH_URL)")
     .option('--route <url>', 'an app page to probe (repeat; default APP_ROUTES)', collect, [])
@@ -139,24 +147,9 @@ export function buildTriageProgram(onVerdict: (verdict: TriageVerdict) => void =
     });
 }
 
-/** The command with its exit code (see EXIT_CODES_HELP); `argv` as `process.argv`. */
-export async function runTriageCommand(argv: string[]): Promise<0 | 1 | 2> {
-  let code: 0 | 1 = 1;
-  try {
-    await buildTriageProgram((verdict) => (code = exitCodeOf(verdict)))
-      .exitOverride()
-      .parseAsync(argv);
-    return code;
-  } catch (err) {
-    // Commander has printed its own error (or the help, exit code 0).
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
-    return err instanceof CliArgumentError ? 2 : 1;
-  }
+/** The command as `npm run triage` runs it; `argv` as `process.argv`. */
+export async function main(argv: string[]): Promise<void> {
+  await buildTriageProgram().parseAsync(argv);
 }
 
-if (require.main === module) {
-  void runTriageCommand(process.argv).then((code) => {
-    process.exitCode = code;
-  });
-}
+if (require.main === module) runCli(() => main(process.argv));

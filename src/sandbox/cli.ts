@@ -1,9 +1,11 @@
 /**
  * `npm run sandbox -- [flags]`: runs the Clerk sandbox until SIGINT/SIGTERM. Prints one JSON
  * line on stdout when ready (`{"url":…,"secretKey":…,"webhookSigningSecret":…}`) for a parent
- * process to parse; everything for humans goes to stderr.
+ * process to parse; everything for humans goes to stderr. Exit codes (docs/cli.md) for its usage
+ * and start-up errors: 2 for a bad flag, 1 when it cannot start (e.g. the port is taken).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { CliArgumentError, runCli } from '../cli/common';
 import { startSandbox } from './index';
 import { SandboxInputError, type FaultConfig, type RateLimitSetting, type SandboxOptions } from './schemas';
 
@@ -42,6 +44,7 @@ function json(value: string): unknown {
 }
 
 const program = new Command()
+  .exitOverride()
   .name('npm run sandbox --')
   .description(
     'Clerk SANDBOX: a loopback server that behaves like the parts of the Clerk Backend API, status page and webhooks the runbook touches. NOT real Clerk.\n' +
@@ -98,6 +101,18 @@ interface CliFlags {
   maxHangMs: number;
 }
 
+/** The flag behind a field of the sandbox options, for refusals (`secretKeys.0` → `--secret-key`). */
+function flagOf(field: string, flags: CliFlags): string {
+  const [head = field, second] = field.split('.');
+  if (head === 'faults') {
+    if (flags.faults !== undefined) return `--faults (${field.slice('faults.'.length) || 'faults'})`;
+    const byFault: Record<string, string> = { latency: '--latency/--jitter', errorRates: '--error-rate', hangRate: '--hang-rate' };
+    return (second && byFault[second]) ?? '--faults';
+  }
+  const byOption: Record<string, string> = { secretKeys: '--secret-key', revokeInactiveSession: '--revoke-inactive' };
+  return byOption[head] ?? `--${head.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
 async function main(): Promise<void> {
   program.parse();
   const flags = program.opts<CliFlags>();
@@ -127,10 +142,9 @@ async function main(): Promise<void> {
   try {
     sandbox = await startSandbox(options);
   } catch (err) {
-    if (err instanceof SandboxInputError) {
-      process.stderr.write(`clerk-sandbox: invalid option ${err.field}: ${err.message}\n`);
-      process.exit(2);
-    }
+    if (err instanceof SandboxInputError) throw new CliArgumentError(`${flagOf(err.field, flags)}: ${err.message}`);
+    const code = (err as { code?: unknown }).code;
+    if (code === 'EADDRINUSE') throw new Error(`--port ${flags.port}: already in use on ${flags.host} (another sandbox, or npm start?)`);
     throw err;
   }
   if (flags.outage) sandbox.admin.setOutage({ active: true });
@@ -176,7 +190,4 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`clerk-sandbox: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+runCli(main);

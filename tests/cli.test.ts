@@ -1,0 +1,145 @@
+/**
+ * The CLI convention (docs/cli.md) as a user meets it: each command in a child process, its exit
+ * code (0 ok, 1 refused or failed, 2 usage) and the first line of stderr, which names what the
+ * user typed and the next command to run.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { formatState } from '../src/cli/incident';
+import type { IncidentState } from '../src/workflows/incident';
+
+const root = join(__dirname, '..');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  firstError: string;
+}
+
+/** `npx tsx <script> <args>` with none of the caller's Temporal configuration unless given. */
+function run(script: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  for (const name of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE']) if (!(name in env)) delete childEnv[name];
+  const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), [script, ...args], { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr, firstError: stderr.split('\n')[0] ?? '' }));
+  });
+}
+
+const incident = (args: string[], env?: Record<string, string>) => run('src/cli/incident.ts', args, env);
+
+describe.concurrent('npm run incident: exit codes and errors that name what was typed', () => {
+  it('exits 2 for an unknown command or a missing required flag, naming it', async () => {
+    const [unknown, noReporter] = await Promise.all([incident(['strat']), incident(['start', '--summary', 'nobody can sign in'])]);
+    expect(unknown.firstError).toBe("error: unknown command 'strat'");
+    expect(unknown.code).toBe(2);
+    expect(noReporter.firstError).toBe('error: --reporter: required (who reports the incident)');
+    expect(noReporter.code).toBe(2);
+  });
+
+  it('marks the required flags of start in its help', async () => {
+    const help = await incident(['start', '--help']);
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('--reporter <name> who reports the incident (required unless --input)');
+    expect(help.code).toBe(0);
+  });
+
+  it('exits 2 when --input is combined with another input flag, naming --input', async () => {
+    const r = await incident(['start', '--input', '{"reporter":"alice","summary":"down"}', '--reporter', 'alice']);
+    expect(r.firstError).toBe('error: --input: it is the whole input; put --reporter inside the JSON instead of beside it');
+    expect(r.code).toBe(2);
+  });
+
+  it('exits 2 for --decide-within shorter than the default --escalate-after, naming the default', async () => {
+    const r = await incident(['start', '--reporter', 'alice', '--summary', 'down', '--decide-within', '10m']);
+    expect(r.firstError).toBe('error: --escalate-after: must be shorter than --decide-within (10m); it is 15m (the default)');
+    expect(r.code).toBe(2);
+  });
+
+  it('exits 1 when Temporal is unreachable, naming the address, its variable and what to run', async () => {
+    const r = await incident(['approve', 'incident-1', '--step', 'emergency_bypass', '--approver', 'bob'], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    expect(r.firstError).toBe('error: cannot reach Temporal at 127.0.0.1:1 (TEMPORAL_ADDRESS): is npm start running?');
+    expect(r.code).toBe(1);
+  });
+});
+
+describe('npm run incident against the test server', () => {
+  let connection: Connection;
+  let client: Client;
+  const revocationId = `revoke-${randomUUID()}`;
+  beforeAll(async () => {
+    connection = await Connection.connect({ address: inject('temporalAddress') });
+    client = new Client({ connection });
+    // A revocation no worker will run: only its type matters here.
+    await client.workflow.start('revokeSessionsWorkflow', { taskQueue: `nobody-${randomUUID()}`, workflowId: revocationId, args: [{}] });
+  });
+  afterAll(async () => {
+    await client.workflow.getHandle(revocationId).terminate('test over');
+    await connection.close();
+  });
+
+  it('exits 1 for an unknown workflow id, and says how to list them', async () => {
+    const id = `incident-${randomUUID()}`;
+    const r = await incident(['show', id], { TEMPORAL_ADDRESS: inject('temporalAddress') });
+    expect(r.firstError).toBe(`error: no workflow ${id} in namespace default: list incidents with npm run temporal -- workflow list`);
+    expect(r.code).toBe(1);
+  });
+
+  it('exits 1 for the id of a revocation, and names the command that reads it', async () => {
+    const r = await incident(['show', revocationId], { TEMPORAL_ADDRESS: inject('temporalAddress') });
+    expect(r.firstError).toBe(`error: ${revocationId} is a revokeSessionsWorkflow, not an incident: try npm run revoke -- progress ${revocationId}`);
+    expect(r.code).toBe(1);
+  });
+});
+
+describe.concurrent('the other CLIs follow the same convention', () => {
+  it('npm run triage: exits 2 for the old --timeout flag (now --probe-timeout)', async () => {
+    const r = await run('src/cli/triage.ts', ['--timeout', '5s']);
+    expect(r.firstError).toBe("error: unknown option '--timeout'");
+    expect(r.code).toBe(2);
+  });
+
+  it('npm run sandbox: exits 2 for a bad flag value, naming the flag', async () => {
+    const r = await run('src/sandbox/cli.ts', ['--users', 'many']);
+    expect(r.firstError).toBe("error: option '-u, --users <count>' argument 'many' is invalid. users must be a whole number");
+    expect(r.code).toBe(2);
+  });
+
+  it('npm run temporal: runs the provisioned Temporal CLI with the arguments and passes on its exit code', async () => {
+    const [version, bad] = await Promise.all([run('scripts/temporal.ts', ['--version']), run('scripts/temporal.ts', ['workflow', 'no-such-subcommand'])]);
+    expect(version.stdout).toMatch(/^temporal version \d+\.\d+\.\d+/);
+    expect(version.code).toBe(0);
+    expect(bad.code).not.toBe(0);
+  });
+});
+
+describe('npm run incident -- show', () => {
+  it("prints the revocation child's workflow id and the command to follow it", () => {
+    const state = {
+      incidentId: 'incident-42',
+      summary: 'key leaked',
+      status: 'mitigating',
+      category: 'key_compromise',
+      severity: 'critical',
+      reporter: 'alice',
+      waitingFor: 'revoke_all_sessions: revoking all sessions',
+      pendingApprovals: [],
+      manualSteps: [],
+      openItems: [],
+      attention: [],
+      steps: [{ step: 'revoke_all_sessions', outcome: 'approved', at: '2026-11-27T10:00:00Z', actor: 'bob and carol', note: 'approved' }],
+      timeline: [],
+    } as unknown as IncidentState;
+    expect(formatState(state)).toContain(
+      '  revocation of revoke_all_sessions: workflow incident-42-revoke_all_sessions\n      npm run revoke -- progress incident-42-revoke_all_sessions',
+    );
+  });
+});
