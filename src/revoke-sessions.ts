@@ -10,6 +10,8 @@ import type { BatchInterruption, UserCursor, UserPagingBatch } from './user-pagi
 
 /** Failures kept with their ids in the result; beyond that they are only counted. */
 export const MAX_FAILURES_KEPT = 1_000;
+/** Ids of users not found kept in the result; beyond that they are only counted (`totals.usersNotFound`). */
+export const MAX_NOT_FOUND_KEPT = 1_000;
 
 const count = z.number().int().min(0);
 export const revocationTotalsSchema = z.strictObject({
@@ -28,6 +30,13 @@ export const revocationTotalsSchema = z.strictObject({
   sessionsAlreadyRevoked: count,
   /** Users or sessions that failed with an answer retrying will not change (listed in `failures`). */
   failures: count,
+  /**
+   * Users handled without any failure: their sessions listed and (unless a dry run) every active one
+   * revoked or found already revoked; in a `users` scope, idle users skipped without a call too
+   * (they were looked up). What the outcome calls "done or checked". Defaults to 0 for checkpoints
+   * of runs that started before it was counted.
+   */
+  usersChecked: count.default(0),
   /** HTTP requests sent to Clerk, 429 answers, and calls retried after a 429/5xx/network error. */
   requests: count,
   rateLimited: count,
@@ -45,6 +54,7 @@ export function emptyTotals(): RevocationTotals {
     sessionsRevoked: 0,
     sessionsAlreadyRevoked: 0,
     failures: 0,
+    usersChecked: 0,
     requests: 0,
     rateLimited: 0,
     retries: 0,
@@ -56,6 +66,37 @@ export function addTotals(a: RevocationTotals, b: Partial<RevocationTotals>): Re
   for (const key of Object.keys(out) as (keyof RevocationTotals)[]) out[key] += b[key] ?? 0;
   return out;
 }
+
+export type RevocationOutcome = 'succeeded' | 'partial' | 'failed';
+
+/**
+ * The honest one-word outcome of a revocation (so far, or final once completed), from its totals:
+ * - `succeeded`: no user was not found and nothing failed (also when nothing was in scope, e.g.
+ *   every user idle or excluded);
+ * - `failed`: users were not found or failed, and nothing else was done or checked: no session
+ *   revoked (or found already revoked) and no user handled without a failure (`usersChecked`);
+ * - `partial`: users were not found or failed, but something else was done or checked.
+ * A dry run follows the same rule with "checked" for "done": a clean dry run is `succeeded` (its
+ * plan is the result), one that met unknown ids or refusals is `partial` or `failed`.
+ */
+export function revocationOutcome(totals: RevocationTotals): RevocationOutcome {
+  const problems = totals.usersNotFound + totals.failures;
+  if (problems === 0) return 'succeeded';
+  const sessionsDone = totals.sessionsRevoked + totals.sessionsAlreadyRevoked;
+  return sessionsDone > 0 || totals.usersChecked > 0 ? 'partial' : 'failed';
+}
+
+/** Who Clerk kept interrupting, as the progress shows it: the latest error of a series of interrupted batches. */
+export const lastClerkErrorSchema = z.strictObject({
+  /** The error's type (`ClerkUnavailable`, `ClerkRateLimited`). */
+  type: z.string(),
+  message: z.string(),
+  /** When the interrupted batch stopped (ISO time). */
+  at: z.string(),
+  /** Batches interrupted in a row so far (the revocation fails after 60). */
+  interruptionsInARow: z.number().int().min(1),
+});
+export type LastClerkError = z.infer<typeof lastClerkErrorSchema>;
 
 export const revocationFailureSchema = z.strictObject({
   userId: z.string(),
@@ -97,6 +138,11 @@ export interface RevocationBatchResult {
   totals: RevocationTotals;
   failures: RevocationFailure[];
   failuresDropped: number;
+  /**
+   * Ids of a `users` scope that Clerk does not know (the first `MAX_NOT_FOUND_KEPT` of the batch).
+   * Absent from the results of workers that predate it.
+   */
+  notFoundUserIds?: string[];
   /** Users matching the listing's filters, as Clerk counted them on the last page (for the ETA). */
   usersMatching: number | null;
   startedAt: number;
@@ -113,6 +159,8 @@ export interface RevocationHeartbeat {
   totals: RevocationTotals;
   failures: RevocationFailure[];
   failuresDropped: number;
+  /** Absent from heartbeats of workers that predate it. */
+  notFoundUserIds?: string[];
   usersMatching: number | null;
 }
 
@@ -144,15 +192,32 @@ export interface RevocationProgress {
   usersPerSecond: number;
   /** Seconds left at the current pace; null until known. */
   etaSeconds: number | null;
+  /** The outcome so far (final once `phase` is `completed`): see `revocationOutcome`. */
+  outcome: RevocationOutcome;
+  /** Ids of listed users Clerk does not know (the first `MAX_NOT_FOUND_KEPT`; `totals.usersNotFound` counts all). */
+  notFoundUserIds: string[];
+  /** Failures with ids (the first `MAX_FAILURES_KEPT`). */
+  failures: RevocationFailure[];
   failuresKept: number;
   failuresDropped: number;
+  /**
+   * Clerk's latest error while batches are being interrupted (Clerk down or throttling past the
+   * gateway's retries); null once a batch gets through again (the series stays in the timeline).
+   * Retries of an activity by Temporal (e.g. the count at the start) are not seen by the workflow:
+   * the CLI adds them from the workflow's pending activities.
+   */
+  lastClerkError: LastClerkError | null;
 }
 
 export interface RevokeSessionsResult {
   workflowId: string;
   dryRun: boolean;
   scope: string;
+  /** `succeeded`, `partial` or `failed`: see `revocationOutcome`. */
+  outcome: RevocationOutcome;
   totals: RevocationTotals;
+  /** Ids of listed users Clerk does not know (the first `MAX_NOT_FOUND_KEPT`; `totals.usersNotFound` counts all). */
+  notFoundUserIds: string[];
   usersInInstance: number | null;
   usersInScope: number | null;
   /** Failures with ids (the first `MAX_FAILURES_KEPT`); `failuresDropped` more were only counted. */
@@ -184,7 +249,11 @@ export function progressDetails(p: RevocationProgress): string {
     p.dryRun
       ? `**Sessions that would be revoked:** ${formatCount(t.sessionsFound)}`
       : `**Sessions revoked:** ${formatCount(t.sessionsRevoked)}; already revoked: ${formatCount(t.sessionsAlreadyRevoked)}`,
+    `**Outcome${p.phase === 'completed' ? '' : ' so far'}:** ${p.outcome}${t.usersNotFound > 0 ? `; users not found: ${formatCount(t.usersNotFound)}` : ''}`,
     `**Failures:** ${formatCount(t.failures)}`,
+    ...(p.lastClerkError
+      ? [`**Clerk:** ${p.lastClerkError.interruptionsInARow} batch(es) interrupted in a row, latest at ${p.lastClerkError.at}: ${p.lastClerkError.type}: ${p.lastClerkError.message}`]
+      : []),
     `**Rate:** ${p.requestsPerSecond.toFixed(1)} requests/s, ${p.usersPerSecond.toFixed(1)} users/s; 429s: ${formatCount(t.rateLimited)}`,
     `**ETA:** ${p.phase === 'completed' ? 'done' : p.etaSeconds === null ? 'estimating' : formatDuration(p.etaSeconds * 1000)}`,
   ];

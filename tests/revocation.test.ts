@@ -81,6 +81,8 @@ describe('revokeSessionsWorkflow', () => {
       for (const user of activeSessions(sandbox).values()) expect(excluded).toContain(user);
 
       const t = result.totals;
+      expect(result.outcome).toBe('succeeded');
+      expect(result.notFoundUserIds).toEqual([]);
       expect(t.sessionsRevoked).toBe(expected.length);
       expect(t.sessionsAlreadyRevoked).toBe(0);
       expect(t.failures).toBe(0);
@@ -106,6 +108,7 @@ describe('revokeSessionsWorkflow', () => {
       expect(progress.phase).toBe('completed');
       expect(progress.totals).toEqual(t);
       expect(progress.etaSeconds).toBe(0);
+      expect(progress).toMatchObject({ outcome: 'succeeded', notFoundUserIds: [], failures: [], lastClerkError: null });
     });
   });
 
@@ -115,6 +118,7 @@ describe('revokeSessionsWorkflow', () => {
     expect(sandbox.admin.auditSummary().revokes.calls).toBe(0);
     expect(activeSessions(sandbox)).toEqual(before);
     expect(result.dryRun).toBe(true);
+    expect(result.outcome).toBe('succeeded'); // a clean dry run: its plan is the result
     expect(result.totals.sessionsFound).toBe(before.size);
     expect(result.totals.sessionsRevoked).toBe(0);
     expect(result.timeline.at(-1)?.description).toContain(`dry run complete: ${formatCount(before.size)} active session(s)`);
@@ -137,6 +141,10 @@ describe('revokeSessionsWorkflow', () => {
       const audit = revokeAudit(sandbox, expected);
       expect(audit).toMatchObject({ missed: [], repeated: [], unexpected: [] });
       expect(byList.totals).toMatchObject({ sessionsRevoked: expected.length, usersNotFound: 1, usersExcluded: 1 });
+      // Something was revoked, but a listed user does not exist: not a success.
+      expect(byList.outcome).toBe('partial');
+      expect(byList.notFoundUserIds).toEqual([unknown]);
+      expect(byList.timeline.at(-1)?.description).toBe(`1 listed user(s) not found in Clerk: ${unknown}`);
 
       // Window: active in the last 24 hours. Every active session of those users goes, and no other.
       sandbox.admin.resetAudit();
@@ -229,6 +237,8 @@ describe('revokeSessionsWorkflow', () => {
           .sort(bySession),
       );
       expect(result.failuresDropped).toBe(0);
+      expect(result.outcome).toBe('partial');
+      expect(result.totals.usersChecked).toBe(result.totals.usersScanned - 2); // all but the two refused sessions' users
       expect(result.runs).toBe(1);
       expect(result.batches).toBeGreaterThan(1);
 
@@ -250,6 +260,66 @@ describe('revokeSessionsWorkflow', () => {
       const started = history.events?.filter((e) => e.activityTaskStartedEventAttributes) ?? [];
       expect(started).toHaveLength(result.batches + 1); // the count, then each batch
       expect(started.every((e) => e.activityTaskStartedEventAttributes?.attempt === 1)).toBe(true);
+    });
+  });
+
+  it('ends "failed", not "succeeded", when no listed user exists, and keeps their ids in the result and the progress', async () => {
+    const unknown = ['user_2doesnotexist0000000001', 'user_2doesnotexist0000000002'];
+    const taskQueue = uniqueTaskQueue('revoke');
+    const worker = await testWorker(temporal.nativeConnection, taskQueue, revocationDeps(sandbox));
+    await worker.runUntil(async () => {
+      const handle = await temporal.client.workflow.start(revokeSessionsWorkflow, {
+        taskQueue,
+        workflowId: uniqueWorkflowId('revoke-unknown'),
+        args: [{ ...baseInput, scope: { type: 'users', userIds: unknown } }],
+      });
+      const result = await handle.result();
+      expect(result.outcome).toBe('failed');
+      expect(result.notFoundUserIds).toEqual(unknown);
+      expect(result.totals).toMatchObject({ usersNotFound: 2, sessionsRevoked: 0, failures: 0 });
+      expect(result.timeline.at(-1)?.description).toBe(`2 listed user(s) not found in Clerk: ${unknown.join(', ')}`);
+      const progress = await handle.query(getRevocationProgress);
+      expect(progress).toMatchObject({ phase: 'completed', outcome: 'failed', notFoundUserIds: unknown });
+    });
+  });
+
+  it('shows the latest Clerk error and the interruptions in a row in the progress while batches are interrupted, and clears it once Clerk answers', async () => {
+    const users = [...new Set(activeSessions(sandbox).values())].slice(0, 5);
+    // Listing users works; listing their sessions answers 503 until the faults are lifted.
+    sandbox.admin.setFaults({ routes: { 'GET /v1/sessions': { errorRates: { '503': 1 } } } });
+    const taskQueue = uniqueTaskQueue('revoke');
+    const worker = await testWorker(temporal.nativeConnection, taskQueue, revocationDeps(sandbox));
+    await worker.runUntil(async () => {
+      const handle = await temporal.client.workflow.start(revokeSessionsWorkflow, {
+        taskQueue,
+        workflowId: uniqueWorkflowId('revoke-503'),
+        args: [{ ...baseInput, scope: { type: 'users', userIds: users } }],
+      });
+      let progress = await handle.query(getRevocationProgress);
+      const deadline = Date.now() + 30_000;
+      while ((progress.lastClerkError?.interruptionsInARow ?? 0) < 2 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        progress = await handle.query(getRevocationProgress);
+      }
+      expect(progress.phase).toBe('revoking');
+      expect(progress.lastClerkError).toMatchObject({
+        type: 'ClerkUnavailable',
+        message: expect.stringContaining('503'),
+        at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        interruptionsInARow: expect.any(Number),
+      });
+      expect(progress.lastClerkError!.interruptionsInARow).toBeGreaterThanOrEqual(2);
+      expect(progress.totals.retries).toBeGreaterThan(0);
+
+      sandbox.admin.setFaults({});
+      const result = await handle.result();
+      expect(result.outcome).toBe('succeeded');
+      const after = await handle.query(getRevocationProgress);
+      expect(after.lastClerkError).toBeNull();
+      const descriptions = result.timeline.map((e) => e.description);
+      // One line when the series starts, one when it ends: not one per interrupted batch.
+      expect(descriptions.filter((d) => d.startsWith('Clerk unavailable (ClerkUnavailable)'))).toHaveLength(1);
+      expect(descriptions).toContainEqual(expect.stringMatching(/^Clerk answered again after \d+ interrupted batch\(es\)$/));
     });
   });
 

@@ -11,6 +11,7 @@ import { pageUsers, type UserItem } from './user-paging';
 import {
   addTotals,
   emptyTotals,
+  MAX_NOT_FOUND_KEPT,
   type RevocationBatchInput,
   type RevocationBatchResult,
   type RevocationFailure,
@@ -23,7 +24,7 @@ const MAX_BATCH_FAILURES = 200;
 /** Clock skew we allow between Clerk's `updated_at` and our start time when recognising our own earlier revokes. */
 const CLOCK_SKEW_MS = 5 * 60_000;
 
-type UserOutcome = Partial<RevocationTotals> & { failed?: RevocationFailure[] };
+type UserOutcome = Partial<RevocationTotals> & { failed?: RevocationFailure[]; notFound?: string };
 
 export interface RevokeSessionsActivityDeps {
   /** The worker's Clerk gateway; undefined when the worker has no Clerk configuration. */
@@ -70,12 +71,12 @@ export function createRevokeSessionsActivities(deps: RevokeSessionsActivityDeps)
       const excluded = new Set(input.excludeUserIds);
       const { source } = input;
       const handleUser = (item: UserItem, resumed: boolean): Promise<UserOutcome> => {
-        if (!item.user) return Promise.resolve({ usersNotFound: 1 });
+        if (!item.user) return Promise.resolve({ usersNotFound: 1, notFound: item.userId });
         if (excluded.has(item.userId)) return Promise.resolve({ usersScanned: 1, usersExcluded: 1 });
         const lastActive = item.user.lastActiveAt;
         if (source.type === 'ids' && (lastActive === null || lastActive <= source.lastActiveAtAfter)) {
           // Listed by id, so the filter could not keep it out: it is skipped here instead, with no call.
-          return Promise.resolve({ usersScanned: 1, usersSkippedByFilter: 1 });
+          return Promise.resolve({ usersScanned: 1, usersSkippedByFilter: 1, usersChecked: 1 });
         }
         // A resumed batch lists every status, and counts sessions revoked since the start as done.
         return revokeUserSessions(gateway, item.userId, { dryRun: input.dryRun, resumed, startedAt: input.startedAt });
@@ -85,10 +86,15 @@ export function createRevokeSessionsActivities(deps: RevokeSessionsActivityDeps)
         input,
         label: 'revocation batch',
         operation: 'revokeSessionsBatch',
-        initialState: (cursor) => ({ cursor, totals: emptyTotals(), failures: [], failuresDropped: 0, usersMatching: null }),
+        initialState: (cursor) => ({ cursor, totals: emptyTotals(), failures: [], failuresDropped: 0, notFoundUserIds: [], usersMatching: null }),
         handle: handleUser,
-        fold: (state, { failed = [], ...counts }) => {
+        fold: (state, { failed = [], notFound, ...counts }) => {
           state.totals = addTotals(state.totals, counts);
+          if (notFound !== undefined) {
+            // A heartbeat of an older worker has no list: start one.
+            state.notFoundUserIds ??= [];
+            if (state.notFoundUserIds.length < MAX_NOT_FOUND_KEPT) state.notFoundUserIds.push(notFound);
+          }
           for (const f of failed) {
             if (state.failures.length < MAX_BATCH_FAILURES) state.failures.push(f);
             else state.failuresDropped++;
@@ -102,6 +108,7 @@ export function createRevokeSessionsActivities(deps: RevokeSessionsActivityDeps)
         totals: state.totals,
         failures: state.failures,
         failuresDropped: state.failuresDropped,
+        notFoundUserIds: state.notFoundUserIds ?? [],
         usersMatching: state.usersMatching,
         startedAt: batch.startedAt,
         finishedAt: batch.finishedAt,
@@ -147,7 +154,7 @@ async function revokeUserSessions(
       failed.push(perItemFailure(err, userId, session.id, 'sessions.revokeSession'));
     }
   }
-  return { ...counts, failed };
+  return { ...counts, usersChecked: failed.length === 0 ? 1 : 0, failed };
 }
 
 /**

@@ -19,12 +19,17 @@ export interface CheckpointedBatches<R extends BatchReport> {
   batchesPerRun: number;
   /** Interruptions in a row after which the job fails (non-retryable, with Clerk's failure type). */
   maxInterruptionsInARow: number;
+  /** Interruptions in a row the previous run ended with (a series goes on across continue-as-new); 0 by default. */
+  interruptionsInARow?: number;
   /** Starts the next batch, or returns null when nothing is left. `afterInterruption`: the previous one stopped short. */
   next(afterInterruption: boolean): Promise<R> | null;
   /** Folds a batch into the job's state; true when the job is finished. */
   merge(result: R): boolean;
-  /** The first interruption of a series (e.g. a line in the timeline). */
-  onInterrupted(result: R & { interrupted: BatchInterruption }): void;
+  /**
+   * Every interruption, with how many in a row so far (1: the first of a series, e.g. a line in
+   * the timeline). The job sees a good batch again in `merge` (its `interrupted` is null).
+   */
+  onInterrupted(result: R & { interrupted: BatchInterruption }, interruptionsInARow: number): void;
   /** Details of the failure thrown when Clerk stays unavailable. */
   failureDetails(): unknown[];
   /** Continues as new with the state so far (`continueAsNew`, which never returns). */
@@ -36,7 +41,7 @@ const MAX_BACKOFF_MS = 60_000;
 
 export async function runCheckpointedBatches<R extends BatchReport>(job: CheckpointedBatches<R>): Promise<void> {
   let batchesThisRun = 0;
-  let interruptions = 0;
+  let interruptions = job.interruptionsInARow ?? 0;
   let afterInterruption = false;
   for (;;) {
     const batch = job.next(afterInterruption);
@@ -50,7 +55,7 @@ export async function runCheckpointedBatches<R extends BatchReport>(job: Checkpo
       // Clerk is down or throttling beyond the gateway's retries: wait on a durable timer, then go on
       // from the exact cursor the batch stopped at.
       interruptions++;
-      if (interruptions === 1) job.onInterrupted({ ...result, interrupted });
+      job.onInterrupted({ ...result, interrupted }, interruptions);
       if (interruptions > job.maxInterruptionsInARow) {
         throw ApplicationFailure.create({
           type: interrupted.type,

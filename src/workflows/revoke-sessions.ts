@@ -23,9 +23,12 @@ import {
   addTotals,
   emptyTotals,
   formatCount,
+  lastClerkErrorSchema,
   MAX_FAILURES_KEPT,
+  MAX_NOT_FOUND_KEPT,
   progressDetails,
   revocationFailureSchema,
+  revocationOutcome,
   revocationTotalsSchema,
   type RevocationBatchInput,
   type RevocationBatchResult,
@@ -101,6 +104,9 @@ export const revocationCheckpointSchema = z.strictObject({
   totals: revocationTotalsSchema,
   failures: z.array(revocationFailureSchema).max(MAX_FAILURES_KEPT),
   failuresDropped: count,
+  /** Defaults for checkpoints of runs that started before these were kept. */
+  notFoundUserIds: z.array(z.string()).max(MAX_NOT_FOUND_KEPT).default([]),
+  lastClerkError: lastClerkErrorSchema.nullable().default(null),
   batches: count,
   runs: z.number().int().min(1),
   lastBatchFinishedAt: z.number().nullable(),
@@ -193,8 +199,12 @@ export async function revokeSessionsWorkflow(rawInput: RevokeSessionsInput): Pro
       requestsPerSecond: seconds > 0 ? state.totals.requests / seconds : 0,
       usersPerSecond,
       etaSeconds: phase === 'completed' ? 0 : remaining !== null && usersPerSecond > 0 ? remaining / usersPerSecond : null,
+      outcome: revocationOutcome(state.totals),
+      notFoundUserIds: state.notFoundUserIds,
+      failures: state.failures,
       failuresKept: state.failures.length,
       failuresDropped: state.failuresDropped,
+      lastClerkError: state.lastClerkError,
     };
   };
   setHandler(getRevocationProgress, progress);
@@ -264,6 +274,8 @@ export async function revokeSessionsWorkflow(rawInput: RevokeSessionsInput): Pro
     label: 'revocation',
     batchesPerRun: tuning.batchesPerRun,
     maxInterruptionsInARow: MAX_INTERRUPTIONS_IN_A_ROW,
+    // A series of interruptions goes on across continue-as-new.
+    interruptionsInARow: state.lastClerkError?.interruptionsInARow ?? 0,
     next: (afterInterruption) => {
       const batchInput = nextBatch(input, state, idsInScope, info.workflowId, afterInterruption);
       if (!batchInput) return null;
@@ -276,15 +288,24 @@ export async function revokeSessionsWorkflow(rawInput: RevokeSessionsInput): Pro
       );
     },
     merge: (result) => {
+      if (!result.interrupted && state.lastClerkError) {
+        record(result.finishedAt, `Clerk answered again after ${state.lastClerkError.interruptionsInARow} interrupted batch(es)`, {
+          lastError: state.lastClerkError,
+        });
+        state.lastClerkError = null;
+      }
       mergeBatch(state, result);
       if (result.usersMatching !== null && input.scope.type !== 'users') state.usersInScope = result.usersMatching;
       publish();
       return input.scope.type === 'users' ? state.cursor.type === 'ids' && state.cursor.index >= idsInScope.length : result.done;
     },
-    onInterrupted: (result) => {
-      record(result.finishedAt, `Clerk unavailable (${result.interrupted.type}); revocation waits and resumes from its cursor`, {
-        error: result.interrupted.message,
-      });
+    onInterrupted: (result, interruptionsInARow) => {
+      const { type, message } = result.interrupted;
+      state.lastClerkError = { type, message, at: new Date(result.finishedAt).toISOString(), interruptionsInARow };
+      publish();
+      if (interruptionsInARow === 1) {
+        record(result.finishedAt, `Clerk unavailable (${type}); revocation waits and resumes from its cursor`, { error: message });
+      }
     },
     failureDetails: () => [progress()],
     checkpoint: (result) => {
@@ -305,15 +326,28 @@ export async function revokeSessionsWorkflow(rawInput: RevokeSessionsInput): Pro
     input.dryRun
       ? `dry run complete: ${formatCount(t.sessionsFound)} active session(s) of ${formatCount(t.usersScanned - t.usersExcluded)} user(s) would be revoked; nothing was revoked`
       : `session revocation complete: ${formatCount(t.sessionsRevoked)} revoked, ${formatCount(t.sessionsAlreadyRevoked)} already revoked, ${formatCount(t.failures)} failure(s)`,
-    { ...t, failedIds: state.failures.slice(0, 50).map((f) => f.sessionId ?? f.userId) },
+    {
+      ...t,
+      outcome: revocationOutcome(t),
+      failedIds: state.failures.slice(0, 50).map((f) => f.sessionId ?? f.userId),
+      notFoundUserIds: state.notFoundUserIds.slice(0, 50),
+    },
   );
+  if (t.usersNotFound > 0) {
+    record(
+      finishedAt,
+      `${formatCount(t.usersNotFound)} listed user(s) not found in Clerk: ${state.notFoundUserIds.slice(0, 20).join(', ')}${t.usersNotFound > 20 ? ', …' : ''}`,
+    );
+  }
   publish();
   const p = progress();
   return {
     workflowId: info.workflowId,
     dryRun: input.dryRun,
     scope: scopeText,
+    outcome: p.outcome,
     totals: state.totals,
+    notFoundUserIds: state.notFoundUserIds,
     usersInInstance: state.usersInInstance,
     usersInScope: state.usersInScope,
     failures: state.failures,
@@ -342,6 +376,8 @@ function firstCheckpoint(input: ValidRevokeSessionsInput, startedAt: number): Re
     totals: emptyTotals(),
     failures: [],
     failuresDropped: 0,
+    notFoundUserIds: [],
+    lastClerkError: null,
     batches: 0,
     runs: 1,
     lastBatchFinishedAt: null,
@@ -392,6 +428,8 @@ function mergeBatch(state: RevocationCheckpoint, result: RevocationBatchResult):
     else state.failuresDropped++;
   }
   state.failuresDropped += result.failuresDropped;
+  // Beyond the bound, ids are only counted (`totals.usersNotFound`).
+  for (const id of result.notFoundUserIds ?? []) if (state.notFoundUserIds.length < MAX_NOT_FOUND_KEPT) state.notFoundUserIds.push(id);
   state.batches++;
   state.lastBatchFinishedAt = result.finishedAt;
 }
