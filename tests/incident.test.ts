@@ -377,6 +377,27 @@ describe('honest outcomes', () => {
     );
   });
 
+  it('session issues: a targeted revocation with a user Clerk does not know is partial, names the id, and leaves the incident open', async () => {
+    await withIncident(
+      { ...people, category: 'session_issues', summary: 'two users signed out every minute', timeouts: { ...fast, resolveWithin: '2s' } },
+      async ({ handle, sandbox }) => {
+        await waitForState(handle, getIncidentState, (s) => s.waitingFor.includes('requestStep'));
+        const [known] = (await sandboxDeps(sandbox).clerk?.listUsers({ limit: 1 }))?.users.map((u) => u.id) ?? [];
+        const unknown = 'user_doesnotexist00000000001';
+        await handle.executeUpdate(requestStep, { args: [{ step: 'targeted_revocation', requester: 'carol', userIds: [known as string, unknown] }] });
+        await waitForState(handle, getIncidentState, pendingStep('targeted_revocation'));
+        await handle.executeUpdate(approveStep, { args: [{ step: 'targeted_revocation', approver: 'bob' }] });
+        const result = await handle.result();
+        const step = result.steps.find((x) => x.step === 'targeted_revocation' && x.outcome !== 'approved');
+        expect(step?.outcome).toBe('partial');
+        expect(step?.note).toContain(`1 user(s) not found: ${unknown}`);
+        expect(result.attention.some((a) => a.startsWith('targeted_revocation partial: 1 user(s) not found: user_doesnotexist'))).toBe(true);
+        expect(result.status).toBe('needs_human');
+        expect(result.openItems[0]).toMatch(/^targeted_revocation not done \(partial\)/);
+      },
+    );
+  });
+
   it('webhook backlog: the reconciliation is done by hand; once confirmed the incident is resolved', async () => {
     await withIncident({ ...people, category: 'webhook_backlog', summary: 'user.created events missing', timeouts: fast }, async ({ handle }) => {
       await waitForState(handle, getIncidentState, (s) => s.manualSteps.some((m) => m.step === 'reconcile_webhooks'));

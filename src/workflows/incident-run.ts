@@ -26,6 +26,12 @@ interface Compensation {
   run: () => Promise<unknown>;
 }
 
+/** The first ids of a list, and how many more there are: `user_a, user_b and 3 more`. */
+function listIds(ids: readonly string[], total: number, shown = 20): string {
+  const head = ids.slice(0, shown).join(', ');
+  return total > Math.min(ids.length, shown) ? `${head} and ${total - Math.min(ids.length, shown)} more` : head;
+}
+
 /** "every active session", "the sessions of 3 user(s)" */
 function describeScope(scope: RevocationScope): string {
   if (scope.type === 'all') return 'every active session';
@@ -280,14 +286,25 @@ export class Incident implements IncidentRun {
         staticSummary: `${step}: revoke ${what}${dry} for incident ${this.state.incidentId}`,
       });
       const t = result.totals;
-      const note = result.dryRun
+      // Results recorded before the revocation reported its own outcome (replayed histories) lack it.
+      const outcome = result.outcome ?? (t.failures > 0 ? 'failed' : 'succeeded');
+      const notFound = result.notFoundUserIds ?? [];
+      const failedUsers = [...new Set((result.failures ?? []).map((f) => f.userId))];
+      const done = result.dryRun
         ? `dry run: ${t.sessionsFound} active session(s) would be revoked; nothing was revoked`
         : `${t.sessionsRevoked} session(s) revoked, ${t.sessionsAlreadyRevoked} already ended, ${t.failures} failure(s)`;
-      const details = { childWorkflowId: childId, dryRun: result.dryRun, totals: t };
-      if (t.failures > 0) {
-        this.tracker.stepDone(step, 'failed', 'runbook', note, details);
-        this.tracker.attention(`${step}: ${t.failures} session(s) could not be revoked (see ${childId})`);
-      } else this.tracker.stepDone(step, 'succeeded', 'runbook', note, details);
+      const missing = [
+        ...(t.usersNotFound ? [`${t.usersNotFound} user(s) not found: ${listIds(notFound, t.usersNotFound)}`] : []),
+        ...(failedUsers.length ? [`failed for ${listIds(failedUsers, failedUsers.length + (result.failuresDropped ?? 0))}`] : []),
+      ];
+      const note = missing.length ? `${done}; ${missing.join('; ')}` : done;
+      const details = { childWorkflowId: childId, dryRun: result.dryRun, totals: t, notFoundUserIds: notFound, failedUserIds: failedUsers };
+      this.tracker.stepDone(step, outcome, 'runbook', note, details);
+      if (outcome !== 'succeeded') {
+        this.tracker.attention(
+          result.outcome ? `${step} ${outcome}: ${missing.join('; ')} (see ${childId})` : `${step}: ${t.failures} session(s) could not be revoked (see ${childId})`,
+        );
+      }
     } catch (err) {
       if (isCancellation(err)) throw err;
       this.tracker.stepDone(step, 'failed', 'runbook', `revocation workflow ${childId} failed: ${errorMessage(err)}`, { childWorkflowId: childId });
