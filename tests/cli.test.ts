@@ -3,36 +3,19 @@
  * code (0 ok, 1 refused or failed, 2 usage) and the first line of stderr, which names what the
  * user typed and the next command to run.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { formatState } from '../src/cli/incident';
 import type { IncidentState } from '../src/workflows/incident';
+import { runCli, type CliRun } from './helpers/cli';
 
-const root = join(__dirname, '..');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  firstError: string;
-}
 
 /** `npx tsx <script> <args>` with none of the caller's Temporal configuration unless given. */
-function run(script: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+function run(script: string, args: string[], env: Record<string, string> = {}): Promise<CliRun> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   for (const name of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE']) if (!(name in env)) delete childEnv[name];
-  const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), [script, ...args], { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr, firstError: stderr.split('\n')[0] ?? '' }));
-  });
+  return runCli(script, args, childEnv);
 }
 
 const incident = (args: string[], env?: Record<string, string>) => run('src/cli/incident.ts', args, env);

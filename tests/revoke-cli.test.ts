@@ -4,8 +4,6 @@
  * them, exit codes (0 succeeded, 1 refused or failed or partial, 2 usage), the outcome with the
  * ids, and the trouble Temporal's activity retries show in the progress.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { inputFromFlags, troubleText } from '../src/cli/revoke-sessions';
@@ -13,8 +11,8 @@ import { startSandbox, type RunningSandbox } from '../src/sandbox';
 import type { RevocationProgress } from '../src/revoke-sessions';
 import { activeSessions, revocationDeps } from './helpers/revocation';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
+import { runCli, spawnCli, type CliRun } from './helpers/cli';
 
-const root = join(__dirname, '..');
 let temporal: TemporalTestContext;
 let sandbox: RunningSandbox;
 
@@ -32,29 +30,15 @@ beforeEach(() => {
   sandbox.admin.setOutage({ active: false, clearWindows: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function spawnRevoke(args: string[], taskQueue: string) {
+function revokeEnv(taskQueue: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue };
   delete env.TEMPORAL_NAMESPACE;
-  return spawn(join(root, 'node_modules', '.bin', 'tsx'), ['src/cli/revoke-sessions.ts', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return env;
 }
 
 /** The command in a child process, to completion. */
-function runRevoke(args: string[], taskQueue = uniqueTaskQueue('revoke-cli')): Promise<Run> {
-  const child = spawnRevoke(args, taskQueue);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function runRevoke(args: string[], taskQueue = uniqueTaskQueue('revoke-cli')): Promise<CliRun> {
+  return runCli('src/cli/revoke-sessions.ts', args, revokeEnv(taskQueue));
 }
 
 const who = ['--requester', 'alice@example.com', '--reason', 'test: INC-7'];
@@ -157,7 +141,7 @@ describe('npm run revoke: outcome and exit code', () => {
       const started = await runRevoke(['start', '--all', '--dry-run', ...who, '--id', workflowId], taskQueue);
       expect(started.code).toBe(0);
 
-      const child = spawnRevoke(['progress', workflowId, '--json'], taskQueue);
+      const child = spawnCli('src/cli/revoke-sessions.ts', ['progress', workflowId, '--json'], revokeEnv(taskQueue));
       const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
       const lines: Record<string, unknown>[] = [];
       let troubled: (RevocationProgress & { pendingActivity: { type: string; attempt: number; lastFailure: string | null } | null }) | undefined;

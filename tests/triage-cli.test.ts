@@ -12,8 +12,8 @@ import { findRunningStart, removeRuntimeFile, writeRuntimeFile, type RuntimeInfo
 import { startSandbox, type RunningSandbox } from '../src/sandbox';
 import { SandboxAdminClient } from '../src/sandbox/admin-client';
 import { freePort } from './helpers/ports';
+import { runCli, type CliRun } from './helpers/cli';
 
-const root = join(__dirname, '..');
 let dir: string;
 let runtimeFile: string;
 let sandbox: RunningSandbox;
@@ -28,25 +28,11 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** The command in a child process, with none of the worker's Clerk/app configuration inherited. */
-function runTriage(args: string[]): Promise<Run> {
+function runTriage(args: string[]): Promise<CliRun> {
   const env: NodeJS.ProcessEnv = { ...process.env, CIR_RUNTIME_FILE: runtimeFile };
   for (const name of ['CLERK_SECRET_KEY', 'CLERK_API_URL', 'CLERK_STATUS_PAGE_URL', 'APP_HEALTH_URL', 'APP_ROUTES']) delete env[name];
-  const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), ['src/cli/triage.ts', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli('src/cli/triage.ts', args, env);
 }
 
 const runtimeInfo = (over: Partial<RuntimeInfo> = {}): RuntimeInfo => ({
