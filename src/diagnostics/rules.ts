@@ -226,11 +226,12 @@ const clockSkew: Rule = {
     const parts = readings.map((x) => `${x.who} ${seconds(x.r.skewMs)} from the worker's (±${(x.r.uncertaintyMs / 1000).toFixed(1)} s)`);
     const evidence = `${parts.join('; ')}; session tokens live about 60 s and are accepted with 5 s of skew`;
     if (worst < CLOCK_SKEW_WARN_MS) return { verdict: 'ok', evidence, fix: '' };
-    const skewed = clerk && app && Math.abs(app.skewMs) > Math.abs(clerk.skewMs) ? "the app's server" : clerk && Math.abs(clerk.skewMs) >= CLOCK_SKEW_WARN_MS ? 'the worker (or the app) — Clerk keeps NTP time' : 'the app server';
+    // Clerk keeps NTP time: if the app disagrees with Clerk, the app is off; if both disagree with the worker, the worker is.
+    const host = between >= CLOCK_SKEW_WARN_MS || (!clerk && app) ? "the app's servers" : app ? 'the worker (Clerk and the app agree with each other)' : 'the worker and the app servers';
     return {
       verdict: worst >= CLOCK_SKEW_FAIL_MS ? 'fail' : 'warn',
       evidence: `${evidence}: a skew of ${(worst / 1000).toFixed(1)} s makes fresh tokens "not yet valid" or already expired, signing users out at random`,
-      fix: `Synchronise the clock of ${skewed} with NTP (chrony/systemd-timesyncd); Clerk's own clock is authoritative.`,
+      fix: `Synchronise the clock of ${host} with NTP (chrony or systemd-timesyncd), taking Clerk's clock as the reference.`,
     };
   },
 };
