@@ -368,8 +368,9 @@ const sessionLifetime: Rule = {
     const evidence = `${lines.join('; ')}; configured ${expected}`;
     const worst = Math.max(0, ...users.map((u) => u.shortExpired));
     if (worst === 0) return { verdict: 'ok', evidence, fix: '' };
-    const affected = users.filter((u) => u.shortExpired > 0).map((u) => u.userId);
-    const granted = median(users.map((u) => u.grantedMs).filter((g): g is number => g !== null));
+    const hit = users.filter((u) => u.shortExpired > 0);
+    const affected = hit.map((u) => u.userId);
+    const granted = median(hit.map((u) => u.grantedMs).filter((g): g is number => g !== null));
     const actual = granted !== null && granted < s.maxSessionLifetimeMs * SHORT_SESSION_SHARE ? ` (the instance grants ${formatDuration(granted)})` : '';
     return {
       verdict: worst >= SHORT_SESSIONS_FAIL ? 'fail' : 'warn',
