@@ -128,12 +128,16 @@ export function publishableKeyHost(key: string): string | null {
   return /^[a-z0-9.-]+(:\d+)?\$$/i.test(decoded) ? decoded.slice(0, -1) : null;
 }
 
-/** A clock from a response's `Date` header, against the worker's at the middle of the round trip. */
+/**
+ * A clock from a response's `Date` header, against the worker's when the headers arrived: the
+ * header is stamped as the answer leaves, after any slow work of the handler (a health route
+ * calls Clerk first), so the arrival is closer than the middle of the round trip.
+ */
 function clockReading(res: Response, sentAt: number, answeredAt: number): ClockReading | undefined {
   const date = Date.parse(res.headers.get('date') ?? '');
   if (!Number.isFinite(date)) return undefined;
   // `Date` has whole seconds, truncated: the other clock read between date and date + 1 s.
-  return { skewMs: Math.round(date + 500 - (sentAt + answeredAt) / 2), uncertaintyMs: Math.round(500 + (answeredAt - sentAt) / 2) };
+  return { skewMs: Math.round(date + 500 - answeredAt), uncertaintyMs: Math.round(500 + (answeredAt - sentAt) / 2) };
 }
 
 async function readClerkClock(apiUrl: string, signal: AbortSignal): Promise<ClockReading> {
