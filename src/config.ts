@@ -1,5 +1,6 @@
 /** Process configuration from the environment, validated once at start-up. */
 import { z } from 'zod';
+import { durationSchema } from './domain';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from './shared';
 
 const optionalUrl = z
@@ -40,6 +41,28 @@ export const envSchema = z.object({
   CLERK_RATE_HEADROOM: z.coerce.number().min(0).max(0.9).default(0.05),
   /** Clerk requests one worker has in flight at once. */
   CLERK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  // Diagnostics (docs/diagnostics.md): what the app is configured with, compared with the instance.
+  /** The publishable key the app is deployed with (public; diagnostics compare its Frontend API host with the instance's). */
+  CLERK_PUBLISHABLE_KEY: z
+    .string()
+    .trim()
+    .transform((v) => (v === '' ? undefined : v))
+    .pipe(z.string().regex(/^pk_(test|live)_[A-Za-z0-9+/=]+$/, 'must look like pk_test_… or pk_live_…').optional())
+    .optional(),
+  /** Where the app is served (its origin must be an instance domain, a satellite or an allowed origin). */
+  APP_URL: optionalUrl,
+  /** Origins the app accepts as a session token's `azp` (its `authorizedParties`), comma-separated. */
+  CLERK_AUTHORIZED_PARTIES: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((u) => u.trim()).filter(Boolean))
+    .pipe(z.array(z.url('must be a comma-separated list of origins'))),
+  /** Oldest Clerk SDK version the app's health route may report before diagnostics warn. */
+  CLERK_MIN_SDK_VERSION: z.string().trim().regex(/^\d+\.\d+\.\d+$/, 'must be a version like 3.0.0').default('3.0.0'),
+  /** The instance's maximum session lifetime, as configured in the Dashboard (Clerk's default: 7 days). */
+  CLERK_SESSION_MAX_LIFETIME: durationSchema(60_000, 3650 * 86_400_000).default(7 * 86_400_000),
+  /** The instance's inactivity timeout, if one is set in the Dashboard (off by default). */
+  CLERK_SESSION_INACTIVITY_TIMEOUT: durationSchema(60_000, 3650 * 86_400_000).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;

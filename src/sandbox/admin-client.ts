@@ -5,11 +5,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { AppState, SeedReport } from './admin';
+import type { AppState, InstanceOverview, SeedReport } from './admin';
+import type { ClockSetting } from './instance';
 import type { AuditEntry, AuditSummary, RevokeRecord } from './audit';
 import type { OutageState } from './faults';
 import type { SecretKeyInfo } from './keys';
-import type { AddKeyBody, AppBody, AuditQuery, FaultConfig, OutageBody, RateLimitSetting, ReplayBody, SeedBody, WebhookBody } from './schemas';
+import type { AddKeyBody, AppBody, AuditQuery, ClockBody, FaultConfig, OutageBody, RateLimitSetting, ReplayBody, SeedBody, WebhookBody } from './schemas';
 import type { UserJson } from './clerk-json';
 import type { SessionStatus } from './columns';
 import type { StoreStats } from './store';
@@ -116,6 +117,18 @@ export class SandboxAdminClient {
   }
   setApp(body: AppBody): Promise<AppState> {
     return this.call('PUT', '/app', body);
+  }
+  resetApp(): Promise<AppState> {
+    return this.call('DELETE', '/app');
+  }
+  instance(): Promise<InstanceOverview> {
+    return this.call('GET', '/instance');
+  }
+  setClock(body: ClockBody): Promise<ClockSetting> {
+    return this.call('PUT', '/clock', body);
+  }
+  resetClock(): Promise<ClockSetting> {
+    return this.call('DELETE', '/clock');
   }
 }
 

@@ -10,6 +10,7 @@ import {
   addKeyBodySchema,
   appBodySchema,
   auditQuerySchema,
+  clockBodySchema,
   createUsersBodySchema,
   faultConfigSchema,
   outageBodySchema,
@@ -26,8 +27,11 @@ import {
 } from './schemas';
 import type { UserJson } from './clerk-json';
 import type { SessionStatus } from './columns';
+import { SandboxInstance, type ClockSetting, type DomainJson } from './instance';
 import { ClerkStore, type StoreStats } from './store';
 import { WebhookDispatcher, generateSigningSecret, type WebhookConfig, type WebhookEventRecord } from './webhooks';
+
+const APP_DEFAULTS = { middlewareFailure: false, publishableKey: null, origin: null, cookieDomain: null, sdkVersion: null } as const;
 
 export class SandboxNotFoundError extends Error {
   override readonly name = 'SandboxNotFoundError';
@@ -37,6 +41,30 @@ export interface AppState {
   middlewareFailure: boolean;
   /** Prefix of the key the example app is deployed with. */
   secretKeyPrefix: string | null;
+  /** The app's fault overrides; null = as the instance is configured (see `appBodySchema`). */
+  publishableKey: string | null;
+  origin: string | null;
+  cookieDomain: string | null;
+  sdkVersion: string | null;
+}
+
+/** What `GET /__sandbox/instance` shows: the instance the diagnostics compare the app with. */
+export interface InstanceOverview {
+  instanceId: string;
+  frontendApi: string;
+  publishableKey: string;
+  allowedOrigins: string[];
+  domains: DomainJson[];
+  clock: ClockSetting;
+}
+
+interface ExampleApp {
+  middlewareFailure: boolean;
+  secretKey: string;
+  publishableKey: string | null;
+  origin: string | null;
+  cookieDomain: string | null;
+  sdkVersion: string | null;
 }
 
 export interface SeedReport {
@@ -57,9 +85,11 @@ export class SandboxAdmin {
   readonly audit: AuditLog;
   readonly webhooks: WebhookDispatcher;
   readonly instanceId: string;
+  /** Frontend API host, publishable key, domains, JWT signing key, clock. */
+  readonly instance: SandboxInstance;
   readonly startedAt = Date.now();
-  /** The example app (health route, pages): its deployed key and the middleware switch. */
-  readonly app: { middlewareFailure: boolean; secretKey: string };
+  /** The example app (health route, pages): its deployed key, the middleware switch and its fault overrides. */
+  readonly app: ExampleApp;
   lastSeed: SeedReport;
 
   constructor(readonly options: ResolvedSandboxOptions) {
@@ -84,7 +114,8 @@ export class SandboxAdmin {
       url: options.webhookUrl ?? null,
       drop: options.dropWebhooks,
     });
-    this.app = { middlewareFailure: false, secretKey: this.keys.firstActiveSecret() ?? '' };
+    this.instance = new SandboxInstance(this.instanceId, options.seed);
+    this.app = { ...APP_DEFAULTS, secretKey: this.keys.firstActiveSecret() ?? '' };
   }
 
   // -- faults, rate limit, outage ------------------------------------------------------------
@@ -178,12 +209,12 @@ export class SandboxAdmin {
 
   /** Creates users as sign-ups would (each with one active session), with their webhook events. */
   createUsers(body: unknown): UserJson[] {
-    const { count } = parseInput(createUsersBodySchema, body);
-    const rows = this.store.createUsers(count);
+    const { count, expiredSessions } = parseInput(createUsersBodySchema, body);
+    const rows = this.store.createUsers(count, Date.now(), expiredSessions);
     return rows.map((i) => {
       const user = this.store.userJson(i);
       this.webhooks.emit('user.created', user.id, user);
-      for (const j of this.store.sessionRows(i)) {
+      for (const j of this.store.sessionRows(i, 'active')) {
         this.webhooks.emit('session.created', this.store.sessionId(j), this.sessionEvent(j, user));
       }
       return user;
@@ -244,17 +275,62 @@ export class SandboxAdmin {
 
   // -- example app ----------------------------------------------------------------------------
 
+  /** Changes the fields given; a null override goes back to the instance's own value. */
   setApp(body: unknown): AppState {
     const b = parseInput(appBodySchema, body);
     if (b.middlewareFailure !== undefined) this.app.middlewareFailure = b.middlewareFailure;
     if (b.secretKey !== undefined) this.app.secretKey = b.secretKey;
+    for (const field of ['publishableKey', 'origin', 'cookieDomain', 'sdkVersion'] as const) {
+      if (b[field] !== undefined) this.app[field] = b[field];
+    }
+    return this.appState();
+  }
+
+  /** Every app fault off (middleware, overrides); the deployed secret key stays. */
+  resetApp(): AppState {
+    Object.assign(this.app, APP_DEFAULTS);
     return this.appState();
   }
 
   appState(): AppState {
+    const { middlewareFailure, publishableKey, origin, cookieDomain, sdkVersion } = this.app;
     return {
-      middlewareFailure: this.app.middlewareFailure,
+      middlewareFailure,
       secretKeyPrefix: this.app.secretKey ? `${this.app.secretKey.slice(0, 12)}…` : null,
+      publishableKey,
+      origin,
+      cookieDomain,
+      sdkVersion,
     };
+  }
+
+  // -- instance and clock ---------------------------------------------------------------------
+
+  /** The instance's identity; `appUrl` is the sandbox's own URL (the primary domain). */
+  instanceOverview(appUrl: string): InstanceOverview {
+    const i = this.instance;
+    return {
+      instanceId: this.instanceId,
+      frontendApi: i.frontendApiHost,
+      publishableKey: i.publishableKey,
+      allowedOrigins: [...i.allowedOrigins],
+      domains: i.domains(appUrl),
+      clock: this.clock(),
+    };
+  }
+
+  clock(): ClockSetting {
+    return { skewMs: this.instance.clock.skewMs, applyTo: [...this.instance.clock.applyTo] };
+  }
+
+  /** Skews the clock Clerk's answers (`Date`, token times) and/or the health route's `Date` show. */
+  setClock(body: unknown): ClockSetting {
+    const b = parseInput(clockBodySchema, body);
+    this.instance.clock = { skewMs: b.skewMs, applyTo: [...new Set(b.applyTo)] };
+    return this.clock();
+  }
+
+  resetClock(): ClockSetting {
+    return this.setClock({ skewMs: 0 });
   }
 }

@@ -48,7 +48,7 @@ const program = new Command()
   .name('npm run sandbox --')
   .description(
     'Clerk SANDBOX: a loopback server that behaves like the parts of the Clerk Backend API, status page and webhooks the runbook touches. NOT real Clerk.\n' +
-      'Prints one JSON line on stdout when ready: {"url","secretKey","webhookSigningSecret","port","adminUrl"}. Admin API under <url>/__sandbox (see README).',
+      'Prints one JSON line on stdout when ready: {"url","secretKey","webhookSigningSecret","publishableKey","port","adminUrl"}. Admin API under <url>/__sandbox (see README).',
   )
   .addOption(new Option('-p, --port <port>', 'port to listen on (0 = a free port)').argParser(int('port')).default(0))
   .addOption(new Option('--host <host>', 'interface to bind').default('127.0.0.1'))
@@ -170,6 +170,7 @@ async function main(): Promise<void> {
       port: sandbox.port,
       secretKey: sandbox.secretKey,
       webhookSigningSecret: sandbox.webhookSigningSecret,
+      publishableKey: sandbox.publishableKey,
       adminUrl: `${sandbox.url}/__sandbox`,
     })}\n`,
   );

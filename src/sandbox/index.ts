@@ -14,6 +14,8 @@ export interface RunningSandbox {
   readonly port: number;
   /** An active secret key (`sk_test_…`), the first of `secretKeys` when given. */
   readonly secretKey: string;
+  /** The instance's publishable key (`pk_test_` + base64 of `<frontend api host>$`), as the app is deployed with. */
+  readonly publishableKey: string;
   /** Secret that signs webhook deliveries (`whsec_…`), for `verifyWebhook`. */
   readonly webhookSigningSecret: string;
   /** Typed in-process admin operations: faults, keys, audit, seeding, outage, webhooks, app. */
@@ -38,6 +40,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     url,
     port: address.port,
     secretKey: admin.keys.firstActiveSecret() ?? '',
+    publishableKey: admin.instance.publishableKey,
     webhookSigningSecret: admin.webhooks.signingSecret,
     admin,
     close() {
@@ -50,7 +53,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
   };
 }
 
-export { SandboxAdmin, SandboxNotFoundError, type AppState, type SeedReport } from './admin';
+export { SandboxAdmin, SandboxNotFoundError, type AppState, type InstanceOverview, type SeedReport } from './admin';
+export { encodePublishableKey, SESSION_TOKEN_TTL_SECONDS, type ClockSetting, type DomainJson } from './instance';
 export type { AuditEntry, AuditSummary, RevokeRecord } from './audit';
 export { RATE_LIMITS, type OutageState } from './faults';
 export type { SecretKeyInfo } from './keys';

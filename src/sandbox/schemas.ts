@@ -19,6 +19,10 @@ export const CLERK_ROUTES = [
   'GET /v1/sessions/{session_id}',
   'POST /v1/sessions/{session_id}/revoke',
   'POST /v1/webhooks/svix_url',
+  'GET /v1/instance',
+  'GET /v1/domains',
+  'GET /v1/jwks',
+  'POST /v1/sessions/{session_id}/tokens',
 ] as const;
 export const SIDE_ROUTES = [
   'GET /api/v2/status.json',
@@ -145,7 +149,20 @@ export const replayBodySchema = z
   .strict();
 export type ReplayBody = z.input<typeof replayBodySchema>;
 
-export const createUsersBodySchema = z.object({ count: z.number().int().min(1).max(100_000) }).strict();
+export const createUsersBodySchema = z
+  .object({
+    count: z.number().int().min(1).max(100_000),
+    /**
+     * Each user also has this many past sessions that ended as `expired` after `lifetimeMs`
+     * (their `expire_at` says so): what an instance with a too-short session lifetime leaves.
+     */
+    expiredSessions: z
+      .object({ count: z.number().int().min(1).max(100), lifetimeMs: z.number().int().min(1000).max(30 * 86_400_000) })
+      .strict()
+      .optional(),
+  })
+  .strict();
+export type CreateUsersBody = z.infer<typeof createUsersBodySchema>;
 
 export const appBodySchema = z
   .object({
@@ -153,9 +170,26 @@ export const appBodySchema = z
     middlewareFailure: z.boolean().optional(),
     /** The secret key the example app is deployed with (rotation changes it). */
     secretKey: z.string().min(1).optional(),
+    /** The publishable key the app reports (another instance's: `pk_test_…`); null: the sandbox instance's own. */
+    publishableKey: z.string().regex(/^pk_(test|live)_[A-Za-z0-9+/=]+$/, 'must look like pk_test_… (base64)').nullable().optional(),
+    /** The origin the app says it is served from; null: the sandbox's own URL (the instance's primary domain). */
+    origin: z.url().nullable().optional(),
+    /** The domain the app's session cookie is set on; null: the instance domain's host name. */
+    cookieDomain: z.string().min(1).max(253).nullable().optional(),
+    /** The Clerk SDK version the health route reports; null: the installed @clerk/backend's. */
+    sdkVersion: z.string().regex(/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/, 'must be a semver version, e.g. 1.2.3').nullable().optional(),
   })
   .strict();
 export type AppBody = z.infer<typeof appBodySchema>;
+
+/** A skewed clock: the `Date` header (and token times) of Clerk's answers and/or the health route's. */
+export const clockBodySchema = z
+  .object({
+    skewMs: z.number().int().min(-86_400_000).max(86_400_000),
+    applyTo: z.array(z.enum(['clerk', 'app'])).min(1).default(['clerk', 'app']),
+  })
+  .strict();
+export type ClockBody = z.input<typeof clockBodySchema>;
 
 export const auditQuerySchema = z
   .object({

@@ -150,6 +150,14 @@ export function buildServer(ctx: ServerContext): FastifyInstance {
     }
   });
 
+  // A skewed clock shows in the `Date` header of Clerk's answers and of the app's health route.
+  app.addHook('onSend', async (req, reply) => {
+    const target = req.url.startsWith('/v1/') ? 'clerk' : req.routeOptions.config.routeKey === 'GET /api/clerk-health' ? 'app' : null;
+    if (target && admin.instance.clock.skewMs !== 0 && admin.instance.clock.applyTo.includes(target)) {
+      reply.header('date', new Date(admin.instance.now(target)).toUTCString());
+    }
+  });
+
   app.addHook('onResponse', async (req, reply) => {
     record(req, reply.statusCode);
   });

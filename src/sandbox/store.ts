@@ -159,7 +159,7 @@ export class ClerkStore {
     return i;
   }
 
-  private addSession(user: number, createdAt: number, lastActiveAt: number, status: SessionStatus): void {
+  private addSession(user: number, createdAt: number, lastActiveAt: number, status: SessionStatus, lifetimeMs = MAX_SESSION_LIFETIME_MS): void {
     const s = this.s;
     const j = s.count++;
     s.reserve(s.count);
@@ -167,7 +167,7 @@ export class ClerkStore {
     s.createdAt[j] = createdAt;
     s.lastActiveAt[j] = Math.max(createdAt, lastActiveAt);
     s.updatedAt[j] = s.lastActiveAt[j]!;
-    s.expireAt[j] = createdAt + MAX_SESSION_LIFETIME_MS;
+    s.expireAt[j] = createdAt + lifetimeMs;
     s.status[j] = STATUS_CODE[status];
     s.browser[j] = Math.floor(this.rng() * BROWSERS.length);
     this.u.sessionCount[user] = this.u.sessionCount[user]! + 1;
@@ -175,14 +175,24 @@ export class ClerkStore {
 
   // -- mutations ------------------------------------------------------------------------------
 
-  /** Adds users as if they had just signed up and signed in (one active session each). */
-  createUsers(count: number, now = Date.now()): number[] {
+  /**
+   * Adds users as if they had just signed up and signed in (one active session each). With
+   * `expired`, each also has that many earlier sessions, back to back, that each ended as
+   * `expired` after `lifetimeMs` (newest first, as Clerk lists them: the active one first).
+   */
+  createUsers(count: number, now = Date.now(), expired?: { count: number; lifetimeMs: number }): number[] {
     const created: number[] = [];
     for (let k = 0; k < count; k++) {
       const last = this.u.count > 0 ? this.u.createdAt[this.u.count - 1]! : 0;
       const createdAt = Math.max(now, last + 1);
       const i = this.appendUser(createdAt);
       const u = this.u;
+      for (let e = expired?.count ?? 0; e >= 1; e--) {
+        const lifetime = expired!.lifetimeMs;
+        const start = createdAt - e * lifetime;
+        this.addSession(i, start, start + lifetime - 1000, 'expired', lifetime);
+        this.s.updatedAt[this.s.count - 1] = start + lifetime;
+      }
       this.addSession(i, createdAt, createdAt, 'active');
       u.lastActiveAt[i] = createdAt;
       u.lastSignInAt[i] = createdAt;

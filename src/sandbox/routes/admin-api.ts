@@ -10,6 +10,7 @@ import {
   addKeyBodySchema,
   appBodySchema,
   auditQuerySchema,
+  clockBodySchema,
   createUsersBodySchema,
   faultConfigSchema,
   outageBodySchema,
@@ -53,6 +54,9 @@ export async function adminApi(app: FastifyInstance, ctx: ServerContext): Promis
     outage: admin.outageState(),
     webhooks: admin.webhooks.getConfig(),
     app: admin.appState(),
+    publishableKey: admin.instance.publishableKey,
+    frontendApi: admin.instance.frontendApiHost,
+    clock: admin.clock(),
     keys: admin.listKeys(),
     process: processUsage(),
   }));
@@ -113,4 +117,10 @@ export async function adminApi(app: FastifyInstance, ctx: ServerContext): Promis
 
   app.get(`${A}/app`, async () => admin.appState());
   app.put(`${A}/app`, body(appBodySchema), async (req) => admin.setApp(req.body));
+  app.delete(`${A}/app`, async () => admin.resetApp());
+
+  app.get(`${A}/instance`, async () => admin.instanceOverview(ctx.selfUrl()));
+  app.get(`${A}/clock`, async () => admin.clock());
+  app.put(`${A}/clock`, body(clockBodySchema), async (req) => admin.setClock(req.body));
+  app.delete(`${A}/clock`, async () => admin.resetClock());
 }

@@ -133,6 +133,8 @@ const sessionListQuery = z.preprocess(
   }),
 );
 
+const tokenBody = z.looseObject({ expires_in_seconds: z.number().int().min(30).max(315_360_000).nullish() });
+
 /** The first issue of a Clerk querystring, as the 422 Clerk answers. */
 function clerkParamError(error: z.ZodError): ClerkParamError {
   const issue = error.issues[0];
@@ -279,6 +281,29 @@ export async function clerkBackendApi(app: FastifyInstance, ctx: ServerContext):
       return sendClerk(reply, 400, clerkErrors('session_not_active', 'session is not active', `Session ${session_id} cannot be revoked because its status is ${st}.`, { session_id, status: st }));
     }
     return sendClerk(reply, 200, store.sessionJson(j));
+  });
+
+  // The instance, its domains and the keys its session tokens are signed with (diagnostics read these).
+  app.get('/v1/instance', clerk('GET /v1/instance'), async (_req, reply) => sendClerk(reply, 200, admin.instance.instanceJson()));
+
+  app.get('/v1/domains', clerk('GET /v1/domains'), async (_req, reply) => {
+    const data = admin.instance.domains(ctx.selfUrl());
+    return sendClerk(reply, 200, { data, total_count: data.length });
+  });
+
+  app.get('/v1/jwks', clerk('GET /v1/jwks'), async (_req, reply) => sendClerk(reply, 200, admin.instance.jwks()));
+
+  app.post<{ Params: { session_id: string } }>('/v1/sessions/:session_id/tokens', clerk('POST /v1/sessions/{session_id}/tokens'), async (req, reply) => {
+    const { session_id } = req.params;
+    const body = tokenBody.safeParse(req.body ?? {});
+    if (!body.success) throw new ClerkParamError('expires_in_seconds', 'form_param_value_invalid', 'expires_in_seconds must be an integer between 30 and 315360000');
+    const j = store.findSession(session_id);
+    // Clerk's spec names 401 and 404 only: a session that is not active has no token to give.
+    if (j < 0 || store.sessionStatus(j) !== 'active') throw new ClerkNotFound(`No active session was found with id ${session_id}`);
+    const azp = admin.app.origin ?? new URL(ctx.selfUrl()).origin;
+    const userId = store.sessionJson(j).user_id;
+    const jwt = admin.instance.sessionToken({ sessionId: session_id, userId, azp }, body.data.expires_in_seconds ?? undefined);
+    return sendClerk(reply, 200, { object: 'token', jwt });
   });
 
   // What `webhooks.generateSvixAuthURL()` asks for: a link to the (stand-in) Svix app portal.

@@ -39,7 +39,18 @@ export async function exampleApp(app: FastifyInstance, ctx: ServerContext): Prom
 
   app.get('/api/clerk-health', route('GET /api/clerk-health'), async (_req, reply) => {
     const t0 = Date.now();
-    const base = { sandbox: true, sdk: { name: '@clerk/backend', version }, middleware: admin.app.middlewareFailure ? 'failing' : 'ok' };
+    const self = new URL(ctx.selfUrl());
+    const origin = admin.app.origin ? new URL(admin.app.origin).origin : self.origin;
+    const base = {
+      sandbox: true,
+      sdk: { name: '@clerk/backend', version: admin.app.sdkVersion ?? version },
+      middleware: admin.app.middlewareFailure ? 'failing' : 'ok',
+      // What the app is configured with, for diagnostics: where it is served, where its session cookie lives, which instance it names.
+      url: `${origin}/`,
+      origin,
+      cookieDomain: admin.app.cookieDomain ?? self.hostname,
+      publishableKey: admin.app.publishableKey ?? admin.instance.publishableKey,
+    };
     try {
       const res = await fetch(`${ctx.selfUrl()}/v1/users/count`, {
         headers: { authorization: `Bearer ${admin.app.secretKey}`, 'user-agent': `example-app @clerk/backend@${version}` },
