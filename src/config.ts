@@ -83,3 +83,21 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
 
 /** Real Clerk's public status page (Statuspage v2). */
 export const CLERK_STATUS_PAGE = 'https://status.clerk.com';
+
+/**
+ * What diagnostics compare the instance with, from the environment. `sandbox`: in sandbox mode
+ * its own publishable key and origin stand in for what a deployed app would be configured with.
+ */
+export function diagnosticsConfig(env: Env, sandbox?: { url: string; publishableKey?: string }) {
+  const publishableKey = env.CLERK_PUBLISHABLE_KEY ?? sandbox?.publishableKey;
+  const clerkApiUrl = sandbox?.url ?? env.CLERK_API_URL;
+  return {
+    ...(clerkApiUrl ? { clerkApiUrl } : {}),
+    ...(env.APP_URL ? { appUrl: env.APP_URL } : {}),
+    ...(publishableKey ? { publishableKey } : {}),
+    authorizedParties: env.CLERK_AUTHORIZED_PARTIES.length ? env.CLERK_AUTHORIZED_PARTIES : sandbox ? [new URL(sandbox.url).origin] : [],
+    minSdkVersion: env.CLERK_MIN_SDK_VERSION,
+    maxSessionLifetimeMs: env.CLERK_SESSION_MAX_LIFETIME,
+    ...(env.CLERK_SESSION_INACTIVITY_TIMEOUT !== undefined ? { inactivityTimeoutMs: env.CLERK_SESSION_INACTIVITY_TIMEOUT } : {}),
+  };
+}

@@ -166,6 +166,8 @@ export const incidentInputSchema = z
         steps: z.partialRecord(gatedStepSchema, gateTimeoutsSchema).default({}),
       })
       .prefault({}),
+    /** session_issues only: users who report the trouble; diagnostics look at their sessions. */
+    affectedUserIds: z.array(clerkUserIdSchema).max(100).default([]),
     /** session_issues only: end the sessions of these users (after an approval). */
     targetedRevocation: z.strictObject({ userIds: z.array(clerkUserIdSchema).min(1).max(1000) }).optional(),
     dryRun: z.boolean().default(false),
@@ -195,6 +197,9 @@ export const incidentInputSchema = z
     }
     if (input.targetedRevocation && input.category !== undefined && input.category !== 'session_issues') {
       ctx.addIssue({ code: 'custom', path: ['targetedRevocation'], message: 'only for category session_issues' });
+    }
+    if (input.affectedUserIds.length && input.category !== undefined && input.category !== 'session_issues') {
+      ctx.addIssue({ code: 'custom', path: ['affectedUserIds'], message: 'only for category session_issues' });
     }
     const shortage = approverShortage(input);
     if (shortage) ctx.addIssue({ code: 'custom', path: ['approvers'], message: shortage });

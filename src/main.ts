@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
-import { CLERK_STATUS_PAGE, loadEnv } from './config';
+import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from './config';
 import { SEARCH_ATTRIBUTES } from './shared';
 import { serverAnswers, startDevServer, startDevServerViaSdkDownload, type RunningDevServer } from './temporal/dev-server';
 import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from './temporal/provision';
@@ -96,6 +96,7 @@ async function main(): Promise<void> {
       statusPageUrl: string;
       appHealthUrl?: string;
       appRoutes: string[];
+      publishableKey?: string;
     };
     if (env.CLERK_SECRET_KEY) {
       clerk = {
@@ -118,6 +119,7 @@ async function main(): Promise<void> {
         statusPageUrl: sandbox.url,
         appHealthUrl: env.APP_HEALTH_URL ?? `${sandbox.url}/api/clerk-health`,
         appRoutes: env.APP_ROUTES.length ? env.APP_ROUTES : [`${sandbox.url}/app/dashboard`, `${sandbox.url}/app/profile`],
+        publishableKey: sandbox.publishableKey,
       };
       say(`Clerk: SANDBOX at ${sandbox.url} with ${SANDBOX_USERS} seeded users (no CLERK_SECRET_KEY set; nothing reaches real Clerk)`);
     }
@@ -139,6 +141,7 @@ async function main(): Promise<void> {
         }),
         appHealthUrl: clerk.appHealthUrl,
         appRoutes: clerk.appRoutes,
+        diagnostics: diagnosticsConfig(env, clerk.mode === 'sandbox' && clerk.apiUrl ? { url: clerk.apiUrl, ...(clerk.publishableKey ? { publishableKey: clerk.publishableKey } : {}) } : undefined),
         chatWebhookUrl: env.CHAT_WEBHOOK_URL,
         temporalUiUrl: env.TEMPORAL_UI_URL ?? uiUrl,
         namespace: env.TEMPORAL_NAMESPACE,

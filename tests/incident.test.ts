@@ -223,7 +223,10 @@ describe('approval gates', () => {
         expect(decision).toMatchObject({ decision: 'rejected', rejectedBy: 'bob', reason: 'rollback not done yet' });
         const result = await handle.result();
         expect(result.category).toBe('middleware_failure');
-        expect(outcomes(result)).toMatchObject({ diagnostics: 'not_automated', operator_action: 'rejected', verify_fix: 'not_needed' });
+        expect(outcomes(result)).toMatchObject({ diagnostics: 'succeeded', operator_action: 'rejected', verify_fix: 'not_needed' });
+        // Diagnostics named the failing middleware, and the approvers saw it in the request.
+        expect(result.steps.find((x) => x.step === 'diagnostics')?.note).toMatch(/^fail: .*middleware/i);
+        expect(result.gates[0]?.title).toMatch(/; diagnostics: .*middleware/i);
         expect(result.gates[0]?.rejection).toMatchObject({ approver: 'bob', reason: 'rollback not done yet' });
         expect(chat.texts().some((t) => t.includes('operator_action: rejected'))).toBe(true);
         // Nobody resolved it: it closes still needing a human, and every surface says so.
@@ -308,7 +311,7 @@ describe('optional steps', () => {
         );
         await handle.executeUpdate(approveStep, { args: [{ step: 'targeted_revocation', approver: 'alice' }] });
         const result = await handle.result();
-        expect(outcomes(result)).toMatchObject({ diagnostics: 'not_automated', targeted_revocation: 'succeeded', review: 'not_automated' });
+        expect(outcomes(result)).toMatchObject({ diagnostics: 'succeeded', targeted_revocation: 'succeeded', review: 'not_automated' });
         expect(result.status).toBe('resolved');
         const revoked = Object.keys(sandbox.admin.revokes());
         const note = result.steps.find((s) => s.step === 'targeted_revocation' && s.outcome === 'succeeded')?.note ?? '';
@@ -395,6 +398,27 @@ describe('honest outcomes', () => {
         expect(result.status).toBe('needs_human');
         expect(result.openItems[0]).toMatch(/^targeted_revocation not done \(partial\)/);
       },
+    );
+  });
+
+  it('session issues: diagnostics run on the affected users, see sessions ending early, and propose ending them', async () => {
+    const affected: string[] = [];
+    await withIncident(
+      { ...people, category: 'session_issues', summary: 'two users signed out every minute', affectedUserIds: affected, timeouts: fast },
+      async ({ handle }) => {
+        const waiting = await waitForState(handle, getIncidentState, (s) => s.waitingFor.includes('requestStep'));
+        const diagnostics = waiting.steps.find((x) => x.step === 'diagnostics');
+        expect(diagnostics?.outcome).toBe('succeeded');
+        expect(diagnostics?.note).toMatch(/^(warn|fail): /);
+        expect(waiting.timeline.find((e) => e.step === 'diagnostics')?.details?.checks).toEqual(
+          expect.arrayContaining([expect.stringMatching(/^(warn|fail) session_lifetime: /)]),
+        );
+        expect(waiting.waitingFor).toContain(`diagnostics propose it for ${affected.join(', ')}: their sessions end early`);
+        await handle.cancel();
+        await handle.result().catch(() => undefined);
+      },
+      // Before the incident starts: two users whose sessions keep expiring after a minute.
+      (s) => void affected.push(...s.admin.createUsers({ count: 2, expiredSessions: { count: 4, lifetimeMs: 60_000 } }).map((u) => u.id)),
     );
   });
 

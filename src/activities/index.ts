@@ -6,6 +6,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { notify, type Notification, type NotifyResult } from './notify';
 import type { ClerkGateway } from './clerk';
 import { fetchStatusPage, probeBackendApi, runProbes, type StatusPageResult } from './probes';
+import { createDiagnosticsActivities, type DiagnosticsDeps } from './diagnostics';
 import { createRevokeSessionsActivities } from './revoke-sessions';
 import type { ProbeReport } from '../triage/rules';
 
@@ -25,7 +26,11 @@ export interface ActivityDeps {
   namespace?: string;
   /** The Clerk adapter (src/activities/clerk.ts); triage's Backend API probe is skipped without it. */
   clerk?: ClerkGateway;
+  /** What diagnostics compare against (publishable key, app URL, authorized parties, SDK minimum, lifetimes): `diagnosticsConfig(env)`. */
+  diagnostics?: Omit<DiagnosticsDeps, 'clerk' | 'appHealthUrl' | 'appRoutes'>;
 }
+
+const DEFAULT_MAX_SESSION_LIFETIME_MS = 7 * 86_400_000;
 
 const NOTIFY_TIMEOUT_MS = 5000;
 
@@ -33,6 +38,15 @@ export function createActivities(deps: ActivityDeps) {
   return {
     /** Mass session revocation (`revokeSessionsWorkflow`): count the scope, revoke batch by batch. */
     ...createRevokeSessionsActivities({ clerk: () => deps.clerk }),
+
+    /** Diagnostics of middleware failures and session issues: every check in parallel, each bounded. */
+    ...createDiagnosticsActivities(() => ({
+      maxSessionLifetimeMs: DEFAULT_MAX_SESSION_LIFETIME_MS,
+      ...deps.diagnostics,
+      ...(deps.clerk ? { clerk: deps.clerk } : {}),
+      ...(deps.appHealthUrl ? { appHealthUrl: deps.appHealthUrl } : {}),
+      ...(deps.appRoutes ? { appRoutes: deps.appRoutes } : {}),
+    })),
 
     async probeStatusPage(input: { timeoutMs: number }): Promise<StatusPageResult & { sandbox: boolean }> {
       const result = await fetchStatusPage(deps.statusPageUrl, input.timeoutMs);

@@ -10,7 +10,7 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { runDiagnostics, type DiagnosticsDeps, type DiagnosticsReport } from '../activities/diagnostics';
 import { createClerkGateway } from '../activities/clerk';
-import { loadEnv, type Env } from '../config';
+import { diagnosticsConfig, loadEnv, type Env } from '../config';
 import { DIAGNOSTIC_KINDS, formatChecks } from '../diagnostics/rules';
 import { clerkUserIdSchema, durationSchema, formatDuration } from '../domain';
 import { findRunningStart } from '../runtime-file';
@@ -76,15 +76,10 @@ async function depsFor(opts: Options, env: Env, log: (line: string) => void): Pr
   if (!secretKey) log('no CLERK_SECRET_KEY and no sandbox: the checks that read Clerk are skipped');
   return {
     ...(secretKey ? { clerk: createClerkGateway({ secretKey, ...(apiUrl ? { apiUrl } : {}), retry: { maxUnavailableAttempts: 1 } }) } : {}),
-    ...(apiUrl ? { clerkApiUrl: apiUrl } : {}),
     ...((env.APP_HEALTH_URL ?? (base && `${base}/api/clerk-health`)) ? { appHealthUrl: env.APP_HEALTH_URL ?? `${base}/api/clerk-health` } : {}),
     appRoutes: env.APP_ROUTES.length ? env.APP_ROUTES : base ? [`${base}/app/dashboard`, `${base}/app/profile`] : [],
-    ...(env.APP_URL ? { appUrl: env.APP_URL } : {}),
-    ...((env.CLERK_PUBLISHABLE_KEY ?? access?.publishableKey) ? { publishableKey: env.CLERK_PUBLISHABLE_KEY ?? access?.publishableKey } : {}),
-    authorizedParties: env.CLERK_AUTHORIZED_PARTIES.length ? env.CLERK_AUTHORIZED_PARTIES : base ? [new URL(base).origin] : [],
-    minSdkVersion: env.CLERK_MIN_SDK_VERSION,
-    maxSessionLifetimeMs: env.CLERK_SESSION_MAX_LIFETIME,
-    ...(env.CLERK_SESSION_INACTIVITY_TIMEOUT !== undefined ? { inactivityTimeoutMs: env.CLERK_SESSION_INACTIVITY_TIMEOUT } : {}),
+    ...diagnosticsConfig(env, base ? { url: base, ...(access?.publishableKey ? { publishableKey: access.publishableKey } : {}) } : undefined),
+    ...(apiUrl ? { clerkApiUrl: apiUrl } : {}),
   };
 }
 

@@ -138,6 +138,7 @@ export function buildProgram(): Command {
     .option('--escalate-after <duration>', 'no decision by then: notify again (e.g. "15m")')
     .option('--decide-within <duration>', 'no decision by then: safe default, step not done (e.g. "1h")')
     .option('--probe-timeout <duration>', 'timeout of each triage probe (e.g. "5s")')
+    .option('--affected-user <userId>', 'session_issues: a user who has the trouble (repeat); diagnostics look at their sessions', collect, [])
     .option('--revoke-user <userId>', 'session_issues: end the sessions of this user (repeat), after an approval', collect, [])
     .option('--dry-run', 'plan and record, change nothing')
     .option('--input <json>', 'the whole input as one JSON object (instead of the flags)', parseJsonObject)
@@ -146,11 +147,12 @@ export function buildProgram(): Command {
     .action(async (opts: Record<string, unknown>) => {
       const timeouts = defined({ escalateAfter: opts.escalateAfter, decideWithin: opts.decideWithin, probe: opts.probeTimeout });
       const revokeUsers = opts.revokeUser as string[];
+      const affectedUsers = opts.affectedUser as string[];
       if (opts.input !== undefined) {
         // --input is the whole input: a flag beside it would be silently dropped, so refuse.
         const beside = ['category', 'reporter', 'summary', 'escalateAfter', 'decideWithin', 'probeTimeout', 'dryRun']
           .filter((k) => opts[k] !== undefined)
-          .concat((opts.approver as string[]).length ? ['approver'] : [], revokeUsers.length ? ['revokeUser'] : []);
+          .concat((opts.approver as string[]).length ? ['approver'] : [], revokeUsers.length ? ['revokeUser'] : [], affectedUsers.length ? ['affectedUser'] : []);
         if (beside.length) {
           throw new CliArgumentError(`--input: it is the whole input; put ${beside.map((k) => `--${kebab(k)}`).join(', ')} inside the JSON instead of beside it`);
         }
@@ -164,6 +166,7 @@ export function buildProgram(): Command {
           approvers: (opts.approver as string[]).length ? opts.approver : undefined,
           timeouts: Object.keys(timeouts).length ? timeouts : undefined,
           targetedRevocation: revokeUsers.length ? { userIds: revokeUsers } : undefined,
+          affectedUserIds: affectedUsers.length ? affectedUsers : undefined,
           dryRun: opts.dryRun === true ? true : undefined,
         });
       const parsed = incidentInputSchema.safeParse(raw);
@@ -177,6 +180,7 @@ export function buildProgram(): Command {
                 'timeouts.escalateAfter': '--escalate-after',
                 'timeouts.decideWithin': '--decide-within',
                 targetedRevocation: '--revoke-user',
+                affectedUserIds: '--affected-user',
               }, START_REQUIRED),
         );
       }

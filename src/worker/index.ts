@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { clerkLimitsFromEnv, createClerkGateway, createClerkRateLimiters } from '../activities/clerk';
-import { CLERK_STATUS_PAGE, loadEnv } from '../config';
+import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from '../config';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
 
 // A path, not require.resolve: the source is TypeScript (run by tsx), which Node's resolver does not know.
@@ -59,6 +59,7 @@ async function main(): Promise<void> {
       }),
       appHealthUrl: env.APP_HEALTH_URL,
       appRoutes: env.APP_ROUTES,
+      diagnostics: diagnosticsConfig(env),
       chatWebhookUrl: env.CHAT_WEBHOOK_URL,
       temporalUiUrl: env.TEMPORAL_UI_URL,
       namespace: env.TEMPORAL_NAMESPACE,

@@ -7,6 +7,7 @@
  */
 import type { GatedStep, IncidentCategory, ManualStep } from '../domain';
 import type { RevocationScope } from './revoke-sessions';
+import type { Check, DiagnosticsSummary } from '../diagnostics/rules';
 import type { GateOutcome, StepRequest } from './incident-approvals';
 
 /** What a playbook can do; implemented by `Incident` (incident-run.ts). */
@@ -32,8 +33,10 @@ export interface IncidentRun {
   revokeSessions(step: GatedStep, scope: RevocationScope): Promise<void>;
   /** An optional step: the input's request, or one sent with `requestStep` before the window closes. */
   optionalRequest(step: GatedStep, what: string): Promise<StepRequest | undefined>;
-  /** What triage saw, for diagnostics. */
-  readonly evidence: Record<string, unknown>;
+  /** Run the diagnostics of `kind` (for `userIds`' sessions); their summary, or undefined when they could not run. */
+  diagnose(kind: 'middleware_failure' | 'session_issues', userIds?: string[]): Promise<{ summary: DiagnosticsSummary; checks: Check[] } | undefined>;
+  /** The users the reporter named as affected (session_issues). */
+  readonly affectedUserIds: readonly string[];
 }
 
 export interface Playbook {
@@ -87,8 +90,10 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
   middleware_failure: {
     fixedWhen: ['verify_fix'],
     async mitigate(run) {
-      run.notAutomatedYet('diagnostics', 'middleware diagnostics: SDK version, health route, middleware errors', run.evidence);
-      return run.approval('operator_action', 'confirm the fix (rollback, redeploy or key update) is live, so it can be verified');
+      const diagnosed = await run.diagnose('middleware_failure');
+      // The approvers see the most likely fix in the request itself.
+      const hint = diagnosed && diagnosed.summary.verdict !== 'ok' ? `; diagnostics: ${diagnosed.summary.text}` : '';
+      return run.approval('operator_action', `confirm the fix (rollback, redeploy or key update) is live, so it can be verified${hint}`);
     },
     async monitor(run, action) {
       if (action === 'approved') await run.verifyFix('verify_fix');
@@ -99,8 +104,11 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
   session_issues: {
     fixedWhen: ['targeted_revocation'],
     async mitigate(run) {
-      run.notAutomatedYet('diagnostics', 'session diagnostics: lifetime settings, clock skew, authorized parties, cookie domain', run.evidence);
-      const request = await run.optionalRequest('targeted_revocation', 'end the sessions of the affected users');
+      const diagnosed = await run.diagnose('session_issues', [...run.affectedUserIds]);
+      // Sessions that end early point at the affected users' sessions: propose ending them.
+      const corrupt = diagnosed?.checks.some((c) => c.id === 'session_lifetime' && (c.verdict === 'warn' || c.verdict === 'fail'));
+      const proposal = corrupt && run.affectedUserIds.length ? ` (diagnostics propose it for ${run.affectedUserIds.join(', ')}: their sessions end early)` : '';
+      const request = await run.optionalRequest('targeted_revocation', `end the sessions of the affected users${proposal}`);
       if (request?.userIds) {
         const decision = await run.approval('targeted_revocation', `revoke the sessions of ${request.userIds.length} user(s)`);
         if (decision === 'approved') await run.revokeSessions('targeted_revocation', { type: 'users', userIds: request.userIds });

@@ -3,11 +3,12 @@
  * steps and their compensations, approvals, optional requests, the recovery watch, verification
  * and the revocation child workflow. Each step records its outcome; none throws but cancellation.
  */
-import { executeChild, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import { executeChild, isCancellation, patched, proxyActivities, sleep } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { formatDuration, type GatedStep, type ManualStep, type ValidIncidentInput } from '../domain';
 import type { RevocationScope } from './revoke-sessions';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
+import type { Check, DiagnosticKind, DiagnosticsSummary } from '../diagnostics/rules';
 import { classify, formatProbeReport, reconcile, type ProbeReport } from '../triage/rules';
 import { waitForApproval, type GateOutcome, type StepRequest } from './incident-approvals';
 import { ManualSteps, OptionalSteps, Resolution } from './incident-requests';
@@ -39,6 +40,16 @@ function describeScope(scope: RevocationScope): string {
   return 'sessions';
 }
 
+/** Incidents started before diagnostics ran as an activity keep recording them as not automated on replay. */
+const DIAGNOSTICS_PATCH = 'incident-diagnostics';
+const LEGACY_DIAGNOSTICS: Record<DiagnosticKind, string> = {
+  middleware_failure: 'middleware diagnostics: SDK version, health route, middleware errors',
+  session_issues: 'session diagnostics: lifetime settings, clock skew, authorized parties, cookie domain',
+};
+
+/** One line per check that is not ok, for the timeline and the channel. */
+const checkLine = (c: Check) => `${c.verdict} ${c.id}: ${c.evidence}${c.fix ? ` → ${c.fix}` : ''}`;
+
 /** Outcomes that count as done when the runbook checks whether the incident is fixed. */
 const DONE: readonly string[] = ['succeeded', 'done_by_hand'];
 
@@ -63,6 +74,11 @@ export class Incident implements IncidentRun {
     this.optionalSteps = new OptionalSteps(this.tracker);
     this.manualSteps = new ManualSteps(this.tracker);
     this.resolution = new Resolution(this.tracker);
+  }
+
+  /** The users named as affected; the users of a targeted revocation in the input otherwise. */
+  get affectedUserIds(): readonly string[] {
+    return this.input.affectedUserIds.length ? this.input.affectedUserIds : (this.input.targetedRevocation?.userIds ?? []);
   }
 
   private get state() {
@@ -209,6 +225,41 @@ export class Incident implements IncidentRun {
       this.optionalSteps.fromInput(req, `requested in the incident input (${fromInput.userIds.length} user(s))`);
     }
     return this.optionalSteps.awaitRequest(step, what, this.gateTimeouts(step).decideWithin);
+  }
+
+  // -- diagnostics ------------------------------------------------------------------------------
+
+  /**
+   * The runbook's error-handling table as checks (clock skew, keys, domains, authorized parties,
+   * session lifetime, middleware and SDK), each bounded; the verdicts go to the timeline, the
+   * details and the channel. Undefined when they could not run (or on replay of an older incident).
+   */
+  async diagnose(kind: DiagnosticKind, userIds?: string[]): Promise<{ summary: DiagnosticsSummary; checks: Check[] } | undefined> {
+    if (!patched(DIAGNOSTICS_PATCH)) {
+      this.notAutomatedYet('diagnostics', LEGACY_DIAGNOSTICS[kind], this.evidence);
+      return undefined;
+    }
+    const timeoutMs = this.input.timeouts.probe;
+    this.tracker.waitFor(`diagnostics: ${kind} checks (${formatDuration(timeoutMs)} each)`);
+    try {
+      const report = await activities.runDiagnostics.executeWithOptions(
+        { summary: `diagnostics: ${kind} checks (${formatDuration(timeoutMs)} each)`, startToCloseTimeout: timeoutMs * 3 + 10_000 },
+        [{ kind, timeoutMs, ...(userIds?.length ? { userIds } : {}) }],
+      );
+      const { summary, checks } = report;
+      const findings = checks.filter((c) => c.verdict === 'warn' || c.verdict === 'fail').map(checkLine);
+      this.tracker.stepDone('diagnostics', 'succeeded', 'runbook', `${summary.verdict}: ${summary.text}`, { verdict: summary.verdict, cause: summary.cause, checks: checks.map(checkLine) });
+      if (summary.verdict !== 'ok') {
+        this.tracker.attention(`diagnostics: ${summary.text}`);
+        await this.tracker.notify('needs_attention', `Diagnostics: ${summary.verdict}`, [summary.text, ...findings].join('\n'));
+      }
+      return { summary, checks };
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      this.tracker.stepDone('diagnostics', 'failed', 'runbook', `diagnostics could not run: ${errorMessage(err)}`);
+      this.tracker.attention(`diagnostics failed: ${errorMessage(err)}`);
+      return undefined;
+    }
   }
 
   // -- monitoring and verification --------------------------------------------------------------

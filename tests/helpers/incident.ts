@@ -2,6 +2,7 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import type { ActivityDeps } from '../../src/activities';
 import { createClerkGateway } from '../../src/activities/clerk';
+import { diagnosticsConfig, loadEnv } from '../../src/config';
 import type { RunningSandbox } from '../../src/sandbox';
 import type { getIncidentState, IncidentState } from '../../src/workflows/incident';
 
@@ -14,6 +15,8 @@ export function sandboxDeps(sandbox: RunningSandbox, chatWebhookUrl?: string): A
     clerk: createClerkGateway({ secretKey: sandbox.secretKey, apiUrl: sandbox.url, retry: { maxUnavailableAttempts: 1 }, requestTimeoutMs: 3000 }),
     appHealthUrl: `${sandbox.url}/api/clerk-health`,
     appRoutes: [`${sandbox.url}/app/dashboard`, `${sandbox.url}/app/profile`],
+    // As npm start configures it in sandbox mode: the sandbox's publishable key and origin.
+    diagnostics: diagnosticsConfig(loadEnv({}), { url: sandbox.url, publishableKey: sandbox.publishableKey }),
     ...(chatWebhookUrl ? { chatWebhookUrl } : {}),
     temporalUiUrl: 'http://localhost:8233',
     namespace: 'default',
