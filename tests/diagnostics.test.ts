@@ -215,7 +215,7 @@ describe('npm run diagnose', () => {
     const bad = await cli(['--kind', 'everything']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--kind/);
-    const notSandbox = await cli(['--sandbox', 'http://127.0.0.1:9', '--timeout', '1s']);
+    const notSandbox = await cli(['--sandbox', 'http://127.0.0.1:9', '--probe-timeout', '1s']);
     expect(notSandbox.code).toBe(2);
     expect(notSandbox.stderr).toMatch(/--sandbox: http:\/\/127\.0\.0\.1:9 does not answer/);
   });

@@ -21,7 +21,7 @@ const optionsSchema = z.strictObject({
   user: z.array(clerkUserIdSchema).max(100).default([]),
   token: z.string().min(1).optional(),
   kind: z.enum(DIAGNOSTIC_KINDS).optional(),
-  timeout: durationSchema(100, 60_000).default(5000),
+  probeTimeout: durationSchema(100, 60_000).default(5000),
   json: z.boolean().default(false),
 });
 type Options = z.output<typeof optionsSchema>;
@@ -67,7 +67,7 @@ function sandboxToUse(flag: string | undefined, env: Env, log: (line: string) =>
 async function depsFor(opts: Options, env: Env, log: (line: string) => void): Promise<DiagnosticsDeps> {
   const base = sandboxToUse(opts.sandbox, env, log);
   const access = base
-    ? await sandboxAccess(base, opts.timeout).catch((err: Error) => {
+    ? await sandboxAccess(base, opts.probeTimeout).catch((err: Error) => {
         throw opts.sandbox ? new CliArgumentError(`--sandbox: ${err.message}`) : err;
       })
     : undefined;
@@ -103,7 +103,7 @@ export async function diagnose(rawOptions: Record<string, unknown>, log: (line: 
   const env = loadEnv();
   const deps = await depsFor(opts, env, log);
   const kind = opts.kind ?? (opts.user.length ? 'session_issues' : 'middleware_failure');
-  return runDiagnostics(deps, { kind, userIds: opts.user, timeoutMs: opts.timeout }, opts.token ? { token: opts.token } : {});
+  return runDiagnostics(deps, { kind, userIds: opts.user, timeoutMs: opts.probeTimeout }, opts.token ? { token: opts.token } : {});
 }
 
 export const EXIT_CODES_HELP = `
@@ -120,7 +120,7 @@ export function buildDiagnoseProgram(): Command {
     .option('--user <id>', 'an affected user whose sessions to look at (repeat; up to 100)', collect, [])
     .option('--token <jwt>', 'a session token to verify against the instance and check its azp (never printed nor stored)')
     .option('--kind <kind>', `${DIAGNOSTIC_KINDS.join(' | ')} (default: session_issues with --user, else middleware_failure)`)
-    .option('--timeout <duration>', 'timeout of each check, e.g. "5s"')
+    .option('--probe-timeout <duration>', 'timeout of each check, e.g. "5s"')
     .option('--json', 'print the report as JSON')
     .addHelpText('after', EXIT_CODES_HELP)
     .showHelpAfterError()
