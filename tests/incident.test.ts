@@ -152,6 +152,10 @@ describe('approval gates', () => {
         );
         const second = await handle.executeUpdate(approveStep, { args: [{ step: 'rotate_secret_key', approver: 'carol' }] });
         expect(second).toMatchObject({ decision: 'approved', approvedBy: ['bob', 'carol'] });
+        // The answer tells the approvers the rotation is theirs to do, and how to confirm it.
+        expect(second.message).toBe(
+          `rotate_secret_key approved by bob and carol; it is not automated yet: do it by hand, then confirm (npm run incident -- confirm ${handle.workflowId} --step rotate_secret_key --by <you> --note "<what you did>")`,
+        );
         expect(await refusal(handle.executeUpdate(approveStep, { args: [{ step: 'rotate_secret_key', approver: 'carol' }] }))).toContain(
           'rotate_secret_key is not pending: it was already approved',
         );

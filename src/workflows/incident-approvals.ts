@@ -5,7 +5,7 @@
  */
 import { condition } from '@temporalio/workflow';
 import { z } from 'zod';
-import { approvalsNeeded, clerkUserIdSchema, personSchema, CRITICAL_STEPS, describeIssues, formatDuration, gatedStepSchema, type GatedStep, type ManualStep } from '../domain';
+import { approvalsNeeded, clerkUserIdSchema, MANUAL_STEPS, personSchema, CRITICAL_STEPS, describeIssues, formatDuration, gatedStepSchema, type GatedStep, type ManualStep } from '../domain';
 import type { NotificationKind } from '../activities/notify';
 import type { IncidentTracker } from './incident-state';
 
@@ -195,9 +195,17 @@ function decisionHandler<R extends { step: GatedStep; approver: string }>(tracke
       const decision = rules.apply(gate, req, new Date().toISOString());
       tracker.record(req.step, req.approver, rules.describe(req, decision));
       tracker.publish();
-      return decision;
+      return withHandWork(decision, tracker.state.incidentId);
     },
   };
+}
+
+/** An approved step the runbook cannot do yet: the answer says what the approvers do next. */
+function withHandWork(decision: Decision, incidentId: string): Decision {
+  const step = decision.step as string;
+  if (decision.decision !== 'approved' || !(MANUAL_STEPS as readonly string[]).includes(step)) return decision;
+  const confirm = `npm run incident -- confirm ${incidentId} --step ${step} --by <you> --note "<what you did>"`;
+  return { ...decision, message: `${decision.message}; it is not automated yet: do it by hand, then confirm (${confirm})` };
 }
 
 export const approvalHandler = (tracker: IncidentTracker) => decisionHandler(tracker, approveRules);
