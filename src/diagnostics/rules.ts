@@ -4,6 +4,7 @@
  * and the fix in one sentence, plus a summary naming the most likely cause.
  * Pure (no I/O, no Node APIs): imported by the workflow, the diagnostics activity and
  * `npm run diagnose`. Evidence never holds a key or a token: hosts, ids, versions, times only.
+ * One concern, the rule table with its six checks, hence a little over 400 lines.
  */
 import { formatDuration } from '../domain';
 

@@ -13,7 +13,7 @@ import { classify, formatProbeReport, reconcile, type ProbeReport } from '../tri
 import { waitForApproval, type GateOutcome, type StepRequest } from './incident-approvals';
 import { ManualSteps, OptionalSteps, Resolution } from './incident-requests';
 import type { IncidentRun } from './incident-playbooks';
-import { errorMessage, IncidentTracker, notifications } from './incident-state';
+import { errorMessage, IncidentTracker, notifications, openItems } from './incident-state';
 import { revokeSessionsWorkflow } from './revoke-sessions';
 
 const activities = proxyActivities<Activities>({
@@ -49,9 +49,6 @@ const LEGACY_DIAGNOSTICS: Record<DiagnosticKind, string> = {
 
 /** One line per check that is not ok, for the timeline and the channel. */
 const checkLine = (c: Check) => `${c.verdict} ${c.id}: ${c.evidence}${c.fix ? ` → ${c.fix}` : ''}`;
-
-/** Outcomes that count as done when the runbook checks whether the incident is fixed. */
-const DONE: readonly string[] = ['succeeded', 'done_by_hand'];
 
 export class Incident implements IncidentRun {
   readonly tracker: IncidentTracker;
@@ -365,31 +362,9 @@ export class Incident implements IncidentRun {
 
   // -- close ------------------------------------------------------------------------------------
 
-  /**
-   * What keeps the incident from `resolved`: a step that fixes it (`fixedWhen`) not done, a step by
-   * hand not confirmed, a step failed or partial, a dry run. Empty when the runbook verified it all.
-   */
+  /** What keeps the incident from `resolved` (see `openItems`). */
   openItems(fixedWhen: readonly string[]): string[] {
-    const last = new Map(this.state.steps.map((s) => [s.step, s]));
-    const items: string[] = [];
-    const listed = new Set<string>();
-    const add = (step: string, text: string) => {
-      if (listed.has(step)) return;
-      listed.add(step);
-      items.push(text);
-    };
-    if (this.input.dryRun) add('dry_run', 'dry run: nothing was changed');
-    for (const step of fixedWhen) {
-      const outcome = last.get(step)?.outcome;
-      if (!outcome || !DONE.includes(outcome)) add(step, `${step} not done (${outcome ?? 'never ran'})`);
-    }
-    for (const m of this.state.manualSteps) {
-      if (m.outcome !== 'done_by_hand') add(m.step, `${m.step} not confirmed as done by hand`);
-    }
-    for (const [step, s] of last) {
-      if ((s.outcome === 'failed' || s.outcome === 'partial') && step !== 'incident_notice') add(step, `${step} ${s.outcome}: ${s.note}`);
-    }
-    return items;
+    return openItems(this.state, fixedWhen, this.input.dryRun);
   }
 
   /**

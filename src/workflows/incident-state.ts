@@ -99,6 +99,31 @@ function pendingApproval(gate: ApprovalGate, approvers: readonly string[]): Pend
   };
 }
 
+/** Outcomes that count as done when the runbook checks whether the incident is fixed. */
+const DONE: readonly StepResult[] = ['succeeded', 'done_by_hand'];
+
+/**
+ * What keeps the incident from `resolved`: a step that fixes it (`fixedWhen`) not done, a step by
+ * hand not confirmed, a step failed or partial, a dry run. Empty when the runbook verified it all.
+ */
+export function openItems(state: Pick<IncidentState, 'steps' | 'manualSteps'>, fixedWhen: readonly string[], dryRun: boolean): string[] {
+  const last = new Map(state.steps.map((s) => [s.step, s]));
+  const items = new Map<string, string>(); // by step: each is listed once, first reason wins
+  const add = (step: string, text: string) => void (items.has(step) || items.set(step, text));
+  if (dryRun) add('dry_run', 'dry run: nothing was changed');
+  for (const step of fixedWhen) {
+    const outcome = last.get(step)?.outcome;
+    if (!outcome || !DONE.includes(outcome)) add(step, `${step} not done (${outcome ?? 'never ran'})`);
+  }
+  for (const m of state.manualSteps) {
+    if (m.outcome !== 'done_by_hand') add(m.step, `${m.step} not confirmed as done by hand`);
+  }
+  for (const [step, s] of last) {
+    if ((s.outcome === 'failed' || s.outcome === 'partial') && step !== 'incident_notice') add(step, `${step} ${s.outcome}: ${s.note}`);
+  }
+  return [...items.values()];
+}
+
 /** The incident's state, its timeline and its voice (UI, search attributes, chat). */
 export class IncidentTracker {
   readonly state: IncidentState;
