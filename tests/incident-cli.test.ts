@@ -202,6 +202,22 @@ describe.concurrent('npm run incident against the test server', () => {
     });
   });
 
+  it('watch stops on Ctrl-C (exit 1, the incident goes on)', async () => {
+    await withQueue(async (start) => {
+      const handle = await start(keyCompromise);
+      const child = spawnCli('src/cli/incident.ts', ['watch', handle.workflowId, '--interval', '300ms'], cliEnv());
+      child.stdin.end();
+      let stdout = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+      await eventually(async () => stdout.includes('pending approvals:'), 20_000);
+      child.kill('SIGINT');
+      expect(await exited).toBe(1);
+      expect(stdout).toContain(`stopped watching ${handle.workflowId}; the incident goes on`);
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+    });
+  });
+
   it('records the operator (--as, else INCIDENT_OPERATOR) as the identity of each update in history', async () => {
     await withQueue(async (start) => {
       const handle = await start(keyCompromise);
