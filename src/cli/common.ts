@@ -4,6 +4,7 @@
  * environment whose errors come back as one line naming the address, the id and the next command.
  */
 import { Client, Connection, NamespaceNotFoundError, ServiceError, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { hostname, userInfo } from 'node:os';
 import { CommanderError } from 'commander';
 import type { z } from 'zod';
 import { loadEnv, type Env } from '../config';
@@ -123,10 +124,27 @@ export function describeClientError(err: unknown, ctx: ClientContext): string | 
 }
 
 /**
- * Run `fn` with a client for TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, closing the connection after.
- * Client errors leave it as one line (`describeClientError`).
+ * Who runs a command, as Temporal records it (the client identity on each update, signal and
+ * cancellation in history): the flag, else INCIDENT_OPERATOR, else `<os user>@<hostname>`.
  */
-export async function withClient<T>(fn: (client: Client, env: Env) => Promise<T>): Promise<T> {
+export function operatorIdentity(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
+  const given = flag?.trim() || env.INCIDENT_OPERATOR?.trim();
+  if (given) return given;
+  let user = 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (some containers): the host still says where it ran
+  }
+  return `${user}@${hostname()}`;
+}
+
+/**
+ * Run `fn` with a client for TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, closing the connection after.
+ * Client errors leave it as one line (`describeClientError`). `identity` is the client identity
+ * Temporal records in history (default: the SDK's `<pid>@<hostname>`); see `operatorIdentity`.
+ */
+export async function withClient<T>(fn: (client: Client, env: Env) => Promise<T>, identity?: string): Promise<T> {
   const env = loadEnv();
   const ctx: ClientContext = { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE };
   const translate = (err: unknown): never => {
@@ -135,7 +153,7 @@ export async function withClient<T>(fn: (client: Client, env: Env) => Promise<T>
   };
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS }).catch(translate);
   try {
-    return await fn(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }), env).catch(translate);
+    return await fn(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, ...(identity ? { identity } : {}) }), env).catch(translate);
   } finally {
     await connection.close();
   }

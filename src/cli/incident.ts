@@ -4,11 +4,24 @@
  * (and named) before anything reaches Temporal. Flags and exit codes follow docs/cli.md.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type Client, type WorkflowExecutionInfo, type WorkflowHandle } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
-import { CliArgumentError, describeFlagIssues, existingWorkflow, runCli, withClient } from './common';
-import { describeIssues, GATED_STEPS, incidentInputSchema, INCIDENT_CATEGORIES, type IncidentInput } from '../domain';
+import { CliArgumentError, describeFlagIssues, existingWorkflow, operatorIdentity, runCli, withClient } from './common';
+import type { Env } from '../config';
+import {
+  describeIssues,
+  durationSchema,
+  GATED_STEPS,
+  formatDuration,
+  incidentInputSchema,
+  INCIDENT_CATEGORIES,
+  INCIDENT_STATUSES,
+  SEVERITIES,
+  type IncidentInput,
+  type TimelineEvent,
+} from '../domain';
+import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../shared';
 import {
   approveRequestSchema,
   approveStep,
@@ -33,6 +46,8 @@ function parseOrThrow<T>(schema: z.ZodType<T>, raw: unknown, flagOf: Record<stri
   if (!parsed.success) throw new CliArgumentError(describeFlagIssues(parsed.error, flagOf));
   return parsed.data;
 }
+
+const cancelFlagsSchema = z.object({ reason: z.string().trim().min(1, 'must not be empty').max(1000).optional() });
 
 const workflowIdSchema = z.object({ workflowId: z.string().trim().min(1, 'an incident (workflow) id is required').max(1000) });
 
@@ -78,15 +93,12 @@ export function revocationChildren(s: IncidentState): { step: string; workflowId
   return [...ids].map(([step, workflowId]) => ({ step, workflowId }));
 }
 
-/** The state as an on-call engineer reads it: what it waits for, who may decide, the timeline. */
-export function formatState(s: IncidentState): string {
-  const lines = [
-    `${s.incidentId}: ${s.summary}${s.dryRun ? ' (dry run)' : ''}`,
-    `  status ${s.status} · category ${s.category ?? 'unknown'} · severity ${s.severity ?? 'unknown'} · reporter ${s.reporter}`,
-    `  waiting for: ${s.waitingFor}`,
-  ];
-  if (s.triage) lines.push(`  triage (${s.triage.agreement}, rule ${s.triage.rule}): ${s.triage.note}`);
-  lines.push(s.pendingApprovals.length ? '  pending approvals:' : '  pending approvals: none');
+/** One timeline line, as `show` and `watch` print it. */
+export const formatTimelineEvent = (e: TimelineEvent) => `    ${e.time} ${e.step.padEnd(20)} ${e.actor.padEnd(16)} ${e.description}`;
+
+/** What waits for a human: pending approvals and steps to do by hand, each with the command that decides it. */
+export function formatPending(s: IncidentState): string[] {
+  const lines = [s.pendingApprovals.length ? '  pending approvals:' : '  pending approvals: none'];
   for (const p of s.pendingApprovals) {
     lines.push(
       `    ${p.step}: ${p.title} — ${p.approvedBy.length}/${p.approvalsNeeded} approved${p.approvedBy.length ? ` (${p.approvedBy.join(', ')})` : ''}; requested by ${p.requestedBy}; may approve: ${p.eligible.join(', ') || 'nobody on the list'}; ${p.escalated ? 'ESCALATED; ' : `escalates ${p.escalateAt}; `}decide by ${p.decideBy}`,
@@ -96,6 +108,18 @@ export function formatState(s: IncidentState): string {
   for (const m of s.manualSteps.filter((x) => !x.outcome)) {
     lines.push(`  to do by hand: ${m.step}: ${m.instructions}; confirm by ${m.confirmBy}`, `      npm run incident -- confirm ${s.incidentId} --step ${m.step} --by <you> --note "<what you did>"`);
   }
+  return lines;
+}
+
+/** The state as an on-call engineer reads it: what it waits for, who may decide, the timeline. */
+export function formatState(s: IncidentState): string {
+  const lines = [
+    `${s.incidentId}: ${s.summary}${s.dryRun ? ' (dry run)' : ''}`,
+    `  status ${s.status} · category ${s.category ?? 'unknown'} · severity ${s.severity ?? 'unknown'} · reporter ${s.reporter}`,
+    `  waiting for: ${s.waitingFor}`,
+  ];
+  if (s.triage) lines.push(`  triage (${s.triage.agreement}, rule ${s.triage.rule}): ${s.triage.note}`);
+  lines.push(...formatPending(s));
   if (s.openItems.length) {
     lines.push('  still open:', ...s.openItems.map((i) => `    - ${i}`));
     if (s.status === 'needs_human') lines.push(`      npm run incident -- resolve ${s.incidentId} --by <you> --summary "<why it is over>"`);
@@ -104,9 +128,208 @@ export function formatState(s: IncidentState): string {
     lines.push(`  revocation of ${c.step}: workflow ${c.workflowId}`, `      npm run revoke -- progress ${c.workflowId}`);
   }
   if (s.attention.length) lines.push('  needs attention:', ...s.attention.map((a) => `    - ${a}`));
-  lines.push('  timeline:', ...s.timeline.map((e) => `    ${e.time} ${e.step.padEnd(20)} ${e.actor.padEnd(16)} ${e.description}`));
+  lines.push('  timeline:', ...s.timeline.map(formatTimelineEvent));
   return lines.join('\n');
 }
+
+/** `--as`: who runs the command, recorded by Temporal as the client identity (docs/cli.md). */
+const operatorFlagSchema = z.object({
+  as: z.string().trim().min(1, 'must name who runs the command').max(200).regex(/^[^\p{Cc}]*$/u, 'must be one line of printable text').optional(),
+});
+
+const oneOf = (what: string, values: readonly string[]) => (iss: { input?: unknown }) =>
+  `${JSON.stringify(iss.input)} is not ${what}; one of ${values.join(', ')}`;
+
+/** `--since`: a duration back from now (`2h`, `7 days`) or an ISO time (`2026-11-27T08:00:00Z`). */
+const sinceSchema = z
+  .string()
+  .trim()
+  .transform((text, ctx) => {
+    if (/^\d{4}-\d{2}-\d{2}/.test(text)) {
+      const at = new Date(text);
+      if (!Number.isNaN(at.getTime())) return at;
+    } else {
+      const ago = durationSchema(1000, 366 * 86_400_000).safeParse(text);
+      if (ago.success) return new Date(Date.now() - ago.data);
+    }
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} is neither a duration up to a year ("2h", "7 days") nor an ISO time ("2026-11-27T08:00:00Z")` });
+    return z.NEVER;
+  });
+
+export const listFlagsSchema = z
+  .object({
+    status: z.array(z.enum(INCIDENT_STATUSES, { error: oneOf('a status', INCIDENT_STATUSES) })).default([]),
+    category: z.enum(INCIDENT_CATEGORIES, { error: oneOf('a category', INCIDENT_CATEGORIES) }).optional(),
+    severity: z.enum(SEVERITIES, { error: oneOf('a severity', SEVERITIES) }).optional(),
+    open: z.boolean().optional(),
+    closed: z.boolean().optional(),
+    since: sinceSchema.optional(),
+    limit: z
+      .string()
+      .regex(/^\d+$/, 'must be a whole number')
+      .transform(Number)
+      .pipe(z.number().int().min(1, 'must be at least 1').max(1000, 'must be at most 1000'))
+      .default(20),
+    // Task queue names are free text in Temporal; ours are ids, so a narrow alphabet keeps the query plain.
+    taskQueue: z.string().regex(/^[A-Za-z0-9._:/-]{1,200}$/, 'must be 1 to 200 letters, digits or . _ : / -').optional(),
+  })
+  .strict()
+  .refine((f) => !(f.open && f.closed), { message: 'cannot be combined with --closed', path: ['open'] });
+export type ListFlags = z.output<typeof listFlagsSchema>;
+
+/** A visibility-query string literal: quoted, with quotes and backslashes escaped. */
+export const quoteQueryValue = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/** The visibility query of `list`, from validated flags only. */
+export function buildListQuery(f: ListFlags): string {
+  const clauses = [`WorkflowType = ${quoteQueryValue(INCIDENT)}`];
+  if (f.status.length) clauses.push(`${IncidentStatusKey.name} IN (${f.status.map(quoteQueryValue).join(', ')})`);
+  if (f.category) clauses.push(`${IncidentCategoryKey.name} = ${quoteQueryValue(f.category)}`);
+  if (f.severity) clauses.push(`${IncidentSeverityKey.name} = ${quoteQueryValue(f.severity)}`);
+  if (f.open) clauses.push(`ExecutionStatus = 'Running'`);
+  if (f.closed) clauses.push(`ExecutionStatus != 'Running'`);
+  if (f.since) clauses.push(`StartTime >= ${quoteQueryValue(f.since.toISOString())}`);
+  if (f.taskQueue) clauses.push(`TaskQueue = ${quoteQueryValue(f.taskQueue)}`);
+  return clauses.join(' AND ');
+}
+
+/** One row of `list`, and its `--json` element. */
+export interface IncidentRow {
+  workflowId: string;
+  runId: string;
+  status: string;
+  executionStatus: string;
+  category: string | null;
+  severity: string | null;
+  startTime: string;
+  closeTime: string | null;
+  taskQueue: string;
+  summary: string | null;
+}
+
+const EXECUTION_STATUS_WORDS: Record<string, string> = { RUNNING: 'running', COMPLETED: 'completed', CANCELLED: 'cancelled', FAILED: 'failed', TERMINATED: 'terminated', TIMED_OUT: 'timed out', CONTINUED_AS_NEW: 'continued as new' };
+const executionWord = (name: string) => EXECUTION_STATUS_WORDS[name] ?? name.toLowerCase();
+
+function incidentRow(info: WorkflowExecutionInfo, summary: string | undefined): IncidentRow {
+  const sa = info.typedSearchAttributes;
+  return {
+    workflowId: info.workflowId,
+    runId: info.runId,
+    status: sa.get(IncidentStatusKey) ?? 'unknown',
+    executionStatus: executionWord(info.status.name),
+    category: sa.get(IncidentCategoryKey) ?? null,
+    severity: sa.get(IncidentSeverityKey) ?? null,
+    startTime: info.startTime.toISOString(),
+    closeTime: info.closeTime?.toISOString() ?? null,
+    taskQueue: info.taskQueue,
+    summary: summary ?? null,
+  };
+}
+
+/** The incidents the query matches, newest first as the server lists them, with their static summary. */
+export async function listIncidents(client: Client, query: string, limit: number): Promise<IncidentRow[]> {
+  const infos: WorkflowExecutionInfo[] = [];
+  for await (const info of client.workflow.list({ query, pageSize: limit })) {
+    infos.push(info);
+    if (infos.length >= limit) break;
+  }
+  // The list answer has no user metadata: one describe per row (at most --limit) for the summary.
+  const summaries = await Promise.all(
+    infos.map((i) =>
+      client.workflow
+        .getHandle(i.workflowId, i.runId)
+        .describe()
+        .then((d) => d.staticSummary())
+        .catch(() => undefined),
+    ),
+  );
+  return infos.map((info, n) => incidentRow(info, summaries[n]));
+}
+
+/** A row's status: the incident's own, and how the workflow ended when that says more (terminated, failed). */
+const rowStatus = (r: IncidentRow) => (['running', 'completed', 'cancelled'].includes(r.executionStatus) ? r.status : `${r.status} (${r.executionStatus})`);
+
+export function formatIncidentTable(rows: IncidentRow[]): string {
+  const table = [
+    ['ID', 'STATUS', 'CATEGORY', 'SEVERITY', 'STARTED', 'SUMMARY'],
+    ...rows.map((r) => [r.workflowId, rowStatus(r), r.category ?? '-', r.severity ?? '-', r.startTime.replace(/\.\d+Z$/, 'Z'), r.summary ?? '']),
+  ];
+  const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
+  return table.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n');
+}
+
+/** `watch --interval`: how often to ask, bounded so a typo neither floods the server nor sleeps for hours. */
+const watchFlagsSchema = z.object({ interval: durationSchema(200, 60_000) });
+
+/**
+ * Follow an incident until it closes: new timeline lines as they appear, the pending approvals and
+ * steps to do by hand when they change, then the final status. True when it ended `resolved`.
+ * Ctrl-C stops watching (not the incident) and counts as not resolved.
+ */
+export async function watchIncident(client: Client, workflowId: string, intervalMs: number, out: (line: string) => void = console.log): Promise<boolean> {
+  const handle = await existingWorkflow(client, workflowId, INCIDENT);
+  let printed = 0;
+  let lastPending = '';
+  let lastStatus = '';
+  const show = (s: IncidentState) => {
+    if (s.status !== lastStatus) out(`status: ${s.status}`);
+    lastStatus = s.status;
+    for (const e of s.timeline.slice(printed)) out(formatTimelineEvent(e));
+    printed = Math.max(printed, s.timeline.length);
+    const pending = formatPending(s).join('\n');
+    if (pending !== lastPending) out(pending);
+    lastPending = pending;
+  };
+  let stopped = false;
+  let wake = () => {};
+  const onSigint = () => {
+    stopped = true;
+    wake();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    out(`watching ${workflowId} every ${formatDuration(intervalMs)} (Ctrl-C stops watching, not the incident)`);
+    for (;;) {
+      const d = await handle.describe();
+      if (d.status.name === 'COMPLETED') {
+        const final = (await handle.result()) as IncidentState;
+        show(final);
+        out(`final status: ${final.status}`);
+        return final.status === 'resolved';
+      }
+      if (d.status.name !== 'RUNNING') {
+        // The last lines (the compensations of a cancelled incident) come from a worker's replay, if one answers.
+        await client
+          .withDeadline(Date.now() + 5000, () => handle.query(getIncidentState))
+          .then(show)
+          .catch(() => undefined);
+        out(`final status: ${d.typedSearchAttributes.get(IncidentStatusKey) ?? 'unknown'} (the workflow ${executionWord(d.status.name)})`);
+        return false;
+      }
+      const state = await handle.query(getIncidentState).catch(async (err: unknown) => {
+        // Closed between the describe and the query: the next round reports how it ended.
+        if ((await handle.describe()).status.name !== 'RUNNING') return undefined;
+        throw err;
+      });
+      if (state) show(state);
+      if (stopped) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, intervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      if (stopped) break;
+    }
+    out(`stopped watching ${workflowId}; the incident goes on (status ${lastStatus || 'unknown'}): npm run incident -- watch ${workflowId}`);
+    return false;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+const example = (...commands: string[]) => `\nExample${commands.length > 1 ? 's' : ''}:\n${commands.map((c) => `  npm run incident -- ${c}`).join('\n')}`;
 
 /** What the required flags of `start` are for, in its help and in the refusal when one is missing. */
 const START_REQUIRED: Record<string, string> = {
@@ -126,7 +349,14 @@ export function buildProgram(): Command {
     .exitOverride()
     .description('Start, follow and decide Clerk incident workflows (flags and exit codes: docs/cli.md)')
     .showHelpAfterError()
-    .addHelpText('after', EXIT_CODES_HELP);
+    .option('--as <operator>', 'who runs the command, recorded by Temporal as the client identity (default: INCIDENT_OPERATOR, else <os user>@<hostname>)')
+    .addHelpText('after', `${example('list --open', 'watch incident-3f9c…', 'approve incident-3f9c… --step emergency_bypass --approver bob@example.com --as bob@example.com')}\n${EXIT_CODES_HELP}`);
+
+  // Every command that talks to Temporal does so as the operator; --as is validated before connecting.
+  const connect = <T>(fn: (client: Client, env: Env) => Promise<T>): Promise<T> => {
+    const { as } = parseOrThrow(operatorFlagSchema, { as: program.opts<{ as?: string }>().as });
+    return withClient(fn, operatorIdentity(as));
+  };
 
   program
     .command('start')
@@ -144,6 +374,7 @@ export function buildProgram(): Command {
     .option('--input <json>', 'the whole input as one JSON object (instead of the flags)', parseJsonObject)
     .option('--id <workflowId>', 'workflow id (default: incident-<random>)')
     .option('--wait', 'wait for the incident to end and print its final state')
+    .addHelpText('after', example('start --reporter alice@example.com --summary "nobody can sign in" --approver bob@example.com --approver carol@example.com'))
     .action(async (opts: Record<string, unknown>) => {
       const timeouts = defined({ escalateAfter: opts.escalateAfter, decideWithin: opts.decideWithin, probe: opts.probeTimeout });
       const revokeUsers = opts.revokeUser as string[];
@@ -186,7 +417,7 @@ export function buildProgram(): Command {
       }
       // The workflow parses its input itself: send what was validated, as typed (durations stay text).
       const input = raw as IncidentInput;
-      await withClient(async (client, env) => {
+      await connect(async (client, env) => {
         const workflowId = typeof opts.id === 'string' ? opts.id : `incident-${randomUUID()}`;
         const handle = await client.workflow.start(incidentWorkflow, {
           taskQueue: env.TEMPORAL_TASK_QUEUE,
@@ -202,15 +433,90 @@ export function buildProgram(): Command {
     });
 
   program
-    .command('show')
-    .description('print the state, the pending approvals and the timeline of an incident')
+    .command('list')
+    .description('list incidents (newest first) through their search attributes')
+    .option('--status <status>', `${INCIDENT_STATUSES.join(', ')} (repeat for several)`, collect, [])
+    .option('--category <category>', INCIDENT_CATEGORIES.join(', '))
+    .option('--severity <severity>', SEVERITIES.join(', '))
+    .option('--open', 'only incidents still running')
+    .option('--closed', 'only incidents that have ended')
+    .option('--since <when>', 'started since a duration ago ("2h", "7 days") or an ISO time')
+    .option('--task-queue <name>', 'only incidents on this task queue (a worker of its own, e.g. in tests)')
+    .option('--limit <count>', 'at most this many (1 to 1000)', '20')
+    .option('--json', 'print the rows as JSON')
+    .addHelpText('after', example('list --open --severity critical', 'list --status needs_human --status monitoring --since 24h --json'))
+    .action(async (opts: Record<string, unknown>) => {
+      const { json, ...flags } = opts;
+      const filters = parseOrThrow(listFlagsSchema, defined(flags), { status: '--status' });
+      const query = buildListQuery(filters);
+      await connect(async (client) => {
+        const rows = await listIncidents(client, query, filters.limit);
+        if (json) console.log(JSON.stringify(rows, null, 2));
+        else console.log(rows.length ? formatIncidentTable(rows) : `no incidents match ${query}`);
+      });
+    });
+
+  // `status` is `show` under the name operators reach for first; a command of its own, so docs and help name it.
+  for (const [name, description] of [
+    ['show', 'print the state, the pending approvals and the timeline of an incident'],
+    ['status', 'the same as show'],
+  ] as const) {
+    program
+      .command(name)
+      .description(description)
+      .argument('<workflowId>')
+      .option('--json', 'print the whole state as JSON')
+      .addHelpText('after', example(`${name} incident-3f9c…`, `${name} incident-3f9c… --json`))
+      .action(async (workflowId: string, opts: { json?: boolean }) => {
+        const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
+        await connect(async (client) => {
+          const state = await (await existingWorkflow(client, id, INCIDENT)).query(getIncidentState);
+          console.log(opts.json ? JSON.stringify(state, null, 2) : formatState(state));
+        });
+      });
+  }
+
+  program
+    .command('watch')
+    .description('follow an incident live until it closes; exit 0 only when it ends resolved')
     .argument('<workflowId>')
-    .option('--json', 'print the whole state as JSON')
-    .action(async (workflowId: string, opts: { json?: boolean }) => {
+    .option('--interval <duration>', 'how often to look (200ms to 1m)', '2s')
+    .addHelpText('after', example('watch incident-3f9c… --interval 5s'))
+    .action(async (workflowId: string, opts: Record<string, unknown>) => {
       const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
-      await withClient(async (client) => {
-        const state = await (await existingWorkflow(client, id, INCIDENT)).query(getIncidentState);
-        console.log(opts.json ? JSON.stringify(state, null, 2) : formatState(state));
+      const { interval } = parseOrThrow(watchFlagsSchema, { interval: opts.interval });
+      await connect(async (client) => {
+        if (!(await watchIncident(client, id, interval))) process.exitCode = 1;
+      });
+    });
+
+  program
+    .command('cancel')
+    .description('cancel an incident: it runs the compensations of the steps already applied and ends cancelled')
+    .argument('<workflowId>')
+    .option('--reason <text>', 'why, recorded with the cancellation request in history')
+    .addHelpText('after', example('cancel incident-3f9c… --reason "false alarm: the status page test was ours"'))
+    .action(async (workflowId: string, opts: Record<string, unknown>) => {
+      const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
+      const { reason } = parseOrThrow(cancelFlagsSchema, defined({ reason: opts.reason }));
+      await connect(async (client) => {
+        const handle = await existingWorkflow(client, id, INCIDENT);
+        const d = await handle.describe();
+        if (d.status.name !== 'RUNNING') {
+          const status = d.typedSearchAttributes.get(IncidentStatusKey) ?? 'unknown';
+          throw new Error(`${id} is already closed (status ${status}, the workflow ${executionWord(d.status.name)}): nothing to cancel; npm run incident -- show ${id}`);
+        }
+        // handle.cancel() takes no reason; the service call records it on WorkflowExecutionCancelRequested.
+        await client.workflowService.requestCancelWorkflowExecution({
+          namespace: client.options.namespace,
+          identity: client.options.identity,
+          requestId: randomUUID(),
+          workflowExecution: { workflowId: id, runId: d.runId },
+          ...(reason ? { reason } : {}),
+        });
+        console.log(`cancellation of ${id} requested by ${client.options.identity}${reason ? `: ${reason}` : ''}`);
+        console.log('the incident now undoes the steps it applied, newest first (compensations in its timeline), then ends cancelled');
+        console.log(`follow it: npm run incident -- watch ${id}`);
       });
     });
 
@@ -223,6 +529,7 @@ export function buildProgram(): Command {
       description: 'approve a pending step (critical steps need two different approvers)',
       who: 'who approves (must be on the incident approver list)',
       text: { flag: '--comment <text>', key: 'comment', help: 'why, for the timeline', required: false },
+      example: 'approve incident-3f9c… --step emergency_bypass --approver bob@example.com --comment "status page confirms the outage"',
       prepare(raw: unknown) {
         const req = parseOrThrow(approveRequestSchema, raw);
         return (handle: WorkflowHandle) => handle.executeUpdate(approveStep, { args: [req] });
@@ -233,6 +540,7 @@ export function buildProgram(): Command {
       description: 'reject a pending step (a reason is required)',
       who: 'who rejects (must be on the incident approver list)',
       text: { flag: '--reason <text>', key: 'reason', help: 'why not', required: true },
+      example: 'reject incident-3f9c… --step revoke_all_sessions --approver carol@example.com --reason "only one user affected"',
       prepare(raw: unknown) {
         const req = parseOrThrow(rejectRequestSchema, raw);
         return (handle: WorkflowHandle) => handle.executeUpdate(rejectStep, { args: [req] });
@@ -248,11 +556,12 @@ export function buildProgram(): Command {
       .requiredOption('--approver <name>', d.who);
     if (d.text.required) command.requiredOption(d.text.flag, d.text.help);
     else command.option(d.text.flag, d.text.help);
+    command.addHelpText('after', example(d.example));
     command.action(async (workflowId: string, opts: Record<string, unknown>) => {
       const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
       // Validated before connecting: a bad flag is refused without a server.
       const send = d.prepare(defined({ step: opts.step, approver: opts.approver, [d.text.key]: opts[d.text.key] }));
-      await withClient(async (client) => {
+      await connect(async (client) => {
         const handle = await existingWorkflow(client, id, INCIDENT);
         const decision = await sendUpdate(() => send(handle));
         console.log(decision.message);
@@ -267,10 +576,11 @@ export function buildProgram(): Command {
     .requiredOption('--step <step>', 'the step done by hand, e.g. rotate_secret_key')
     .requiredOption('--by <name>', 'who did it (the reporter or a listed approver)')
     .requiredOption('--note <text>', 'what was done: which key, deployment or flag')
+    .addHelpText('after', example('confirm incident-3f9c… --step rotate_secret_key --by bob@example.com --note "new sk_live key deployed, old one deleted"'))
     .action(async (workflowId: string, opts: Record<string, unknown>) => {
       const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
       const req = parseOrThrow(confirmRequestSchema, defined({ step: opts.step, confirmedBy: opts.by, note: opts.note }), { confirmedBy: '--by' });
-      await withClient(async (client) => {
+      await connect(async (client) => {
         const handle = await existingWorkflow(client, id, INCIDENT);
         const answer = await sendUpdate(() => handle.executeUpdate(confirmStep, { args: [req] }));
         console.log(answer.message);
@@ -283,10 +593,11 @@ export function buildProgram(): Command {
     .argument('<workflowId>')
     .requiredOption('--by <name>', 'who resolves it (the reporter or a listed approver)')
     .requiredOption('--summary <text>', 'why it is over: what fixed it, or why nothing more will be done')
+    .addHelpText('after', example('resolve incident-3f9c… --by alice@example.com --summary "Clerk fixed it upstream; sign-ins normal for 30 minutes"'))
     .action(async (workflowId: string, opts: Record<string, unknown>) => {
       const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
       const req = parseOrThrow(resolveRequestSchema, defined({ resolvedBy: opts.by, summary: opts.summary }), { resolvedBy: '--by' });
-      await withClient(async (client) => {
+      await connect(async (client) => {
         const handle = await existingWorkflow(client, id, INCIDENT);
         const answer = await sendUpdate(() => handle.executeUpdate(resolveIncident, { args: [req] }));
         console.log(answer.message);
@@ -301,6 +612,7 @@ export function buildProgram(): Command {
     .requiredOption('--requester <name>', 'who asks (the reporter or a listed approver; cannot approve it then)')
     .option('--user <userId>', 'targeted_revocation: a user whose sessions to end (repeat)', collect, [])
     .option('--reason <text>', 'why, for the timeline')
+    .addHelpText('after', example('request incident-3f9c… --step targeted_revocation --requester alice@example.com --user user_2abc --reason "stuck sessions"'))
     .action(async (workflowId: string, opts: Record<string, unknown>) => {
       const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
       const users = opts.user as string[];
@@ -309,7 +621,7 @@ export function buildProgram(): Command {
         defined({ step: opts.step, requester: opts.requester, reason: opts.reason, userIds: users.length ? users : undefined }),
         { userIds: '--user' },
       );
-      await withClient(async (client) => {
+      await connect(async (client) => {
         const handle = await existingWorkflow(client, id, INCIDENT);
         const result = await sendUpdate(() => handle.executeUpdate(requestStep, { args: [req] }));
         console.log(result.message);
