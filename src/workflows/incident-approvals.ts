@@ -260,6 +260,8 @@ export interface HumanWait {
   answered: () => boolean;
   escalation: { title: string; text: string; kind: NotificationKind; step?: GatedStep | ManualStep };
   onEscalate: () => void;
+  /** What happens when nobody answers, in a few words (default: the safe default, not done). */
+  otherwise?: string;
 }
 
 /** Wait for `answered()`; escalate once; false when nobody answered in time (the safe default). */
@@ -267,10 +269,11 @@ export async function awaitHuman(tracker: IncidentTracker, w: HumanWait): Promis
   if (await condition(w.answered, Math.max(1, w.since + w.escalateAfter - Date.now()), { summary: `${w.label}: escalate after ${formatDuration(w.escalateAfter)}` })) return true;
   w.onEscalate();
   tracker.record(String(w.step), 'runbook', `no decision after ${formatDuration(w.escalateAfter)}: escalated`);
-  tracker.waitFor(`${w.label} (ESCALATED) by ${w.who}; safe default (not done) at ${w.decideBy}`);
+  const otherwise = w.otherwise ?? 'safe default (not done)';
+  tracker.waitFor(`${w.label} (ESCALATED) by ${w.who}; ${otherwise} at ${w.decideBy}`);
   await tracker.notify(w.escalation.kind, w.escalation.title, w.escalation.text, w.escalation.step);
   const remaining = Math.max(1, w.since + w.decideWithin - Date.now());
-  return condition(w.answered, remaining, { summary: `${w.label}: safe default (not done) after ${formatDuration(remaining)}` });
+  return condition(w.answered, remaining, { summary: `${w.label}: ${otherwise} after ${formatDuration(remaining)}` });
 }
 
 /**

@@ -202,6 +202,7 @@ export class ManualSteps {
         step,
       },
       onEscalate: () => (record.escalated = true),
+      otherwise: 'counted as not done',
     });
     if (confirmed) {
       tracker.stepDone(step, 'done_by_hand', record.confirmedBy ?? 'unknown', `${instructions}: done by hand, confirmed by ${record.confirmedBy}: ${record.note}`);
@@ -277,6 +278,7 @@ export class Resolution {
         text: `Still open after ${formatDuration(escalateAt)}: ${items.join('; ')}. Without a resolve by ${decideBy} it closes unresolved.`,
       },
       onEscalate: () => undefined,
+      otherwise: 'closes unresolved',
     });
   }
 }
