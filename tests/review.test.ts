@@ -3,10 +3,16 @@
  * rendered Markdown compared with tests/golden/reviews/ (`npm run reviews:golden` rewrites them on
  * purpose), and the facts the review promises checked against the history itself.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { buildReview, renderReviewMarkdown } from '../src/review/build';
+import { describe, expect, inject, it } from 'vitest';
+import { buildReview, renderReviewMarkdown, type Review } from '../src/review/build';
+import { startSandbox } from '../src/sandbox';
+import { getIncidentState, incidentWorkflow } from '../src/workflows/incident';
+import { runCli } from './helpers/cli';
+import { sandboxDeps, waitForState } from './helpers/incident';
+import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId } from './helpers/temporal';
 import { GOLDEN_DIR, reviewCases, type ReviewCase } from '../scripts/golden-reviews';
 
 const cases = reviewCases();
@@ -96,4 +102,49 @@ describe('the review', () => {
     expect(review.actionItems.map((a) => a.text)).toEqual(['fix the chat webhook', 'automate reconcile_webhooks', 'follow up incident_notice: chat down']);
     expect(review.timeline.find((t) => t.step === 'notify')?.source).toBe('state'); // no event at that time: the state's time
   });
+});
+
+describe('npm run incident -- review, against the dev server', () => {
+  it('prints the review of a running incident (state by query) and writes a closed one (state from the result)', async () => {
+    const temporal = await connectTemporal();
+    const sandbox = await startSandbox({ users: 5, seed: 'review-cli-test' });
+    const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress') };
+    delete env.TEMPORAL_NAMESPACE;
+    delete env.INCIDENT_OPERATOR;
+    const incident = (args: string[]) => runCli('src/cli/incident.ts', args, env);
+    try {
+      const taskQueue = uniqueTaskQueue('review-cli');
+      const worker = await testWorker(temporal.nativeConnection, taskQueue, sandboxDeps(sandbox));
+      await worker.runUntil(async () => {
+        const input = { reporter: 'alice', approvers: ['alice', 'bob'], category: 'webhook_backlog' as const, summary: 'user.created events missing', timeouts: { escalateAfter: '20s', decideWithin: '40s', probe: '2s' } };
+        const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId(), args: [input] });
+        await waitForState(handle, getIncidentState, (s) => s.manualSteps.some((m) => m.step === 'reconcile_webhooks'));
+
+        const running = await incident(['review', handle.workflowId]);
+        expect(running.code, running.stderr).toBe(0);
+        expect(running.stdout).toContain('| closed | still running |');
+
+        const confirmed = await incident(['confirm', handle.workflowId, '--step', 'reconcile_webhooks', '--by', 'alice', '--note', 'replayed', '--as', 'bob@ops']);
+        expect(confirmed.code, confirmed.stderr).toBe(0);
+        await handle.result();
+
+        const out = join(mkdtempSync(join(tmpdir(), 'review-')), 'review.json');
+        const written = await incident(['review', handle.workflowId, '--json', '--out', out]);
+        expect(written.code, written.stderr).toBe(0);
+        expect(written.stdout.trim()).toBe(`review of ${handle.workflowId} written to ${out}`);
+        const review = JSON.parse(readFileSync(out, 'utf8')) as Review;
+        expect(review.whoDecided).toMatchObject([{ update: 'confirmStep', step: 'reconcile_webhooks', named: 'alice', identity: 'bob@ops' }]);
+        expect(review.closedAs).toBe('completed');
+        const history = await handle.fetchHistory();
+        const times = new Map((history.events ?? []).map((e) => [Number(e.eventId), new Date(Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6)).toISOString()]));
+        for (const t of review.timeline) if (t.source !== 'state') expect(t.time).toBe(times.get(t.source.eventId));
+      });
+      const missing = await incident(['review', 'no-such-incident']);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    } finally {
+      await sandbox.close();
+      await temporal.close();
+    }
+  }, 60_000);
 });
