@@ -22,6 +22,7 @@ import {
   type TimelineEvent,
 } from '../domain';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../shared';
+import { fetchReview, printReview } from '../review/fetch';
 import {
   approveRequestSchema,
   approveStep,
@@ -626,6 +627,18 @@ export function buildProgram(): Command {
         const result = await sendUpdate(() => handle.executeUpdate(requestStep, { args: [req] }));
         console.log(result.message);
       });
+    });
+
+  program
+    .command('review')
+    .description('the post-incident review, from the event history and the state: Markdown (or --json), printed or written to --out')
+    .argument('<workflowId>')
+    .option('--out <file>', 'write it to this file instead of printing it')
+    .option('--json', 'the review as JSON')
+    .addHelpText('after', example('review incident-3f9c…', 'review incident-3f9c… --out review.md', 'review incident-3f9c… --json'))
+    .action(async (workflowId: string, opts: { out?: string; json?: boolean }) => {
+      const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
+      await connect(async (client) => printReview(await fetchReview(await existingWorkflow(client, id, INCIDENT)), opts));
     });
 
   return program;

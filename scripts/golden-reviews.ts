@@ -1,0 +1,52 @@
+/**
+ * Regenerates the post-incident review golden files (tests/golden/reviews/<history>.md) from the
+ * recorded incident histories, on purpose: `npm run reviews:golden`, then read the diff.
+ * tests/review.test.ts loads the same cases from here.
+ */
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import type { temporal } from '@temporalio/proto';
+import type { IncidentState } from '../src/workflows/incident-state';
+import { buildReview, renderReviewMarkdown } from '../src/review/build';
+
+export const HISTORY_DIR = join(__dirname, '..', 'tests', 'histories');
+export const GOLDEN_DIR = join(__dirname, '..', 'tests', 'golden', 'reviews');
+
+export interface ReviewCase {
+  name: string;
+  history: temporal.api.history.v1.IHistory;
+  /** The decoded result; absent (with `skip` saying why) when the history has none. */
+  state?: IncidentState;
+  skip?: string;
+}
+
+/** `honest-*` incident histories (the current semantics), without their revocation children. */
+export function reviewCases(): ReviewCase[] {
+  return readdirSync(HISTORY_DIR)
+    .filter((f) => f.startsWith('honest-') && f.endsWith('.json') && !/-(revoke_all_sessions|targeted_revocation)\.json$/.test(f))
+    .sort()
+    .map((file) => {
+      const name = file.replace(/\.json$/, '');
+      const history = historyFromJSON(JSON.parse(readFileSync(join(HISTORY_DIR, file), 'utf8')));
+      const result = history.events?.at(-1)?.workflowExecutionCompletedEventAttributes?.result?.payloads?.[0];
+      return result
+        ? { name, history, state: defaultPayloadConverter.fromPayload<IncidentState>(result) }
+        : { name, history, skip: 'the incident was cancelled: its history holds no result, and no state can be read from it (queries are not recorded)' };
+    });
+}
+
+function writeGoldenFiles(): void {
+  mkdirSync(GOLDEN_DIR, { recursive: true });
+  for (const c of reviewCases()) {
+    if (!c.state) {
+      console.log(`skipped ${c.name}: ${c.skip}`);
+      continue;
+    }
+    writeFileSync(join(GOLDEN_DIR, `${c.name}.md`), renderReviewMarkdown(buildReview(c.history, c.state)));
+    console.log(`wrote tests/golden/reviews/${c.name}.md`);
+  }
+}
+
+if (require.main === module) writeGoldenFiles();

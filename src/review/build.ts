@@ -1,0 +1,468 @@
+/**
+ * The post-incident review, written from what happened: the workflow's event history (times, who
+ * sent each update) and its final state (what each step did). Pure — no I/O, no Node APIs — so it
+ * can run in the CLI, an activity or the workflow itself.
+ */
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
+import { formatDuration } from '../domain';
+import type { IncidentState } from '../workflows/incident-state';
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+/** Where a timeline row's time comes from: a history event (as the UI shows it) or the state. */
+export type TimeSource = { eventId: number; eventType: string } | 'state';
+
+export interface ReviewTimelineRow {
+  time: string;
+  source: TimeSource;
+  step: string;
+  actor: string;
+  description: string;
+}
+
+/** One update a person sent (or a cancellation request): the name in it beside the client identity Temporal recorded. */
+export interface DecisionRow {
+  time: string;
+  eventId: number;
+  update: string;
+  step: string;
+  /** The person the request names (approver, confirmedBy, requester, resolvedBy). */
+  named: string;
+  /** `acceptedRequest.meta.identity` (or the cancel request's identity). */
+  identity: string;
+  result: string;
+}
+
+export type ActionItemKind = 'second_approver' | 'fix_webhook' | 'probe_or_rule' | 'automate' | 'follow_up';
+
+export interface ActionItem {
+  kind: ActionItemKind;
+  text: string;
+  /** What happened that calls for it. */
+  why: string;
+}
+
+export interface RevocationImpact {
+  step: string;
+  dryRun: boolean;
+  sessionsRevoked: number;
+  sessionsFound: number;
+  usersChecked: number;
+  usersNotFound: number;
+  failures: number;
+}
+
+export interface Review {
+  incidentId: string;
+  summary: string;
+  reporter: string;
+  /** The day it started, UTC (YYYY-MM-DD). */
+  date: string;
+  startedAt: string;
+  /** The close event's time; absent while the workflow runs. */
+  closedAt?: string;
+  /** How the workflow ended (`running` while open). */
+  closedAs: 'completed' | 'cancelled' | 'failed' | 'terminated' | 'timed_out' | 'continued_as_new' | 'running';
+  /** First event to close (or to the last event while running). */
+  durationMs: number;
+  duration: string;
+  status: IncidentState['status'];
+  severity: string;
+  category: string;
+  triage: { agreement: string; note: string } | 'not run';
+  dryRun: boolean;
+  timeline: ReviewTimelineRow[];
+  cause: { rootCause: string; trigger: string; detection: string; resolution: string };
+  impact: {
+    sessionsRevoked: number;
+    usersAffected: number;
+    revocations: RevocationImpact[];
+    stepsByHand: { step: string; outcome: string; by?: string; note?: string }[];
+    openItems: string[];
+    dataLoss: string;
+  };
+  actionItems: ActionItem[];
+  whoDecided: DecisionRow[];
+  /** What the workflow flagged for a human while it ran. */
+  attention: string[];
+}
+
+export const NOT_GIVEN = 'not given';
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const eventId = (e: HistoryEvent) => Number(e.eventId ?? 0);
+/** Milliseconds of an event's time; `seconds` is a Long from the server, a number or string from JSON. */
+function eventMs(e: HistoryEvent): number {
+  const seconds: unknown = e.eventTime?.seconds ?? 0;
+  const whole = typeof seconds === 'object' && seconds && 'toNumber' in seconds ? (seconds as { toNumber(): number }).toNumber() : Number(seconds);
+  return whole * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+}
+
+/** The event's kind, from the attributes it carries (robust to how the history was loaded). */
+function eventKind(e: HistoryEvent): string {
+  for (const [key, value] of Object.entries(e)) {
+    if (key.endsWith('EventAttributes') && value) return key.slice(0, -'EventAttributes'.length);
+  }
+  return 'unknown';
+}
+
+function decode(payload: temporal.api.common.v1.IPayload | null | undefined): unknown {
+  if (!payload) return undefined;
+  try {
+    return defaultPayloadConverter.fromPayload(payload);
+  } catch {
+    return undefined;
+  }
+}
+
+const asRecord = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' ? (v as Record<string, unknown>) : {});
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
+
+/** Events that wake the workflow: what a workflow task reacted to. */
+const TRIGGERS = new Set([
+  'workflowExecutionStarted',
+  'activityTaskCompleted',
+  'activityTaskFailed',
+  'activityTaskTimedOut',
+  'activityTaskCanceled',
+  'timerFired',
+  'childWorkflowExecutionStarted',
+  'childWorkflowExecutionCompleted',
+  'childWorkflowExecutionFailed',
+  'childWorkflowExecutionCanceled',
+  'childWorkflowExecutionTimedOut',
+  'childWorkflowExecutionTerminated',
+  'startChildWorkflowExecutionFailed',
+  'workflowExecutionSignaled',
+  'workflowExecutionCancelRequested',
+  'workflowExecutionUpdateAccepted',
+]);
+
+const CLOSE: Record<string, Review['closedAs']> = {
+  workflowExecutionCompleted: 'completed',
+  workflowExecutionCanceled: 'cancelled',
+  workflowExecutionFailed: 'failed',
+  workflowExecutionTerminated: 'terminated',
+  workflowExecutionTimedOut: 'timed_out',
+  workflowExecutionContinuedAsNew: 'continued_as_new',
+};
+
+interface UpdateSent {
+  event: HistoryEvent;
+  name: string;
+  step: string;
+  named: string;
+  identity: string;
+}
+
+/** What each person-sent update asked, from its accepted event. */
+function updatesSent(events: readonly HistoryEvent[]): UpdateSent[] {
+  return events.flatMap((event) => {
+    const request = event.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest;
+    if (!request) return [];
+    const args = asRecord(decode(request.input?.args?.payloads?.[0]));
+    const name = request.input?.name ?? 'unknown';
+    const named = str(args.approver) ?? str(args.confirmedBy) ?? str(args.requester) ?? str(args.resolvedBy) ?? '';
+    return [{ event, name, step: str(args.step) ?? (name === 'resolve' ? 'resolve' : ''), named, identity: request.meta?.identity ?? '' }];
+  });
+}
+
+/**
+ * The workflow tasks, by the time of their WorkflowTaskStarted event: workflow code's clock reads
+ * that time, so a timeline entry's `time` names the task that recorded it. Each task lists the
+ * events it reacted to: those since the previous task completed, and the updates it accepted.
+ */
+interface WorkflowTask {
+  triggers: HistoryEvent[];
+  /** The next task's WorkflowTaskStarted event id: what this task did comes before it. */
+  endId: number;
+}
+
+function workflowTasks(events: readonly HistoryEvent[]): Map<number, WorkflowTask> {
+  const tasks = new Map<number, WorkflowTask>();
+  let waiting: HistoryEvent[] = [];
+  let current: WorkflowTask | undefined;
+  for (const e of events) {
+    const kind = eventKind(e);
+    if (kind === 'workflowTaskStarted') {
+      if (current) current.endId = eventId(e);
+      current = { triggers: waiting, endId: Number.MAX_SAFE_INTEGER };
+      waiting = [];
+      if (!tasks.has(eventMs(e))) tasks.set(eventMs(e), current);
+    } else if (kind === 'workflowExecutionUpdateAccepted' && current) {
+      current.triggers.push(e); // accepted by the task that just completed
+    } else if (TRIGGERS.has(kind)) {
+      waiting.push(e);
+    }
+  }
+  return tasks;
+}
+
+/** Activity and timer summaries (set when scheduled), to tell which trigger a timeline entry is about. */
+function summaries(events: readonly HistoryEvent[]): Map<number, string> {
+  const byScheduled = new Map<number, string>();
+  const timers = new Map<string, string>();
+  const out = new Map<number, string>();
+  for (const e of events) {
+    const summary = str(decode(e.userMetadata?.summary));
+    const kind = eventKind(e);
+    if (kind === 'activityTaskScheduled' && summary) byScheduled.set(eventId(e), summary);
+    if (kind === 'timerStarted' && summary) timers.set(e.timerStartedEventAttributes?.timerId ?? '', summary);
+    const scheduled = Number(
+      e.activityTaskCompletedEventAttributes?.scheduledEventId ?? e.activityTaskFailedEventAttributes?.scheduledEventId ?? e.activityTaskTimedOutEventAttributes?.scheduledEventId ?? 0,
+    );
+    if (scheduled && byScheduled.has(scheduled)) out.set(eventId(e), byScheduled.get(scheduled) as string);
+    const fired = e.timerFiredEventAttributes?.timerId;
+    if (fired && timers.has(fired)) out.set(eventId(e), timers.get(fired) as string);
+  }
+  return out;
+}
+
+/** How activity and timer summaries name the step they work for (`notify: <step>: …` only tells about it). */
+const ABOUT = ['', 'approval of ', 'confirmation of ', 'optional '];
+
+/**
+ * The history event a timeline entry stands for, and whether it names it (`specific`) or only
+ * woke the task that recorded it; undefined when no task matches (then the state's time is used).
+ */
+function sourceEvent(
+  entry: IncidentState['timeline'][number],
+  ctx: { tasks: Map<number, WorkflowTask>; summaryOf: Map<number, string>; updates: UpdateSent[]; started?: HistoryEvent },
+): { event: HistoryEvent; specific: boolean } | undefined {
+  if (entry.step === 'report') return ctx.started && { event: ctx.started, specific: true };
+  const task = ctx.tasks.get(Date.parse(entry.time));
+  if (!task?.triggers.length) return undefined;
+  const child = str(asRecord(entry.details).childWorkflowId);
+  const specific =
+    // a person's own request: their latest update on this step up to this task
+    ctx.updates.filter((u) => u.named === entry.actor && [entry.step, ''].includes(u.step) && eventId(u.event) < task.endId).at(-1)?.event ??
+    // the activity, timer or child the entry is about
+    task.triggers.find((e) => ABOUT.some((prefix) => (ctx.summaryOf.get(eventId(e)) ?? '').startsWith(`${prefix}${entry.step}:`))) ??
+    task.triggers.find((e) => child !== undefined && e.childWorkflowExecutionCompletedEventAttributes?.workflowExecution?.workflowId === child);
+  if (specific) return { event: specific, specific: true };
+  // else what woke the task: an update it accepted, or the last event before it
+  const woke = task.triggers.find((e) => e.workflowExecutionUpdateAcceptedEventAttributes) ?? task.triggers.at(-1);
+  return woke && { event: woke, specific: false };
+}
+
+function decisionRows(events: readonly HistoryEvent[], updates: UpdateSent[]): DecisionRow[] {
+  const results = new Map<string, string>();
+  for (const e of events) {
+    const done = e.workflowExecutionUpdateCompletedEventAttributes;
+    if (!done) continue;
+    const answer = asRecord(decode(done.outcome?.success?.payloads?.[0]));
+    results.set(done.meta?.updateId ?? '', str(answer.message) ?? done.outcome?.failure?.message ?? '');
+  }
+  const rows: DecisionRow[] = updates.map((u) => ({
+    time: iso(eventMs(u.event)),
+    eventId: eventId(u.event),
+    update: u.name,
+    step: u.step,
+    named: u.named,
+    identity: u.identity,
+    result: results.get(u.event.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId ?? '') ?? '',
+  }));
+  for (const e of events) {
+    const cancel = e.workflowExecutionCancelRequestedEventAttributes;
+    if (cancel) rows.push({ time: iso(eventMs(e)), eventId: eventId(e), update: 'cancel', step: '', named: '', identity: cancel.identity ?? '', result: cancel.cause ?? '' });
+  }
+  return rows.sort((a, b) => a.eventId - b.eventId);
+}
+
+function revocations(state: IncidentState): RevocationImpact[] {
+  return state.timeline.flatMap((t) => {
+    const d = asRecord(t.details);
+    if (!d.totals) return [];
+    const totals = asRecord(d.totals);
+    return [
+      {
+        step: t.step,
+        dryRun: d.dryRun === true,
+        sessionsRevoked: num(totals.sessionsRevoked),
+        sessionsFound: num(totals.sessionsFound),
+        usersChecked: num(totals.usersChecked),
+        usersNotFound: num(totals.usersNotFound),
+        failures: num(totals.failures),
+      },
+    ];
+  });
+}
+
+function actionItems(state: IncidentState): ActionItem[] {
+  const items: ActionItem[] = [];
+  const once = (item: ActionItem) => void (items.some((i) => i.text === item.text) || items.push(item));
+  for (const g of state.gates.filter((g) => g.outcome === 'timed_out')) {
+    once({ kind: 'second_approver', text: `add a second on-call approver for ${g.step}`, why: `nobody decided ${g.step} by ${g.decideBy} (asked of ${state.approvers.join(', ')})` });
+  }
+  for (const m of state.manualSteps.filter((m) => m.outcome === 'timed_out')) {
+    once({ kind: 'second_approver', text: `add a second on-call approver for ${m.step}`, why: `nobody confirmed ${m.step} by ${m.confirmBy}` });
+  }
+  for (const t of state.timeline.filter((t) => t.step === 'notify')) {
+    once({ kind: 'fix_webhook', text: 'fix the chat webhook', why: t.description });
+  }
+  if (state.triage?.agreement === 'disagreed') once({ kind: 'probe_or_rule', text: 'add a probe or rule so triage sees this incident', why: state.triage.note });
+  for (const m of state.manualSteps.filter((m) => m.outcome === 'done_by_hand')) {
+    once({ kind: 'automate', text: `automate ${m.step}`, why: `done by hand by ${m.confirmedBy ?? 'someone'}${m.note ? `: ${m.note}` : ''}` });
+  }
+  for (const s of state.steps.filter((s) => s.outcome === 'failed' || s.outcome === 'partial')) {
+    once({ kind: 'follow_up', text: `follow up ${s.step}: ${s.note}`, why: `${s.step} ${s.outcome} at ${s.at}` });
+  }
+  return items;
+}
+
+type Resolution = NonNullable<IncidentState['resolution']> & Partial<Record<'rootCause' | 'trigger' | 'detection' | 'dataLoss', unknown>>;
+
+/** Describe a field the commander may give (`resolve`): text as given, else "not given". */
+const given = (v: unknown): string => (typeof v === 'string' && v.trim() ? v : v && typeof v === 'object' ? JSON.stringify(v) : NOT_GIVEN);
+
+export function buildReview(history: temporal.api.history.v1.IHistory, state: IncidentState): Review {
+  const events = history.events ?? [];
+  const first = events[0];
+  const startedMs = first ? eventMs(first) : Date.parse(state.timeline[0]?.time ?? '');
+  const closeEvent = events.find((e) => CLOSE[eventKind(e)]);
+  const endMs = closeEvent ? eventMs(closeEvent) : events.length ? eventMs(events[events.length - 1] as HistoryEvent) : startedMs;
+  const updates = updatesSent(events);
+  const ctx = { tasks: workflowTasks(events), summaryOf: summaries(events), updates, started: events.find((e) => e.workflowExecutionStartedEventAttributes) };
+
+  // Lines one task recorded after a line that names its event share that event (its consequences).
+  let previous: { time: string; event: HistoryEvent } | undefined;
+  const timeline: ReviewTimelineRow[] = state.timeline.map((entry) => {
+    const found = sourceEvent(entry, ctx);
+    const e = found && !found.specific && previous?.time === entry.time ? previous.event : found?.event;
+    previous = e && found?.specific ? { time: entry.time, event: e } : previous?.time === entry.time ? previous : undefined;
+    return {
+      time: e ? iso(eventMs(e)) : entry.time,
+      source: e ? { eventId: eventId(e), eventType: eventKind(e) } : 'state',
+      step: entry.step,
+      actor: entry.actor,
+      description: entry.description,
+    };
+  });
+  if (closeEvent) {
+    const kind = eventKind(closeEvent);
+    timeline.push({ time: iso(eventMs(closeEvent)), source: { eventId: eventId(closeEvent), eventType: kind }, step: 'closed', actor: 'temporal', description: `workflow ${CLOSE[kind]} (status ${state.status})` });
+  }
+
+  const resolution = state.resolution as Resolution | undefined;
+  const revoked = revocations(state);
+  return {
+    incidentId: state.incidentId,
+    summary: state.summary,
+    reporter: state.reporter,
+    date: iso(startedMs).slice(0, 10),
+    startedAt: iso(startedMs),
+    ...(closeEvent ? { closedAt: iso(endMs) } : {}),
+    closedAs: closeEvent ? (CLOSE[eventKind(closeEvent)] as Review['closedAs']) : 'running',
+    durationMs: endMs - startedMs,
+    duration: formatDuration(endMs - startedMs),
+    status: state.status,
+    severity: state.severity ?? 'unknown',
+    category: state.category ?? 'unknown',
+    triage: state.triage ? { agreement: state.triage.agreement, note: state.triage.note } : 'not run',
+    dryRun: state.dryRun,
+    timeline,
+    cause: {
+      rootCause: given(resolution?.rootCause),
+      trigger: given(resolution?.trigger),
+      detection: given(resolution?.detection),
+      resolution: resolution ? `${resolution.summary} (resolved by ${resolution.resolvedBy})` : NOT_GIVEN,
+    },
+    impact: {
+      sessionsRevoked: revoked.filter((r) => !r.dryRun).reduce((n, r) => n + r.sessionsRevoked, 0),
+      usersAffected: revoked.filter((r) => !r.dryRun && r.sessionsRevoked > 0).reduce((n, r) => n + r.usersChecked, 0),
+      revocations: revoked,
+      stepsByHand: state.manualSteps.map((m) => ({
+        step: m.step,
+        outcome: m.outcome ?? 'waiting',
+        ...(m.confirmedBy ? { by: m.confirmedBy } : {}),
+        ...(m.note ? { note: m.note } : {}),
+      })),
+      openItems: state.openItems,
+      dataLoss: given(resolution?.dataLoss),
+    },
+    actionItems: actionItems(state),
+    whoDecided: decisionRows(events, updates),
+    attention: state.attention,
+  };
+}
+
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const table = (head: string[], rows: string[][]) =>
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+const list = (items: string[], none: string) => (items.length ? items.map((i) => `- ${i}`).join('\n') : `- ${none}`);
+const sourceText = (s: TimeSource) => (s === 'state' ? 'state' : `#${s.eventId} ${s.eventType}`);
+
+export function renderReviewMarkdown(r: Review): string {
+  const triage = r.triage === 'not run' ? 'not run' : `${r.triage.agreement}: ${r.triage.note}`;
+  const revocationLines = r.impact.revocations.map(
+    (v) =>
+      `${v.step}${v.dryRun ? ' (dry run, nothing revoked)' : ''}: ${v.sessionsRevoked} session(s) revoked of ${v.sessionsFound} found, ${v.usersChecked} user(s) checked, ${v.usersNotFound} not found, ${v.failures} failure(s)`,
+  );
+  return [
+    `# Post-incident review: ${r.summary}`,
+    '',
+    table(
+      ['field', 'value'],
+      [
+        ['incident', r.incidentId],
+        ['date', r.date],
+        ['started', r.startedAt],
+        ['closed', r.closedAt ? `${r.closedAt} (${r.closedAs})` : 'still running'],
+        ['duration', `${r.duration}${r.closedAt ? '' : ' so far'}`],
+        ['status', r.status],
+        ['severity', r.severity],
+        ['category', r.category],
+        ['triage', triage],
+        ['reporter', r.reporter],
+        ['dry run', r.dryRun ? 'yes: nothing was changed' : 'no'],
+      ],
+    ),
+    '',
+    '## Summary',
+    '',
+    r.summary,
+    '',
+    '## Timeline',
+    '',
+    'Times are the history events\' times (the UI\'s Event History), event id and type beside each; "state" where no event stands for the line.',
+    '',
+    table(['time (UTC)', 'event', 'step', 'who', 'what'], r.timeline.map((t) => [t.time, sourceText(t.source), t.step, t.actor, t.description])),
+    '',
+    '## Root cause, trigger, detection',
+    '',
+    list([`root cause: ${r.cause.rootCause}`, `trigger: ${r.cause.trigger}`, `detection: ${r.cause.detection}`, `resolution: ${r.cause.resolution}`], ''),
+    '',
+    '## Impact',
+    '',
+    list(
+      [
+        `sessions revoked: ${r.impact.sessionsRevoked}`,
+        `users affected (sessions ended): ${r.impact.usersAffected}`,
+        ...revocationLines.map((l) => `revocation ${l}`),
+        `steps done by hand: ${r.impact.stepsByHand.length ? r.impact.stepsByHand.map((s) => `${s.step} (${s.outcome}${s.by ? ` by ${s.by}` : ''}${s.note ? `: ${s.note}` : ''})`).join('; ') : 'none'}`,
+        `open items: ${r.impact.openItems.length ? r.impact.openItems.join('; ') : 'none'}`,
+        `data loss: ${r.impact.dataLoss}`,
+      ],
+      '',
+    ),
+    '',
+    '## Action items',
+    '',
+    list(r.actionItems.map((a) => `${a.text} — ${a.why}`), 'none derived from what happened'),
+    '',
+    '## Who decided',
+    '',
+    'The person named in each update beside the client identity Temporal recorded for it (`WorkflowExecutionUpdateAccepted` → accepted request → meta.identity).',
+    '',
+    r.whoDecided.length
+      ? table(['time (UTC)', 'event', 'update', 'step', 'named in the update', 'client identity', 'result'], r.whoDecided.map((d) => [d.time, `#${d.eventId}`, d.update, d.step, d.named, d.identity, d.result]))
+      : '- nobody sent an update',
+    '',
+    '## Needs attention (flagged while it ran)',
+    '',
+    list(r.attention, 'nothing'),
+    '',
+  ].join('\n');
+}

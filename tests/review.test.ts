@@ -1,0 +1,150 @@
+/**
+ * The post-incident review built from each recorded incident history and its final state:
+ * rendered Markdown compared with tests/golden/reviews/ (`npm run reviews:golden` rewrites them on
+ * purpose), and the facts the review promises checked against the history itself.
+ */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, inject, it } from 'vitest';
+import { buildReview, renderReviewMarkdown, type Review } from '../src/review/build';
+import { startSandbox } from '../src/sandbox';
+import { getIncidentState, incidentWorkflow } from '../src/workflows/incident';
+import { runCli } from './helpers/cli';
+import { sandboxDeps, waitForState } from './helpers/incident';
+import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId } from './helpers/temporal';
+import { GOLDEN_DIR, reviewCases, type ReviewCase } from '../scripts/golden-reviews';
+
+const cases = reviewCases();
+const built = cases.filter((c): c is ReviewCase & { state: NonNullable<ReviewCase['state']> } => Boolean(c.state));
+const byName = (name: string) => {
+  const c = built.find((b) => b.name === name);
+  if (!c) throw new Error(`no recorded history ${name}`);
+  return { c, review: buildReview(c.history, c.state) };
+};
+const eventTime = (c: ReviewCase, id: number) => {
+  const t = c.history.events?.find((e) => Number(e.eventId) === id)?.eventTime;
+  return new Date(Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6)).toISOString();
+};
+
+describe('post-incident review golden files', () => {
+  it('covers every category', () => {
+    const categories = new Set(built.map((c) => c.state.category));
+    expect(categories).toEqual(new Set(['clerk_outage', 'key_compromise', 'middleware_failure', 'session_issues', 'webhook_backlog']));
+  });
+
+  it.each(built.map((c) => c.name))('%s renders as its golden file', (name) => {
+    const { review } = byName(name);
+    const golden = join(GOLDEN_DIR, `${name}.md`);
+    expect(existsSync(golden), `${golden} missing: npm run reviews:golden`).toBe(true);
+    expect(renderReviewMarkdown(review)).toBe(readFileSync(golden, 'utf8'));
+  });
+
+  for (const c of cases.filter((c) => !c.state)) {
+    it.skip(`${c.name}: skipped, ${c.skip ?? ''}`, () => undefined);
+  }
+});
+
+describe('the review', () => {
+  it.each(built.map((c) => c.name))('%s: timeline times are the times of the history events they name', (name) => {
+    const { c, review } = byName(name);
+    const fromHistory = review.timeline.filter((t) => t.source !== 'state');
+    expect(fromHistory.length).toBe(review.timeline.length); // every line of these histories has its event
+    for (const t of fromHistory) if (t.source !== 'state') expect(t.time, `${t.step}: ${t.description}`).toBe(eventTime(c, t.source.eventId));
+    const times = review.timeline.map((t) => t.time);
+    expect(times).toEqual([...times].sort());
+  });
+
+  it('puts each decision at its WorkflowExecutionUpdateAccepted event', () => {
+    const { c, review } = byName('honest-key-compromise-dry-run');
+    const bob = review.timeline.find((t) => t.step === 'rotate_secret_key' && t.actor === 'bob@example.com' && t.description === 'approval 1 of 2');
+    expect(bob?.source).toEqual({ eventId: 38, eventType: 'workflowExecutionUpdateAccepted' });
+    expect(bob?.time).toBe(eventTime(c, 38));
+    expect(review.timeline.at(-1)).toMatchObject({ step: 'closed', time: review.closedAt });
+  });
+
+  it('a timed-out approval asks for a second on-call approver; triage disagreeing asks for a probe or rule', () => {
+    const { review } = byName('honest-middleware-failure-timed-out');
+    expect(review.actionItems.map((a) => a.kind)).toEqual(['second_approver', 'probe_or_rule']);
+    expect(review.actionItems[0]?.text).toBe('add a second on-call approver for operator_action');
+    expect(review.timeline.find((t) => t.description.startsWith('timed_out'))?.source).toMatchObject({ eventType: 'timerFired' });
+  });
+
+  it('who decided: the approver named in each update beside the client identity Temporal recorded', () => {
+    const { review } = byName('honest-clerk-outage-bypass');
+    expect(review.whoDecided.map((d) => [d.update, d.step, d.named, d.identity])).toEqual([
+      ['approveStep', 'emergency_bypass', 'bob@example.com', '32225@vm'],
+      ['approveStep', 'emergency_bypass', 'carol@example.com', '32225@vm'],
+      ['confirmStep', 'emergency_bypass', 'bob@example.com', '32225@vm'],
+      ['confirmStep', 'bypass_off', 'bob@example.com', '32225@vm'],
+    ]);
+    expect(renderReviewMarkdown(review)).toContain('| approveStep | emergency_bypass | bob@example.com | 32225@vm |');
+  });
+
+  it('impact comes from what ran: revocation totals, steps by hand, open items; causes not given', () => {
+    const targeted = byName('honest-session-issues-targeted').review;
+    expect(targeted.impact).toMatchObject({ sessionsRevoked: 1, usersAffected: 3, dataLoss: 'not given' });
+    const dry = byName('honest-key-compromise-dry-run').review;
+    expect(dry.impact.sessionsRevoked).toBe(0);
+    expect(dry.impact.revocations[0]).toMatchObject({ dryRun: true, sessionsFound: 116 });
+    expect(dry.impact.stepsByHand).toEqual([{ step: 'rotate_secret_key', outcome: 'done_by_hand', by: 'bob@example.com', note: 'new key live, old key deleted' }]);
+    expect(dry.actionItems.map((a) => a.text)).toEqual(['automate rotate_secret_key']);
+    expect(dry.cause).toMatchObject({ rootCause: 'not given', trigger: 'not given', detection: 'not given' });
+    expect(dry.cause.resolution).toContain('rehearsal over');
+  });
+
+  it('a failed notification asks to fix the chat webhook; a failed step asks for a follow-up', () => {
+    const { c } = byName('honest-webhook-backlog');
+    const state = structuredClone(c.state);
+    state.timeline.push({ time: '2026-11-27T05:00:00.000Z', step: 'notify', actor: 'runbook', description: 'notification failed: Status: resolved: HTTP 500' });
+    state.steps.push({ step: 'incident_notice', outcome: 'failed', at: '2026-11-27T05:00:00.000Z', actor: 'runbook', note: 'chat down' });
+    const review = buildReview(c.history, state);
+    expect(review.actionItems.map((a) => a.text)).toEqual(['fix the chat webhook', 'automate reconcile_webhooks', 'follow up incident_notice: chat down']);
+    expect(review.timeline.find((t) => t.step === 'notify')?.source).toBe('state'); // no event at that time: the state's time
+  });
+});
+
+describe('npm run incident -- review, against the dev server', () => {
+  it('prints the review of a running incident (state by query) and writes a closed one (state from the result)', async () => {
+    const temporal = await connectTemporal();
+    const sandbox = await startSandbox({ users: 5, seed: 'review-cli-test' });
+    const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress') };
+    delete env.TEMPORAL_NAMESPACE;
+    delete env.INCIDENT_OPERATOR;
+    const incident = (args: string[]) => runCli('src/cli/incident.ts', args, env);
+    try {
+      const taskQueue = uniqueTaskQueue('review-cli');
+      const worker = await testWorker(temporal.nativeConnection, taskQueue, sandboxDeps(sandbox));
+      await worker.runUntil(async () => {
+        const input = { reporter: 'alice', approvers: ['alice', 'bob'], category: 'webhook_backlog' as const, summary: 'user.created events missing', timeouts: { escalateAfter: '20s', decideWithin: '40s', probe: '2s' } };
+        const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId(), args: [input] });
+        await waitForState(handle, getIncidentState, (s) => s.manualSteps.some((m) => m.step === 'reconcile_webhooks'));
+
+        const running = await incident(['review', handle.workflowId]);
+        expect(running.code, running.stderr).toBe(0);
+        expect(running.stdout).toContain('| closed | still running |');
+
+        const confirmed = await incident(['confirm', handle.workflowId, '--step', 'reconcile_webhooks', '--by', 'alice', '--note', 'replayed', '--as', 'bob@ops']);
+        expect(confirmed.code, confirmed.stderr).toBe(0);
+        await handle.result();
+
+        const out = join(mkdtempSync(join(tmpdir(), 'review-')), 'review.json');
+        const written = await incident(['review', handle.workflowId, '--json', '--out', out]);
+        expect(written.code, written.stderr).toBe(0);
+        expect(written.stdout.trim()).toBe(`review of ${handle.workflowId} written to ${out}`);
+        const review = JSON.parse(readFileSync(out, 'utf8')) as Review;
+        expect(review.whoDecided).toMatchObject([{ update: 'confirmStep', step: 'reconcile_webhooks', named: 'alice', identity: 'bob@ops' }]);
+        expect(review.closedAs).toBe('completed');
+        const history = await handle.fetchHistory();
+        const times = new Map((history.events ?? []).map((e) => [Number(e.eventId), new Date(Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6)).toISOString()]));
+        for (const t of review.timeline) if (t.source !== 'state') expect(t.time).toBe(times.get(t.source.eventId));
+      });
+      const missing = await incident(['review', 'no-such-incident']);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    } finally {
+      await sandbox.close();
+      await temporal.close();
+    }
+  }, 60_000);
+});
