@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentInput } from '../src/domain';
 import { startSandbox, type RunningSandbox } from '../src/sandbox';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
-import { approveStep, confirmStep, getIncidentState, incidentWorkflow, rejectStep, requestStep, resolveIncident, type IncidentState } from '../src/workflows/incident';
+import { approveStep, confirmStep, getIncidentState, getReview, incidentWorkflow, rejectStep, requestStep, resolveIncident, type IncidentState } from '../src/workflows/incident';
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
 import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
@@ -191,11 +191,18 @@ describe('approval gates', () => {
         const result = await handle.result();
         expect(result.status).toBe('resolved');
         expect(result.resolution).toMatchObject({ resolvedBy: 'alice', summary: 'rehearsal over' });
+        // The review was written last, from the history: in the result, the query and the channel.
+        expect(result.review).toContain(handle.workflowId);
+        expect(result.review).toContain('rehearsal over');
+        const written = await handle.query(getReview);
+        expect(written?.markdown).toBe(result.review);
+        expect(written?.review.whoDecided.length).toBeGreaterThanOrEqual(5);
+        expect(chat.texts().some((t) => t.includes('Post-incident review') && t.includes(`npm run incident -- review ${handle.workflowId}`))).toBe(true);
         expect(outcomes(result)).toMatchObject({
           incident_notice: 'succeeded',
           rotate_secret_key: 'done_by_hand', // approved (first record), then done by hand and confirmed
           revoke_all_sessions: 'succeeded',
-          review: 'not_automated',
+          review: 'succeeded',
         });
         expect(result.steps.filter((s) => s.step === 'rotate_secret_key').map((s) => s.outcome)).toEqual(['approved', 'done_by_hand']);
         const revocation = result.steps.find((s) => s.step === 'revoke_all_sessions' && s.outcome === 'succeeded');
@@ -236,7 +243,8 @@ describe('approval gates', () => {
         // Nobody resolved it: it closes still needing a human, and every surface says so.
         expect(result.status).toBe('needs_human');
         expect(result.openItems).toEqual(['verify_fix not done (not_needed)']);
-        expect(result.timeline.at(-1)?.description).toMatch(/^closed unresolved: nobody sent resolve within 3s; still open: verify_fix not done/);
+        expect(result.timeline.find((e) => e.step === 'close')?.description).toMatch(/^closed unresolved: nobody sent resolve within 3s; still open: verify_fix not done/);
+        expect(result.timeline.at(-1)?.step).toBe('review'); // the review is the last step however it ends
         expect((await handle.describe()).typedSearchAttributes.get(IncidentStatusKey)).toBe('needs_human');
         expect(chat.texts().some((t) => t.includes('Status: needs_human') && t.includes('still open: verify_fix not done'))).toBe(true);
         expect(chat.texts().some((t) => t.includes('Incident closed unresolved'))).toBe(true);
@@ -266,7 +274,7 @@ describe('approval gates', () => {
       { ...people, category: 'clerk_outage', summary: 'nobody can sign in', timeouts: { escalateAfter: '1s', decideWithin: '2s', probe: '2s' } },
       async ({ handle, chat }) => {
         const result = await handle.result();
-        expect(outcomes(result)).toMatchObject({ emergency_bypass: 'timed_out', recovery_watch: 'succeeded', bypass_off: 'not_needed', review: 'not_automated' });
+        expect(outcomes(result)).toMatchObject({ emergency_bypass: 'timed_out', recovery_watch: 'succeeded', bypass_off: 'not_needed', review: 'succeeded' });
         expect(result.steps.some((s) => s.step === 'emergency_bypass' && s.outcome === 'not_automated')).toBe(false);
         expect(result.gates[0]).toMatchObject({ step: 'emergency_bypass', outcome: 'timed_out', escalated: true, approvals: [] });
         expect(result.attention).toContain('emergency_bypass timed out without a decision');
@@ -315,7 +323,7 @@ describe('optional steps', () => {
         );
         await handle.executeUpdate(approveStep, { args: [{ step: 'targeted_revocation', approver: 'alice' }] });
         const result = await handle.result();
-        expect(outcomes(result)).toMatchObject({ diagnostics: 'succeeded', targeted_revocation: 'succeeded', review: 'not_automated' });
+        expect(outcomes(result)).toMatchObject({ diagnostics: 'succeeded', targeted_revocation: 'succeeded', review: 'succeeded' });
         expect(result.status).toBe('resolved');
         const revoked = Object.keys(sandbox.admin.revokes());
         const note = result.steps.find((s) => s.step === 'targeted_revocation' && s.outcome === 'succeeded')?.note ?? '';
@@ -447,6 +455,9 @@ describe('cancellation', () => {
         const state = await handle.query(getIncidentState);
         expect(state.status).toBe('cancelled');
         expect(state.steps.filter((s) => s.step === 'incident_notice').map((s) => s.outcome)).toEqual(['succeeded', 'compensated']);
+        // A cancelled incident gets its review too.
+        expect(state.steps.at(-1)).toMatchObject({ step: 'review', outcome: 'succeeded' });
+        expect(state.review).toMatch(/cancelled/);
         expect(chat.texts().some((t) => t.includes('Incident notice withdrawn'))).toBe(true);
         expect(state.attention.some((a) => a.includes('compensation'))).toBe(false);
         expect((await handle.describe()).typedSearchAttributes.get(IncidentStatusKey)).toBe('cancelled');

@@ -22,6 +22,7 @@ const byName = (name: string) => {
   if (!c) throw new Error(`no recorded history ${name}`);
   return { c, review: buildReview(c.history, c.state) };
 };
+const acceptedUpdates = (c: ReviewCase) => c.history.events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes) ?? [];
 const eventTime = (c: ReviewCase, id: number) => {
   const t = c.history.events?.find((e) => Number(e.eventId) === id)?.eventTime;
   return new Date(Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6)).toISOString();
@@ -58,8 +59,10 @@ describe('the review', () => {
   it('puts each decision at its WorkflowExecutionUpdateAccepted event', () => {
     const { c, review } = byName('honest-key-compromise-dry-run');
     const bob = review.timeline.find((t) => t.step === 'rotate_secret_key' && t.actor === 'bob@example.com' && t.description === 'approval 1 of 2');
-    expect(bob?.source).toEqual({ eventId: 38, eventType: 'workflowExecutionUpdateAccepted' });
-    expect(bob?.time).toBe(eventTime(c, 38));
+    // Bob's approval is the first update the incident accepted.
+    const first = Number(acceptedUpdates(c)[0]?.eventId);
+    expect(bob?.source).toEqual({ eventId: first, eventType: 'workflowExecutionUpdateAccepted' });
+    expect(bob?.time).toBe(eventTime(c, first));
     expect(review.timeline.at(-1)).toMatchObject({ step: 'closed', time: review.closedAt });
   });
 
@@ -71,14 +74,17 @@ describe('the review', () => {
   });
 
   it('who decided: the approver named in each update beside the client identity Temporal recorded', () => {
-    const { review } = byName('honest-clerk-outage-bypass');
+    const { c, review } = byName('honest-clerk-outage-bypass');
+    // The recording script's client identity (pid@host), as Temporal recorded it on each update.
+    const identity = acceptedUpdates(c)[0]?.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.identity ?? '';
+    expect(identity).toMatch(/.+@.+/);
     expect(review.whoDecided.map((d) => [d.update, d.step, d.named, d.identity])).toEqual([
-      ['approveStep', 'emergency_bypass', 'bob@example.com', '32225@vm'],
-      ['approveStep', 'emergency_bypass', 'carol@example.com', '32225@vm'],
-      ['confirmStep', 'emergency_bypass', 'bob@example.com', '32225@vm'],
-      ['confirmStep', 'bypass_off', 'bob@example.com', '32225@vm'],
+      ['approveStep', 'emergency_bypass', 'bob@example.com', identity],
+      ['approveStep', 'emergency_bypass', 'carol@example.com', identity],
+      ['confirmStep', 'emergency_bypass', 'bob@example.com', identity],
+      ['confirmStep', 'bypass_off', 'bob@example.com', identity],
     ]);
-    expect(renderReviewMarkdown(review)).toContain('| approveStep | emergency_bypass | bob@example.com | 32225@vm |');
+    expect(renderReviewMarkdown(review)).toContain(`| approveStep | emergency_bypass | bob@example.com | ${identity} |`);
   });
 
   it('impact comes from what ran: revocation totals, steps by hand, open items; causes not given', () => {

@@ -9,6 +9,8 @@ import { fetchStatusPage, probeBackendApi, runProbes, type StatusPageResult } fr
 import { createDiagnosticsActivities, type DiagnosticsDeps } from './diagnostics';
 import { createRevokeSessionsActivities } from './revoke-sessions';
 import type { ProbeReport } from '../triage/rules';
+import { buildReview, renderReviewMarkdown, type Review } from '../review/build';
+import type { IncidentState } from '../workflows/incident-state';
 
 export interface ActivityDeps {
   /** Base URL of the Clerk status page (real: https://status.clerk.com; sandbox: its own). */
@@ -66,6 +68,18 @@ export function createActivities(deps: ActivityDeps) {
         Context.current().cancellationSignal,
       );
       return { ...report, sandbox: deps.sandbox };
+    },
+
+    /**
+     * The post-incident review of the calling incident, from its event history (fetched with the
+     * worker's client) and the state it passes, so it agrees with the UI's timeline to the second.
+     */
+    async writeReview(input: { state: IncidentState }): Promise<{ markdown: string; review: Review }> {
+      const execution = Context.current().info.workflowExecution;
+      if (!execution) throw ApplicationFailure.create({ type: 'NotInWorkflow', message: 'writeReview runs only for an incident workflow', nonRetryable: true });
+      const history = await Context.current().client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory();
+      const review = buildReview(history, input.state);
+      return { markdown: renderReviewMarkdown(review), review };
     },
 
     /** Post to the incident channel (or the worker's console). Failures keep their error name as the failure type. */

@@ -14,6 +14,7 @@ export const NOTIFICATION_KINDS = [
   'incident_notice_withdrawn',
   'needs_attention',
   'action_needed',
+  'review_written',
 ] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 

@@ -9,6 +9,7 @@ import { formatDuration, type GatedStep, type ManualStep, type ValidIncidentInpu
 import type { RevocationScope } from './revoke-sessions';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { Check, DiagnosticKind, DiagnosticsSummary } from '../diagnostics/rules';
+import type { Review } from '../review/build';
 import { classify, formatProbeReport, reconcile, type ProbeReport } from '../triage/rules';
 import { waitForApproval, type GateOutcome, type StepRequest } from './incident-approvals';
 import { ManualSteps, OptionalSteps, Resolution } from './incident-requests';
@@ -58,15 +59,19 @@ export class Incident implements IncidentRun {
   private readonly undo: Compensation[] = [];
   evidence: Record<string, unknown> = {};
 
-  /**
-   * @param honest false only when replaying an incident started before honest outcomes (the
-   * `honest-outcomes` patch): it then keeps the old behaviour, steps by hand recorded as
-   * `not_automated` without a wait and every incident closed as `resolved`.
-   */
+  /** false only when replaying an incident started before honest outcomes (the `honest-outcomes` patch): it then keeps the old behaviour, steps by hand recorded as `not_automated` without a wait and every incident closed as `resolved`. */
+  readonly honest: boolean;
+  /** false only when replaying an incident started before the review was written (the `incident-review` patch): `review` stays `not_automated`. */
+  readonly reviewed: boolean;
+  /** The post-incident review, once written (the `getReview` query). */
+  review?: { markdown: string; review: Review };
+
   constructor(
     private readonly input: ValidIncidentInput,
-    readonly honest: boolean,
+    patches: { honest: boolean; reviewed: boolean },
   ) {
+    this.honest = patches.honest;
+    this.reviewed = patches.reviewed;
     this.tracker = new IncidentTracker(input);
     this.optionalSteps = new OptionalSteps(this.tracker);
     this.manualSteps = new ManualSteps(this.tracker);
@@ -392,6 +397,7 @@ export class Incident implements IncidentRun {
     this.state.waitingFor = `nothing: closed unresolved, still needs a human (${list})`;
     this.tracker.publish();
     await this.tracker.notify('needs_attention', 'Incident closed unresolved', `Nobody resolved it within ${formatDuration(t.resolveWithin)}. Still open: ${list}.`);
+    await this.writeReview();
     await this.tracker.flushNotifications();
   }
 
@@ -401,6 +407,7 @@ export class Incident implements IncidentRun {
     const open = this.state.attention.length;
     this.tracker.record('close', 'runbook', open ? `incident closed; ${open} item(s) need a human` : 'incident closed');
     this.tracker.publish();
+    await this.writeReview();
     await this.tracker.flushNotifications();
   }
 
@@ -409,6 +416,36 @@ export class Incident implements IncidentRun {
     await this.compensate();
     this.state.waitingFor = 'nothing: incident cancelled';
     this.tracker.setStatus('cancelled');
+    await this.writeReview();
     await this.tracker.flushNotifications();
+  }
+
+  /**
+   * The post-incident review, written by an activity from this incident's event history and
+   * state, as the last step however it ended; posted to the channel with the command to read it.
+   */
+  async writeReview(): Promise<void> {
+    if (!this.reviewed) return;
+    const id = this.state.incidentId;
+    const after = this.state.waitingFor;
+    this.tracker.waitFor('review: writing the post-incident review from the event history');
+    try {
+      this.review = await activities.writeReview.executeWithOptions(
+        { summary: 'review: the post-incident review from the event history', startToCloseTimeout: '1 minute' },
+        [{ state: this.tracker.snapshot() }],
+      );
+      const { review, markdown } = this.review;
+      this.state.review = markdown;
+      const note = `review written: ${review.timeline.length} timeline line(s), ${review.actionItems.length} action item(s); read it with npm run incident -- review ${id}`;
+      this.tracker.stepDone('review', 'succeeded', 'runbook', note, { actionItems: review.actionItems.map((a) => a.text) });
+      const items = review.actionItems.map((a) => `• ${a.text}`);
+      await this.tracker.notify('review_written', 'Post-incident review', [`Status ${this.state.status}. ${note}.`, ...(items.length ? ['Action items:', ...items] : [])].join('\n'));
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      this.tracker.stepDone('review', 'failed', 'runbook', `the review could not be written: ${errorMessage(err)}; npm run incident -- review ${id} writes it from a terminal`);
+      this.tracker.attention(`review failed: ${errorMessage(err)}`);
+    }
+    this.state.waitingFor = after;
+    this.tracker.publish();
   }
 }

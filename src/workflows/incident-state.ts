@@ -69,6 +69,8 @@ export interface IncidentState {
   manualSteps: ManualStepRecord[];
   /** Once the playbook is over: what is still not fixed or not verified (empty when resolved). */
   openItems: string[];
+  /** The post-incident review (Markdown), written as the last step; `npm run incident -- review <id>` prints it. */
+  review?: string;
   /** The commander's explicit `resolve`, when it was needed and given. */
   resolution?: { resolvedBy: string; summary: string; at: string };
   /** What a human must look at: disagreements, steps not automated, failed compensations. */

@@ -20,6 +20,7 @@ import type { ConfirmAnswer, ConfirmRequest, ResolveAnswer, ResolveRequest, Step
 import { PLAYBOOKS } from './incident-playbooks';
 import { Incident } from './incident-run';
 import type { IncidentState } from './incident-state';
+import type { Review } from '../review/build';
 
 export {
   approveRequestSchema,
@@ -46,6 +47,11 @@ export const resolveIncident = defineUpdate<ResolveAnswer, [ResolveRequest]>('re
 
 /** Incidents started before this patch keep their old ending (always `resolved`) on replay. */
 const HONEST_OUTCOMES = 'honest-outcomes';
+/** Incidents started before this patch keep `review: not_automated` on replay. */
+const INCIDENT_REVIEW = 'incident-review';
+
+/** The post-incident review once written (Markdown, and the same as JSON); null before. */
+export const getReview = defineQuery<{ markdown: string; review: Review } | null>('getReview');
 
 /** A validator whose refusals reach the caller as non-retryable `UpdateRefused` failures. */
 function refusing<T>(check: (req: T) => void): (req: T) => void {
@@ -67,7 +73,8 @@ async function runPlaybook(incident: Incident, category: IncidentCategory): Prom
   const decision = await playbook.mitigate(incident);
   incident.tracker.setStatus('monitoring');
   await playbook.monitor?.(incident, decision);
-  incident.notAutomatedYet('review', 'write the post-incident review from this timeline and the event history');
+  // Written as the very last step now (after resolve or cancel); older incidents say a human writes it.
+  if (!incident.reviewed) incident.notAutomatedYet('review', 'write the post-incident review from this timeline and the event history');
   return incident.openItems(playbook.fixedWhen);
 }
 
@@ -79,12 +86,13 @@ export async function incidentWorkflow(rawInput: IncidentInput): Promise<Inciden
     throw ApplicationFailure.create({ type: 'InvalidIncidentInput', message: describeIssues(parsed.error), nonRetryable: true });
   }
   const input = parsed.data;
-  const incident = new Incident(input, patched(HONEST_OUTCOMES));
+  const incident = new Incident(input, { honest: patched(HONEST_OUTCOMES), reviewed: patched(INCIDENT_REVIEW) });
   const { tracker, optionalSteps, manualSteps, resolution } = incident;
   const approvals = approvalHandler(tracker);
   const rejections = rejectionHandler(tracker);
 
   setHandler(getIncidentState, () => tracker.snapshot());
+  setHandler(getReview, () => incident.review ?? null);
   setHandler(approveStep, (req) => approvals.decide(req), { validator: refusing((req) => approvals.validate(req)) });
   setHandler(rejectStep, (req) => rejections.decide(req), { validator: refusing((req) => rejections.validate(req)) });
   setHandler(requestStep, (req) => optionalSteps.request(req), { validator: refusing((req) => void optionalSteps.validate(req)) });
