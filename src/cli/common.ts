@@ -6,6 +6,7 @@
 import { Client, Connection, NamespaceNotFoundError, ServiceError, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { CommanderError } from 'commander';
 import type { z } from 'zod';
+import { dataConverterFromEnv } from '../codec';
 import { loadEnv, type Env } from '../config';
 
 /** Refusal of a CLI argument; the message names the flag. Exit code 2. */
@@ -135,7 +136,7 @@ export async function withClient<T>(fn: (client: Client, env: Env) => Promise<T>
   };
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS }).catch(translate);
   try {
-    return await fn(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }), env).catch(translate);
+    return await fn(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: dataConverterFromEnv(env) }), env).catch(translate);
   } finally {
     await connection.close();
   }
