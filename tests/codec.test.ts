@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { codecFromEnv, dataConverterFromEnv, EncryptionCodec, ENCODING, keyRing, keyRingFromEnv, PayloadDecryptionError, PayloadKeyConfigError } from '../src/codec';
+import { CODEC_ALLOWED_HEADERS, startCodecServer, type RunningCodecServer } from '../src/codec/server';
 import { ConfigError, loadEnv } from '../src/config';
 import { startSandbox, type RunningSandbox } from '../src/sandbox';
 import { findBinary, TEMPORAL_CLI } from '../src/temporal/provision';
@@ -174,5 +175,57 @@ describe('a worker and a client with the codec', () => {
     expect(texts.filter((t) => t.includes(marker))).toEqual([]);
     // The same walk finds a marker where one is stored in plaintext (the check can fail).
     expect(textsOf({ data: Buffer.from(`x${marker}`).toString('base64') }).some((t) => t.includes(marker))).toBe(true);
+  });
+});
+
+describe('the codec server', () => {
+  const ui = 'http://localhost:8233';
+  const token = randomUUID();
+  let server: RunningCodecServer;
+  const post = (path: string, body: unknown, auth = `Bearer ${token}`) =>
+    fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-namespace': 'default', origin: ui, authorization: auth }, body: JSON.stringify(body) });
+
+  beforeAll(async () => {
+    server = await startCodecServer({ codec: new EncryptionCodec(keyRing('k1', { k1: key() })), allowedOrigins: [ui], token });
+  });
+  afterAll(async () => server?.close());
+
+  it('decodes what /encode returned, in the JSON form the UI sends', async () => {
+    // What the UI holds: metadata values and data base64, as in the proto JSON of a payload.
+    const original = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('{"summary":"codec server"}').toString('base64') };
+    const encoded = await post('/encode', { payloads: [original] });
+    expect(encoded.status).toBe(200);
+    expect(encoded.headers.get('access-control-allow-origin')).toBe(ui);
+    const { payloads } = (await encoded.json()) as { payloads: Array<{ metadata: Record<string, string>; data: string }> };
+    expect(Buffer.from(payloads[0]!.metadata.encoding!, 'base64').toString()).toBe(ENCODING);
+    expect(Buffer.from(payloads[0]!.data, 'base64').toString('latin1')).not.toContain('codec server');
+
+    const decoded = await post('/decode', { payloads });
+    expect(decoded.status).toBe(200);
+    expect(await decoded.json()).toEqual({ payloads: [original] });
+  });
+
+  it('answers the CORS preflight of the UI with the allowed headers, and not for another origin', async () => {
+    const preflight = (origin: string) =>
+      fetch(`${server.url}/decode`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace,authorization' } });
+    const ok = await preflight(ui);
+    expect(ok.status).toBe(204);
+    expect(ok.headers.get('access-control-allow-origin')).toBe(ui);
+    expect(ok.headers.get('access-control-allow-headers')).toBe(CODEC_ALLOWED_HEADERS);
+    expect(ok.headers.get('access-control-allow-methods')).toContain('POST');
+    const other = await preflight('http://evil.example');
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('refuses a wrong bearer token with 401, and a malformed body or undecryptable payload with its reason', async () => {
+    const payloads = [{ metadata: {}, data: '' }];
+    expect((await post('/decode', { payloads }, 'Bearer wrong')).status).toBe(401);
+    expect((await post('/decode', { payloads }, '')).status).toBe(401);
+    const bad = await post('/decode', { payloads: [{ data: 'not base64!' }] });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toContain('payloads.0.data: must be base64');
+    const unknown = await post('/decode', { payloads: [{ metadata: { encoding: Buffer.from(ENCODING).toString('base64'), 'encryption-key-id': Buffer.from('k9').toString('base64') }, data: randomBytes(40).toString('base64') }] });
+    expect(unknown.status).toBe(422);
+    expect(((await unknown.json()) as { error: string }).error).toContain('unknown key id k9');
   });
 });
