@@ -3,9 +3,9 @@
  * ring, a real worker and client encrypting an incident's payloads (the raw history, read with the
  * Temporal CLI and no codec, has no plaintext), and the codec server the UI calls.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,10 +15,12 @@ import { codecFromEnv, dataConverterFromEnv, EncryptionCodec, ENCODING, keyRing,
 import { CODEC_ALLOWED_HEADERS, startCodecServer, type RunningCodecServer } from '../src/codec/server';
 import { ConfigError, loadEnv } from '../src/config';
 import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { devServerArgs, startDevServer } from '../src/temporal/dev-server';
 import { findBinary, TEMPORAL_CLI } from '../src/temporal/provision';
 import { createWorker } from '../src/worker';
 import { getIncidentState, incidentWorkflow } from '../src/workflows';
 import { eventually, sandboxDeps } from './helpers/incident';
+import { freePort } from './helpers/ports';
 import { connectTemporal, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 
 const key = () => randomBytes(32);
@@ -227,5 +229,91 @@ describe('the codec server', () => {
     const unknown = await post('/decode', { payloads: [{ metadata: { encoding: Buffer.from(ENCODING).toString('base64'), 'encryption-key-id': Buffer.from('k9').toString('base64') }, data: randomBytes(40).toString('base64') }] });
     expect(unknown.status).toBe(422);
     expect(((await unknown.json()) as { error: string }).error).toContain('unknown key id k9');
+  });
+});
+
+describe('npm start with a key', () => {
+  it('runs the codec server for the UI origin, encrypts what its worker writes, and stops it on Ctrl-C', async () => {
+    const root = join(__dirname, '..');
+    const taskQueue = uniqueTaskQueue('codec-start');
+    const [codecPort, uiPort] = [await freePort(), await freePort()];
+    const keyEnv = { PAYLOAD_KEY: `k-start:${key().toString('base64')}` };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...keyEnv,
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      TEMPORAL_UI_PORT: String(uiPort),
+      CODEC_SERVER_PORT: String(codecPort),
+      CLERK_SANDBOX_PORT: String(await freePort()),
+      CIR_RUNTIME_FILE: join(mkdtempSync(join(tmpdir(), 'cir-runtime-')), 'runtime.json'),
+    };
+    delete env.CLERK_SECRET_KEY;
+    delete env.PAYLOAD_KEYS_FILE;
+    const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), ['src/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const temporal = await connectTemporal({ dataConverter: dataConverterFromEnv(keyEnv) });
+    try {
+      await eventually(async () => output.includes('Ctrl-C stops everything') || child.exitCode !== null, 60_000, 200);
+      const url = `http://127.0.0.1:${codecPort}`;
+      expect(output).toContain(`Payloads: ENCRYPTED with key k-start; codec server for the UI at ${url}`);
+      expect(output).toContain(`set its codec server to ${url}`);
+      // The UI of that port may call it.
+      const encoded = await fetch(`${url}/encode`, { method: 'POST', headers: { 'content-type': 'application/json', origin: `http://localhost:${uiPort}` }, body: JSON.stringify({ payloads: [{ metadata: {}, data: '' }] }) });
+      expect(encoded.status).toBe(200);
+      expect(encoded.headers.get('access-control-allow-origin')).toBe(`http://localhost:${uiPort}`);
+
+      // Its worker reads what an encrypting client wrote, and answers in kind.
+      const handle = await temporal.client.workflow.start(incidentWorkflow, {
+        taskQueue,
+        workflowId: uniqueWorkflowId('codec-start'),
+        args: [{ category: 'webhook_backlog', reporter: 'alice@example.com', summary: 'encrypted by npm start' }],
+      });
+      const state = await eventually(async () => {
+        const s = await handle.query(getIncidentState);
+        return s.status === 'mitigating' ? s : undefined;
+      }, 30_000);
+      expect(state.summary).toBe('encrypted by npm start');
+      const history = await handle.fetchHistory();
+      const completed = history.events?.find((e) => e.activityTaskCompletedEventAttributes)?.activityTaskCompletedEventAttributes?.result?.payloads?.[0];
+      expect(metadataText(completed as Payload, 'encoding')).toBe(ENCODING);
+      await handle.terminate('test over');
+
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      // The codec server stopped with the rest.
+      await expect(fetch(`${url}/encode`, { method: 'POST' })).rejects.toThrow();
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await temporal.close();
+    }
+  });
+
+  it('starts the dev server with --ui-codec-endpoint, which its UI reports', async () => {
+    const endpoint = 'http://127.0.0.1:8235';
+    expect(devServerArgs({ dbFile: 'x.db', uiCodecEndpoint: endpoint }).join(' ')).toContain(`--ui-codec-endpoint ${endpoint}`);
+    expect(devServerArgs({ dbFile: 'x.db' })).not.toContain('--ui-codec-endpoint');
+    const dir = mkdtempSync(join(tmpdir(), 'codec-devserver-'));
+    const server = await startDevServer({
+      cliPath: findBinary(TEMPORAL_CLI)!.path,
+      dbFile: join(dir, 'temporal.db'),
+      logFile: join(dir, 'temporal.log'),
+      port: await freePort(),
+      uiPort: await freePort(),
+      uiCodecEndpoint: endpoint,
+    });
+    try {
+      const settings = await eventually(async () => {
+        const res = await fetch(`${server.uiUrl}/api/v1/settings`).catch(() => undefined);
+        return res?.ok ? ((await res.json()) as { Codec?: { Endpoint?: string } }) : undefined;
+      }, 20_000, 200);
+      expect(settings.Codec?.Endpoint).toBe(endpoint);
+    } finally {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
