@@ -150,6 +150,8 @@ describe('a worker and a client with the codec', () => {
         taskQueue,
         workflowId,
         args: [{ category: 'webhook_backlog', reporter: 'alice@example.com', summary: `Webhooks pile up (${marker})`, timeouts: { decideWithin: '30s', escalateAfter: '20s', resolveWithin: '1m' } }],
+        // SDK 1.24 passes user metadata through the codec too (docs/payload-encryption.md).
+        staticSummary: `Incident: ${marker}`,
       });
       // Query answers are payloads too: the codec client reads the input back through the workflow.
       const state = await eventually(async () => {
@@ -175,6 +177,11 @@ describe('a worker and a client with the codec', () => {
     const texts = textsOf(JSON.parse(stdout));
     expect(texts.length).toBeGreaterThan(50);
     expect(texts.filter((t) => t.includes(marker))).toEqual([]);
+    // Activity summaries set in the workflow are encrypted by the worker as well.
+    expect(texts.filter((t) => t.includes('triage: status page'))).toEqual([]);
+    // What stays readable: the workflow id and the search attributes.
+    expect(stdout).toContain(workflowId);
+    expect(texts.some((t) => t.includes('webhook_backlog'))).toBe(true);
     // The same walk finds a marker where one is stored in plaintext (the check can fail).
     expect(textsOf({ data: Buffer.from(`x${marker}`).toString('base64') }).some((t) => t.includes(marker))).toBe(true);
   });
