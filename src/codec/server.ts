@@ -124,7 +124,7 @@ async function main(): Promise<void> {
   const server = await startCodecServerFromEnv(env);
   if (!server) throw new Error('no payload key configured: set PAYLOAD_KEYS_FILE or PAYLOAD_KEY (docs/payload-encryption.md)');
   console.log(`codec server at ${server.url} (POST /encode, /decode) for ${codecServerOrigins(env).join(', ')}${env.CODEC_SERVER_TOKEN ? '; bearer token required' : ''}`);
-  console.log(`Temporal UI: set the codec endpoint to ${server.url} (Settings → Codec Server), or start the dev server with --ui-codec-endpoint ${server.url}`);
+  console.log(`Temporal UI: set the codec endpoint to ${server.url} (its codec server setting, in the top bar), or start the dev server with --ui-codec-endpoint ${server.url}`);
   const stop = () => void server.close().then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
