@@ -1,7 +1,15 @@
 /** Process configuration from the environment, validated once at start-up. */
 import { z } from 'zod';
+import { singleKeySchema } from './codec';
 import { durationSchema } from './domain';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from './shared';
+
+/** Unset, or a string with surrounding blanks removed ('' counts as unset). */
+const optionalString = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
 
 const optionalUrl = z
   .string()
@@ -63,6 +71,24 @@ export const envSchema = z.object({
   CLERK_SESSION_MAX_LIFETIME: durationSchema(60_000, 3650 * 86_400_000).default(7 * 86_400_000),
   /** The instance's inactivity timeout, if one is set in the Dashboard (off by default). */
   CLERK_SESSION_INACTIVITY_TIMEOUT: durationSchema(60_000, 3650 * 86_400_000).optional(),
+  // Payload encryption (docs/payload-encryption.md): off unless one of the two is set.
+  /** JSON key ring `{"current":"k2","keys":{"k1":"<base64>","k2":"<base64>"}}`, read (and checked) by src/codec. */
+  PAYLOAD_KEYS_FILE: optionalString,
+  /** One key, `<id>:<base64 of 32 bytes>`, kept as the string; checked here so a bad one fails at start-up. */
+  PAYLOAD_KEY: optionalString.superRefine((v, ctx) => {
+    if (v === undefined) return;
+    for (const issue of singleKeySchema.safeParse(v).error?.issues ?? []) ctx.addIssue({ code: 'custom', message: issue.message });
+  }),
+  /** Port of the codec server (`npm start` with a key, `npm run codec-server`); 0 picks a free one. */
+  CODEC_SERVER_PORT: z.coerce.number().int().min(0).max(65535).default(8235),
+  /** Origins allowed to call the codec server, comma-separated; default the Temporal UI's. */
+  CODEC_CORS_ORIGINS: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((u) => u.trim()).filter(Boolean))
+    .pipe(z.array(z.url('must be a comma-separated list of origins'))),
+  /** When set, the codec server requires `Authorization: Bearer <token>`. */
+  CODEC_SERVER_TOKEN: optionalString,
 });
 
 export type Env = z.infer<typeof envSchema>;

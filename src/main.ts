@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { dataConverterFromEnv, keyRingFromEnv } from './codec';
+import { startCodecServerFromEnv, type RunningCodecServer } from './codec/server';
 import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from './config';
 import { SEARCH_ATTRIBUTES } from './shared';
 import { serverAnswers, startDevServer, startDevServerViaSdkDownload, type RunningDevServer } from './temporal/dev-server';
@@ -61,6 +63,14 @@ async function main(): Promise<void> {
   };
 
   try {
+    // Before the dev server, which is told where it is (--ui-codec-endpoint).
+    const codecServer: RunningCodecServer | undefined = await startCodecServerFromEnv(env);
+    if (codecServer) {
+      stops.push(() => codecServer.close());
+      say(`Payloads: ENCRYPTED with key ${keyRingFromEnv(env)?.current}; codec server for the UI at ${codecServer.url}`);
+    } else {
+      say('Payloads: not encrypted (no PAYLOAD_KEYS_FILE or PAYLOAD_KEY; see docs/payload-encryption.md)');
+    }
     let address = env.TEMPORAL_ADDRESS;
     let uiUrl: string;
     let uiNote = '';
@@ -69,6 +79,7 @@ async function main(): Promise<void> {
       await registerSearchAttributes(address, env.TEMPORAL_NAMESPACE);
       uiUrl = env.TEMPORAL_UI_URL ?? `http://localhost:${env.TEMPORAL_UI_PORT}`;
       uiNote = env.TEMPORAL_UI_URL ? '' : ' (if that server has its UI there; set TEMPORAL_UI_URL otherwise)';
+      if (codecServer) say(`Temporal UI: to read encrypted payloads, set its codec server to ${codecServer.url} (UI settings, or the server's --ui-codec-endpoint)`);
     } else {
       const cliPath = ensureBinary(TEMPORAL_CLI, { log: (l) => say(`[provision] ${l}`), allowSdkDownload: true });
       const [host = '127.0.0.1', port = '7233'] = address.split(':');
@@ -78,6 +89,7 @@ async function main(): Promise<void> {
         port: Number(port),
         uiPort: env.TEMPORAL_UI_PORT,
         namespace: env.TEMPORAL_NAMESPACE,
+        ...(codecServer ? { uiCodecEndpoint: codecServer.url } : {}),
       };
       say(`Temporal: starting the dev server (state in .data/temporal.db, log in .data/temporal.log)…`);
       const server: Omit<RunningDevServer, 'process'> =
@@ -130,6 +142,7 @@ async function main(): Promise<void> {
       connection,
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.TEMPORAL_TASK_QUEUE,
+      dataConverter: dataConverterFromEnv(env),
       deps: {
         statusPageUrl: clerk.statusPageUrl,
         sandbox: clerk.mode === 'sandbox',

@@ -7,6 +7,7 @@ import { Client, Connection, NamespaceNotFoundError, ServiceError, WorkflowExecu
 import { hostname, userInfo } from 'node:os';
 import { CommanderError } from 'commander';
 import type { z } from 'zod';
+import { dataConverterFromEnv } from '../codec';
 import { loadEnv, type Env } from '../config';
 
 /** Refusal of a CLI argument; the message names the flag. Exit code 2. */
@@ -153,7 +154,8 @@ export async function withClient<T>(fn: (client: Client, env: Env) => Promise<T>
   };
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS }).catch(translate);
   try {
-    return await fn(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, ...(identity ? { identity } : {}) }), env).catch(translate);
+    const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: dataConverterFromEnv(env), ...(identity ? { identity } : {}) });
+    return await fn(client, env).catch(translate);
   } finally {
     await connection.close();
   }

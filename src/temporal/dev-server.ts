@@ -35,6 +35,8 @@ export interface DevServerOptions {
   /** Server output goes here (it is chatty); the terminal stays for our own messages. */
   logFile: string;
   namespace?: string;
+  /** The codec server the UI calls to show encrypted payloads (`--ui-codec-endpoint`). */
+  uiCodecEndpoint?: string;
 }
 
 export interface RunningDevServer {
@@ -44,6 +46,28 @@ export interface RunningDevServer {
   stop(): Promise<void>;
 }
 
+/** The arguments of `temporal server start-dev` for `opts`. */
+export function devServerArgs(opts: Omit<DevServerOptions, 'cliPath' | 'logFile'>): string[] {
+  return [
+    'server',
+    'start-dev',
+    '--db-filename',
+    opts.dbFile,
+    '--ip',
+    opts.host ?? '127.0.0.1',
+    '--port',
+    String(opts.port ?? 7233),
+    '--ui-port',
+    String(opts.uiPort ?? 8233),
+    '--namespace',
+    opts.namespace ?? 'default',
+    '--log-level',
+    'warn',
+    ...SEARCH_ATTRIBUTES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
+    ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
+  ];
+}
+
 export async function startDevServer(opts: DevServerOptions): Promise<RunningDevServer> {
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? 7233;
@@ -51,23 +75,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<RunningDev
   const address = `${host}:${port}`;
   mkdirSync(dirname(opts.dbFile), { recursive: true });
   mkdirSync(dirname(opts.logFile), { recursive: true });
-  const args = [
-    'server',
-    'start-dev',
-    '--db-filename',
-    opts.dbFile,
-    '--ip',
-    host,
-    '--port',
-    String(port),
-    '--ui-port',
-    String(uiPort),
-    '--namespace',
-    opts.namespace ?? 'default',
-    '--log-level',
-    'warn',
-    ...SEARCH_ATTRIBUTES.flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
-  ];
+  const args = devServerArgs(opts);
   const log = createWriteStream(opts.logFile, { flags: 'a' });
   const child = spawn(opts.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.pipe(log);
@@ -130,6 +138,7 @@ export async function startDevServerViaSdkDownload(
       uiPort,
       namespace: opts.namespace ?? 'default',
       searchAttributes: [IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey],
+      ...(opts.uiCodecEndpoint ? { extraArgs: ['--ui-codec-endpoint', opts.uiCodecEndpoint] } : {}),
     },
   });
   return { address: env.address, uiUrl: `http://${host}:${uiPort}`, stop: () => env.teardown() };

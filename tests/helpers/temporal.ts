@@ -1,6 +1,7 @@
 /** Per-test-file access to the run's Temporal dev server (started in tests/global-setup.ts). */
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { inject } from 'vitest';
 import type { ActivityDeps } from '../../src/activities';
@@ -20,13 +21,14 @@ export function quietRuntime(): void {
   runtimeInstalled = true;
 }
 
-export async function connectTemporal(): Promise<TemporalTestContext> {
+/** `dataConverter`: a client that encrypts and decrypts payloads (`dataConverterFromEnv`, src/codec). */
+export async function connectTemporal(opts: { dataConverter?: DataConverter } = {}): Promise<TemporalTestContext> {
   quietRuntime();
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
   const nativeConnection = await NativeConnection.connect({ address });
   return {
-    client: new Client({ connection }),
+    client: new Client({ connection, ...(opts.dataConverter ? { dataConverter: opts.dataConverter } : {}) }),
     nativeConnection,
     async close() {
       await nativeConnection.close();
