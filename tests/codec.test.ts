@@ -18,7 +18,7 @@ import { startSandbox, type RunningSandbox } from '../src/sandbox';
 import { devServerArgs, startDevServer } from '../src/temporal/dev-server';
 import { findBinary, TEMPORAL_CLI } from '../src/temporal/provision';
 import { createWorker } from '../src/worker';
-import { getIncidentState, incidentWorkflow } from '../src/workflows';
+import { confirmStep, getIncidentState, incidentWorkflow } from '../src/workflows';
 import { eventually, sandboxDeps } from './helpers/incident';
 import { freePort } from './helpers/ports';
 import { connectTemporal, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
@@ -160,7 +160,13 @@ describe('a worker and a client with the codec', () => {
         return s.status === 'mitigating' ? s : undefined;
       }, 30_000);
       expect(state.summary).toContain(marker);
-      await handle.terminate('test over');
+      // The review reads the encrypted history through the codec: the update's approver and the input are plain there.
+      await eventually(async () => (await handle.query(getIncidentState)).manualSteps.length > 0, 30_000);
+      await handle.executeUpdate(confirmStep, { args: [{ step: 'reconcile_webhooks', confirmedBy: 'alice@example.com', note: 'replayed by hand' }] });
+      const result = await handle.result();
+      expect(result.steps.find((s) => s.step === 'review')?.outcome).toBe('succeeded');
+      expect(result.review).toContain(marker);
+      expect(result.review).toContain('| confirmStep | reconcile_webhooks | alice@example.com |');
     });
 
     // The stored input, decoded by hand with the codec: the marker is there.

@@ -9,6 +9,7 @@ import { fetchStatusPage, probeBackendApi, runProbes, type StatusPageResult } fr
 import { createDiagnosticsActivities, type DiagnosticsDeps } from './diagnostics';
 import { createRevokeSessionsActivities } from './revoke-sessions';
 import type { ProbeReport } from '../triage/rules';
+import { decodePayloadsInPlace } from '../codec';
 import { buildReview, renderReviewMarkdown, type Review } from '../review/build';
 import type { IncidentState } from '../workflows/incident-state';
 
@@ -77,7 +78,10 @@ export function createActivities(deps: ActivityDeps) {
     async writeReview(input: { state: IncidentState }): Promise<{ markdown: string; review: Review }> {
       const execution = Context.current().info.workflowExecution;
       if (!execution) throw ApplicationFailure.create({ type: 'NotInWorkflow', message: 'writeReview runs only for an incident workflow', nonRetryable: true });
-      const history = await Context.current().client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory();
+      const { client } = Context.current();
+      const history = await client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory();
+      // With payload encryption on, the review reads what the codec server would show.
+      await decodePayloadsInPlace(history, client.options.loadedDataConverter.payloadCodecs);
       const review = buildReview(history, input.state);
       return { markdown: renderReviewMarkdown(review), review };
     },

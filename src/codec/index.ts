@@ -153,3 +153,24 @@ export function dataConverterFromEnv(env: PayloadKeyEnv): DataConverter {
   const codec = codecFromEnv(env);
   return codec ? { payloadCodecs: [codec] } : {};
 }
+
+/**
+ * Decode, in place, every `payloads` list found in `value` (an event history, as fetched) with the
+ * codecs, as the UI's codec server would: what the post-incident review reads must be plain JSON.
+ */
+export async function decodePayloadsInPlace(value: unknown, codecs: readonly PayloadCodec[]): Promise<void> {
+  if (!codecs.length || !value || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    for (const item of value) await decodePayloadsInPlace(item, codecs);
+    return;
+  }
+  for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
+    if (key === 'payloads' && Array.isArray(child)) {
+      let decoded = child as Payload[];
+      for (const codec of [...codecs].reverse()) decoded = await codec.decode(decoded);
+      (value as Record<string, unknown>)[key] = decoded;
+    } else if (child && typeof child === 'object' && !(child instanceof Uint8Array)) {
+      await decodePayloadsInPlace(child, codecs);
+    }
+  }
+}
