@@ -186,7 +186,22 @@ describe('approval gates', () => {
         const open = await waitForState(handle, getIncidentState, (s) => s.status === 'needs_human');
         expect(open.openItems).toEqual(['dry run: nothing was changed']);
         await eventually(async () => (await handle.describe()).typedSearchAttributes.get(IncidentStatusKey) === 'needs_human');
-        await handle.executeUpdate(resolveIncident, { args: [{ resolvedBy: 'alice', summary: 'rehearsal over' }] });
+        expect(await refusal(handle.executeUpdate(resolveIncident, { args: [{ resolvedBy: 'alice', summary: 'x', dataLoss: 'partial' }] }))).toContain(
+          'update.dataLossDetails: say what was lost when dataLoss is "partial"',
+        );
+        await handle.executeUpdate(resolveIncident, {
+          args: [
+            {
+              resolvedBy: 'alice',
+              summary: 'rehearsal over',
+              rootCause: 'key committed to a public repo',
+              detection: 'user_report',
+              dataLoss: 'none',
+              lessons: { wentWell: ['two approvers within a minute'] },
+              actionItems: ['scan repos for keys in CI'],
+            },
+          ],
+        });
 
         const result = await handle.result();
         expect(result.status).toBe('resolved');
@@ -194,6 +209,12 @@ describe('approval gates', () => {
         // The review was written last, from the history: in the result, the query and the channel.
         expect(result.review).toContain(handle.workflowId);
         expect(result.review).toContain('rehearsal over');
+        // What only the commander knows reaches the review.
+        expect(result.review).toContain('- root cause: key committed to a public repo');
+        expect(result.review).toContain('- detection: a user report');
+        expect(result.review).toContain('- data loss: none');
+        expect(result.review).toContain('- went well: two approvers within a minute');
+        expect(result.review).toContain('- scan repos for keys in CI — given by alice when resolving');
         const written = await handle.query(getReview);
         expect(written?.markdown).toBe(result.review);
         expect(written?.review.whoDecided.length).toBeGreaterThanOrEqual(5);

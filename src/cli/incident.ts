@@ -594,10 +594,38 @@ export function buildProgram(): Command {
     .argument('<workflowId>')
     .requiredOption('--by <name>', 'who resolves it (the reporter or a listed approver)')
     .requiredOption('--summary <text>', 'why it is over: what fixed it, or why nothing more will be done')
-    .addHelpText('after', example('resolve incident-3f9c… --by alice@example.com --summary "Clerk fixed it upstream; sign-ins normal for 30 minutes"'))
+    // For the post-incident review; each optional (the review says "not given").
+    .option('--root-cause <text>', 'the root cause')
+    .option('--trigger <text>', 'what set it off')
+    .option('--detection <how>', 'monitoring_alert, user_report or manual')
+    .option('--data-loss <none|partial>', 'whether data was lost')
+    .option('--data-loss-details <text>', 'with --data-loss partial: what was lost')
+    .option('--users-affected <n>', 'how many users were affected, if known', (v) => (/^\d+$/.test(v) ? Number(v) : v))
+    .option('--went-well <text>', 'a lesson: what went well (repeat)', collect, [])
+    .option('--went-wrong <text>', 'a lesson: what went wrong (repeat)', collect, [])
+    .option('--got-lucky <text>', 'a lesson: where we got lucky (repeat)', collect, [])
+    .option('--action-item <text>', 'an action item for the review (repeat)', collect, [])
+    .addHelpText('after', example('resolve incident-3f9c… --by alice@example.com --summary "Clerk fixed it upstream; sign-ins normal for 30 minutes" --detection monitoring_alert --data-loss none'))
     .action(async (workflowId: string, opts: Record<string, unknown>) => {
       const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
-      const req = parseOrThrow(resolveRequestSchema, defined({ resolvedBy: opts.by, summary: opts.summary }), { resolvedBy: '--by' });
+      const many = (k: string) => ((opts[k] as string[]).length ? (opts[k] as string[]) : undefined);
+      const lessons = defined({ wentWell: many('wentWell'), wentWrong: many('wentWrong'), gotLucky: many('gotLucky') });
+      const req = parseOrThrow(
+        resolveRequestSchema,
+        defined({
+          resolvedBy: opts.by,
+          summary: opts.summary,
+          rootCause: opts.rootCause,
+          trigger: opts.trigger,
+          detection: opts.detection,
+          dataLoss: opts.dataLoss,
+          dataLossDetails: opts.dataLossDetails,
+          usersAffected: opts.usersAffected,
+          lessons: Object.keys(lessons).length ? lessons : undefined,
+          actionItems: many('actionItem'),
+        }),
+        { resolvedBy: '--by', 'lessons.wentWell': '--went-well', 'lessons.wentWrong': '--went-wrong', 'lessons.gotLucky': '--got-lucky', actionItems: '--action-item' },
+      );
       await connect(async (client) => {
         const handle = await existingWorkflow(client, id, INCIDENT);
         const answer = await sendUpdate(() => handle.executeUpdate(resolveIncident, { args: [req] }));

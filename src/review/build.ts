@@ -34,7 +34,7 @@ export interface DecisionRow {
   result: string;
 }
 
-export type ActionItemKind = 'second_approver' | 'fix_webhook' | 'probe_or_rule' | 'automate' | 'follow_up';
+export type ActionItemKind = 'second_approver' | 'fix_webhook' | 'probe_or_rule' | 'automate' | 'follow_up' | 'commander';
 
 export interface ActionItem {
   kind: ActionItemKind;
@@ -81,8 +81,12 @@ export interface Review {
     stepsByHand: { step: string; outcome: string; by?: string; note?: string }[];
     openItems: string[];
     dataLoss: string;
+    /** As the commander counted them (`resolve`); else "not given". */
+    usersReportedAffected: string;
   };
   actionItems: ActionItem[];
+  /** The commander's lessons (`resolve`). */
+  lessons: { wentWell: string[]; wentWrong: string[]; gotLucky: string[] };
   whoDecided: DecisionRow[];
   /** What the workflow flagged for a human while it ran. */
   attention: string[];
@@ -312,7 +316,14 @@ function actionItems(state: IncidentState): ActionItem[] {
   return items;
 }
 
-type Resolution = NonNullable<IncidentState['resolution']> & Partial<Record<'rootCause' | 'trigger' | 'detection' | 'dataLoss', unknown>>;
+type Resolution = NonNullable<IncidentState['resolution']>;
+
+const DETECTION: Record<string, string> = { monitoring_alert: 'a monitoring alert', user_report: 'a user report', manual: 'found by hand' };
+
+function dataLoss(r: Resolution | undefined): string {
+  if (!r?.dataLoss) return NOT_GIVEN;
+  return r.dataLoss === 'none' ? 'none' : `partial: ${r.dataLossDetails ?? 'not described'}`;
+}
 
 /** Describe a field the commander may give (`resolve`): text as given, else "not given". */
 const given = (v: unknown): string => (typeof v === 'string' && v.trim() ? v : v && typeof v === 'object' ? JSON.stringify(v) : NOT_GIVEN);
@@ -366,7 +377,7 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
     cause: {
       rootCause: given(resolution?.rootCause),
       trigger: given(resolution?.trigger),
-      detection: given(resolution?.detection),
+      detection: resolution?.detection ? (DETECTION[resolution.detection] ?? resolution.detection) : NOT_GIVEN,
       resolution: resolution ? `${resolution.summary} (resolved by ${resolution.resolvedBy})` : NOT_GIVEN,
     },
     impact: {
@@ -380,9 +391,14 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
         ...(m.note ? { note: m.note } : {}),
       })),
       openItems: state.openItems,
-      dataLoss: given(resolution?.dataLoss),
+      dataLoss: dataLoss(resolution),
+      usersReportedAffected: resolution?.usersAffected === undefined ? NOT_GIVEN : String(resolution.usersAffected),
     },
-    actionItems: actionItems(state),
+    actionItems: [
+      ...actionItems(state),
+      ...(resolution?.actionItems ?? []).map((text): ActionItem => ({ kind: 'commander', text, why: `given by ${resolution?.resolvedBy} when resolving` })),
+    ],
+    lessons: { wentWell: resolution?.lessons?.wentWell ?? [], wentWrong: resolution?.lessons?.wentWrong ?? [], gotLucky: resolution?.lessons?.gotLucky ?? [] },
     whoDecided: decisionRows(events, updates),
     attention: state.attention,
   };
@@ -444,6 +460,7 @@ export function renderReviewMarkdown(r: Review): string {
         `steps done by hand: ${r.impact.stepsByHand.length ? r.impact.stepsByHand.map((s) => `${s.step} (${s.outcome}${s.by ? ` by ${s.by}` : ''}${s.note ? `: ${s.note}` : ''})`).join('; ') : 'none'}`,
         `open items: ${r.impact.openItems.length ? r.impact.openItems.join('; ') : 'none'}`,
         `data loss: ${r.impact.dataLoss}`,
+        `users affected (the commander's count): ${r.impact.usersReportedAffected}`,
       ],
       '',
     ),
@@ -451,6 +468,13 @@ export function renderReviewMarkdown(r: Review): string {
     '## Action items',
     '',
     list(r.actionItems.map((a) => `${a.text} — ${a.why}`), 'none derived from what happened'),
+    '',
+    '## Lessons',
+    '',
+    list(
+      [...r.lessons.wentWell.map((l) => `went well: ${l}`), ...r.lessons.wentWrong.map((l) => `went wrong: ${l}`), ...r.lessons.gotLucky.map((l) => `got lucky: ${l}`)],
+      NOT_GIVEN,
+    ),
     '',
     '## Who decided',
     '',

@@ -218,12 +218,27 @@ export class ManualSteps {
 
 // -- resolve -------------------------------------------------------------------------------------
 
-export const resolveRequestSchema = z.strictObject({
-  /** The incident commander: the reporter or a listed approver. */
-  resolvedBy: personSchema,
-  /** Why it is over, in a sentence: what fixed it, or why nothing more will be done. */
-  summary: z.string({ error: 'say why the incident is over' }).trim().min(1, 'say why the incident is over').max(4000),
-});
+const text = (max = 2000) => z.string().trim().min(1).max(max);
+const lessons = z.array(text()).max(20);
+
+export const resolveRequestSchema = z
+  .strictObject({
+    /** The incident commander: the reporter or a listed approver. */
+    resolvedBy: personSchema,
+    /** Why it is over, in a sentence: what fixed it, or why nothing more will be done. */
+    summary: z.string({ error: 'say why the incident is over' }).trim().min(1, 'say why the incident is over').max(4000),
+    // What only the commander knows, for the post-incident review (each optional: the review says "not given").
+    rootCause: text().optional(),
+    trigger: text().optional(),
+    detection: z.enum(['monitoring_alert', 'user_report', 'manual']).optional(),
+    dataLoss: z.enum(['none', 'partial']).optional(),
+    /** With `dataLoss: "partial"`: what was lost. */
+    dataLossDetails: text().optional(),
+    usersAffected: z.number().int().min(0).optional(),
+    lessons: z.strictObject({ wentWell: lessons.optional(), wentWrong: lessons.optional(), gotLucky: lessons.optional() }).optional(),
+    actionItems: z.array(text(500)).max(50).optional(),
+  })
+  .refine((r) => r.dataLoss !== 'partial' || r.dataLossDetails, { path: ['dataLossDetails'], message: 'say what was lost when dataLoss is "partial"' });
 export type ResolveRequest = z.infer<typeof resolveRequestSchema>;
 
 export interface ResolveAnswer {

@@ -388,7 +388,7 @@ export class Incident implements IncidentRun {
     await this.tracker.notify('needs_attention', 'Incident needs a human', `The runbook could not verify a fix. Still open: ${list}. When it is over, resolve it: ${resolveCommand}`);
     if (await this.resolution.wait(items, t.escalateAfter, t.resolveWithin)) {
       const r = this.resolution.accepted as NonNullable<Resolution['accepted']>;
-      this.state.resolution = { resolvedBy: r.resolvedBy, summary: r.summary, at: r.at };
+      this.state.resolution = r;
       this.tracker.record('resolve', r.resolvedBy, `resolved by ${r.resolvedBy}: ${r.summary} (still open at the time: ${list})`, { openItems: items });
       this.state.openItems = [];
       return this.close();

@@ -20,7 +20,7 @@ import {
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey, NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { TriageVerdict } from '../triage/rules';
 import type { ApprovalGate } from './incident-approvals';
-import type { ManualStepRecord } from './incident-requests';
+import type { ManualStepRecord, ResolveRequest } from './incident-requests';
 
 /**
  * Outcome of a playbook step: the runbook's outcomes, plus the honest ones: `not_automated` (a
@@ -72,7 +72,7 @@ export interface IncidentState {
   /** The post-incident review (Markdown), written as the last step; `npm run incident -- review <id>` prints it. */
   review?: string;
   /** The commander's explicit `resolve`, when it was needed and given. */
-  resolution?: { resolvedBy: string; summary: string; at: string };
+  resolution?: ResolveRequest & { at: string };
   /** What a human must look at: disagreements, steps not automated, failed compensations. */
   attention: string[];
   timeline: TimelineEvent[];
