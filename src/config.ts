@@ -49,6 +49,23 @@ export const envSchema = z.object({
   CLERK_RATE_HEADROOM: z.coerce.number().min(0).max(0.9).default(0.05),
   /** Clerk requests one worker has in flight at once. */
   CLERK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  /**
+   * Who sends updates from which client identity, for the review's "who decided" check:
+   * JSON `{"bob@example.com":["bob@laptop"],…}`. Unset: no check.
+   */
+  APPROVER_IDENTITIES: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (!v?.trim()) return undefined;
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON like {"bob@example.com":["bob@laptop"]}' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(z.string().min(1), z.array(z.string().min(1))).optional()),
   // Diagnostics (docs/diagnostics.md): what the app is configured with, compared with the instance.
   /** The publishable key the app is deployed with (public; diagnostics compare its Frontend API host with the instance's). */
   CLERK_PUBLISHABLE_KEY: z

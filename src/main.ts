@@ -154,6 +154,7 @@ async function main(): Promise<void> {
         }),
         appHealthUrl: clerk.appHealthUrl,
         appRoutes: clerk.appRoutes,
+        ...(env.APPROVER_IDENTITIES ? { approverIdentities: env.APPROVER_IDENTITIES } : {}),
         diagnostics: diagnosticsConfig(env, clerk.mode === 'sandbox' && clerk.apiUrl ? { url: clerk.apiUrl, ...(clerk.publishableKey ? { publishableKey: clerk.publishableKey } : {}) } : undefined),
         chatWebhookUrl: env.CHAT_WEBHOOK_URL,
         temporalUiUrl: env.TEMPORAL_UI_URL ?? uiUrl,

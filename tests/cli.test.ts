@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { formatState } from '../src/cli/incident';
 import type { IncidentState } from '../src/workflows/incident';
 import { runCli, type CliRun } from './helpers/cli';
+import { emptyTotals, type RevocationProgress } from '../src/revoke-sessions';
 
 
 /** `npx tsx <script> <args>` with none of the caller's Temporal configuration unless given. */
@@ -123,6 +124,12 @@ describe('npm run incident -- show', () => {
     } as unknown as IncidentState;
     expect(formatState(state)).toContain(
       '  revocation of revoke_all_sessions: workflow incident-42-revoke_all_sessions\n      npm run revoke -- progress incident-42-revoke_all_sessions',
+    );
+    // With the child's progress, a bar between the two.
+    const totals = { ...emptyTotals(), usersScanned: 500, sessionsRevoked: 120 };
+    const progress = { phase: 'revoking', dryRun: false, usersInScope: 2000, totals, etaSeconds: 90, outcome: 'succeeded', lastClerkError: null } as unknown as RevocationProgress;
+    expect(formatState(state, new Map([['incident-42-revoke_all_sessions', progress]]))).toContain(
+      '  revocation of revoke_all_sessions: workflow incident-42-revoke_all_sessions\n      [######------------------] 25% · 500 of 2,000 users · 120 revoked · succeeded · ETA 1m 30s\n',
     );
   });
 });

@@ -96,6 +96,22 @@ describe('the review', () => {
     expect(renderReviewMarkdown(review)).toContain(`| approveStep | emergency_bypass | bob@example.com | ${identity} |`);
   });
 
+  it('with an identity mapping, a decision sent from an identity the mapping does not list for its approver is flagged', () => {
+    const { c } = byName('honest-clerk-outage-bypass');
+    const identity = acceptedUpdates(c)[0]?.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.identity ?? '';
+    const review = buildReview(c.history, c.state, { 'carol@example.com': [identity], 'bob@example.com': ['bob@laptop'] });
+    expect(review.whoDecided.map((d) => [d.named, d.mismatch])).toEqual([
+      ['bob@example.com', `bob@example.com sends from bob@laptop, not ${identity}`],
+      ['carol@example.com', undefined],
+      ['bob@example.com', `bob@example.com sends from bob@laptop, not ${identity}`],
+      ['bob@example.com', `bob@example.com sends from bob@laptop, not ${identity}`],
+    ]);
+    const markdown = renderReviewMarkdown(review);
+    expect(markdown).toContain('**Identity mismatches** (against `APPROVER_IDENTITIES`):');
+    expect(renderReviewMarkdown(buildReview(c.history, c.state))).not.toContain('Identity mismatches');
+    expect(buildReview(c.history, c.state, {}).whoDecided[0]?.mismatch).toBe('bob@example.com is not in the identity mapping');
+  });
+
   it('impact comes from what ran: revocation totals, steps by hand, open items; causes not given', () => {
     const targeted = byName('honest-session-issues-targeted').review;
     expect(targeted.impact).toMatchObject({ sessionsRevoked: 1, usersAffected: 3, dataLoss: 'not given' });

@@ -10,7 +10,7 @@ import { createDiagnosticsActivities, type DiagnosticsDeps } from './diagnostics
 import { createRevokeSessionsActivities } from './revoke-sessions';
 import type { ProbeReport } from '../triage/rules';
 import { decodePayloadsInPlace } from '../codec';
-import { buildReview, renderReviewMarkdown, type Review } from '../review/build';
+import { buildReview, renderReviewMarkdown, type IdentityMapping, type Review } from '../review/build';
 import type { IncidentState } from '../workflows/incident-state';
 
 export interface ActivityDeps {
@@ -31,6 +31,8 @@ export interface ActivityDeps {
   clerk?: ClerkGateway;
   /** What diagnostics compare against (publishable key, app URL, authorized parties, SDK minimum, lifetimes): `diagnosticsConfig(env)`. */
   diagnostics?: Omit<DiagnosticsDeps, 'clerk' | 'appHealthUrl' | 'appRoutes'>;
+  /** People → the client identities they send updates from (APPROVER_IDENTITIES); the review flags decisions that do not match. */
+  approverIdentities?: IdentityMapping;
 }
 
 const DEFAULT_MAX_SESSION_LIFETIME_MS = 7 * 86_400_000;
@@ -82,7 +84,7 @@ export function createActivities(deps: ActivityDeps) {
       const history = await client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory();
       // With payload encryption on, the review reads what the codec server would show.
       await decodePayloadsInPlace(history, client.options.loadedDataConverter.payloadCodecs);
-      const review = buildReview(history, input.state);
+      const review = buildReview(history, input.state, deps.approverIdentities);
       return { markdown: renderReviewMarkdown(review), review };
     },
 

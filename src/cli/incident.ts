@@ -38,6 +38,8 @@ import {
   stepRequestSchema,
   type IncidentState,
 } from '../workflows/incident';
+import { getRevocationProgress } from '../workflows/revoke-sessions';
+import { formatCount, type RevocationProgress } from '../revoke-sessions';
 
 const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const INCIDENT = incidentWorkflow.name;
@@ -112,8 +114,22 @@ export function formatPending(s: IncidentState): string[] {
   return lines;
 }
 
-/** The state as an on-call engineer reads it: what it waits for, who may decide, the timeline. */
-export function formatState(s: IncidentState): string {
+/** A running revocation child as one text bar: how far, what it did, how long is left. */
+export function progressBar(p: RevocationProgress, width = 24): string {
+  const t = p.totals;
+  const share = p.usersInScope ? Math.min(1, t.usersScanned / Math.max(1, p.usersInScope)) : p.phase === 'completed' ? 1 : 0;
+  const filled = Math.round(share * width);
+  const done = p.dryRun ? `${formatCount(t.sessionsFound)} would be revoked` : `${formatCount(t.sessionsRevoked)} revoked`;
+  const eta = p.phase === 'completed' ? 'done' : p.etaSeconds === null ? p.phase : `ETA ${formatDuration(p.etaSeconds * 1000)}`;
+  const trouble = p.lastClerkError ? ` · Clerk: ${p.lastClerkError.type} (${p.lastClerkError.interruptionsInARow} in a row)` : '';
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${(share * 100).toFixed(0)}% · ${formatCount(t.usersScanned)}${p.usersInScope !== null ? ` of ${formatCount(p.usersInScope)}` : ''} users · ${done} · ${p.outcome} · ${eta}${trouble}`;
+}
+
+/**
+ * The state as an on-call engineer reads it: what it waits for, who may decide, the timeline.
+ * `progress`: the revocation children's progress by workflow id, shown as bars.
+ */
+export function formatState(s: IncidentState, progress: ReadonlyMap<string, RevocationProgress> = new Map()): string {
   const lines = [
     `${s.incidentId}: ${s.summary}${s.dryRun ? ' (dry run)' : ''}`,
     `  status ${s.status} · category ${s.category ?? 'unknown'} · severity ${s.severity ?? 'unknown'} · reporter ${s.reporter}`,
@@ -126,7 +142,8 @@ export function formatState(s: IncidentState): string {
     if (s.status === 'needs_human') lines.push(`      npm run incident -- resolve ${s.incidentId} --by <you> --summary "<why it is over>"`);
   }
   for (const c of revocationChildren(s)) {
-    lines.push(`  revocation of ${c.step}: workflow ${c.workflowId}`, `      npm run revoke -- progress ${c.workflowId}`);
+    const p = progress.get(c.workflowId);
+    lines.push(`  revocation of ${c.step}: workflow ${c.workflowId}`, ...(p ? [`      ${progressBar(p)}`] : []), `      npm run revoke -- progress ${c.workflowId}`);
   }
   if (s.attention.length) lines.push('  needs attention:', ...s.attention.map((a) => `    - ${a}`));
   lines.push('  timeline:', ...s.timeline.map(formatTimelineEvent));
@@ -472,7 +489,14 @@ export function buildProgram(): Command {
         const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
         await connect(async (client) => {
           const state = await (await existingWorkflow(client, id, INCIDENT)).query(getIncidentState);
-          console.log(opts.json ? JSON.stringify(state, null, 2) : formatState(state));
+          if (opts.json) return console.log(JSON.stringify(state, null, 2));
+          // A child that has not started, or whose worker is gone, simply has no bar.
+          const progress = new Map<string, RevocationProgress>();
+          for (const c of revocationChildren(state)) {
+            const p = await client.workflow.getHandle(c.workflowId).query(getRevocationProgress).catch(() => undefined);
+            if (p) progress.set(c.workflowId, p);
+          }
+          console.log(formatState(state, progress));
         });
       });
   }
@@ -666,7 +690,7 @@ export function buildProgram(): Command {
     .addHelpText('after', example('review incident-3f9c…', 'review incident-3f9c… --out review.md', 'review incident-3f9c… --json'))
     .action(async (workflowId: string, opts: { out?: string; json?: boolean }) => {
       const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
-      await connect(async (client) => printReview(await fetchReview(await existingWorkflow(client, id, INCIDENT)), opts));
+      await connect(async (client, env) => printReview(await fetchReview(await existingWorkflow(client, id, INCIDENT), env.APPROVER_IDENTITIES), opts));
     });
 
   return program;

@@ -32,6 +32,19 @@ export interface DecisionRow {
   /** `acceptedRequest.meta.identity` (or the cancel request's identity). */
   identity: string;
   result: string;
+  /** With an identity mapping configured: why this identity does not match the person named (absent when it does). */
+  mismatch?: string;
+}
+
+/** Which client identities each person sends updates from (worker configuration `APPROVER_IDENTITIES`). */
+export type IdentityMapping = Readonly<Record<string, readonly string[]>>;
+
+/** A row whose recorded identity is not one the mapping lists for the person it names. */
+function identityMismatch(row: Pick<DecisionRow, 'named' | 'identity'>, mapping: IdentityMapping | undefined): string | undefined {
+  if (!mapping || !row.named) return undefined;
+  const known = mapping[row.named];
+  if (!known) return `${row.named} is not in the identity mapping`;
+  return known.includes(row.identity) ? undefined : `${row.named} sends from ${known.join(', ')}, not ${row.identity || 'an unnamed client'}`;
 }
 
 export type ActionItemKind = 'second_approver' | 'fix_webhook' | 'probe_or_rule' | 'automate' | 'follow_up' | 'commander';
@@ -251,7 +264,7 @@ function sourceEvent(
   return woke && { event: woke, specific: false };
 }
 
-function decisionRows(events: readonly HistoryEvent[], updates: UpdateSent[]): DecisionRow[] {
+function decisionRows(events: readonly HistoryEvent[], updates: UpdateSent[], mapping?: IdentityMapping): DecisionRow[] {
   const results = new Map<string, string>();
   for (const e of events) {
     const done = e.workflowExecutionUpdateCompletedEventAttributes;
@@ -259,15 +272,19 @@ function decisionRows(events: readonly HistoryEvent[], updates: UpdateSent[]): D
     const answer = asRecord(decode(done.outcome?.success?.payloads?.[0]));
     results.set(done.meta?.updateId ?? '', str(answer.message) ?? done.outcome?.failure?.message ?? '');
   }
-  const rows: DecisionRow[] = updates.map((u) => ({
-    time: iso(eventMs(u.event)),
-    eventId: eventId(u.event),
-    update: u.name,
-    step: u.step,
-    named: u.named,
-    identity: u.identity,
-    result: results.get(u.event.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId ?? '') ?? '',
-  }));
+  const rows: DecisionRow[] = updates.map((u) => {
+    const mismatch = identityMismatch(u, mapping);
+    return {
+      time: iso(eventMs(u.event)),
+      eventId: eventId(u.event),
+      update: u.name,
+      step: u.step,
+      named: u.named,
+      identity: u.identity,
+      result: results.get(u.event.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId ?? '') ?? '',
+      ...(mismatch ? { mismatch } : {}),
+    };
+  });
   for (const e of events) {
     const cancel = e.workflowExecutionCancelRequestedEventAttributes;
     if (cancel) rows.push({ time: iso(eventMs(e)), eventId: eventId(e), update: 'cancel', step: '', named: '', identity: cancel.identity ?? '', result: cancel.cause ?? '' });
@@ -328,7 +345,8 @@ function dataLoss(r: Resolution | undefined): string {
 /** Describe a field the commander may give (`resolve`): text as given, else "not given". */
 const given = (v: unknown): string => (typeof v === 'string' && v.trim() ? v : v && typeof v === 'object' ? JSON.stringify(v) : NOT_GIVEN);
 
-export function buildReview(history: temporal.api.history.v1.IHistory, state: IncidentState): Review {
+/** `identities`: the configured mapping of people to client identities; decisions that do not match it are flagged. */
+export function buildReview(history: temporal.api.history.v1.IHistory, state: IncidentState, identities?: IdentityMapping): Review {
   const events = history.events ?? [];
   const first = events[0];
   const startedMs = first ? eventMs(first) : Date.parse(state.timeline[0]?.time ?? '');
@@ -399,9 +417,15 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
       ...(resolution?.actionItems ?? []).map((text): ActionItem => ({ kind: 'commander', text, why: `given by ${resolution?.resolvedBy} when resolving` })),
     ],
     lessons: { wentWell: resolution?.lessons?.wentWell ?? [], wentWrong: resolution?.lessons?.wentWrong ?? [], gotLucky: resolution?.lessons?.gotLucky ?? [] },
-    whoDecided: decisionRows(events, updates),
+    whoDecided: decisionRows(events, updates, identities),
     attention: state.attention,
   };
+}
+
+/** Decisions whose client identity does not match the configured mapping, under the table. */
+function identityFlags(rows: readonly DecisionRow[]): string[] {
+  const flagged = rows.filter((d) => d.mismatch);
+  return flagged.length ? ['', '**Identity mismatches** (against `APPROVER_IDENTITIES`):', '', ...flagged.map((d) => `- #${d.eventId} ${d.update} ${d.step}: ${d.mismatch}`)] : [];
 }
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -483,6 +507,7 @@ export function renderReviewMarkdown(r: Review): string {
     r.whoDecided.length
       ? table(['time (UTC)', 'event', 'update', 'step', 'named in the update', 'client identity', 'result'], r.whoDecided.map((d) => [d.time, `#${d.eventId}`, d.update, d.step, d.named, d.identity, d.result]))
       : '- nobody sent an update',
+    ...identityFlags(r.whoDecided),
     '',
     '## Needs attention (flagged while it ran)',
     '',

@@ -5,9 +5,10 @@
 import { writeFile } from 'node:fs/promises';
 import type { WorkflowHandle } from '@temporalio/client';
 import { getIncidentState, type IncidentState } from '../workflows/incident';
-import { buildReview, renderReviewMarkdown, type Review } from './build';
+import { decodePayloadsInPlace } from '../codec';
+import { buildReview, renderReviewMarkdown, type IdentityMapping, type Review } from './build';
 
-export async function fetchReview(handle: WorkflowHandle): Promise<Review> {
+export async function fetchReview(handle: WorkflowHandle, identities?: IdentityMapping): Promise<Review> {
   const { status } = await handle.describe();
   const state =
     status.name === 'COMPLETED'
@@ -17,7 +18,10 @@ export async function fetchReview(handle: WorkflowHandle): Promise<Review> {
           throw new Error(`${handle.workflowId} (${status.name.toLowerCase()}): getIncidentState not answered (${why}); is the worker running? npm run worker`);
         });
   // The history after the state: every line of the state's timeline has its events in it.
-  return buildReview(await handle.fetchHistory(), state);
+  const history = await handle.fetchHistory();
+  // With payload encryption on, read the history as the codec server would show it.
+  await decodePayloadsInPlace(history, handle.client.options.loadedDataConverter.payloadCodecs);
+  return buildReview(history, state, identities);
 }
 
 /** Markdown (or JSON) to stdout, or to `out` with a line saying where. */

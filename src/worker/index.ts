@@ -65,6 +65,7 @@ async function main(): Promise<void> {
       }),
       appHealthUrl: env.APP_HEALTH_URL,
       appRoutes: env.APP_ROUTES,
+      ...(env.APPROVER_IDENTITIES ? { approverIdentities: env.APPROVER_IDENTITIES } : {}),
       diagnostics: diagnosticsConfig(env),
       chatWebhookUrl: env.CHAT_WEBHOOK_URL,
       temporalUiUrl: env.TEMPORAL_UI_URL,
