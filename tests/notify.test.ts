@@ -88,3 +88,12 @@ describe('steps done by hand', () => {
     expect(text).not.toContain('approveStep');
   });
 });
+
+describe('the review notification', () => {
+  it('links the review from the CLI and the incident page in the UI', async () => {
+    await notify({ kind: 'review_written', incidentId: 'incident-9', title: 'Post-incident review', text: 'Status resolved.' }, ctx());
+    const text = chat.messages[0]?.text ?? '';
+    expect(text).toContain('npm run incident -- review incident-9 --out review.md');
+    expect(text).toContain('http://localhost:8233/namespaces/default/workflows/incident-9 (its event history is the timeline the review cites)');
+  });
+});

@@ -107,8 +107,15 @@ function instructions(n: Notification, ctx: Pick<NotifyContext, 'namespace' | 'u
   return [];
 }
 
+/** Where to read a written review: our CLI, and the incident's page in the UI (its history). */
+function reviewLinks(n: Notification, ctx: Pick<NotifyContext, 'namespace' | 'uiUrl'>): string[] {
+  if (n.kind !== 'review_written') return [];
+  const ui = `${ctx.uiUrl ?? '<temporal-ui>'}/namespaces/${ctx.namespace}/workflows/${encodeURIComponent(n.incidentId)}`;
+  return [`CLI: \`npm run incident -- review ${n.incidentId} --out review.md\``, `UI: ${ui} (its event history is the timeline the review cites)`];
+}
+
 export function formatMessage(n: Notification, ctx: Pick<NotifyContext, 'namespace' | 'uiUrl'>): SlackMessage {
-  const lines = [n.text, ...instructions(n, ctx).map((l) => `• ${l}`)];
+  const lines = [n.text, ...[...instructions(n, ctx), ...reviewLinks(n, ctx)].map((l) => `• ${l}`)];
   const title = `[${n.incidentId}] ${n.title}`;
   return {
     text: `${title}\n${lines.join('\n')}`,
