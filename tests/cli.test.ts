@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { formatState } from '../src/cli/incident';
+import { formatState } from '../src/cli/incident-views';
 import type { IncidentState } from '../src/workflows/incident';
 import { runCli, type CliRun } from './helpers/cli';
 import { emptyTotals, type RevocationProgress } from '../src/revoke-sessions';

@@ -7,7 +7,8 @@
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { buildListQuery, buildProgram, listFlagsSchema, quoteQueryValue, type IncidentRow } from '../src/cli/incident';
+import { buildProgram } from '../src/cli/incident';
+import { buildListQuery, listFlagsSchema, quoteQueryValue, type IncidentRow } from '../src/cli/incident-views';
 import type { IncidentInput } from '../src/domain';
 import { startSandbox, type RunningSandbox } from '../src/sandbox';
 import { IncidentStatusKey } from '../src/shared';

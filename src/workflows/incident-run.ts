@@ -2,6 +2,7 @@
  * The steps a playbook can take (`IncidentRun`), over the incident's tracker: triage, reversible
  * steps and their compensations, approvals, optional requests, the recovery watch, verification
  * and the revocation child workflow. Each step records its outcome; none throws but cancellation.
+ * One concern, the step vocabulary of the playbooks (`IncidentRun`), hence a little over 400 lines.
  */
 import { executeChild, isCancellation, patched, proxyActivities, sleep } from '@temporalio/workflow';
 import type { Activities } from '../activities';

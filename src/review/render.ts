@@ -1,0 +1,98 @@
+/**
+ * The post-incident review as Markdown: the sections of `Review` (src/review/build.ts) in the
+ * runbook's template order. Pure, like the builder.
+ */
+import { NOT_GIVEN, type DecisionRow, type Review, type TimeSource } from './build';
+/** Decisions whose client identity does not match the configured mapping, under the table. */
+function identityFlags(rows: readonly DecisionRow[]): string[] {
+  const flagged = rows.filter((d) => d.mismatch);
+  return flagged.length ? ['', '**Identity mismatches** (against `APPROVER_IDENTITIES`):', '', ...flagged.map((d) => `- #${d.eventId} ${d.update} ${d.step}: ${d.mismatch}`)] : [];
+}
+
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const table = (head: string[], rows: string[][]) =>
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+const list = (items: string[], none: string) => (items.length ? items.map((i) => `- ${i}`).join('\n') : `- ${none}`);
+const sourceText = (s: TimeSource) => (s === 'state' ? 'state' : `#${s.eventId} ${s.eventType}`);
+
+export function renderReviewMarkdown(r: Review): string {
+  const triage = r.triage === 'not run' ? 'not run' : `${r.triage.agreement}: ${r.triage.note}`;
+  const revocationLines = r.impact.revocations.map(
+    (v) =>
+      `${v.step}${v.dryRun ? ' (dry run, nothing revoked)' : ''}: ${v.sessionsRevoked} session(s) revoked of ${v.sessionsFound} found, ${v.usersChecked} user(s) checked, ${v.usersNotFound} not found, ${v.failures} failure(s)`,
+  );
+  return [
+    `# Post-incident review: ${r.summary}`,
+    '',
+    table(
+      ['field', 'value'],
+      [
+        ['incident', r.incidentId],
+        ['date', r.date],
+        ['started', r.startedAt],
+        ['closed', r.closedAt ? `${r.closedAt} (${r.closedAs})` : 'still running'],
+        ['duration', `${r.duration}${r.closedAt ? '' : ' so far'}`],
+        ['status', r.status],
+        ['severity', r.severity],
+        ['category', r.category],
+        ['triage', triage],
+        ['reporter', r.reporter],
+        ['dry run', r.dryRun ? 'yes: nothing was changed' : 'no'],
+      ],
+    ),
+    '',
+    '## Summary',
+    '',
+    r.summary,
+    '',
+    '## Timeline',
+    '',
+    'Times are the history events\' times (the UI\'s Event History), event id and type beside each; "state" where no event stands for the line.',
+    '',
+    table(['time (UTC)', 'event', 'step', 'who', 'what'], r.timeline.map((t) => [t.time, sourceText(t.source), t.step, t.actor, t.description])),
+    '',
+    '## Root cause, trigger, detection',
+    '',
+    list([`root cause: ${r.cause.rootCause}`, `trigger: ${r.cause.trigger}`, `detection: ${r.cause.detection}`, `resolution: ${r.cause.resolution}`], ''),
+    '',
+    '## Impact',
+    '',
+    list(
+      [
+        `sessions revoked: ${r.impact.sessionsRevoked}`,
+        `users affected (sessions ended): ${r.impact.usersAffected}`,
+        ...revocationLines.map((l) => `revocation ${l}`),
+        `steps done by hand: ${r.impact.stepsByHand.length ? r.impact.stepsByHand.map((s) => `${s.step} (${s.outcome}${s.by ? ` by ${s.by}` : ''}${s.note ? `: ${s.note}` : ''})`).join('; ') : 'none'}`,
+        `open items: ${r.impact.openItems.length ? r.impact.openItems.join('; ') : 'none'}`,
+        `data loss: ${r.impact.dataLoss}`,
+        `users affected (the commander's count): ${r.impact.usersReportedAffected}`,
+      ],
+      '',
+    ),
+    '',
+    '## Action items',
+    '',
+    list(r.actionItems.map((a) => `${a.text} — ${a.why}`), 'none derived from what happened'),
+    '',
+    '## Lessons',
+    '',
+    list(
+      [...r.lessons.wentWell.map((l) => `went well: ${l}`), ...r.lessons.wentWrong.map((l) => `went wrong: ${l}`), ...r.lessons.gotLucky.map((l) => `got lucky: ${l}`)],
+      NOT_GIVEN,
+    ),
+    '',
+    '## Who decided',
+    '',
+    'The person named in each update beside the client identity Temporal recorded for it (`WorkflowExecutionUpdateAccepted` → accepted request → meta.identity).',
+    '',
+    r.whoDecided.length
+      ? table(['time (UTC)', 'event', 'update', 'step', 'named in the update', 'client identity', 'result'], r.whoDecided.map((d) => [d.time, `#${d.eventId}`, d.update, d.step, d.named, d.identity, d.result]))
+      : '- nobody sent an update',
+    ...identityFlags(r.whoDecided),
+    '',
+    '## Needs attention (flagged while it ran)',
+    '',
+    list(r.attention, 'nothing'),
+    '',
+  ].join('\n');
+}
