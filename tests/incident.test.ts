@@ -290,6 +290,23 @@ describe('approval gates', () => {
     );
   });
 
+  it('middleware failure: a fix confirmed while Clerk is down is not verified (the outage hides the app), so not resolved', async () => {
+    await withIncident(
+      { ...people, summary: 'dashboard answers 500', timeouts: { ...fast, resolveWithin: '2s' } },
+      async ({ handle, sandbox }) => {
+        await waitForState(handle, getIncidentState, pendingStep('operator_action'));
+        sandbox.admin.setApp({ middlewareFailure: false }); // the operator rolled back...
+        sandbox.admin.setOutage({ active: true, indicator: 'major' }); // ...just as Clerk went down
+        await handle.executeUpdate(approveStep, { args: [{ step: 'operator_action', approver: 'carol' }] });
+        const result = await handle.result();
+        expect(outcomes(result)).toMatchObject({ operator_action: 'approved', verify_fix: 'failed' });
+        expect(result.steps.find((x) => x.step === 'verify_fix')?.note).toMatch(/^could not verify the fix: status_page_outage: /);
+        expect(result.status).toBe('needs_human');
+      },
+      (s) => void s.admin.setApp({ middlewareFailure: true }),
+    );
+  });
+
   it('nobody decides: escalation notified with the commands, then the safe default (timed_out, no bypass); Clerk is up, so it is resolved', async () => {
     await withIncident(
       { ...people, category: 'clerk_outage', summary: 'nobody can sign in', timeouts: { escalateAfter: '1s', decideWithin: '2s', probe: '2s' } },

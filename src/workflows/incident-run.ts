@@ -306,11 +306,14 @@ export class Incident implements IncidentRun {
       [{ timeoutMs }],
     );
     const seen = classify(report);
-    const fixed = seen.category !== this.state.category;
+    // Verified means every probe ran and passed: another failure (an outage masks the app's
+    // symptoms) or a probe that could not run verifies nothing. Older incidents keep the old rule.
+    const fixed = this.honest ? seen.rule === 'all_clear' : seen.category !== this.state.category;
     const probes = formatProbeReport(report);
     if (fixed) this.tracker.stepDone(step, 'succeeded', 'runbook', `the probes no longer see ${this.state.category} (${seen.reason})`, { probes });
     else {
-      this.tracker.stepDone(step, 'failed', 'runbook', `the probes still see ${this.state.category}: ${seen.reason}`, { probes });
+      const why = seen.category === this.state.category ? `the probes still see ${this.state.category}` : `could not verify the fix: ${seen.rule}`;
+      this.tracker.stepDone(step, 'failed', 'runbook', `${why}: ${seen.reason}`, { probes });
       this.tracker.attention(`${step}: the fix did not take (${seen.reason})`);
     }
     return fixed;
