@@ -18,3 +18,14 @@ export type ClerkErrorName = (typeof CLERK_ERROR_NAMES)[number];
  * them in `nonRetryableErrorTypes`, so they stop at once even if thrown as retryable.
  */
 export const NON_RETRYABLE_ERROR_TYPES = ['ClerkKeyInvalid', 'ClerkRequestRejected'] as const satisfies readonly ClerkErrorName[];
+
+/**
+ * The `npm run incident` commands the workflow, the chat and the CLI tell a person to run, with
+ * placeholders for what only they know. One place, so every surface says the same.
+ */
+export const INCIDENT_COMMANDS = {
+  approve: (id: string, step: string) => `npm run incident -- approve ${id} --step ${step} --approver <you>`,
+  confirm: (id: string, step: string) => `npm run incident -- confirm ${id} --step ${step} --by <you> --note "<what you did>"`,
+  resolve: (id: string) => `npm run incident -- resolve ${id} --by <you> --summary "<why it is over>"`,
+  review: (id: string) => `npm run incident -- review ${id}`,
+};

@@ -9,8 +9,8 @@ import { fetchStatusPage, probeBackendApi, runProbes, type StatusPageResult } fr
 import { createDiagnosticsActivities, type DiagnosticsDeps } from './diagnostics';
 import { createRevokeSessionsActivities } from './revoke-sessions';
 import type { ProbeReport } from '../triage/rules';
-import { decodePayloadsInPlace } from '../codec';
-import { buildReview, renderReviewMarkdown, type IdentityMapping, type Review } from '../review/build';
+import { renderReviewMarkdown, type IdentityMapping, type Review } from '../review/build';
+import { reviewOf } from '../review/fetch';
 import type { IncidentState } from '../workflows/incident-state';
 
 export interface ActivityDeps {
@@ -80,11 +80,8 @@ export function createActivities(deps: ActivityDeps) {
     async writeReview(input: { state: IncidentState }): Promise<{ markdown: string; review: Review }> {
       const execution = Context.current().info.workflowExecution;
       if (!execution) throw ApplicationFailure.create({ type: 'NotInWorkflow', message: 'writeReview runs only for an incident workflow', nonRetryable: true });
-      const { client } = Context.current();
-      const history = await client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory();
-      // With payload encryption on, the review reads what the codec server would show.
-      await decodePayloadsInPlace(history, client.options.loadedDataConverter.payloadCodecs);
-      const review = buildReview(history, input.state, deps.approverIdentities);
+      const handle = Context.current().client.workflow.getHandle(execution.workflowId, execution.runId);
+      const review = await reviewOf(handle, input.state, deps.approverIdentities);
       return { markdown: renderReviewMarkdown(review), review };
     },
 

@@ -4,6 +4,7 @@
  * requests carry the exact commands and the UI path to decide; steps to do by hand, how to confirm.
  */
 import type { GatedStep, ManualStep } from '../domain';
+import { INCIDENT_COMMANDS } from '../shared';
 
 export const NOTIFICATION_KINDS = [
   'incident_opened',
@@ -83,7 +84,7 @@ export function decisionInstructions(incidentId: string, step: GatedStep, namesp
   const reject = JSON.stringify({ step, approver: '<you>', reason: '<why>' });
   const ui = `${uiUrl ?? '<temporal-ui>'}/namespaces/${namespace}/workflows/${encodeURIComponent(incidentId)}`;
   return [
-    `CLI: \`npm run incident -- approve ${incidentId} --step ${step} --approver <you>\` (or \`reject ... --reason "<why>"\`)`,
+    `CLI: \`${INCIDENT_COMMANDS.approve(incidentId, step)}\` (or \`reject ... --reason "<why>"\`)`,
     `Temporal CLI: \`npm run temporal -- workflow update execute --workflow-id ${incidentId} --name approveStep --input '${approve}'\``,
     `UI: ${ui} → More Actions → Send an Update → approveStep (or rejectStep with ${reject}), input ${approve}`,
   ];
@@ -94,7 +95,7 @@ export function confirmInstructions(incidentId: string, step: string, namespace:
   const confirm = JSON.stringify({ step, confirmedBy: '<you>', note: '<what you did>' });
   const ui = `${uiUrl ?? '<temporal-ui>'}/namespaces/${namespace}/workflows/${encodeURIComponent(incidentId)}`;
   return [
-    `CLI: \`npm run incident -- confirm ${incidentId} --step ${step} --by <you> --note "<what you did>"\``,
+    `CLI: \`${INCIDENT_COMMANDS.confirm(incidentId, step)}\``,
     `Temporal CLI: \`npm run temporal -- workflow update execute --workflow-id ${incidentId} --name confirmStep --input '${confirm}'\``,
     `UI: ${ui} → More Actions → Send an Update → confirmStep, input ${confirm}`,
   ];
@@ -111,7 +112,7 @@ function instructions(n: Notification, ctx: Pick<NotifyContext, 'namespace' | 'u
 function reviewLinks(n: Notification, ctx: Pick<NotifyContext, 'namespace' | 'uiUrl'>): string[] {
   if (n.kind !== 'review_written') return [];
   const ui = `${ctx.uiUrl ?? '<temporal-ui>'}/namespaces/${ctx.namespace}/workflows/${encodeURIComponent(n.incidentId)}`;
-  return [`CLI: \`npm run incident -- review ${n.incidentId} --out review.md\``, `UI: ${ui} (its event history is the timeline the review cites)`];
+  return [`CLI: \`${INCIDENT_COMMANDS.review(n.incidentId)} --out review.md\``, `UI: ${ui} (its event history is the timeline the review cites)`];
 }
 
 export function formatMessage(n: Notification, ctx: Pick<NotifyContext, 'namespace' | 'uiUrl'>): SlackMessage {

@@ -7,7 +7,7 @@ import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { z } from 'zod';
 import { existingWorkflow } from './common';
 import { durationSchema, formatDuration, INCIDENT_CATEGORIES, INCIDENT_STATUSES, SEVERITIES, type TimelineEvent } from '../domain';
-import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../shared';
+import { INCIDENT_COMMANDS, IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../shared';
 import { getIncidentState, incidentWorkflow, type IncidentState } from '../workflows/incident';
 import { formatCount, type RevocationProgress } from '../revoke-sessions';
 
@@ -39,11 +39,11 @@ export function formatPending(s: IncidentState): string[] {
   for (const p of s.pendingApprovals) {
     lines.push(
       `    ${p.step}: ${p.title} — ${p.approvedBy.length}/${p.approvalsNeeded} approved${p.approvedBy.length ? ` (${p.approvedBy.join(', ')})` : ''}; requested by ${p.requestedBy}; may approve: ${p.eligible.join(', ') || 'nobody on the list'}; ${p.escalated ? 'ESCALATED; ' : `escalates ${p.escalateAt}; `}decide by ${p.decideBy}`,
-      `      npm run incident -- approve ${s.incidentId} --step ${p.step} --approver <you>`,
+      `      ${INCIDENT_COMMANDS.approve(s.incidentId, p.step)}`,
     );
   }
   for (const m of s.manualSteps.filter((x) => !x.outcome)) {
-    lines.push(`  to do by hand: ${m.step}: ${m.instructions}; confirm by ${m.confirmBy}`, `      npm run incident -- confirm ${s.incidentId} --step ${m.step} --by <you> --note "<what you did>"`);
+    lines.push(`  to do by hand: ${m.step}: ${m.instructions}; confirm by ${m.confirmBy}`, `      ${INCIDENT_COMMANDS.confirm(s.incidentId, m.step)}`);
   }
   return lines;
 }
@@ -73,7 +73,7 @@ export function formatState(s: IncidentState, progress: ReadonlyMap<string, Revo
   lines.push(...formatPending(s));
   if (s.openItems.length) {
     lines.push('  still open:', ...s.openItems.map((i) => `    - ${i}`));
-    if (s.status === 'needs_human') lines.push(`      npm run incident -- resolve ${s.incidentId} --by <you> --summary "<why it is over>"`);
+    if (s.status === 'needs_human') lines.push(`      ${INCIDENT_COMMANDS.resolve(s.incidentId)}`);
   }
   for (const c of revocationChildren(s)) {
     const p = progress.get(c.workflowId);

@@ -467,6 +467,10 @@ export function summarize(kind: DiagnosticKind, checks: Check[]): DiagnosticsSum
   return { verdict: 'ok', cause: null, text: `No cause found: ${ran} check${ran === 1 ? '' : 's'} ok, ${checks.length - ran} skipped.` };
 }
 
+/** One check on one line (`fail clock_skew: … → fix`), for the incident's timeline and channel. */
+export const checkLine = (c: Check) => `${c.verdict} ${c.id}: ${c.evidence}${c.fix ? ` → ${c.fix}` : ''}`;
+
+/** The checks as `npm run diagnose` prints them: a line each, the fix under a warn or fail. */
 export function formatChecks(checks: Check[]): string[] {
   const mark: Record<Verdict, string> = { ok: 'ok  ', warn: 'WARN', fail: 'FAIL', skipped: 'skip' };
   return checks.flatMap((c) => [`${mark[c.verdict]} ${c.title} (${c.id}): ${c.evidence}`, ...(c.fix ? [`     fix: ${c.fix}`] : [])]);

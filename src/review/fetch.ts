@@ -18,8 +18,15 @@ export async function fetchReview(handle: WorkflowHandle, identities?: IdentityM
           throw new Error(`${handle.workflowId} (${status.name.toLowerCase()}): getIncidentState not answered (${why}); is the worker running? npm run worker`);
         });
   // The history after the state: every line of the state's timeline has its events in it.
+  return reviewOf(handle, state, identities);
+}
+
+/**
+ * The review of `handle`'s incident given its state: its history fetched through the client, read
+ * as the codec server would show it when payload encryption is on. The CLI and the activity both.
+ */
+export async function reviewOf(handle: WorkflowHandle, state: IncidentState, identities?: IdentityMapping): Promise<Review> {
   const history = await handle.fetchHistory();
-  // With payload encryption on, read the history as the codec server would show it.
   await decodePayloadsInPlace(history, handle.client.options.loadedDataConverter.payloadCodecs);
   return buildReview(history, state, identities);
 }

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { approvalsNeeded, clerkUserIdSchema, MANUAL_STEPS, personSchema, CRITICAL_STEPS, describeIssues, formatDuration, gatedStepSchema, type GatedStep, type ManualStep } from '../domain';
 import type { NotificationKind } from '../activities/notify';
 import type { IncidentTracker } from './incident-state';
+import { INCIDENT_COMMANDS } from '../shared';
 
 export const approveRequestSchema = z.strictObject({
   step: gatedStepSchema,
@@ -204,8 +205,7 @@ function decisionHandler<R extends { step: GatedStep; approver: string }>(tracke
 function withHandWork(decision: Decision, incidentId: string): Decision {
   const step = decision.step as string;
   if (decision.decision !== 'approved' || !(MANUAL_STEPS as readonly string[]).includes(step)) return decision;
-  const confirm = `npm run incident -- confirm ${incidentId} --step ${step} --by <you> --note "<what you did>"`;
-  return { ...decision, message: `${decision.message}; it is not automated yet: do it by hand, then confirm (${confirm})` };
+  return { ...decision, message: `${decision.message}; it is not automated yet: do it by hand, then confirm (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
 }
 
 export const approvalHandler = (tracker: IncidentTracker) => decisionHandler(tracker, approveRules);

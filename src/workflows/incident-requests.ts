@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { formatDuration, manualStepSchema, personSchema, type GatedStep, type IncidentCategory, type ManualStep } from '../domain';
 import { awaitHuman, parseRequest, stepRequestSchema, UpdateRefused, type StepRequest } from './incident-approvals';
 import type { IncidentTracker } from './incident-state';
+import { INCIDENT_COMMANDS } from '../shared';
 
 /** Only people on the incident (the reporter or a listed approver) may ask, confirm or resolve. */
 function checkOnIncident(tracker: IncidentTracker, field: string, who: string): void {
@@ -122,11 +123,6 @@ export interface ManualStepRequest {
   decideWithin: number;
 }
 
-/** How to confirm a manual step, for `waitingFor` and the channel. */
-export function confirmCommand(incidentId: string, step: ManualStep): string {
-  return `npm run incident -- confirm ${incidentId} --step ${step} --by <you> --note "<what you did>"`;
-}
-
 /** Steps done by hand: the playbook waits for `confirmStep` before the steps that depend on them. */
 export class ManualSteps {
   constructor(private readonly tracker: IncidentTracker) {}
@@ -179,11 +175,11 @@ export class ManualSteps {
     const id = tracker.state.incidentId;
     const who = `the reporter or an approver`;
     tracker.record(step, 'runbook', `to do by hand (not automated yet): ${instructions}; waiting for confirmStep`, { confirmBy: record.confirmBy });
-    tracker.waitFor(`${step} done by hand: ${instructions}; then confirm (${confirmCommand(id, step)}) by ${record.confirmBy}`);
+    tracker.waitFor(`${step} done by hand: ${instructions}; then confirm (${INCIDENT_COMMANDS.confirm(id, step)}) by ${record.confirmBy}`);
     await tracker.notify(
       'action_needed',
       `Do by hand: ${step}`,
-      `${instructions}. The runbook cannot do this yet; the steps after it wait. When it is done, confirm it (${confirmCommand(id, step)}); without a confirmation by ${record.confirmBy} it counts as not done (timed_out).`,
+      `${instructions}. The runbook cannot do this yet; the steps after it wait. When it is done, confirm it (${INCIDENT_COMMANDS.confirm(id, step)}); without a confirmation by ${record.confirmBy} it counts as not done (timed_out).`,
       step,
     );
     const confirmed = await awaitHuman(tracker, {

@@ -8,15 +8,15 @@ import { executeChild, isCancellation, patched, proxyActivities, sleep } from '@
 import type { Activities } from '../activities';
 import { formatDuration, type GatedStep, type ManualStep, type ValidIncidentInput } from '../domain';
 import type { RevocationScope } from './revoke-sessions';
-import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
-import type { Check, DiagnosticKind, DiagnosticsSummary } from '../diagnostics/rules';
+import { INCIDENT_COMMANDS, NON_RETRYABLE_ERROR_TYPES } from '../shared';
+import { checkLine, type Check, type DiagnosticKind, type DiagnosticsSummary } from '../diagnostics/rules';
 import type { Review } from '../review/build';
 import { classify, formatProbeReport, reconcile, type ProbeReport } from '../triage/rules';
 import { waitForApproval, type GateOutcome, type StepRequest } from './incident-approvals';
 import { ManualSteps, OptionalSteps, Resolution } from './incident-requests';
 import type { IncidentRun } from './incident-playbooks';
 import { errorMessage, IncidentTracker, notifications, openItems } from './incident-state';
-import { revokeSessionsWorkflow } from './revoke-sessions';
+import { describeScope, revokeSessionsWorkflow } from './revoke-sessions';
 
 const activities = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -35,22 +35,12 @@ function listIds(ids: readonly string[], total: number, shown = 20): string {
   return total > Math.min(ids.length, shown) ? `${head} and ${total - Math.min(ids.length, shown)} more` : head;
 }
 
-/** "every active session", "the sessions of 3 user(s)" */
-function describeScope(scope: RevocationScope): string {
-  if (scope.type === 'all') return 'every active session';
-  if (scope.type === 'users') return `the sessions of ${scope.userIds.length} user(s)`;
-  return 'sessions';
-}
-
 /** Incidents started before diagnostics ran as an activity keep recording them as not automated on replay. */
 const DIAGNOSTICS_PATCH = 'incident-diagnostics';
 const LEGACY_DIAGNOSTICS: Record<DiagnosticKind, string> = {
   middleware_failure: 'middleware diagnostics: SDK version, health route, middleware errors',
   session_issues: 'session diagnostics: lifetime settings, clock skew, authorized parties, cookie domain',
 };
-
-/** One line per check that is not ok, for the timeline and the channel. */
-const checkLine = (c: Check) => `${c.verdict} ${c.id}: ${c.evidence}${c.fix ? ` → ${c.fix}` : ''}`;
 
 export class Incident implements IncidentRun {
   readonly tracker: IncidentTracker;
@@ -324,7 +314,7 @@ export class Incident implements IncidentRun {
   async revokeSessions(step: GatedStep, scope: RevocationScope): Promise<void> {
     const gate = [...this.state.gates].reverse().find((g) => g.step === step);
     const approvedBy = gate?.approvals.map((a) => a.approver).join(' and ') ?? 'nobody';
-    const what = describeScope(scope);
+    const what = `the sessions of ${describeScope(scope)}`;
     const dry = this.input.dryRun ? ' (dry run)' : '';
     const childId = `${this.state.incidentId}-${step}`;
     this.tracker.waitFor(`${step}: revoking ${what}${dry} in child workflow ${childId}`);
@@ -385,7 +375,7 @@ export class Incident implements IncidentRun {
     const t = this.input.timeouts;
     const id = this.state.incidentId;
     const list = items.join('; ');
-    const resolveCommand = `npm run incident -- resolve ${id} --by <you> --summary "<why it is over>"`;
+    const resolveCommand = INCIDENT_COMMANDS.resolve(id);
     this.state.openItems = items;
     this.tracker.setStatus('needs_human', `still open: ${list}`);
     this.tracker.waitFor(`a human: ${list}. When it is over, the reporter or an approver resolves it (${resolveCommand}) by ${new Date(Date.now() + t.resolveWithin).toISOString()}`);
@@ -440,13 +430,13 @@ export class Incident implements IncidentRun {
       );
       const { review, markdown } = this.review;
       this.state.review = markdown;
-      const note = `review written: ${review.timeline.length} timeline line(s), ${review.actionItems.length} action item(s); read it with npm run incident -- review ${id}`;
+      const note = `review written: ${review.timeline.length} timeline line(s), ${review.actionItems.length} action item(s); read it with ${INCIDENT_COMMANDS.review(id)}`;
       this.tracker.stepDone('review', 'succeeded', 'runbook', note, { actionItems: review.actionItems.map((a) => a.text) });
       const items = review.actionItems.map((a) => `• ${a.text}`);
       await this.tracker.notify('review_written', 'Post-incident review', [`Status ${this.state.status}. ${note}.`, ...(items.length ? ['Action items:', ...items] : [])].join('\n'));
     } catch (err) {
       if (isCancellation(err)) throw err;
-      this.tracker.stepDone('review', 'failed', 'runbook', `the review could not be written: ${errorMessage(err)}; npm run incident -- review ${id} writes it from a terminal`);
+      this.tracker.stepDone('review', 'failed', 'runbook', `the review could not be written: ${errorMessage(err)}; ${INCIDENT_COMMANDS.review(id)} writes it from a terminal`);
       this.tracker.attention(`review failed: ${errorMessage(err)}`);
     }
     this.state.waitingFor = after;

@@ -444,7 +444,7 @@ function activityWindow(
   return { lastActiveAtAfter: Math.max(from, cutoff), lastActiveAtBefore: scope.to === undefined ? null : Date.parse(scope.to) };
 }
 
-function describeScope(scope: RevocationScope, excluded: number): string {
+export function describeScope(scope: RevocationScope, excluded = 0): string {
   const base =
     scope.type === 'all'
       ? 'all users'
