@@ -17,6 +17,7 @@ import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from './temporal/provision';
 import { startSandbox, type RunningSandbox } from './sandbox';
 import { createWorker } from './worker';
 import { clerkLimitsFromEnv, createClerkGateway } from './activities/clerk';
+import { signingFromEnv } from './activities/signing';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
 
 const DATA_DIR = join(PROJECT_ROOT, '.data');
@@ -136,6 +137,7 @@ async function main(): Promise<void> {
       say(`Clerk: SANDBOX at ${sandbox.url} with ${SANDBOX_USERS} seeded users (no CLERK_SECRET_KEY set; nothing reaches real Clerk)`);
     }
 
+    const signing = await signingFromEnv(env, say);
     const connection = await NativeConnection.connect({ address });
     stops.push(() => connection.close());
     const worker = await createWorker({
@@ -155,6 +157,7 @@ async function main(): Promise<void> {
         appHealthUrl: clerk.appHealthUrl,
         appRoutes: clerk.appRoutes,
         ...(env.APPROVER_IDENTITIES ? { approverIdentities: env.APPROVER_IDENTITIES } : {}),
+        ...(signing ? { signing } : {}),
         diagnostics: diagnosticsConfig(env, clerk.mode === 'sandbox' && clerk.apiUrl ? { url: clerk.apiUrl, ...(clerk.publishableKey ? { publishableKey: clerk.publishableKey } : {}) } : undefined),
         chatWebhookUrl: env.CHAT_WEBHOOK_URL,
         temporalUiUrl: env.TEMPORAL_UI_URL ?? uiUrl,
