@@ -184,6 +184,7 @@ export function parseAllowedSigners(text: string): AllowedSigners {
     try {
       blob = base64Decode(f[keyAt + 1] as string);
       if (keyTypeOf(blob) !== keyType) throw new SignatureError(`the key says it is ${keyTypeOf(blob).slice(0, 40)}`);
+      if (keyType === ED25519) ed25519Point(blob);
     } catch (err) {
       return void problems.push(`line ${number}: the ${keyType} key is not readable (${err instanceof Error ? err.message : String(err)})`);
     }
