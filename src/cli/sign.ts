@@ -48,10 +48,10 @@ function run(command: string, args: string[], input: string): Promise<Run> {
 const lastLine = (text: string) => text.trim().split('\n').at(-1) ?? '';
 
 /** The agent's keys (`ssh-add -L`): one `type base64 comment` line each. */
-async function agentKeys(): Promise<string[]> {
-  if (!process.env.SSH_AUTH_SOCK) throw new SigningFailed('--sign agent: SSH_AUTH_SOCK is not set (is ssh-agent running? eval "$(ssh-agent)" && ssh-add)');
+async function agentKeys(flag: string): Promise<string[]> {
+  if (!process.env.SSH_AUTH_SOCK) throw new SigningFailed(`${flag} agent: SSH_AUTH_SOCK is not set (is ssh-agent running? eval "$(ssh-agent)" && ssh-add)`);
   const r = await run('ssh-add', ['-L'], '');
-  if (r.code !== 0) throw new SigningFailed(`--sign agent: ssh-add -L failed: ${lastLine(r.stdout + r.stderr) || `exit ${r.code}`}`);
+  if (r.code !== 0) throw new SigningFailed(`${flag} agent: ssh-add -L failed: ${lastLine(r.stdout + r.stderr) || `exit ${r.code}`}`);
   return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('ssh-'));
 }
 
@@ -59,14 +59,14 @@ async function agentKeys(): Promise<string[]> {
  * The agent key that may sign for `approver` in this incident's registry (an ed25519 key whose
  * fingerprint the registry lists for them), as a public key line.
  */
-async function agentKeyFor(approver: string, state: IncidentState): Promise<string> {
+async function agentKeyFor(approver: string, state: IncidentState, flag: string): Promise<string> {
   const registered = new Set(keysOf(state.signing?.signers ?? [], approver).map((k) => k.fingerprint));
-  const keys = await agentKeys();
+  const keys = await agentKeys(flag);
   const { signers } = parseAllowedSigners(keys.map((k) => `${approver} ${k}`).join('\n'));
   const match = signers.find((s) => s.keyType === 'ssh-ed25519' && registered.has(s.fingerprint));
   if (!match) {
     throw new SigningFailed(
-      `--sign agent: none of the agent's ${keys.length} key(s) is ${approver}'s in the approver registry (${[...registered].join(', ') || 'no key registered'}); ssh-add your key, or pass --sign <key file>`,
+      `${flag} agent: none of the agent's ${keys.length} key(s) is ${approver}'s in the approver registry (${[...registered].join(', ') || 'no key registered'}); ssh-add your key, or pass ${flag} <key file>`,
     );
   }
   return `ssh-ed25519 ${match.publicKey}`;
@@ -93,7 +93,7 @@ export interface DecisionToSign {
 }
 
 /** The signature and nonce a decision carries: the incident's pending request, its run id, and the key. */
-export async function signDecision(handle: WorkflowHandle, d: DecisionToSign, keySpec: string): Promise<{ signature: string; nonce: string }> {
+export async function signDecision(handle: WorkflowHandle, d: DecisionToSign, keySpec: string, flag = '--sign'): Promise<{ signature: string; nonce: string }> {
   const [{ runId }, state] = await Promise.all([handle.describe(), handle.query(getIncidentState)]);
   if (!state.signing) throw new SigningFailed(`${handle.workflowId} has no approver registry (its worker had no APPROVER_ALLOWED_SIGNERS when it started): decide without --sign`);
   const pending = state.pendingApprovals.find((p) => p.step === d.step);
@@ -107,7 +107,7 @@ export async function signDecision(handle: WorkflowHandle, d: DecisionToSign, ke
     const dir = await mkdtemp(join(tmpdir(), 'incident-sign-'));
     try {
       const pub = join(dir, 'key.pub');
-      await writeFile(pub, `${await agentKeyFor(d.approver, state)}\n`);
+      await writeFile(pub, `${await agentKeyFor(d.approver, state, flag)}\n`);
       signature = await sshSign(message, pub);
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -115,7 +115,7 @@ export async function signDecision(handle: WorkflowHandle, d: DecisionToSign, ke
   } else {
     const file = keySpec.replace(/^~(?=\/)/, process.env.HOME ?? '~');
     await readFile(file).catch((err: unknown) => {
-      throw new SigningFailed(`--sign ${keySpec}: cannot read the key file: ${err instanceof Error ? err.message : String(err)}`);
+      throw new SigningFailed(`${flag} ${keySpec}: cannot read the key file: ${err instanceof Error ? err.message : String(err)}`);
     });
     signature = await sshSign(message, file);
   }
@@ -153,7 +153,7 @@ export function addSignCommand(program: Command, connect: <T>(fn: (client: Clien
       await connect(async (client) => {
         const handle = await existingWorkflow(client, workflowId.trim(), incidentWorkflow.name);
         const text = (approve ? req.comment : req.reason) ?? '';
-        const signed = await signDecision(handle, { decision: flags.data.decision, step: req.step, approver: req.approver, text }, flags.data.key);
+        const signed = await signDecision(handle, { decision: flags.data.decision, step: req.step, approver: req.approver, text }, flags.data.key, '--key');
         console.log(JSON.stringify({ ...req, ...signed }));
         console.error(`paste it into the UI: ${workflowId} → More Actions → Send an Update → ${approve ? 'approveStep' : 'rejectStep'}`);
       });
