@@ -72,6 +72,8 @@ export const envSchema = z.object({
   APPROVER_ALLOWED_SIGNERS: optionalString,
   /** Which steps need signed decisions when a registry is set: `critical` (default), `all`, `none`, or a comma-separated list of steps. */
   SIGNED_STEPS: signedStepsSchema,
+  /** `npm start` in sandbox mode: make demo keys for the sample approvers and require signatures (off by default). */
+  SIGNED_APPROVALS_DEMO: z.enum(['0', '1', 'true', 'false', '']).default('0').transform((v) => v === '1' || v === 'true'),
   // Diagnostics (docs/diagnostics.md): what the app is configured with, compared with the instance.
   /** The publishable key the app is deployed with (public; diagnostics compare its Frontend API host with the instance's). */
   CLERK_PUBLISHABLE_KEY: z

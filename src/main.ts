@@ -17,7 +17,7 @@ import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from './temporal/provision';
 import { startSandbox, type RunningSandbox } from './sandbox';
 import { createWorker } from './worker';
 import { clerkLimitsFromEnv, createClerkGateway } from './activities/clerk';
-import { signingFromEnv } from './activities/signing';
+import { demoSigning, signingFromEnv } from './activities/signing';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
 
 const DATA_DIR = join(PROJECT_ROOT, '.data');
@@ -137,7 +137,8 @@ async function main(): Promise<void> {
       say(`Clerk: SANDBOX at ${sandbox.url} with ${SANDBOX_USERS} seeded users (no CLERK_SECRET_KEY set; nothing reaches real Clerk)`);
     }
 
-    const signing = await signingFromEnv(env, say);
+    const signing =
+      (await signingFromEnv(env, say)) ?? (clerk.mode === 'sandbox' && env.SIGNED_APPROVALS_DEMO ? await demoSigning(join(DATA_DIR, 'signing'), env.SIGNED_STEPS, say) : undefined);
     const connection = await NativeConnection.connect({ address });
     stops.push(() => connection.close());
     const worker = await createWorker({

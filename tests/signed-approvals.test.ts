@@ -9,6 +9,7 @@
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ActivityDeps } from '../src/activities';
 import { CRITICAL_STEPS, type IncidentInput } from '../src/domain';
@@ -274,6 +275,20 @@ describe('signed approvals', () => {
       const signature = signWith(bob, await statementFor(handle, { step: 'emergency_bypass', decision: 'approve', reason: '', approver: BOB }));
       expect(await refusal(handle.executeUpdate('approveStep', { args: [{ step: 'emergency_bypass', approver: BOB, signature }] }))).toMatch(/^update\.signature: this incident has no approver registry/);
       await expect(handle.executeUpdate('approveStep', { args: [{ step: 'emergency_bypass', approver: BOB }] })).resolves.toMatchObject({ decision: 'pending' });
+    });
+  });
+
+  it('a registry that cannot be read when the incident starts fails closed: no critical step can be approved', { timeout: 90_000 }, async () => {
+    const registry = keys.allowedSigners([`${BOB} ${bob.publicLine}`], 'vanishing_signers');
+    await withWorker(registry, async (start) => {
+      rmSync(registry);
+      const handle = await start(outage);
+      const state = await waitForState(handle, getIncidentState, pendingStep('emergency_bypass'), 30_000);
+      expect(state.signing).toMatchObject({ source: 'unreadable', signers: [] });
+      expect(state.attention.join('\n')).toContain('approver registry unreadable');
+      const signature = signWith(bob, await statementFor(handle, { step: 'emergency_bypass', decision: 'approve', reason: '', approver: BOB }));
+      expect(await refusal(handle.executeUpdate('approveStep', { args: [{ step: 'emergency_bypass', approver: BOB, signature }] }))).toMatch(/bob@example\.com has no key in the approver registry \(unreadable\)/);
+      expect(await refusal(handle.executeUpdate('approveStep', { args: [{ step: 'emergency_bypass', approver: BOB }] }))).toMatch(/needs a decision signed/);
     });
   });
 });

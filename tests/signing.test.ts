@@ -5,7 +5,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ApplicationFailure } from '@temporalio/common';
+import { demoSigning, readApproverRegistry, signingFromEnv } from '../src/activities/signing';
 import { signedStepsSchema } from '../src/signing/policy';
 import {
   base64Decode,
@@ -182,5 +185,32 @@ describe('allowed_signers', () => {
     expect(signedStepsSchema.parse('none')).toEqual([]);
     expect(signedStepsSchema.parse('operator_action, emergency_bypass')).toEqual(['operator_action', 'emergency_bypass']);
     expect(signedStepsSchema.safeParse('bypass').error?.issues[0]?.message).toContain('bypass is not a step');
+  });
+});
+
+describe('the worker\'s registry configuration', () => {
+  it('refuses an unreadable registry at start-up and in the activity (non-retryable)', async () => {
+    const missing = `${keys.dir}/no-such-file`;
+    await expect(signingFromEnv({ APPROVER_ALLOWED_SIGNERS: missing, SIGNED_STEPS: [] }, () => undefined)).rejects.toThrow(`cannot read the approver registry ${missing} (APPROVER_ALLOWED_SIGNERS)`);
+    const err = await readApproverRegistry({ allowedSignersPath: missing, steps: [] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err).toMatchObject({ type: 'ApproverRegistryUnreadable', nonRetryable: true });
+    expect(await signingFromEnv({ SIGNED_STEPS: [] }, () => undefined)).toBeUndefined();
+  });
+
+  it('sandbox demo: one ed25519 key per demo approver, made once, listed in an allowed_signers file, and where they are said', async () => {
+    const said: string[] = [];
+    const dir = `${keys.dir}/demo`;
+    const deps = await demoSigning(dir, ['emergency_bypass'], (l) => said.push(l));
+    expect(deps).toEqual({ allowedSignersPath: `${dir}/allowed_signers`, steps: ['emergency_bypass'] });
+    const first = await readApproverRegistry(deps as NonNullable<typeof deps>);
+    expect(first.signers.map((s) => [s.principals[0], s.keyType])).toEqual([
+      ['bob@example.com', 'ssh-ed25519'],
+      ['carol@example.com', 'ssh-ed25519'],
+    ]);
+    expect(said.join('\n')).toContain(`--sign ${relative(process.cwd(), `${dir}/bob`)}`);
+    expect(said.join('\n')).toContain('Signed approvals: 2 key(s)');
+    await demoSigning(dir, ['emergency_bypass'], () => undefined);
+    expect((await readApproverRegistry(deps as NonNullable<typeof deps>)).signers.map((s) => s.fingerprint)).toEqual(first.signers.map((s) => s.fingerprint));
   });
 });
