@@ -18,6 +18,7 @@ import { decisionStatement, SIGNATURE_NAMESPACE, type DecisionStatement } from '
 import { getIncidentState, getReview, incidentWorkflow, type IncidentState } from '../src/workflows/incident';
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
 import { runCli, type CliRun } from './helpers/cli';
+import { findSecrets, historyText } from './helpers/history-scan';
 import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
 import { keyDir, startAgent, type TestKey } from './helpers/ssh-keys';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
@@ -162,6 +163,10 @@ describe('signed approvals', () => {
 
       // Nothing of the above reached history.
       expect(await acceptedUpdates(handle)).toEqual([]);
+      // `show` gives the signing command for the pending step.
+      const shown = await incident(['show', handle.workflowId]);
+      expect(shown.stdout).toContain('a signed decision is required');
+      expect(shown.stdout).toContain(`npm run incident -- approve ${handle.workflowId} --step emergency_bypass --approver <you> --sign`);
 
       // Bob signs with his key file through our CLI; Carol through an ssh-agent.
       const byBob = await incident(['approve', handle.workflowId, '--step', 'emergency_bypass', '--approver', BOB, '--comment', 'status page confirms', '--sign', bob.file], { INCIDENT_OPERATOR: 'bob@laptop' });
@@ -202,9 +207,13 @@ describe('signed approvals', () => {
       ]);
       expect(written.markdown).toContain(`approveStep emergency_bypass: ${BOB}, key ${bob.fingerprint}, client identity bob@laptop`);
 
-      // The signed history replays (the handler verifies again, deterministically).
+      // The signed history replays (the handler verifies again, deterministically) and holds no secret.
       await handle.result().catch(() => undefined);
-      await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') }, replayName: 'signed' }, await handle.fetchHistory(), handle.workflowId);
+      const history = await handle.fetchHistory();
+      await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') }, replayName: 'signed' }, history, handle.workflowId);
+      expect(findSecrets(history)).toEqual([]);
+      expect(historyText(history)).toContain('BEGIN SSH SIGNATURE');
+      expect(historyText(history)).not.toContain('PRIVATE KEY');
     });
   });
 
