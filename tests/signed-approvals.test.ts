@@ -173,6 +173,7 @@ describe('signed approvals', () => {
       expect(byBob.stderr).toBe('');
       expect(byBob).toMatchObject({ code: 0 });
       expect(byBob.stdout).toContain('emergency_bypass: 1 of 2 approvals');
+      expect(byBob.stdout).toContain(`(signed with key ${bob.fingerprint})`);
       // Bob's signature again, now for the second approval: refused (two different approvers).
       expect(await refusal(approve({ approver: BOB, comment: 'status page confirms', signature: signWith(bob, bobApproves) }))).toMatch(/already approved emergency_bypass/);
 

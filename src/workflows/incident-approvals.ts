@@ -225,7 +225,7 @@ function decisionHandler<R extends { step: GatedStep; approver: string; signatur
       if (fingerprint) tracker.record(req.step, req.approver, `${line} (signed with key ${fingerprint})`, { fingerprint });
       else tracker.record(req.step, req.approver, line);
       tracker.publish();
-      return withHandWork(decision, tracker.state.incidentId);
+      return withHandWork(fingerprint ? { ...decision, message: `${decision.message} (signed with key ${fingerprint})` } : decision, tracker.state.incidentId);
     },
   };
 }
