@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
+import { formatMessage } from '../src/activities/notify';
 import { demoSigning, readApproverRegistry, signingFromEnv } from '../src/activities/signing';
 import { signedStepsSchema } from '../src/signing/policy';
 import {
@@ -212,5 +213,23 @@ describe('the worker\'s registry configuration', () => {
     expect(said.join('\n')).toContain('Signed approvals: 2 key(s)');
     await demoSigning(dir, ['emergency_bypass'], () => undefined);
     expect((await readApproverRegistry(deps as NonNullable<typeof deps>)).signers.map((s) => s.fingerprint)).toEqual(first.signers.map((s) => s.fingerprint));
+  });
+});
+
+describe('the chat\'s "how to decide" lines', () => {
+  const ctx = { namespace: 'default', uiUrl: 'http://localhost:8233' };
+  const request = { kind: 'approval_requested' as const, incidentId: 'incident-1', title: 'Approval needed: emergency_bypass', text: 'alice asks …', step: 'emergency_bypass' as const };
+  it('give the --sign command and the sign command for the UI when the step must be signed', () => {
+    const signed = formatMessage({ ...request, signed: true }, ctx).text;
+    expect(signed).toContain('`npm run incident -- approve incident-1 --step emergency_bypass --approver <you> --sign <~/.ssh/id_ed25519 | agent>`');
+    expect(signed).toContain('`npm run incident -- sign incident-1 approve --step emergency_bypass --approver <you> --key <~/.ssh/id_ed25519 | agent>` prints the one JSON object');
+    expect(signed).not.toContain('workflow update execute'); // an unsigned update would be refused
+    const escalated = formatMessage({ ...request, kind: 'escalation', signed: true }, ctx).text;
+    expect(escalated).toContain('--sign <~/.ssh/id_ed25519 | agent>');
+  });
+  it('stay unsigned otherwise', () => {
+    const plain = formatMessage(request, ctx).text;
+    expect(plain).not.toContain('--sign');
+    expect(plain).toContain('workflow update execute');
   });
 });
