@@ -17,6 +17,7 @@ import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from './temporal/provision';
 import { startSandbox, type RunningSandbox } from './sandbox';
 import { createWorker } from './worker';
 import { clerkLimitsFromEnv, createClerkGateway } from './activities/clerk';
+import { deployAdapterFromEnv, sandboxDeployAdapter, type DeployAdapter } from './activities/deploy';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
 
 const DATA_DIR = join(PROJECT_ROOT, '.data');
@@ -110,6 +111,7 @@ async function main(): Promise<void> {
       appRoutes: string[];
       publishableKey?: string;
     };
+    let deploy: DeployAdapter | undefined = deployAdapterFromEnv(env);
     if (env.CLERK_SECRET_KEY) {
       clerk = {
         mode: 'real',
@@ -134,7 +136,10 @@ async function main(): Promise<void> {
         publishableKey: sandbox.publishableKey,
       };
       say(`Clerk: SANDBOX at ${sandbox.url} with ${SANDBOX_USERS} seeded users (no CLERK_SECRET_KEY set; nothing reaches real Clerk)`);
+      // The example app is deployed on the sandbox's Vercel: the bypass works with no account anywhere.
+      deploy ??= sandboxDeployAdapter(sandbox.vercel);
     }
+    say(deploy ? `Deployment platform: ${deploy.name}${env.DEPLOY_ADAPTER ? '' : " (the sandbox's emulated Vercel)"}` : 'Deployment platform: none configured (DEPLOY_ADAPTER); the emergency bypass is done by hand');
 
     const connection = await NativeConnection.connect({ address });
     stops.push(() => connection.close());
@@ -159,6 +164,7 @@ async function main(): Promise<void> {
         chatWebhookUrl: env.CHAT_WEBHOOK_URL,
         temporalUiUrl: env.TEMPORAL_UI_URL ?? uiUrl,
         namespace: env.TEMPORAL_NAMESPACE,
+        ...(deploy ? { deploy } : {}),
       },
     });
 

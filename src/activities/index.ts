@@ -8,6 +8,8 @@ import type { ClerkGateway } from './clerk';
 import { fetchStatusPage, probeBackendApi, runProbes, type StatusPageResult } from './probes';
 import { createDiagnosticsActivities, type DiagnosticsDeps } from './diagnostics';
 import { createRevokeSessionsActivities } from './revoke-sessions';
+import { createDeployActivities } from './deploy/activities';
+import type { DeployAdapter } from './deploy';
 import type { ProbeReport } from '../triage/rules';
 import { renderReviewMarkdown, type IdentityMapping, type Review } from '../review/build';
 import { reviewOf } from '../review/fetch';
@@ -33,6 +35,8 @@ export interface ActivityDeps {
   diagnostics?: Omit<DiagnosticsDeps, 'clerk' | 'appHealthUrl' | 'appRoutes'>;
   /** People → the client identities they send updates from (APPROVER_IDENTITIES); the review flags decisions that do not match. */
   approverIdentities?: IdentityMapping;
+  /** The deployment platform (DEPLOY_ADAPTER, src/activities/deploy); steps that change the deployment are done by hand without it. */
+  deploy?: DeployAdapter;
 }
 
 const DEFAULT_MAX_SESSION_LIFETIME_MS = 7 * 86_400_000;
@@ -43,6 +47,9 @@ export function createActivities(deps: ActivityDeps) {
   return {
     /** Mass session revocation (`revokeSessionsWorkflow`): count the scope, revoke batch by batch. */
     ...createRevokeSessionsActivities({ clerk: () => deps.clerk }),
+
+    /** The deployment platform: set/remove a value, redeploy, a deployment's state (docs/bypass.md). */
+    ...createDeployActivities(() => deps.deploy),
 
     /** Diagnostics of middleware failures and session issues: every check in parallel, each bounded. */
     ...createDiagnosticsActivities(() => ({
