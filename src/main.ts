@@ -18,6 +18,7 @@ import { startSandbox, type RunningSandbox } from './sandbox';
 import { createWorker } from './worker';
 import { clerkLimitsFromEnv, createClerkGateway } from './activities/clerk';
 import { deployAdapterFromEnv, sandboxDeployAdapter, type DeployAdapter } from './activities/deploy';
+import { bypassConfigFromEnv } from './activities/bypass';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
 
 const DATA_DIR = join(PROJECT_ROOT, '.data');
@@ -165,6 +166,7 @@ async function main(): Promise<void> {
         temporalUiUrl: env.TEMPORAL_UI_URL ?? uiUrl,
         namespace: env.TEMPORAL_NAMESPACE,
         ...(deploy ? { deploy } : {}),
+        bypass: bypassConfigFromEnv(env),
       },
     });
 

@@ -9,6 +9,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { formatDuration } from '../domain';
 import type { IncidentState } from '../workflows/incident-state';
+import { bypassMinutes } from '../workflows/bypass-record';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -98,6 +99,8 @@ export interface Review {
     dataLoss: string;
     /** As the commander counted them (`resolve`); else "not given". */
     usersReportedAffected: string;
+    /** Only when the emergency auth bypass was on: how long users reached the app without sign-in. */
+    authBypass?: AuthBypassImpact;
   };
   actionItems: ActionItem[];
   /** The commander's lessons (`resolve`). */
@@ -413,6 +416,7 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
       openItems: state.openItems,
       dataLoss: dataLoss(resolution),
       usersReportedAffected: resolution?.usersAffected === undefined ? NOT_GIVEN : String(resolution.usersAffected),
+      ...authBypassImpact(state),
     },
     actionItems: [
       ...actionItems(state),
@@ -422,6 +426,22 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
     whoDecided: decisionRows(events, updates, identities),
     attention: state.attention,
   };
+}
+
+export interface AuthBypassImpact {
+  /** Minutes auth was bypassed (a started minute counts); up to the last event when it never went off. */
+  minutes: number;
+  onSince: string;
+  offAt: string | null;
+  state: string;
+}
+
+/** Minutes of auth bypass, when there was one (absent otherwise, so reviews without it do not change). */
+function authBypassImpact(state: IncidentState): { authBypass?: AuthBypassImpact } {
+  const b = state.bypass;
+  if (!b) return {};
+  const lastEvent = Date.parse(state.timeline.at(-1)?.time ?? b.onSince);
+  return { authBypass: { minutes: bypassMinutes(b, lastEvent), onSince: b.onSince, offAt: b.offAt ?? null, state: b.state } };
 }
 
 export { renderReviewMarkdown } from './render';
