@@ -222,3 +222,38 @@ describe('emergency bypass on Vercel Edge Config', () => {
     });
   });
 });
+
+describe('turning the bypass off', () => {
+  it('a failed off is escalated (chat + needs attention) and retried until it works', async () => {
+    await withBypass({}, async ({ sandbox, handle, chat }) => {
+      await approveTwice(handle);
+      await waitForState(handle, getIncidentState, (s) => outcome(s, 'emergency_bypass') === 'succeeded', 30_000);
+      sandbox.admin.vercel.settings({ failNext: { status: 403, count: 1, route: 'DELETE /v9/projects/{idOrName}/env/{id}' } });
+      sandbox.admin.setOutage({ active: false });
+      const failing = await waitForState(handle, getIncidentState, (s) => s.attention.some((a) => a.startsWith('bypass_off failing')), 30_000);
+      expect(failing.bypass?.state).toBe('on');
+      expect(failing.timeline.some((e) => e.step === 'bypass_off' && /attempt 1\): .*vercel: DELETE .* answered 403/.test(e.description))).toBe(true);
+      await eventually(async () => chat.texts().some((t) => t.includes('Emergency bypass could NOT be turned off (retrying)')));
+      const off = await waitForState(handle, getIncidentState, (s) => outcome(s, 'bypass_off') === 'succeeded', 40_000);
+      expect(off.bypass?.state).toBe('off');
+      expect(sandbox.admin.auditEntries({ route: 'DELETE /v9/projects/{idOrName}/env/{id}' }).map((e) => e.status)).toEqual([403, 200]);
+      expect(await page(sandbox)).toEqual({ status: 200, bypass: null });
+      await cancelAndWait(handle);
+    });
+  });
+
+  it('BYPASS_OFF_NEEDS_APPROVAL: after recovery, off waits for one approver', async () => {
+    await withBypass({ adapter: 'vercel-edge-config', bypass: { offNeedsApproval: true } }, async ({ sandbox, handle }) => {
+      await approveTwice(handle);
+      await waitForState(handle, getIncidentState, (s) => outcome(s, 'emergency_bypass') === 'succeeded', 20_000);
+      sandbox.admin.setOutage({ active: false });
+      await waitForState(handle, getIncidentState, pendingStep('bypass_off'), 30_000);
+      expect(await page(sandbox)).toEqual({ status: 200, bypass: 'true' });
+      await handle.executeUpdate(approveStep, { args: [{ step: 'bypass_off', approver: 'bob' }] });
+      const off = await waitForState(handle, getIncidentState, (s) => outcome(s, 'bypass_off') === 'succeeded', 20_000);
+      expect(off.bypass?.offReason).toBe('Clerk recovered');
+      expect(await page(sandbox)).toEqual({ status: 200, bypass: null });
+      await handle.result();
+    });
+  });
+});

@@ -24,7 +24,7 @@ export const BYPASS_PATCH = 'emergency-bypass';
 export const DEFAULT_BYPASS_MS = 60 * 60_000;
 const MAX_EXTENSIONS = 5;
 /** Retries of a failed off, each escalated: about 1 h 40 min in all before it is left to a human. */
-const OFF_RETRY_DELAYS_MS = [30_000, 60_000, 120_000, 300_000, 600_000, 600_000, 600_000, 600_000, 600_000, 600_000, 600_000, 600_000];
+const OFF_RETRY_DELAYS_MS = [10_000, 60_000, 120_000, 300_000, 600_000, 600_000, 600_000, 600_000, 600_000, 600_000, 600_000, 600_000];
 const DEPLOY_POLL_MS = 2000;
 const DEPLOY_READY_WITHIN_MS = 15 * 60_000;
 const VERIFY_EVERY_MS = 2000;
