@@ -58,6 +58,7 @@ export class EmergencyBypass {
   private expiresAtMs = 0;
   private readonly pending: Pending[] = [];
   private offRun?: Promise<boolean>;
+  private lastSeen = '';
   /** Set when the flag was applied: undoes it (the playbook's compensation list holds this too). */
   undo?: () => Promise<void>;
 
@@ -264,11 +265,15 @@ export class EmergencyBypass {
         { summary: `monitoring: Clerk status page and Backend API (check ${n}, bypass on)`, startToCloseTimeout: this.input.timeouts.probe * 2 + 10_000, retry: { maximumAttempts: 2 } },
         [{ timeoutMs: this.input.timeouts.probe }],
       );
-      this.tracker.record('recovery_watch', 'runbook', `check ${n}: status page ${p.indicator}, Backend API ${p.backendStatus ?? p.backendApi}${p.healthy ? ' (healthy)' : ''}`);
+      const seen = `status page ${p.indicator}, Backend API ${p.backendStatus ?? p.backendApi}${p.healthy ? ' (healthy)' : ''}`;
+      // The timeline gets a line when what Clerk shows changes (and every healthy check), not every check.
+      if (seen !== this.lastSeen || p.healthy) this.tracker.record('recovery_watch', 'runbook', `check ${n}: ${seen}`);
+      this.lastSeen = seen;
       return p.healthy;
     } catch (err) {
       if (isCancellation(err)) throw err;
       this.tracker.record('recovery_watch', 'runbook', `check ${n} could not run: ${errorMessage(err)}`);
+      this.lastSeen = '';
       return false;
     }
   }
