@@ -6,7 +6,8 @@
  * off is escalated on every attempt and retried; it is never swallowed.
  *
  * Workflow code: the I/O is in the `bypass*`, `probe*` and `deploy*` activities; the token stays
- * in the worker; the flag only carries its expiry and the incident id.
+ * in the worker; the flag only carries its expiry and the incident id. One concern, the bypass's
+ * life cycle (on, watch, extend, off), hence a little over 400 lines.
  */
 import { condition, defineUpdate, isCancellation, patched, proxyActivities, sleep } from '@temporalio/workflow';
 import { z } from 'zod';
@@ -308,6 +309,7 @@ export class EmergencyBypass {
     const req = parseRequest(extendBypassRequestSchema, raw);
     const b = this.record;
     if (!b || b.state !== 'on') throw new UpdateRefused(`update: the emergency auth bypass is not on${b ? ` (it is ${b.state})` : ''}; nothing to extend`);
+    if (this.offRun) throw new UpdateRefused('update: the emergency auth bypass is being turned off; too late to extend it');
     const { approvers } = this.tracker.state;
     if (!approvers.includes(req.approver)) throw new UpdateRefused(`update.approver: ${req.approver} is not on the approver list (${approvers.join(', ') || 'empty'})`);
     const count = b.extensions.length + this.pending.length;
