@@ -114,6 +114,31 @@ export const envSchema = z.object({
     .pipe(z.array(z.url('must be a comma-separated list of origins'))),
   /** When set, the codec server requires `Authorization: Bearer <token>`. */
   CODEC_SERVER_TOKEN: optionalString,
+  // Deployment platform and emergency auth bypass (docs/bypass.md). Tokens stay here, never in inputs or history.
+  /** Which adapter changes the deployment: vercel (project env + redeploy), vercel-edge-config, webhook. Unset: the bypass is done by hand (sandbox mode: the sandbox's Vercel). */
+  DEPLOY_ADAPTER: z.enum(['vercel', 'vercel-edge-config', 'webhook']).optional(),
+  VERCEL_TOKEN: optionalString,
+  /** Project id (`prj_…`) or name. */
+  VERCEL_PROJECT: optionalString,
+  VERCEL_TEAM_ID: optionalString,
+  /** Default https://api.vercel.com. */
+  VERCEL_API_URL: optionalUrl,
+  /** `ecfg_…`, for DEPLOY_ADAPTER=vercel-edge-config. */
+  VERCEL_EDGE_CONFIG_ID: optionalString.pipe(z.string().regex(/^ecfg_[A-Za-z0-9_]+$/, 'must look like ecfg_…').optional()),
+  DEPLOY_WEBHOOK_URL: optionalUrl,
+  /** HMAC-SHA256 key of the signed webhook (at least 32 characters). */
+  DEPLOY_WEBHOOK_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
+  /** Name of the bypass flag (env var or Edge Config key) the app reads. */
+  BYPASS_FLAG_KEY: z.string().trim().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an env var name like CLERK_AUTH_BYPASS').default('CLERK_AUTH_BYPASS'),
+  /** The longest a bypass may stay on, extensions included (an incident may ask for less; default 60 minutes). */
+  BYPASS_MAX_DURATION: durationSchema(60_000, 86_400_000).default(4 * 3_600_000),
+  /** Turning the bypass off after recovery waits for one approver (`bypass_off`). */
+  BYPASS_OFF_NEEDS_APPROVAL: z
+    .enum(['true', 'false', '1', '0', ''])
+    .optional()
+    .transform((v) => v === 'true' || v === '1'),
+  /** Recovery means the status page says `none` and the Backend API answers 200 this many checks in a row. */
+  BYPASS_RECOVERY_PROBES: z.coerce.number().int().min(1).max(20).default(3),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -129,7 +154,24 @@ export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`Invalid environment:\n${lines.join('\n')}`);
   }
+  const deployProblems = deployConfigProblems(parsed.data);
+  if (deployProblems.length) throw new ConfigError(`Invalid environment:\n${deployProblems.map((p) => `  ${p}`).join('\n')}`);
   return parsed.data;
+}
+
+/** The deployment adapter's settings, checked together: each adapter names what it is missing. */
+export function deployConfigProblems(env: Env): string[] {
+  const need = (vars: (keyof Env)[]) => vars.filter((v) => env[v] === undefined).map((v) => `${v} is required with DEPLOY_ADAPTER=${env.DEPLOY_ADAPTER}`);
+  switch (env.DEPLOY_ADAPTER) {
+    case 'vercel':
+      return need(['VERCEL_TOKEN', 'VERCEL_PROJECT']);
+    case 'vercel-edge-config':
+      return need(['VERCEL_TOKEN', 'VERCEL_EDGE_CONFIG_ID']);
+    case 'webhook':
+      return need(['DEPLOY_WEBHOOK_URL', 'DEPLOY_WEBHOOK_SECRET']);
+    default:
+      return [];
+  }
 }
 
 /** Real Clerk's public status page (Statuspage v2). */

@@ -30,9 +30,10 @@ export const CATEGORY_SEVERITY: Record<IncidentCategory, Severity> = {
 /**
  * `needs_human`: the playbook is over but the incident is not fixed by the runbook's own checks
  * (a step failed, timed out, was left to a human or could not be verified); it stays open until
- * the incident commander sends `resolve`.
+ * the incident commander sends `resolve`. `bypass_active`: monitoring while the emergency auth bypass
+ * is on (users reach the app without sign-in), so the UI's list can filter on it.
  */
-export const INCIDENT_STATUSES = ['triage', 'mitigating', 'monitoring', 'needs_human', 'resolved', 'cancelled'] as const;
+export const INCIDENT_STATUSES = ['triage', 'mitigating', 'monitoring', 'bypass_active', 'needs_human', 'resolved', 'cancelled'] as const;
 export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
 
 /** `partial`: the step ran but did not do all it was asked (users not found, failures, skipped work). */
@@ -53,7 +54,8 @@ export const personSchema = z.string().trim().min(1).max(200);
 
 /**
  * Playbook steps a human decides (approval gates). Critical ones need two different approvers.
- * `operator_action` is the operator confirming a manual fix; `targeted_revocation` is optional.
+ * `operator_action` is the operator confirming a manual fix; `targeted_revocation` is optional;
+ * `bypass_off` is asked only when BYPASS_OFF_NEEDS_APPROVAL is set.
  */
 export const GATED_STEPS = [
   'emergency_bypass',
@@ -61,6 +63,7 @@ export const GATED_STEPS = [
   'revoke_all_sessions',
   'operator_action',
   'targeted_revocation',
+  'bypass_off',
 ] as const;
 export const gatedStepSchema = z.enum(GATED_STEPS);
 export type GatedStep = z.infer<typeof gatedStepSchema>;
@@ -171,6 +174,15 @@ export const incidentInputSchema = z
     /** session_issues only: end the sessions of these users (after an approval). */
     targetedRevocation: z.strictObject({ userIds: z.array(clerkUserIdSchema).min(1).max(1000) }).optional(),
     dryRun: z.boolean().default(false),
+    /** clerk_outage only: the emergency auth bypass (docs/bypass.md). */
+    bypass: z
+      .strictObject({
+        /** How long it stays on (default 60 minutes; never more than the worker's BYPASS_MAX_DURATION). */
+        duration: durationSchema(10 * SECOND, DAY).optional(),
+        /** How long the app may take to show (or stop showing) `X-Auth-Bypass: true` before the step fails. */
+        verifyWithin: durationSchema(SECOND, 15 * 60_000).default(60 * SECOND),
+      })
+      .optional(),
   })
   .superRefine((input, ctx) => {
     // The message names both values and where each comes from: often only one of them was typed.
@@ -200,6 +212,9 @@ export const incidentInputSchema = z
     }
     if (input.affectedUserIds.length && input.category !== undefined && input.category !== 'session_issues') {
       ctx.addIssue({ code: 'custom', path: ['affectedUserIds'], message: 'only for category session_issues' });
+    }
+    if (input.bypass && input.category !== undefined && input.category !== 'clerk_outage') {
+      ctx.addIssue({ code: 'custom', path: ['bypass'], message: 'only for category clerk_outage' });
     }
     const shortage = approverShortage(input);
     if (shortage) ctx.addIssue({ code: 'custom', path: ['approvers'], message: shortage });

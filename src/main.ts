@@ -18,6 +18,8 @@ import { startSandbox, type RunningSandbox } from './sandbox';
 import { createWorker } from './worker';
 import { clerkLimitsFromEnv, createClerkGateway } from './activities/clerk';
 import { demoSigning, signingFromEnv } from './activities/signing';
+import { deployAdapterFromEnv, sandboxDeployAdapter, type DeployAdapter } from './activities/deploy';
+import { bypassConfigFromEnv } from './activities/bypass';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
 
 const DATA_DIR = join(PROJECT_ROOT, '.data');
@@ -111,6 +113,7 @@ async function main(): Promise<void> {
       appRoutes: string[];
       publishableKey?: string;
     };
+    let deploy: DeployAdapter | undefined = deployAdapterFromEnv(env);
     if (env.CLERK_SECRET_KEY) {
       clerk = {
         mode: 'real',
@@ -135,7 +138,10 @@ async function main(): Promise<void> {
         publishableKey: sandbox.publishableKey,
       };
       say(`Clerk: SANDBOX at ${sandbox.url} with ${SANDBOX_USERS} seeded users (no CLERK_SECRET_KEY set; nothing reaches real Clerk)`);
+      // The example app is deployed on the sandbox's Vercel: the bypass works with no account anywhere.
+      deploy ??= sandboxDeployAdapter(sandbox.vercel);
     }
+    say(deploy ? `Deployment platform: ${deploy.name}${env.DEPLOY_ADAPTER ? '' : " (the sandbox's emulated Vercel)"}` : 'Deployment platform: none configured (DEPLOY_ADAPTER); the emergency bypass is done by hand');
 
     const signing =
       (await signingFromEnv(env, say)) ?? (clerk.mode === 'sandbox' && env.SIGNED_APPROVALS_DEMO ? await demoSigning(join(DATA_DIR, 'signing'), env.SIGNED_STEPS, say) : undefined);
@@ -163,6 +169,8 @@ async function main(): Promise<void> {
         chatWebhookUrl: env.CHAT_WEBHOOK_URL,
         temporalUiUrl: env.TEMPORAL_UI_URL ?? uiUrl,
         namespace: env.TEMPORAL_NAMESPACE,
+        ...(deploy ? { deploy } : {}),
+        bypass: bypassConfigFromEnv(env),
       },
     });
 

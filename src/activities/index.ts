@@ -9,6 +9,9 @@ import { fetchStatusPage, probeBackendApi, runProbes, type StatusPageResult } fr
 import { createDiagnosticsActivities, type DiagnosticsDeps } from './diagnostics';
 import { createRevokeSessionsActivities } from './revoke-sessions';
 import { createSigningActivities, type SigningDeps } from './signing';
+import { createDeployActivities } from './deploy/activities';
+import type { DeployAdapter } from './deploy';
+import { createBypassActivities, type BypassConfig } from './bypass';
 import type { ProbeReport } from '../triage/rules';
 import { renderReviewMarkdown, type IdentityMapping, type Review } from '../review/build';
 import { reviewOf } from '../review/fetch';
@@ -36,6 +39,10 @@ export interface ActivityDeps {
   approverIdentities?: IdentityMapping;
   /** The approver registry and which steps need signed decisions (APPROVER_ALLOWED_SIGNERS, SIGNED_STEPS); signing is off without it. */
   signing?: SigningDeps;
+  /** The deployment platform (DEPLOY_ADAPTER, src/activities/deploy); steps that change the deployment are done by hand without it. */
+  deploy?: DeployAdapter;
+  /** The emergency bypass's settings (BYPASS_*, `bypassConfigFromEnv`); defaults without. */
+  bypass?: BypassConfig;
 }
 
 const DEFAULT_MAX_SESSION_LIFETIME_MS = 7 * 86_400_000;
@@ -49,6 +56,12 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Signed approvals: the approver registry, read when an incident starts. */
     ...createSigningActivities(() => deps.signing),
+
+    /** The deployment platform: set/remove a value, redeploy, a deployment's state (docs/bypass.md). */
+    ...createDeployActivities(() => deps.deploy),
+
+    /** The emergency auth bypass: its settings, the flag, and the probes that verify it (docs/bypass.md). */
+    ...createBypassActivities(() => deps),
 
     /** Diagnostics of middleware failures and session issues: every check in parallel, each bounded. */
     ...createDiagnosticsActivities(() => ({

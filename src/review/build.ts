@@ -10,6 +10,7 @@ import type { temporal } from '@temporalio/proto';
 import { formatDuration } from '../domain';
 import type { IncidentState } from '../workflows/incident-state';
 import { parseSshSignature } from '../signing/sshsig';
+import { bypassMinutes } from '../workflows/bypass-record';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -101,6 +102,8 @@ export interface Review {
     dataLoss: string;
     /** As the commander counted them (`resolve`); else "not given". */
     usersReportedAffected: string;
+    /** Only when the emergency auth bypass was on: how long users reached the app without sign-in. */
+    authBypass?: AuthBypassImpact;
   };
   actionItems: ActionItem[];
   /** The commander's lessons (`resolve`). */
@@ -429,6 +432,7 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
       openItems: state.openItems,
       dataLoss: dataLoss(resolution),
       usersReportedAffected: resolution?.usersAffected === undefined ? NOT_GIVEN : String(resolution.usersAffected),
+      ...authBypassImpact(state),
     },
     actionItems: [
       ...actionItems(state),
@@ -438,6 +442,22 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
     whoDecided: decisionRows(events, updates, identities),
     attention: state.attention,
   };
+}
+
+export interface AuthBypassImpact {
+  /** Minutes auth was bypassed (a started minute counts); up to the last event when it never went off. */
+  minutes: number;
+  onSince: string;
+  offAt: string | null;
+  state: string;
+}
+
+/** Minutes of auth bypass, when there was one (absent otherwise, so reviews without it do not change). */
+function authBypassImpact(state: IncidentState): { authBypass?: AuthBypassImpact } {
+  const b = state.bypass;
+  if (!b) return {};
+  const lastEvent = Date.parse(state.timeline.at(-1)?.time ?? b.onSince);
+  return { authBypass: { minutes: bypassMinutes(b, lastEvent), onSince: b.onSince, offAt: b.offAt ?? null, state: b.state } };
 }
 
 export { renderReviewMarkdown } from './render';

@@ -30,6 +30,7 @@ import type { SessionStatus } from './columns';
 import { SandboxInstance, type ClockSetting, type DomainJson } from './instance';
 import { ClerkStore, type StoreStats } from './store';
 import { WebhookDispatcher, generateSigningSecret, type WebhookConfig, type WebhookEventRecord } from './webhooks';
+import { VercelSandbox } from './vercel';
 
 const APP_DEFAULTS = { middlewareFailure: false, publishableKey: null, origin: null, cookieDomain: null, sdkVersion: null } as const;
 
@@ -91,6 +92,8 @@ export class SandboxAdmin {
   /** The example app (health route, pages): its deployed key, the middleware switch and its fault overrides. */
   readonly app: ExampleApp;
   lastSeed: SeedReport;
+  /** The emulated Vercel project and Edge Config the example app is deployed with (routes/vercel.ts). */
+  readonly vercel = new VercelSandbox();
 
   constructor(readonly options: ResolvedSandboxOptions) {
     const t0 = performance.now();

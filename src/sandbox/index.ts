@@ -7,6 +7,7 @@
 import { SandboxAdmin } from './admin';
 import { parseInput, sandboxOptionsSchema, type SandboxOptions } from './schemas';
 import { buildServer } from './server';
+import { SANDBOX_EDGE_CONFIG_ID, SANDBOX_PROJECT } from './vercel';
 
 export interface RunningSandbox {
   /** Base URL, e.g. `http://127.0.0.1:43127`: pass as `apiUrl` (the SDK appends `/v1/...`). */
@@ -18,6 +19,8 @@ export interface RunningSandbox {
   readonly publishableKey: string;
   /** Secret that signs webhook deliveries (`whsec_…`), for `verifyWebhook`. */
   readonly webhookSigningSecret: string;
+  /** The emulated Vercel (project env, deployments, Edge Config) the example app is deployed on; what the deploy adapters take. */
+  readonly vercel: { url: string; token: string; projectId: string; edgeConfigId: string };
   /** Typed in-process admin operations: faults, keys, audit, seeding, outage, webhooks, app. */
   readonly admin: SandboxAdmin;
   /** Stops the server (dropping hung requests) after in-flight webhook deliveries finish. */
@@ -42,6 +45,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     secretKey: admin.keys.firstActiveSecret() ?? '',
     publishableKey: admin.instance.publishableKey,
     webhookSigningSecret: admin.webhooks.signingSecret,
+    get vercel() {
+      return { url, token: admin.vercel.token, projectId: SANDBOX_PROJECT.id, edgeConfigId: SANDBOX_EDGE_CONFIG_ID };
+    },
     admin,
     close() {
       closing ??= (async () => {
@@ -72,3 +78,4 @@ export {
 export { SESSION_STATUSES, type SessionStatus } from './columns';
 export type { StoreStats } from './store';
 export { signSvix, type WebhookEventRecord, type WebhookEventType } from './webhooks';
+export { SANDBOX_EDGE_CONFIG_ID, SANDBOX_PROJECT, VercelSandbox, type VercelLogEntry } from './vercel';

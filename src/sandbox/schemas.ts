@@ -30,8 +30,21 @@ export const SIDE_ROUTES = [
   'GET /api/clerk-health',
   'GET /app/dashboard',
   'GET /app/profile',
+  'GET /app/admin',
+  'GET /app/billing',
+  'GET /app/api-keys',
 ] as const;
-export const ROUTE_KEYS = [...CLERK_ROUTES, ...SIDE_ROUTES] as const;
+/** The Vercel REST API endpoints the sandbox emulates (routes/vercel.ts). */
+export const VERCEL_ROUTES = [
+  'POST /v10/projects/{idOrName}/env',
+  'GET /v10/projects/{idOrName}/env',
+  'DELETE /v9/projects/{idOrName}/env/{id}',
+  'GET /v6/deployments',
+  'POST /v13/deployments',
+  'GET /v13/deployments/{idOrUrl}',
+  'PATCH /v1/edge-config/{edgeConfigId}/items',
+] as const;
+export const ROUTE_KEYS = [...CLERK_ROUTES, ...SIDE_ROUTES, ...VERCEL_ROUTES] as const;
 export type RouteKey = (typeof ROUTE_KEYS)[number];
 export function isRouteKey(key: string): key is RouteKey {
   return (ROUTE_KEYS as readonly string[]).includes(key);

@@ -18,6 +18,7 @@ import { clerkBackendApi } from './routes/clerk-api';
 import { exampleApp } from './routes/example-app';
 import { statusPage } from './routes/status-page';
 import { svixPortal } from './routes/svix-portal';
+import { vercelApi } from './routes/vercel';
 import { SandboxInputError, type RouteKey } from './schemas';
 
 declare module 'fastify' {
@@ -194,5 +195,6 @@ export function buildServer(ctx: ServerContext): FastifyInstance {
   void app.register(statusPage, ctx);
   void app.register(exampleApp, ctx);
   void app.register(adminApi, ctx);
+  void app.register(vercelApi, ctx);
   return app;
 }

@@ -9,6 +9,8 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities, type ActivityDeps } from '../activities';
 import { clerkLimitsFromEnv, createClerkGateway, createClerkRateLimiters } from '../activities/clerk';
 import { signingFromEnv } from '../activities/signing';
+import { deployAdapterFromEnv } from '../activities/deploy';
+import { bypassConfigFromEnv } from '../activities/bypass';
 import { dataConverterFromEnv } from '../codec';
 import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from '../config';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
@@ -73,6 +75,8 @@ async function main(): Promise<void> {
       chatWebhookUrl: env.CHAT_WEBHOOK_URL,
       temporalUiUrl: env.TEMPORAL_UI_URL,
       namespace: env.TEMPORAL_NAMESPACE,
+      deploy: deployAdapterFromEnv(env),
+      bypass: bypassConfigFromEnv(env),
     },
   });
   console.log(`worker polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${env.TEMPORAL_ADDRESS} (namespace ${env.TEMPORAL_NAMESPACE})`);

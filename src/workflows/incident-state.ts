@@ -22,6 +22,7 @@ import type { TriageVerdict } from '../triage/rules';
 import type { ApprovalGate } from './incident-approvals';
 import type { ApproverRegistry } from '../signing/policy';
 import type { ManualStepRecord, ResolveRequest } from './incident-requests';
+import { bypassLine, type BypassRecord } from './bypass-record';
 
 /**
  * Outcome of a playbook step: the runbook's outcomes, plus the honest ones: `not_automated` (a
@@ -79,6 +80,8 @@ export interface IncidentState {
   resolution?: ResolveRequest & { at: string };
   /** What a human must look at: disagreements, steps not automated, failed compensations. */
   attention: string[];
+  /** The emergency auth bypass, once it was turned on (on since, expires at, verified, off). */
+  bypass?: BypassRecord;
   timeline: TimelineEvent[];
   /** Signed approvals: the approver registry read when the incident started (public keys and fingerprints). */
   signing?: ApproverRegistry;
@@ -198,6 +201,7 @@ export class IncidentTracker {
         `**Waiting for:** ${s.waitingFor}`,
         `**Pending approvals:** ${pending.length ? pending.join('; ') : 'none'}`,
         ...(byHand.length ? [`**To do by hand:** ${byHand.join('; ')}`] : []),
+        ...(s.bypass ? [`**Emergency auth bypass:** ${bypassLine(s.bypass)}`] : []),
         ...(s.openItems.length ? [`**Still open:** ${s.openItems.join('; ')}`] : []),
         ...(s.attention.length ? [`**Needs attention:** ${s.attention.join('; ')}`] : []),
         ...(last ? [`**Last:** ${last.step}: ${last.description}`] : []),

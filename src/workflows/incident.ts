@@ -18,6 +18,7 @@ import {
 } from './incident-approvals';
 import type { ConfirmAnswer, ConfirmRequest, ResolveAnswer, ResolveRequest, StepRequestAnswer } from './incident-requests';
 import { PLAYBOOKS } from './incident-playbooks';
+import { extendBypass } from './incident-bypass';
 import { Incident } from './incident-run';
 import type { IncidentState } from './incident-state';
 import type { Review } from '../review/build';
@@ -35,6 +36,8 @@ export {
 } from './incident-approvals';
 export { confirmRequestSchema, resolveRequestSchema, type ConfirmRequest, type ManualStepRecord, type ResolveRequest } from './incident-requests';
 export type { IncidentState, PendingApproval, StepRecord, StepResult } from './incident-state';
+export { extendBypass, extendBypassRequestSchema, type ExtendBypassAnswer, type ExtendBypassRequest } from './incident-bypass';
+export type { BypassRecord } from './bypass-record';
 
 // Messages: one JSON object per update (the UI's Send an Update form passes exactly one).
 export const getIncidentState = defineQuery<IncidentState>('getIncidentState');
@@ -99,6 +102,7 @@ export async function incidentWorkflow(rawInput: IncidentInput): Promise<Inciden
   setHandler(requestStep, (req) => optionalSteps.request(req), { validator: refusing((req) => void optionalSteps.validate(req)) });
   setHandler(confirmStep, (req) => manualSteps.confirm(req), { validator: refusing((req) => void manualSteps.validate(req)) });
   setHandler(resolveIncident, (req) => resolution.resolve(req), { validator: refusing((req) => void resolution.validate(req)) });
+  setHandler(extendBypass, (req) => incident.bypass.extend(req), { validator: refusing((req) => void incident.bypass.validateExtend(req)) });
 
   tracker.record('report', input.reporter, `incident reported: ${input.summary}`, { category: input.category ?? null, dryRun: input.dryRun });
   tracker.publish();

@@ -1,0 +1,49 @@
+/**
+ * The deployment-platform adapter: one interface, three implementations chosen by configuration
+ * (`DEPLOY_ADAPTER`): Vercel project env + redeploy, Vercel Edge Config, a signed webhook.
+ * Used by the emergency auth bypass (a flag) and the key rotation (a new secret key). Values are
+ * passed at adapter level, inside an activity: they never travel through workflow history.
+ */
+import type { AdapterName } from './errors';
+
+export type { AdapterName } from './errors';
+
+/** Vercel's `readyState`. */
+export const DEPLOYMENT_STATES = ['QUEUED', 'INITIALIZING', 'BUILDING', 'READY', 'ERROR', 'CANCELED'] as const;
+export type DeploymentState = (typeof DEPLOYMENT_STATES)[number];
+
+export interface Deployment {
+  id: string;
+  /** Host name as Vercel returns it (no scheme), or null when unknown. */
+  url: string | null;
+  state: DeploymentState;
+}
+
+/** What a set or remove did (no value: this crosses into workflow history). */
+export interface ValueChange {
+  adapter: AdapterName;
+  key: string;
+  /** `absent`: a remove found nothing to remove. */
+  action: 'set' | 'removed' | 'absent';
+  /** The platform's id of the env var, when it has one. */
+  id?: string;
+}
+
+export interface SetValueOptions {
+  /** A secret (a Clerk secret key): stored as Vercel `sensitive` (write-only), never `encrypted`-and-readable. */
+  sensitive?: boolean;
+}
+
+export interface DeployAdapter {
+  readonly name: AdapterName;
+  /** True when a change reaches the app only with the next deployment (Vercel project env). */
+  readonly needsRedeploy: boolean;
+  /** Set `key` to `value` for production. */
+  setValue(key: string, value: string, opts?: SetValueOptions): Promise<ValueChange>;
+  /** Remove `key` from production; `absent` when it was not set. */
+  removeValue(key: string): Promise<ValueChange>;
+  /** Redeploy the current production deployment (only adapters with `needsRedeploy`). */
+  redeploy?(): Promise<Deployment>;
+  /** A deployment's state, by id. */
+  deployment?(id: string): Promise<Deployment>;
+}

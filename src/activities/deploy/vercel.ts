@@ -1,0 +1,153 @@
+/**
+ * Vercel REST API adapters (checked against Vercel's API reference, 2026-11):
+ * - project env: `POST /v10/projects/{idOrName}/env?upsert=true` `{key, value, type, target}`,
+ *   `GET /v10/projects/{idOrName}/env`, `DELETE /v9/projects/{idOrName}/env/{id}`; an env change
+ *   reaches the app only with the next deployment, so: the current production deployment
+ *   (`GET /v6/deployments?projectId=…&target=production&state=READY&limit=1`), a redeploy of it
+ *   (`POST /v13/deployments` `{name, deploymentId, target: "production"}`) and its state
+ *   (`GET /v13/deployments/{id}`, `readyState`).
+ * - Edge Config: `PATCH /v1/edge-config/{ecfg_…}/items` `{items: [{operation, key, value}]}`;
+ *   no redeploy, the app sees it within seconds.
+ * Every call: `Authorization: Bearer <token>`, `teamId` query parameter when configured.
+ */
+import { z } from 'zod';
+import { DeployRequestRejected, DeployUnavailable, type AdapterName } from './errors';
+import { callJson } from './http';
+import { DEPLOYMENT_STATES, type DeployAdapter, type Deployment, type SetValueOptions, type ValueChange } from './types';
+
+export const VERCEL_API_URL = 'https://api.vercel.com';
+
+export interface VercelOptions {
+  token: string;
+  /** Project id (`prj_…`) or name. */
+  project: string;
+  teamId?: string;
+  /** Default https://api.vercel.com; the sandbox's URL in sandbox mode. */
+  apiUrl?: string;
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+export interface EdgeConfigOptions extends Omit<VercelOptions, 'project'> {
+  /** `ecfg_…` */
+  edgeConfigId: string;
+}
+
+const createdEnv = z.object({ id: z.string(), key: z.string() }).loose();
+const createEnvAnswer = z
+  .object({
+    created: z.union([createdEnv, z.array(createdEnv)]),
+    failed: z.array(z.object({ error: z.object({ code: z.string().optional(), message: z.string().optional(), key: z.string().optional() }).loose() }).loose()).default([]),
+  })
+  .loose();
+const envList = z.object({ envs: z.array(z.object({ id: z.string(), key: z.string(), target: z.union([z.array(z.string()), z.string()]).optional() }).loose()) }).loose();
+const deploymentAnswer = z.object({ id: z.string(), url: z.string().nullish(), readyState: z.enum(DEPLOYMENT_STATES) }).loose();
+const deploymentList = z
+  .object({ deployments: z.array(z.object({ uid: z.string(), name: z.string(), url: z.string().nullish(), readyState: z.enum(DEPLOYMENT_STATES).optional(), state: z.enum(DEPLOYMENT_STATES).optional() }).loose()) })
+  .loose();
+
+class VercelApi {
+  readonly base: string;
+  constructor(
+    readonly adapter: AdapterName,
+    private readonly opts: Omit<VercelOptions, 'project'>,
+  ) {
+    this.base = (opts.apiUrl ?? VERCEL_API_URL).replace(/\/+$/, '');
+  }
+
+  /** `path` may carry its own query; `teamId` is appended when configured. */
+  async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, operation: string, schema: z.ZodType<T>, body?: unknown): Promise<T> {
+    const url = new URL(this.base + path);
+    if (this.opts.teamId) url.searchParams.set('teamId', this.opts.teamId);
+    const answer = await callJson({
+      adapter: this.adapter,
+      method,
+      url: url.toString(),
+      operation,
+      headers: { authorization: `Bearer ${this.opts.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      timeoutMs: this.opts.timeoutMs ?? 10_000,
+      ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
+    });
+    const parsed = schema.safeParse(answer);
+    if (!parsed.success) {
+      throw new DeployUnavailable(`${this.adapter}: ${operation} answered with an unexpected body (${parsed.error.issues[0]?.message ?? 'invalid'})`, {
+        adapter: this.adapter,
+        operation,
+      });
+    }
+    return parsed.data;
+  }
+}
+
+const enc = encodeURIComponent;
+
+/** Vercel project env + redeploy. */
+export function vercelEnvAdapter(opts: VercelOptions): DeployAdapter {
+  const api = new VercelApi('vercel', opts);
+  const p = enc(opts.project);
+  const production = (target: string[] | string | undefined) => (Array.isArray(target) ? target.includes('production') : target === 'production');
+
+  async function currentProduction(): Promise<{ id: string; name: string }> {
+    const q = new URLSearchParams({ projectId: opts.project, target: 'production', state: 'READY', limit: '1' });
+    const list = await api.call('GET', `/v6/deployments?${q.toString()}`, 'GET /v6/deployments', deploymentList);
+    const d = list.deployments[0];
+    if (!d) throw new DeployRequestRejected(`vercel: project ${opts.project} has no READY production deployment to redeploy`, { adapter: 'vercel', operation: 'GET /v6/deployments' });
+    return { id: d.uid, name: d.name };
+  }
+  const toDeployment = (d: z.infer<typeof deploymentAnswer>): Deployment => ({ id: d.id, url: d.url ?? null, state: d.readyState });
+
+  return {
+    name: 'vercel',
+    needsRedeploy: true,
+    async setValue(key: string, value: string, o: SetValueOptions = {}): Promise<ValueChange> {
+      const body = { key, value, type: o.sensitive ? 'sensitive' : 'encrypted', target: ['production'] };
+      const answer = await api.call('POST', `/v10/projects/${p}/env?upsert=true`, 'POST /v10/projects/{idOrName}/env', createEnvAnswer, body);
+      const failed = answer.failed[0];
+      if (failed) {
+        throw new DeployRequestRejected(`vercel: env ${key} was not saved: ${failed.error.code ?? 'failed'}: ${failed.error.message ?? ''}`.trim(), {
+          adapter: 'vercel',
+          operation: 'POST /v10/projects/{idOrName}/env',
+          ...(failed.error.code ? { code: failed.error.code } : {}),
+        });
+      }
+      const created = Array.isArray(answer.created) ? answer.created.find((c) => c.key === key) : answer.created;
+      return { adapter: 'vercel', key, action: 'set', ...(created ? { id: created.id } : {}) };
+    },
+    async removeValue(key: string): Promise<ValueChange> {
+      const list = await api.call('GET', `/v10/projects/${p}/env`, 'GET /v10/projects/{idOrName}/env', envList);
+      const env = list.envs.find((e) => e.key === key && production(e.target));
+      if (!env) return { adapter: 'vercel', key, action: 'absent' };
+      await api.call('DELETE', `/v9/projects/${p}/env/${enc(env.id)}`, 'DELETE /v9/projects/{idOrName}/env/{id}', z.unknown());
+      return { adapter: 'vercel', key, action: 'removed', id: env.id };
+    },
+    async redeploy(): Promise<Deployment> {
+      const current = await currentProduction();
+      const body = { name: current.name, deploymentId: current.id, target: 'production' };
+      return toDeployment(await api.call('POST', '/v13/deployments', 'POST /v13/deployments', deploymentAnswer, body));
+    },
+    async deployment(id: string): Promise<Deployment> {
+      return toDeployment(await api.call('GET', `/v13/deployments/${enc(id)}`, 'GET /v13/deployments/{idOrUrl}', deploymentAnswer));
+    },
+  };
+}
+
+/** Vercel Edge Config items: no redeploy. Values are stored as JSON strings, as an env var would carry them. */
+export function vercelEdgeConfigAdapter(opts: EdgeConfigOptions): DeployAdapter {
+  const api = new VercelApi('vercel-edge-config', opts);
+  const path = `/v1/edge-config/${enc(opts.edgeConfigId)}/items`;
+  const op = 'PATCH /v1/edge-config/{edgeConfigId}/items';
+  const ok = z.object({ status: z.string() }).loose();
+  return {
+    name: 'vercel-edge-config',
+    needsRedeploy: false,
+    async setValue(key: string, value: string): Promise<ValueChange> {
+      await api.call('PATCH', path, op, ok, { items: [{ operation: 'upsert', key, value }] });
+      return { adapter: 'vercel-edge-config', key, action: 'set' };
+    },
+    async removeValue(key: string): Promise<ValueChange> {
+      await api.call('PATCH', path, op, ok, { items: [{ operation: 'delete', key }] });
+      return { adapter: 'vercel-edge-config', key, action: 'removed' };
+    },
+  };
+}
