@@ -1,6 +1,7 @@
 /** Process configuration from the environment, validated once at start-up. */
 import { z } from 'zod';
 import { singleKeySchema } from './codec';
+import { checkTemporalConnectionEnv, temporalConnectionEnvShape } from './connection';
 import { durationSchema } from './domain';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from './shared';
 
@@ -22,6 +23,8 @@ export const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default(NAMESPACE_DEFAULT),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default(TASK_QUEUE),
+  /** Temporal Cloud / secured cluster: API key, mTLS files, CA, server name (src/connection.ts). */
+  ...temporalConnectionEnvShape,
   /** UI port of the dev server that `npm start` runs. */
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   /** Real Clerk when set; otherwise the project's Clerk sandbox. */
@@ -106,7 +109,7 @@ export const envSchema = z.object({
     .pipe(z.array(z.url('must be a comma-separated list of origins'))),
   /** When set, the codec server requires `Authorization: Bearer <token>`. */
   CODEC_SERVER_TOKEN: optionalString,
-});
+}).superRefine(checkTemporalConnectionEnv);
 
 export type Env = z.infer<typeof envSchema>;
 

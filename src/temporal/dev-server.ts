@@ -5,18 +5,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../shared';
 
 export class DevServerError extends Error {
   override readonly name = 'DevServerError';
 }
 
-/** True when a Temporal frontend answers at `address` within `timeoutMs`. */
-export async function serverAnswers(address: string, timeoutMs = 1500): Promise<boolean> {
+/** True when a Temporal frontend answers at `address` (or with these connection options) within `timeoutMs`. */
+export async function serverAnswers(address: string | ConnectionOptions, timeoutMs = 1500): Promise<boolean> {
   let connection: Connection | undefined;
   try {
-    connection = await Connection.connect({ address, connectTimeout: timeoutMs });
+    connection = await Connection.connect({ ...(typeof address === 'string' ? { address } : address), connectTimeout: timeoutMs });
     await connection.workflowService.getSystemInfo({}, );
     return true;
   } catch {

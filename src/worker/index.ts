@@ -10,6 +10,7 @@ import { createActivities, type ActivityDeps } from '../activities';
 import { clerkLimitsFromEnv, createClerkGateway, createClerkRateLimiters } from '../activities/clerk';
 import { dataConverterFromEnv } from '../codec';
 import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from '../config';
+import { describeTemporalConnection, temporalConnectionOptions } from '../connection';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
 
 // A path, not require.resolve: the source is TypeScript (run by tsx), which Node's resolver does not know.
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
       'CLERK_SECRET_KEY is not set. A worker on its own talks to real Clerk only; use `npm start` for sandbox mode.',
     );
   }
-  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(env));
   // One limiter per Clerk instance for this process: every gateway created here shares it.
   const rateLimiters = createClerkRateLimiters();
   const worker = await createWorker({
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
       namespace: env.TEMPORAL_NAMESPACE,
     },
   });
-  console.log(`worker polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${env.TEMPORAL_ADDRESS} (namespace ${env.TEMPORAL_NAMESPACE})`);
+  console.log(`worker polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${describeTemporalConnection(env)}`);
   // Worker.run() stops on SIGINT/SIGTERM by itself (the SDK installs the handlers).
   await worker.run();
   await connection.close();
