@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Connection, type ConnectionOptions } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from '../shared';
+import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey, SEARCH_ATTRIBUTES } from '../shared';
 
 export class DevServerError extends Error {
   override readonly name = 'DevServerError';
@@ -126,7 +126,6 @@ export async function startDevServerViaSdkDownload(
   opts: Omit<DevServerOptions, 'cliPath' | 'logFile'>,
 ): Promise<Omit<RunningDevServer, 'process'>> {
   const { TestWorkflowEnvironment } = await import('@temporalio/testing');
-  const { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } = await import('../shared');
   const host = opts.host ?? '127.0.0.1';
   const uiPort = opts.uiPort ?? 8233;
   const env = await TestWorkflowEnvironment.createLocal({

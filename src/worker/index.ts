@@ -3,7 +3,6 @@
  * `createWorker` is what `npm start` and the tests use; run this file directly for a worker
  * alone (e.g. in the container image), configured by environment variables.
  */
-import { join } from 'node:path';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
@@ -13,8 +12,9 @@ import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from '../config';
 import { describeTemporalConnection, temporalConnectionOptions } from '../connection';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
 
-// A path, not require.resolve: the source is TypeScript (run by tsx), which Node's resolver does not know.
-export const WORKFLOWS_PATH = join(__dirname, '..', 'workflows', 'index.ts');
+import { prebuiltWorkflowBundle, WORKFLOWS_PATH } from './bundle';
+
+export { WORKFLOWS_PATH } from './bundle';
 
 export interface CreateWorkerOptions {
   connection: NativeConnection;
@@ -52,6 +52,8 @@ async function main(): Promise<void> {
   const rateLimiters = createClerkRateLimiters();
   const worker = await createWorker({
     connection,
+    // Run from dist/ (`npm run build`): the bundle built then; run by tsx from src/: bundled now.
+    workflowBundle: prebuiltWorkflowBundle(),
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     dataConverter: dataConverterFromEnv(env),
