@@ -52,6 +52,8 @@ export const envSchema = z.object({
   CLERK_RATE_HEADROOM: z.coerce.number().min(0).max(0.9).default(0.05),
   /** Clerk requests one worker has in flight at once. */
   CLERK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  /** Workers that call the same Clerk instance (one per process, e.g. `--scale worker=3`): each paces to 1/n of its limit. */
+  CLERK_WORKERS: z.coerce.number().int().min(1).max(50).default(1),
   /**
    * Who sends updates from which client identity, for the review's "who decided" check:
    * JSON `{"bob@example.com":["bob@laptop"],…}`. Unset: no check.
