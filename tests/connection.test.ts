@@ -114,8 +114,9 @@ describe('over mTLS to a real server', () => {
     try {
       const taskQueue = uniqueTaskQueue('mtls');
       const worker = await testWorker(native, taskQueue, revocationDeps(sandbox));
-      const saved = { ...process.env };
-      Object.assign(process.env, mtlsEnv());
+      const added = mtlsEnv();
+      const saved = Object.fromEntries(Object.keys(added).map((k) => [k, process.env[k]]));
+      Object.assign(process.env, added);
       try {
         const result = await worker.runUntil(
           withClient((client) =>
@@ -128,7 +129,10 @@ describe('over mTLS to a real server', () => {
         );
         expect(result.outcome).toBe('succeeded');
       } finally {
-        process.env = saved;
+        for (const [k, v] of Object.entries(saved)) {
+          if (v === undefined) delete process.env[k];
+          else process.env[k] = v;
+        }
       }
     } finally {
       await native.close();
