@@ -12,7 +12,7 @@
  * Run: `tsx scripts/temporal-server.ts` (prints the cache directory).
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -66,6 +66,7 @@ export function ensureTemporalServer(log: (line: string) => void = () => undefin
   // Built into a sibling directory and renamed at the end: an interrupted build leaves no half cache.
   mkdirSync(join(dir, '..'), { recursive: true });
   const staging = mkdtempSync(`${dir}.building-`);
+  chmodSync(staging, 0o755);
   try {
     const started = Date.now();
     log(`building Temporal Server ${TEMPORAL_SERVER_VERSION} and temporal-sql-tool with go install (first run only; about 8 min on 2 cores)…`);

@@ -8,7 +8,8 @@
  * with deploy/temporal/dynamicconfig/docker.yaml, ...). Every port is a free loopback port.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, createWriteStream, existsSync, mkdtempSync, readdirSync, rmSync, type WriteStream } from 'node:fs';
+import { chownSync, createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { serverAnswers } from '../../src/temporal/dev-server';
@@ -68,6 +69,27 @@ export interface SelfHostedCluster {
   stop(): Promise<void>;
 }
 
+/**
+ * A free loopback port below 32768: the server records its membership ports in a PostgreSQL
+ * `smallint` column (cluster_membership.rpc_port), so the OS's ephemeral ports do not fit.
+ */
+async function freeLowPort(taken: Set<number>): Promise<number> {
+  for (let tries = 0; tries < 200; tries++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (taken.has(port)) continue;
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (free) {
+      taken.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free loopback port below 32768');
+}
+
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -122,8 +144,9 @@ export async function startSelfHostedCluster(install: TemporalServerInstall, log
 
     // Server: the compose file's `temporal` service environment; ports moved off the defaults.
     const ports: Record<string, number> = {};
+    const taken = new Set<number>();
     for (const name of ['FRONTEND_GRPC_PORT', 'FRONTEND_HTTP_PORT', 'FRONTEND_MEMBERSHIP_PORT', 'INTERNAL_FRONTEND_HTTP_PORT', 'MATCHING_GRPC_PORT', 'MATCHING_MEMBERSHIP_PORT', 'HISTORY_GRPC_PORT', 'HISTORY_MEMBERSHIP_PORT', 'WORKER_GRPC_PORT', 'WORKER_MEMBERSHIP_PORT']) {
-      ports[name] = await freePort();
+      ports[name] = await freeLowPort(taken);
     }
     const address = `127.0.0.1:${ports.FRONTEND_GRPC_PORT}`;
     const serverEnv: NodeJS.ProcessEnv = {
@@ -149,7 +172,8 @@ export async function startSelfHostedCluster(install: TemporalServerInstall, log
       server.stderr!.pipe(logStream, { end: false });
       const proc = server;
       await waitUntil(async () => {
-        if (proc.exitCode !== null) throw new Error(`temporal-server exited (${proc.exitCode}); log: ${join(dir, 'temporal-server.log')}`);
+        // The log goes with the directory at stop: its end goes into the error.
+        if (proc.exitCode !== null) throw new Error(`temporal-server exited (${proc.exitCode}):\n${readFileSync(join(dir, 'temporal-server.log'), 'utf8').slice(-3000)}`);
         return serverAnswers(address, 1000);
       }, 60_000, 'temporal-server serving');
       return Date.now() - started;
