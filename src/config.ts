@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { singleKeySchema } from './codec';
 import { checkTemporalConnectionEnv, temporalConnectionEnvShape } from './connection';
 import { durationSchema } from './domain';
+import { signedStepsSchema } from './signing/policy';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from './shared';
 
 /** Unset, or a string with surrounding blanks removed ('' counts as unset). */
@@ -71,6 +72,13 @@ export const envSchema = z.object({
       }
     })
     .pipe(z.record(z.string().min(1), z.array(z.string().min(1))).optional()),
+  // Signed approvals (docs/signed-approvals.md): off unless APPROVER_ALLOWED_SIGNERS is set.
+  /** git's allowed_signers file (`bob@example.com ssh-ed25519 AAAA…`): whose SSH key signs whose decisions; read at each incident's start. */
+  APPROVER_ALLOWED_SIGNERS: optionalString,
+  /** Which steps need signed decisions when a registry is set: `critical` (default), `all`, `none`, or a comma-separated list of steps. */
+  SIGNED_STEPS: signedStepsSchema,
+  /** `npm start` in sandbox mode: make demo keys for the sample approvers and require signatures (off by default). */
+  SIGNED_APPROVALS_DEMO: z.enum(['0', '1', 'true', 'false', '']).default('0').transform((v) => v === '1' || v === 'true'),
   // Diagnostics (docs/diagnostics.md): what the app is configured with, compared with the instance.
   /** The publishable key the app is deployed with (public; diagnostics compare its Frontend API host with the instance's). */
   CLERK_PUBLISHABLE_KEY: z

@@ -18,6 +18,7 @@ import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from './temporal/provision';
 import { startSandbox, type RunningSandbox } from './sandbox';
 import { createWorker } from './worker';
 import { clerkLimitsFromEnv, createClerkGateway } from './activities/clerk';
+import { demoSigning, signingFromEnv } from './activities/signing';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
 
 const DATA_DIR = join(PROJECT_ROOT, '.data');
@@ -140,6 +141,8 @@ async function main(): Promise<void> {
       say(`Clerk: SANDBOX at ${sandbox.url} with ${SANDBOX_USERS} seeded users (no CLERK_SECRET_KEY set; nothing reaches real Clerk)`);
     }
 
+    const signing =
+      (await signingFromEnv(env, say)) ?? (clerk.mode === 'sandbox' && env.SIGNED_APPROVALS_DEMO ? await demoSigning(join(DATA_DIR, 'signing'), env.SIGNED_STEPS, say) : undefined);
     const connection = await NativeConnection.connect(temporalConnectionOptions(env, address));
     stops.push(() => connection.close());
     const worker = await createWorker({
@@ -159,6 +162,7 @@ async function main(): Promise<void> {
         appHealthUrl: clerk.appHealthUrl,
         appRoutes: clerk.appRoutes,
         ...(env.APPROVER_IDENTITIES ? { approverIdentities: env.APPROVER_IDENTITIES } : {}),
+        ...(signing ? { signing } : {}),
         diagnostics: diagnosticsConfig(env, clerk.mode === 'sandbox' && clerk.apiUrl ? { url: clerk.apiUrl, ...(clerk.publishableKey ? { publishableKey: clerk.publishableKey } : {}) } : undefined),
         chatWebhookUrl: env.CHAT_WEBHOOK_URL,
         temporalUiUrl: env.TEMPORAL_UI_URL ?? uiUrl,

@@ -28,4 +28,9 @@ export const INCIDENT_COMMANDS = {
   confirm: (id: string, step: string) => `npm run incident -- confirm ${id} --step ${step} --by <you> --note "<what you did>"`,
   resolve: (id: string) => `npm run incident -- resolve ${id} --by <you> --summary "<why it is over>"`,
   review: (id: string) => `npm run incident -- review ${id}`,
+  /** Signed approvals (docs/signed-approvals.md): decide with your SSH key, or print the JSON to paste into the UI. */
+  decideSigned: (id: string, step: string, decision: 'approve' | 'reject' = 'approve') =>
+    `npm run incident -- ${decision} ${id} --step ${step} --approver <you>${decision === 'reject' ? ' --reason "<why>"' : ''} --sign <~/.ssh/id_ed25519 | agent>`,
+  sign: (id: string, step: string, decision: 'approve' | 'reject' = 'approve') =>
+    `npm run incident -- sign ${id} ${decision} --step ${step} --approver <you>${decision === 'reject' ? ' --reason "<why>"' : ''} --key <~/.ssh/id_ed25519 | agent>`,
 };

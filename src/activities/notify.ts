@@ -31,6 +31,8 @@ export interface Notification {
    * do by hand and confirm. The message then says how.
    */
   step?: GatedStep | ManualStep;
+  /** Signed approvals: the step's decisions must be signed with the approver's SSH key; the message says how. */
+  signed?: boolean;
 }
 
 export interface NotifyContext {
@@ -78,8 +80,17 @@ export class NotifyHttpError extends Error {
 }
 export type NotifyError = NotifyTimeoutError | NotifyNetworkError | NotifyHttpError;
 
-/** How to approve or reject `step` of `incidentId`, from each of the three doors. */
-export function decisionInstructions(incidentId: string, step: GatedStep, namespace: string, uiUrl?: string): string[] {
+/** How to decide a step whose decisions must be signed: our CLI signs and sends; `sign` prints what to paste into the UI. */
+function signedInstructions(incidentId: string, step: GatedStep): string[] {
+  return [
+    `Signed decision required (your SSH key in the approver registry): \`${INCIDENT_COMMANDS.decideSigned(incidentId, step)}\` (or \`reject ... --reason "<why>" --sign ...\`)`,
+    `UI: \`${INCIDENT_COMMANDS.sign(incidentId, step)}\` prints the one JSON object to paste into Send an Update → approveStep`,
+  ];
+}
+
+/** How to approve or reject `step` of `incidentId`, from each of the three doors (`signed`: with an SSH signature). */
+export function decisionInstructions(incidentId: string, step: GatedStep, namespace: string, uiUrl?: string, signed = false): string[] {
+  if (signed) return signedInstructions(incidentId, step);
   const approve = JSON.stringify({ step, approver: '<you>' });
   const reject = JSON.stringify({ step, approver: '<you>', reason: '<why>' });
   const ui = `${uiUrl ?? '<temporal-ui>'}/namespaces/${namespace}/workflows/${encodeURIComponent(incidentId)}`;
@@ -103,7 +114,7 @@ export function confirmInstructions(incidentId: string, step: string, namespace:
 
 function instructions(n: Notification, ctx: Pick<NotifyContext, 'namespace' | 'uiUrl'>): string[] {
   if (!n.step) return [];
-  if (n.kind === 'approval_requested' || n.kind === 'escalation') return decisionInstructions(n.incidentId, n.step as GatedStep, ctx.namespace, ctx.uiUrl);
+  if (n.kind === 'approval_requested' || n.kind === 'escalation') return decisionInstructions(n.incidentId, n.step as GatedStep, ctx.namespace, ctx.uiUrl, n.signed === true);
   if (n.kind === 'action_needed') return confirmInstructions(n.incidentId, n.step, ctx.namespace, ctx.uiUrl);
   return [];
 }

@@ -38,8 +38,8 @@ export function formatPending(s: IncidentState): string[] {
   const lines = [s.pendingApprovals.length ? '  pending approvals:' : '  pending approvals: none'];
   for (const p of s.pendingApprovals) {
     lines.push(
-      `    ${p.step}: ${p.title} — ${p.approvedBy.length}/${p.approvalsNeeded} approved${p.approvedBy.length ? ` (${p.approvedBy.join(', ')})` : ''}; requested by ${p.requestedBy}; may approve: ${p.eligible.join(', ') || 'nobody on the list'}; ${p.escalated ? 'ESCALATED; ' : `escalates ${p.escalateAt}; `}decide by ${p.decideBy}`,
-      `      ${INCIDENT_COMMANDS.approve(s.incidentId, p.step)}`,
+      `    ${p.step}: ${p.title} — ${p.approvedBy.length}/${p.approvalsNeeded} approved${p.approvedBy.length ? ` (${p.approvedBy.join(', ')})` : ''}; requested by ${p.requestedBy}; may approve: ${p.eligible.join(', ') || 'nobody on the list'}; ${p.escalated ? 'ESCALATED; ' : `escalates ${p.escalateAt}; `}decide by ${p.decideBy}${p.signatureRequired ? '; a signed decision is required' : ''}`,
+      `      ${p.signatureRequired ? INCIDENT_COMMANDS.decideSigned(s.incidentId, p.step) : INCIDENT_COMMANDS.approve(s.incidentId, p.step)}`,
     );
   }
   for (const m of s.manualSteps.filter((x) => !x.outcome)) {

@@ -37,6 +37,7 @@ import {
   stepRequestSchema,
 } from '../workflows/incident';
 import { getRevocationProgress } from '../workflows/revoke-sessions';
+import { addSignCommand, keySpecSchema, signDecision } from './sign';
 import {
   buildListQuery,
   executionWord,
@@ -298,7 +299,7 @@ export function buildProgram(): Command {
       example: 'approve incident-3f9c… --step emergency_bypass --approver bob@example.com --comment "status page confirms the outage"',
       prepare(raw: unknown) {
         const req = parseOrThrow(approveRequestSchema, raw);
-        return (handle: WorkflowHandle) => handle.executeUpdate(approveStep, { args: [req] });
+        return { req, text: req.comment ?? '', send: (handle: WorkflowHandle, signed: object) => handle.executeUpdate(approveStep, { args: [{ ...req, ...signed }] }) };
       },
     },
     {
@@ -309,7 +310,7 @@ export function buildProgram(): Command {
       example: 'reject incident-3f9c… --step revoke_all_sessions --approver carol@example.com --reason "only one user affected"',
       prepare(raw: unknown) {
         const req = parseOrThrow(rejectRequestSchema, raw);
-        return (handle: WorkflowHandle) => handle.executeUpdate(rejectStep, { args: [req] });
+        return { req, text: req.reason, send: (handle: WorkflowHandle, signed: object) => handle.executeUpdate(rejectStep, { args: [{ ...req, ...signed }] }) };
       },
     },
   ] as const;
@@ -319,21 +320,26 @@ export function buildProgram(): Command {
       .description(d.description)
       .argument('<workflowId>')
       .requiredOption('--step <step>', stepHelp)
-      .requiredOption('--approver <name>', d.who);
+      .requiredOption('--approver <name>', d.who)
+      .option('--sign <key file | agent>', 'sign the decision with your SSH key (docs/signed-approvals.md): a private key file, a public key file whose key is in ssh-agent, or agent');
     if (d.text.required) command.requiredOption(d.text.flag, d.text.help);
     else command.option(d.text.flag, d.text.help);
     command.addHelpText('after', example(d.example));
     command.action(async (workflowId: string, opts: Record<string, unknown>) => {
       const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
       // Validated before connecting: a bad flag is refused without a server.
-      const send = d.prepare(defined({ step: opts.step, approver: opts.approver, [d.text.key]: opts[d.text.key] }));
+      const { req, text, send } = d.prepare(defined({ step: opts.step, approver: opts.approver, [d.text.key]: opts[d.text.key] }));
+      const key = opts.sign === undefined ? undefined : parseOrThrow(z.object({ sign: keySpecSchema }), { sign: opts.sign }).sign;
       await connect(async (client) => {
         const handle = await existingWorkflow(client, id, INCIDENT);
-        const decision = await sendUpdate(() => send(handle));
+        const signed = key === undefined ? {} : await signDecision(handle, { decision: d.name, step: req.step, approver: req.approver, text }, key);
+        const decision = await sendUpdate(() => send(handle, signed));
         console.log(decision.message);
       });
     });
   }
+
+  addSignCommand(program, connect, example('sign incident-3f9c… approve --step emergency_bypass --approver bob@example.com --key ~/.ssh/id_ed25519'));
 
   program
     .command('confirm')

@@ -9,6 +9,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { formatDuration } from '../domain';
 import type { IncidentState } from '../workflows/incident-state';
+import { parseSshSignature } from '../signing/sshsig';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -36,6 +37,8 @@ export interface DecisionRow {
   result: string;
   /** With an identity mapping configured: why this identity does not match the person named (absent when it does). */
   mismatch?: string;
+  /** Signed approvals: the fingerprint of the SSH key that signed the decision (the validator verified it). */
+  fingerprint?: string;
 }
 
 /** Which client identities each person sends updates from (worker configuration `APPROVER_IDENTITIES`). */
@@ -174,6 +177,17 @@ interface UpdateSent {
   step: string;
   named: string;
   identity: string;
+  fingerprint?: string;
+}
+
+/** The key that signed an accepted decision (the validator verified it before accepting). */
+function signingKey(signature: unknown): string | undefined {
+  if (typeof signature !== 'string') return undefined;
+  try {
+    return parseSshSignature(signature).fingerprint;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What each person-sent update asked, from its accepted event. */
@@ -184,7 +198,8 @@ function updatesSent(events: readonly HistoryEvent[]): UpdateSent[] {
     const args = asRecord(decode(request.input?.args?.payloads?.[0]));
     const name = request.input?.name ?? 'unknown';
     const named = str(args.approver) ?? str(args.confirmedBy) ?? str(args.requester) ?? str(args.resolvedBy) ?? '';
-    return [{ event, name, step: str(args.step) ?? (name === 'resolve' ? 'resolve' : ''), named, identity: request.meta?.identity ?? '' }];
+    const fingerprint = signingKey(args.signature);
+    return [{ event, name, step: str(args.step) ?? (name === 'resolve' ? 'resolve' : ''), named, identity: request.meta?.identity ?? '', ...(fingerprint ? { fingerprint } : {}) }];
   });
 }
 
@@ -285,6 +300,7 @@ function decisionRows(events: readonly HistoryEvent[], updates: UpdateSent[], ma
       identity: u.identity,
       result: results.get(u.event.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.updateId ?? '') ?? '',
       ...(mismatch ? { mismatch } : {}),
+      ...(u.fingerprint ? { fingerprint: u.fingerprint } : {}),
     };
   });
   for (const e of events) {

@@ -9,6 +9,14 @@ function identityFlags(rows: readonly DecisionRow[]): string[] {
   return flagged.length ? ['', '**Identity mismatches** (against `APPROVER_IDENTITIES`):', '', ...flagged.map((d) => `- #${d.eventId} ${d.update} ${d.step}: ${d.mismatch}`)] : [];
 }
 
+/** Signed decisions (docs/signed-approvals.md): who, the key that signed, and the client identity Temporal recorded. */
+function signedDecisions(rows: readonly DecisionRow[]): string[] {
+  const signed = rows.filter((d) => d.fingerprint);
+  return signed.length
+    ? ['', '**Signed decisions** (SSH signatures verified against the approver registry before they reached history):', '', ...signed.map((d) => `- #${d.eventId} ${d.update} ${d.step}: ${d.named}, key ${d.fingerprint}, client identity ${d.identity || 'none recorded'}`)]
+    : [];
+}
+
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const table = (head: string[], rows: string[][]) =>
   [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
@@ -89,6 +97,7 @@ export function renderReviewMarkdown(r: Review): string {
       ? table(['time (UTC)', 'event', 'update', 'step', 'named in the update', 'client identity', 'result'], r.whoDecided.map((d) => [d.time, `#${d.eventId}`, d.update, d.step, d.named, d.identity, d.result]))
       : '- nobody sent an update',
     ...identityFlags(r.whoDecided),
+    ...signedDecisions(r.whoDecided),
     '',
     '## Needs attention (flagged while it ran)',
     '',

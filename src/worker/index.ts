@@ -7,6 +7,7 @@ import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { clerkLimitsFromEnv, createClerkGateway, createClerkRateLimiters } from '../activities/clerk';
+import { signingFromEnv } from '../activities/signing';
 import { dataConverterFromEnv } from '../codec';
 import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from '../config';
 import { describeTemporalConnection, temporalConnectionOptions } from '../connection';
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
       'CLERK_SECRET_KEY is not set. A worker on its own talks to real Clerk only; use `npm start` for sandbox mode.',
     );
   }
+  const signing = await signingFromEnv(env, (line) => console.log(line));
   const connection = await NativeConnection.connect(temporalConnectionOptions(env));
   // One limiter per Clerk instance for this process: every gateway created here shares it.
   const rateLimiters = createClerkRateLimiters();
@@ -69,6 +71,7 @@ async function main(): Promise<void> {
       appHealthUrl: env.APP_HEALTH_URL,
       appRoutes: env.APP_ROUTES,
       ...(env.APPROVER_IDENTITIES ? { approverIdentities: env.APPROVER_IDENTITIES } : {}),
+      ...(signing ? { signing } : {}),
       diagnostics: diagnosticsConfig(env),
       chatWebhookUrl: env.CHAT_WEBHOOK_URL,
       temporalUiUrl: env.TEMPORAL_UI_URL,

@@ -9,11 +9,20 @@ import { approvalsNeeded, clerkUserIdSchema, MANUAL_STEPS, personSchema, CRITICA
 import type { NotificationKind } from '../activities/notify';
 import type { IncidentTracker } from './incident-state';
 import { INCIDENT_COMMANDS } from '../shared';
+import { MAX_SIGNATURE_CHARS } from '../signing/sshsig';
+import { checkDecisionSignature, openSignedGate, SignatureRefused } from './incident-signing';
+
+/** Signed approvals (docs/signed-approvals.md): the armored `ssh-keygen -Y sign` output, and the nonce it answers. */
+const signedFields = {
+  signature: z.string().max(MAX_SIGNATURE_CHARS).optional(),
+  nonce: z.string().trim().min(1).max(100).optional(),
+};
 
 export const approveRequestSchema = z.strictObject({
   step: gatedStepSchema,
   approver: personSchema,
   comment: z.string().trim().max(2000).optional(),
+  ...signedFields,
 });
 export type ApproveRequest = z.infer<typeof approveRequestSchema>;
 
@@ -21,6 +30,7 @@ export const rejectRequestSchema = z.strictObject({
   step: gatedStepSchema,
   approver: personSchema,
   reason: z.string({ error: 'a rejection needs a reason' }).trim().min(1, 'a rejection needs a reason').max(2000),
+  ...signedFields,
 });
 export type RejectRequest = z.infer<typeof rejectRequestSchema>;
 
@@ -47,10 +57,15 @@ export interface ApprovalGate {
   escalateAt: string;
   decideBy: string;
   escalated: boolean;
-  approvals: { approver: string; at: string; comment?: string }[];
-  rejection?: { approver: string; at: string; reason: string };
+  /** `fingerprint`: the SSH key that signed the decision (signed approvals). */
+  approvals: { approver: string; at: string; comment?: string; fingerprint?: string }[];
+  rejection?: { approver: string; at: string; reason: string; fingerprint?: string };
   outcome?: GateOutcome;
   decidedAt?: string;
+  /** With an approver registry: this request's nonce, which a signed decision must answer. */
+  nonce?: string;
+  /** With an approver registry: whether decisions on this step must be signed (SIGNED_STEPS). */
+  signatureRequired?: boolean;
 }
 
 /** What an accepted update returns. `pending`: a critical step has one of its two approvals. */
@@ -155,6 +170,9 @@ export function applyRejection(gate: ApprovalGate, req: RejectRequest, now: stri
 
 /** A decision an approver sends: how it is parsed, checked against the pending gate, applied and told. */
 interface DecisionRules<R> {
+  /** What a signature of this decision says it is, and the text it covers (comment or reason). */
+  kind: 'approve' | 'reject';
+  text(req: R): string;
   schema: z.ZodType<R>;
   check(gates: readonly ApprovalGate[], approvers: readonly string[], req: R): ApprovalGate;
   apply(gate: ApprovalGate, req: R, now: string): Decision;
@@ -165,6 +183,8 @@ interface DecisionRules<R> {
 const withNote = (text: string, note?: string) => (note ? `${text}: ${note}` : text);
 
 const approveRules: DecisionRules<ApproveRequest> = {
+  kind: 'approve',
+  text: (req) => req.comment ?? '',
   schema: approveRequestSchema,
   check: checkApproval,
   apply: applyApproval,
@@ -172,6 +192,8 @@ const approveRules: DecisionRules<ApproveRequest> = {
 };
 
 const rejectRules: DecisionRules<RejectRequest> = {
+  kind: 'reject',
+  text: (req) => req.reason,
   schema: rejectRequestSchema,
   check: checkRejection,
   apply: applyRejection,
@@ -184,21 +206,38 @@ export interface DecisionHandler {
   decide(raw: unknown): Decision;
 }
 
-function decisionHandler<R extends { step: GatedStep; approver: string }>(tracker: IncidentTracker, rules: DecisionRules<R>): DecisionHandler {
+function decisionHandler<R extends { step: GatedStep; approver: string; signature?: string; nonce?: string }>(tracker: IncidentTracker, rules: DecisionRules<R>): DecisionHandler {
   const check = (raw: unknown) => {
     const req = parseRequest(rules.schema, raw);
-    return { req, gate: rules.check(tracker.state.gates, tracker.state.approvers, req) };
+    const gate = rules.check(tracker.state.gates, tracker.state.approvers, req);
+    return { req, gate, fingerprint: signedBy(tracker, gate, req, rules) };
   };
   return {
     validate: (raw) => void check(raw),
     decide(raw) {
-      const { req, gate } = check(raw);
+      const { req, gate, fingerprint } = check(raw);
       const decision = rules.apply(gate, req, new Date().toISOString());
-      tracker.record(req.step, req.approver, rules.describe(req, decision));
+      if (fingerprint) {
+        const entry = decision.decision === 'rejected' ? gate.rejection : gate.approvals.at(-1);
+        if (entry) entry.fingerprint = fingerprint;
+      }
+      const line = rules.describe(req, decision);
+      if (fingerprint) tracker.record(req.step, req.approver, `${line} (signed with key ${fingerprint})`, { fingerprint });
+      else tracker.record(req.step, req.approver, line);
       tracker.publish();
-      return withHandWork(decision, tracker.state.incidentId);
+      return withHandWork(fingerprint ? { ...decision, message: `${decision.message} (signed with key ${fingerprint})` } : decision, tracker.state.incidentId);
     },
   };
+}
+
+/** The key fingerprint that signed the decision, when signed; refuses what the signing policy does not allow. */
+function signedBy<R extends { step: GatedStep; approver: string; signature?: string; nonce?: string }>(tracker: IncidentTracker, gate: ApprovalGate, req: R, rules: DecisionRules<R>): string | undefined {
+  try {
+    return checkDecisionSignature(tracker.state, gate, req, rules.kind, rules.text(req));
+  } catch (err) {
+    if (err instanceof SignatureRefused) throw new UpdateRefused(err.message);
+    throw err;
+  }
 }
 
 /** An approved step the runbook cannot do yet: the answer says what the approvers do next. */
@@ -258,7 +297,7 @@ export interface HumanWait {
   decideWithin: number;
   decideBy: string;
   answered: () => boolean;
-  escalation: { title: string; text: string; kind: NotificationKind; step?: GatedStep | ManualStep };
+  escalation: { title: string; text: string; kind: NotificationKind; step?: GatedStep | ManualStep; signed?: boolean };
   onEscalate: () => void;
   /** What happens when nobody answers, in a few words (default: the safe default, not done). */
   otherwise?: string;
@@ -271,7 +310,7 @@ export async function awaitHuman(tracker: IncidentTracker, w: HumanWait): Promis
   tracker.record(String(w.step), 'runbook', `no decision after ${formatDuration(w.escalateAfter)}: escalated`);
   const otherwise = w.otherwise ?? 'safe default (not done)';
   tracker.waitFor(`${w.label} (ESCALATED) by ${w.who}; ${otherwise} at ${w.decideBy}`);
-  await tracker.notify(w.escalation.kind, w.escalation.title, w.escalation.text, w.escalation.step);
+  await tracker.notify(w.escalation.kind, w.escalation.title, w.escalation.text, w.escalation.step, w.escalation.signed ? { signed: true } : undefined);
   const remaining = Math.max(1, w.since + w.decideWithin - Date.now());
   return condition(w.answered, remaining, { summary: `${w.label}: ${otherwise} after ${formatDuration(remaining)}` });
 }
@@ -296,6 +335,7 @@ export async function waitForApproval(tracker: IncidentTracker, request: GateReq
     escalated: false,
     approvals: [],
   };
+  openSignedGate(tracker.state, gate);
   const approvers = tracker.state.approvers;
   tracker.state.gates.push(gate);
   const who = whoMayDecide(gate, approvers);
@@ -311,6 +351,7 @@ export async function waitForApproval(tracker: IncidentTracker, request: GateReq
     `Approval needed: ${step}`,
     `${gate.requestedBy} asks to ${title}. Needs ${who}. Escalates at ${gate.escalateAt}; without a decision by ${gate.decideBy} it is not done (timed_out).`,
     step,
+    gate.signatureRequired ? { signed: true } : undefined,
   );
 
   const decided = await awaitHuman(tracker, {
@@ -327,6 +368,7 @@ export async function waitForApproval(tracker: IncidentTracker, request: GateReq
       title: `Escalation: ${step} still needs a decision`,
       text: `Nobody decided "${title}" within ${formatDuration(escalateAfter)}. Without a decision by ${gate.decideBy} it is not done (timed_out).`,
       step,
+      ...(gate.signatureRequired ? { signed: true } : {}),
     },
     onEscalate: () => (gate.escalated = true),
   });

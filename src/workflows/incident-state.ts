@@ -20,6 +20,7 @@ import {
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey, NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { TriageVerdict } from '../triage/rules';
 import type { ApprovalGate } from './incident-approvals';
+import type { ApproverRegistry } from '../signing/policy';
 import type { ManualStepRecord, ResolveRequest } from './incident-requests';
 
 /**
@@ -48,6 +49,9 @@ export interface PendingApproval {
   escalateAt: string;
   decideBy: string;
   escalated: boolean;
+  /** Signed approvals: the nonce a signed decision answers, and whether this step must be signed. */
+  nonce?: string;
+  signatureRequired?: boolean;
 }
 
 export interface IncidentState {
@@ -76,6 +80,8 @@ export interface IncidentState {
   /** What a human must look at: disagreements, steps not automated, failed compensations. */
   attention: string[];
   timeline: TimelineEvent[];
+  /** Signed approvals: the approver registry read when the incident started (public keys and fingerprints). */
+  signing?: ApproverRegistry;
 }
 
 export const notifications = proxyActivities<Activities>({
@@ -98,6 +104,7 @@ function pendingApproval(gate: ApprovalGate, approvers: readonly string[]): Pend
     escalateAt: gate.escalateAt,
     decideBy: gate.decideBy,
     escalated: gate.escalated,
+    ...(gate.nonce ? { nonce: gate.nonce, signatureRequired: gate.signatureRequired === true } : {}),
   };
 }
 
@@ -214,8 +221,8 @@ export class IncidentTracker {
   }
 
   /** Notify and never throw: a failed notification is recorded and needs attention. */
-  async notify(kind: NotificationKind, title: string, text: string, step?: GatedStep | ManualStep): Promise<void> {
-    const n: Notification = { kind, incidentId: this.state.incidentId, title, text, ...(step ? { step } : {}) };
+  async notify(kind: NotificationKind, title: string, text: string, step?: GatedStep | ManualStep, extra?: Pick<Notification, 'signed'>): Promise<void> {
+    const n: Notification = { kind, incidentId: this.state.incidentId, title, text, ...(step ? { step } : {}), ...extra };
     try {
       await notifications.notify.executeWithOptions({ summary: `notify: ${title}` }, [n]);
     } catch (err) {

@@ -21,6 +21,7 @@ import { PLAYBOOKS } from './incident-playbooks';
 import { Incident } from './incident-run';
 import type { IncidentState } from './incident-state';
 import type { Review } from '../review/build';
+import { loadApproverRegistry, SIGNED_APPROVALS_PATCH } from './incident-signing';
 
 export {
   approveRequestSchema,
@@ -103,6 +104,8 @@ export async function incidentWorkflow(rawInput: IncidentInput): Promise<Inciden
   tracker.publish();
 
   try {
+    // Signed approvals: the worker's approver registry, recorded before any gate opens.
+    if (patched(SIGNED_APPROVALS_PATCH)) await loadApproverRegistry(tracker);
     await incident.triage();
     const category = tracker.state.category;
     const open = category ? await runPlaybook(incident, category) : [NOTHING_TO_RUN];
