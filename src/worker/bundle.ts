@@ -11,8 +11,10 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 
-// A path, not require.resolve: the source is TypeScript (run by tsx), which Node's resolver does not know.
-export const WORKFLOWS_PATH = join(__dirname, '..', 'workflows', 'index.ts');
+// A path, not require.resolve: the source is TypeScript (run by tsx), which Node's resolver does
+// not know. Compiled (dist/) without a prebuilt bundle, the compiled workflows are bundled instead.
+const WORKFLOWS_TS = join(__dirname, '..', 'workflows', 'index.ts');
+export const WORKFLOWS_PATH = existsSync(WORKFLOWS_TS) ? WORKFLOWS_TS : join(__dirname, '..', 'workflows', 'index.js');
 
 /** Where `npm run build` puts the bundle, relative to the compiled worker (dist/worker/ → dist/). */
 export const PREBUILT_BUNDLE_PATH = join(__dirname, '..', 'workflow-bundle.js');

@@ -12,7 +12,6 @@ import { dataConverterFromEnv } from '../codec';
 import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from '../config';
 import { describeTemporalConnection, temporalConnectionOptions } from '../connection';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
-
 import { prebuiltWorkflowBundle, WORKFLOWS_PATH } from './bundle';
 
 export { WORKFLOWS_PATH } from './bundle';
