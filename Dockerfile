@@ -1,12 +1,28 @@
 # Worker image for clerk-incident-runbook (built by docker-compose.yml's `worker`).
 # Debian slim, not Alpine: the Temporal SDK's native core bridge ships glibc builds.
-FROM node:20.20-bookworm-slim
+#
+# Two stages: `build` compiles src/ to JavaScript and bundles the workflows once (`npm run build`
+# → dist/, dist/workflow-bundle.js); the runtime stage has production dependencies and dist/ only,
+# so a restarted or autoscaled worker starts polling without tsx or webpack at start
+# (bench/worker-start.ts measures the difference; docs/self-hosted.md has the figures).
 
+FROM node:20.20-bookworm-slim AS build
 # Our postinstall (scripts/provision.ts) fetches the Temporal CLI for local dev;
 # the worker only dials a server, so the image skips that download.
 ENV SKIP_TEMPORAL_PROVISION=1
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY scripts/provision.ts ./scripts/
+# Dev dependencies too: the TypeScript compiler.
+RUN npm ci && npm cache clean --force
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM node:20.20-bookworm-slim
+ENV SKIP_TEMPORAL_PROVISION=1
 # A bounded V8 heap keeps the worker's RSS under 300 MB during a million-user revocation
-# (bench/revoke.ts measures it this way); bundling the workflows at start fits in it too.
+# (bench/revoke.ts measures it this way).
 ENV NODE_OPTIONS=--max-old-space-size=128
 
 WORKDIR /app
@@ -17,12 +33,11 @@ COPY package.json package-lock.json ./
 COPY scripts/provision.ts ./scripts/
 RUN npm ci --omit=dev && npm cache clean --force
 
-COPY tsconfig.json ./
-COPY src ./src
+COPY --from=build /app/dist ./dist
 
 # The image's non-root `node` user (uid 1000), by number so that Kubernetes'
 # runAsNonRoot can verify it. Files stay root-owned, read-only to the process.
 USER 1000:1000
 
-# tsx is a runtime dependency; calling it directly avoids npx's lookup.
-CMD ["node_modules/.bin/tsx", "src/worker/index.ts"]
+# Compiled JavaScript with the prebuilt workflow bundle next to it (src/worker/bundle.ts).
+CMD ["node", "dist/worker/index.js"]

@@ -2,11 +2,27 @@
  * `npm run temporal -- <args>`: the Temporal CLI that `npm install` provisioned (often in .tools/,
  * not on PATH), with the arguments as given, its output and its exit code. The CLI reads
  * TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE itself (flag > environment > its default
- * localhost:7233), the same variables as the rest of the project, so nothing is added here.
+ * localhost:7233), the same variables as the rest of the project; TLS file variables are renamed
+ * to the CLI's (`withCliTlsNames`).
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { findBinary, TEMPORAL_CLI } from '../src/temporal/provision';
+
+/**
+ * Our TLS variables (src/connection.ts) under the names the Temporal CLI reads, unless those are
+ * set already: one set of variables secures the worker, our CLIs and this one.
+ */
+export function withCliTlsNames(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const names: Record<string, string> = {
+    TEMPORAL_TLS_CERT: 'TEMPORAL_TLS_CLIENT_CERT_PATH',
+    TEMPORAL_TLS_KEY: 'TEMPORAL_TLS_CLIENT_KEY_PATH',
+    TEMPORAL_TLS_CA: 'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+  };
+  const out = { ...env };
+  for (const [ours, cli] of Object.entries(names)) if (env[ours] && !env[cli]) out[cli] = env[ours];
+  return out;
+}
 
 function main(): void {
   const found = findBinary(TEMPORAL_CLI);
@@ -15,7 +31,7 @@ function main(): void {
     process.exitCode = 1;
     return;
   }
-  const child = spawn(found.path, process.argv.slice(2), { stdio: 'inherit' });
+  const child = spawn(found.path, process.argv.slice(2), { stdio: 'inherit', env: withCliTlsNames(process.env) });
   // Ctrl-C reaches the CLI through the terminal's process group: wait for it to stop. A SIGTERM
   // sent to us alone is passed on.
   process.on('SIGINT', () => undefined);
@@ -29,4 +45,4 @@ function main(): void {
   });
 }
 
-main();
+if (require.main === module) main();

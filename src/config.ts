@@ -1,6 +1,7 @@
 /** Process configuration from the environment, validated once at start-up. */
 import { z } from 'zod';
 import { singleKeySchema } from './codec';
+import { checkTemporalConnectionEnv, temporalConnectionEnvShape } from './connection';
 import { durationSchema } from './domain';
 import { signedStepsSchema } from './signing/policy';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from './shared';
@@ -23,6 +24,8 @@ export const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default(NAMESPACE_DEFAULT),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default(TASK_QUEUE),
+  /** Temporal Cloud / secured cluster: API key, mTLS files, CA, server name (src/connection.ts). */
+  ...temporalConnectionEnvShape,
   /** UI port of the dev server that `npm start` runs. */
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   /** Real Clerk when set; otherwise the project's Clerk sandbox. */
@@ -50,6 +53,8 @@ export const envSchema = z.object({
   CLERK_RATE_HEADROOM: z.coerce.number().min(0).max(0.9).default(0.05),
   /** Clerk requests one worker has in flight at once. */
   CLERK_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  /** Workers that call the same Clerk instance (one per process, e.g. `--scale worker=3`): each paces to 1/n of its limit. */
+  CLERK_WORKERS: z.coerce.number().int().min(1).max(50).default(1),
   /**
    * Who sends updates from which client identity, for the review's "who decided" check:
    * JSON `{"bob@example.com":["bob@laptop"],…}`. Unset: no check.
@@ -139,7 +144,7 @@ export const envSchema = z.object({
     .transform((v) => v === 'true' || v === '1'),
   /** Recovery means the status page says `none` and the Backend API answers 200 this many checks in a row. */
   BYPASS_RECOVERY_PROBES: z.coerce.number().int().min(1).max(20).default(3),
-});
+}).superRefine(checkTemporalConnectionEnv);
 
 export type Env = z.infer<typeof envSchema>;
 

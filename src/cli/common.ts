@@ -9,6 +9,7 @@ import { CommanderError } from 'commander';
 import type { z } from 'zod';
 import { dataConverterFromEnv } from '../codec';
 import { loadEnv, type Env } from '../config';
+import { temporalConnectionOptions } from '../connection';
 
 /** Refusal of a CLI argument; the message names the flag. Exit code 2. */
 export class CliArgumentError extends Error {
@@ -152,7 +153,7 @@ export async function withClient<T>(fn: (client: Client, env: Env) => Promise<T>
     const line = describeClientError(err, ctx);
     throw line === undefined ? err : new Error(line, { cause: err });
   };
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS }).catch(translate);
+  const connection = await Connection.connect(temporalConnectionOptions(env)).catch(translate);
   try {
     const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: dataConverterFromEnv(env), ...(identity ? { identity } : {}) });
     return await fn(client, env).catch(translate);

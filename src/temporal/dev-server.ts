@@ -5,18 +5,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from '../shared';
+import { Connection, type ConnectionOptions } from '@temporalio/client';
+import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey, SEARCH_ATTRIBUTES } from '../shared';
 
 export class DevServerError extends Error {
   override readonly name = 'DevServerError';
 }
 
-/** True when a Temporal frontend answers at `address` within `timeoutMs`. */
-export async function serverAnswers(address: string, timeoutMs = 1500): Promise<boolean> {
+/** True when a Temporal frontend answers at `address` (or with these connection options) within `timeoutMs`. */
+export async function serverAnswers(address: string | ConnectionOptions, timeoutMs = 1500): Promise<boolean> {
   let connection: Connection | undefined;
   try {
-    connection = await Connection.connect({ address, connectTimeout: timeoutMs });
+    connection = await Connection.connect({ ...(typeof address === 'string' ? { address } : address), connectTimeout: timeoutMs });
     await connection.workflowService.getSystemInfo({}, );
     return true;
   } catch {
@@ -126,7 +126,6 @@ export async function startDevServerViaSdkDownload(
   opts: Omit<DevServerOptions, 'cliPath' | 'logFile'>,
 ): Promise<Omit<RunningDevServer, 'process'>> {
   const { TestWorkflowEnvironment } = await import('@temporalio/testing');
-  const { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } = await import('../shared');
   const host = opts.host ?? '127.0.0.1';
   const uiPort = opts.uiPort ?? 8233;
   const env = await TestWorkflowEnvironment.createLocal({

@@ -3,7 +3,6 @@
  * `createWorker` is what `npm start` and the tests use; run this file directly for a worker
  * alone (e.g. in the container image), configured by environment variables.
  */
-import { join } from 'node:path';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
@@ -13,10 +12,11 @@ import { deployAdapterFromEnv } from '../activities/deploy';
 import { bypassConfigFromEnv } from '../activities/bypass';
 import { dataConverterFromEnv } from '../codec';
 import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from '../config';
+import { describeTemporalConnection, temporalConnectionOptions } from '../connection';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
+import { prebuiltWorkflowBundle, WORKFLOWS_PATH } from './bundle';
 
-// A path, not require.resolve: the source is TypeScript (run by tsx), which Node's resolver does not know.
-export const WORKFLOWS_PATH = join(__dirname, '..', 'workflows', 'index.ts');
+export { WORKFLOWS_PATH } from './bundle';
 
 export interface CreateWorkerOptions {
   connection: NativeConnection;
@@ -50,11 +50,13 @@ async function main(): Promise<void> {
     );
   }
   const signing = await signingFromEnv(env, (line) => console.log(line));
-  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(env));
   // One limiter per Clerk instance for this process: every gateway created here shares it.
   const rateLimiters = createClerkRateLimiters();
   const worker = await createWorker({
     connection,
+    // Run from dist/ (`npm run build`): the bundle built then; run by tsx from src/: bundled now.
+    workflowBundle: prebuiltWorkflowBundle(),
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     dataConverter: dataConverterFromEnv(env),
@@ -79,7 +81,7 @@ async function main(): Promise<void> {
       bypass: bypassConfigFromEnv(env),
     },
   });
-  console.log(`worker polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${env.TEMPORAL_ADDRESS} (namespace ${env.TEMPORAL_NAMESPACE})`);
+  console.log(`worker polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${describeTemporalConnection(env)}`);
   // Worker.run() stops on SIGINT/SIGTERM by itself (the SDK installs the handlers).
   await worker.run();
   await connection.close();

@@ -7,7 +7,7 @@ import type { RunningSandbox } from '../../src/sandbox';
 import type { getIncidentState, IncidentState } from '../../src/workflows/incident';
 
 /** What the worker would get in sandbox mode (src/main.ts), plus an optional chat webhook. */
-export function sandboxDeps(sandbox: RunningSandbox, chatWebhookUrl?: string): ActivityDeps {
+export function sandboxDeps(sandbox: Pick<RunningSandbox, 'url' | 'secretKey' | 'publishableKey'>, chatWebhookUrl?: string): ActivityDeps {
   return {
     statusPageUrl: sandbox.url,
     sandbox: true,

@@ -15,10 +15,20 @@ set -eu
 : "${SQL_PASSWORD:?SQL_PASSWORD must be set}" # read by temporal-sql-tool from the environment
 : "${DBNAME:=temporal}"
 : "${VISIBILITY_DBNAME:=temporal_visibility}"
-SCHEMA_ROOT=/etc/temporal/schema/postgresql/v12
+# Where admin-tools keeps the schema files; `npm run test:selfhosted` points it at its own copy.
+: "${SCHEMA_ROOT:=/etc/temporal/schema/postgresql/v12}"
+
+# admin-tools has nc; a host with PostgreSQL's client tools but no netcat uses pg_isready.
+reachable() {
+  if command -v nc >/dev/null 2>&1; then
+    nc -z -w 2 "$SQL_HOST" "$SQL_PORT"
+  else
+    pg_isready -q -h "$SQL_HOST" -p "$SQL_PORT" -t 2
+  fi
+}
 
 tries=0
-until nc -z -w 2 "$SQL_HOST" "$SQL_PORT"; do
+until reachable; do
   tries=$((tries + 1))
   if [ "$tries" -ge 60 ]; then
     echo "PostgreSQL at $SQL_HOST:$SQL_PORT is not reachable" >&2

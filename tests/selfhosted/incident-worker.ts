@@ -1,0 +1,39 @@
+/**
+ * An incident worker in a process of its own, for the self-hosted suite: two of these poll one
+ * task queue, and each keeps running (reconnecting) while the server is killed and restarted.
+ * Configured by one JSON argument; prints `ready` once created. Activities go to the Clerk
+ * sandbox whose URL and key it is given, as `npm start` configures a worker in sandbox mode.
+ * Run: `node --import tsx tests/selfhosted/incident-worker.ts '<json>'`.
+ */
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { createWorker } from '../../src/worker';
+import { sandboxDeps } from '../helpers/incident';
+
+export interface IncidentWorkerConfig {
+  temporalAddress: string;
+  taskQueue: string;
+  workflowBundlePath: string;
+  identity: string;
+  sandbox: { url: string; secretKey: string; publishableKey: string };
+}
+
+async function main(): Promise<void> {
+  const config = JSON.parse(process.argv[2] ?? '') as IncidentWorkerConfig;
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const worker = await createWorker({
+    connection,
+    taskQueue: config.taskQueue,
+    identity: config.identity,
+    workflowBundle: { codePath: config.workflowBundlePath },
+    deps: sandboxDeps(config.sandbox),
+  });
+  process.stdout.write('ready\n');
+  await worker.run();
+  await connection.close();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
