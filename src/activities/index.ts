@@ -9,6 +9,7 @@ import { fetchStatusPage, probeBackendApi, runProbes, type StatusPageResult } fr
 import { createDiagnosticsActivities, type DiagnosticsDeps } from './diagnostics';
 import { createRevokeSessionsActivities } from './revoke-sessions';
 import { createDeployActivities } from './deploy/activities';
+import { createKeyRotationActivities, type KeyRotationDeps } from './key-rotation';
 import type { DeployAdapter } from './deploy';
 import type { ProbeReport } from '../triage/rules';
 import { renderReviewMarkdown, type IdentityMapping, type Review } from '../review/build';
@@ -37,6 +38,8 @@ export interface ActivityDeps {
   approverIdentities?: IdentityMapping;
   /** The deployment platform (DEPLOY_ADAPTER, src/activities/deploy); steps that change the deployment are done by hand without it. */
   deploy?: DeployAdapter;
+  /** Key references and the rotation (CLERK_SECRET_KEY_REF, docs/key-rotation.md); the rotation is done by hand without them. */
+  keys?: KeyRotationDeps;
 }
 
 const DEFAULT_MAX_SESSION_LIFETIME_MS = 7 * 86_400_000;
@@ -50,6 +53,9 @@ export function createActivities(deps: ActivityDeps) {
 
     /** The deployment platform: set/remove a value, redeploy, a deployment's state (docs/bypass.md). */
     ...createDeployActivities(() => deps.deploy),
+
+    /** The secret-key rotation of key_compromise: new key, verify, push, retire, prove dead, audit (docs/key-rotation.md). */
+    ...createKeyRotationActivities(() => deps.keys, { clerk: () => deps.clerk, deploy: () => deps.deploy, ...(deps.appHealthUrl ? { appHealthUrl: deps.appHealthUrl } : {}) }),
 
     /** Diagnostics of middleware failures and session issues: every check in parallel, each bounded. */
     ...createDiagnosticsActivities(() => ({

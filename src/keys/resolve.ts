@@ -26,7 +26,7 @@ export class KeyRefError extends Error {
 }
 
 export interface VaultOptions {
-  /** e.g. https://vault.example.com:8200 (VAULT_ADDR). */
+  /** e.g. https://vault.example.com:8200 (VAULT_ADDR); a path prefix is kept. */
   addr: string;
   /** VAULT_TOKEN. */
   token: string;
@@ -59,7 +59,8 @@ export function createKeyResolver(opts: { vault?: VaultOptions; env?: NodeJS.Pro
 
   const vaultFetch = async (ref: string, r: Extract<KeyRef, { kind: 'vault' }>, init?: { body: unknown }) => {
     if (!opts.vault) throw new KeyRefError(ref, 'no Vault is configured (VAULT_ADDR, VAULT_TOKEN)');
-    const url = new URL(`/v1/${r.mount}/data/${r.path}${!init && r.version !== undefined ? `?version=${r.version}` : ''}`, opts.vault.addr);
+    // VAULT_ADDR may carry a path prefix (a proxy, the sandbox's /vault): append, do not resolve.
+    const url = `${opts.vault.addr.replace(/\/+$/, '')}/v1/${r.mount}/data/${r.path}${!init && r.version !== undefined ? `?version=${r.version}` : ''}`;
     let res: Response;
     try {
       res = await fetch(url, {
@@ -168,19 +169,34 @@ export interface KeySource {
   refresh(): Promise<string>;
   /** The last key resolved (synchronous, for callers that cannot wait), if any. */
   peek(): string | undefined;
+  /**
+   * Follow another reference from now on, in this process only: how a rotation moves a worker whose
+   * own reference cannot be written (env:). A restarted worker reads its configured reference again.
+   */
+  follow(ref: string): void;
+  /** The reference being followed (the configured one unless `follow` moved it). */
+  readonly activeRef: string;
 }
 
 export function createKeySource(ref: string, resolver: KeyResolver, cacheMs = 2000): KeySource {
   let last: { at: number; secret: string } | undefined;
+  let active = ref;
   const load = async (fresh: boolean) => {
-    const secret = await resolver.resolve(ref, { fresh });
+    const secret = await resolver.resolve(active, { fresh });
     last = { at: Date.now(), secret };
     return secret;
   };
   return {
     ref,
+    get activeRef() {
+      return active;
+    },
     current: () => (last && Date.now() - last.at < cacheMs ? Promise.resolve(last.secret) : load(false)),
     refresh: () => load(true),
     peek: () => last?.secret,
+    follow(next) {
+      active = next;
+      last = undefined;
+    },
   };
 }
