@@ -171,6 +171,10 @@ export const incidentInputSchema = z
     /** session_issues only: end the sessions of these users (after an approval). */
     targetedRevocation: z.strictObject({ userIds: z.array(clerkUserIdSchema).min(1).max(1000) }).optional(),
     dryRun: z.boolean().default(false),
+    /** key_compromise only: when the key may have leaked (ISO time); the exposure audit starts there (default: the report). */
+    exposedAt: z.iso.datetime({ offset: true, message: 'must be an ISO date-time like "2026-11-27T05:00:00Z"' }).optional(),
+    /** key_compromise only: break-glass users whose sessions the revocation keeps. */
+    excludeUserIds: z.array(clerkUserIdSchema).max(1000).default([]),
   })
   .superRefine((input, ctx) => {
     // The message names both values and where each comes from: often only one of them was typed.
@@ -200,6 +204,10 @@ export const incidentInputSchema = z
     }
     if (input.affectedUserIds.length && input.category !== undefined && input.category !== 'session_issues') {
       ctx.addIssue({ code: 'custom', path: ['affectedUserIds'], message: 'only for category session_issues' });
+    }
+    for (const field of ['exposedAt', 'excludeUserIds'] as const) {
+      const given = field === 'exposedAt' ? input.exposedAt !== undefined : input.excludeUserIds.length > 0;
+      if (given && input.category !== undefined && input.category !== 'key_compromise') ctx.addIssue({ code: 'custom', path: [field], message: 'only for category key_compromise' });
     }
     const shortage = approverShortage(input);
     if (shortage) ctx.addIssue({ code: 'custom', path: ['approvers'], message: shortage });

@@ -17,6 +17,10 @@ import { ManualSteps, OptionalSteps, Resolution } from './incident-requests';
 import type { IncidentRun } from './incident-playbooks';
 import { errorMessage, IncidentTracker, notifications, openItems } from './incident-state';
 import { describeScope, revokeSessionsWorkflow } from './revoke-sessions';
+import { KeyRotationInbox, rotateSecretKey } from './incident-rotation';
+
+/** Incidents started before the rotation was automated keep it as a step done by hand on replay. */
+const KEY_ROTATION_PATCH = 'key-rotation';
 
 const activities = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -47,6 +51,8 @@ export class Incident implements IncidentRun {
   readonly optionalSteps: OptionalSteps;
   readonly manualSteps: ManualSteps;
   readonly resolution: Resolution;
+  /** `provideNewKey` and `confirmOldKeyDeleted` (the key rotation). */
+  readonly keyRotation: KeyRotationInbox;
   private readonly undo: Compensation[] = [];
   evidence: Record<string, unknown> = {};
 
@@ -67,6 +73,7 @@ export class Incident implements IncidentRun {
     this.optionalSteps = new OptionalSteps(this.tracker);
     this.manualSteps = new ManualSteps(this.tracker);
     this.resolution = new Resolution(this.tracker);
+    this.keyRotation = new KeyRotationInbox(this.tracker);
   }
 
   /** The users named as affected; the users of a targeted revocation in the input otherwise. */
@@ -194,6 +201,14 @@ export class Incident implements IncidentRun {
     // The incident's own gate timeouts; `timeouts.steps` overrides are for the approval gates.
     const { escalateAfter, decideWithin } = this.input.timeouts;
     return this.manualSteps.byHand({ step, instructions, escalateAfter, decideWithin });
+  }
+
+  rotateSecretKey(): Promise<boolean> {
+    if (!patched(KEY_ROTATION_PATCH)) return this.byHand('rotate_secret_key', 'add a new secret key in the Clerk dashboard, redeploy with it, verify, delete the old key');
+    const { escalateAfter, decideWithin } = this.gateTimeouts('rotate_secret_key');
+    const reported = Date.parse(this.state.timeline[0]?.time ?? new Date().toISOString());
+    const exposedAt = this.input.exposedAt ? Date.parse(this.input.exposedAt) : reported;
+    return rotateSecretKey({ tracker: this.tracker, inbox: this.keyRotation, escalateAfter, decideWithin, exposedAt });
   }
 
   // -- approvals and optional requests ----------------------------------------------------------
@@ -328,6 +343,7 @@ export class Incident implements IncidentRun {
             requestedBy: gate?.requestedBy ?? this.state.reporter,
             reason: `incident ${this.state.incidentId} (${this.state.category}): ${this.state.summary}; approved by ${approvedBy}`,
             incidentId: this.state.incidentId,
+            ...(this.input.excludeUserIds.length ? { excludeUserIds: this.input.excludeUserIds } : {}),
           },
         ],
         staticSummary: `${step}: revoke ${what}${dry} for incident ${this.state.incidentId}`,

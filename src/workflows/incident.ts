@@ -19,6 +19,7 @@ import {
 import type { ConfirmAnswer, ConfirmRequest, ResolveAnswer, ResolveRequest, StepRequestAnswer } from './incident-requests';
 import { PLAYBOOKS } from './incident-playbooks';
 import { Incident } from './incident-run';
+import { confirmOldKeyDeleted, provideNewKey } from './incident-rotation';
 import type { IncidentState } from './incident-state';
 import type { Review } from '../review/build';
 
@@ -34,6 +35,7 @@ export {
 } from './incident-approvals';
 export { confirmRequestSchema, resolveRequestSchema, type ConfirmRequest, type ManualStepRecord, type ResolveRequest } from './incident-requests';
 export type { IncidentState, PendingApproval, StepRecord, StepResult } from './incident-state';
+export { confirmOldKeyDeleted, provideNewKey, type ConfirmOldKeyDeletedRequest, type ProvideNewKeyRequest } from './incident-rotation';
 
 // Messages: one JSON object per update (the UI's Send an Update form passes exactly one).
 export const getIncidentState = defineQuery<IncidentState>('getIncidentState');
@@ -98,6 +100,8 @@ export async function incidentWorkflow(rawInput: IncidentInput): Promise<Inciden
   setHandler(requestStep, (req) => optionalSteps.request(req), { validator: refusing((req) => void optionalSteps.validate(req)) });
   setHandler(confirmStep, (req) => manualSteps.confirm(req), { validator: refusing((req) => void manualSteps.validate(req)) });
   setHandler(resolveIncident, (req) => resolution.resolve(req), { validator: refusing((req) => void resolution.validate(req)) });
+  setHandler(provideNewKey, (req) => incident.keyRotation.provideNewKey(req), { validator: refusing((req) => void incident.keyRotation.validateNewKey(req)) });
+  setHandler(confirmOldKeyDeleted, (req) => incident.keyRotation.confirmDeleted(req), { validator: refusing((req) => void incident.keyRotation.validateDeleted(req)) });
 
   tracker.record('report', input.reporter, `incident reported: ${input.summary}`, { category: input.category ?? null, dryRun: input.dryRun });
   tracker.publish();
