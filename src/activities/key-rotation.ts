@@ -114,8 +114,10 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
   };
 
   return {
-    async keyRotationBegin(): Promise<RotationStart> {
-      const d = need('keyRotationBegin');
+    /** Null when this worker has no key reference: the rotation is then done by hand. */
+    async keyRotationBegin(): Promise<RotationStart | null> {
+      const d = getDeps();
+      if (!d) return null;
       const secret = await d.workerKey.refresh().catch((err: unknown) => {
         throw refFailure(err);
       });

@@ -9,6 +9,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities, type ActivityDeps } from '../activities';
 import { clerkLimitsFromEnv, createClerkGateway, createClerkRateLimiters } from '../activities/clerk';
 import { deployAdapterFromEnv } from '../activities/deploy';
+import { workerKeysFromEnv } from '../keys/worker-keys';
 import { dataConverterFromEnv } from '../codec';
 import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from '../config';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
@@ -42,11 +43,12 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
 
 async function main(): Promise<void> {
   const env = loadEnv();
-  if (!env.CLERK_SECRET_KEY) {
+  if (!env.CLERK_SECRET_KEY && !env.CLERK_SECRET_KEY_REF) {
     throw new Error(
       'CLERK_SECRET_KEY is not set. A worker on its own talks to real Clerk only; use `npm start` for sandbox mode.',
     );
   }
+  const keys = await workerKeysFromEnv(env);
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
   // One limiter per Clerk instance for this process: every gateway created here shares it.
   const rateLimiters = createClerkRateLimiters();
@@ -59,9 +61,10 @@ async function main(): Promise<void> {
       statusPageUrl: env.CLERK_STATUS_PAGE_URL ?? CLERK_STATUS_PAGE,
       sandbox: false,
       clerk: createClerkGateway({
-        secretKey: env.CLERK_SECRET_KEY,
+        secretKey: keys.secretKey,
+        keySource: keys.keySource,
         apiUrl: env.CLERK_API_URL,
-        ...clerkLimitsFromEnv(env, env.CLERK_SECRET_KEY),
+        ...clerkLimitsFromEnv(env, keys.secretKey),
         rateLimiters,
       }),
       appHealthUrl: env.APP_HEALTH_URL,
@@ -72,6 +75,7 @@ async function main(): Promise<void> {
       temporalUiUrl: env.TEMPORAL_UI_URL,
       namespace: env.TEMPORAL_NAMESPACE,
       deploy: deployAdapterFromEnv(env),
+      keys: keys.rotation,
     },
   });
   console.log(`worker polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${env.TEMPORAL_ADDRESS} (namespace ${env.TEMPORAL_NAMESPACE})`);

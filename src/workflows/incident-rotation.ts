@@ -107,6 +107,8 @@ export interface RotationContext {
   decideWithin: number;
   /** Start of the exposure window (the input's `exposedAt`, else when the incident was reported). */
   exposedAt: number;
+  /** The rotation by hand, for a worker without key references (no CLERK_SECRET_KEY_REF / CLERK_SECRET_KEY). */
+  byHand: () => Promise<boolean>;
 }
 
 const DEPLOY_POLL = 2_000;
@@ -159,6 +161,10 @@ export async function rotateSecretKey(ctx: RotationContext): Promise<boolean> {
   } catch (err) {
     if (isCancellation(err)) throw err;
     return failed('rotate_secret_key', `cannot start the rotation: ${why(err)}`);
+  }
+  if (!begin) {
+    tracker.record('rotate_secret_key', 'runbook', 'this worker has no key reference (CLERK_SECRET_KEY_REF): the rotation is done by hand');
+    return ctx.byHand();
   }
   const old = begin.fingerprint;
   tracker.record('rotate_secret_key', 'runbook', `current key ${old} of instance ${begin.instanceId} (worker reference ${begin.workerRef})`, { oldKey: old, instanceId: begin.instanceId });

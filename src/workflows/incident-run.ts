@@ -204,11 +204,12 @@ export class Incident implements IncidentRun {
   }
 
   rotateSecretKey(): Promise<boolean> {
-    if (!patched(KEY_ROTATION_PATCH)) return this.byHand('rotate_secret_key', 'add a new secret key in the Clerk dashboard, redeploy with it, verify, delete the old key');
+    const byHand = () => this.byHand('rotate_secret_key', 'add a new secret key in the Clerk dashboard, redeploy with it, verify, delete the old key');
+    if (!patched(KEY_ROTATION_PATCH)) return byHand();
     const { escalateAfter, decideWithin } = this.gateTimeouts('rotate_secret_key');
     const reported = Date.parse(this.state.timeline[0]?.time ?? new Date().toISOString());
     const exposedAt = this.input.exposedAt ? Date.parse(this.input.exposedAt) : reported;
-    return rotateSecretKey({ tracker: this.tracker, inbox: this.keyRotation, escalateAfter, decideWithin, exposedAt });
+    return rotateSecretKey({ tracker: this.tracker, inbox: this.keyRotation, escalateAfter, decideWithin, exposedAt, byHand });
   }
 
   // -- approvals and optional requests ----------------------------------------------------------
