@@ -98,6 +98,8 @@ export interface Review {
     dataLoss: string;
     /** As the commander counted them (`resolve`); else "not given". */
     usersReportedAffected: string;
+    /** key_compromise: the exposure audit's summary (what was created while the leaked key worked). */
+    keyExposure?: string;
   };
   actionItems: ActionItem[];
   /** The commander's lessons (`resolve`). */
@@ -313,6 +315,12 @@ function revocations(state: IncidentState): RevocationImpact[] {
   });
 }
 
+/** The rotation's exposure audit, when one ran (incident-rotation.ts). */
+function keyExposure(state: IncidentState): { keyExposure?: string } {
+  const audit = [...state.steps].reverse().find((s) => s.step === 'exposure_audit');
+  return audit ? { keyExposure: `${audit.outcome}: ${audit.note}` } : {};
+}
+
 function actionItems(state: IncidentState): ActionItem[] {
   const items: ActionItem[] = [];
   const once = (item: ActionItem) => void (items.some((i) => i.text === item.text) || items.push(item));
@@ -413,6 +421,7 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
       openItems: state.openItems,
       dataLoss: dataLoss(resolution),
       usersReportedAffected: resolution?.usersAffected === undefined ? NOT_GIVEN : String(resolution.usersAffected),
+      ...keyExposure(state),
     },
     actionItems: [
       ...actionItems(state),

@@ -66,6 +66,7 @@ export function renderReviewMarkdown(r: Review): string {
         `open items: ${r.impact.openItems.length ? r.impact.openItems.join('; ') : 'none'}`,
         `data loss: ${r.impact.dataLoss}`,
         `users affected (the commander's count): ${r.impact.usersReportedAffected}`,
+        ...(r.impact.keyExposure ? [`key exposure audit: ${r.impact.keyExposure}`] : []),
       ],
       '',
     ),

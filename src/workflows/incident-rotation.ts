@@ -127,7 +127,7 @@ async function waitFor(ctx: RotationContext, awaiting: Exclude<Awaiting, null>, 
   const since = Date.now();
   const decideBy = new Date(since + ctx.decideWithin).toISOString();
   tracker.waitFor(`${label}: ${instructions} (by ${decideBy})`);
-  await tracker.notify('action_needed', `Key rotation: ${label}`, instructions, 'rotate_secret_key');
+  await tracker.notify('action_needed', `Key rotation: ${label}`, instructions);
   const ok = await awaitHuman(tracker, {
     step: 'rotate_secret_key',
     label,
@@ -137,7 +137,7 @@ async function waitFor(ctx: RotationContext, awaiting: Exclude<Awaiting, null>, 
     decideWithin: ctx.decideWithin,
     decideBy,
     answered,
-    escalation: { kind: 'escalation', title: `Key rotation still waits: ${label}`, text: instructions, step: 'rotate_secret_key' },
+    escalation: { kind: 'escalation', title: `Key rotation still waits: ${label}`, text: instructions },
     onEscalate: () => undefined,
     otherwise: 'the rotation stops',
   });
@@ -200,8 +200,11 @@ export async function rotateSecretKey(ctx: RotationContext): Promise<boolean> {
       fresh = { ref: candidate.ref, fingerprint: v.fingerprint, oldKeysExpireAt: candidate.oldKeysExpireAt };
     } catch (err) {
       if (isCancellation(err)) throw err;
-      failed('verify_new_key', `${why(err)}; nothing was pushed${begin.platform ? '' : '. Send provideNewKey again with a working key'}`);
-      if (begin.platform) return false;
+      const note = `${why(err)}; nothing was pushed`;
+      if (begin.platform) return failed('verify_new_key', note);
+      // Not a failed step yet: the operator sends another reference (the wait above has its own timeout).
+      tracker.record('verify_new_key', 'runbook', `${note}. Send provideNewKey again with a working key`);
+      await tracker.notify('needs_attention', 'New key refused', `${note}. Send provideNewKey again with a working key.`);
     }
   }
 
@@ -264,8 +267,8 @@ export async function rotateSecretKey(ctx: RotationContext): Promise<boolean> {
     proof = await keys.proveKeyDead.executeWithOptions({ summary: `retire_old_key: a request with key ${old} must get 401` }, [{ fingerprint: old, retiredRef }]);
     if (proof.state === 'dead') break;
     if (proof.state === 'unknown') return failed('retire_old_key', proof.reason);
-    tracker.stepDone('retire_old_key', 'failed', 'runbook', `key ${old} is still accepted (${proof.status}): it is not deleted; delete it in the Clerk Dashboard and confirm again`);
-    await tracker.notify('needs_attention', `Old key ${old} still works`, `A request with key ${old} was answered ${proof.status}. Delete it in the Clerk Dashboard, then send confirmOldKeyDeleted again.`, 'rotate_secret_key');
+    tracker.record('retire_old_key', 'runbook', `key ${old} is still accepted (${proof.status}): it is not deleted, the step does not pass; delete it in the Clerk Dashboard and confirm again`, { oldKey: old, status: proof.status });
+    await tracker.notify('needs_attention', `Old key ${old} still works`, `A request with key ${old} was answered ${proof.status}. Delete it in the Clerk Dashboard, then send confirmOldKeyDeleted again.`);
   }
   const diedAt = Date.now();
   const after = await keys.appHealth.executeWithOptions({ summary: 'retire_old_key: the app health route, old key dead' }, []);
