@@ -121,7 +121,7 @@ describe('key_compromise rotates the key, proves the old one dead, then revokes 
         expect(withOld.some((e) => e.keyState === 'deleted' && e.status === 401)).toBe(true);
         expect(withOld.filter((e) => e.keyState === 'deleted' && e.status !== 401)).toEqual([]);
         // Every revoke was sent with the new key; the break-glass user keeps their sessions.
-        const revokes = sandbox.admin.auditEntries({ route: 'POST /v1/sessions/:id/revoke' });
+        const revokes = sandbox.admin.auditEntries({ route: 'POST /v1/sessions/{session_id}/revoke' });
         expect(revokes.length).toBeGreaterThan(0);
         expect(new Set(revokes.map((e) => e.keyId))).toEqual(new Set([created.id]));
         const left = activeSessions(sandbox);
