@@ -109,6 +109,8 @@ export interface RotationContext {
   exposedAt: number;
   /** The rotation by hand, for a worker without key references (no CLERK_SECRET_KEY_REF / CLERK_SECRET_KEY). */
   byHand: () => Promise<boolean>;
+  /** Dry run: read the current key and say what would happen; change nothing. */
+  dryRun: boolean;
 }
 
 const DEPLOY_POLL = 2_000;
@@ -162,12 +164,15 @@ export async function rotateSecretKey(ctx: RotationContext): Promise<boolean> {
     if (isCancellation(err)) throw err;
     return failed('rotate_secret_key', `cannot start the rotation: ${why(err)}`);
   }
-  if (!begin) {
-    tracker.record('rotate_secret_key', 'runbook', 'this worker has no key reference (CLERK_SECRET_KEY_REF): the rotation is done by hand');
-    return ctx.byHand();
-  }
+  // No key reference on this worker (no CLERK_SECRET_KEY_REF / CLERK_SECRET_KEY): done by hand, as before.
+  if (!begin) return ctx.byHand();
   const old = begin.fingerprint;
   tracker.record('rotate_secret_key', 'runbook', `current key ${old} of instance ${begin.instanceId} (worker reference ${begin.workerRef})`, { oldKey: old, instanceId: begin.instanceId });
+  if (ctx.dryRun) {
+    const how = begin.platform ? 'through the Platform API' : 'with a key from the Dashboard (provideNewKey)';
+    tracker.stepDone('rotate_secret_key', 'not_needed', 'runbook', `dry run: key ${old} would be rotated ${how}, pushed, retired and proven dead; nothing was changed`);
+    return true;
+  }
 
   // 1-2. A new key, verified against the Backend API: same instance, 200.
   let fresh: { ref: string; fingerprint: string; oldKeysExpireAt: string | null } | undefined;

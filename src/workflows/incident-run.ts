@@ -209,7 +209,7 @@ export class Incident implements IncidentRun {
     const { escalateAfter, decideWithin } = this.gateTimeouts('rotate_secret_key');
     const reported = Date.parse(this.state.timeline[0]?.time ?? new Date().toISOString());
     const exposedAt = this.input.exposedAt ? Date.parse(this.input.exposedAt) : reported;
-    return rotateSecretKey({ tracker: this.tracker, inbox: this.keyRotation, escalateAfter, decideWithin, exposedAt, byHand });
+    return rotateSecretKey({ tracker: this.tracker, inbox: this.keyRotation, escalateAfter, decideWithin, exposedAt, byHand, dryRun: this.input.dryRun });
   }
 
   // -- approvals and optional requests ----------------------------------------------------------
