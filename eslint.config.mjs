@@ -4,7 +4,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tools/**', '.data/**', 'coverage/**', 'bench/results/**'] },
+  { ignores: ['node_modules/**', '.tools/**', '.data/**', 'coverage/**', 'bench/results/**', 'examples/nextjs-bypass/middleware.ts'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -30,9 +30,10 @@ export const CATEGORY_SEVERITY: Record<IncidentCategory, Severity> = {
 /**
  * `needs_human`: the playbook is over but the incident is not fixed by the runbook's own checks
  * (a step failed, timed out, was left to a human or could not be verified); it stays open until
- * the incident commander sends `resolve`.
+ * the incident commander sends `resolve`. `bypass_active`: monitoring while the emergency auth bypass
+ * is on (users reach the app without sign-in), so the UI's list can filter on it.
  */
-export const INCIDENT_STATUSES = ['triage', 'mitigating', 'monitoring', 'needs_human', 'resolved', 'cancelled'] as const;
+export const INCIDENT_STATUSES = ['triage', 'mitigating', 'monitoring', 'needs_human', 'resolved', 'cancelled', 'bypass_active'] as const;
 export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
 
 /** `partial`: the step ran but did not do all it was asked (users not found, failures, skipped work). */
@@ -53,7 +54,8 @@ export const personSchema = z.string().trim().min(1).max(200);
 
 /**
  * Playbook steps a human decides (approval gates). Critical ones need two different approvers.
- * `operator_action` is the operator confirming a manual fix; `targeted_revocation` is optional.
+ * `operator_action` is the operator confirming a manual fix; `targeted_revocation` is optional;
+ * `bypass_off` is asked only when BYPASS_OFF_NEEDS_APPROVAL is set.
  */
 export const GATED_STEPS = [
   'emergency_bypass',
@@ -61,6 +63,7 @@ export const GATED_STEPS = [
   'revoke_all_sessions',
   'operator_action',
   'targeted_revocation',
+  'bypass_off',
 ] as const;
 export const gatedStepSchema = z.enum(GATED_STEPS);
 export type GatedStep = z.infer<typeof gatedStepSchema>;
@@ -175,6 +178,15 @@ export const incidentInputSchema = z
     exposedAt: z.iso.datetime({ offset: true, message: 'must be an ISO date-time like "2026-11-27T05:00:00Z"' }).optional(),
     /** key_compromise only: break-glass users whose sessions the revocation keeps. */
     excludeUserIds: z.array(clerkUserIdSchema).max(1000).default([]),
+    /** clerk_outage only: the emergency auth bypass (docs/bypass.md). */
+    bypass: z
+      .strictObject({
+        /** How long it stays on (default 60 minutes; never more than the worker's BYPASS_MAX_DURATION). */
+        duration: durationSchema(10 * SECOND, DAY).optional(),
+        /** How long the app may take to show (or stop showing) `X-Auth-Bypass: true` before the step fails. */
+        verifyWithin: durationSchema(SECOND, 15 * 60_000).default(60 * SECOND),
+      })
+      .optional(),
   })
   .superRefine((input, ctx) => {
     // The message names both values and where each comes from: often only one of them was typed.
@@ -208,6 +220,9 @@ export const incidentInputSchema = z
     for (const field of ['exposedAt', 'excludeUserIds'] as const) {
       const given = field === 'exposedAt' ? input.exposedAt !== undefined : input.excludeUserIds.length > 0;
       if (given && input.category !== undefined && input.category !== 'key_compromise') ctx.addIssue({ code: 'custom', path: [field], message: 'only for category key_compromise' });
+    }
+    if (input.bypass && input.category !== undefined && input.category !== 'clerk_outage') {
+      ctx.addIssue({ code: 'custom', path: ['bypass'], message: 'only for category clerk_outage' });
     }
     const shortage = approverShortage(input);
     if (shortage) ctx.addIssue({ code: 'custom', path: ['approvers'], message: shortage });

@@ -19,6 +19,7 @@ import { createWorker } from './worker';
 import { clerkLimitsFromEnv, createClerkGateway } from './activities/clerk';
 import { deployAdapterFromEnv, sandboxDeployAdapter, type DeployAdapter } from './activities/deploy';
 import { workerKeysFromEnv, type WorkerKeys } from './keys/worker-keys';
+import { bypassConfigFromEnv } from './activities/bypass';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
 
 const DATA_DIR = join(PROJECT_ROOT, '.data');
@@ -175,6 +176,7 @@ async function main(): Promise<void> {
         namespace: env.TEMPORAL_NAMESPACE,
         ...(deploy ? { deploy } : {}),
         keys: keys.rotation,
+        bypass: bypassConfigFromEnv(env),
       },
     });
 

@@ -11,6 +11,7 @@ import { createRevokeSessionsActivities } from './revoke-sessions';
 import { createDeployActivities } from './deploy/activities';
 import { createKeyRotationActivities, type KeyRotationDeps } from './key-rotation';
 import type { DeployAdapter } from './deploy';
+import { createBypassActivities, type BypassConfig } from './bypass';
 import type { ProbeReport } from '../triage/rules';
 import { renderReviewMarkdown, type IdentityMapping, type Review } from '../review/build';
 import { reviewOf } from '../review/fetch';
@@ -40,6 +41,8 @@ export interface ActivityDeps {
   deploy?: DeployAdapter;
   /** Key references and the rotation (CLERK_SECRET_KEY_REF, docs/key-rotation.md); the rotation is done by hand without them. */
   keys?: KeyRotationDeps;
+  /** The emergency bypass's settings (BYPASS_*, `bypassConfigFromEnv`); defaults without. */
+  bypass?: BypassConfig;
 }
 
 const DEFAULT_MAX_SESSION_LIFETIME_MS = 7 * 86_400_000;
@@ -56,6 +59,8 @@ export function createActivities(deps: ActivityDeps) {
 
     /** The secret-key rotation of key_compromise: new key, verify, push, retire, prove dead, audit (docs/key-rotation.md). */
     ...createKeyRotationActivities(() => deps.keys, { clerk: () => deps.clerk, deploy: () => deps.deploy, ...(deps.appHealthUrl ? { appHealthUrl: deps.appHealthUrl } : {}) }),
+    /** The emergency auth bypass: its settings, the flag, and the probes that verify it (docs/bypass.md). */
+    ...createBypassActivities(() => deps),
 
     /** Diagnostics of middleware failures and session issues: every check in parallel, each bounded. */
     ...createDiagnosticsActivities(() => ({

@@ -9,6 +9,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { formatDuration } from '../domain';
 import type { IncidentState } from '../workflows/incident-state';
+import { bypassMinutes } from '../workflows/bypass-record';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -100,6 +101,8 @@ export interface Review {
     usersReportedAffected: string;
     /** key_compromise: the exposure audit's summary (what was created while the leaked key worked). */
     keyExposure?: string;
+    /** Only when the emergency auth bypass was on: how long users reached the app without sign-in. */
+    authBypass?: AuthBypassImpact;
   };
   actionItems: ActionItem[];
   /** The commander's lessons (`resolve`). */
@@ -422,6 +425,7 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
       dataLoss: dataLoss(resolution),
       usersReportedAffected: resolution?.usersAffected === undefined ? NOT_GIVEN : String(resolution.usersAffected),
       ...keyExposure(state),
+      ...authBypassImpact(state),
     },
     actionItems: [
       ...actionItems(state),
@@ -431,6 +435,22 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
     whoDecided: decisionRows(events, updates, identities),
     attention: state.attention,
   };
+}
+
+export interface AuthBypassImpact {
+  /** Minutes auth was bypassed (a started minute counts); up to the last event when it never went off. */
+  minutes: number;
+  onSince: string;
+  offAt: string | null;
+  state: string;
+}
+
+/** Minutes of auth bypass, when there was one (absent otherwise, so reviews without it do not change). */
+function authBypassImpact(state: IncidentState): { authBypass?: AuthBypassImpact } {
+  const b = state.bypass;
+  if (!b) return {};
+  const lastEvent = Date.parse(state.timeline.at(-1)?.time ?? b.onSince);
+  return { authBypass: { minutes: bypassMinutes(b, lastEvent), onSince: b.onSince, offAt: b.offAt ?? null, state: b.state } };
 }
 
 export { renderReviewMarkdown } from './render';

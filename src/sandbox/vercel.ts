@@ -46,16 +46,15 @@ export interface VercelLogEntry {
 
 export const VERCEL_FAIL_STATUSES = [401, 403, 429, 500, 502, 503] as const;
 
+const failRule = z.object({ status: z.literal(VERCEL_FAIL_STATUSES), count: z.number().int().min(1).max(1000), route: z.string().min(1).optional() }).strict();
+type FailRule = z.output<typeof failRule>;
+
 export const vercelSettingsSchema = z
   .object({
     /** How long a build takes before READY. */
     buildMs: z.number().int().min(0).max(600_000).optional(),
-    /** The next `count` Vercel API calls (of `route`, e.g. "POST /v13/deployments", or any) answer `status`. */
-    failNext: z
-      .object({ status: z.literal(VERCEL_FAIL_STATUSES), count: z.number().int().min(1).max(1000), route: z.string().min(1).optional() })
-      .strict()
-      .nullable()
-      .optional(),
+    /** The next `count` Vercel API calls (of `route`, e.g. "POST /v13/deployments", or any) answer `status`; a list applies each rule in turn. */
+    failNext: z.union([failRule, z.array(failRule).max(20)]).nullable().optional(),
     /** A new API token (the old one stops working). */
     token: z.string().min(8).max(200).optional(),
   })
@@ -74,7 +73,8 @@ export class VercelSandbox {
   bypassedRequests = 0;
   token = `vercel_sandbox_${randomBytes(18).toString('base64url')}`;
   buildMs = 1500;
-  failNext: { status: (typeof VERCEL_FAIL_STATUSES)[number]; count: number; route?: string } | null = null;
+  /** Injected failures still due, first matching rule first. */
+  failNext: FailRule[] = [];
   readonly env = new Map<string, VercelEnvVar>();
   readonly deployments: SandboxDeployment[] = [];
   readonly edgeConfig = new Map<string, unknown>();
@@ -94,7 +94,7 @@ export class VercelSandbox {
     this.edgeConfig.clear();
     this.log = [];
     this.readyLogged.clear();
-    this.failNext = null;
+    this.failNext = [];
     this.bypassedRequests = 0;
     const now = Date.now();
     const first: SandboxDeployment = { id: newId('dpl'), name: SANDBOX_PROJECT.name, url: `${SANDBOX_PROJECT.name}-initial.vercel.app`, target: 'production', createdAt: now, readyAt: now, redeployOf: null, env: {} };
@@ -106,16 +106,16 @@ export class VercelSandbox {
 
   settings(body: z.output<typeof vercelSettingsSchema>): void {
     if (body.buildMs !== undefined) this.buildMs = body.buildMs;
-    if (body.failNext !== undefined) this.failNext = body.failNext;
+    if (body.failNext !== undefined) this.failNext = body.failNext === null ? [] : (Array.isArray(body.failNext) ? body.failNext : [body.failNext]).map((r) => ({ ...r }));
     if (body.token !== undefined) this.token = body.token;
   }
 
   /** An injected failure for this route, if one is due (and counts it down). */
   takeFailure(route: string): number | null {
-    const f = this.failNext;
-    if (!f || (f.route && f.route !== route)) return null;
+    const f = this.failNext.find((r) => !r.route || r.route === route);
+    if (!f) return null;
     f.count -= 1;
-    if (f.count <= 0) this.failNext = null;
+    if (f.count <= 0) this.failNext.splice(this.failNext.indexOf(f), 1);
     return f.status;
   }
 

@@ -10,6 +10,7 @@ import { createActivities, type ActivityDeps } from '../activities';
 import { clerkLimitsFromEnv, createClerkGateway, createClerkRateLimiters } from '../activities/clerk';
 import { deployAdapterFromEnv } from '../activities/deploy';
 import { workerKeysFromEnv } from '../keys/worker-keys';
+import { bypassConfigFromEnv } from '../activities/bypass';
 import { dataConverterFromEnv } from '../codec';
 import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from '../config';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
       namespace: env.TEMPORAL_NAMESPACE,
       deploy: deployAdapterFromEnv(env),
       keys: keys.rotation,
+      bypass: bypassConfigFromEnv(env),
     },
   });
   console.log(`worker polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${env.TEMPORAL_ADDRESS} (namespace ${env.TEMPORAL_NAMESPACE})`);

@@ -27,6 +27,15 @@ export interface IncidentRun {
   byHand(step: ManualStep, instructions: string): Promise<boolean>;
   /** Poll the Clerk status page on a durable timer until it says `none`; false when it never did. */
   watchRecovery(): Promise<boolean>;
+  /**
+   * The emergency auth bypass on, time-boxed and verified (incident-bypass.ts). Undefined when it
+   * is not automated here (an incident older than the patch, or no deploy adapter): do it by hand.
+   */
+  bypassOn(): Promise<boolean | undefined>;
+  /** Whether `bypassOn` ran the automated bypass (then its off is automated too). */
+  readonly bypassAutomated: boolean;
+  /** With the automated bypass: watch for recovery while it is on, turn it off (always), keep watching if it expired first. */
+  watchWhileBypassed(): Promise<void>;
   /** Re-run the triage probes; true when the incident's category is no longer seen. */
   verifyFix(step: string): Promise<boolean>;
   /**
@@ -61,12 +70,14 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
     fixedWhen: ['recovery_watch'],
     async mitigate(run) {
       const bypass = await run.approval('emergency_bypass', 'turn on the emergency auth bypass (time-boxed) while Clerk is down');
-      // When the bypass is built: run.apply('emergency_bypass', bypassOn, { undo: bypassOff }) and
-      // bypass_off below becomes run.compensateNow('emergency_bypass').
-      if (bypass === 'approved') await run.byHand('emergency_bypass', 'turn on the emergency auth bypass flag on the deployment platform');
+      if (bypass === 'approved' && (await run.bypassOn()) === undefined) {
+        await run.byHand('emergency_bypass', 'turn on the emergency auth bypass flag on the deployment platform');
+      }
       return bypass;
     },
     async monitor(run, bypass) {
+      // Automated: off always runs (recovery, expiry, cancel, failure), verified, inside.
+      if (run.bypassAutomated) return run.watchWhileBypassed();
       await run.watchRecovery();
       // Asked even when the bypass was never confirmed on: someone may have turned it on anyway.
       if (bypass === 'approved') await run.byHand('bypass_off', 'turn the emergency auth bypass off');

@@ -21,6 +21,7 @@ import { KeyRotationInbox, rotateSecretKey } from './incident-rotation';
 
 /** Incidents started before the rotation was automated keep it as a step done by hand on replay. */
 const KEY_ROTATION_PATCH = 'key-rotation';
+import { EmergencyBypass } from './incident-bypass';
 
 const activities = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -62,6 +63,9 @@ export class Incident implements IncidentRun {
   readonly reviewed: boolean;
   /** The post-incident review, once written (the `getReview` query). */
   review?: { markdown: string; review: Review };
+  /** The emergency auth bypass of a Clerk outage (incident-bypass.ts; `extendBypass` goes to it). */
+  readonly bypass: EmergencyBypass;
+  bypassAutomated = false;
 
   constructor(
     private readonly input: ValidIncidentInput,
@@ -74,6 +78,7 @@ export class Incident implements IncidentRun {
     this.manualSteps = new ManualSteps(this.tracker);
     this.resolution = new Resolution(this.tracker);
     this.keyRotation = new KeyRotationInbox(this.tracker);
+    this.bypass = new EmergencyBypass(this.tracker, input);
   }
 
   /** The users named as affected; the users of a targeted revocation in the input otherwise. */
@@ -269,6 +274,21 @@ export class Incident implements IncidentRun {
       this.tracker.attention(`diagnostics failed: ${errorMessage(err)}`);
       return undefined;
     }
+  }
+
+  // -- emergency auth bypass --------------------------------------------------------------------
+
+  async bypassOn(): Promise<boolean | undefined> {
+    const on = await this.bypass.turnOn((title, run) => this.undo.push({ step: 'emergency_bypass', title, run }));
+    this.bypassAutomated = on !== undefined;
+    return on;
+  }
+
+  async watchWhileBypassed(): Promise<void> {
+    const recovered = this.bypass.active ? await this.bypass.watchThenOff() : false;
+    // Off and verified: nothing left for a cancellation to undo.
+    if (this.bypass.record?.state === 'off') this.undo.splice(0, this.undo.length, ...this.undo.filter((u) => u.step !== 'emergency_bypass'));
+    if (!recovered) await this.watchRecovery();
   }
 
   // -- monitoring and verification --------------------------------------------------------------

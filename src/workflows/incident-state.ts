@@ -21,6 +21,7 @@ import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey, NON_RETRYA
 import type { TriageVerdict } from '../triage/rules';
 import type { ApprovalGate } from './incident-approvals';
 import type { ManualStepRecord, ResolveRequest } from './incident-requests';
+import { bypassLine, type BypassRecord } from './bypass-record';
 
 /**
  * Outcome of a playbook step: the runbook's outcomes, plus the honest ones: `not_automated` (a
@@ -75,6 +76,8 @@ export interface IncidentState {
   resolution?: ResolveRequest & { at: string };
   /** What a human must look at: disagreements, steps not automated, failed compensations. */
   attention: string[];
+  /** The emergency auth bypass, once it was turned on (on since, expires at, verified, off). */
+  bypass?: BypassRecord;
   timeline: TimelineEvent[];
 }
 
@@ -191,6 +194,7 @@ export class IncidentTracker {
         `**Waiting for:** ${s.waitingFor}`,
         `**Pending approvals:** ${pending.length ? pending.join('; ') : 'none'}`,
         ...(byHand.length ? [`**To do by hand:** ${byHand.join('; ')}`] : []),
+        ...(s.bypass ? [`**Emergency auth bypass:** ${bypassLine(s.bypass)}`] : []),
         ...(s.openItems.length ? [`**Still open:** ${s.openItems.join('; ')}`] : []),
         ...(s.attention.length ? [`**Needs attention:** ${s.attention.join('; ')}`] : []),
         ...(last ? [`**Last:** ${last.step}: ${last.description}`] : []),

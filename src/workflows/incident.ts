@@ -18,6 +18,7 @@ import {
 } from './incident-approvals';
 import type { ConfirmAnswer, ConfirmRequest, ResolveAnswer, ResolveRequest, StepRequestAnswer } from './incident-requests';
 import { PLAYBOOKS } from './incident-playbooks';
+import { extendBypass } from './incident-bypass';
 import { Incident } from './incident-run';
 import { confirmOldKeyDeleted, provideNewKey } from './incident-rotation';
 import type { IncidentState } from './incident-state';
@@ -36,6 +37,8 @@ export {
 export { confirmRequestSchema, resolveRequestSchema, type ConfirmRequest, type ManualStepRecord, type ResolveRequest } from './incident-requests';
 export type { IncidentState, PendingApproval, StepRecord, StepResult } from './incident-state';
 export { confirmOldKeyDeleted, provideNewKey, type ConfirmOldKeyDeletedRequest, type ProvideNewKeyRequest } from './incident-rotation';
+export { extendBypass, extendBypassRequestSchema, type ExtendBypassAnswer, type ExtendBypassRequest } from './incident-bypass';
+export type { BypassRecord } from './bypass-record';
 
 // Messages: one JSON object per update (the UI's Send an Update form passes exactly one).
 export const getIncidentState = defineQuery<IncidentState>('getIncidentState');
@@ -102,6 +105,7 @@ export async function incidentWorkflow(rawInput: IncidentInput): Promise<Inciden
   setHandler(resolveIncident, (req) => resolution.resolve(req), { validator: refusing((req) => void resolution.validate(req)) });
   setHandler(provideNewKey, (req) => incident.keyRotation.provideNewKey(req), { validator: refusing((req) => void incident.keyRotation.validateNewKey(req)) });
   setHandler(confirmOldKeyDeleted, (req) => incident.keyRotation.confirmDeleted(req), { validator: refusing((req) => void incident.keyRotation.validateDeleted(req)) });
+  setHandler(extendBypass, (req) => incident.bypass.extend(req), { validator: refusing((req) => void incident.bypass.validateExtend(req)) });
 
   tracker.record('report', input.reporter, `incident reported: ${input.summary}`, { category: input.category ?? null, dryRun: input.dryRun });
   tracker.publish();

@@ -1,3 +1,3 @@
 /** Every workflow the worker registers. The bundler starts here. */
-export { incidentWorkflow, getIncidentState, approveStep, rejectStep, requestStep, confirmStep, resolveIncident, getReview } from './incident';
+export { incidentWorkflow, getIncidentState, approveStep, rejectStep, requestStep, confirmStep, resolveIncident, getReview, extendBypass } from './incident';
 export { revokeSessionsWorkflow, getRevocationProgress } from './revoke-sessions';

@@ -1,0 +1,417 @@
+/**
+ * The emergency auth bypass of a Clerk outage, end to end: on (time-boxed, through the deploy
+ * adapter, redeployed when the platform needs it), verified on the app's own routes, a recovery
+ * watch on durable timers while it is on, extensions asked of the approvers before it expires,
+ * and off (on recovery, at expiry, on cancel, when anything later fails), verified too. A failed
+ * off is escalated on every attempt and retried; it is never swallowed.
+ *
+ * Workflow code: the I/O is in the `bypass*`, `probe*` and `deploy*` activities; the token stays
+ * in the worker; the flag only carries its expiry and the incident id.
+ */
+import { condition, defineUpdate, isCancellation, patched, proxyActivities, sleep } from '@temporalio/workflow';
+import { z } from 'zod';
+import type { Activities } from '../activities';
+import type { BypassSettings } from '../activities/bypass';
+import { durationSchema, formatDuration, personSchema, type ValidIncidentInput } from '../domain';
+import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
+import type { BypassRecord } from './bypass-record';
+import { redeployAndWait } from './deploy-wait';
+import { parseRequest, UpdateRefused, waitForApproval } from './incident-approvals';
+import { errorMessage, type IncidentTracker } from './incident-state';
+
+/** Incidents started before the bypass was automated keep doing it by hand on replay. */
+export const BYPASS_PATCH = 'emergency-bypass';
+export const DEFAULT_BYPASS_MS = 60 * 60_000;
+const MAX_EXTENSIONS = 5;
+/** Retries of a failed off, each escalated: about 1 h 40 min in all before it is left to a human. */
+const OFF_RETRY_DELAYS_MS = [10_000, 60_000, 120_000, 300_000, 600_000, 600_000, 600_000, 600_000, 600_000, 600_000, 600_000, 600_000];
+const DEPLOY_POLL_MS = 2000;
+const DEPLOY_READY_WITHIN_MS = 15 * 60_000;
+const VERIFY_EVERY_MS = 2000;
+
+const acts = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 6, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
+});
+
+// -- extendBypass ----------------------------------------------------------------------------------
+
+export const extendBypassRequestSchema = z.strictObject({
+  approver: personSchema,
+  /** e.g. "30m"; the whole bypass never exceeds the worker's BYPASS_MAX_DURATION. */
+  extendBy: durationSchema(60_000, 24 * 3_600_000),
+  reason: z.string().trim().min(1).max(500),
+});
+export type ExtendBypassRequest = z.input<typeof extendBypassRequestSchema>;
+export interface ExtendBypassAnswer {
+  expiresAt: string;
+  extensions: number;
+  message: string;
+}
+/** An approver keeps the bypass on longer: `{ approver, extendBy: "30m", reason }`. */
+export const extendBypass = defineUpdate<ExtendBypassAnswer, [ExtendBypassRequest]>('extendBypass');
+
+type Pending = z.output<typeof extendBypassRequestSchema>;
+
+export class EmergencyBypass {
+  private settings?: BypassSettings;
+  private expiresAtMs = 0;
+  private readonly pending: Pending[] = [];
+  private offRun?: Promise<boolean>;
+  /** Set when the flag was applied: undoes it (the playbook's compensation list holds this too). */
+  undo?: () => Promise<void>;
+
+  constructor(
+    private readonly tracker: IncidentTracker,
+    private readonly input: ValidIncidentInput,
+  ) {}
+
+  get record(): BypassRecord | undefined {
+    return this.tracker.state.bypass;
+  }
+
+  get active(): boolean {
+    return this.record?.state === 'on';
+  }
+
+  // -- on ------------------------------------------------------------------------------------------
+
+  /**
+   * Turn the bypass on, time-boxed, and verify it on the app. Undefined when it is not automated
+   * here (an incident started before this patch, or no deploy adapter): a human does it. False when
+   * it could not be turned on (recorded; off has already run if anything was applied).
+   */
+  async turnOn(pushUndo: (title: string, run: () => Promise<void>) => void): Promise<boolean | undefined> {
+    if (!patched(BYPASS_PATCH)) return undefined;
+    const step = 'emergency_bypass';
+    const settings = await acts.bypassSettings.executeWithOptions({ summary: `${step}: deploy adapter and bypass settings` }, []);
+    if (!settings.adapter) {
+      this.tracker.record(step, 'runbook', 'no deploy adapter is configured (DEPLOY_ADAPTER, docs/bypass.md): the bypass is done by hand');
+      return undefined;
+    }
+    this.settings = settings;
+    const { adapter, flagKey } = settings;
+    const asked = this.input.bypass?.duration ?? DEFAULT_BYPASS_MS;
+    const durationMs = Math.min(asked, settings.maxDurationMs);
+    const capped = asked > durationMs ? ` (asked ${formatDuration(asked)}, capped by BYPASS_MAX_DURATION)` : '';
+    const how = `${flagKey} via ${adapter.name}${adapter.needsRedeploy ? ' + redeploy' : ''}`;
+    if (this.input.dryRun) {
+      this.tracker.stepDone(step, 'not_needed', 'runbook', `dry run: would turn the bypass on (${how}) for ${formatDuration(durationMs)}${capped}`);
+      return false;
+    }
+    const onSince = Date.now();
+    this.expiresAtMs = onSince + durationMs;
+    const expiresAt = new Date(this.expiresAtMs).toISOString();
+    this.tracker.waitFor(`${step}: setting ${how}, until ${expiresAt}`);
+    try {
+      await acts.bypassSet.executeWithOptions({ summary: `${step}: set ${flagKey} until ${expiresAt} (${adapter.name})` }, [{ until: expiresAt, incidentId: this.tracker.state.incidentId }]);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const note = `could not set ${how}: ${errorMessage(err)}; check on the platform that ${flagKey} is not set`;
+      this.tracker.stepDone(step, 'failed', 'runbook', note);
+      this.tracker.attention(`${step} failed: ${note}`);
+      await this.tracker.notify('needs_attention', 'Emergency bypass could not be turned on', note);
+      return false;
+    }
+    this.tracker.state.bypass = { state: 'on', adapter: adapter.name, flagKey, onSince: new Date(onSince).toISOString(), expiresAt, verified: [], extensions: [] };
+    this.tracker.record(step, 'runbook', `${flagKey} set until ${expiresAt} (${formatDuration(durationMs)}${capped}) via ${adapter.name}`, { until: expiresAt, adapter: adapter.name });
+    // From here on, off always runs: on cancel through the compensation list, otherwise below.
+    this.undo = async () => {
+      if (!(await this.turnOff('incident cancelled'))) throw new Error(`the bypass could not be turned off: a human must remove ${flagKey}`);
+    };
+    pushUndo('turn the emergency auth bypass off', this.undo);
+
+    const failed = async (why: string) => {
+      this.tracker.stepDone(step, 'failed', 'runbook', why);
+      this.tracker.attention(`${step} failed: ${why}`);
+      await this.tracker.notify('needs_attention', 'Emergency bypass failed', `${why}. Turning it off again.`);
+      await this.turnOff(`${step} failed`);
+      return false;
+    };
+    if (adapter.needsRedeploy) {
+      try {
+        const r = await redeployAndWait({ step, pollEvery: DEPLOY_POLL_MS, readyWithin: DEPLOY_READY_WITHIN_MS });
+        const d = r.deployment;
+        this.tracker.state.bypass.deployment = { id: d.id, url: d.url };
+        this.tracker.record(step, 'runbook', `deployment ${d.id} (${d.url ?? 'no URL'}) ${r.outcome === 'ready' ? 'READY' : r.reason} after ${formatDuration(r.waitedMs)}`, {
+          deploymentId: d.id,
+          url: d.url,
+          state: d.state,
+        });
+        if (r.outcome !== 'ready') return failed(`the redeploy carrying the flag is not live: ${r.reason}`);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        return failed(`the redeploy carrying the flag could not start: ${errorMessage(err)}`);
+      }
+    }
+    const verified = await this.verify('on', step);
+    if (!verified.ok) return failed(`the app does not show X-Auth-Bypass: true within ${formatDuration(this.input.bypass?.verifyWithin ?? 60_000)}: ${verified.seen.join('; ')}`);
+    this.tracker.state.bypass.verified = verified.seen;
+    this.tracker.stepDone(step, 'succeeded', 'runbook', `auth bypass on until ${expiresAt} (${how}); verified: ${verified.seen.join('; ')}`, {
+      until: expiresAt,
+      adapter: adapter.name,
+      deployment: this.tracker.state.bypass.deployment ?? null,
+      verified: verified.seen,
+    });
+    await this.tracker.notify(
+      'action_needed',
+      'Emergency auth bypass is ON',
+      `Users reach the app without sign-in until ${expiresAt} (admin, billing and API keys stay closed). It goes off by itself when Clerk recovers or at that time. ` +
+        `To keep it on longer, an approver sends the extendBypass update: {"approver":"<you>","extendBy":"30m","reason":"<why>"}.`,
+    );
+    return true;
+  }
+
+  /** Probe the app until it shows `expect` or `verifyWithin` runs out (durable timers). */
+  private async verify(expect: 'on' | 'off', step: string): Promise<{ ok: boolean; seen: string[] }> {
+    const within = this.input.bypass?.verifyWithin ?? 60_000;
+    const timeoutMs = this.input.timeouts.probe;
+    const deadline = Date.now() + within;
+    let seen: string[] = [];
+    for (let check = 1; ; check++) {
+      try {
+        const p = await acts.probeBypass.executeWithOptions(
+          { summary: `${step}: does the app show the bypass ${expect}? (check ${check})`, startToCloseTimeout: timeoutMs * 2 + 10_000, retry: { maximumAttempts: 2 } },
+          [{ expect, timeoutMs }],
+        );
+        seen = p.seen;
+        if (p.verified) return { ok: true, seen };
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        seen = [`probe failed: ${errorMessage(err)}`];
+      }
+      if (Date.now() + VERIFY_EVERY_MS > deadline) return { ok: false, seen };
+      await sleep(VERIFY_EVERY_MS, { summary: `${step}: verify the bypass ${expect} again` });
+    }
+  }
+
+  // -- while on --------------------------------------------------------------------------------------
+
+  /**
+   * While the bypass is on: check Clerk every `recoveryCheckEvery` (status page `none` and the
+   * Backend API 200, N checks in a row), ask for an extension before it expires, then turn it
+   * off. True when Clerk recovered meanwhile (`recovery_watch` is recorded as succeeded).
+   */
+  async watchThenOff(): Promise<boolean> {
+    const settings = this.settings as BypassSettings;
+    const every = this.input.timeouts.recoveryCheckEvery;
+    const needed = settings.recoveryProbes;
+    this.tracker.setStatus('bypass_active', `auth bypassed until ${this.record?.expiresAt}`);
+    let streak = 0;
+    let checks = 0;
+    let lastCheck = Date.now();
+    let warnedFor = 0;
+    let recovered = false;
+    let offReason = '';
+    try {
+      for (;;) {
+        await this.applyExtensions();
+        const now = Date.now();
+        if (now >= this.expiresAtMs) {
+          offReason = `it expired at ${new Date(this.expiresAtMs).toISOString()} and nobody extended it`;
+          this.tracker.record('emergency_bypass', 'runbook', `the bypass expired: ${offReason}`);
+          break;
+        }
+        const warnAt = this.expiresAtMs - this.warnBefore();
+        if (warnedFor !== this.expiresAtMs && now >= warnAt) {
+          warnedFor = this.expiresAtMs;
+          await this.askToExtend();
+        }
+        if (recovered) {
+          // Off waits for an approval that was refused: hold until expiry (extensions still apply).
+          await condition(() => this.pending.length > 0, Math.max(1, (warnedFor === this.expiresAtMs ? this.expiresAtMs : warnAt) - Date.now()));
+          continue;
+        }
+        if (now - lastCheck >= every) {
+          lastCheck = now;
+          checks += 1;
+          const healthy = await this.checkRecovery(checks);
+          streak = healthy ? streak + 1 : 0;
+          if (streak >= needed) {
+            recovered = true;
+            this.tracker.stepDone('recovery_watch', 'succeeded', 'runbook', `Clerk recovered: status page none and Backend API 200 on ${needed} check(s) in a row (${checks} check(s) while auth was bypassed)`, { checks, needed });
+            if (await this.offApproved()) {
+              offReason = 'Clerk recovered';
+              break;
+            }
+            continue;
+          }
+        }
+        this.tracker.waitFor(
+          `Clerk to recover (${streak}/${needed} healthy checks in a row) while auth is bypassed until ${new Date(this.expiresAtMs).toISOString()}; next check in ${formatDuration(Math.max(0, lastCheck + every - Date.now()))}`,
+        );
+        const wake = Math.max(1, Math.min(lastCheck + every, this.expiresAtMs, warnedFor === this.expiresAtMs ? Infinity : warnAt) - Date.now());
+        await condition(() => this.pending.length > 0, wake);
+      }
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // Whatever failed while on: the bypass still goes off.
+      offReason = `the recovery watch failed: ${errorMessage(err)}`;
+      this.tracker.attention(`recovery watch failed while the bypass was on: ${errorMessage(err)}`);
+    }
+    await this.turnOff(offReason);
+    return recovered;
+  }
+
+  private warnBefore(): number {
+    const total = this.expiresAtMs - Date.parse(this.record?.onSince ?? new Date().toISOString());
+    return Math.min(10 * 60_000, Math.max(1000, Math.floor(total / 4)));
+  }
+
+  private async checkRecovery(n: number): Promise<boolean> {
+    try {
+      const p = await acts.probeRecovery.executeWithOptions(
+        { summary: `monitoring: Clerk status page and Backend API (check ${n}, bypass on)`, startToCloseTimeout: this.input.timeouts.probe * 2 + 10_000, retry: { maximumAttempts: 2 } },
+        [{ timeoutMs: this.input.timeouts.probe }],
+      );
+      this.tracker.record('recovery_watch', 'runbook', `check ${n}: status page ${p.indicator}, Backend API ${p.backendStatus ?? p.backendApi}${p.healthy ? ' (healthy)' : ''}`);
+      return p.healthy;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      this.tracker.record('recovery_watch', 'runbook', `check ${n} could not run: ${errorMessage(err)}`);
+      return false;
+    }
+  }
+
+  /** BYPASS_OFF_NEEDS_APPROVAL: one approver confirms turning it off; nobody deciding in time turns it off too. */
+  private async offApproved(): Promise<boolean> {
+    if (!this.settings?.offNeedsApproval) return true;
+    const left = Math.max(1000, this.expiresAtMs - Date.now());
+    const own = this.input.timeouts.steps.bypass_off;
+    const decideWithin = Math.min(own?.decideWithin ?? this.input.timeouts.decideWithin, left);
+    const escalateAfter = Math.min(own?.escalateAfter ?? this.input.timeouts.escalateAfter, Math.max(1, decideWithin - 1));
+    const outcome = await waitForApproval(this.tracker, { step: 'bypass_off', title: 'Clerk has recovered: turn the emergency auth bypass off', requestedBy: 'runbook', escalateAfter, decideWithin });
+    if (outcome === 'rejected') {
+      this.tracker.record('bypass_off', 'runbook', `turning the bypass off was rejected: it stays on until ${new Date(this.expiresAtMs).toISOString()} (or an extension)`);
+      return false;
+    }
+    if (outcome === 'timed_out') this.tracker.record('bypass_off', 'runbook', 'nobody decided on turning the bypass off: off anyway (the safe side of a bypass)');
+    return true;
+  }
+
+  private async askToExtend(): Promise<void> {
+    const at = new Date(this.expiresAtMs).toISOString();
+    const text =
+      `The emergency auth bypass expires at ${at}; then it goes off and users must sign in through Clerk again. ` +
+      `To keep it on, an approver sends the extendBypass update before then: {"approver":"<you>","extendBy":"30m","reason":"<why>"} ` +
+      `(Temporal UI: More Actions → Send an Update → extendBypass).`;
+    this.tracker.record('emergency_bypass', 'runbook', `expires at ${at}: approvers asked to extend it (extendBypass) or let it go off`);
+    await this.tracker.notify('action_needed', 'Emergency bypass expires soon', text);
+  }
+
+  validateExtend(raw: unknown): Pending {
+    const req = parseRequest(extendBypassRequestSchema, raw);
+    const b = this.record;
+    if (!b || b.state !== 'on') throw new UpdateRefused(`update: the emergency auth bypass is not on${b ? ` (it is ${b.state})` : ''}; nothing to extend`);
+    const { approvers } = this.tracker.state;
+    if (!approvers.includes(req.approver)) throw new UpdateRefused(`update.approver: ${req.approver} is not on the approver list (${approvers.join(', ') || 'empty'})`);
+    const count = b.extensions.length + this.pending.length;
+    if (count >= MAX_EXTENSIONS) throw new UpdateRefused(`update: the bypass was already extended ${count} times (at most ${MAX_EXTENSIONS})`);
+    const max = this.settings?.maxDurationMs ?? 0;
+    const total = this.expiresAtMs + this.pending.reduce((sum, p) => sum + p.extendBy, 0) + req.extendBy - Date.parse(b.onSince);
+    if (total > max) {
+      throw new UpdateRefused(`update.extendBy: the bypass would stay on ${formatDuration(total)} in all; at most ${formatDuration(max)} (BYPASS_MAX_DURATION)`);
+    }
+    return req;
+  }
+
+  extend(raw: unknown): ExtendBypassAnswer {
+    const req = this.validateExtend(raw);
+    this.pending.push(req);
+    const expiresAt = new Date(this.expiresAtMs + this.pending.reduce((sum, p) => sum + p.extendBy, 0)).toISOString();
+    this.tracker.record('emergency_bypass', req.approver, `extension by ${formatDuration(req.extendBy)} requested: ${req.reason}`);
+    return { expiresAt, extensions: (this.record?.extensions.length ?? 0) + this.pending.length, message: `the bypass will stay on until ${expiresAt}; the flag is being updated` };
+  }
+
+  /** Extensions move the flag's own expiry: set it again (and redeploy when the platform needs it). */
+  private async applyExtensions(): Promise<void> {
+    while (this.pending.length && this.active) {
+      const req = this.pending.shift() as Pending;
+      const b = this.record as BypassRecord;
+      const next = this.expiresAtMs + req.extendBy;
+      const expiresAt = new Date(next).toISOString();
+      try {
+        await acts.bypassSet.executeWithOptions({ summary: `emergency_bypass: extend ${b.flagKey} until ${expiresAt}` }, [{ until: expiresAt, incidentId: this.tracker.state.incidentId }]);
+        if (this.settings?.adapter?.needsRedeploy) {
+          const r = await redeployAndWait({ step: 'emergency_bypass', pollEvery: DEPLOY_POLL_MS, readyWithin: DEPLOY_READY_WITHIN_MS });
+          if (r.outcome !== 'ready') throw new Error(r.reason);
+          b.deployment = { id: r.deployment.id, url: r.deployment.url };
+        }
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const note = `extending the bypass until ${expiresAt} failed: ${errorMessage(err)}; it still expires at ${b.expiresAt}`;
+        this.tracker.record('emergency_bypass', 'runbook', note);
+        this.tracker.attention(note);
+        await this.tracker.notify('needs_attention', 'Emergency bypass extension failed', note);
+        continue;
+      }
+      this.expiresAtMs = next;
+      b.expiresAt = expiresAt;
+      b.extensions.push({ approver: req.approver, extendByMs: req.extendBy, reason: req.reason, at: new Date().toISOString(), expiresAt });
+      this.tracker.record('emergency_bypass', req.approver, `bypass extended by ${formatDuration(req.extendBy)} until ${expiresAt}: ${req.reason}`, { expiresAt, deployment: b.deployment ?? null });
+      this.tracker.publish();
+    }
+  }
+
+  // -- off -------------------------------------------------------------------------------------------
+
+  /**
+   * Remove the flag (redeploy when needed) and verify the app no longer shows it. Runs once however
+   * many callers ask (recovery, expiry, cancel, a failed step); retried and escalated until it
+   * works or the retries run out (then `bypass_off` fails and a human must remove the flag).
+   */
+  turnOff(reason: string): Promise<boolean> {
+    if (!this.record || this.record.state === 'off') return Promise.resolve(true);
+    this.offRun ??= this.off(reason).catch((err: unknown) => {
+      // A cancelled off (the incident was cancelled meanwhile) is started again by the compensation.
+      this.offRun = undefined;
+      throw err;
+    });
+    return this.offRun;
+  }
+
+  private async off(reason: string): Promise<boolean> {
+    const b = this.record as BypassRecord;
+    const step = 'bypass_off';
+    const adapter = this.settings?.adapter;
+    for (let attempt = 1; ; attempt++) {
+      this.tracker.waitFor(`${step}: ${reason}: removing ${b.flagKey} via ${b.adapter}${attempt > 1 ? ` (attempt ${attempt})` : ''}`);
+      try {
+        await acts.bypassClear.executeWithOptions({ summary: `${step}: remove ${b.flagKey} (${b.adapter})` }, []);
+        if (adapter?.needsRedeploy) {
+          const r = await redeployAndWait({ step, pollEvery: DEPLOY_POLL_MS, readyWithin: DEPLOY_READY_WITHIN_MS });
+          this.tracker.record(step, 'runbook', `deployment ${r.deployment.id} (${r.deployment.url ?? 'no URL'}) ${r.outcome === 'ready' ? 'READY' : r.reason} after ${formatDuration(r.waitedMs)}`, { deploymentId: r.deployment.id, url: r.deployment.url });
+          if (r.outcome !== 'ready') throw new Error(`the redeploy without the flag is not live: ${r.reason}`);
+          b.deployment = { id: r.deployment.id, url: r.deployment.url };
+        }
+        const verified = await this.verify('off', step);
+        if (!verified.ok) throw new Error(`the app still shows the bypass: ${verified.seen.join('; ')}`);
+        const now = Date.now();
+        b.state = 'off';
+        b.offAt = new Date(now).toISOString();
+        b.offReason = reason;
+        b.bypassedForMs = now - Date.parse(b.onSince);
+        const note = `auth bypass off (${reason}); auth was bypassed for ${formatDuration(b.bypassedForMs)} (${b.onSince} → ${b.offAt}); verified: ${verified.seen.join('; ')}`;
+        this.tracker.stepDone(step, 'succeeded', 'runbook', note, { bypassedForMs: b.bypassedForMs, onSince: b.onSince, offAt: b.offAt, reason, verified: verified.seen });
+        if (this.tracker.state.status === 'bypass_active') this.tracker.setStatus('monitoring', 'the emergency auth bypass is off');
+        await this.tracker.notify('status_changed', 'Emergency auth bypass is OFF', note);
+        return true;
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const delay = OFF_RETRY_DELAYS_MS[attempt - 1];
+        const note = `turning the emergency auth bypass off failed (attempt ${attempt}): ${errorMessage(err)}`;
+        const text = `${note}. Users still reach the app without sign-in until the flag's own expiry (${b.expiresAt}). ${delay !== undefined ? `Retrying in ${formatDuration(delay)}; ` : ''}to end it now, remove ${b.flagKey} on the platform${adapter?.needsRedeploy ? ' and redeploy production' : ''}.`;
+        if (attempt === 1) this.tracker.attention(`bypass_off failing: ${errorMessage(err)}; remove ${b.flagKey} by hand if it keeps failing`);
+        this.tracker.record(step, 'runbook', note);
+        await this.tracker.notify('needs_attention', delay !== undefined ? 'Emergency bypass could NOT be turned off (retrying)' : 'Emergency bypass could NOT be turned off: a human must', text);
+        if (delay === undefined) {
+          b.state = 'off_failed';
+          this.tracker.stepDone(step, 'failed', 'runbook', `${note}; gave up after ${attempt} attempts: a human must remove ${b.flagKey}`);
+          this.tracker.attention(`bypass_off failed: a human must remove ${b.flagKey}`);
+          return false;
+        }
+        await sleep(delay, { summary: `${step}: retry ${attempt + 1} in ${formatDuration(delay)}` });
+      }
+    }
+  }
+}
