@@ -12,7 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { IncidentInput } from '../src/domain';
 import { fingerprint } from '../src/keys/resolve';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox } from '../src/sandbox';
 import { approveStep, confirmOldKeyDeleted, getIncidentState, getReview, incidentWorkflow, provideNewKey, type IncidentState } from '../src/workflows/incident';
 import { findSecrets } from './helpers/history-scan';
 import { activeSessions } from './helpers/revocation';
@@ -52,13 +52,13 @@ async function refusal(promise: Promise<unknown>): Promise<string> {
   return cause?.message ?? '';
 }
 
-function input(sandbox: RunningSandbox, excluded: string[]): IncidentInput {
+function input(excluded: string[], exposedAt = Date.now() - 3_600_000): IncidentInput {
   return {
     category: 'key_compromise',
     summary: 'secret key pasted in a public gist',
     ...people,
     timeouts: fast,
-    exposedAt: new Date(Date.now() - 3_600_000).toISOString(),
+    exposedAt: new Date(exposedAt).toISOString(),
     excludeUserIds: excluded,
   };
 }
@@ -76,8 +76,10 @@ describe('key_compromise rotates the key, proves the old one dead, then revokes 
       const taskQueue = uniqueTaskQueue('rotation');
       const worker = await testWorker(temporal.nativeConnection, taskQueue, rotationDeps(setup));
       await worker.runUntil(async () => {
-        const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rotation'), args: [input(sandbox, [breakGlass])] });
+        const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rotation'), args: [input([breakGlass], Date.now() - 1000)] });
         await approveBoth(handle, 'rotate_secret_key');
+        // Whoever holds the leaked key signs up three users meanwhile: the exposure audit must find them.
+        const intruders = sandbox.admin.createUsers({ count: 3 }).map((u) => u.id);
         await waitForState(handle, getIncidentState, waitingFor('a new key'), 30_000);
 
         // A raw key is refused before it reaches history; so is a person not on the incident.
@@ -128,7 +130,10 @@ describe('key_compromise rotates the key, proves the old one dead, then revokes 
         expect(left.size).toBeGreaterThan(0);
         expect(new Set(left.values())).toEqual(new Set([breakGlass]));
         // The exposure audit is in the timeline; keys are named by fingerprint only.
-        expect(lastNote(final, 'exposure_audit')).toMatch(/window: \d+ user\(s\) created.*session\(s\) created/);
+        expect(lastNote(final, 'exposure_audit')).toMatch(/window: 3 user\(s\) created \(user_.*\), 3 session\(s\) created/);
+        const audit = [...final.timeline].reverse().find((e) => e.step === 'exposure_audit' && e.details?.audit)?.details?.audit as { usersCreatedIds: string[]; usersCreated: number; sessionsCreated: number; complete: boolean };
+        expect(audit).toMatchObject({ usersCreated: 3, sessionsCreated: 3, complete: true });
+        expect([...audit.usersCreatedIds].sort()).toEqual([...intruders].sort());
         const review = await handle.query(getReview);
         expect(review?.review.impact.keyExposure).toMatch(/^succeeded: .*window: \d+ user\(s\) created/);
         expect(review?.markdown).toContain('key exposure audit: succeeded');
@@ -153,7 +158,7 @@ describe('key_compromise rotates the key, proves the old one dead, then revokes 
       const taskQueue = uniqueTaskQueue('rotation');
       const worker = await testWorker(temporal.nativeConnection, taskQueue, rotationDeps(setup));
       await worker.runUntil(async () => {
-        const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rotation'), args: [input(sandbox, [])] });
+        const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rotation'), args: [input([])] });
         await approveBoth(handle, 'rotate_secret_key');
         await approveBoth(handle, 'revoke_all_sessions');
         const final = await handle.result();
@@ -181,7 +186,7 @@ describe('key_compromise rotates the key, proves the old one dead, then revokes 
     const oldId = sandbox.admin.listKeys()[0]!.id;
     const child = await startRotationWorker({ temporalAddress: inject('temporalAddress'), taskQueue, workflowBundlePath: inject('workflowBundlePath'), setup });
     try {
-      const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rotation-kill'), args: [input(sandbox, [])] });
+      const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rotation-kill'), args: [input([])] });
       await approveBoth(handle, 'rotate_secret_key');
       await waitForState(handle, getIncidentState, waitingFor('a new key'), 30_000);
       const newFile = join(dir, 'new-key');
