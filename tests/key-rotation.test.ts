@@ -11,7 +11,10 @@ import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/clie
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { IncidentInput } from '../src/domain';
+import { createClerkGateway } from '../src/activities/clerk';
+import { loadEnv } from '../src/config';
 import { fingerprint } from '../src/keys/resolve';
+import { workerKeysFromEnv } from '../src/keys/worker-keys';
 import { startSandbox } from '../src/sandbox';
 import { approveStep, confirmOldKeyDeleted, getIncidentState, getReview, incidentWorkflow, provideNewKey, type IncidentState } from '../src/workflows/incident';
 import { findSecrets } from './helpers/history-scan';
@@ -149,14 +152,17 @@ describe('key_compromise rotates the key, proves the old one dead, then revokes 
     }
   });
 
-  it('Platform API path: the runbook makes the key, stores it in Vault, and the old key expires', async () => {
+  it('Platform API path (as npm start wires sandbox mode): the runbook makes the key, stores it in Vault, and the old key expires', async () => {
     const sandbox = await startSandbox({ users: 20, seed: 'rotation-platform' });
     const dir = mkdtempSync(join(tmpdir(), 'rotation-'));
     try {
       const setup = rotationSetup(sandbox, join(dir, 'worker-key'), true);
       const oldKey = sandbox.secretKey;
+      // The worker's keys exactly as src/main.ts builds them in sandbox mode.
+      const keys = await workerKeysFromEnv(loadEnv({}), { apiUrl: sandbox.url, sandbox: { keyFile: setup.keyFile, secretKey: sandbox.secretKey, vault: sandbox.vault, platform: sandbox.platform } });
+      const deps = { ...rotationDeps(setup), clerk: createClerkGateway({ secretKey: keys.secretKey, keySource: keys.keySource, apiUrl: sandbox.url }), keys: keys.rotation };
       const taskQueue = uniqueTaskQueue('rotation');
-      const worker = await testWorker(temporal.nativeConnection, taskQueue, rotationDeps(setup));
+      const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
       await worker.runUntil(async () => {
         const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rotation'), args: [input([])] });
         await approveBoth(handle, 'rotate_secret_key');
@@ -170,6 +176,7 @@ describe('key_compromise rotates the key, proves the old one dead, then revokes 
         const newKey = sandbox.admin.vault.read('secret', 'clerk')?.data.next_secret_key as string;
         expect(sandbox.admin.keys.lookup(`Bearer ${newKey}`)).toEqual({ state: 'active', id: rotations[0]!.newKeyId });
         expect(sandbox.admin.vercel.productionEnv().CLERK_SECRET_KEY).toBe(newKey);
+        expect(readFileSync(setup.keyFile, 'utf8').trim()).toBe(newKey);
         expect(activeSessions(sandbox).size).toBe(0);
         expect(findSecrets(await handle.fetchHistory(), [oldKey, newKey])).toEqual([]);
       });
