@@ -11,6 +11,7 @@ import { createClerkGateway, createClerkRateLimiters } from '../src/activities/c
 import { keyRefSchema, parseKeyRef } from '../src/keys/ref';
 import { createKeyResolver, createKeySource, fingerprint, KeyRefError } from '../src/keys/resolve';
 import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { runCli } from './helpers/cli';
 
 let sandbox: RunningSandbox;
 beforeAll(async () => {
@@ -29,6 +30,12 @@ describe('key references', () => {
     expect(raw.success).toBe(false);
     expect(raw.error?.issues[0]?.message).toMatch(/looks like a raw secret key; send a reference/);
     expect(keyRefSchema.safeParse('file:relative/path').error?.issues[0]?.message).toMatch(/must be a key reference \(env:NAME, file:\/absolute\/path or vault:mount\/path#field\)/);
+  });
+
+  it('the CLI refuses a raw key for provide-key before anything is sent (usage error, exit 2)', async () => {
+    const run = await runCli('src/cli/incident.ts', ['provide-key', 'incident-x', '--ref', 'sk_test_abcdefgh12345678', '--by', 'bob'], { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:9' });
+    expect(run.code).toBe(2);
+    expect(run.firstError).toMatch(/--ref: this looks like a raw secret key; send a reference/);
   });
 
   it('env: and file: resolve; a file is re-read when it changes; errors name the reference, never a value', async () => {
