@@ -150,7 +150,7 @@ describe('key_compromise rotates the key, proves the old one dead, then revokes 
     } finally {
       await sandbox.close();
     }
-  });
+  }, 120_000);
 
   it('Platform API path (as npm start wires sandbox mode): the runbook makes the key, stores it in Vault, and the old key expires', async () => {
     const sandbox = await startSandbox({ users: 20, seed: 'rotation-platform' });
@@ -183,7 +183,7 @@ describe('key_compromise rotates the key, proves the old one dead, then revokes 
     } finally {
       await sandbox.close();
     }
-  });
+  }, 120_000);
 
   it('a worker killed between push and retire: a new worker resumes at the retirement, nothing is pushed twice', async () => {
     const sandbox = await startSandbox({ users: 10, seed: 'rotation-kill' });
@@ -220,5 +220,5 @@ describe('key_compromise rotates the key, proves the old one dead, then revokes 
       await child.exited;
       await sandbox.close();
     }
-  });
+  }, 120_000);
 });
