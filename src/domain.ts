@@ -33,7 +33,7 @@ export const CATEGORY_SEVERITY: Record<IncidentCategory, Severity> = {
  * the incident commander sends `resolve`. `bypass_active`: monitoring while the emergency auth bypass
  * is on (users reach the app without sign-in), so the UI's list can filter on it.
  */
-export const INCIDENT_STATUSES = ['triage', 'mitigating', 'monitoring', 'needs_human', 'resolved', 'cancelled', 'bypass_active'] as const;
+export const INCIDENT_STATUSES = ['triage', 'mitigating', 'monitoring', 'bypass_active', 'needs_human', 'resolved', 'cancelled'] as const;
 export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
 
 /** `partial`: the step ran but did not do all it was asked (users not found, failures, skipped work). */

@@ -89,7 +89,7 @@ describe('list: the visibility query comes from validated flags only', () => {
 describe.concurrent('npm run incident: bad flags exit 2 naming the flag', () => {
   it('list --status nope, --open with --closed, --limit 0', async () => {
     const [status, both, limit] = await Promise.all([incident(['list', '--status', 'nope']), incident(['list', '--open', '--closed']), incident(['list', '--limit', '0'])]);
-    expect(status.firstError).toBe('error: --status: "nope" is not a status; one of triage, mitigating, monitoring, needs_human, resolved, cancelled');
+    expect(status.firstError).toBe('error: --status: "nope" is not a status; one of triage, mitigating, monitoring, bypass_active, needs_human, resolved, cancelled');
     expect(both.firstError).toBe('error: --open: cannot be combined with --closed');
     expect(limit.firstError).toBe('error: --limit: must be at least 1');
     for (const r of [status, both, limit]) expect(r.code).toBe(2);

@@ -205,6 +205,10 @@ function decisionHandler<R extends { step: GatedStep; approver: string }>(tracke
 function withHandWork(decision: Decision, incidentId: string): Decision {
   const step = decision.step as string;
   if (decision.decision !== 'approved' || !(MANUAL_STEPS as readonly string[]).includes(step)) return decision;
+  if (step === 'emergency_bypass' || step === 'bypass_off') {
+    // Automated when the worker has a deployment platform (docs/bypass.md); by hand otherwise.
+    return { ...decision, message: `${decision.message}; the runbook does it through the deployment platform (DEPLOY_ADAPTER); without one it asks for it by hand (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
+  }
   return { ...decision, message: `${decision.message}; it is not automated yet: do it by hand, then confirm (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
 }
 

@@ -6,7 +6,8 @@
  * off is escalated on every attempt and retried; it is never swallowed.
  *
  * Workflow code: the I/O is in the `bypass*`, `probe*` and `deploy*` activities; the token stays
- * in the worker; the flag only carries its expiry and the incident id.
+ * in the worker; the flag only carries its expiry and the incident id. One concern, the bypass's
+ * life cycle (on, watch, extend, off), hence a little over 400 lines.
  */
 import { condition, defineUpdate, isCancellation, patched, proxyActivities, sleep } from '@temporalio/workflow';
 import { z } from 'zod';
@@ -58,6 +59,7 @@ export class EmergencyBypass {
   private expiresAtMs = 0;
   private readonly pending: Pending[] = [];
   private offRun?: Promise<boolean>;
+  private lastSeen = '';
   /** Set when the flag was applied: undoes it (the playbook's compensation list holds this too). */
   undo?: () => Promise<void>;
 
@@ -264,11 +266,15 @@ export class EmergencyBypass {
         { summary: `monitoring: Clerk status page and Backend API (check ${n}, bypass on)`, startToCloseTimeout: this.input.timeouts.probe * 2 + 10_000, retry: { maximumAttempts: 2 } },
         [{ timeoutMs: this.input.timeouts.probe }],
       );
-      this.tracker.record('recovery_watch', 'runbook', `check ${n}: status page ${p.indicator}, Backend API ${p.backendStatus ?? p.backendApi}${p.healthy ? ' (healthy)' : ''}`);
+      const seen = `status page ${p.indicator}, Backend API ${p.backendStatus ?? p.backendApi}${p.healthy ? ' (healthy)' : ''}`;
+      // The timeline gets a line when what Clerk shows changes (and every healthy check), not every check.
+      if (seen !== this.lastSeen || p.healthy) this.tracker.record('recovery_watch', 'runbook', `check ${n}: ${seen}`);
+      this.lastSeen = seen;
       return p.healthy;
     } catch (err) {
       if (isCancellation(err)) throw err;
       this.tracker.record('recovery_watch', 'runbook', `check ${n} could not run: ${errorMessage(err)}`);
+      this.lastSeen = '';
       return false;
     }
   }
@@ -303,6 +309,7 @@ export class EmergencyBypass {
     const req = parseRequest(extendBypassRequestSchema, raw);
     const b = this.record;
     if (!b || b.state !== 'on') throw new UpdateRefused(`update: the emergency auth bypass is not on${b ? ` (it is ${b.state})` : ''}; nothing to extend`);
+    if (this.offRun) throw new UpdateRefused('update: the emergency auth bypass is being turned off; too late to extend it');
     const { approvers } = this.tracker.state;
     if (!approvers.includes(req.approver)) throw new UpdateRefused(`update.approver: ${req.approver} is not on the approver list (${approvers.join(', ') || 'empty'})`);
     const count = b.extensions.length + this.pending.length;
