@@ -8,6 +8,7 @@ import type { ClerkGateway } from './clerk';
 import { fetchStatusPage, probeBackendApi, runProbes, type StatusPageResult } from './probes';
 import { createDiagnosticsActivities, type DiagnosticsDeps } from './diagnostics';
 import { createRevokeSessionsActivities } from './revoke-sessions';
+import { createReconcileActivities, type ReconcileDeps } from './reconcile-users';
 import type { ProbeReport } from '../triage/rules';
 import { renderReviewMarkdown, type IdentityMapping, type Review } from '../review/build';
 import { reviewOf } from '../review/fetch';
@@ -33,6 +34,8 @@ export interface ActivityDeps {
   diagnostics?: Omit<DiagnosticsDeps, 'clerk' | 'appHealthUrl' | 'appRoutes'>;
   /** People → the client identities they send updates from (APPROVER_IDENTITIES); the review flags decisions that do not match. */
   approverIdentities?: IdentityMapping;
+  /** The app's user store and how to fix it (USER_STORE_URL, RECONCILE_WEBHOOK_URL…): `reconcileDepsFromEnv`. */
+  reconcile?: ReconcileDeps;
 }
 
 const DEFAULT_MAX_SESSION_LIFETIME_MS = 7 * 86_400_000;
@@ -43,6 +46,9 @@ export function createActivities(deps: ActivityDeps) {
   return {
     /** Mass session revocation (`revokeSessionsWorkflow`): count the scope, revoke batch by batch. */
     ...createRevokeSessionsActivities({ clerk: () => deps.clerk }),
+
+    /** User reconciliation (`reconcileUsersWorkflow`): compare Clerk with the app's store, replay what it missed. */
+    ...createReconcileActivities({ clerk: () => deps.clerk, reconcile: () => deps.reconcile }),
 
     /** Diagnostics of middleware failures and session issues: every check in parallel, each bounded. */
     ...createDiagnosticsActivities(() => ({
