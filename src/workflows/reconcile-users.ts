@@ -158,10 +158,10 @@ export async function reconcileUsersWorkflow(rawInput: ReconcileUsersInput): Pro
     : firstCheckpoint(info.runStartTime.getTime());
   let approvalRequest: ReconcileApproval | null = null;
 
-  const applying = () => state.stage.startsWith('apply') || (state.stage === 'done' && state.planned !== null && state.approval?.decision !== 'rejected' && state.approval?.decision !== 'timed_out');
   const progress = (): ReconcileProgress => {
     const seconds = Math.max(0, (state.lastBatchFinishedAt ?? state.startedAt) - state.startedAt) / 1000;
-    const dry = input.dryRun || !applying();
+    // Totals of a plan count what would be delivered: judged as a dry run's.
+    const dry = input.dryRun || state.stage.startsWith('plan') || state.stage === 'approval';
     return {
       workflowId: info.workflowId,
       stage: state.stage,
