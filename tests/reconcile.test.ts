@@ -165,7 +165,7 @@ describe('reconcileUsersWorkflow', () => {
       const appliedBefore = receiver.counts.applied;
       const self = await handle.executeUpdate(decideReconcile, { args: [{ decision: 'approve', approver: base.requestedBy }] }).catch((e: unknown) => e);
       expect(self).toBeInstanceOf(WorkflowUpdateFailedError);
-      expect(String((self as Error).cause?.message)).toMatch(/update.approver: alice@example.com requested this reconciliation/);
+      expect(String(((self as Error).cause as Error | undefined)?.message)).toMatch(/update.approver: alice@example.com requested this reconciliation/);
       expect(receiver.counts.applied).toBe(appliedBefore);
       await handle.executeUpdate(decideReconcile, { args: [{ decision: 'approve', approver: 'bob@example.com', reason: 'checked the sample' }] });
       const result = await handle.result();
@@ -187,6 +187,6 @@ describe('reconcileUsersWorkflow', () => {
 
   it('refuses a bad input, naming the field', async () => {
     const err = await run(reconcileDeps(sandbox, store, { type: 'store' }), { scope: { type: 'createdBetween', from: 'yesterday' } } as never).catch((e: unknown) => e);
-    expect(String((err as Error).cause?.message)).toMatch(/scope\.from/);
+    expect(String(((err as Error).cause as Error | undefined)?.message)).toMatch(/scope\.from/);
   });
 });
