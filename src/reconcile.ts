@@ -20,7 +20,7 @@ export const reconcileTotalsSchema = z.strictObject({
   usersScanned: count,
   /** Store rows checked against Clerk for users deleted there. */
   storeRowsScanned: count,
-  /** Users whose copy matched. */
+  /** Clerk users whose stored copy matched. */
   inSync: count,
   /** Differences found: users missing from the store, stale copies, users deleted in Clerk but still stored. */
   missing: count,

@@ -101,7 +101,7 @@ export function createReconcileActivities(deps: { clerk: () => ClerkGateway | un
 
       const handle = async (item: UserItem): Promise<UserOutcome> => {
         if (input.pass === 'store') {
-          if (item.user) return { storeRowsScanned: 1, inSync: 1 };
+          if (item.user) return { storeRowsScanned: 1 };
           // Stored, and Clerk does not know the id: deleted in Clerk.
           return { storeRowsScanned: 1, ...(await fix(item.userId, { type: 'user.deleted', data: { deleted: true, id: item.userId, object: 'user' }, version: 'deleted', fields: [] }, 'deleted')) };
         }
