@@ -18,6 +18,8 @@ import { startSandbox, type RunningSandbox } from './sandbox';
 import { createWorker } from './worker';
 import { clerkLimitsFromEnv, createClerkGateway } from './activities/clerk';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
+import { reconcileDepsFromEnv, startSandboxReconcile } from './reconcile-setup';
+import type { ReconcileDeps } from './activities/reconcile-users';
 
 const DATA_DIR = join(PROJECT_ROOT, '.data');
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -110,6 +112,7 @@ async function main(): Promise<void> {
       appRoutes: string[];
       publishableKey?: string;
     };
+    let reconcile: ReconcileDeps | undefined;
     if (env.CLERK_SECRET_KEY) {
       clerk = {
         mode: 'real',
@@ -120,6 +123,8 @@ async function main(): Promise<void> {
         appRoutes: env.APP_ROUTES,
       };
       say('Clerk: REAL Clerk Backend API (CLERK_SECRET_KEY is set)');
+      reconcile = reconcileDepsFromEnv(env);
+      say(reconcile ? `User store: ${reconcile.store.kind} (USER_STORE_URL), ${reconcile.delivery.type} delivery` : 'User store: none (USER_STORE_URL unset): webhook_backlog reconciliation stays by hand');
     } else {
       const sandbox: RunningSandbox = await startSandbox({ port: env.CLERK_SANDBOX_PORT, users: SANDBOX_USERS, seed: 1 });
       stops.push(() => sandbox.close());
@@ -134,6 +139,11 @@ async function main(): Promise<void> {
         publishableKey: sandbox.publishableKey,
       };
       say(`Clerk: SANDBOX at ${sandbox.url} with ${SANDBOX_USERS} seeded users (no CLERK_SECRET_KEY set; nothing reaches real Clerk)`);
+      // The app's side of webhooks: a SQLite store and the example receiver, 10 % of deliveries dropped.
+      const users = await startSandboxReconcile(env, sandbox, DATA_DIR);
+      stops.push(() => users.close());
+      reconcile = users.deps;
+      say(`User store: ${users.storeUrl}, fed by the example webhook receiver at ${users.receiverUrl} (the sandbox drops 10 % of deliveries)`);
     }
 
     const connection = await NativeConnection.connect({ address });
@@ -159,6 +169,7 @@ async function main(): Promise<void> {
         chatWebhookUrl: env.CHAT_WEBHOOK_URL,
         temporalUiUrl: env.TEMPORAL_UI_URL ?? uiUrl,
         namespace: env.TEMPORAL_NAMESPACE,
+        ...(reconcile ? { reconcile } : {}),
       },
     });
 

@@ -98,6 +98,8 @@ export interface Review {
     dataLoss: string;
     /** As the commander counted them (`resolve`); else "not given". */
     usersReportedAffected: string;
+    /** Differences the user reconciliation fixed (webhook events replayed or store writes); absent when none ran. */
+    webhookEventsReplayed?: number;
   };
   actionItems: ActionItem[];
   /** The commander's lessons (`resolve`). */
@@ -313,6 +315,13 @@ function revocations(state: IncidentState): RevocationImpact[] {
   });
 }
 
+/** Events the user reconciliation replayed (its step's `reconcileTotals.applied`, dry runs excluded). */
+function webhookEventsReplayed(state: IncidentState): { webhookEventsReplayed?: number } {
+  const runs = state.timeline.map((t) => asRecord(t.details)).filter((d) => d.reconcileTotals);
+  if (!runs.length) return {};
+  return { webhookEventsReplayed: runs.filter((d) => d.dryRun !== true).reduce((n, d) => n + num(asRecord(d.reconcileTotals).applied), 0) };
+}
+
 function actionItems(state: IncidentState): ActionItem[] {
   const items: ActionItem[] = [];
   const once = (item: ActionItem) => void (items.some((i) => i.text === item.text) || items.push(item));
@@ -413,6 +422,7 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
       openItems: state.openItems,
       dataLoss: dataLoss(resolution),
       usersReportedAffected: resolution?.usersAffected === undefined ? NOT_GIVEN : String(resolution.usersAffected),
+      ...webhookEventsReplayed(state),
     },
     actionItems: [
       ...actionItems(state),

@@ -11,6 +11,7 @@ import { clerkLimitsFromEnv, createClerkGateway, createClerkRateLimiters } from 
 import { dataConverterFromEnv } from '../codec';
 import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from '../config';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
+import { reconcileDepsFromEnv } from '../reconcile-setup';
 
 // A path, not require.resolve: the source is TypeScript (run by tsx), which Node's resolver does not know.
 export const WORKFLOWS_PATH = join(__dirname, '..', 'workflows', 'index.ts');
@@ -49,6 +50,7 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
   // One limiter per Clerk instance for this process: every gateway created here shares it.
   const rateLimiters = createClerkRateLimiters();
+  const reconcile = reconcileDepsFromEnv(env);
   const worker = await createWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
@@ -70,6 +72,7 @@ async function main(): Promise<void> {
       chatWebhookUrl: env.CHAT_WEBHOOK_URL,
       temporalUiUrl: env.TEMPORAL_UI_URL,
       namespace: env.TEMPORAL_NAMESPACE,
+      ...(reconcile ? { reconcile } : {}),
     },
   });
   console.log(`worker polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${env.TEMPORAL_ADDRESS} (namespace ${env.TEMPORAL_NAMESPACE})`);

@@ -17,6 +17,7 @@ import { ManualSteps, OptionalSteps, Resolution } from './incident-requests';
 import type { IncidentRun } from './incident-playbooks';
 import { errorMessage, IncidentTracker, notifications, openItems } from './incident-state';
 import { describeScope, revokeSessionsWorkflow } from './revoke-sessions';
+import { RECONCILE_PATCH, reconcileUsersStep } from './incident-reconcile';
 
 const activities = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -357,6 +358,13 @@ export class Incident implements IncidentRun {
       this.tracker.stepDone(step, 'failed', 'runbook', `revocation workflow ${childId} failed: ${errorMessage(err)}`, { childWorkflowId: childId });
       this.tracker.attention(`${step} failed: ${errorMessage(err)}`);
     }
+  }
+
+  // -- user reconciliation (webhook backlog) ----------------------------------------------------
+
+  async reconcileUsers(step: ManualStep): Promise<boolean> {
+    if (!patched(RECONCILE_PATCH)) return false;
+    return reconcileUsersStep(this.tracker, this.input, step);
   }
 
   // -- close ------------------------------------------------------------------------------------
