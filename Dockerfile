@@ -19,6 +19,7 @@ RUN npm ci --omit=dev && npm cache clean --force
 
 COPY tsconfig.json ./
 COPY src ./src
+COPY examples ./examples
 
 # The image's non-root `node` user (uid 1000), by number so that Kubernetes'
 # runAsNonRoot can verify it. Files stay root-owned, read-only to the process.
