@@ -118,20 +118,26 @@ export function createReconcileActivities(deps: { clerk: () => ClerkGateway | un
         return { usersScanned: 1, ...(await fix(user.id, { type: 'user.updated', data: user.raw, version, fields }, 'stale')) };
       };
 
-      /** A page of the store's ids, each resolved against Clerk: one count per 100 ids, a lookup only when some are gone. */
+      /**
+       * A page of the store's ids (up to `pageSize`), resolved against Clerk 100 ids at a time, in
+       * parallel: one count per 100 ids, a lookup only where some are gone.
+       */
       const storePage = async (cursor: ReconcileBatchInput['cursor']): Promise<UserPage> => {
         if (cursor.type !== 'key') throw new Error('the store sweep needs a key cursor');
-        const ids = await storeCall(() => rc.store.idsAfter(cursor.after, Math.min(input.pageSize, IDS_PER_LOOKUP)));
+        const ids = await storeCall(() => rc.store.idsAfter(cursor.after, input.pageSize));
         const known = new Set<string>();
-        if (ids.length > 0) {
-          const n = await gateway.countUsers({ userIds: ids });
-          if (n >= ids.length) for (const id of ids) known.add(id);
-          else for (const u of (await gateway.listUsers({ limit: IDS_PER_LOOKUP, userIds: ids })).users) known.add(u.id);
-        }
+        const chunks = Array.from({ length: Math.ceil(ids.length / IDS_PER_LOOKUP) }, (_, k) => ids.slice(k * IDS_PER_LOOKUP, (k + 1) * IDS_PER_LOOKUP));
+        await Promise.all(
+          chunks.map(async (chunk) => {
+            const n = await gateway.countUsers({ userIds: chunk });
+            if (n >= chunk.length) for (const id of chunk) known.add(id);
+            else for (const u of (await gateway.listUsers({ limit: IDS_PER_LOOKUP, userIds: chunk })).users) known.add(u.id);
+          }),
+        );
         return {
           // A known id needs only to be known: the summary is a stand-in (no field of it is read).
           items: ids.map((id) => ({ user: known.has(id) ? presentUser(id) : null, userId: id, cursorAfter: { type: 'key', after: id } })),
-          last: ids.length < Math.min(input.pageSize, IDS_PER_LOOKUP),
+          last: ids.length < input.pageSize,
           usersMatching: null,
         };
       };
