@@ -4,12 +4,12 @@
  * sandbox mode's ready-made setup: a SQLite store and the example receiver, fed by the sandbox's
  * webhooks with 10 % of deliveries dropped. Secrets and URLs stay here, never in workflow history.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ReconcileDeps } from './activities/reconcile-users';
 import { ConfigError, type Env } from './config';
 import type { RunningSandbox } from './sandbox';
-import { openUserStore, storeMappingSchema, type UserStore } from './stores';
+import { openUserStore, storedUserFromClerk, storeMappingSchema, type UserStore } from './stores';
 import { startWebhookReceiver } from '../examples/webhook-receiver/server';
 
 function mappingFromEnv(env: Env) {
@@ -41,12 +41,26 @@ export function reconcileDepsFromEnv(env: Env, defaults: { storeUrl?: string; we
   return { store, mapping, delivery: type === 'webhook' ? { type, endpoint: { url: webhookUrl!, signingSecret: signingSecret! } } : { type } };
 }
 
-/** Sandbox mode: the store (default `sqlite:<dataDir>/users.db`) and the example receiver, which the sandbox's webhooks reach with `dropRate` dropped. */
+/**
+ * Sandbox mode: the store (default `sqlite:<dataDir>/users.db`) and the example receiver, which the
+ * sandbox's webhooks reach with `dropRate` dropped. The sandbox's users are generated anew at every
+ * start, so the default store starts anew too, as an in-sync copy of them: the drift is what this
+ * session's webhooks lose.
+ */
 export async function startSandboxReconcile(env: Env, sandbox: RunningSandbox, dataDir: string, dropRate = 0.1) {
   const storeUrl = env.USER_STORE_URL ?? `sqlite:${dataDir}/users.db`;
-  if (storeUrl.startsWith('sqlite:')) mkdirSync(dirname(storeUrl.slice('sqlite:'.length)), { recursive: true });
+  if (!env.USER_STORE_URL) {
+    const path = storeUrl.slice('sqlite:'.length);
+    mkdirSync(dirname(path), { recursive: true });
+    for (const f of [path, `${path}-journal`, `${path}.lock`]) rmSync(f, { recursive: true, force: true });
+  }
   const store: UserStore = openUserStore(storeUrl, mappingFromEnv(env));
   await store.ensureSchema();
+  if (!env.USER_STORE_URL) {
+    const rows = sandbox.admin.store.stats().users;
+    const users = Array.from({ length: rows }, (_, i) => storedUserFromClerk(sandbox.admin.store.userJson(i)));
+    await store.load(users);
+  }
   const receiver = await startWebhookReceiver({ store, signingSecret: sandbox.webhookSigningSecret });
   sandbox.admin.setWebhooks({ url: receiver.url, dropRate });
   const deps: ReconcileDeps = {

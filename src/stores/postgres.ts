@@ -95,6 +95,27 @@ export function openPostgresStore(url: string, mapping: StoreMapping): UserStore
         client.release();
       }
     },
+    async load(users) {
+      const sets = kept.map((k) => `${k.column} = excluded.${k.column}`).join(', ');
+      const client = await pool.connect();
+      try {
+        await q('BEGIN', [], client);
+        for (const u of users) {
+          await q(
+            `INSERT INTO ${m.table} (${cols.join(', ')}) VALUES (${cols.map((_, k) => `$${k + 1}`).join(', ')})` +
+              (sets ? ` ON CONFLICT (${m.id}) DO UPDATE SET ${sets}` : ` ON CONFLICT (${m.id}) DO NOTHING`),
+            [u.id, ...kept.map((k) => u[k.field])],
+            client,
+          );
+        }
+        await q('COMMIT', [], client);
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
     close: () => pool.end(),
   };
 }

@@ -93,6 +93,21 @@ export function openSqliteStore(path: string, mapping: StoreMapping): UserStore 
         d.exec('COMMIT');
         return true;
       }),
+    load: (users) =>
+      withDb((d) => {
+        const sets = kept.map((k) => `${k.column} = excluded.${k.column}`).join(', ');
+        d.exec('BEGIN IMMEDIATE');
+        const insert = d.prepare(
+          `INSERT INTO ${m.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})` +
+            (sets ? ` ON CONFLICT (${m.id}) DO UPDATE SET ${sets}` : ` ON CONFLICT (${m.id}) DO NOTHING`),
+        );
+        try {
+          for (const u of users) insert.run(values(u));
+        } finally {
+          insert.finalize();
+        }
+        d.exec('COMMIT');
+      }),
     close: async () => {
       if (db.isOpen) db.close();
     },

@@ -52,6 +52,8 @@ export interface UserStore {
    * before. An upsert never replaces a copy with a newer `updatedAt` (events may arrive out of order).
    */
   apply(change: StoreChange, messageId?: string): Promise<boolean>;
+  /** Upserts many users in one transaction (an initial copy, e.g. sandbox mode's start). */
+  load(users: readonly StoredUser[]): Promise<void>;
   close(): Promise<void>;
 }
 
