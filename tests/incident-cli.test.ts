@@ -109,10 +109,20 @@ describe.concurrent('npm run incident: bad flags exit 2 naming the flag', () => 
     for (const r of [interval, since, as, noId]) expect(r.code).toBe(2);
   });
 
+  it('extend --for 3 (no unit), extend without --reason', async () => {
+    const [unit, noReason] = await Promise.all([
+      incident(['extend', 'incident-1', '--by', 'bob', '--for', '3', '--reason', 'r']),
+      incident(['extend', 'incident-1', '--by', 'bob', '--for', '30m']),
+    ]);
+    expect(unit.firstError).toBe('error: --for: must be a duration like "30s", "15 minutes" or "2h"');
+    expect(noReason.firstError).toBe("error: required option '--reason <text>' not specified");
+    for (const r of [unit, noReason]) expect(r.code).toBe(2);
+  });
+
   it('every command shows an example in its help', () => {
     const program = buildProgram();
     const names = program.commands.map((c) => c.name());
-    expect(names).toEqual(expect.arrayContaining(['start', 'list', 'show', 'status', 'watch', 'cancel', 'approve', 'reject', 'confirm', 'resolve', 'request']));
+    expect(names).toEqual(expect.arrayContaining(['start', 'list', 'show', 'status', 'watch', 'cancel', 'approve', 'reject', 'confirm', 'resolve', 'request', 'extend']));
     for (const command of program.commands) {
       let help = '';
       command.configureOutput({ writeOut: (text) => (help += text) });

@@ -35,6 +35,8 @@ import {
   rejectStep,
   requestStep,
   stepRequestSchema,
+  extendBypass,
+  extendBypassRequestSchema,
 } from '../workflows/incident';
 import { getRevocationProgress } from '../workflows/revoke-sessions';
 import { addSignCommand, keySpecSchema, signDecision } from './sign';
@@ -390,6 +392,25 @@ export function buildProgram(): Command {
       await connect(async (client) => {
         const handle = await existingWorkflow(client, id, INCIDENT);
         console.log((await sendUpdate(() => handle.executeUpdate(confirmOldKeyDeleted, { args: [req] }))).message);
+      });
+    });
+
+  program
+    .command('extend')
+    .description('emergency bypass: keep it on longer (an approver; never past BYPASS_MAX_DURATION in all)')
+    .argument('<workflowId>')
+    .requiredOption('--by <name>', 'the approver who extends it')
+    .requiredOption('--for <duration>', 'how much longer, e.g. 30m')
+    .requiredOption('--reason <text>', 'why auth stays bypassed')
+    .addHelpText('after', example('extend incident-3f9c… --by bob@example.com --for 30m --reason "Clerk expects recovery in 20 minutes"'))
+    .action(async (workflowId: string, opts: Record<string, unknown>) => {
+      const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
+      // Checked here, sent as given: the workflow parses the duration itself.
+      const req = { approver: String(opts.by), extendBy: String(opts.for), reason: String(opts.reason) };
+      parseOrThrow(extendBypassRequestSchema, req, { approver: '--by', extendBy: '--for', reason: '--reason' });
+      await connect(async (client) => {
+        const handle = await existingWorkflow(client, id, INCIDENT);
+        console.log((await sendUpdate(() => handle.executeUpdate(extendBypass, { args: [req] }))).message);
       });
     });
 
