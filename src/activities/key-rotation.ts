@@ -21,6 +21,12 @@ import type { DeployAdapter } from './deploy';
 import { toDeployFailure } from './deploy';
 import { createKeyResolver, fingerprint, KeyRefError, type KeyResolver, type KeySource } from '../keys/resolve';
 import { parseKeyRef } from '../keys/ref';
+import { z } from 'zod';
+
+/** Clerk's `PlatformRotateSecretKeysResponse` (platform/beta.yml), the part we read. */
+const platformRotateAnswer = z.object({
+  instances: z.array(z.object({ instance_id: z.string(), environment_type: z.string(), secret_key: z.string().min(1) })).min(1),
+});
 
 export interface PlatformApiOptions {
   /** Default https://api.clerk.com (the sandbox's URL in sandbox mode). */
@@ -141,21 +147,24 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
       }).catch((err: unknown) => {
         throw fail('PlatformApiUnavailable', `Platform API did not answer: ${(err as Error).message}`, false);
       });
-      const body = (await res.json().catch(() => ({}))) as { secret_key?: string; secret_keys?: { secret?: string }[]; expiring_secret_keys?: { expires_at?: number }[]; errors?: { code?: string; long_message?: string }[] };
+      const body: unknown = await res.json().catch(() => ({}));
       if (!res.ok) {
-        const e = body.errors?.[0];
+        const e = (body as { errors?: { code?: string; long_message?: string }[] }).errors?.[0];
         throw fail(res.status >= 500 || res.status === 429 ? 'PlatformApiUnavailable' : 'PlatformApiRejected', `Platform API rotate_secret_keys answered ${res.status}${e?.code ? ` ${e.code}` : ''}: ${e?.long_message ?? 'no detail'}`, !(res.status >= 500 || res.status === 429));
       }
-      const secret = body.secret_key ?? body.secret_keys?.[0]?.secret;
-      if (!secret) throw fail('PlatformApiRejected', 'Platform API rotate_secret_keys answered 200 without a secret key');
+      // The spec's PlatformRotateSecretKeysResponse: one entry per instance rotated (here one).
+      const parsed = platformRotateAnswer.safeParse(body);
+      const rotated = parsed.success ? (parsed.data.instances.find((i) => i.instance_id === p.instance || i.environment_type === p.instance) ?? parsed.data.instances[0]) : undefined;
+      const secret = rotated?.secret_key;
+      if (!secret) throw fail('PlatformApiRejected', 'Platform API rotate_secret_keys answered 200 without an instance secret key (instances[].secret_key)');
       try {
         await d.resolver.store(p.storeRef, secret);
       } catch (err) {
         // The key exists at Clerk but is stored nowhere: say so; an operator deletes it in the Dashboard.
         throw fail('KeyRefUnresolved', `the new key ${fingerprint(secret)} was created but could not be stored at ${p.storeRef}: ${(err as Error).message}`);
       }
-      const expires = body.expiring_secret_keys?.[0]?.expires_at;
-      return { ref: p.storeRef, fingerprint: fingerprint(secret), oldKeysExpireAt: expires !== undefined ? new Date(expires).toISOString() : null };
+      // The answer does not say when the old keys expire: the delay asked for, from now.
+      return { ref: p.storeRef, fingerprint: fingerprint(secret), oldKeysExpireAt: new Date(Date.now() + p.delayHours * 3_600_000).toISOString() };
     },
 
     async verifyNewKey(input: { ref: string; instanceId: string; oldFingerprint: string }): Promise<{ fingerprint: string; instanceId: string }> {

@@ -4,7 +4,9 @@
  * `{ delay_old_secrets_expiration_hours }`, authenticated by the Platform API bearer token (not a
  * secret key). It adds a new secret key to the instance and makes every other active key expire
  * after the delay (0: at once). `{env}` is the instance id or its environment (`development`).
- * The answer's shape is our best reading of Clerk's private-beta docs: `secret_key` plus the list.
+ * Request and answer as Clerk's Platform API spec (github.com/clerk/openapi-specs, platform/beta.yml,
+ * `PlatformRotateInstanceSecretKeys`): `{ application_id, name, instances: [{ instance_id,
+ * environment_type, secret_key }] }`; the body allows only `delay_old_secrets_expiration_hours` and `reason`.
  * Admin view: `GET /__sandbox/platform` (rotations, key ids only).
  */
 import type { FastifyInstance } from 'fastify';
@@ -13,7 +15,7 @@ import { clerkErrors, sendClerk } from '../clerk-reply';
 import type { ServerContext } from '../server';
 
 const rotateBody = z
-  .object({ delay_old_secrets_expiration_hours: z.number().int().min(0).max(720).optional(), reason: z.string().max(500).optional() })
+  .strictObject({ delay_old_secrets_expiration_hours: z.number().int().min(0).max(720).optional(), reason: z.string().max(500).optional() })
   .optional();
 
 export async function clerkPlatformApi(app: FastifyInstance, ctx: ServerContext): Promise<void> {
@@ -38,11 +40,9 @@ export async function clerkPlatformApi(app: FastifyInstance, ctx: ServerContext)
     const expiring = old.map((k) => ({ id: k.id, expiresAt: new Date(expiresAt).toISOString() }));
     platform.rotations.push({ time: new Date().toISOString(), instance: admin.instanceId, newKeyId: created.id, expiring, delayHours });
     return sendClerk(reply, 200, {
-      object: 'secret_key_rotation',
-      instance_id: admin.instanceId,
-      secret_key: created.secretKey,
-      secret_keys: [{ object: 'secret_key', id: created.id, secret: created.secretKey, created_at: Date.parse(created.createdAt) }],
-      expiring_secret_keys: expiring.map((e) => ({ object: 'secret_key', id: e.id, expires_at: Date.parse(e.expiresAt) })),
+      application_id: platform.applicationId,
+      name: 'sandbox application',
+      instances: [{ instance_id: admin.instanceId, environment_type: 'development', secret_key: created.secretKey }],
     });
   });
 
