@@ -9,7 +9,7 @@ import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { z } from 'zod';
 import { INCIDENT_CATEGORIES, type IncidentCategory } from '../domain';
 import { openDrillTarget } from '../drill/environment';
-import { formatReports, runDrill, type DrillHooks, type DrillReport, type DrillTarget } from '../drill/run';
+import { formatReports, reportsJson, runDrill, type DrillHooks, type DrillReport, type DrillTarget } from '../drill/run';
 import { SCENARIOS } from '../drill/scenarios';
 import { CliArgumentError, runCli } from './common';
 
@@ -63,11 +63,7 @@ export function buildDrillProgram(): Command {
       } finally {
         await opened.close();
       }
-      console.log(
-        opts.json
-          ? JSON.stringify(reports.map(({ category, passed, checks, workflowId, steps, reviewPath, durationMs }) => ({ category, passed, checks, workflowId, steps, reviewPath, durationMs })), null, 2)
-          : formatReports(reports),
-      );
+      console.log(opts.json ? reportsJson(reports) : formatReports(reports));
       if (!reports.every((r) => r.passed)) process.exitCode = 1;
     });
 }

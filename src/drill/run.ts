@@ -201,6 +201,15 @@ export async function runDrill(category: IncidentCategory, scenario: DrillScenar
   };
 }
 
+/** What `--json` prints: `[{category, passed, checks, workflowId, steps, reviewPath, durationMs}]`. */
+export function reportsJson(reports: DrillReport[]): string {
+  return JSON.stringify(
+    reports.map(({ category, passed, checks, workflowId, steps, reviewPath, durationMs }) => ({ category, passed, checks, workflowId, steps, reviewPath, durationMs })),
+    null,
+    2,
+  );
+}
+
 /** The report for a terminal. */
 export function formatReports(reports: DrillReport[]): string {
   const lines: string[] = [];

@@ -1,0 +1,104 @@
+/**
+ * Game-day drills end to end: a real Temporal server, a sandbox-mode worker, the sandbox reached
+ * over HTTP only. A drill passes when the sandbox's records agree; a sabotaged run (the bypass
+ * forced back on in the sandbox after the workflow turned it off) must be reported as failed.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { drillCategories, runDrills } from '../src/cli/drill';
+import { CliArgumentError } from '../src/cli/common';
+import { sandboxWorkerDeps } from '../src/drill/environment';
+import { reportsJson, type DrillReport, type DrillTarget } from '../src/drill/run';
+import { DrillSandbox } from '../src/drill/sandbox';
+import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { connectTemporal, testWorker, uniqueTaskQueue, type TemporalTestContext } from './helpers/temporal';
+
+let temporal: TemporalTestContext;
+let sandbox: RunningSandbox;
+let reviewDir: string;
+beforeAll(async () => {
+  temporal = await connectTemporal();
+  sandbox = await startSandbox({ users: 20, seed: 'drill-test' });
+  sandbox.admin.vercel.buildMs = 300;
+  reviewDir = mkdtempSync(join(tmpdir(), 'cir-drill-test-'));
+});
+afterAll(async () => {
+  await sandbox?.close();
+  await temporal?.close();
+  if (reviewDir) rmSync(reviewDir, { recursive: true, force: true });
+});
+
+/** Runs `categories` with a sandbox-mode worker of their own, as `npm run drill` does without `npm start`. */
+async function drill(categories: Parameters<typeof runDrills>[0], hooks: Parameters<typeof runDrills>[2] = {}): Promise<DrillReport[]> {
+  const taskQueue = uniqueTaskQueue('drill');
+  const worker = await testWorker(temporal.nativeConnection, taskQueue, sandboxWorkerDeps(sandbox));
+  const target: DrillTarget = { client: temporal.client, taskQueue, sandbox: new DrillSandbox(sandbox.url), reviewDir, log: () => undefined };
+  return worker.runUntil(runDrills(categories, target, hooks));
+}
+
+const failedChecks = (r: DrillReport | undefined) => r?.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail}`);
+
+describe('npm run drill', () => {
+  it('clerk_outage, middleware_failure and session_issues pass, checked in the sandbox; the JSON has the documented shape; the review is on disk', async () => {
+    const reports = await drill(['clerk_outage', 'middleware_failure', 'session_issues']);
+    for (const r of reports) expect(failedChecks(r), r.category).toEqual([]);
+    const json = JSON.parse(reportsJson(reports)) as unknown[];
+    expect(json).toHaveLength(3);
+    for (const entry of json) {
+      expect(entry).toEqual({
+        category: expect.any(String),
+        passed: true,
+        checks: expect.arrayContaining([{ name: 'review written', passed: true, detail: expect.any(String) }]),
+        workflowId: expect.stringMatching(/^drill-/),
+        steps: expect.arrayContaining([{ step: 'review', outcome: 'succeeded' }]),
+        reviewPath: expect.stringContaining(reviewDir),
+        durationMs: expect.any(Number),
+      });
+    }
+    const outage = reports[0] as DrillReport;
+    expect(outage.checks.map((c) => c.name)).toEqual(expect.arrayContaining(['Vercel log: bypass set → deploy → ready → removed → deploy → ready', 'bypass off on the platform and the app', 'triage named the injected fault']));
+    expect(readFileSync(outage.reviewPath as string, 'utf8')).toContain(outage.workflowId);
+    // The drill lifted its faults: the sandbox is healthy again.
+    expect(sandbox.admin.outageState().active).toBe(false);
+    expect((await fetch(`${sandbox.url}/app/dashboard`)).status).toBe(200);
+  }, 180_000);
+
+  it('a sabotaged clerk_outage (the bypass flag forced back on after the workflow turned it off) is reported as failed', async () => {
+    const [report] = await drill(['clerk_outage'], {
+      beforeChecks: async ({ sandbox: s }) => {
+        const { token, edgeConfig, flagKey } = await s.vercel();
+        const res = await fetch(`${s.url}/v1/edge-config/${edgeConfig.id}/items`, {
+          method: 'PATCH',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ items: [{ operation: 'upsert', key: flagKey, value: { until: new Date(Date.now() + 600_000).toISOString(), incident: 'sabotage' } }] }),
+        });
+        expect(res.ok).toBe(true);
+      },
+    });
+    expect(report?.passed).toBe(false);
+    // The workflow's own word is still "off": only the sandbox's records catch it.
+    expect(report?.checks.find((c) => c.name === 'workflow reports the expected outcomes')?.passed).toBe(true);
+    const off = report?.checks.find((c) => c.name === 'bypass off on the platform and the app');
+    expect(off).toMatchObject({ passed: false, detail: expect.stringMatching(/Edge Config still has CLERK_AUTH_BYPASS.*X-Auth-Bypass: true/) });
+    await fetch(`${sandbox.url}/v1/edge-config/ecfg_sandboxexampleapp/items`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${sandbox.vercel.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ items: [{ operation: 'delete', key: 'CLERK_AUTH_BYPASS' }] }),
+    });
+  }, 120_000);
+
+  it('categories not automated in this build are reported as failed, naming why, without starting anything', async () => {
+    const reports = await drill(['webhook_backlog']);
+    expect(reports[0]).toMatchObject({ category: 'webhook_backlog', passed: false, workflowId: null, steps: [] });
+    expect(reports[0]?.checks[0]?.detail).toMatch(/^not drillable yet: /);
+  });
+
+  it('the argument is a category or all; anything else is a usage error naming it', () => {
+    expect(drillCategories('all')).toHaveLength(5);
+    expect(drillCategories('session_issues')).toEqual(['session_issues']);
+    expect(() => drillCategories('outage')).toThrow(CliArgumentError);
+    expect(() => drillCategories('outage')).toThrow(/<category>: must be one of clerk_outage, .* or all \(got "outage"\)/);
+  });
+});
