@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { buildProgram as buildIncidentProgram } from '../src/cli/incident';
 import { buildProgram as buildRevokeProgram } from '../src/cli/revoke-sessions';
 import { buildTriageProgram } from '../src/cli/triage';
+import { buildDrillProgram } from '../src/cli/drill';
 
 const root = join(__dirname, '..');
 const docs = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
@@ -26,6 +27,7 @@ const programs: Record<string, () => Command> = {
   incident: buildIncidentProgram,
   revoke: buildRevokeProgram,
   triage: () => buildTriageProgram(),
+  drill: buildDrillProgram,
 };
 
 /** The flags a command (or, for triage, the program itself) accepts. */
