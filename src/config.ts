@@ -34,6 +34,23 @@ export const envSchema = z.object({
     .regex(/^sk_(test|live)_[A-Za-z0-9]+$/, 'must look like sk_test_… or sk_live_…')
     .optional(),
   CLERK_API_URL: optionalUrl,
+  // Key references and the key rotation (docs/key-rotation.md). References name where a key lives, never the key.
+  /** Where the worker's Clerk key lives: env:NAME, file:/path or vault:mount/path#field (default env:CLERK_SECRET_KEY). */
+  CLERK_SECRET_KEY_REF: optionalString.pipe(z.string().regex(/^(env|file|vault):/, 'must be a key reference: env:NAME, file:/path or vault:mount/path#field').optional()),
+  /** HashiCorp Vault (KV v2) for vault: references. */
+  VAULT_ADDR: optionalUrl,
+  VAULT_TOKEN: optionalString,
+  VAULT_NAMESPACE: optionalString,
+  /** Clerk Platform API (private beta): with a token, the rotation makes the new key itself. */
+  CLERK_PLATFORM_API_TOKEN: optionalString,
+  CLERK_PLATFORM_API_URL: optionalUrl,
+  CLERK_APPLICATION_ID: optionalString,
+  /** The instance the Platform API rotates: its id (ins_…) or environment. */
+  CLERK_INSTANCE: z.string().trim().min(1).default('production'),
+  /** Where the Platform API's new key is stored (a file: or vault: reference). */
+  CLERK_NEW_KEY_REF: optionalString,
+  /** Hours the old key keeps working after a Platform API rotation (0: it dies at once). */
+  CLERK_OLD_KEY_EXPIRY_HOURS: z.coerce.number().int().min(0).max(720).default(0),
   /** Port of the Clerk sandbox that `npm start` runs when no CLERK_SECRET_KEY is set. */
   CLERK_SANDBOX_PORT: z.coerce.number().int().min(0).max(65535).default(8234),
   CLERK_STATUS_PAGE_URL: optionalUrl,

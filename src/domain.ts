@@ -174,6 +174,10 @@ export const incidentInputSchema = z
     /** session_issues only: end the sessions of these users (after an approval). */
     targetedRevocation: z.strictObject({ userIds: z.array(clerkUserIdSchema).min(1).max(1000) }).optional(),
     dryRun: z.boolean().default(false),
+    /** key_compromise only: when the key may have leaked (ISO time); the exposure audit starts there (default: the report). */
+    exposedAt: z.iso.datetime({ offset: true, message: 'must be an ISO date-time like "2026-11-27T05:00:00Z"' }).optional(),
+    /** key_compromise only: break-glass users whose sessions the revocation keeps. */
+    excludeUserIds: z.array(clerkUserIdSchema).max(1000).default([]),
     /** clerk_outage only: the emergency auth bypass (docs/bypass.md). */
     bypass: z
       .strictObject({
@@ -212,6 +216,10 @@ export const incidentInputSchema = z
     }
     if (input.affectedUserIds.length && input.category !== undefined && input.category !== 'session_issues') {
       ctx.addIssue({ code: 'custom', path: ['affectedUserIds'], message: 'only for category session_issues' });
+    }
+    for (const field of ['exposedAt', 'excludeUserIds'] as const) {
+      const given = field === 'exposedAt' ? input.exposedAt !== undefined : input.excludeUserIds.length > 0;
+      if (given && input.category !== undefined && input.category !== 'key_compromise') ctx.addIssue({ code: 'custom', path: [field], message: 'only for category key_compromise' });
     }
     if (input.bypass && input.category !== undefined && input.category !== 'clerk_outage') {
       ctx.addIssue({ code: 'custom', path: ['bypass'], message: 'only for category clerk_outage' });

@@ -20,6 +20,7 @@ import { createWorker } from './worker';
 import { clerkLimitsFromEnv, createClerkGateway } from './activities/clerk';
 import { demoSigning, signingFromEnv } from './activities/signing';
 import { deployAdapterFromEnv, sandboxDeployAdapter, type DeployAdapter } from './activities/deploy';
+import { workerKeysFromEnv, type WorkerKeys } from './keys/worker-keys';
 import { bypassConfigFromEnv } from './activities/bypass';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
 
@@ -118,11 +119,13 @@ async function main(): Promise<void> {
       publishableKey?: string;
     };
     let deploy: DeployAdapter | undefined = deployAdapterFromEnv(env);
-    if (env.CLERK_SECRET_KEY) {
+    let keys: WorkerKeys;
+    if (env.CLERK_SECRET_KEY || env.CLERK_SECRET_KEY_REF) {
+      keys = await workerKeysFromEnv(env);
       clerk = {
         mode: 'real',
         apiUrl: env.CLERK_API_URL,
-        secretKey: env.CLERK_SECRET_KEY,
+        secretKey: keys.secretKey,
         statusPageUrl: env.CLERK_STATUS_PAGE_URL ?? CLERK_STATUS_PAGE,
         appHealthUrl: env.APP_HEALTH_URL,
         appRoutes: env.APP_ROUTES,
@@ -131,6 +134,11 @@ async function main(): Promise<void> {
     } else {
       const sandbox: RunningSandbox = await startSandbox({ port: env.CLERK_SANDBOX_PORT, users: SANDBOX_USERS, seed: 1 });
       stops.push(() => sandbox.close());
+      // The sandbox's key in a file reference; a rotation goes through its Platform API and Vault.
+      keys = await workerKeysFromEnv(env, {
+        apiUrl: sandbox.url,
+        sandbox: { keyFile: join(DATA_DIR, 'sandbox-clerk-secret-key'), secretKey: sandbox.secretKey, vault: sandbox.vault, platform: sandbox.platform },
+      });
       // Triage probes the sandbox's example app unless APP_HEALTH_URL / APP_ROUTES say otherwise.
       clerk = {
         mode: 'sandbox',
@@ -161,6 +169,7 @@ async function main(): Promise<void> {
         sandbox: clerk.mode === 'sandbox',
         clerk: createClerkGateway({
           secretKey: clerk.secretKey,
+          keySource: keys.keySource,
           apiUrl: clerk.apiUrl,
           // The sandbox enforces the production limit by default, whatever its sk_test_ key suggests.
           ...clerkLimitsFromEnv(env, clerk.secretKey, env.CLERK_INSTANCE_TYPE ?? (clerk.mode === 'sandbox' ? 'production' : undefined)),
@@ -174,6 +183,7 @@ async function main(): Promise<void> {
         temporalUiUrl: env.TEMPORAL_UI_URL ?? uiUrl,
         namespace: env.TEMPORAL_NAMESPACE,
         ...(deploy ? { deploy } : {}),
+        keys: keys.rotation,
         bypass: bypassConfigFromEnv(env),
       },
     });

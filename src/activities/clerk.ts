@@ -12,6 +12,10 @@
  *   and the call is sent again (no work is lost); 5xx and network errors back off and retry a
  *   few times, then fail retryable; a 4xx fails at once.
  *
+ * - with a `keySource` (a key reference, src/keys), it resolves the instance's *current* key per
+ *   call (cached briefly) and, on `clerk_key_invalid`, resolves once more before failing: a key
+ *   rotated under a running worker is picked up without a restart, behind the same limiter.
+ *
  * Secret keys live here and in the worker's configuration only, never in workflow inputs.
  */
 import { createHash } from 'node:crypto';
@@ -24,7 +28,8 @@ import { createClerkClient, type ClerkClient, type Session, type User } from '@c
 // below what the raw SDK does (~1,600/s); p-limit/p-queue are ESM-only in this CommonJS package.
 // Concurrency is a plain semaphore below; a 429 closes a gate every caller waits at.
 import { TokenBucket } from 'limiter';
-import { classifyClerkError, ClerkError, ClerkRateLimited, ClerkRequestRejected, withTimeout } from './clerk-errors';
+import { classifyClerkError, ClerkError, ClerkKeyInvalid, ClerkRateLimited, ClerkRequestRejected, withTimeout } from './clerk-errors';
+import type { KeySource } from '../keys/resolve';
 
 // ---------------------------------------------------------------------------------------------
 // Rate limiting
@@ -157,7 +162,10 @@ export const DEFAULT_RETRY: ClerkRetryPolicy = {
 };
 
 export interface ClerkGatewayOptions {
+  /** The key (with `keySource`: the key it resolved at start, which sets the instance type). */
   secretKey: string;
+  /** Where the instance's current key lives; resolved per call (see the module comment). */
+  keySource?: KeySource;
   /** Defaults to Clerk's `https://api.clerk.com`; the sandbox's URL in sandbox mode. */
   apiUrl?: string;
   /** Defaults to the limit of the key's instance type, with `DEFAULT_HEADROOM`. */
@@ -217,7 +225,7 @@ export interface ListUsersParams {
 }
 
 export interface ClerkGateway {
-  /** The raw client, for operations without a method here: wrap the call in `call()`. */
+  /** The raw client (of the current key), for operations without a method here: wrap the call in `call()`. */
   readonly client: ClerkClient;
   readonly settings: { requestsPerWindow: number; windowMs: number; minTimeMs: number; concurrency: number };
   /** Paces, retries and classifies one call. `weight` = HTTP requests the call makes. */
@@ -263,11 +271,19 @@ export function createClerkGateway(opts: ClerkGatewayOptions): ClerkGateway {
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
   const retry: ClerkRetryPolicy = { ...DEFAULT_RETRY, ...opts.retry };
   const requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
-  const client = createClerkClient({ secretKey: opts.secretKey, ...(opts.apiUrl ? { apiUrl: opts.apiUrl } : {}) });
-  const keyHash = createHash('sha256').update(opts.secretKey).digest('hex').slice(0, 16);
+  const clients = new Map<string, ClerkClient>();
+  const clientFor = (secretKey: string): ClerkClient => {
+    let c = clients.get(secretKey);
+    if (!c) clients.set(secretKey, (c = createClerkClient({ secretKey, ...(opts.apiUrl ? { apiUrl: opts.apiUrl } : {}) })));
+    return c;
+  };
+  const source = opts.keySource;
+  const currentKey = (): Promise<string> => (source ? source.current() : Promise.resolve(opts.secretKey));
+  // One limiter per instance, not per key: with a reference, the reference names the instance.
+  const instance = source ? `ref:${source.ref}` : createHash('sha256').update(opts.secretKey).digest('hex').slice(0, 16);
   const newLimiter = () => createLimiter(requestsPerWindow, base.windowMs, burst, concurrency);
   const limiter = opts.rateLimiters
-    ? opts.rateLimiters.limiterFor(`${opts.apiUrl ?? 'clerk'}|${keyHash}|${requestsPerWindow}/${base.windowMs}|${concurrency}`, newLimiter)
+    ? opts.rateLimiters.limiterFor(`${opts.apiUrl ?? 'clerk'}|${instance}|${requestsPerWindow}/${base.windowMs}|${concurrency}`, newLimiter)
     : newLimiter();
   const settings = { requestsPerWindow, windowMs: base.windowMs, minTimeMs, burst, concurrency };
 
@@ -284,13 +300,15 @@ export function createClerkGateway(opts: ClerkGatewayOptions): ClerkGateway {
       const weight = callOpts.weight ?? 1;
       let rateLimitWaits = 0;
       let unavailableAttempts = 0;
+      let reresolved = false;
       for (;;) {
+        const secretKey = await currentKey();
         // A call of weight n takes n tokens (getUserList sends two requests at once).
         const release = await limiter.acquire(weight);
         count('requests', weight);
         let outcome: { ok: true; value: T } | { ok: false; error: unknown };
         try {
-          outcome = { ok: true, value: await withTimeout(fn(client), requestTimeoutMs) };
+          outcome = { ok: true, value: await withTimeout(fn(clientFor(secretKey)), requestTimeoutMs) };
         } catch (error) {
           outcome = { ok: false, error };
         } finally {
@@ -298,6 +316,15 @@ export function createClerkGateway(opts: ClerkGatewayOptions): ClerkGateway {
         }
         if (outcome.ok) return outcome.value;
         const err = classifyClerkError(outcome.error, operation);
+        if (err instanceof ClerkKeyInvalid && source && !reresolved) {
+          // The key may have been rotated since it was cached: resolve once more, retry if it changed.
+          reresolved = true;
+          const fresh = await source.refresh().catch(() => secretKey);
+          if (fresh !== secretKey) {
+            count('retries');
+            continue;
+          }
+        }
         if (!(err instanceof ClerkError) || !err.retryable) throw err;
         let waitMs: number;
         if (err instanceof ClerkRateLimited) {
@@ -319,7 +346,9 @@ export function createClerkGateway(opts: ClerkGatewayOptions): ClerkGateway {
     }
 
     const gateway: ClerkGateway = {
-      client,
+      get client() {
+        return clientFor(source?.peek() ?? opts.secretKey);
+      },
       settings,
       call,
       async listUsers(p) {

@@ -10,6 +10,7 @@ import { createDiagnosticsActivities, type DiagnosticsDeps } from './diagnostics
 import { createRevokeSessionsActivities } from './revoke-sessions';
 import { createSigningActivities, type SigningDeps } from './signing';
 import { createDeployActivities } from './deploy/activities';
+import { createKeyRotationActivities, type KeyRotationDeps } from './key-rotation';
 import type { DeployAdapter } from './deploy';
 import { createBypassActivities, type BypassConfig } from './bypass';
 import type { ProbeReport } from '../triage/rules';
@@ -41,6 +42,8 @@ export interface ActivityDeps {
   signing?: SigningDeps;
   /** The deployment platform (DEPLOY_ADAPTER, src/activities/deploy); steps that change the deployment are done by hand without it. */
   deploy?: DeployAdapter;
+  /** Key references and the rotation (CLERK_SECRET_KEY_REF, docs/key-rotation.md); the rotation is done by hand without them. */
+  keys?: KeyRotationDeps;
   /** The emergency bypass's settings (BYPASS_*, `bypassConfigFromEnv`); defaults without. */
   bypass?: BypassConfig;
 }
@@ -60,6 +63,8 @@ export function createActivities(deps: ActivityDeps) {
     /** The deployment platform: set/remove a value, redeploy, a deployment's state (docs/bypass.md). */
     ...createDeployActivities(() => deps.deploy),
 
+    /** The secret-key rotation of key_compromise: new key, verify, push, retire, prove dead, audit (docs/key-rotation.md). */
+    ...createKeyRotationActivities(() => deps.keys, { clerk: () => deps.clerk, deploy: () => deps.deploy, ...(deps.appHealthUrl ? { appHealthUrl: deps.appHealthUrl } : {}) }),
     /** The emergency auth bypass: its settings, the flag, and the probes that verify it (docs/bypass.md). */
     ...createBypassActivities(() => deps),
 

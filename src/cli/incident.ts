@@ -38,6 +38,7 @@ import {
 } from '../workflows/incident';
 import { getRevocationProgress } from '../workflows/revoke-sessions';
 import { addSignCommand, keySpecSchema, signDecision } from './sign';
+import { confirmOldKeyDeleted, confirmOldKeyDeletedRequestSchema, provideNewKey, provideNewKeyRequestSchema } from '../workflows/incident-rotation';
 import {
   buildListQuery,
   executionWord,
@@ -356,6 +357,39 @@ export function buildProgram(): Command {
         const handle = await existingWorkflow(client, id, INCIDENT);
         const answer = await sendUpdate(() => handle.executeUpdate(confirmStep, { args: [req] }));
         console.log(answer.message);
+      });
+    });
+
+  // The key rotation's two updates (docs/key-rotation.md); a raw key is refused here, before anything is sent.
+  program
+    .command('provide-key')
+    .description('key rotation: where the new Clerk secret key is (a reference, never the key)')
+    .argument('<workflowId>')
+    .requiredOption('--ref <reference>', 'env:NAME, file:/path or vault:mount/path#field')
+    .requiredOption('--by <name>', 'who provides it (the reporter or a listed approver)')
+    .option('--note <text>', 'e.g. "added in the Dashboard"')
+    .addHelpText('after', example('provide-key incident-3f9c… --ref vault:secret/clerk/prod#next_secret_key --by bob@example.com'))
+    .action(async (workflowId: string, opts: Record<string, unknown>) => {
+      const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
+      const req = parseOrThrow(provideNewKeyRequestSchema, defined({ ref: opts.ref, providedBy: opts.by, note: opts.note }), { providedBy: '--by' });
+      await connect(async (client) => {
+        const handle = await existingWorkflow(client, id, INCIDENT);
+        console.log((await sendUpdate(() => handle.executeUpdate(provideNewKey, { args: [req] }))).message);
+      });
+    });
+  program
+    .command('key-deleted')
+    .description('key rotation: the old key is deleted in the Clerk Dashboard (the runbook then proves it dead)')
+    .argument('<workflowId>')
+    .requiredOption('--by <name>', 'who deleted it (the reporter or a listed approver)')
+    .option('--note <text>', 'what was done')
+    .addHelpText('after', example('key-deleted incident-3f9c… --by bob@example.com'))
+    .action(async (workflowId: string, opts: Record<string, unknown>) => {
+      const { workflowId: id } = parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' });
+      const req = parseOrThrow(confirmOldKeyDeletedRequestSchema, defined({ confirmedBy: opts.by, note: opts.note }), { confirmedBy: '--by' });
+      await connect(async (client) => {
+        const handle = await existingWorkflow(client, id, INCIDENT);
+        console.log((await sendUpdate(() => handle.executeUpdate(confirmOldKeyDeleted, { args: [req] }))).message);
       });
     });
 

@@ -102,6 +102,8 @@ export interface Review {
     dataLoss: string;
     /** As the commander counted them (`resolve`); else "not given". */
     usersReportedAffected: string;
+    /** key_compromise: the exposure audit's summary (what was created while the leaked key worked). */
+    keyExposure?: string;
     /** Only when the emergency auth bypass was on: how long users reached the app without sign-in. */
     authBypass?: AuthBypassImpact;
   };
@@ -332,6 +334,12 @@ function revocations(state: IncidentState): RevocationImpact[] {
   });
 }
 
+/** The rotation's exposure audit, when one ran (incident-rotation.ts). */
+function keyExposure(state: IncidentState): { keyExposure?: string } {
+  const audit = [...state.steps].reverse().find((s) => s.step === 'exposure_audit');
+  return audit ? { keyExposure: `${audit.outcome}: ${audit.note}` } : {};
+}
+
 function actionItems(state: IncidentState): ActionItem[] {
   const items: ActionItem[] = [];
   const once = (item: ActionItem) => void (items.some((i) => i.text === item.text) || items.push(item));
@@ -432,6 +440,7 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
       openItems: state.openItems,
       dataLoss: dataLoss(resolution),
       usersReportedAffected: resolution?.usersAffected === undefined ? NOT_GIVEN : String(resolution.usersAffected),
+      ...keyExposure(state),
       ...authBypassImpact(state),
     },
     actionItems: [

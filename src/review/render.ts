@@ -74,6 +74,7 @@ export function renderReviewMarkdown(r: Review): string {
         `open items: ${r.impact.openItems.length ? r.impact.openItems.join('; ') : 'none'}`,
         `data loss: ${r.impact.dataLoss}`,
         `users affected (the commander's count): ${r.impact.usersReportedAffected}`,
+        ...(r.impact.keyExposure ? [`key exposure audit: ${r.impact.keyExposure}`] : []),
         ...(r.impact.authBypass
           ? [`minutes of auth bypass: ${r.impact.authBypass.minutes} (on ${r.impact.authBypass.onSince}, ${r.impact.authBypass.offAt ? `off ${r.impact.authBypass.offAt}` : `NOT off: ${r.impact.authBypass.state}`})`]
           : []),

@@ -3,6 +3,7 @@
  * (`sandbox.admin`), and what the `/__sandbox/...` HTTP routes call. Inputs are validated
  * here with the zod schemas, so both doors reject the same bad input the same way.
  */
+import { writeFileSync } from 'node:fs';
 import { AuditLog, type AuditEntry, type AuditSummary, type RevokeRecord } from './audit';
 import { FaultInjector, Outage, RateLimiter, type OutageState } from './faults';
 import { KeyRing, type SecretKeyInfo } from './keys';
@@ -31,6 +32,7 @@ import { SandboxInstance, type ClockSetting, type DomainJson } from './instance'
 import { ClerkStore, type StoreStats } from './store';
 import { WebhookDispatcher, generateSigningSecret, type WebhookConfig, type WebhookEventRecord } from './webhooks';
 import { VercelSandbox } from './vercel';
+import { ClerkPlatformSandbox, VaultSandbox } from './secret-stores';
 
 const APP_DEFAULTS = { middlewareFailure: false, publishableKey: null, origin: null, cookieDomain: null, sdkVersion: null } as const;
 
@@ -94,6 +96,9 @@ export class SandboxAdmin {
   lastSeed: SeedReport;
   /** The emulated Vercel project and Edge Config the example app is deployed with (routes/vercel.ts). */
   readonly vercel = new VercelSandbox();
+  /** The emulated HashiCorp Vault (KV v2) and Clerk Platform API (key rotation): routes/vault.ts, routes/clerk-platform.ts. */
+  readonly vault = new VaultSandbox();
+  readonly platform = new ClerkPlatformSandbox();
 
   constructor(readonly options: ResolvedSandboxOptions) {
     const t0 = performance.now();
@@ -163,7 +168,9 @@ export class SandboxAdmin {
 
   addKey(body: unknown = {}): SecretKeyInfo & { secretKey: string } {
     const b = parseInput(addKeyBodySchema, body ?? {});
-    return this.keys.add(b.secretKey, b.label ?? null);
+    const key = this.keys.add(b.secretKey, b.label ?? null);
+    if (b.file) writeFileSync(b.file, `${key.secretKey}\n`, { mode: 0o600 });
+    return key;
   }
 
   deleteKey(id: string): void {

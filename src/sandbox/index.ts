@@ -21,6 +21,9 @@ export interface RunningSandbox {
   readonly webhookSigningSecret: string;
   /** The emulated Vercel (project env, deployments, Edge Config) the example app is deployed on; what the deploy adapters take. */
   readonly vercel: { url: string; token: string; projectId: string; edgeConfigId: string };
+  /** The emulated Vault KV v2 (VAULT_ADDR, VAULT_TOKEN) and Clerk Platform API (rotation) a key rotation uses. */
+  readonly vault: { addr: string; token: string };
+  readonly platform: { url: string; token: string; applicationId: string; instanceId: string };
   /** Typed in-process admin operations: faults, keys, audit, seeding, outage, webhooks, app. */
   readonly admin: SandboxAdmin;
   /** Stops the server (dropping hung requests) after in-flight webhook deliveries finish. */
@@ -47,6 +50,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     webhookSigningSecret: admin.webhooks.signingSecret,
     get vercel() {
       return { url, token: admin.vercel.token, projectId: SANDBOX_PROJECT.id, edgeConfigId: SANDBOX_EDGE_CONFIG_ID };
+    },
+    get vault() {
+      return { addr: `${url}/vault`, token: admin.vault.token };
+    },
+    get platform() {
+      return { url, token: admin.platform.token, applicationId: admin.platform.applicationId, instanceId: admin.instanceId };
     },
     admin,
     close() {

@@ -12,6 +12,8 @@ export interface SecretKeyInfo {
   prefix: string;
   createdAt: string;
   deletedAt: string | null;
+  /** Set by a Platform API rotation with a delay: the key stops working then (counts as deleted). */
+  expiresAt?: string | null;
 }
 
 interface KeyRecord extends SecretKeyInfo {
@@ -61,6 +63,18 @@ export class KeyRing {
     return this.byId.has(id);
   }
 
+  /** The key stops working at `at` (ms since epoch): a rotation's delayed expiry. */
+  expireAt(id: string, at: number): void {
+    const rec = this.byId.get(id);
+    if (!rec || rec.deletedAt !== null) return;
+    rec.expiresAt = new Date(at).toISOString();
+    this.expire(rec);
+  }
+
+  private expire(rec: KeyRecord): void {
+    if (rec.deletedAt === null && rec.expiresAt && Date.parse(rec.expiresAt) <= Date.now()) rec.deletedAt = rec.expiresAt;
+  }
+
   /** Resolves an `Authorization` header value. */
   lookup(authorization: string | undefined): KeyLookup {
     if (!authorization) return { state: 'missing', id: null };
@@ -68,10 +82,12 @@ export class KeyRing {
     if (!m?.[1]) return { state: 'missing', id: null };
     const rec = this.bySecret.get(m[1]);
     if (!rec) return { state: 'unknown', id: null };
+    this.expire(rec);
     return rec.deletedAt === null ? { state: 'active', id: rec.id } : { state: 'deleted', id: rec.id };
   }
 
   list(): SecretKeyInfo[] {
+    for (const rec of this.byId.values()) this.expire(rec);
     return [...this.byId.values()].map(info);
   }
 
@@ -83,5 +99,5 @@ export class KeyRing {
 }
 
 function info(rec: KeyRecord): SecretKeyInfo {
-  return { id: rec.id, label: rec.label, prefix: rec.prefix, createdAt: rec.createdAt, deletedAt: rec.deletedAt };
+  return { id: rec.id, label: rec.label, prefix: rec.prefix, createdAt: rec.createdAt, deletedAt: rec.deletedAt, ...(rec.expiresAt ? { expiresAt: rec.expiresAt } : {}) };
 }

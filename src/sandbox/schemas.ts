@@ -134,7 +134,14 @@ export type OutageBody = z.input<typeof outageBodySchema>;
 
 const secretKeyString = z.string().regex(/^sk_(test|live)_[A-Za-z0-9]{16,}$/, 'must look like sk_test_… (16+ letters/digits)');
 
-export const addKeyBodySchema = z.object({ secretKey: secretKeyString.optional(), label: z.string().max(100).optional() }).strict();
+export const addKeyBodySchema = z
+  .object({
+    secretKey: secretKeyString.optional(),
+    label: z.string().max(100).optional(),
+    /** Also write the key to this file (mode 0600), for `file:` key references. */
+    file: z.string().startsWith('/', 'must be an absolute path').max(1000).optional(),
+  })
+  .strict();
 export type AddKeyBody = z.infer<typeof addKeyBodySchema>;
 
 export const seedBodySchema = z

@@ -18,6 +18,8 @@ import { clerkBackendApi } from './routes/clerk-api';
 import { exampleApp } from './routes/example-app';
 import { statusPage } from './routes/status-page';
 import { svixPortal } from './routes/svix-portal';
+import { vaultApi } from './routes/vault';
+import { clerkPlatformApi } from './routes/clerk-platform';
 import { vercelApi } from './routes/vercel';
 import { SandboxInputError, type RouteKey } from './schemas';
 
@@ -195,6 +197,8 @@ export function buildServer(ctx: ServerContext): FastifyInstance {
   void app.register(statusPage, ctx);
   void app.register(exampleApp, ctx);
   void app.register(adminApi, ctx);
+  void app.register(vaultApi, ctx);
+  void app.register(clerkPlatformApi, ctx);
   void app.register(vercelApi, ctx);
   return app;
 }

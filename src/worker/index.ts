@@ -9,6 +9,7 @@ import { createActivities, type ActivityDeps } from '../activities';
 import { clerkLimitsFromEnv, createClerkGateway, createClerkRateLimiters } from '../activities/clerk';
 import { signingFromEnv } from '../activities/signing';
 import { deployAdapterFromEnv } from '../activities/deploy';
+import { workerKeysFromEnv } from '../keys/worker-keys';
 import { bypassConfigFromEnv } from '../activities/bypass';
 import { dataConverterFromEnv } from '../codec';
 import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from '../config';
@@ -44,12 +45,13 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
 
 async function main(): Promise<void> {
   const env = loadEnv();
-  if (!env.CLERK_SECRET_KEY) {
+  if (!env.CLERK_SECRET_KEY && !env.CLERK_SECRET_KEY_REF) {
     throw new Error(
       'CLERK_SECRET_KEY is not set. A worker on its own talks to real Clerk only; use `npm start` for sandbox mode.',
     );
   }
   const signing = await signingFromEnv(env, (line) => console.log(line));
+  const keys = await workerKeysFromEnv(env);
   const connection = await NativeConnection.connect(temporalConnectionOptions(env));
   // One limiter per Clerk instance for this process: every gateway created here shares it.
   const rateLimiters = createClerkRateLimiters();
@@ -64,9 +66,10 @@ async function main(): Promise<void> {
       statusPageUrl: env.CLERK_STATUS_PAGE_URL ?? CLERK_STATUS_PAGE,
       sandbox: false,
       clerk: createClerkGateway({
-        secretKey: env.CLERK_SECRET_KEY,
+        secretKey: keys.secretKey,
+        keySource: keys.keySource,
         apiUrl: env.CLERK_API_URL,
-        ...clerkLimitsFromEnv(env, env.CLERK_SECRET_KEY),
+        ...clerkLimitsFromEnv(env, keys.secretKey),
         rateLimiters,
       }),
       appHealthUrl: env.APP_HEALTH_URL,
@@ -78,6 +81,7 @@ async function main(): Promise<void> {
       temporalUiUrl: env.TEMPORAL_UI_URL,
       namespace: env.TEMPORAL_NAMESPACE,
       deploy: deployAdapterFromEnv(env),
+      keys: keys.rotation,
       bypass: bypassConfigFromEnv(env),
     },
   });

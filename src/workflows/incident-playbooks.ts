@@ -38,6 +38,11 @@ export interface IncidentRun {
   watchWhileBypassed(): Promise<void>;
   /** Re-run the triage probes; true when the incident's category is no longer seen. */
   verifyFix(step: string): Promise<boolean>;
+  /**
+   * Rotate the Clerk secret key (incident-rotation.ts): new key, verify, push, retire, prove the old
+   * key dead, exposure audit. True when the old key is proven dead (older incidents: confirmed by hand).
+   */
+  rotateSecretKey(): Promise<boolean>;
   /** End sessions through `revokeSessionsWorkflow` (a child workflow); dry-run flows through. */
   revokeSessions(step: GatedStep, scope: RevocationScope): Promise<void>;
   /** An optional step: the input's request, or one sent with `requestStep` before the window closes. */
@@ -85,7 +90,7 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
     async mitigate(run) {
       const rotation = await run.approval('rotate_secret_key', 'rotate the Clerk secret key: new key in, verify, old key out');
       if (rotation === 'approved') {
-        const rotated = await run.byHand('rotate_secret_key', 'add a new secret key in the Clerk dashboard, redeploy with it, verify, delete the old key');
+        const rotated = await run.rotateSecretKey();
         // Revoking while the leaked key still works ends nothing: whoever holds it signs in again.
         if (!rotated) {
           run.skipped('revoke_all_sessions', 'the rotation was not confirmed, so the leaked key may still be valid; rotate it, then revoke every session');

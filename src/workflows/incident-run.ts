@@ -17,6 +17,10 @@ import { ManualSteps, OptionalSteps, Resolution } from './incident-requests';
 import type { IncidentRun } from './incident-playbooks';
 import { errorMessage, IncidentTracker, notifications, openItems } from './incident-state';
 import { describeScope, revokeSessionsWorkflow } from './revoke-sessions';
+import { KeyRotationInbox, rotateSecretKey } from './incident-rotation';
+
+/** Incidents started before the rotation was automated keep it as a step done by hand on replay. */
+const KEY_ROTATION_PATCH = 'key-rotation';
 import { EmergencyBypass } from './incident-bypass';
 
 const activities = proxyActivities<Activities>({
@@ -48,6 +52,8 @@ export class Incident implements IncidentRun {
   readonly optionalSteps: OptionalSteps;
   readonly manualSteps: ManualSteps;
   readonly resolution: Resolution;
+  /** `provideNewKey` and `confirmOldKeyDeleted` (the key rotation). */
+  readonly keyRotation: KeyRotationInbox;
   private readonly undo: Compensation[] = [];
   evidence: Record<string, unknown> = {};
 
@@ -71,6 +77,7 @@ export class Incident implements IncidentRun {
     this.optionalSteps = new OptionalSteps(this.tracker);
     this.manualSteps = new ManualSteps(this.tracker);
     this.resolution = new Resolution(this.tracker);
+    this.keyRotation = new KeyRotationInbox(this.tracker);
     this.bypass = new EmergencyBypass(this.tracker, input);
   }
 
@@ -199,6 +206,15 @@ export class Incident implements IncidentRun {
     // The incident's own gate timeouts; `timeouts.steps` overrides are for the approval gates.
     const { escalateAfter, decideWithin } = this.input.timeouts;
     return this.manualSteps.byHand({ step, instructions, escalateAfter, decideWithin });
+  }
+
+  rotateSecretKey(): Promise<boolean> {
+    const byHand = () => this.byHand('rotate_secret_key', 'add a new secret key in the Clerk dashboard, redeploy with it, verify, delete the old key');
+    if (!patched(KEY_ROTATION_PATCH)) return byHand();
+    const { escalateAfter, decideWithin } = this.gateTimeouts('rotate_secret_key');
+    const reported = Date.parse(this.state.timeline[0]?.time ?? new Date().toISOString());
+    const exposedAt = this.input.exposedAt ? Date.parse(this.input.exposedAt) : reported;
+    return rotateSecretKey({ tracker: this.tracker, inbox: this.keyRotation, escalateAfter, decideWithin, exposedAt, byHand, dryRun: this.input.dryRun });
   }
 
   // -- approvals and optional requests ----------------------------------------------------------
@@ -348,6 +364,7 @@ export class Incident implements IncidentRun {
             requestedBy: gate?.requestedBy ?? this.state.reporter,
             reason: `incident ${this.state.incidentId} (${this.state.category}): ${this.state.summary}; approved by ${approvedBy}`,
             incidentId: this.state.incidentId,
+            ...(this.input.excludeUserIds.length ? { excludeUserIds: this.input.excludeUserIds } : {}),
           },
         ],
         staticSummary: `${step}: revoke ${what}${dry} for incident ${this.state.incidentId}`,

@@ -20,6 +20,7 @@ import type { ConfirmAnswer, ConfirmRequest, ResolveAnswer, ResolveRequest, Step
 import { PLAYBOOKS } from './incident-playbooks';
 import { extendBypass } from './incident-bypass';
 import { Incident } from './incident-run';
+import { confirmOldKeyDeleted, provideNewKey } from './incident-rotation';
 import type { IncidentState } from './incident-state';
 import type { Review } from '../review/build';
 import { loadApproverRegistry, SIGNED_APPROVALS_PATCH } from './incident-signing';
@@ -36,6 +37,7 @@ export {
 } from './incident-approvals';
 export { confirmRequestSchema, resolveRequestSchema, type ConfirmRequest, type ManualStepRecord, type ResolveRequest } from './incident-requests';
 export type { IncidentState, PendingApproval, StepRecord, StepResult } from './incident-state';
+export { confirmOldKeyDeleted, provideNewKey, type ConfirmOldKeyDeletedRequest, type ProvideNewKeyRequest } from './incident-rotation';
 export { extendBypass, extendBypassRequestSchema, type ExtendBypassAnswer, type ExtendBypassRequest } from './incident-bypass';
 export type { BypassRecord } from './bypass-record';
 
@@ -102,6 +104,8 @@ export async function incidentWorkflow(rawInput: IncidentInput): Promise<Inciden
   setHandler(requestStep, (req) => optionalSteps.request(req), { validator: refusing((req) => void optionalSteps.validate(req)) });
   setHandler(confirmStep, (req) => manualSteps.confirm(req), { validator: refusing((req) => void manualSteps.validate(req)) });
   setHandler(resolveIncident, (req) => resolution.resolve(req), { validator: refusing((req) => void resolution.validate(req)) });
+  setHandler(provideNewKey, (req) => incident.keyRotation.provideNewKey(req), { validator: refusing((req) => void incident.keyRotation.validateNewKey(req)) });
+  setHandler(confirmOldKeyDeleted, (req) => incident.keyRotation.confirmDeleted(req), { validator: refusing((req) => void incident.keyRotation.validateDeleted(req)) });
   setHandler(extendBypass, (req) => incident.bypass.extend(req), { validator: refusing((req) => void incident.bypass.validateExtend(req)) });
 
   tracker.record('report', input.reporter, `incident reported: ${input.summary}`, { category: input.category ?? null, dryRun: input.dryRun });

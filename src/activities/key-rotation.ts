@@ -1,0 +1,285 @@
+/**
+ * The key rotation's activities (the `key_compromise` playbook, src/workflows/incident-rotation.ts).
+ * Secrets are resolved from references inside each activity and never leave it: what returns to
+ * the workflow is references, fingerprints, instance ids, counts and HTTP statuses.
+ *
+ * - `keyRotationBegin`: the worker's current key (fingerprint, instance), the ways available;
+ * - `platformRotateKey`: Clerk's Platform API makes the new key; it is stored via a reference;
+ * - `verifyNewKey`: the new key answers 200 for the same instance as the old one;
+ * - `pushSecretKey`: the new key into the deployment (the deploy adapter, `CLERK_SECRET_KEY`);
+ * - `appHealth`: the app's health route, and the deployment it reports;
+ * - `promoteWorkerKey`: the worker's own reference now gives the new key (written, or followed);
+ * - `proveKeyDead`: a request with the old key gets 401 `clerk_key_invalid`, or it does not;
+ * - `exposureAudit`: what the Backend API lists as created in the exposure window.
+ */
+import { unlink } from 'node:fs/promises';
+import { ApplicationFailure } from '@temporalio/common';
+import { createClerkClient } from '@clerk/backend';
+import { classifyClerkError, ClerkError, withTimeout } from './clerk-errors';
+import type { ClerkGateway } from './clerk';
+import type { DeployAdapter } from './deploy';
+import { toDeployFailure } from './deploy';
+import { createKeyResolver, fingerprint, KeyRefError, type KeyResolver, type KeySource } from '../keys/resolve';
+import { parseKeyRef } from '../keys/ref';
+
+export interface PlatformApiOptions {
+  /** Default https://api.clerk.com (the sandbox's URL in sandbox mode). */
+  url?: string;
+  /** CLERK_PLATFORM_API_TOKEN: a Platform API token, not a secret key. */
+  token: string;
+  /** CLERK_APPLICATION_ID (`app_…`). */
+  applicationId: string;
+  /** CLERK_INSTANCE: the instance id (`ins_…`) or its environment (`production`). */
+  instance: string;
+  /** CLERK_NEW_KEY_REF: where the new key is stored (a file: or vault: reference). */
+  storeRef: string;
+  /** Hours the old key stays valid after the rotation (0: it dies at once). */
+  delayHours: number;
+}
+
+export interface KeyRotationDeps {
+  resolver: KeyResolver;
+  /** The worker's key (CLERK_SECRET_KEY_REF), the one its Clerk gateway resolves per call. */
+  workerKey: KeySource;
+  /** Clerk's Backend API (the sandbox's URL in sandbox mode). */
+  apiUrl?: string;
+  platform?: PlatformApiOptions;
+  /** The env var the app reads its key from (default CLERK_SECRET_KEY). */
+  appKeyName?: string;
+}
+
+export interface RotationStart {
+  workerRef: string;
+  fingerprint: string;
+  instanceId: string;
+  /** The Platform API is configured: the runbook makes the new key itself. */
+  platform: { delayHours: number } | null;
+}
+
+export type KeyProof =
+  | { state: 'dead'; status: number; code: string }
+  | { state: 'alive'; status: number }
+  | { state: 'unknown'; reason: string };
+
+export interface ExposureAudit {
+  from: string;
+  to: string;
+  usersCreated: number;
+  usersCreatedIds: string[];
+  usersActive: number;
+  sessionsCreated: number;
+  /** Users whose sessions were listed (those active in the window, up to a bound). */
+  usersScanned: number;
+  /** True when every user active in the window had their sessions listed. */
+  complete: boolean;
+}
+
+const fail = (type: string, message: string, nonRetryable = true) => ApplicationFailure.create({ type, message, nonRetryable });
+
+function refFailure(err: unknown): ApplicationFailure {
+  if (err instanceof KeyRefError) return fail('KeyRefUnresolved', err.message, !err.retryable);
+  return fail('KeyRefUnresolved', err instanceof Error ? err.message : String(err));
+}
+
+const AUDIT_USER_BOUND = 500;
+const USERS_SHOWN = 20;
+
+export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | undefined, deps: { clerk: () => ClerkGateway | undefined; deploy: () => DeployAdapter | undefined; appHealthUrl?: string }) {
+  const need = (what: string): KeyRotationDeps => {
+    const d = getDeps();
+    if (!d) throw fail('KeyRotationNotConfigured', `${what}: this worker has no key reference (CLERK_SECRET_KEY_REF or CLERK_SECRET_KEY); see docs/key-rotation.md`);
+    return d;
+  };
+  // Old keys this process has seen, by fingerprint: proof of death needs the old value.
+  const held = new Map<string, string>();
+
+  const resolve = async (d: KeyRotationDeps, ref: string, fresh = true) => {
+    try {
+      return await d.resolver.resolve(ref, { fresh });
+    } catch (err) {
+      throw refFailure(err);
+    }
+  };
+
+  /** GET /v1/instance with one given key: its instance id, or the Clerk error. */
+  const instanceWith = async (d: KeyRotationDeps, secretKey: string): Promise<{ id: string } | { error: ClerkError | Error }> => {
+    const client = createClerkClient({ secretKey, ...(d.apiUrl ? { apiUrl: d.apiUrl } : {}) });
+    try {
+      const inst = await withTimeout(client.instance.get(), 10_000);
+      return { id: inst.id };
+    } catch (err) {
+      const e = classifyClerkError(err, 'instance.get');
+      return { error: e instanceof Error ? e : new Error(String(e)) };
+    }
+  };
+
+  return {
+    /** Null when this worker has no key reference: the rotation is then done by hand. */
+    async keyRotationBegin(): Promise<RotationStart | null> {
+      const d = getDeps();
+      if (!d) return null;
+      const secret = await d.workerKey.refresh().catch((err: unknown) => {
+        throw refFailure(err);
+      });
+      const fp = fingerprint(secret);
+      held.set(fp, secret);
+      const inst = await instanceWith(d, secret);
+      if ('error' in inst) throw fail('ClerkKeyInvalid', `the worker's current key (${fp}, ${d.workerKey.activeRef}) does not work: ${inst.error.message}`, !(inst.error instanceof ClerkError && inst.error.retryable));
+      return { workerRef: d.workerKey.activeRef, fingerprint: fp, instanceId: inst.id, platform: d.platform ? { delayHours: d.platform.delayHours } : null };
+    },
+
+    async platformRotateKey(): Promise<{ ref: string; fingerprint: string; oldKeysExpireAt: string | null }> {
+      const d = need('platformRotateKey');
+      const p = d.platform;
+      if (!p) throw fail('KeyRotationNotConfigured', 'platformRotateKey: no Platform API token is configured (CLERK_PLATFORM_API_TOKEN)');
+      const url = `${(p.url ?? 'https://api.clerk.com').replace(/\/+$/, '')}/v1/platform/applications/${encodeURIComponent(p.applicationId)}/instances/${encodeURIComponent(p.instance)}/rotate_secret_keys`;
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${p.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ delay_old_secrets_expiration_hours: p.delayHours, reason: 'key_compromise incident' }),
+        signal: AbortSignal.timeout(15_000),
+      }).catch((err: unknown) => {
+        throw fail('PlatformApiUnavailable', `Platform API did not answer: ${(err as Error).message}`, false);
+      });
+      const body = (await res.json().catch(() => ({}))) as { secret_key?: string; secret_keys?: { secret?: string }[]; expiring_secret_keys?: { expires_at?: number }[]; errors?: { code?: string; long_message?: string }[] };
+      if (!res.ok) {
+        const e = body.errors?.[0];
+        throw fail(res.status >= 500 || res.status === 429 ? 'PlatformApiUnavailable' : 'PlatformApiRejected', `Platform API rotate_secret_keys answered ${res.status}${e?.code ? ` ${e.code}` : ''}: ${e?.long_message ?? 'no detail'}`, !(res.status >= 500 || res.status === 429));
+      }
+      const secret = body.secret_key ?? body.secret_keys?.[0]?.secret;
+      if (!secret) throw fail('PlatformApiRejected', 'Platform API rotate_secret_keys answered 200 without a secret key');
+      try {
+        await d.resolver.store(p.storeRef, secret);
+      } catch (err) {
+        // The key exists at Clerk but is stored nowhere: say so; an operator deletes it in the Dashboard.
+        throw fail('KeyRefUnresolved', `the new key ${fingerprint(secret)} was created but could not be stored at ${p.storeRef}: ${(err as Error).message}`);
+      }
+      const expires = body.expiring_secret_keys?.[0]?.expires_at;
+      return { ref: p.storeRef, fingerprint: fingerprint(secret), oldKeysExpireAt: expires !== undefined ? new Date(expires).toISOString() : null };
+    },
+
+    async verifyNewKey(input: { ref: string; instanceId: string; oldFingerprint: string }): Promise<{ fingerprint: string; instanceId: string }> {
+      const d = need('verifyNewKey');
+      const secret = await resolve(d, input.ref);
+      const fp = fingerprint(secret);
+      if (fp === input.oldFingerprint) throw fail('NewKeyInvalid', `${input.ref} holds the old key (${fp}), not a new one`);
+      const inst = await instanceWith(d, secret);
+      if ('error' in inst) {
+        const e = inst.error;
+        const retryable = e instanceof ClerkError && e.retryable;
+        throw fail(retryable ? 'ClerkUnavailable' : 'NewKeyInvalid', `the new key ${fp} (${input.ref}) was refused by the Backend API: ${e instanceof ClerkError ? `${e.status ?? 'no status'} ${e.code ?? ''} ` : ''}${e.message}`, !retryable);
+      }
+      if (inst.id !== input.instanceId) throw fail('NewKeyWrongInstance', `the new key ${fp} belongs to instance ${inst.id}, not ${input.instanceId} (the old key's)`);
+      return { fingerprint: fp, instanceId: inst.id };
+    },
+
+    async pushSecretKey(input: { ref: string; fingerprint: string }): Promise<{ adapter: string; key: string; action: string; needsRedeploy: boolean }> {
+      const d = need('pushSecretKey');
+      const adapter = deps.deploy();
+      if (!adapter) throw fail('DeployRequestRejected', 'pushSecretKey: no deploy adapter is configured (DEPLOY_ADAPTER, docs/bypass.md)');
+      const secret = await resolve(d, input.ref);
+      if (fingerprint(secret) !== input.fingerprint) throw fail('KeyChanged', `${input.ref} changed since it was verified (now ${fingerprint(secret)}, verified ${input.fingerprint}); provide the key again`);
+      const key = d.appKeyName ?? 'CLERK_SECRET_KEY';
+      try {
+        const change = await adapter.setValue(key, secret, { sensitive: true });
+        return { adapter: change.adapter, key: change.key, action: change.action, needsRedeploy: adapter.needsRedeploy };
+      } catch (err) {
+        throw toDeployFailure(err);
+      }
+    },
+
+    async appHealth(): Promise<{ status: number | null; ok: boolean; deploymentId: string | null; detail: string }> {
+      if (!deps.appHealthUrl) return { status: null, ok: false, deploymentId: null, detail: 'no APP_HEALTH_URL configured' };
+      try {
+        const res = await fetch(deps.appHealthUrl, { signal: AbortSignal.timeout(10_000) });
+        const body = (await res.json().catch(() => ({}))) as { status?: string; bypass?: { deploymentId?: string | null }; clerk?: { status?: number | null } };
+        return {
+          status: res.status,
+          ok: res.ok,
+          deploymentId: body.bypass?.deploymentId ?? null,
+          detail: `health ${res.status}${body.clerk?.status ? `, Clerk answered the app ${body.clerk.status}` : ''}`,
+        };
+      } catch (err) {
+        return { status: null, ok: false, deploymentId: null, detail: `health route did not answer: ${(err as Error).message}` };
+      }
+    },
+
+    async promoteWorkerKey(input: { ref: string; fingerprint: string }): Promise<{ workerRef: string; how: 'already' | 'written' | 'followed'; retiredRef: string | null }> {
+      const d = need('promoteWorkerKey');
+      const workerRef = d.workerKey.ref;
+      const current = await d.workerKey.refresh().catch(() => undefined);
+      if (current && fingerprint(current) === input.fingerprint) return { workerRef, how: 'already', retiredRef: null };
+      const secret = await resolve(d, input.ref);
+      if (fingerprint(secret) !== input.fingerprint) throw fail('KeyChanged', `${input.ref} changed since it was verified; provide the key again`);
+      if (current) held.set(fingerprint(current), current);
+      if (parseKeyRef(workerRef).kind === 'env') {
+        d.workerKey.follow(input.ref);
+        return { workerRef, how: 'followed', retiredRef: workerRef };
+      }
+      try {
+        const { previous } = await d.resolver.store(workerRef, secret);
+        await d.workerKey.refresh();
+        return { workerRef, how: 'written', retiredRef: previous ?? null };
+      } catch (err) {
+        throw refFailure(err);
+      }
+    },
+
+    async proveKeyDead(input: { fingerprint: string; retiredRef: string | null }): Promise<KeyProof> {
+      const d = need('proveKeyDead');
+      let secret = held.get(input.fingerprint);
+      if (!secret && input.retiredRef) {
+        const s = await d.resolver.resolve(input.retiredRef, { fresh: true }).catch(() => undefined);
+        if (s && fingerprint(s) === input.fingerprint) secret = s;
+      }
+      if (!secret) return { state: 'unknown', reason: `the old key ${input.fingerprint} is not available to this worker (${input.retiredRef ?? 'no retired reference'}), so its death cannot be tested` };
+      const inst = await instanceWith(d, secret);
+      if (!('error' in inst)) return { state: 'alive', status: 200 };
+      const e = inst.error;
+      if (e instanceof ClerkError && e.status === 401 && e.code === 'clerk_key_invalid') {
+        held.delete(input.fingerprint);
+        // A dead key kept on disk is only clutter now.
+        if (input.retiredRef?.startsWith('file:')) await unlink(input.retiredRef.slice(5)).catch(() => undefined);
+        return { state: 'dead', status: 401, code: e.code };
+      }
+      if (e instanceof ClerkError && e.retryable) throw fail('ClerkUnavailable', `could not test the old key: ${e.message}`, false);
+      return { state: 'unknown', reason: `the old key got ${e instanceof ClerkError ? `${e.status} ${e.code}` : e.message}, not 401 clerk_key_invalid` };
+    },
+
+    async exposureAudit(input: { from: number; to: number }): Promise<ExposureAudit> {
+      const clerk = deps.clerk();
+      if (!clerk) throw fail('KeyRotationNotConfigured', 'exposureAudit: no Clerk gateway');
+      const window = { createdAtAfter: input.from - 1, createdAtBefore: input.to + 1 };
+      const created = await clerk.call('users.getUserList', (c) => c.users.getUserList({ limit: USERS_SHOWN, orderBy: '+created_at', ...window }), { weight: 2 });
+      const usersActive = await clerk.countUsers({ lastActiveAtAfter: input.from });
+      let sessionsCreated = 0;
+      let scanned = 0;
+      for (let cursor: string | undefined; scanned < Math.min(usersActive, AUDIT_USER_BOUND); ) {
+        const page = await clerk.listUsers({ limit: 100, lastActiveAtAfter: input.from, ...(cursor ? { startingAfter: cursor } : {}) });
+        if (!page.users.length) break;
+        for (const u of page.users) {
+          if (scanned >= AUDIT_USER_BOUND) break;
+          scanned++;
+          const sessions = await clerk.call('sessions.getSessionList', (c) => c.sessions.getSessionList({ userId: u.id, limit: 100 }));
+          sessionsCreated += sessions.data.filter((s) => s.createdAt >= input.from && s.createdAt <= input.to).length;
+        }
+        cursor = page.users[page.users.length - 1]!.id;
+      }
+      return {
+        from: new Date(input.from).toISOString(),
+        to: new Date(input.to).toISOString(),
+        usersCreated: created.totalCount,
+        usersCreatedIds: created.data.map((u) => u.id),
+        usersActive,
+        sessionsCreated,
+        usersScanned: scanned,
+        complete: scanned >= usersActive,
+      };
+    },
+  };
+}
+
+/** The worker's key rotation dependencies from its configuration (see docs/key-rotation.md). */
+export function keyRotationDeps(opts: { workerKey: KeySource; resolver?: KeyResolver; apiUrl?: string; platform?: PlatformApiOptions }): KeyRotationDeps {
+  return { resolver: opts.resolver ?? createKeyResolver(), workerKey: opts.workerKey, ...(opts.apiUrl ? { apiUrl: opts.apiUrl } : {}), ...(opts.platform ? { platform: opts.platform } : {}) };
+}

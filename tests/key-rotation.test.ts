@@ -1,0 +1,224 @@
+/**
+ * key_compromise end to end with the rotation automated (real dev server, sandbox over HTTP): the
+ * worker's key is a file: reference, the app is deployed on the sandbox's Vercel. Proofs come from
+ * the sandbox's own records: its key ring, its audit log (a request with the deleted key got 401),
+ * its Vercel log (one env upsert, one redeploy) and its sessions.
+ */
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { IncidentInput } from '../src/domain';
+import { createClerkGateway } from '../src/activities/clerk';
+import { loadEnv } from '../src/config';
+import { fingerprint } from '../src/keys/resolve';
+import { workerKeysFromEnv } from '../src/keys/worker-keys';
+import { startSandbox } from '../src/sandbox';
+import { approveStep, confirmOldKeyDeleted, getIncidentState, getReview, incidentWorkflow, provideNewKey, type IncidentState } from '../src/workflows/incident';
+import { findSecrets } from './helpers/history-scan';
+import { activeSessions } from './helpers/revocation';
+import { rotationDeps, rotationSetup, startRotationWorker } from './helpers/rotation';
+import { waitForState } from './helpers/incident';
+import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
+
+let temporal: TemporalTestContext;
+beforeAll(async () => {
+  temporal = await connectTemporal();
+});
+afterAll(async () => {
+  await temporal?.close();
+});
+
+const fast = { escalateAfter: '40s', decideWithin: '90s', probe: '2s' };
+const people = { reporter: 'alice', approvers: ['alice', 'bob', 'carol'] };
+const outcomes = (s: IncidentState) => Object.fromEntries(s.steps.map((x) => [x.step, x.outcome]));
+const lastNote = (s: IncidentState, step: string) => [...s.steps].reverse().find((x) => x.step === step)?.note ?? '';
+const said = (s: IncidentState, step: string, re: RegExp) => s.timeline.some((e) => e.step === step && re.test(e.description));
+const waitingFor = (text: string) => (s: IncidentState) => s.waitingFor.includes(text);
+
+async function approveBoth(handle: WorkflowHandle, step: 'rotate_secret_key' | 'revoke_all_sessions'): Promise<void> {
+  await waitForState(handle, getIncidentState, (s) => s.pendingApprovals.some((p) => p.step === step), 30_000);
+  await handle.executeUpdate(approveStep, { args: [{ step, approver: 'bob' }] });
+  await handle.executeUpdate(approveStep, { args: [{ step, approver: 'carol' }] });
+}
+
+async function refusal(promise: Promise<unknown>): Promise<string> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+  const cause = (err as WorkflowUpdateFailedError).cause;
+  expect((cause as ApplicationFailure).type).toBe('UpdateRefused');
+  return cause?.message ?? '';
+}
+
+function input(excluded: string[], exposedAt = Date.now() - 3_600_000): IncidentInput {
+  return {
+    category: 'key_compromise',
+    summary: 'secret key pasted in a public gist',
+    ...people,
+    timeouts: fast,
+    exposedAt: new Date(exposedAt).toISOString(),
+    excludeUserIds: excluded,
+  };
+}
+
+describe('key_compromise rotates the key, proves the old one dead, then revokes on the new key', () => {
+  it('Dashboard path: a raw key is refused, an invalid key is not pushed, a key still accepted is not retired; revocation runs on the new key', async () => {
+    const sandbox = await startSandbox({ users: 30, seed: 'rotation-dashboard' });
+    const dir = mkdtempSync(join(tmpdir(), 'rotation-'));
+    try {
+      const setup = rotationSetup(sandbox, join(dir, 'worker-key'));
+      const oldKey = sandbox.secretKey;
+      const oldId = sandbox.admin.listKeys()[0]!.id;
+      const users = [...new Set(activeSessions(sandbox).values())];
+      const breakGlass = users[0]!;
+      const taskQueue = uniqueTaskQueue('rotation');
+      const worker = await testWorker(temporal.nativeConnection, taskQueue, rotationDeps(setup));
+      await worker.runUntil(async () => {
+        const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rotation'), args: [input([breakGlass], Date.now() - 1000)] });
+        await approveBoth(handle, 'rotate_secret_key');
+        // Whoever holds the leaked key signs up three users meanwhile: the exposure audit must find them.
+        const intruders = sandbox.admin.createUsers({ count: 3 }).map((u) => u.id);
+        await waitForState(handle, getIncidentState, waitingFor('a new key'), 30_000);
+
+        // A raw key is refused before it reaches history; so is a person not on the incident.
+        expect(await refusal(handle.executeUpdate(provideNewKey, { args: [{ ref: oldKey, providedBy: 'bob' }] }))).toMatch(/update\.ref: this looks like a raw secret key; send a reference/);
+        expect(await refusal(handle.executeUpdate(provideNewKey, { args: [{ ref: 'file:/x', providedBy: 'mallory' }] }))).toMatch(/update\.providedBy: mallory/);
+
+        // A key Clerk does not know: the step fails, nothing is pushed, a new reference is asked for.
+        const bogus = join(dir, 'bogus');
+        sandbox.admin.addKey({ file: bogus });
+        sandbox.admin.deleteKey(sandbox.admin.listKeys().at(-1)!.id);
+        await handle.executeUpdate(provideNewKey, { args: [{ ref: `file:${bogus}`, providedBy: 'bob' }] });
+        await waitForState(handle, getIncidentState, (s) => said(s, 'verify_new_key', /refused by the Backend API: 401 clerk_key_invalid.*nothing was pushed/) && s.waitingFor.includes('a new key'), 30_000);
+        expect(sandbox.vercel && sandbox.admin.vercel.entries().filter((e) => e.action === 'env.upsert')).toEqual([]);
+
+        // The operator's new key (Dashboard: add a key; stored in a file).
+        const newFile = join(dir, 'new-key');
+        const created = sandbox.admin.addKey({ file: newFile, label: 'rotation' });
+        await handle.executeUpdate(provideNewKey, { args: [{ ref: `file:${newFile}`, providedBy: 'bob', note: 'added in the Dashboard' }] });
+        await waitForState(handle, getIncidentState, waitingFor('deletion of the old key'), 60_000);
+
+        // Pushed and deployed: the app runs on the new key, the worker's file now holds it.
+        expect(sandbox.admin.vercel.productionEnv().CLERK_SECRET_KEY).toBe(created.secretKey);
+        expect(readFileSync(setup.keyFile, 'utf8').trim()).toBe(created.secretKey);
+        expect(readFileSync(`${setup.keyFile}.retired`, 'utf8').trim()).toBe(oldKey);
+
+        // "Deleted", but it is not: the step does not pass, says so and asks again.
+        await handle.executeUpdate(confirmOldKeyDeleted, { args: [{ confirmedBy: 'bob' }] });
+        const stillAccepted = new RegExp(`key ${fingerprint(oldKey)} is still accepted \\(200\\).*the step does not pass`);
+        await waitForState(handle, getIncidentState, (s) => said(s, 'retire_old_key', stillAccepted) && s.waitingFor.includes('deletion of the old key'), 30_000);
+
+        sandbox.admin.deleteKey(oldId);
+        await handle.executeUpdate(confirmOldKeyDeleted, { args: [{ confirmedBy: 'carol', note: 'deleted in the Dashboard' }] });
+        await approveBoth(handle, 'revoke_all_sessions');
+        const final = await handle.result();
+
+        const o = outcomes(final);
+        expect(o).toMatchObject({ verify_new_key: 'succeeded', push_new_key: 'succeeded', retire_old_key: 'succeeded', exposure_audit: 'succeeded', rotate_secret_key: 'succeeded', revoke_all_sessions: 'succeeded' });
+        expect(final.status).toBe('resolved');
+        // The old key is dead by the sandbox's own records: a request with it after deletion got 401.
+        const withOld = sandbox.admin.auditEntries({ keyId: oldId });
+        expect(withOld.some((e) => e.keyState === 'deleted' && e.status === 401)).toBe(true);
+        expect(withOld.filter((e) => e.keyState === 'deleted' && e.status !== 401)).toEqual([]);
+        // Every revoke was sent with the new key; the break-glass user keeps their sessions.
+        const revokes = sandbox.admin.auditEntries({ route: 'POST /v1/sessions/{session_id}/revoke' });
+        expect(revokes.length).toBeGreaterThan(0);
+        expect(new Set(revokes.map((e) => e.keyId))).toEqual(new Set([created.id]));
+        const left = activeSessions(sandbox);
+        expect(left.size).toBeGreaterThan(0);
+        expect(new Set(left.values())).toEqual(new Set([breakGlass]));
+        // The exposure audit is in the timeline; keys are named by fingerprint only.
+        expect(lastNote(final, 'exposure_audit')).toMatch(/window: 3 user\(s\) created \(user_.*\), 3 session\(s\) created/);
+        const audit = [...final.timeline].reverse().find((e) => e.step === 'exposure_audit' && e.details?.audit)?.details?.audit as { usersCreatedIds: string[]; usersCreated: number; sessionsCreated: number; complete: boolean };
+        expect(audit).toMatchObject({ usersCreated: 3, sessionsCreated: 3, complete: true });
+        expect([...audit.usersCreatedIds].sort()).toEqual([...intruders].sort());
+        const review = await handle.query(getReview);
+        expect(review?.review.impact.keyExposure).toMatch(/^succeeded: .*window: \d+ user\(s\) created/);
+        expect(review?.markdown).toContain('key exposure audit: succeeded');
+        expect(lastNote(final, 'rotate_secret_key')).toBe(`key ${fingerprint(oldKey)} replaced by ${fingerprint(created.secretKey)} and proven dead`);
+        expect(JSON.stringify(final)).not.toContain(oldKey);
+        expect(JSON.stringify(final)).not.toContain(created.secretKey);
+        expect(findSecrets(await handle.fetchHistory(), [oldKey, created.secretKey])).toEqual([]);
+        // The dead key's copy is gone from disk.
+        expect(existsSync(`${setup.keyFile}.retired`)).toBe(false);
+      });
+    } finally {
+      await sandbox.close();
+    }
+  }, 120_000);
+
+  it('Platform API path (as npm start wires sandbox mode): the runbook makes the key, stores it in Vault, and the old key expires', async () => {
+    const sandbox = await startSandbox({ users: 20, seed: 'rotation-platform' });
+    const dir = mkdtempSync(join(tmpdir(), 'rotation-'));
+    try {
+      const setup = rotationSetup(sandbox, join(dir, 'worker-key'), true);
+      const oldKey = sandbox.secretKey;
+      // The worker's keys exactly as src/main.ts builds them in sandbox mode.
+      const keys = await workerKeysFromEnv(loadEnv({}), { apiUrl: sandbox.url, sandbox: { keyFile: setup.keyFile, secretKey: sandbox.secretKey, vault: sandbox.vault, platform: sandbox.platform } });
+      const deps = { ...rotationDeps(setup), clerk: createClerkGateway({ secretKey: keys.secretKey, keySource: keys.keySource, apiUrl: sandbox.url }), keys: keys.rotation };
+      const taskQueue = uniqueTaskQueue('rotation');
+      const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
+      await worker.runUntil(async () => {
+        const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rotation'), args: [input([])] });
+        await approveBoth(handle, 'rotate_secret_key');
+        await approveBoth(handle, 'revoke_all_sessions');
+        const final = await handle.result();
+        expect(outcomes(final)).toMatchObject({ new_key: 'succeeded', verify_new_key: 'succeeded', push_new_key: 'succeeded', retire_old_key: 'succeeded', rotate_secret_key: 'succeeded', revoke_all_sessions: 'succeeded' });
+        const rotations = sandbox.admin.platform.rotations;
+        expect(rotations).toHaveLength(1);
+        const keys = sandbox.admin.listKeys();
+        expect(keys.find((k) => k.id === rotations[0]!.expiring[0]!.id)?.deletedAt).not.toBeNull();
+        const newKey = sandbox.admin.vault.read('secret', 'clerk')?.data.next_secret_key as string;
+        expect(sandbox.admin.keys.lookup(`Bearer ${newKey}`)).toEqual({ state: 'active', id: rotations[0]!.newKeyId });
+        expect(sandbox.admin.vercel.productionEnv().CLERK_SECRET_KEY).toBe(newKey);
+        expect(readFileSync(setup.keyFile, 'utf8').trim()).toBe(newKey);
+        expect(activeSessions(sandbox).size).toBe(0);
+        expect(findSecrets(await handle.fetchHistory(), [oldKey, newKey])).toEqual([]);
+      });
+    } finally {
+      await sandbox.close();
+    }
+  }, 120_000);
+
+  it('a worker killed between push and retire: a new worker resumes at the retirement, nothing is pushed twice', async () => {
+    const sandbox = await startSandbox({ users: 10, seed: 'rotation-kill' });
+    const dir = mkdtempSync(join(tmpdir(), 'rotation-'));
+    const taskQueue = uniqueTaskQueue('rotation-kill');
+    const setup = rotationSetup(sandbox, join(dir, 'worker-key'));
+    const oldId = sandbox.admin.listKeys()[0]!.id;
+    const child = await startRotationWorker({ temporalAddress: inject('temporalAddress'), taskQueue, workflowBundlePath: inject('workflowBundlePath'), setup });
+    try {
+      const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rotation-kill'), args: [input([])] });
+      await approveBoth(handle, 'rotate_secret_key');
+      await waitForState(handle, getIncidentState, waitingFor('a new key'), 30_000);
+      const newFile = join(dir, 'new-key');
+      const created = sandbox.admin.addKey({ file: newFile });
+      await handle.executeUpdate(provideNewKey, { args: [{ ref: `file:${newFile}`, providedBy: 'bob' }] });
+      await waitForState(handle, getIncidentState, waitingFor('deletion of the old key'), 60_000);
+      child.kill('SIGKILL');
+      expect(await child.exited).toBe(null);
+
+      sandbox.admin.deleteKey(oldId);
+      const replacement = await testWorker(temporal.nativeConnection, taskQueue, rotationDeps({ ...setup, initialKey: created.secretKey }), 'replacement');
+      await replacement.runUntil(async () => {
+        await handle.executeUpdate(confirmOldKeyDeleted, { args: [{ confirmedBy: 'carol' }] });
+        await approveBoth(handle, 'revoke_all_sessions');
+        const final = await handle.result();
+        expect(outcomes(final)).toMatchObject({ push_new_key: 'succeeded', retire_old_key: 'succeeded', rotate_secret_key: 'succeeded', revoke_all_sessions: 'succeeded' });
+      });
+      const log = sandbox.admin.vercel.entries();
+      expect(log.filter((e) => e.action === 'env.upsert')).toHaveLength(1);
+      expect(log.filter((e) => e.action === 'deployment.create')).toHaveLength(1);
+      expect(activeSessions(sandbox).size).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      await child.exited;
+      await sandbox.close();
+    }
+  }, 120_000);
+});
