@@ -33,7 +33,7 @@ afterAll(async () => {
 /** Runs `categories` with a sandbox-mode worker of their own, as `npm run drill` does without `npm start`. */
 async function drill(categories: Parameters<typeof runDrills>[0], hooks: Parameters<typeof runDrills>[2] = {}): Promise<DrillReport[]> {
   const taskQueue = uniqueTaskQueue('drill');
-  const worker = await testWorker(temporal.nativeConnection, taskQueue, sandboxWorkerDeps(sandbox));
+  const worker = await testWorker(temporal.nativeConnection, taskQueue, await sandboxWorkerDeps(sandbox, join(reviewDir, `key-${taskQueue}`)));
   const target: DrillTarget = { client: temporal.client, taskQueue, sandbox: new DrillSandbox(sandbox.url), reviewDir, log: () => undefined };
   return worker.runUntil(runDrills(categories, target, hooks));
 }
@@ -41,11 +41,11 @@ async function drill(categories: Parameters<typeof runDrills>[0], hooks: Paramet
 const failedChecks = (r: DrillReport | undefined) => r?.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail}`);
 
 describe('npm run drill', () => {
-  it('clerk_outage, middleware_failure and session_issues pass, checked in the sandbox; the JSON has the documented shape; the review is on disk', async () => {
-    const reports = await drill(['clerk_outage', 'middleware_failure', 'session_issues']);
+  it('clerk_outage, key_compromise, middleware_failure and session_issues pass, checked in the sandbox; the JSON has the documented shape; the review is on disk', async () => {
+    const reports = await drill(['clerk_outage', 'key_compromise', 'middleware_failure', 'session_issues']);
     for (const r of reports) expect(failedChecks(r), r.category).toEqual([]);
     const json = JSON.parse(reportsJson(reports)) as unknown[];
-    expect(json).toHaveLength(3);
+    expect(json).toHaveLength(4);
     for (const entry of json) {
       expect(entry).toEqual({
         category: expect.any(String),
@@ -60,6 +60,8 @@ describe('npm run drill', () => {
     const outage = reports[0] as DrillReport;
     expect(outage.checks.map((c) => c.name)).toEqual(expect.arrayContaining(['Vercel log: bypass set → deploy → ready → removed → deploy → ready', 'bypass off on the platform and the app', 'triage named the injected fault']));
     expect(readFileSync(outage.reviewPath as string, 'utf8')).toContain(outage.workflowId);
+    const rotation = reports[1] as DrillReport;
+    expect(rotation.checks.map((c) => c.name)).toEqual(expect.arrayContaining(['old key dead (sandbox key ring and audit)', 'every non-excluded session revoked, on the new key (sandbox store and audit)']));
     // The drill lifted its faults: the sandbox is healthy again.
     expect(sandbox.admin.outageState().active).toBe(false);
     expect((await fetch(`${sandbox.url}/app/dashboard`)).status).toBe(200);

@@ -19,6 +19,7 @@ import { sandboxDeployAdapter } from '../activities/deploy';
 import { dataConverterFromEnv } from '../codec';
 import { diagnosticsConfig, loadEnv, type Env } from '../config';
 import { temporalConnectionOptions } from '../connection';
+import { workerKeysFromEnv } from '../keys/worker-keys';
 import { findRunningStart } from '../runtime-file';
 import { startSandbox, type RunningSandbox } from '../sandbox';
 import { serverAnswers, startDevServer } from '../temporal/dev-server';
@@ -29,17 +30,27 @@ import { DrillSandbox } from './sandbox';
 
 export const DEFAULT_REVIEW_DIR = join(PROJECT_ROOT, '.data', 'drills');
 
-/** Activity dependencies of a sandbox-mode worker, as src/main.ts builds them for `npm start`. */
-export function sandboxWorkerDeps(sandbox: Pick<RunningSandbox, 'url' | 'secretKey' | 'publishableKey' | 'vercel'>, env: Env = loadEnv({})): ActivityDeps {
+/**
+ * Activity dependencies of a sandbox-mode worker, as src/main.ts builds them for `npm start`: the
+ * sandbox's key in a `file:` reference at `keyFile` (a rotation goes through the sandbox's
+ * Platform API and Vault), the deploy adapter on its Vercel.
+ */
+export async function sandboxWorkerDeps(
+  sandbox: Pick<RunningSandbox, 'url' | 'secretKey' | 'publishableKey' | 'vercel' | 'vault' | 'platform'>,
+  keyFile: string,
+  env: Env = loadEnv({}),
+): Promise<ActivityDeps> {
+  const keys = await workerKeysFromEnv(env, { apiUrl: sandbox.url, sandbox: { keyFile, secretKey: sandbox.secretKey, vault: sandbox.vault, platform: sandbox.platform } });
   return {
     statusPageUrl: sandbox.url,
     sandbox: true,
-    clerk: createClerkGateway({ secretKey: sandbox.secretKey, apiUrl: sandbox.url, ...clerkLimitsFromEnv(env, sandbox.secretKey, 'production') }),
+    clerk: createClerkGateway({ secretKey: keys.secretKey, keySource: keys.keySource, apiUrl: sandbox.url, ...clerkLimitsFromEnv(env, keys.secretKey, 'production') }),
     appHealthUrl: `${sandbox.url}/api/clerk-health`,
     appRoutes: [`${sandbox.url}/app/dashboard`, `${sandbox.url}/app/profile`],
     diagnostics: diagnosticsConfig(env, { url: sandbox.url, publishableKey: sandbox.publishableKey }),
     namespace: env.TEMPORAL_NAMESPACE,
     deploy: sandboxDeployAdapter(sandbox.vercel),
+    keys: keys.rotation,
     bypass: bypassConfigFromEnv(env),
   };
 }
@@ -113,12 +124,12 @@ export async function openDrillTarget(log: (line: string) => void, reviewDir = D
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => log(`while stopping: ${String(err)}`));
   };
   try {
+    const dir = mkdtempSync(join(tmpdir(), 'cir-drill-'));
+    stops.push(async () => rmSync(dir, { recursive: true, force: true }));
     let address = env.TEMPORAL_ADDRESS;
     let serverNote = `the Temporal server at ${address}`;
     if (!(await serverAnswers(temporalConnectionOptions(env)))) {
       const cliPath = ensureBinary(TEMPORAL_CLI, { log: (l) => log(`[provision] ${l}`) });
-      const dir = mkdtempSync(join(tmpdir(), 'cir-drill-'));
-      stops.push(async () => rmSync(dir, { recursive: true, force: true }));
       const server = await startDevServer({ cliPath, dbFile: join(dir, 'temporal.db'), logFile: join(dir, 'temporal.log'), port: await freePort(), uiPort: await freePort(), namespace: env.TEMPORAL_NAMESPACE });
       stops.push(() => server.stop());
       address = server.address;
@@ -136,7 +147,7 @@ export async function openDrillTarget(log: (line: string) => void, reviewDir = D
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue,
       dataConverter: dataConverterFromEnv(env),
-      deps: { ...sandboxWorkerDeps(sandbox, env), chatWebhookUrl: chat.url },
+      deps: { ...(await sandboxWorkerDeps(sandbox, join(dir, 'clerk-secret-key'), env)), chatWebhookUrl: chat.url },
     });
     const running = worker.run();
     stops.push(async () => {

@@ -40,6 +40,14 @@ export class DrillSandbox {
     return vercelOverviewSchema.parse(await this.json('GET', '/__sandbox/vercel'));
   }
 
+  /** Clerk Platform API rotations the sandbox performed (key ids only). */
+  async platformRotations(): Promise<Array<{ time: string; newKeyId: string; expiring: Array<{ id: string; expiresAt: string }> }>> {
+    const body = z
+      .object({ rotations: z.array(z.object({ time: z.string(), newKeyId: z.string(), expiring: z.array(z.object({ id: z.string(), expiresAt: z.string() })) })) })
+      .parse(await this.json('GET', '/__sandbox/platform'));
+    return body.rotations;
+  }
+
   /** Users with past sessions that ended after `lifetimeMs` (a too-short session lifetime), each with one active session. */
   async createUsersWithShortSessions(count: number, lifetimeMs: number): Promise<string[]> {
     const body = z.object({ users: z.array(z.object({ id: z.string() })) }).parse(

@@ -7,7 +7,7 @@
 import type { IncidentCategory, IncidentInput } from '../domain';
 import type { IncidentState } from '../workflows/incident';
 import type { DrillRun, DrillScenario } from './run';
-import type { VercelOverview } from './sandbox';
+import type { DrillSandbox, VercelOverview } from './sandbox';
 
 /** Gates decide within a minute, probes are short, recovery is checked every 2 s: `all` takes minutes. */
 const DRILL_TIMEOUTS = { escalateAfter: '30s', decideWithin: '90s', probe: '3s', recoveryCheckEvery: '2s', recoveryWatchFor: '3m', resolveWithin: '2m' } as const;
@@ -166,6 +166,87 @@ const sessionIssues: DrillScenario = {
   },
 };
 
+/** Sessions that became active between two reads of the sandbox's store. */
+async function newActiveSessions(sandbox: DrillSandbox, before: Set<string>): Promise<string[]> {
+  return (await sandbox.admin.sessionIds('active')).ids.filter((id) => !before.has(id));
+}
+
+const REVOKE_ROUTE = 'POST /v1/sessions/{session_id}/revoke';
+
+const keyCompromise: DrillScenario = {
+  async play(run) {
+    const seq0 = (await run.sandbox.admin.auditSummary()).total;
+    const rotations0 = (await run.sandbox.platformRotations()).length;
+    const vercel0 = await run.sandbox.vercel();
+    let active = new Set((await run.sandbox.admin.sessionIds('active')).ids);
+    const [breakGlass] = (await run.sandbox.admin.createUsers(1)).users.map((u) => u.id);
+    const breakGlassSessions = await newActiveSessions(run.sandbox, active);
+    await run.start(drillInput('key_compromise', { excludeUserIds: breakGlass ? [breakGlass] : [] }));
+    // The leak: whoever holds the key signs up users while the incident runs.
+    active = new Set((await run.sandbox.admin.sessionIds('active')).ids);
+    const intruders = (await run.sandbox.admin.createUsers(2)).users.map((u) => u.id);
+    run.say(`injected: a leaked key; ${intruders.length} users signed up with it (${intruders.join(', ')}); break-glass user ${breakGlass ?? '?'} excluded`);
+    await run.waitForApproval('rotate_secret_key');
+    await run.approve('rotate_secret_key', 'bob@example.com');
+    await run.approve('rotate_secret_key', 'carol@example.com');
+    await run.waitForApproval('revoke_all_sessions', 120_000);
+    await run.approve('revoke_all_sessions', 'bob@example.com');
+    await run.approve('revoke_all_sessions', 'carol@example.com');
+    return async (final) => {
+      const audit = [...final.timeline].reverse().find((e) => e.step === 'exposure_audit' && e.details?.audit)?.details?.audit as { usersCreatedIds?: string[] } | undefined;
+      const found = intruders.filter((id) => audit?.usersCreatedIds?.includes(id));
+      run.check('exposure audit named the users created with the leaked key', found.length === intruders.length, `${found.length} of ${intruders.length} (${intruders.join(', ')}) in the audit's ${audit?.usersCreatedIds?.length ?? 0} user(s) created`);
+
+      const rotations = (await run.sandbox.platformRotations()).slice(rotations0);
+      const keys = (await run.sandbox.admin.listKeys()).keys;
+      const rotation = rotations[0];
+      if (rotations.length !== 1 || !rotation) {
+        run.check('old key dead (sandbox key ring and audit)', false, `${rotations.length} Platform API rotation(s) during the drill, expected 1`);
+        return;
+      }
+      const now = Date.now();
+      const dead = (id: string) => {
+        const k = keys.find((x) => x.id === id);
+        return Boolean(k && (k.deletedAt !== null || (k.expiresAt && Date.parse(k.expiresAt) <= now)));
+      };
+      const old = rotation.expiring.map((e) => e.id);
+      const withOld = (await Promise.all(old.map((keyId) => run.sandbox.admin.audit({ keyId, sinceSeq: seq0, limit: 100_000 })))).flatMap((r) => r.entries);
+      const refused = withOld.filter((e) => e.keyState === 'deleted' && e.status === 401).length;
+      const accepted = withOld.filter((e) => e.keyState === 'deleted' && e.status !== 401).length;
+      run.check(
+        'old key dead (sandbox key ring and audit)',
+        old.length > 0 && old.every(dead) && refused > 0 && accepted === 0,
+        `${old.length} old key(s) ${old.join(', ')}: ${old.filter(dead).length} deleted or expired; after that ${refused} request(s) with them refused 401, ${accepted} answered otherwise`,
+      );
+      const vercel = await run.sandbox.vercel();
+      const changes = vercel.log.slice(vercel0.log.length);
+      const order = inOrder(changes, [{ action: 'env.upsert', key: 'CLERK_SECRET_KEY' }, { action: 'deployment.create' }, { action: 'deployment.ready' }]);
+      const pushes = changes.filter((e) => e.action === 'env.upsert' && e.key === 'CLERK_SECRET_KEY').length;
+      const health = await run.sandbox.page('/api/clerk-health');
+      const newKey = keys.find((k) => k.id === rotation.newKeyId);
+      run.check(
+        'new key live: pushed once, deployed, the app healthy on it',
+        order.ok && pushes === 1 && newKey?.deletedAt === null && health.status === 200,
+        `new key ${rotation.newKeyId} ${newKey?.deletedAt === null ? 'active' : 'not active'}; ${pushes} push(es) of CLERK_SECRET_KEY; log: ${order.seen}; /api/clerk-health ${health.status}`,
+      );
+      const stillActive = (await run.sandbox.admin.sessionIds('active')).ids;
+      const wrong = stillActive.filter((id) => !breakGlassSessions.includes(id));
+      const keptBreakGlass = breakGlassSessions.every((id) => stillActive.includes(id));
+      const revokes = (await run.sandbox.admin.audit({ route: REVOKE_ROUTE, sinceSeq: seq0, limit: 100_000 })).entries;
+      const onOther = revokes.filter((e) => e.keyId !== rotation.newKeyId).length;
+      run.check(
+        'every non-excluded session revoked, on the new key (sandbox store and audit)',
+        wrong.length === 0 && keptBreakGlass && breakGlassSessions.length > 0 && revokes.length > 0 && onOther === 0,
+        `${stillActive.length} active session(s) left (${wrong.length} not the break-glass user's${wrong.length ? `: ${wrong.slice(0, 3).join(', ')}` : ''}); break-glass session(s) ${keptBreakGlass ? 'kept' : 'REVOKED'}; ${revokes.length} revoke request(s), ${onOther} with another key than the new one`,
+      );
+      workflowSays(run, final, { rotate_secret_key: 'succeeded', retire_old_key: 'succeeded', exposure_audit: 'succeeded', revoke_all_sessions: 'succeeded' });
+    };
+  },
+  async cleanup() {
+    // A rotated key and revoked sessions are the outcome, not a fault: nothing to lift.
+  },
+};
+
 const notYet = (reason: string): DrillScenario => ({
   notDrillable: reason,
   play: () => Promise.reject(new Error(reason)),
@@ -174,7 +255,7 @@ const notYet = (reason: string): DrillScenario => ({
 
 export const SCENARIOS: Record<IncidentCategory, DrillScenario> = {
   clerk_outage: clerkOutage,
-  key_compromise: notYet('the key rotation is still done by hand in this build (confirmStep rotate_secret_key); a drill could only confirm its own word'),
+  key_compromise: keyCompromise,
   middleware_failure: middlewareFailure,
   session_issues: sessionIssues,
   webhook_backlog: notYet('the reconciliation is still done by hand in this build (confirmStep reconcile_webhooks); a drill could only confirm its own word'),
