@@ -35,6 +35,8 @@ export interface DrillTarget {
   client: Client;
   taskQueue: string;
   sandbox: DrillSandbox;
+  /** The app's user store the worker reconciles (webhook_backlog), as a USER_STORE_URL. */
+  userStoreUrl?: string;
   /** Folder the reviews are written to (`.data/drills` by default). */
   reviewDir: string;
   log: (line: string) => void;
@@ -102,6 +104,10 @@ export class DrillRun {
   private get h(): WorkflowHandle<typeof incidentWorkflow> {
     if (!this.handle) throw new DrillStopped('the incident was not started');
     return this.handle;
+  }
+
+  async state(): Promise<IncidentState> {
+    return this.h.query(getIncidentState);
   }
 
   /** Polls the incident's state until `ready`; stops the drill with the last state seen when it never is. */

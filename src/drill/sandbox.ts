@@ -40,6 +40,11 @@ export class DrillSandbox {
     return vercelOverviewSchema.parse(await this.json('GET', '/__sandbox/vercel'));
   }
 
+  /** Where the sandbox delivers webhooks, and what it drops. */
+  async webhookConfig(): Promise<{ url: string | null; drop: boolean; dropRate: number }> {
+    return z.object({ url: z.string().nullable(), drop: z.boolean(), dropRate: z.number() }).parse(await this.json('GET', '/__sandbox/webhooks'));
+  }
+
   /** Clerk Platform API rotations the sandbox performed (key ids only). */
   async platformRotations(): Promise<Array<{ time: string; newKeyId: string; expiring: Array<{ id: string; expiresAt: string }> }>> {
     const body = z
