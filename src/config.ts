@@ -161,6 +161,22 @@ export const envSchema = z.object({
     .transform((v) => v === 'true' || v === '1'),
   /** Recovery means the status page says `none` and the Backend API answers 200 this many checks in a row. */
   BYPASS_RECOVERY_PROBES: z.coerce.number().int().min(1).max(20).default(3),
+  // User reconciliation (docs/reconcile.md): the app's user store and how differences are fixed.
+  /** `sqlite:<path>` or `postgres://…`; sandbox mode defaults to `sqlite:.data/users.db`. Unset (real Clerk): reconciliation is by hand. */
+  USER_STORE_URL: optionalString,
+  /** Table and columns, JSON like {"table":"users","id":"clerk_id","email":"email","firstName":null}; defaults in src/stores. */
+  USER_STORE_MAPPING: optionalString,
+  /** The app's Clerk webhook endpoint; replayed events go there (unless RECONCILE_DELIVERY=store). */
+  RECONCILE_WEBHOOK_URL: optionalUrl,
+  /** `webhook` (signed events to RECONCILE_WEBHOOK_URL) or `store` (write the store directly); default: webhook when the URL is set. */
+  RECONCILE_DELIVERY: z.enum(['webhook', 'store']).optional(),
+  /** The endpoint's signing secret (whsec_…), as the app's verifyWebhook reads it. */
+  CLERK_WEBHOOK_SIGNING_SECRET: z
+    .string()
+    .trim()
+    .transform((v) => (v === '' ? undefined : v))
+    .pipe(z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'must look like whsec_…').optional())
+    .optional(),
 }).superRefine(checkTemporalConnectionEnv);
 
 export type Env = z.infer<typeof envSchema>;

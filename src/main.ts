@@ -23,6 +23,9 @@ import { deployAdapterFromEnv, sandboxDeployAdapter, type DeployAdapter } from '
 import { workerKeysFromEnv, type WorkerKeys } from './keys/worker-keys';
 import { bypassConfigFromEnv } from './activities/bypass';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
+import { reconcileDepsFromEnv } from './reconcile-setup';
+import { startSandboxReconcile } from './sandbox/reconcile-app';
+import type { ReconcileDeps } from './activities/reconcile-users';
 
 const DATA_DIR = join(PROJECT_ROOT, '.data');
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -120,6 +123,7 @@ async function main(): Promise<void> {
     };
     let deploy: DeployAdapter | undefined = deployAdapterFromEnv(env);
     let keys: WorkerKeys;
+    let reconcile: ReconcileDeps | undefined;
     if (env.CLERK_SECRET_KEY || env.CLERK_SECRET_KEY_REF) {
       keys = await workerKeysFromEnv(env);
       clerk = {
@@ -131,6 +135,8 @@ async function main(): Promise<void> {
         appRoutes: env.APP_ROUTES,
       };
       say('Clerk: REAL Clerk Backend API (CLERK_SECRET_KEY is set)');
+      reconcile = reconcileDepsFromEnv(env);
+      say(reconcile ? `User store: ${reconcile.store.kind} (USER_STORE_URL), ${reconcile.delivery.type} delivery` : 'User store: none (USER_STORE_URL unset): webhook_backlog reconciliation stays by hand');
     } else {
       const sandbox: RunningSandbox = await startSandbox({ port: env.CLERK_SANDBOX_PORT, users: SANDBOX_USERS, seed: 1 });
       stops.push(() => sandbox.close());
@@ -152,6 +158,11 @@ async function main(): Promise<void> {
       say(`Clerk: SANDBOX at ${sandbox.url} with ${SANDBOX_USERS} seeded users (no CLERK_SECRET_KEY set; nothing reaches real Clerk)`);
       // The example app is deployed on the sandbox's Vercel: the bypass works with no account anywhere.
       deploy ??= sandboxDeployAdapter(sandbox.vercel);
+      // The app's side of webhooks: a SQLite store and the example receiver, 10 % of deliveries dropped.
+      const users = await startSandboxReconcile(env, sandbox, DATA_DIR);
+      stops.push(() => users.close());
+      reconcile = users.deps;
+      say(`User store: ${users.storeUrl}, fed by the example webhook receiver at ${users.receiverUrl} (the sandbox drops 10 % of deliveries)`);
     }
     say(deploy ? `Deployment platform: ${deploy.name}${env.DEPLOY_ADAPTER ? '' : " (the sandbox's emulated Vercel)"}` : 'Deployment platform: none configured (DEPLOY_ADAPTER); the emergency bypass is done by hand');
 
@@ -185,6 +196,7 @@ async function main(): Promise<void> {
         ...(deploy ? { deploy } : {}),
         keys: keys.rotation,
         bypass: bypassConfigFromEnv(env),
+        ...(reconcile ? { reconcile } : {}),
       },
     });
 

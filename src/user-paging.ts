@@ -11,22 +11,28 @@ export const userCursorSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('created'), afterUserId: z.string().nullable(), afterCreatedAt: z.number().nullable() }),
   /** Position in an explicit list of user ids. */
   z.strictObject({ type: z.literal('ids'), index: z.number().int().min(0) }),
+  /** Position in a job's own ordered list (e.g. the app's user store by id): the last key handled. */
+  z.strictObject({ type: z.literal('key'), after: z.string().nullable() }),
 ]);
 export type UserCursor = z.infer<typeof userCursorSchema>;
 
 /** The cursor before the first user of a listing or of an id list. */
 export function firstCursor(source: UserSource['type']): UserCursor {
+  if (source === 'own') return { type: 'key', after: null };
   return source === 'ids' ? { type: 'ids', index: 0 } : { type: 'created', afterUserId: null, afterCreatedAt: null };
 }
 
 /**
  * What a batch pages through. `listing`: the instance's users by creation time, optionally only
  * those active in a window (epoch ms). `ids`: this batch's slice of an explicit list (the cursor
- * counts from the start of the whole list, the slice from the batch's starting cursor).
+ * counts from the start of the whole list, the slice from the batch's starting cursor). `own`: the
+ * job lists its pages itself (`UserPagingJob.fetchPage`, with a `key` cursor), e.g. the app's store.
+ * A listing may also keep only users created in a window (epoch ms).
  */
 export type UserSource =
-  | { type: 'listing'; lastActiveAtAfter?: number; lastActiveAtBefore?: number | null }
-  | { type: 'ids'; userIds: string[] };
+  | { type: 'listing'; lastActiveAtAfter?: number; lastActiveAtBefore?: number | null; createdAtAfter?: number; createdAtBefore?: number }
+  | { type: 'ids'; userIds: string[] }
+  | { type: 'own' };
 
 /**
  * Set when Clerk stayed unavailable (5xx, network, 429s) past the gateway's retries: the batch

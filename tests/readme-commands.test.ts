@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { buildProgram as buildIncidentProgram } from '../src/cli/incident';
 import { buildProgram as buildRevokeProgram } from '../src/cli/revoke-sessions';
+import { buildProgram as buildReconcileProgram } from '../src/cli/reconcile';
 import { buildTriageProgram } from '../src/cli/triage';
 import { buildDrillProgram } from '../src/cli/drill';
 
@@ -26,6 +27,7 @@ function commands(file: string): string[] {
 const programs: Record<string, () => Command> = {
   incident: buildIncidentProgram,
   revoke: buildRevokeProgram,
+  reconcile: buildReconcileProgram,
   triage: () => buildTriageProgram(),
   drill: buildDrillProgram,
 };

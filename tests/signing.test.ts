@@ -11,6 +11,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { formatMessage } from '../src/activities/notify';
 import { demoSigning, readApproverRegistry, signingFromEnv } from '../src/activities/signing';
 import { signedStepsSchema } from '../src/signing/policy';
+import { GATED_STEPS } from '../src/domain';
 import {
   base64Decode,
   base64Encode,
@@ -182,7 +183,7 @@ describe('allowed_signers', () => {
 
   it('SIGNED_STEPS: critical by default, all, none, or a list of steps', () => {
     expect(signedStepsSchema.parse(undefined)).toEqual(['emergency_bypass', 'rotate_secret_key', 'revoke_all_sessions']);
-    expect(signedStepsSchema.parse('all')).toHaveLength(5);
+    expect(signedStepsSchema.parse('all')).toEqual([...GATED_STEPS]);
     expect(signedStepsSchema.parse('none')).toEqual([]);
     expect(signedStepsSchema.parse('operator_action, emergency_bypass')).toEqual(['operator_action', 'emergency_bypass']);
     expect(signedStepsSchema.safeParse('bypass').error?.issues[0]?.message).toContain('bypass is not a step');

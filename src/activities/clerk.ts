@@ -20,7 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createClerkClient, type ClerkClient, type Session, type User } from '@clerk/backend';
+import { createClerkClient, type ClerkClient, type Session, type User, type UserJSON } from '@clerk/backend';
 // `limiter` (token bucket, CommonJS + ESM, maintained, ~44 M weekly downloads) paces requests:
 // a FIFO of waiters behind one timer, no initial burst, and a small bucket so that any window of
 // Clerk's, aligned with ours or not, holds at most `bucket + rate × window` requests. We measured
@@ -206,6 +206,9 @@ export interface UserSummary {
   id: string;
   createdAt: number;
   lastActiveAt: number | null;
+  updatedAt: number;
+  /** The user as Clerk sent it (what a `user.created`/`user.updated` webhook carries as `data`). */
+  raw: UserJSON | null;
 }
 
 export interface UserPage {
@@ -219,6 +222,7 @@ export interface ListUsersParams {
   /** Cursor pagination (ordered by `+created_at`): the id of the last user of the previous page. */
   startingAfter?: string;
   createdAtAfter?: number;
+  createdAtBefore?: number;
   lastActiveAtAfter?: number;
   lastActiveAtBefore?: number;
   userIds?: string[];
@@ -248,7 +252,7 @@ function emptyStats(): ClerkCallStats {
 }
 
 function userSummary(u: User): UserSummary {
-  return { id: u.id, createdAt: u.createdAt, lastActiveAt: u.lastActiveAt ?? null };
+  return { id: u.id, createdAt: u.createdAt, lastActiveAt: u.lastActiveAt ?? null, updatedAt: u.updatedAt, raw: u.raw };
 }
 
 function sessionSummary(s: Session): SessionSummary {
@@ -359,6 +363,7 @@ export function createClerkGateway(opts: ClerkGatewayOptions): ClerkGateway {
           orderBy: '+created_at',
           ...(p.startingAfter ? { startingAfter: p.startingAfter } : {}),
           ...(p.createdAtAfter !== undefined ? { createdAtAfter: p.createdAtAfter } : {}),
+          ...(p.createdAtBefore !== undefined ? { createdAtBefore: p.createdAtBefore } : {}),
           ...(p.lastActiveAtAfter !== undefined ? { lastActiveAtAfter: p.lastActiveAtAfter } : {}),
           ...(p.lastActiveAtBefore !== undefined ? { lastActiveAtBefore: p.lastActiveAtBefore } : {}),
           ...(p.userIds ? { userId: p.userIds } : {}),

@@ -13,6 +13,7 @@ import { createDeployActivities } from './deploy/activities';
 import { createKeyRotationActivities, type KeyRotationDeps } from './key-rotation';
 import type { DeployAdapter } from './deploy';
 import { createBypassActivities, type BypassConfig } from './bypass';
+import { createReconcileActivities, type ReconcileDeps } from './reconcile-users';
 import type { ProbeReport } from '../triage/rules';
 import { renderReviewMarkdown, type IdentityMapping, type Review } from '../review/build';
 import { reviewOf } from '../review/fetch';
@@ -46,6 +47,8 @@ export interface ActivityDeps {
   keys?: KeyRotationDeps;
   /** The emergency bypass's settings (BYPASS_*, `bypassConfigFromEnv`); defaults without. */
   bypass?: BypassConfig;
+  /** The app's user store and how to fix it (USER_STORE_URL, RECONCILE_WEBHOOK_URL…): `reconcileDepsFromEnv`. */
+  reconcile?: ReconcileDeps;
 }
 
 const DEFAULT_MAX_SESSION_LIFETIME_MS = 7 * 86_400_000;
@@ -65,8 +68,12 @@ export function createActivities(deps: ActivityDeps) {
 
     /** The secret-key rotation of key_compromise: new key, verify, push, retire, prove dead, audit (docs/key-rotation.md). */
     ...createKeyRotationActivities(() => deps.keys, { clerk: () => deps.clerk, deploy: () => deps.deploy, ...(deps.appHealthUrl ? { appHealthUrl: deps.appHealthUrl } : {}) }),
+
     /** The emergency auth bypass: its settings, the flag, and the probes that verify it (docs/bypass.md). */
     ...createBypassActivities(() => deps),
+
+    /** User reconciliation (`reconcileUsersWorkflow`): compare Clerk with the app's store, replay what it missed. */
+    ...createReconcileActivities({ clerk: () => deps.clerk, reconcile: () => deps.reconcile }),
 
     /** Diagnostics of middleware failures and session issues: every check in parallel, each bounded. */
     ...createDiagnosticsActivities(() => ({

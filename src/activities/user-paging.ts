@@ -1,5 +1,5 @@
 /**
- * One batch of a job that pages through Clerk users (session revocation; reconciliation next). It
+ * One batch of a job that pages through Clerk users (session revocation, user reconciliation). It
  * walks pages of users (the next page is listed while the current one is worked), handles a bounded
  * number of users at once, and heartbeats the job's state with a cursor that only moves past users
  * that are completely done. A retried batch (worker killed, Clerk down for longer than the
@@ -46,6 +46,15 @@ export interface UserPagingJob<S extends UserPagingState, O> {
   handle(item: UserItem, resumed: boolean): Promise<O>;
   /** Folds a finished user's outcome into the state (the cursor has already moved past it). */
   fold(state: S, outcome: O): void;
+  /** Called once per page before its users are handled (e.g. to look them all up in one query). */
+  preparePage?(items: UserItem[]): Promise<void>;
+  /** The pages of an `own` source, after `cursor` (a `key` cursor). */
+  fetchPage?(cursor: UserCursor): Promise<UserPage>;
+  /**
+   * Other failures that stop the batch at its cursor instead of failing it, like Clerk being
+   * unavailable (e.g. the app's webhook endpoint down): the interruption, or null for a failure.
+   */
+  interruption?(err: unknown): BatchInterruption | null;
 }
 
 export interface UserPagingOutcome<S> {
@@ -60,7 +69,7 @@ export interface UserPagingOutcome<S> {
   fromHeartbeat: boolean;
 }
 
-interface Page {
+export interface UserPage {
   items: UserItem[];
   /** No more users after this page. */
   last: boolean;
@@ -92,8 +101,13 @@ export async function pageUsers<S extends UserPagingState, O>(job: UserPagingJob
     };
     Object.assign(statsAtHeartbeat, { requests: s.requests, rateLimited: s.rateLimited, retries: s.retries });
   };
-  const fetchPage = (cursor: UserCursor): Promise<Page> =>
-    input.source.type === 'listing' ? listingPage(gateway, input, cursor) : idsPage(gateway, input, cursor);
+  const fetchPage = (cursor: UserCursor): Promise<UserPage> => {
+    if (input.source.type === 'own') {
+      if (!job.fetchPage) throw new Error(`${job.label}: an own source needs fetchPage`);
+      return job.fetchPage(cursor);
+    }
+    return input.source.type === 'listing' ? listingPage(gateway, input, cursor) : idsPage(gateway, input, cursor);
+  };
 
   let cancelled = false;
   ctx.cancellationSignal.addEventListener('abort', () => {
@@ -112,6 +126,7 @@ export async function pageUsers<S extends UserPagingState, O>(job: UserPagingJob
       // List the next page while this one is worked on, so the limiter never idles between pages.
       const nextPage = more ? fetchPage(page.items.at(-1)!.cursorAfter) : null;
       nextPage?.catch(() => undefined); // awaited below; keeps an early rejection from going unhandled
+      if (job.preparePage) await job.preparePage(page.items);
       await workPage(page.items, input.usersInFlight, (item) => job.handle(item, resumed), () => cancelled, (item, outcome) => {
         state.cursor = item.cursorAfter;
         job.fold(state, outcome);
@@ -137,25 +152,32 @@ export async function pageUsers<S extends UserPagingState, O>(job: UserPagingJob
   } catch (err) {
     // Clerk still unavailable after the gateway's retries: stop at the exact cursor and let the
     // workflow wait (a durable timer) instead of failing and redoing work from an older heartbeat.
-    if (!(err instanceof ClerkError && err.retryable)) {
+    const own = job.interruption?.(err) ?? null;
+    if (own) {
+      log.warn(`${own.type}; the batch stops at its cursor`, { ref: input.ref, error: own.message });
+      interrupted = own;
+    } else if (!(err instanceof ClerkError && err.retryable)) {
       if (err instanceof ClerkKeyInvalid) log.error(`Clerk rejected the secret key: ${job.label} stops`, { ref: input.ref });
       throw toApplicationFailure(err, job.operation);
+    } else {
+      log.warn('Clerk unavailable; the batch stops at its cursor', { ref: input.ref, error: err.message });
+      interrupted = { type: err.name, message: err.message, retryAfterMs: err instanceof ClerkRateLimited ? err.retryAfterMs : null };
     }
-    log.warn('Clerk unavailable; the batch stops at its cursor', { ref: input.ref, error: err.message });
-    interrupted = { type: err.name, message: err.message, retryAfterMs: err instanceof ClerkRateLimited ? err.retryAfterMs : null };
   }
   takeStats();
   return { state, done, interrupted, startedAt, finishedAt: Date.now(), attempt: ctx.info.attempt, fromHeartbeat: !!previous };
 }
 
 /** A page of users after `cursor`, ordered by `+created_at`, filtered by last activity. */
-async function listingPage(gateway: ClerkGateway, input: UserPagingBatch, cursor: UserCursor): Promise<Page> {
+async function listingPage(gateway: ClerkGateway, input: UserPagingBatch, cursor: UserCursor): Promise<UserPage> {
   if (input.source.type !== 'listing' || cursor.type !== 'created') throw new Error('listing page needs a listing source and cursor');
-  const { lastActiveAtAfter, lastActiveAtBefore } = input.source;
+  const { lastActiveAtAfter, lastActiveAtBefore, createdAtAfter, createdAtBefore } = input.source;
   const filters = {
     limit: input.pageSize,
     ...(lastActiveAtAfter !== undefined ? { lastActiveAtAfter } : {}),
     ...(lastActiveAtBefore != null ? { lastActiveAtBefore } : {}),
+    ...(createdAtAfter !== undefined ? { createdAtAfter } : {}),
+    ...(createdAtBefore !== undefined ? { createdAtBefore } : {}),
   };
   let page;
   try {
@@ -166,7 +188,7 @@ async function listingPage(gateway: ClerkGateway, input: UserPagingBatch, cursor
     // and does no work twice).
     if (!(err instanceof ClerkRequestRejected && (err.status === 422 || err.status === 400) && cursor.afterCreatedAt !== null)) throw err;
     log.warn('cursor user is gone; continuing from its creation time', { afterUserId: cursor.afterUserId });
-    page = await gateway.listUsers({ ...filters, createdAtAfter: cursor.afterCreatedAt - 1 });
+    page = await gateway.listUsers({ ...filters, createdAtAfter: Math.max(cursor.afterCreatedAt - 1, createdAtAfter ?? -Infinity) });
     page = { ...page, users: page.users.filter((u) => u.id !== cursor.afterUserId) };
   }
   return {
@@ -181,7 +203,7 @@ async function listingPage(gateway: ClerkGateway, input: UserPagingBatch, cursor
 }
 
 /** Up to `pageSize` ids of the batch's slice, resolved to users (unknown ids stay as not found). */
-async function idsPage(gateway: ClerkGateway, input: UserPagingBatch, cursor: UserCursor): Promise<Page> {
+async function idsPage(gateway: ClerkGateway, input: UserPagingBatch, cursor: UserCursor): Promise<UserPage> {
   if (input.source.type !== 'ids' || cursor.type !== 'ids') throw new Error('ids page needs an ids source and cursor');
   // The slice starts at the batch's starting cursor; a resumed attempt may be further in.
   const sliceStart = input.cursor.type === 'ids' ? input.cursor.index : 0;

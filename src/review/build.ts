@@ -106,6 +106,8 @@ export interface Review {
     keyExposure?: string;
     /** Only when the emergency auth bypass was on: how long users reached the app without sign-in. */
     authBypass?: AuthBypassImpact;
+    /** Differences the user reconciliation fixed (webhook events replayed or store writes); absent when none ran. */
+    webhookEventsReplayed?: number;
   };
   actionItems: ActionItem[];
   /** The commander's lessons (`resolve`). */
@@ -340,6 +342,13 @@ function keyExposure(state: IncidentState): { keyExposure?: string } {
   return audit ? { keyExposure: `${audit.outcome}: ${audit.note}` } : {};
 }
 
+/** Events the user reconciliation replayed (its step's `reconcileTotals.applied`, dry runs excluded). */
+function webhookEventsReplayed(state: IncidentState): { webhookEventsReplayed?: number } {
+  const runs = state.timeline.map((t) => asRecord(t.details)).filter((d) => d.reconcileTotals);
+  if (!runs.length) return {};
+  return { webhookEventsReplayed: runs.filter((d) => d.dryRun !== true).reduce((n, d) => n + num(asRecord(d.reconcileTotals).applied), 0) };
+}
+
 function actionItems(state: IncidentState): ActionItem[] {
   const items: ActionItem[] = [];
   const once = (item: ActionItem) => void (items.some((i) => i.text === item.text) || items.push(item));
@@ -442,6 +451,7 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
       usersReportedAffected: resolution?.usersAffected === undefined ? NOT_GIVEN : String(resolution.usersAffected),
       ...keyExposure(state),
       ...authBypassImpact(state),
+      ...webhookEventsReplayed(state),
     },
     actionItems: [
       ...actionItems(state),

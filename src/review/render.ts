@@ -70,6 +70,7 @@ export function renderReviewMarkdown(r: Review): string {
         `sessions revoked: ${r.impact.sessionsRevoked}`,
         `users affected (sessions ended): ${r.impact.usersAffected}`,
         ...revocationLines.map((l) => `revocation ${l}`),
+        ...(r.impact.webhookEventsReplayed !== undefined ? [`webhook events replayed (user reconciliation): ${r.impact.webhookEventsReplayed}`] : []),
         `steps done by hand: ${r.impact.stepsByHand.length ? r.impact.stepsByHand.map((s) => `${s.step} (${s.outcome}${s.by ? ` by ${s.by}` : ''}${s.note ? `: ${s.note}` : ''})`).join('; ') : 'none'}`,
         `open items: ${r.impact.openItems.length ? r.impact.openItems.join('; ') : 'none'}`,
         `data loss: ${r.impact.dataLoss}`,

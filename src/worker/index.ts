@@ -16,6 +16,7 @@ import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from '../config';
 import { describeTemporalConnection, temporalConnectionOptions } from '../connection';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
 import { prebuiltWorkflowBundle, WORKFLOWS_PATH } from './bundle';
+import { reconcileDepsFromEnv } from '../reconcile-setup';
 
 export { WORKFLOWS_PATH } from './bundle';
 
@@ -55,6 +56,7 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect(temporalConnectionOptions(env));
   // One limiter per Clerk instance for this process: every gateway created here shares it.
   const rateLimiters = createClerkRateLimiters();
+  const reconcile = reconcileDepsFromEnv(env);
   const worker = await createWorker({
     connection,
     // Run from dist/ (`npm run build`): the bundle built then; run by tsx from src/: bundled now.
@@ -83,6 +85,7 @@ async function main(): Promise<void> {
       deploy: deployAdapterFromEnv(env),
       keys: keys.rotation,
       bypass: bypassConfigFromEnv(env),
+      ...(reconcile ? { reconcile } : {}),
     },
   });
   console.log(`worker polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${describeTemporalConnection(env)}`);

@@ -1,5 +1,5 @@
 /**
- * The loop of a long job done in batch activities (session revocation; reconciliation next): run
+ * The loop of a long job done in batch activities (session revocation, user reconciliation): run
  * batch after batch, wait on a durable timer when Clerk interrupted one, give up after too many
  * interruptions in a row, and continue as new every `batchesPerRun` batches or when Temporal
  * suggests it. The job keeps its own state and totals; `checkpoint` carries them to the next run.
@@ -32,6 +32,8 @@ export interface CheckpointedBatches<R extends BatchReport> {
   onInterrupted(result: R & { interrupted: BatchInterruption }, interruptionsInARow: number): void;
   /** Details of the failure thrown when Clerk stays unavailable. */
   failureDetails(): unknown[];
+  /** Who an interruption waits for, in messages (default `Clerk`; a job may also wait for its own dependencies). */
+  waitingFor?(interrupted: BatchInterruption): string;
   /** Continues as new with the state so far (`continueAsNew`, which never returns). */
   checkpoint(result: R): Promise<never>;
 }
@@ -56,16 +58,17 @@ export async function runCheckpointedBatches<R extends BatchReport>(job: Checkpo
       // from the exact cursor the batch stopped at.
       interruptions++;
       job.onInterrupted({ ...result, interrupted }, interruptions);
+      const who = job.waitingFor?.(interrupted) ?? 'Clerk';
       if (interruptions > job.maxInterruptionsInARow) {
         throw ApplicationFailure.create({
           type: interrupted.type,
-          message: `Clerk stayed unavailable for ${interruptions} batches in a row: ${interrupted.message}`,
+          message: `${who} stayed unavailable for ${interruptions} batches in a row: ${interrupted.message}`,
           nonRetryable: true,
           details: job.failureDetails(),
         });
       }
       const waitMs = interrupted.retryAfterMs ?? Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(6, interruptions - 1));
-      await sleep(waitMs, { summary: `${job.label}: waiting ${Math.round(waitMs / 1000)} s for Clerk (${interrupted.type})` });
+      await sleep(waitMs, { summary: `${job.label}: waiting ${Math.round(waitMs / 1000)} s for ${who} (${interrupted.type})` });
     } else {
       interruptions = 0;
     }

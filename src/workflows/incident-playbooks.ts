@@ -49,6 +49,12 @@ export interface IncidentRun {
   optionalRequest(step: GatedStep, what: string): Promise<StepRequest | undefined>;
   /** Run the diagnostics of `kind` (for `userIds`' sessions); their summary, or undefined when they could not run. */
   diagnose(kind: 'middleware_failure' | 'session_issues', userIds?: string[]): Promise<{ summary: DiagnosticsSummary; checks: Check[] } | undefined>;
+  /**
+   * Reconcile the app's user store with Clerk through `reconcileUsersWorkflow` (a child workflow);
+   * false when it cannot be automated — an incident started before it was (replay), or a worker with
+   * no user store configured — and the step goes to a person.
+   */
+  reconcileUsers(step: ManualStep): Promise<boolean>;
   /** The users the reporter named as affected (session_issues). */
   readonly affectedUserIds: readonly string[];
 }
@@ -136,6 +142,7 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
   webhook_backlog: {
     fixedWhen: ['reconcile_webhooks'],
     async mitigate(run) {
+      if (await run.reconcileUsers('reconcile_webhooks')) return undefined;
       await run.byHand(
         'reconcile_webhooks',
         "reconcile users between Clerk and the app's store, replay the missing events (Svix portal link: webhooks.generateSvixAuthURL)",

@@ -18,10 +18,11 @@ import type { IncidentRun } from './incident-playbooks';
 import { errorMessage, IncidentTracker, notifications, openItems } from './incident-state';
 import { describeScope, revokeSessionsWorkflow } from './revoke-sessions';
 import { KeyRotationInbox, rotateSecretKey } from './incident-rotation';
+import { EmergencyBypass } from './incident-bypass';
+import { RECONCILE_PATCH, reconcileUsersStep } from './incident-reconcile';
 
 /** Incidents started before the rotation was automated keep it as a step done by hand on replay. */
 const KEY_ROTATION_PATCH = 'key-rotation';
-import { EmergencyBypass } from './incident-bypass';
 
 const activities = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -394,6 +395,13 @@ export class Incident implements IncidentRun {
       this.tracker.stepDone(step, 'failed', 'runbook', `revocation workflow ${childId} failed: ${errorMessage(err)}`, { childWorkflowId: childId });
       this.tracker.attention(`${step} failed: ${errorMessage(err)}`);
     }
+  }
+
+  // -- user reconciliation (webhook backlog) ----------------------------------------------------
+
+  async reconcileUsers(step: ManualStep): Promise<boolean> {
+    if (!patched(RECONCILE_PATCH)) return false;
+    return reconcileUsersStep(this.tracker, this.input, step);
   }
 
   // -- close ------------------------------------------------------------------------------------

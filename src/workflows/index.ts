@@ -1,3 +1,4 @@
 /** Every workflow the worker registers. The bundler starts here. */
 export { incidentWorkflow, getIncidentState, approveStep, rejectStep, requestStep, confirmStep, resolveIncident, getReview, extendBypass } from './incident';
 export { revokeSessionsWorkflow, getRevocationProgress } from './revoke-sessions';
+export { reconcileUsersWorkflow, getReconcileProgress, decideReconcile } from './reconcile-users';

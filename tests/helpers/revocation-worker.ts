@@ -8,6 +8,8 @@
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createClerkGateway, type ClerkGatewayOptions } from '../../src/activities/clerk';
 import { createWorker } from '../../src/worker';
+import { DEFAULT_MAPPING, openUserStore } from '../../src/stores';
+import type { ReconcileDeps } from '../../src/activities/reconcile-users';
 
 export interface RevocationWorkerConfig {
   temporalAddress: string;
@@ -18,6 +20,8 @@ export interface RevocationWorkerConfig {
   clerk: ClerkGatewayOptions;
   /** Activity tasks at once (the limiter still paces their requests). */
   maxConcurrentActivityTaskExecutions?: number;
+  /** The user store and delivery of a reconciliation worker (tests/reconcile-kill.test.ts). */
+  reconcile?: { storeUrl: string; delivery: ReconcileDeps['delivery'] };
 }
 
 async function main(): Promise<void> {
@@ -30,7 +34,14 @@ async function main(): Promise<void> {
     connection,
     taskQueue: config.taskQueue,
     identity: config.identity,
-    deps: { statusPageUrl: config.clerk.apiUrl ?? 'http://127.0.0.1:9', sandbox: true, clerk: createClerkGateway(config.clerk) },
+    deps: {
+      statusPageUrl: config.clerk.apiUrl ?? 'http://127.0.0.1:9',
+      sandbox: true,
+      clerk: createClerkGateway(config.clerk),
+      ...(config.reconcile
+        ? { reconcile: { store: openUserStore(config.reconcile.storeUrl), mapping: DEFAULT_MAPPING, delivery: config.reconcile.delivery } }
+        : {}),
+    },
     ...(config.workflowBundlePath ? { workflowBundle: { codePath: config.workflowBundlePath } } : {}),
   });
   const rss = setInterval(() => {
