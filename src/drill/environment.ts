@@ -20,6 +20,7 @@ import { dataConverterFromEnv } from '../codec';
 import { diagnosticsConfig, loadEnv, type Env } from '../config';
 import { temporalConnectionOptions } from '../connection';
 import { workerKeysFromEnv } from '../keys/worker-keys';
+import { startSandboxReconcile } from '../sandbox/reconcile-app';
 import { findRunningStart } from '../runtime-file';
 import { startSandbox, type RunningSandbox } from '../sandbox';
 import { serverAnswers, startDevServer } from '../temporal/dev-server';
@@ -109,7 +110,8 @@ export async function openDrillTarget(log: (line: string) => void, reviewDir = D
       const connection = await Connection.connect(temporalConnectionOptions(env, running.info.temporalAddress));
       const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: dataConverterFromEnv(env), identity: 'game-day-drill' });
       return {
-        target: { client, taskQueue: env.TEMPORAL_TASK_QUEUE, sandbox, reviewDir, log },
+        // npm start's sandbox-mode store (src/main.ts: startSandboxReconcile with .data), unless USER_STORE_URL says otherwise.
+        target: { client, taskQueue: env.TEMPORAL_TASK_QUEUE, sandbox, reviewDir, log, userStoreUrl: env.USER_STORE_URL ?? `sqlite:${join(PROJECT_ROOT, '.data')}/users.db` },
         description: `the running npm start (pid ${running.info.pid}): sandbox ${running.info.sandboxUrl}, Temporal ${running.info.temporalAddress}, task queue ${env.TEMPORAL_TASK_QUEUE}`,
         close: () => connection.close(),
       };
@@ -137,6 +139,9 @@ export async function openDrillTarget(log: (line: string) => void, reviewDir = D
     }
     const sandbox = await startSandbox({ users: 100, seed: 'drill' });
     stops.push(() => sandbox.close());
+    // The app's side of webhooks, as npm start wires sandbox mode: a SQLite store fed by the example receiver.
+    const users = await startSandboxReconcile(env, sandbox, dir);
+    stops.push(() => users.close());
     const chat = await startChatSink(log);
     stops.push(chat.close);
     const nativeConnection = await NativeConnection.connect(temporalConnectionOptions(env, address));
@@ -147,7 +152,7 @@ export async function openDrillTarget(log: (line: string) => void, reviewDir = D
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue,
       dataConverter: dataConverterFromEnv(env),
-      deps: { ...(await sandboxWorkerDeps(sandbox, join(dir, 'clerk-secret-key'), env)), chatWebhookUrl: chat.url },
+      deps: { ...(await sandboxWorkerDeps(sandbox, join(dir, 'clerk-secret-key'), env)), chatWebhookUrl: chat.url, reconcile: users.deps },
     });
     const running = worker.run();
     stops.push(async () => {
@@ -158,7 +163,7 @@ export async function openDrillTarget(log: (line: string) => void, reviewDir = D
     stops.push(() => connection.close());
     const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: dataConverterFromEnv(env), identity: 'game-day-drill' });
     return {
-      target: { client, taskQueue, sandbox: new DrillSandbox(sandbox.url), reviewDir, log },
+      target: { client, taskQueue, sandbox: new DrillSandbox(sandbox.url), reviewDir, log, userStoreUrl: users.storeUrl },
       description: `a sandbox of its own at ${sandbox.url}, ${serverNote}, a worker on task queue ${taskQueue}`,
       close,
     };

@@ -7,6 +7,7 @@
 import type { IncidentCategory, IncidentInput } from '../domain';
 import type { IncidentState } from '../workflows/incident';
 import type { DrillRun, DrillScenario } from './run';
+import { webhookBacklogScenario } from './webhook-backlog';
 import type { DrillSandbox, VercelOverview } from './sandbox';
 
 /** Gates decide within a minute, probes are short, recovery is checked every 2 s: `all` takes minutes. */
@@ -18,7 +19,7 @@ export const SAMPLE_INPUTS: Record<IncidentCategory, IncidentInput> = {
   key_compromise: { category: 'key_compromise', reporter: 'alice@example.com', summary: 'sk_live key pasted in a public gist', approvers: ['bob@example.com', 'carol@example.com'] },
   middleware_failure: { category: 'middleware_failure', reporter: 'alice@example.com', summary: '/dashboard answers 500 since the 14:00 deploy', approvers: ['bob@example.com'] },
   session_issues: { category: 'session_issues', reporter: 'alice@example.com', summary: 'Some users are signed out every minute', approvers: ['bob@example.com'] },
-  webhook_backlog: { category: 'webhook_backlog', reporter: 'alice@example.com', summary: 'user.created events missing in our store since 09:00', approvers: ['bob@example.com'] },
+  webhook_backlog: { category: 'webhook_backlog', reporter: 'alice@example.com', summary: 'user.created events missing in our store since 09:00', approvers: ['bob@example.com'], dryRun: true },
 };
 
 const drillInput = (category: IncidentCategory, extra: Partial<IncidentInput> = {}): IncidentInput => ({ ...SAMPLE_INPUTS[category], timeouts: { ...DRILL_TIMEOUTS }, ...extra });
@@ -247,7 +248,8 @@ const keyCompromise: DrillScenario = {
   },
 };
 
-const notYet = (reason: string): DrillScenario => ({
+/** A category whose playbook cannot be drilled in a build (still done by hand): reported failed, naming why. */
+export const notDrillableYet = (reason: string): DrillScenario => ({
   notDrillable: reason,
   play: () => Promise.reject(new Error(reason)),
   cleanup: () => Promise.resolve(),
@@ -258,6 +260,7 @@ export const SCENARIOS: Record<IncidentCategory, DrillScenario> = {
   key_compromise: keyCompromise,
   middleware_failure: middlewareFailure,
   session_issues: sessionIssues,
-  webhook_backlog: notYet('the reconciliation is still done by hand in this build (confirmStep reconcile_webhooks); a drill could only confirm its own word'),
+  // The sample is a dry run (nothing changes); the drill reconciles for real.
+  webhook_backlog: webhookBacklogScenario(() => drillInput('webhook_backlog', { dryRun: false })),
 };
 
