@@ -92,7 +92,7 @@ describe('npm run drill', () => {
     expect(readFileSync(outage.reviewPath as string, 'utf8')).toContain(outage.workflowId);
     const rotation = reports[1] as DrillReport;
     expect(rotation.checks.map((c) => c.name)).toEqual(expect.arrayContaining(['old key dead (sandbox key ring and audit)', 'every non-excluded session revoked, on the new key (sandbox store and audit)']));
-  }, 180_000);
+  }, 360_000);
 
   it('a sabotaged clerk_outage (the bypass flag forced back on after the workflow turned it off) is reported as failed', async () => {
     const [report] = await drill(['clerk_outage'], {
@@ -111,7 +111,7 @@ describe('npm run drill', () => {
     expect(report?.checks.find((c) => c.name === 'workflow reports the expected outcomes')?.passed).toBe(true);
     const off = report?.checks.find((c) => c.name === 'bypass off on the platform and the app');
     expect(off).toMatchObject({ passed: false, detail: expect.stringMatching(/Edge Config still has CLERK_AUTH_BYPASS.*X-Auth-Bypass: true/) });
-  }, 120_000);
+  }, 240_000);
 
   it('a playbook that cannot be drilled in a build is reported as failed, naming why, without starting anything', async () => {
     const target: DrillTarget = { client: temporal.client, taskQueue: uniqueTaskQueue('never'), sandbox: new DrillSandbox('http://127.0.0.1:9'), reviewDir, log: () => undefined };
