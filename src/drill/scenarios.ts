@@ -47,7 +47,8 @@ const clerkOutage: DrillScenario = {
   async play(run) {
     const before = await run.sandbox.vercel();
     const flag = before.flagKey;
-    const logStart = before.log.length;
+    // By time, not index: the sandbox keeps the last 1000 entries only.
+    const since = new Date().toISOString();
     await run.sandbox.admin.outage({ active: true, indicator: 'major' });
     run.say('injected: Clerk outage (status page major, Backend API 503)');
     const during = await run.sandbox.page();
@@ -74,7 +75,7 @@ const clerkOutage: DrillScenario = {
         `triage rule ${final.triage?.rule ?? 'none'}: ${final.triage?.note ?? ''}`,
       );
       const after = await run.sandbox.vercel();
-      const changes = after.log.slice(logStart);
+      const changes = after.log.filter((e) => e.time >= since);
       const order = inOrder(changes, [
         { action: 'env.upsert', key: flag },
         { action: 'deployment.create' },
@@ -178,7 +179,7 @@ const keyCompromise: DrillScenario = {
   async play(run) {
     const seq0 = (await run.sandbox.admin.auditSummary()).total;
     const rotations0 = (await run.sandbox.platformRotations()).length;
-    const vercel0 = await run.sandbox.vercel();
+    const since = new Date().toISOString();
     let active = new Set((await run.sandbox.admin.sessionIds('active')).ids);
     const [breakGlass] = (await run.sandbox.admin.createUsers(1)).users.map((u) => u.id);
     const breakGlassSessions = await newActiveSessions(run.sandbox, active);
@@ -220,7 +221,7 @@ const keyCompromise: DrillScenario = {
         `${old.length} old key(s) ${old.join(', ')}: ${old.filter(dead).length} deleted or expired; after that ${refused} request(s) with them refused 401, ${accepted} answered otherwise`,
       );
       const vercel = await run.sandbox.vercel();
-      const changes = vercel.log.slice(vercel0.log.length);
+      const changes = vercel.log.filter((e) => e.time >= since);
       const order = inOrder(changes, [{ action: 'env.upsert', key: 'CLERK_SECRET_KEY' }, { action: 'deployment.create' }, { action: 'deployment.ready' }]);
       const pushes = changes.filter((e) => e.action === 'env.upsert' && e.key === 'CLERK_SECRET_KEY').length;
       const health = await run.sandbox.page('/api/clerk-health');
