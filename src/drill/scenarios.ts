@@ -180,15 +180,15 @@ const keyCompromise: DrillScenario = {
     const seq0 = (await run.sandbox.admin.auditSummary()).total;
     const rotations0 = (await run.sandbox.platformRotations()).length;
     const since = new Date().toISOString();
-    let active = new Set((await run.sandbox.admin.sessionIds('active')).ids);
+    const active = new Set((await run.sandbox.admin.sessionIds('active')).ids);
     const [breakGlass] = (await run.sandbox.admin.createUsers(1)).users.map((u) => u.id);
     const breakGlassSessions = await newActiveSessions(run.sandbox, active);
     await run.start(drillInput('key_compromise', { excludeUserIds: breakGlass ? [breakGlass] : [] }));
-    // The leak: whoever holds the key signs up users while the incident runs.
-    active = new Set((await run.sandbox.admin.sessionIds('active')).ids);
+    // The leak: whoever holds the key signs up users while the incident runs (once it is reported
+    // and waiting for the rotation's approval, so inside the exposure window, which starts then).
+    await run.waitForApproval('rotate_secret_key');
     const intruders = (await run.sandbox.admin.createUsers(2)).users.map((u) => u.id);
     run.say(`injected: a leaked key; ${intruders.length} users signed up with it (${intruders.join(', ')}); break-glass user ${breakGlass ?? '?'} excluded`);
-    await run.waitForApproval('rotate_secret_key');
     await run.approve('rotate_secret_key', 'bob@example.com');
     await run.approve('rotate_secret_key', 'carol@example.com');
     await run.waitForApproval('revoke_all_sessions', 120_000);
