@@ -22,19 +22,24 @@ export interface ReviewCase {
   skip?: string;
 }
 
-/** `honest-*` incident histories (the current semantics), without their revocation children. */
+/** The set the golden files are built from: the newest recorded one (scripts/record-histories.ts's SET). */
+export const GOLDEN_SET = 'automated';
+
+/** One recorded incident history (`tests/histories/<name>.json`) with its decoded result. */
+export function reviewCase(name: string): ReviewCase {
+  const history = historyFromJSON(JSON.parse(readFileSync(join(HISTORY_DIR, `${name}.json`), 'utf8')));
+  const result = history.events?.at(-1)?.workflowExecutionCompletedEventAttributes?.result?.payloads?.[0];
+  return result
+    ? { name, history, state: defaultPayloadConverter.fromPayload<IncidentState>(result) }
+    : { name, history, skip: 'the incident was cancelled: its history holds no result, and no state can be read from it (queries are not recorded)' };
+}
+
+/** The golden set's incident histories (the current semantics), without their children. */
 export function reviewCases(): ReviewCase[] {
   return readdirSync(HISTORY_DIR)
-    .filter((f) => f.startsWith('honest-') && f.endsWith('.json') && !/-(revoke_all_sessions|targeted_revocation)\.json$/.test(f))
+    .filter((f) => f.startsWith(`${GOLDEN_SET}-`) && f.endsWith('.json') && !/-(revoke_all_sessions|targeted_revocation|reconcile_webhooks)\.json$/.test(f))
     .sort()
-    .map((file) => {
-      const name = file.replace(/\.json$/, '');
-      const history = historyFromJSON(JSON.parse(readFileSync(join(HISTORY_DIR, file), 'utf8')));
-      const result = history.events?.at(-1)?.workflowExecutionCompletedEventAttributes?.result?.payloads?.[0];
-      return result
-        ? { name, history, state: defaultPayloadConverter.fromPayload<IncidentState>(result) }
-        : { name, history, skip: 'the incident was cancelled: its history holds no result, and no state can be read from it (queries are not recorded)' };
-    });
+    .map((file) => reviewCase(file.replace(/\.json$/, '')));
 }
 
 function writeGoldenFiles(): void {

@@ -4,28 +4,46 @@
  * tests/histories/. tests/replay.test.ts replays them against the current workflow code, so a
  * change that would break incidents already running fails CI. Re-record only on purpose (a
  * released change that is replay-safe via patching keeps the old files and adds new ones: the
- * `recorded-*` files predate the `honest-outcomes` patch, the `honest-*` files follow it).
+ * `recorded-*` files predate the `honest-outcomes` patch, the `honest-*` files follow it, the
+ * `automated-*` files follow the bypass, key-rotation, reconcile and signing patches).
+ *
+ * The worker is wired as sandbox-mode `npm start` wires it (src/main.ts): the sandbox's Vercel as
+ * deployment platform, the worker's key as a file: reference rotated through the Platform API and
+ * Vault, a SQLite user store fed by the example webhook receiver. One incident runs on a second
+ * worker with an approver registry, so a signed decision is recorded too.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import type { ActivityDeps } from '../src/activities';
+import { bypassConfigFromEnv } from '../src/activities/bypass';
 import { createClerkGateway } from '../src/activities/clerk';
+import { sandboxDeployAdapter } from '../src/activities/deploy';
+import { loadEnv } from '../src/config';
+import { workerKeysFromEnv } from '../src/keys/worker-keys';
 import { startSandbox } from '../src/sandbox';
+import { startSandboxReconcile } from '../src/sandbox/reconcile-app';
+import { decisionStatement, SIGNATURE_NAMESPACE } from '../src/signing/sshsig';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
 import { findBinary, PROJECT_ROOT, TEMPORAL_CLI } from '../src/temporal/provision';
 import { createWorker } from '../src/worker';
-import { approveStep, confirmStep, getIncidentState, incidentWorkflow, rejectStep, requestStep, resolveIncident } from '../src/workflows';
+import { approveStep, getIncidentState, incidentWorkflow, rejectStep, requestStep } from '../src/workflows';
 import type { IncidentState } from '../src/workflows/incident';
+import { keyDir } from '../tests/helpers/ssh-keys';
 
 const OUT_DIR = join(PROJECT_ROOT, 'tests', 'histories');
 const TASK_QUEUE = 'record-histories';
 /** Prefix of this set's workflow ids (and file names); earlier sets stay beside it. */
-const SET = 'honest';
+const SET = 'automated';
 const approvers = ['bob@example.com', 'carol@example.com'];
 const short = { escalateAfter: '2s', decideWithin: '4s', probe: '2s', recoveryCheckEvery: '1s', recoveryWatchFor: '3s', resolveWithin: '3s' };
+/** Gates that stay open while the script works through a step that takes a deployment. */
+const patient = { ...short, escalateAfter: '20s', decideWithin: '40s', recoveryWatchFor: '30s', resolveWithin: '5s' };
+const CHILD_TYPES = ['revokeSessionsWorkflow', 'reconcileUsersWorkflow'];
 
 async function until(handle: WorkflowHandle, ready: (s: IncidentState) => boolean): Promise<IncidentState> {
   const deadline = Date.now() + 30_000;
@@ -37,11 +55,11 @@ async function until(handle: WorkflowHandle, ready: (s: IncidentState) => boolea
   }
 }
 const pending = (step: string) => (s: IncidentState) => s.pendingApprovals.some((p) => p.step === step);
-const byHand = (step: string) => (s: IncidentState) => s.manualSteps.some((m) => m.step === step && !m.outcome);
+const outcome = (step: string, wanted: string) => (s: IncidentState) => s.steps.filter((x) => x.step === step).at(-1)?.outcome === wanted;
 
-async function confirm(handle: WorkflowHandle, step: 'emergency_bypass' | 'bypass_off' | 'rotate_secret_key' | 'reconcile_webhooks', note: string): Promise<void> {
-  await until(handle, byHand(step));
-  await handle.executeUpdate(confirmStep, { args: [{ step, confirmedBy: 'bob@example.com', note }] });
+async function approveBoth(handle: WorkflowHandle, step: 'emergency_bypass' | 'rotate_secret_key' | 'revoke_all_sessions'): Promise<void> {
+  await until(handle, pending(step));
+  for (const approver of approvers) await handle.executeUpdate(approveStep, { args: [{ step, approver }] });
 }
 
 async function main(): Promise<void> {
@@ -55,23 +73,44 @@ async function main(): Promise<void> {
     },
   });
   const sandbox = await startSandbox({ users: 300, seed: 7, rateLimit: 'off' });
-  const gateway = createClerkGateway({ secretKey: sandbox.secretKey, apiUrl: sandbox.url });
-  const worker = await createWorker({
+  sandbox.admin.vercel.buildMs = 300;
+  const dataDir = mkdtempSync(join(tmpdir(), 'record-histories-'));
+  const appEnv = loadEnv({});
+  // As src/main.ts in sandbox mode: the key in a file reference, rotated via the Platform API and Vault.
+  const keys = await workerKeysFromEnv(appEnv, {
+    apiUrl: sandbox.url,
+    sandbox: { keyFile: join(dataDir, 'sandbox-clerk-secret-key'), secretKey: sandbox.secretKey, vault: sandbox.vault, platform: sandbox.platform },
+  });
+  const gateway = createClerkGateway({ secretKey: keys.secretKey, keySource: keys.keySource, apiUrl: sandbox.url });
+  // A third of the deliveries dropped, so the store surely drifts before the webhook_backlog incident.
+  const users = await startSandboxReconcile(appEnv, sandbox, dataDir, 0.3);
+  const deps: ActivityDeps = {
+    statusPageUrl: sandbox.url,
+    sandbox: true,
+    clerk: gateway,
+    appHealthUrl: `${sandbox.url}/api/clerk-health`,
+    appRoutes: [`${sandbox.url}/app/dashboard`],
+    namespace: 'default',
+    deploy: sandboxDeployAdapter(sandbox.vercel),
+    keys: keys.rotation,
+    // Two recovery probes instead of three: the same path, a shorter recording.
+    bypass: { ...bypassConfigFromEnv(appEnv), recoveryProbes: 2 },
+    reconcile: users.deps,
+  };
+  const worker = await createWorker({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, deps });
+  // The same worker with an approver registry (signed decisions on emergency_bypass), on a queue of its own.
+  const ssh = keyDir();
+  const signers = approvers.map((a) => ({ approver: a, key: ssh.key(a.split('@')[0]!) }));
+  const registry = ssh.allowedSigners(signers.map((s) => `${s.approver} ${s.key.publicLine}`));
+  const signedWorker = await createWorker({
     connection: env.nativeConnection,
-    taskQueue: TASK_QUEUE,
-    deps: {
-      statusPageUrl: sandbox.url,
-      sandbox: true,
-      clerk: gateway,
-      appHealthUrl: `${sandbox.url}/api/clerk-health`,
-      appRoutes: [`${sandbox.url}/app/dashboard`],
-      namespace: 'default',
-    },
+    taskQueue: `${TASK_QUEUE}-signed`,
+    deps: { ...deps, signing: { allowedSignersPath: registry, steps: ['emergency_bypass'] } },
   });
   const recorded: Array<{ name: string; handle: WorkflowHandle }> = [];
-  const start = async (name: string, input: Record<string, unknown>) => {
+  const start = async (name: string, input: Record<string, unknown>, taskQueue = TASK_QUEUE) => {
     const handle = await env.client.workflow.start(incidentWorkflow, {
-      taskQueue: TASK_QUEUE,
+      taskQueue,
       workflowId: `${SET}-${name}`,
       args: [input as Parameters<typeof incidentWorkflow>[0]],
     });
@@ -80,10 +119,16 @@ async function main(): Promise<void> {
   };
   const base = { reporter: 'alice@example.com', approvers, timeouts: short };
 
-  await worker.runUntil(async () => {
-    // webhook_backlog: no gates; the reconciliation done by hand and confirmed.
-    const wb = await start('webhook-backlog', { ...base, category: 'webhook_backlog', summary: 'user.created events missing' });
-    await confirm(wb, 'reconcile_webhooks', 'replayed from the Svix portal');
+  const incidents = async () => {
+    // webhook_backlog: sign-ups and deletions whose webhooks were partly dropped; the reconciliation
+    // child replays what the store missed.
+    for (let k = 0; k < 2; k++) {
+      sandbox.admin.createUsers({ count: 20 });
+      await sandbox.admin.webhooksIdle();
+    }
+    for (const u of (await users.deps.store.all()).slice(0, 3)) sandbox.admin.deleteUser(u.id);
+    await sandbox.admin.webhooksIdle();
+    const wb = await start('webhook-backlog-reconciled', { ...base, category: 'webhook_backlog', summary: 'user.created events missing' });
     await wb.result();
 
     // middleware_failure: the operator's fix approved, then verified by probing again.
@@ -92,30 +137,24 @@ async function main(): Promise<void> {
     await mw.executeUpdate(approveStep, { args: [{ step: 'operator_action', approver: 'bob@example.com' }] });
     await mw.result();
 
-    // key_compromise, dry run: rotation approved by two and confirmed done by hand, mass revocation
-    // (child, dry run) by two; a dry run needs the commander's resolve.
-    const kc = await start('key-compromise-dry-run', { ...base, category: 'key_compromise', summary: 'key leaked', dryRun: true, timeouts: { ...short, resolveWithin: '1m' } });
-    for (const step of ['rotate_secret_key', 'revoke_all_sessions'] as const) {
-      await until(kc, pending(step));
-      for (const approver of approvers) await kc.executeUpdate(approveStep, { args: [{ step, approver }] });
-      if (step === 'rotate_secret_key') await confirm(kc, step, 'new key live, old key deleted');
-    }
-    await until(kc, (s) => s.status === 'needs_human');
-    await kc.executeUpdate(resolveIncident, { args: [{ resolvedBy: 'alice@example.com', summary: 'rehearsal over' }] });
-    await kc.result();
-
-    // clerk_outage: the bypass approved, turned on and off by hand, Clerk recovers: resolved.
+    // clerk_outage: the bypass approved, deployed and verified on the app; Clerk recovers and the
+    // bypass goes off by itself: resolved.
     sandbox.admin.setOutage({ active: true, indicator: 'major' });
-    const cb = await start('clerk-outage-bypass', { ...base, category: 'clerk_outage', summary: 'Clerk down', timeouts: { ...short, recoveryWatchFor: '20s' } });
-    await until(cb, pending('emergency_bypass'));
-    for (const approver of approvers) await cb.executeUpdate(approveStep, { args: [{ step: 'emergency_bypass', approver }] });
-    await confirm(cb, 'emergency_bypass', 'AUTH_BYPASS=1 deployed');
+    const cb = await start('clerk-outage-bypass', { ...base, category: 'clerk_outage', summary: 'Clerk down', timeouts: patient, bypass: { verifyWithin: '6s' } });
+    await approveBoth(cb, 'emergency_bypass');
+    await until(cb, outcome('emergency_bypass', 'succeeded'));
     sandbox.admin.setOutage({ active: false });
-    await confirm(cb, 'bypass_off', 'AUTH_BYPASS removed');
     await cb.result();
 
-    // clerk_outage: the bypass is rejected; the recovery watch runs on short timers.
+    // clerk_outage cancelled while the bypass is on: compensation turns it off.
     sandbox.admin.setOutage({ active: true, indicator: 'major' });
+    const cc = await start('clerk-outage-bypass-cancelled', { ...base, category: 'clerk_outage', summary: 'Clerk down, then handed over', timeouts: patient, bypass: { verifyWithin: '6s' } });
+    await approveBoth(cc, 'emergency_bypass');
+    await until(cc, outcome('emergency_bypass', 'succeeded'));
+    await cc.cancel();
+    await cc.result().catch(() => undefined);
+
+    // clerk_outage: the bypass is rejected; the recovery watch runs on short timers.
     const co = await start('clerk-outage-rejected', { ...base, category: 'clerk_outage', summary: 'Clerk 503' });
     await until(co, pending('emergency_bypass'));
     await co.executeUpdate(rejectStep, { args: [{ step: 'emergency_bypass', approver: 'bob@example.com', reason: 'wait it out' }] });
@@ -126,9 +165,9 @@ async function main(): Promise<void> {
     // session_issues: a targeted revocation requested by one person, approved by another (real child run).
     const si = await start('session-issues-targeted', { ...base, category: 'session_issues', summary: 'users logged out' });
     await until(si, (s) => s.waitingFor.includes('requestStep'));
-    const users = (await gateway.listUsers({ limit: 3 })).users.map((u) => u.id);
+    const some = (await gateway.listUsers({ limit: 3 })).users.map((u) => u.id);
     await si.executeUpdate(requestStep, {
-      args: [{ step: 'targeted_revocation', requester: 'carol@example.com', userIds: users, reason: 'stuck sessions' }],
+      args: [{ step: 'targeted_revocation', requester: 'carol@example.com', userIds: some, reason: 'stuck sessions' }],
     });
     await until(si, pending('targeted_revocation'));
     await si.executeUpdate(approveStep, { args: [{ step: 'targeted_revocation', approver: 'bob@example.com' }] });
@@ -138,12 +177,34 @@ async function main(): Promise<void> {
     // needs_human until resolveWithin runs out: closed unresolved.
     await (await start('middleware-failure-timed-out', { ...base, category: 'middleware_failure', summary: 'nobody around' })).result();
 
-    // cancellation: the incident notice is withdrawn (compensation) before the workflow ends.
-    const cancelled = await start('clerk-outage-cancelled', { ...base, category: 'clerk_outage', summary: 'false alarm' });
-    await until(cancelled, pending('emergency_bypass'));
-    await cancelled.cancel();
-    await cancelled.result().catch(() => undefined);
-  });
+    // key_compromise, last (it revokes every session): the runbook makes the new key through the
+    // Platform API, stores it in Vault, pushes and deploys it, proves the old one dead, then the
+    // mass revocation (child) runs on the new key.
+    const kc = await start('key-compromise-rotated', { ...base, category: 'key_compromise', summary: 'key leaked', exposedAt: new Date(Date.now() - 3_600_000).toISOString(), timeouts: patient });
+    await approveBoth(kc, 'rotate_secret_key');
+    await approveBoth(kc, 'revoke_all_sessions');
+    await kc.result();
+  };
+
+  // clerk_outage on the worker with an approver registry: the bypass rejected by a signed decision.
+  const signedIncident = async () => {
+    sandbox.admin.setOutage({ active: true, indicator: 'major' });
+    const sg = await start('clerk-outage-signed-rejection', { ...base, category: 'clerk_outage', summary: 'Clerk 503, signed decisions', timeouts: patient }, `${TASK_QUEUE}-signed`);
+    const state = await until(sg, pending('emergency_bypass'));
+    const nonce = state.pendingApprovals.find((p) => p.step === 'emergency_bypass')?.nonce ?? '';
+    const { runId } = await sg.describe();
+    const bob = signers[0]!;
+    const reason = 'the status page says minutes';
+    const statement = { workflowId: sg.workflowId, runId, nonce, step: 'emergency_bypass', decision: 'reject', reason, approver: bob.approver } as const;
+    const signature = ssh.sign(bob.key.file, decisionStatement(statement), SIGNATURE_NAMESPACE);
+    await sg.executeUpdate(rejectStep, { args: [{ step: 'emergency_bypass', approver: bob.approver, reason, signature }] });
+    await new Promise((r) => setTimeout(r, 1500));
+    sandbox.admin.setOutage({ active: false });
+    await sg.result();
+  };
+
+  await worker.runUntil(incidents);
+  await signedWorker.runUntil(signedIncident);
 
   // Exported by the Temporal CLI, the same JSON the UI's download gives (historyFromJSON reads it).
   const exportHistory = (workflowId: string, runId?: string) =>
@@ -158,14 +219,18 @@ async function main(): Promise<void> {
     const description = await handle.describe();
     console.log(`recorded ${name}: ${handle.workflowId}.json (${description.status.name}, ${description.historyLength} events)`);
   }
-  // The revocation children started by the incidents above.
-  for await (const execution of env.client.workflow.list({ query: `WorkflowType = 'revokeSessionsWorkflow'` })) {
+  // The children (revocation, reconciliation) started by the incidents above.
+  const types = CHILD_TYPES.map((t) => `WorkflowType = '${t}'`).join(' OR ');
+  for await (const execution of env.client.workflow.list({ query: types })) {
     const file = `${execution.workflowId}.json`;
     writeFileSync(join(OUT_DIR, file), exportHistory(execution.workflowId, execution.runId));
     console.log(`recorded ${file} (${execution.status.name})`);
   }
+  ssh.close();
+  await users.close();
   await sandbox.close();
   await env.teardown();
+  rmSync(dataDir, { recursive: true, force: true });
 }
 
 main().catch((err: unknown) => {

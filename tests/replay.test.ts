@@ -23,7 +23,7 @@ function workflowType(file: string): string | undefined {
 describe('recorded histories', () => {
   it('cover every workflow type and every incident category', () => {
     const types = new Set(files.map(workflowType));
-    expect(types).toEqual(new Set(['incidentWorkflow', 'revokeSessionsWorkflow']));
+    expect(types).toEqual(new Set(['incidentWorkflow', 'revokeSessionsWorkflow', 'reconcileUsersWorkflow']));
     const text = files.map((f) => readFileSync(join(DIR, f), 'utf8')).join('\n');
     for (const category of ['clerk_outage', 'key_compromise', 'middleware_failure', 'session_issues', 'webhook_backlog']) {
       expect(files.some((f) => f.includes(category.replace('_', '-'))), category).toBe(true);

@@ -13,15 +13,18 @@ import { getIncidentState, incidentWorkflow } from '../src/workflows/incident';
 import { runCli } from './helpers/cli';
 import { sandboxDeps, waitForState } from './helpers/incident';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId } from './helpers/temporal';
-import { GOLDEN_DIR, reviewCases, type ReviewCase } from '../scripts/golden-reviews';
+import { GOLDEN_DIR, reviewCase, reviewCases, type ReviewCase } from '../scripts/golden-reviews';
 import { defaultPayloadConverter } from '@temporalio/common';
 
 const cases = reviewCases();
 const built = cases.filter((c): c is ReviewCase & { state: NonNullable<ReviewCase['state']> } => Boolean(c.state));
+/** A golden-set case, or any recorded incident by name (the `honest-*` set keeps by-hand steps and a dry run). */
 const byName = (name: string) => {
-  const c = built.find((b) => b.name === name);
-  if (!c) throw new Error(`no recorded history ${name}`);
-  return { c, review: buildReview(c.history, c.state) };
+  const found = built.find((b) => b.name === name) ?? reviewCase(name);
+  const state = found.state;
+  if (!state) throw new Error(`no result in recorded history ${name}`);
+  const c = { ...found, state };
+  return { c, review: buildReview(c.history, state) };
 };
 const acceptedUpdates = (c: ReviewCase) => c.history.events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes) ?? [];
 const eventTime = (c: ReviewCase, id: number) => {
@@ -94,6 +97,17 @@ describe('the review', () => {
       ['confirmStep', 'bypass_off', 'bob@example.com', identity],
     ]);
     expect(renderReviewMarkdown(review)).toContain(`| approveStep | emergency_bypass | bob@example.com | ${identity} |`);
+  });
+
+  it('automated set: the bypass needs only the two approvals (no confirmation by hand); a signed decision names its key', () => {
+    const bypass = byName('automated-clerk-outage-bypass').review;
+    expect(bypass.whoDecided.map((d) => [d.update, d.step, d.named])).toEqual([
+      ['approveStep', 'emergency_bypass', 'bob@example.com'],
+      ['approveStep', 'emergency_bypass', 'carol@example.com'],
+    ]);
+    expect(bypass.impact.stepsByHand).toEqual([]);
+    const signed = renderReviewMarkdown(byName('automated-clerk-outage-signed-rejection').review);
+    expect(signed).toMatch(/\| rejectStep \| emergency_bypass \| bob@example\.com \| .* \(signed with key SHA256:[\w+/]+\) \|/);
   });
 
   it('with an identity mapping, a decision sent from an identity the mapping does not list for its approver is flagged', () => {
