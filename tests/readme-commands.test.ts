@@ -11,6 +11,7 @@ import { buildProgram as buildIncidentProgram } from '../src/cli/incident';
 import { buildProgram as buildRevokeProgram } from '../src/cli/revoke-sessions';
 import { buildProgram as buildReconcileProgram } from '../src/cli/reconcile';
 import { buildTriageProgram } from '../src/cli/triage';
+import { buildDrillProgram } from '../src/cli/drill';
 
 const root = join(__dirname, '..');
 const docs = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
@@ -28,6 +29,7 @@ const programs: Record<string, () => Command> = {
   revoke: buildRevokeProgram,
   reconcile: buildReconcileProgram,
   triage: () => buildTriageProgram(),
+  drill: buildDrillProgram,
 };
 
 /** The flags a command (or, for triage, the program itself) accepts. */

@@ -1,0 +1,75 @@
+/**
+ * `npm run drill -- <category>|all [--json]`: game-day drills of the playbooks against the Clerk
+ * sandbox (docs/drills.md). Uses a running `npm start` in sandbox mode, or starts what it needs.
+ * Exit code: 0 every check of every drill passed, 1 a check failed (or the drill could not run),
+ * 2 usage error (docs/cli.md).
+ */
+import { Command } from 'commander';
+import { Runtime, DefaultLogger } from '@temporalio/worker';
+import { z } from 'zod';
+import { INCIDENT_CATEGORIES, type IncidentCategory } from '../domain';
+import { openDrillTarget } from '../drill/environment';
+import { formatReports, reportsJson, runDrill, type DrillHooks, type DrillReport, type DrillTarget } from '../drill/run';
+import { SCENARIOS } from '../drill/scenarios';
+import { CliArgumentError, runCli } from './common';
+
+const argumentSchema = z.union([z.enum(INCIDENT_CATEGORIES), z.literal('all')], {
+  error: `must be one of ${INCIDENT_CATEGORIES.join(', ')} or all`,
+});
+
+/** The categories `arg` names, in the runbook's order for `all`. */
+export function drillCategories(arg: unknown): IncidentCategory[] {
+  const parsed = argumentSchema.safeParse(arg);
+  if (!parsed.success) throw new CliArgumentError(`<category>: ${parsed.error.issues[0]?.message ?? 'invalid'} (got ${JSON.stringify(arg)})`);
+  return parsed.data === 'all' ? [...INCIDENT_CATEGORIES] : [parsed.data];
+}
+
+/** Runs the drills one after the other (they share one sandbox: faults must not overlap). */
+export async function runDrills(categories: IncidentCategory[], target: DrillTarget, hooks: DrillHooks = {}): Promise<DrillReport[]> {
+  const reports: DrillReport[] = [];
+  for (const category of categories) {
+    target.log(`[${category}] drill starting`);
+    const report = await runDrill(category, SCENARIOS[category], target, hooks);
+    target.log(`[${category}] ${report.passed ? 'passed' : 'FAILED'}`);
+    reports.push(report);
+  }
+  return reports;
+}
+
+export const EXIT_CODES_HELP = `
+Exit code:
+  0  every check of every drill passed
+  1  a check failed, or a drill could not run to the end
+  2  usage error (an unknown category or flag)`;
+
+export function buildDrillProgram(): Command {
+  return new Command('drill')
+    .exitOverride()
+    .description('game-day drills: inject a fault in the Clerk sandbox, run the playbook, check the outcome in the sandbox’s own records (docs/drills.md)')
+    .argument('<category>', `${INCIDENT_CATEGORIES.join(' | ')} | all`)
+    .option('--json', 'print the reports as JSON: [{category, passed, checks, workflowId, steps}]')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .showHelpAfterError()
+    .action(async (arg: string, opts: { json?: boolean }) => {
+      const categories = drillCategories(arg);
+      // Progress goes to stderr: stdout is the report (or the JSON).
+      const log = (line: string) => console.error(line);
+      Runtime.install({ logger: new DefaultLogger(process.env.LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
+      const opened = await openDrillTarget(log);
+      let reports: DrillReport[];
+      try {
+        log(`drills run on ${opened.description}`);
+        reports = await runDrills(categories, opened.target);
+      } finally {
+        await opened.close();
+      }
+      console.log(opts.json ? reportsJson(reports) : formatReports(reports));
+      if (!reports.every((r) => r.passed)) process.exitCode = 1;
+    });
+}
+
+export async function main(argv: string[]): Promise<void> {
+  await buildDrillProgram().parseAsync(argv);
+}
+
+if (require.main === module) runCli(() => main(process.argv));

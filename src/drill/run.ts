@@ -1,0 +1,231 @@
+/**
+ * One game-day drill: a scenario (scenarios.ts) injects its category's fault in the sandbox,
+ * starts the sample incident, plays the approvers and the operator through the same updates a
+ * person sends, and the checks compare the outcome with the sandbox's own records. The runner
+ * here does what every drill shares: the incident's handle and waits, closing a `needs_human`
+ * incident as its commander would, the review written to a file, and a report that passes only
+ * when every check did.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { formatDuration, type GatedStep, type IncidentCategory, type IncidentInput } from '../domain';
+import { approveStep, getIncidentState, incidentWorkflow, resolveIncident, type IncidentState } from '../workflows/incident';
+import type { DrillSandbox } from './sandbox';
+
+export interface DrillCheck {
+  name: string;
+  passed: boolean;
+  detail: string;
+}
+
+export interface DrillReport {
+  category: IncidentCategory;
+  passed: boolean;
+  checks: DrillCheck[];
+  workflowId: string | null;
+  steps: Array<{ step: string; outcome: string }>;
+  /** Where the post-incident review was written, when it was. */
+  reviewPath: string | null;
+  durationMs: number;
+}
+
+/** Where the drill's incidents run: a Temporal client, the task queue a sandbox-mode worker polls, the sandbox. */
+export interface DrillTarget {
+  client: Client;
+  taskQueue: string;
+  sandbox: DrillSandbox;
+  /** The app's user store the worker reconciles (webhook_backlog), as a USER_STORE_URL. */
+  userStoreUrl?: string;
+  /** Folder the reviews are written to (`.data/drills` by default). */
+  reviewDir: string;
+  log: (line: string) => void;
+}
+
+/** Test seams: `beforeChecks` runs once the incident is over, before the checks read the sandbox. */
+export interface DrillHooks {
+  beforeChecks?: (ctx: { category: IncidentCategory; workflowId: string; sandbox: DrillSandbox }) => Promise<void>;
+}
+
+/**
+ * A category's drill. `play` injects the fault, starts and drives the incident, and returns the
+ * checks to run on the final state (after the incident is over and `beforeChecks` ran).
+ * `cleanup` lifts whatever the drill may have left in the sandbox, whatever happened.
+ */
+export interface DrillScenario {
+  /** Set when the playbook cannot be drilled in this build: reported as a failed check, nothing is run. */
+  notDrillable?: string;
+  play(run: DrillRun): Promise<(final: IncidentState) => Promise<void>>;
+  cleanup(sandbox: DrillSandbox): Promise<void>;
+}
+
+/** Thrown when the drill cannot go on (a state not reached in time); the report says where it stopped. */
+export class DrillStopped extends Error {
+  override readonly name = 'DrillStopped';
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const DONE: ReadonlySet<string> = new Set(['resolved', 'cancelled']);
+
+export class DrillRun {
+  readonly checks: DrillCheck[] = [];
+  handle: WorkflowHandle<typeof incidentWorkflow> | undefined;
+  private input: IncidentInput | undefined;
+
+  constructor(
+    readonly category: IncidentCategory,
+    readonly target: DrillTarget,
+  ) {}
+
+  get sandbox(): DrillSandbox {
+    return this.target.sandbox;
+  }
+
+  check(name: string, passed: boolean, detail: string): void {
+    this.checks.push({ name, passed, detail });
+  }
+
+  say(line: string): void {
+    this.target.log(`[${this.category}] ${line}`);
+  }
+
+  async start(input: IncidentInput): Promise<void> {
+    this.input = input;
+    const workflowId = `drill-${this.category.replace(/_/g, '-')}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${Math.random().toString(36).slice(2, 6)}`;
+    this.handle = await this.target.client.workflow.start(incidentWorkflow, {
+      taskQueue: this.target.taskQueue,
+      workflowId,
+      args: [input],
+      staticSummary: `drill: ${input.summary}`,
+    });
+    this.say(`started incident ${workflowId}`);
+  }
+
+  private get h(): WorkflowHandle<typeof incidentWorkflow> {
+    if (!this.handle) throw new DrillStopped('the incident was not started');
+    return this.handle;
+  }
+
+  async state(): Promise<IncidentState> {
+    return this.h.query(getIncidentState);
+  }
+
+  /** Polls the incident's state until `ready`; stops the drill with the last state seen when it never is. */
+  async waitFor(what: string, ready: (s: IncidentState) => boolean, timeoutMs = 60_000): Promise<IncidentState> {
+    const deadline = Date.now() + timeoutMs;
+    let last: IncidentState | undefined;
+    for (;;) {
+      last = await this.h.query(getIncidentState);
+      if (ready(last)) return last;
+      if (Date.now() > deadline) {
+        throw new DrillStopped(`${what}: not reached within ${formatDuration(timeoutMs)} (status ${last.status}; waiting for: ${last.waitingFor})`);
+      }
+      await sleep(250);
+    }
+  }
+
+  async waitForApproval(step: string, timeoutMs = 60_000): Promise<IncidentState> {
+    return this.waitFor(`approval request for ${step}`, (s) => s.pendingApprovals.some((p) => p.step === step), timeoutMs);
+  }
+
+  /** An approver approves, as `npm run incident -- approve` does. */
+  async approve(step: GatedStep, approver: string): Promise<void> {
+    await this.h.executeUpdate(approveStep, { args: [{ step, approver }] });
+    this.say(`${approver} approved ${step}`);
+  }
+
+  /**
+   * Waits for the playbook to end. An incident the runbook could not verify (`needs_human`) is
+   * closed by its commander with `resolve`, as a person would; the check "resolved by the runbook's
+   * own verification" then fails. Returns the final state (the workflow's result).
+   */
+  async finish(timeoutMs = 180_000): Promise<IncidentState> {
+    const over = await this.waitFor('end of the playbook', (s) => DONE.has(s.status) || s.status === 'needs_human', timeoutMs);
+    this.check(
+      'incident resolved by the runbook’s own verification',
+      over.status === 'resolved',
+      over.status === 'resolved' ? 'status resolved, nothing left open' : `status ${over.status}; open: ${over.openItems.join('; ') || '(none)'}`,
+    );
+    if (over.status === 'needs_human') {
+      const commander = this.input?.reporter ?? over.reporter;
+      await this.h.executeUpdate(resolveIncident, { args: [{ resolvedBy: commander, summary: `game-day drill: closed by the drill; open: ${over.openItems.join('; ')}` }] });
+      this.say(`${commander} resolved the incident (the runbook could not verify it)`);
+    }
+    return this.h.result();
+  }
+}
+
+/** Checks every drill shares, on the final state: the review was written (and to a file). */
+function reviewCheck(run: DrillRun, final: IncidentState, reviewDir: string): string | null {
+  const step = final.steps.filter((s) => s.step === 'review').at(-1);
+  if (!final.review || step?.outcome !== 'succeeded') {
+    run.check('review written', false, `review step ${step?.outcome ?? 'missing'}; no review in the final state`);
+    return null;
+  }
+  mkdirSync(reviewDir, { recursive: true });
+  const path = join(reviewDir, `${final.incidentId}.md`);
+  writeFileSync(path, final.review.endsWith('\n') ? final.review : `${final.review}\n`);
+  const names = final.review.includes(final.incidentId);
+  run.check('review written', names, names ? `${path} (${final.review.split('\n').length} lines)` : `the review does not name the incident ${final.incidentId}`);
+  return path;
+}
+
+export async function runDrill(category: IncidentCategory, scenario: DrillScenario, target: DrillTarget, hooks: DrillHooks = {}): Promise<DrillReport> {
+  const startedAt = Date.now();
+  const run = new DrillRun(category, target);
+  let reviewPath: string | null = null;
+  let final: IncidentState | undefined;
+  if (scenario.notDrillable) {
+    run.check('drillable', false, `not drillable yet: ${scenario.notDrillable}`);
+  } else {
+    try {
+      const verify = await scenario.play(run);
+      final = await run.finish();
+      await hooks.beforeChecks?.({ category, workflowId: final.incidentId, sandbox: target.sandbox });
+      await verify(final);
+      reviewPath = reviewCheck(run, final, target.reviewDir);
+    } catch (err) {
+      run.check('drill ran to the end', false, err instanceof Error ? err.message : String(err));
+      // Leave nothing running: cancellation runs the incident's compensations (e.g. bypass off).
+      if (run.handle && !final) {
+        await run.handle.cancel().catch(() => undefined);
+        await run.handle.result().catch(() => undefined);
+      }
+    } finally {
+      await scenario.cleanup(target.sandbox).catch((err: unknown) => run.check('fault lifted after the drill', false, String(err)));
+    }
+  }
+  const state = final ?? (run.handle ? await run.handle.query(getIncidentState).catch(() => undefined) : undefined);
+  return {
+    category,
+    passed: run.checks.length > 0 && run.checks.every((c) => c.passed),
+    checks: run.checks,
+    workflowId: run.handle?.workflowId ?? null,
+    steps: (state?.steps ?? []).map((s) => ({ step: s.step, outcome: s.outcome })),
+    reviewPath,
+    durationMs: Date.now() - startedAt,
+  };
+}
+
+/** What `--json` prints: `[{category, passed, checks, workflowId, steps, reviewPath, durationMs}]`. */
+export function reportsJson(reports: DrillReport[]): string {
+  return JSON.stringify(
+    reports.map(({ category, passed, checks, workflowId, steps, reviewPath, durationMs }) => ({ category, passed, checks, workflowId, steps, reviewPath, durationMs })),
+    null,
+    2,
+  );
+}
+
+/** The report for a terminal. */
+export function formatReports(reports: DrillReport[]): string {
+  const lines: string[] = [];
+  for (const r of reports) {
+    lines.push(`${r.passed ? 'PASSED' : 'FAILED'}  ${r.category}  (${formatDuration(r.durationMs)}${r.workflowId ? `, incident ${r.workflowId}` : ''})`);
+    if (r.steps.length) lines.push(`  steps: ${r.steps.map((s) => `${s.step} ${s.outcome}`).join(' → ')}`);
+    for (const c of r.checks) lines.push(`  ${c.passed ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`);
+    if (r.reviewPath) lines.push(`  review: ${r.reviewPath}`);
+  }
+  const failed = reports.filter((r) => !r.passed).map((r) => r.category);
+  lines.push(failed.length ? `${failed.length} of ${reports.length} drill(s) failed: ${failed.join(', ')}` : `all ${reports.length} drill(s) passed`);
+  return lines.join('\n');
+}

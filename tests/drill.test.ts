@@ -1,0 +1,129 @@
+/**
+ * Game-day drills end to end: a real Temporal server, a sandbox-mode worker, the sandbox reached
+ * over HTTP only. A drill passes when the sandbox's records agree; a sabotaged run (the bypass
+ * forced back on in the sandbox after the workflow turned it off) must be reported as failed.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { drillCategories, runDrills } from '../src/cli/drill';
+import { CliArgumentError } from '../src/cli/common';
+import { sandboxWorkerDeps } from '../src/drill/environment';
+import { reportsJson, runDrill, type DrillReport, type DrillTarget } from '../src/drill/run';
+import { notDrillableYet } from '../src/drill/scenarios';
+import { loadEnv } from '../src/config';
+import { startSandboxReconcile } from '../src/sandbox/reconcile-app';
+import { DrillSandbox } from '../src/drill/sandbox';
+import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
+import { connectTemporal, testWorker, uniqueTaskQueue, type TemporalTestContext } from './helpers/temporal';
+
+let temporal: TemporalTestContext;
+let chat: ChatReceiver;
+let reviewDir: string;
+beforeAll(async () => {
+  temporal = await connectTemporal();
+  chat = await startChatReceiver();
+  reviewDir = mkdtempSync(join(tmpdir(), 'cir-drill-test-'));
+});
+afterAll(async () => {
+  await chat?.close();
+  await temporal?.close();
+  if (reviewDir) rmSync(reviewDir, { recursive: true, force: true });
+});
+
+/**
+ * Runs `categories` in a fresh sandbox with a sandbox-mode worker of their own, as `npm run drill`
+ * does without `npm start` (one sandbox per run: the key_compromise drill rotates its key).
+ */
+async function drill(
+  categories: Parameters<typeof runDrills>[0],
+  hooks: Parameters<typeof runDrills>[2] = {},
+  after?: (sandbox: RunningSandbox) => Promise<void>,
+): Promise<DrillReport[]> {
+  const sandbox = await startSandbox({ users: 20, seed: 'drill-test' });
+  try {
+    sandbox.admin.vercel.buildMs = 300;
+    const taskQueue = uniqueTaskQueue('drill');
+    // As npm start wires sandbox mode: the app's user store fed by the example receiver.
+    const users = await startSandboxReconcile(loadEnv({}), sandbox, mkdtempSync(join(reviewDir, 'store-')));
+    try {
+      const deps = { ...(await sandboxWorkerDeps(sandbox, join(reviewDir, `key-${taskQueue}`))), chatWebhookUrl: chat.url, reconcile: users.deps };
+      const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
+      const target: DrillTarget = { client: temporal.client, taskQueue, sandbox: new DrillSandbox(sandbox.url), reviewDir, log: () => undefined, userStoreUrl: users.storeUrl };
+      const reports = await worker.runUntil(runDrills(categories, target, hooks));
+      await after?.(sandbox);
+      return reports;
+    } finally {
+      await users.close();
+    }
+  } finally {
+    await sandbox.close();
+  }
+}
+
+const failedChecks = (r: DrillReport | undefined) => r?.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail}`);
+
+describe('npm run drill', () => {
+  it('all five pass, checked in the sandbox; the JSON has the documented shape; the reviews are on disk', async () => {
+    const reports = await drill(['clerk_outage', 'key_compromise', 'middleware_failure', 'session_issues', 'webhook_backlog'], {}, async (sandbox) => {
+      // The drills lifted their faults: the sandbox is healthy again.
+      expect(sandbox.admin.outageState().active).toBe(false);
+      expect((await fetch(`${sandbox.url}/app/dashboard`)).status).toBe(200);
+      expect(sandbox.admin.webhookConfig()).toMatchObject({ drop: false, dropRate: 0.1 });
+    });
+    for (const r of reports) expect(failedChecks(r), r.category).toEqual([]);
+    const json = JSON.parse(reportsJson(reports)) as unknown[];
+    expect(json).toHaveLength(5);
+    for (const entry of json) {
+      expect(entry).toEqual({
+        category: expect.any(String),
+        passed: true,
+        checks: expect.arrayContaining([{ name: 'review written', passed: true, detail: expect.any(String) }]),
+        workflowId: expect.stringMatching(/^drill-/),
+        steps: expect.arrayContaining([{ step: 'review', outcome: 'succeeded' }]),
+        reviewPath: expect.stringContaining(reviewDir),
+        durationMs: expect.any(Number),
+      });
+    }
+    const outage = reports[0] as DrillReport;
+    expect(outage.checks.map((c) => c.name)).toEqual(expect.arrayContaining(['Vercel log: bypass set → deploy → ready → removed → deploy → ready', 'bypass off on the platform and the app', 'triage named the injected fault']));
+    expect(readFileSync(outage.reviewPath as string, 'utf8')).toContain(outage.workflowId);
+    const rotation = reports[1] as DrillReport;
+    expect(rotation.checks.map((c) => c.name)).toEqual(expect.arrayContaining(['old key dead (sandbox key ring and audit)', 'every non-excluded session revoked, on the new key (sandbox store and audit)']));
+  }, 360_000);
+
+  it('a sabotaged clerk_outage (the bypass flag forced back on after the workflow turned it off) is reported as failed', async () => {
+    const [report] = await drill(['clerk_outage'], {
+      beforeChecks: async ({ sandbox: s }) => {
+        const { token, edgeConfig, flagKey } = await s.vercel();
+        const res = await fetch(`${s.url}/v1/edge-config/${edgeConfig.id}/items`, {
+          method: 'PATCH',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ items: [{ operation: 'upsert', key: flagKey, value: { until: new Date(Date.now() + 600_000).toISOString(), incident: 'sabotage' } }] }),
+        });
+        expect(res.ok).toBe(true);
+      },
+    });
+    expect(report?.passed).toBe(false);
+    // The workflow's own word is still "off": only the sandbox's records catch it.
+    expect(report?.checks.find((c) => c.name === 'workflow reports the expected outcomes')?.passed).toBe(true);
+    const off = report?.checks.find((c) => c.name === 'bypass off on the platform and the app');
+    expect(off).toMatchObject({ passed: false, detail: expect.stringMatching(/Edge Config still has CLERK_AUTH_BYPASS.*X-Auth-Bypass: true/) });
+  }, 240_000);
+
+  it('a playbook that cannot be drilled in a build is reported as failed, naming why, without starting anything', async () => {
+    const target: DrillTarget = { client: temporal.client, taskQueue: uniqueTaskQueue('never'), sandbox: new DrillSandbox('http://127.0.0.1:9'), reviewDir, log: () => undefined };
+    const report = await runDrill('webhook_backlog', notDrillableYet('the reconciliation is done by hand in this build'), target);
+    expect(report).toMatchObject({ category: 'webhook_backlog', passed: false, workflowId: null, steps: [] });
+    expect(report.checks).toEqual([{ name: 'drillable', passed: false, detail: 'not drillable yet: the reconciliation is done by hand in this build' }]);
+  });
+
+  it('the argument is a category or all; anything else is a usage error naming it', () => {
+    expect(drillCategories('all')).toHaveLength(5);
+    expect(drillCategories('session_issues')).toEqual(['session_issues']);
+    expect(() => drillCategories('outage')).toThrow(CliArgumentError);
+    expect(() => drillCategories('outage')).toThrow(/<category>: must be one of clerk_outage, .* or all \(got "outage"\)/);
+  });
+});
