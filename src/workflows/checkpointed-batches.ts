@@ -4,8 +4,37 @@
  * interruptions in a row, and continue as new every `batchesPerRun` batches or when Temporal
  * suggests it. The job keeps its own state and totals; `checkpoint` carries them to the next run.
  */
-import { ApplicationFailure, sleep, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { z } from 'zod';
+import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { BatchInterruption } from '../user-paging';
+
+/**
+ * Options of a job's batch activities: batches heartbeat their cursor, so a silent one is retried
+ * elsewhere from it; Clerk's non-retryable answers (and the job's own `nonRetryable` types) stop the retries.
+ */
+export function batchActivityOptions(tuning: { batchTimeBudgetSeconds: number; heartbeatTimeoutSeconds: number }, nonRetryable: readonly string[] = []): ActivityOptions {
+  return {
+    startToCloseTimeout: `${Math.max(600, 3 * tuning.batchTimeBudgetSeconds)} seconds`,
+    heartbeatTimeout: `${tuning.heartbeatTimeoutSeconds} seconds`,
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '1 minute',
+      maximumAttempts: 100,
+      nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, ...nonRetryable],
+    },
+  };
+}
+
+/** A timeline line as a job's checkpoint carries it across continue-as-new. */
+export const timelineEventSchema = z.strictObject({
+  time: z.string(),
+  step: z.string(),
+  actor: z.string(),
+  description: z.string(),
+  details: z.record(z.string(), z.unknown()).optional(),
+});
 
 /** What the loop reads of every batch's result. */
 export interface BatchReport {

@@ -16,6 +16,7 @@ import {
 } from '../reconcile';
 import { userCursorSchema } from '../user-paging';
 import { revocationTuningSchema } from './revoke-sessions';
+import { timelineEventSchema } from './checkpointed-batches';
 
 const isoTimeSchema = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 time like "2026-11-26T10:00:00Z"' });
 
@@ -27,13 +28,6 @@ export const reconcileScopeSchema = z.discriminatedUnion('type', [
 ]);
 export type ReconcileScope = z.infer<typeof reconcileScopeSchema>;
 
-const timelineEventSchema = z.strictObject({
-  time: z.string(),
-  step: z.string(),
-  actor: z.string(),
-  description: z.string(),
-  details: z.record(z.string(), z.unknown()).optional(),
-});
 
 /** What a run hands the next one on continue-as-new. Internal: starters leave it out. */
 export const reconcileCheckpointSchema = z.strictObject({

@@ -42,9 +42,8 @@ import {
   type ReconcileUsersResult,
 } from '../reconcile';
 import { formatCount } from '../revoke-sessions';
-import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import { firstCursor, type BatchInterruption } from '../user-paging';
-import { runCheckpointedBatches } from './checkpointed-batches';
+import { batchActivityOptions, runCheckpointedBatches } from './checkpointed-batches';
 import {
   reconcileDecisionSchema,
   reconcileUsersInputSchema,
@@ -74,17 +73,7 @@ export async function reconcileUsersWorkflow(rawInput: ReconcileUsersInput): Pro
   const input: ValidReconcileUsersInput = parsed.data;
   const { tuning } = input;
   const info = workflowInfo();
-  const activities = proxyActivities<Activities>({
-    startToCloseTimeout: `${Math.max(600, 3 * tuning.batchTimeBudgetSeconds)} seconds`,
-    heartbeatTimeout: `${tuning.heartbeatTimeoutSeconds} seconds`,
-    retry: {
-      initialInterval: '1 second',
-      backoffCoefficient: 2,
-      maximumInterval: '1 minute',
-      maximumAttempts: 100,
-      nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'ReconcileNotConfigured', 'UserStoreMisconfigured'],
-    },
-  });
+  const activities = proxyActivities<Activities>(batchActivityOptions(tuning, ['ReconcileNotConfigured', 'UserStoreMisconfigured']));
 
   const scopeText = describeReconcileScope(input.scope);
   const state: ReconcileCheckpoint = input.checkpoint

@@ -35,9 +35,8 @@ import {
   type RevocationProgress,
   type RevokeSessionsResult,
 } from '../revoke-sessions';
-import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import { firstCursor, userCursorSchema } from '../user-paging';
-import { runCheckpointedBatches } from './checkpointed-batches';
+import { batchActivityOptions, runCheckpointedBatches, timelineEventSchema } from './checkpointed-batches';
 
 export type { RevokeSessionsResult, RevocationProgress } from '../revoke-sessions';
 
@@ -85,13 +84,6 @@ export const revocationTuningSchema = z.strictObject({
 });
 export type RevocationTuning = z.output<typeof revocationTuningSchema>;
 
-const timelineEventSchema = z.strictObject({
-  time: z.string(),
-  step: z.string(),
-  actor: z.string(),
-  description: z.string(),
-  details: z.record(z.string(), z.unknown()).optional(),
-});
 
 /** What a run hands the next one on continue-as-new. Internal: starters leave it out. */
 export const revocationCheckpointSchema = z.strictObject({
@@ -152,19 +144,7 @@ export async function revokeSessionsWorkflow(rawInput: RevokeSessionsInput): Pro
   const { tuning } = input;
   const info = workflowInfo();
 
-  // Activity options, once: batches heartbeat their cursor; a silent batch is retried elsewhere
-  // from it. Clerk's non-retryable answers arrive as non-retryable failures and stop the retries.
-  const clerk = proxyActivities<Activities>({
-    startToCloseTimeout: `${Math.max(600, 3 * tuning.batchTimeBudgetSeconds)} seconds`,
-    heartbeatTimeout: `${tuning.heartbeatTimeoutSeconds} seconds`,
-    retry: {
-      initialInterval: '1 second',
-      backoffCoefficient: 2,
-      maximumInterval: '1 minute',
-      maximumAttempts: 100,
-      nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
-    },
-  });
+  const clerk = proxyActivities<Activities>(batchActivityOptions(tuning));
 
   const excluded = new Set(input.excludeUserIds);
   const scopeText = describeScope(input.scope, excluded.size);
