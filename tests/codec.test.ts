@@ -20,6 +20,7 @@ import { findBinary, TEMPORAL_CLI } from '../src/temporal/provision';
 import { createWorker } from '../src/worker';
 import { confirmStep, getIncidentState, incidentWorkflow } from '../src/workflows';
 import { eventually, sandboxDeps } from './helpers/incident';
+import { ctrlC } from './helpers/cli';
 import { freePort } from './helpers/ports';
 import { connectTemporal, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 
@@ -263,7 +264,7 @@ describe('npm start with a key', () => {
     };
     delete env.CLERK_SECRET_KEY;
     delete env.PAYLOAD_KEYS_FILE;
-    const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), ['src/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), ['src/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -295,7 +296,7 @@ describe('npm start with a key', () => {
       expect(metadataText(completed as Payload, 'encoding')).toBe(ENCODING);
       await handle.terminate('test over');
 
-      child.kill('SIGINT');
+      ctrlC(child);
       expect(await exited).toBe(0);
       // The codec server stopped with the rest.
       await expect(fetch(`${url}/encode`, { method: 'POST' })).rejects.toThrow();

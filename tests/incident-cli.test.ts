@@ -13,7 +13,7 @@ import type { IncidentInput } from '../src/domain';
 import { startSandbox, type RunningSandbox } from '../src/sandbox';
 import { IncidentStatusKey } from '../src/shared';
 import { confirmStep, getIncidentState, incidentWorkflow } from '../src/workflows/incident';
-import { runCli, spawnCli, type CliRun } from './helpers/cli';
+import { ctrlC, runCli, spawnCli, type CliRun } from './helpers/cli';
 import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 
@@ -222,7 +222,7 @@ describe.concurrent('npm run incident against the test server', () => {
       child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
       const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
       await eventually(async () => stdout.includes('pending approvals:'), 20_000);
-      child.kill('SIGINT');
+      ctrlC(child);
       expect(await exited).toBe(1);
       expect(stdout).toContain(`stopped watching ${handle.workflowId}; the incident goes on`);
       expect((await handle.describe()).status.name).toBe('RUNNING');

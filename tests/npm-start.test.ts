@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { expect, inject, it } from 'vitest';
 import { getIncidentState, incidentWorkflow } from '../src/workflows';
 import { eventually } from './helpers/incident';
+import { ctrlC } from './helpers/cli';
 import { freePort } from './helpers/ports';
 import { connectTemporal, uniqueTaskQueue, uniqueWorkflowId } from './helpers/temporal';
 
@@ -26,7 +27,7 @@ it('uses the server already at TEMPORAL_ADDRESS, runs the printed sample inciden
   };
   const runtimeFile = env.CIR_RUNTIME_FILE as string;
   delete env.CLERK_SECRET_KEY;
-  const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), ['src/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), ['src/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -59,7 +60,7 @@ it('uses the server already at TEMPORAL_ADDRESS, runs the printed sample inciden
     expect(state.category).toBe('clerk_outage');
     await handle.terminate('test over');
 
-    child.kill('SIGINT');
+    ctrlC(child);
     expect(await exited).toBe(0);
     expect(output).toContain('worker stopped');
     expect(existsSync(runtimeFile)).toBe(false);

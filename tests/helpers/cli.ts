@@ -13,7 +13,18 @@ export interface CliRun {
 }
 
 export function spawnCli(script: string, args: string[], env: NodeJS.ProcessEnv): ChildProcessWithoutNullStreams {
-  return spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [script, ...args], { cwd: ROOT, env, stdio: 'pipe' });
+  // Its own process group, as a terminal starts a command, so `ctrlC` reaches all of it.
+  return spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [script, ...args], { cwd: ROOT, env, stdio: 'pipe', detached: true });
+}
+
+/**
+ * Ctrl-C as a terminal sends it: SIGINT to the command's whole process group (tsx and the node
+ * process it runs; the command must be spawned `detached`). Sent to tsx alone, tsx relays it and,
+ * when the child has not acknowledged within 30 ms (a loaded machine), SIGKILLs it: exit 130.
+ */
+export function ctrlC(child: { pid?: number | undefined }): void {
+  if (child.pid === undefined) throw new Error('ctrlC: the process has no pid (it did not start)');
+  process.kill(-child.pid, 'SIGINT');
 }
 
 /** The command to completion, with its output and exit code. */
