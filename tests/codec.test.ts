@@ -20,7 +20,7 @@ import { findBinary, TEMPORAL_CLI } from '../src/temporal/provision';
 import { createWorker } from '../src/worker';
 import { confirmStep, getIncidentState, incidentWorkflow } from '../src/workflows';
 import { eventually, sandboxDeps } from './helpers/incident';
-import { ctrlC } from './helpers/cli';
+import { ctrlC, tsxArgs } from './helpers/cli';
 import { freePort } from './helpers/ports';
 import { connectTemporal, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 
@@ -264,7 +264,7 @@ describe('npm start with a key', () => {
     };
     delete env.CLERK_SECRET_KEY;
     delete env.PAYLOAD_KEYS_FILE;
-    const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), ['src/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(process.execPath, tsxArgs('src/main.ts'), { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

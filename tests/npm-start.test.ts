@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { expect, inject, it } from 'vitest';
 import { getIncidentState, incidentWorkflow } from '../src/workflows';
 import { eventually } from './helpers/incident';
-import { ctrlC } from './helpers/cli';
+import { ctrlC, tsxArgs } from './helpers/cli';
 import { freePort } from './helpers/ports';
 import { connectTemporal, uniqueTaskQueue, uniqueWorkflowId } from './helpers/temporal';
 
@@ -27,7 +27,7 @@ it('uses the server already at TEMPORAL_ADDRESS, runs the printed sample inciden
   };
   const runtimeFile = env.CIR_RUNTIME_FILE as string;
   delete env.CLERK_SECRET_KEY;
-  const child = spawn(join(root, 'node_modules', '.bin', 'tsx'), ['src/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(process.execPath, tsxArgs('src/main.ts'), { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -13,15 +13,19 @@ export interface CliRun {
 }
 
 export function spawnCli(script: string, args: string[], env: NodeJS.ProcessEnv): ChildProcessWithoutNullStreams {
-  // Its own process group, as a terminal starts a command, so `ctrlC` reaches all of it.
-  return spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [script, ...args], { cwd: ROOT, env, stdio: 'pipe', detached: true });
+  return spawn(process.execPath, tsxArgs(script, args), { cwd: ROOT, env, stdio: 'pipe', detached: true });
 }
 
 /**
- * Ctrl-C as a terminal sends it: SIGINT to the command's whole process group (tsx and the node
- * process it runs; the command must be spawned `detached`). Sent to tsx alone, tsx relays it and,
- * when the child has not acknowledged within 30 ms (a loaded machine), SIGKILLs it: exit 130.
+ * A TypeScript entry point run by node with tsx as its loader, in its own process group. Not the
+ * `tsx` command: it relays signals to a child node process and SIGKILLs it (exit 130) when the
+ * child has not acknowledged a SIGINT within 30 ms, which a loaded machine misses.
  */
+export function tsxArgs(script: string, args: string[] = []): string[] {
+  return ['--import', 'tsx', script, ...args];
+}
+
+/** Ctrl-C as a terminal sends it: SIGINT to the command's whole process group (spawned `detached`). */
 export function ctrlC(child: { pid?: number | undefined }): void {
   if (child.pid === undefined) throw new Error('ctrlC: the process has no pid (it did not start)');
   process.kill(-child.pid, 'SIGINT');
