@@ -41,7 +41,11 @@ function run(command: string, args: string[], input: string): Promise<Run> {
       reject(err.code === 'ENOENT' ? new SigningFailed(`${command} not found: signed approvals need OpenSSH 8.1 or later on PATH`) : err),
     );
     child.once('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
+    // A command may exit without reading its input (ssh-add -L, a refused key): EPIPE on stdin is
+    // not the failure; its exit code and stderr say what happened.
+    child.stdin.on('error', () => undefined);
+    if (input) child.stdin.end(input);
+    else child.stdin.end();
   });
 }
 
