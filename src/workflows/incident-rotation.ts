@@ -11,7 +11,7 @@ import { ApplicationFailure, defineUpdate, isCancellation, proxyActivities, slee
 import { z } from 'zod';
 import type { Activities } from '../activities';
 import type { ExposureAudit, KeyProof } from '../activities/key-rotation';
-import { formatDuration, personSchema } from '../domain';
+import { formatDuration, personSchema, plainText } from '../domain';
 import { keyRefSchema } from '../keys/ref';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import { redeployAndWait } from './deploy-wait';
@@ -33,13 +33,13 @@ export const provideNewKeyRequestSchema = z.strictObject({
   /** Where the new key is (env:NAME, file:/path, vault:mount/path#field): never the key itself. */
   ref: keyRefSchema,
   providedBy: personSchema,
-  note: z.string().trim().max(2000).optional(),
+  note: plainText(z.string().trim().max(2000)).optional(),
 });
 export type ProvideNewKeyRequest = z.input<typeof provideNewKeyRequestSchema>;
 
 export const confirmOldKeyDeletedRequestSchema = z.strictObject({
   confirmedBy: personSchema,
-  note: z.string().trim().max(2000).optional(),
+  note: plainText(z.string().trim().max(2000)).optional(),
 });
 export type ConfirmOldKeyDeletedRequest = z.input<typeof confirmOldKeyDeletedRequestSchema>;
 
