@@ -16,6 +16,9 @@ import { approveStep, decideReconcile, getIncidentState, getReconcileProgress } 
 import type { IncidentState } from '../src/workflows/incident';
 import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
 import { tempSqliteUrl } from './helpers/reconcile';
+import { emptyTotals } from '../src/revoke-sessions';
+import { emptyReconcileTotals, emptySamples } from '../src/reconcile';
+import { firstCursor } from '../src/user-paging';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 import { huge, MB_STRING, type StartRow, type UpdateRow } from './helpers/bad-input';
 
@@ -51,6 +54,9 @@ afterAll(async () => {
 const incident = { category: 'middleware_failure', reporter: 'alice', summary: 'dashboard answers 500', approvers: ['bob'] };
 const revoke = { scope: { type: 'users', userIds: ['user_1'] }, requestedBy: 'alice', reason: 'test: a leaked token' };
 const reconcile = { requestedBy: 'alice', reason: 'test: webhook deliveries were lost' };
+/** Checkpoints that parse, as a run hands them to the next: a start that carries one forges the run's progress. */
+const revocationCheckpoint = { startedAt: Date.now(), lastActiveAtAfter: null, lastActiveAtBefore: null, usersInInstance: 1, usersInScope: 1, cursor: firstCursor('ids'), totals: { ...emptyTotals(), usersScanned: 1 }, failures: [], failuresDropped: 0, batches: 1, runs: 1, lastBatchFinishedAt: Date.now(), timeline: [] };
+const reconcileCheckpoint = { startedAt: Date.now(), stage: 'done', cursor: firstCursor('listing'), delivery: null, storeRows: null, usersInScope: null, planned: null, totals: emptyReconcileTotals(), samples: emptySamples(), failures: [], failuresDropped: 0, approval: null, svixPortalUrl: null, lastError: null, batches: 0, runs: 1, lastBatchFinishedAt: null, timeline: [] };
 const without = (o: object, key: string) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== key));
 
 const START_ROWS: StartRow[] = [
@@ -78,12 +84,14 @@ const START_ROWS: StartRow[] = [
   ['revokeSessionsWorkflow', 'requestedBy missing', without(revoke, 'requestedBy'), /input\.requestedBy: .*expected string, received undefined/],
   ['revokeSessionsWorkflow', 'shell injection as a user id', { ...revoke, excludeUserIds: ['$(rm -rf /)'] }, /input\.excludeUserIds\.0: must be a Clerk user id/],
   ['revokeSessionsWorkflow', 'unknown field', { ...revoke, force: true }, /input\.force: unknown field/],
+  ['revokeSessionsWorkflow', 'a forged checkpoint (a run that says it is done)', { ...revoke, checkpoint: revocationCheckpoint }, /input\.checkpoint: only a run continued as new carries one/],
   ['revokeSessionsWorkflow', 'newline in the incident id', { ...revoke, incidentId: 'incident-1\nincident-2' }, /input\.incidentId: must be one line of plain text/],
   // reconcileUsersWorkflow
   ['reconcileUsersWorkflow', 'time that is not a time', { ...reconcile, scope: { type: 'createdBetween', from: 'yesterday' } }, /input\.scope\.from: must be an ISO 8601 time/],
   ['reconcileUsersWorkflow', 'negative threshold', { ...reconcile, approvalAbove: -1 }, /input\.approvalAbove: Too small/],
   ['reconcileUsersWorkflow', 'page size above Clerk’s limit', { ...reconcile, tuning: { pageSize: 10_000 } }, /input\.tuning\.pageSize: Too big: expected number to be <=500/],
   ['reconcileUsersWorkflow', '1 MB reason', { ...reconcile, reason: MB_STRING }, /input\.reason: Too big: expected string to have <=2000 characters/],
+  ['reconcileUsersWorkflow', 'a forged checkpoint', { ...reconcile, checkpoint: reconcileCheckpoint }, /input\.checkpoint: only a run continued as new carries one/],
   ['reconcileUsersWorkflow', 'sweepStore as a string', { ...reconcile, sweepStore: 'false' }, /input\.sweepStore: .*expected boolean, received string/],
 ];
 

@@ -36,7 +36,7 @@ import {
   type RevokeSessionsResult,
 } from '../revoke-sessions';
 import { firstCursor, userCursorSchema } from '../user-paging';
-import { batchActivityOptions, runCheckpointedBatches, timelineEventSchema } from './checkpointed-batches';
+import { batchActivityOptions, FORGED_CHECKPOINT, forgedCheckpoint, runCheckpointedBatches, timelineEventSchema } from './checkpointed-batches';
 
 export type { RevokeSessionsResult, RevocationProgress } from '../revoke-sessions';
 
@@ -143,6 +143,9 @@ export async function revokeSessionsWorkflow(rawInput: RevokeSessionsInput): Pro
   const input: ValidRevokeSessionsInput = parsed.data;
   const { tuning } = input;
   const info = workflowInfo();
+  if (forgedCheckpoint(input.checkpoint, info.continuedFromExecutionRunId)) {
+    throw ApplicationFailure.create({ type: 'InvalidRevocationInput', message: FORGED_CHECKPOINT, nonRetryable: true });
+  }
 
   const clerk = proxyActivities<Activities>(batchActivityOptions(tuning));
 
