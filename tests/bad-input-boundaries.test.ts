@@ -42,6 +42,8 @@ const CLI_ROWS: CliRow[] = [
   ['src/cli/drill.ts', ['<script>'], /^error: <category>: must be one of clerk_outage, .* \(got "<script>"\)/],
   ['src/sandbox/cli.ts', ['--rate-limit', '12'], /^error: option '--rate-limit <mode>' argument '12' is invalid\. use production, development, off/],
   ['src/codec/server.ts', [], /PAYLOAD_KEY: must be 32 bytes/, { PAYLOAD_KEY: 'k1:c2hvcnQ=' }],
+  ['src/main.ts', [], /TEMPORAL_UI_PORT: .*expected number, received NaN/, { TEMPORAL_UI_PORT: '<script>' }],
+  ['src/worker/index.ts', [], /DEPLOY_ADAPTER: .*expected one of "vercel"/, { DEPLOY_ADAPTER: 'ftp; rm -rf /' }],
 ];
 
 describe.concurrent('a CLI refuses a malformed argument with one line naming it', () => {
