@@ -190,7 +190,8 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
       if (fingerprint(secret) !== input.fingerprint) throw fail('KeyChanged', `${input.ref} changed since it was verified (now ${fingerprint(secret)}, verified ${input.fingerprint}); provide the key again`);
       const key = d.appKeyName ?? 'CLERK_SECRET_KEY';
       try {
-        const change = await adapter.setValue(key, secret, { sensitive: true });
+        // Marked with the key's fingerprint: a retry after a crash finds its own push and does not push twice.
+        const change = await adapter.setValue(key, secret, { sensitive: true, marker: `clerk-incident-runbook key ${input.fingerprint}` });
         return { adapter: change.adapter, key: change.key, action: change.action, needsRedeploy: adapter.needsRedeploy };
       } catch (err) {
         throw toDeployFailure(err);

@@ -1,0 +1,56 @@
+/**
+ * A sandbox-mode worker (as `npm start` and `npm run drill` wire one) in a process of its own, so
+ * the crash suite can SIGKILL it at any point of a playbook and start another. Configured by one
+ * JSON argument (`DrillWorkerConfig`); prints `ready` once polling.
+ * Run: `node --import tsx tests/helpers/drill-worker.ts '<json>'`.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import type { ReconcileDeps } from '../../src/activities/reconcile-users';
+import { loadEnv } from '../../src/config';
+import { sandboxWorkerDeps } from '../../src/drill/environment';
+import type { RunningSandbox } from '../../src/sandbox';
+import { DEFAULT_MAPPING, openUserStore } from '../../src/stores';
+import { createWorker } from '../../src/worker';
+
+export interface DrillWorkerConfig {
+  temporalAddress: string;
+  taskQueue: string;
+  workflowBundlePath: string;
+  identity: string;
+  sandbox: Pick<RunningSandbox, 'url' | 'secretKey' | 'publishableKey' | 'vercel' | 'vault' | 'platform'>;
+  /** The worker's `file:` key reference: kept across restarts, since a rotation writes the new key there. */
+  keyFile: string;
+  reconcile: { storeUrl: string; delivery: ReconcileDeps['delivery'] };
+  chatWebhookUrl?: string;
+}
+
+async function main(): Promise<void> {
+  const raw = process.argv[2];
+  if (!raw) throw new Error('usage: drill-worker.ts <json config>');
+  const config = JSON.parse(raw) as DrillWorkerConfig;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  // The key the previous worker left (the rotated one after a rotation), not the sandbox's first.
+  const secretKey = existsSync(config.keyFile) ? readFileSync(config.keyFile, 'utf8').trim() : config.sandbox.secretKey;
+  const deps = await sandboxWorkerDeps({ ...config.sandbox, secretKey }, config.keyFile, loadEnv({}));
+  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const worker = await createWorker({
+    connection,
+    taskQueue: config.taskQueue,
+    identity: config.identity,
+    deps: {
+      ...deps,
+      ...(config.chatWebhookUrl ? { chatWebhookUrl: config.chatWebhookUrl } : {}),
+      reconcile: { store: openUserStore(config.reconcile.storeUrl), mapping: DEFAULT_MAPPING, delivery: config.reconcile.delivery },
+    },
+    workflowBundle: { codePath: config.workflowBundlePath },
+  });
+  process.stdout.write('ready\n');
+  await worker.run();
+  await connection.close();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
