@@ -80,7 +80,7 @@ export const clerkOutageScenario = (options: ClerkOutageOptions = {}): DrillScen
       run.say(`holding the outage for ${Math.round(options.hold.ms / 1000)} s`);
       await options.hold.during(run);
       const still = await run.sandbox.page();
-      const state = await run.state();
+      const state = await run.waitFor('the incident answers after the outage', () => true);
       run.check(
         'bypass held through the outage',
         still.status === 200 && still.bypass === 'true' && state.status === 'bypass_active',

@@ -33,7 +33,15 @@ async function main(): Promise<void> {
   // The key the previous worker left (the rotated one after a rotation), not the sandbox's first.
   const secretKey = existsSync(config.keyFile) ? readFileSync(config.keyFile, 'utf8').trim() : config.sandbox.secretKey;
   const deps = await sandboxWorkerDeps({ ...config.sandbox, secretKey }, config.keyFile, loadEnv({}));
-  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  // Started while the server restarts: wait for it, as a supervised worker would be restarted until it connects.
+  const deadline = Date.now() + 60_000;
+  let connection: NativeConnection | undefined;
+  while (!connection) {
+    connection = await NativeConnection.connect({ address: config.temporalAddress }).catch((err: unknown) => {
+      if (Date.now() > deadline) throw err;
+      return new Promise<undefined>((r) => setTimeout(() => r(undefined), 500));
+    });
+  }
   const worker = await createWorker({
     connection,
     taskQueue: config.taskQueue,
