@@ -12,6 +12,7 @@ import { sandboxWorkerDeps } from '../../src/drill/environment';
 import type { RunningSandbox } from '../../src/sandbox';
 import { DEFAULT_MAPPING, openUserStore } from '../../src/stores';
 import { createWorker } from '../../src/worker';
+import { runChildWorker } from './child-worker-main';
 
 export interface DrillWorkerConfig {
   temporalAddress: string;
@@ -25,7 +26,7 @@ export interface DrillWorkerConfig {
   chatWebhookUrl?: string;
 }
 
-async function main(): Promise<void> {
+async function start() {
   const raw = process.argv[2];
   if (!raw) throw new Error('usage: drill-worker.ts <json config>');
   const config = JSON.parse(raw) as DrillWorkerConfig;
@@ -53,12 +54,7 @@ async function main(): Promise<void> {
     },
     workflowBundle: { codePath: config.workflowBundlePath },
   });
-  process.stdout.write('ready\n');
-  await worker.run();
-  await connection.close();
+  return { worker, connection };
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+runChildWorker(start);
