@@ -291,7 +291,7 @@ async function exposureAudit(ctx: RotationContext, diedAt: number): Promise<Expo
   const from = Math.min(ctx.exposedAt, diedAt);
   tracker.waitFor(`exposure_audit: ${new Date(from).toISOString()} → ${new Date(diedAt).toISOString()}`);
   try {
-    const a = await keys.exposureAudit.executeWithOptions({ summary: 'exposure_audit: users and sessions created in the exposure window', startToCloseTimeout: '10 minutes' }, [{ from, to: diedAt }]);
+    const a = await keys.exposureAudit.executeWithOptions({ summary: 'exposure_audit: users and sessions created in the exposure window', startToCloseTimeout: '10 minutes', heartbeatTimeout: '30 seconds' }, [{ from, to: diedAt }]);
     const text = `${formatDuration(diedAt - from)} window: ${a.usersCreated} user(s) created${a.usersCreatedIds.length ? ` (${a.usersCreatedIds.join(', ')}${a.usersCreated > a.usersCreatedIds.length ? ', …' : ''})` : ''}, ${a.sessionsCreated} session(s) created among ${a.usersScanned} active user(s)${a.complete ? '' : ` of ${a.usersActive} (incomplete)`}`;
     tracker.stepDone('exposure_audit', a.complete ? 'succeeded' : 'partial', 'runbook', text, { audit: a });
     return a;
