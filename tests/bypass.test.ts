@@ -146,11 +146,13 @@ describe('emergency bypass on Vercel project env + redeploy', () => {
       await approveTwice(handle);
       const failed = await waitForState(handle, getIncidentState, (s) => outcome(s, 'emergency_bypass') === 'failed', 30_000);
       const note = failed.steps.find((x) => x.step === 'emergency_bypass' && x.outcome === 'failed')?.note ?? '';
-      expect(note).toContain('vercel: POST /v10/projects/{idOrName}/env answered 403');
+      // The first call, the look for an earlier write of this bypass (a retried set), is refused.
+      expect(note).toContain('vercel: GET /v10/projects/{idOrName}/env answered 403');
       expect(note).toContain('Fix: set VERCEL_TOKEN');
       expect(failed.bypass).toBeUndefined();
-      // Not retried: one request.
-      expect(sandbox.admin.auditEntries({ route: 'POST /v10/projects/{idOrName}/env' })).toHaveLength(1);
+      // Not retried: one request, and nothing written.
+      expect(sandbox.admin.auditEntries({ route: 'GET /v10/projects/{idOrName}/env' })).toHaveLength(1);
+      expect(sandbox.admin.auditEntries({ route: 'POST /v10/projects/{idOrName}/env' })).toHaveLength(0);
       await cancelAndWait(handle);
     });
   });

@@ -29,7 +29,7 @@ import { uniqueTaskQueue } from './helpers/temporal';
 
 const SEED = process.env.CRASH_SEED ?? randomBytes(4).toString('hex');
 /** Kills per playbook drill; with the outage's, at least 20 across the suite. */
-const KILLS_PER_PLAYBOOK = 5;
+const KILLS_PER_PLAYBOOK = 4;
 const OUTAGE_KILLS = 6;
 /** How long Clerk stays down in the outage test (real time: the dev server restarts inside it). */
 const OUTAGE_MS = Number(process.env.CRASH_OUTAGE_MS ?? 120_000);
@@ -99,21 +99,26 @@ function explain(report: DrillReport): string {
 
 describe('crashes: the worker SIGKILLed at random points of every playbook', () => {
   it.each(PLAYBOOKS)('%s ends right, checked in the sandbox', async (category) => {
-    const duplicatesBefore = users.receiverCounts.duplicates;
-    const monkey = chaos.rampage(category, KILLS_PER_PLAYBOOK, 100, 1500);
-    let report: DrillReport;
-    try {
-      report = await runDrill(category, SCENARIOS[category], target);
-    } finally {
-      await monkey.stop();
+    // A drill may end before its kills (some take two seconds): another incident of the same
+    // playbook takes the rest, so every playbook gets its share and every incident is judged.
+    const killsIn = () => chaos.kills.filter((k) => k.playbook === category).length;
+    for (let round = 1; killsIn() < KILLS_PER_PLAYBOOK && round <= 4; round++) {
+      const duplicatesBefore = users.receiverCounts.duplicates;
+      const monkey = chaos.rampage(category, KILLS_PER_PLAYBOOK - killsIn(), 100, 1500);
+      let report: DrillReport;
+      try {
+        report = await runDrill(category, SCENARIOS[category], target);
+      } finally {
+        await monkey.stop();
+      }
+      reports.push(report);
+      expect(report.passed, explain(report)).toBe(true);
+      if (category === 'webhook_backlog') {
+        // Deliveries redone after a kill are those of the batch in flight (a handful of drifted users here), recognised by svix-id.
+        expect(users.receiverCounts.duplicates - duplicatesBefore, explain(report)).toBeLessThanOrEqual(32);
+      }
     }
-    reports.push(report);
-    expect(report.passed, explain(report)).toBe(true);
-    if (category === 'webhook_backlog') {
-      // Deliveries redone after a kill are those of the batch in flight (a handful of drifted users here), recognised by svix-id.
-      expect(users.receiverCounts.duplicates - duplicatesBefore, explain(report)).toBeLessThanOrEqual(32);
-    }
-  }, 300_000);
+  }, 600_000);
 
   it(`clerk_outage: Clerk down for ${Math.round(OUTAGE_MS / 1000)} s, the worker killed and the dev server restarted on its SQLite file meanwhile`, async () => {
     let restartedServer = '';
@@ -152,8 +157,9 @@ describe('crashes: the worker SIGKILLed at random points of every playbook', () 
       by[playbook] = (by[playbook] ?? 0) + 1;
     }
     process.stdout.write(`crash suite seed ${SEED}: ${chaos.kills.length} kills (${Object.entries(by).map(([p, n]) => `${p} ${n}`).join(', ')}); ${chaos.restarts.length} other restarts\n`);
-    expect(reports.map((r) => r.category).sort()).toEqual([...PLAYBOOKS, 'clerk_outage'].sort());
+    expect(new Set(reports.map((r) => r.category))).toEqual(new Set([...PLAYBOOKS, 'clerk_outage']));
     expect(chaos.kills.length).toBeGreaterThanOrEqual(20);
-    for (const category of [...PLAYBOOKS, 'clerk_outage']) expect(by[category] ?? 0, category).toBeGreaterThanOrEqual(2);
+    for (const category of PLAYBOOKS) expect(by[category] ?? 0, category).toBe(KILLS_PER_PLAYBOOK);
+    expect(by.clerk_outage ?? 0).toBeGreaterThanOrEqual(2);
   });
 });

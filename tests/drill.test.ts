@@ -88,7 +88,7 @@ describe('npm run drill', () => {
       });
     }
     const outage = reports[0] as DrillReport;
-    expect(outage.checks.map((c) => c.name)).toEqual(expect.arrayContaining(['Vercel log: bypass set → deploy → ready → removed → deploy → ready', 'bypass off on the platform and the app', 'triage named the injected fault']));
+    expect(outage.checks.map((c) => c.name)).toEqual(expect.arrayContaining(['Vercel log: bypass set → deploy → ready → removed → deploy → ready, each toggle once', 'bypass off on the platform and the app', 'triage named the injected fault']));
     expect(readFileSync(outage.reviewPath as string, 'utf8')).toContain(outage.workflowId);
     const rotation = reports[1] as DrillReport;
     expect(rotation.checks.map((c) => c.name)).toEqual(expect.arrayContaining(['old key dead (sandbox key ring and audit)', 'every non-excluded session revoked, on the new key (sandbox store and audit)']));
