@@ -153,6 +153,8 @@ function approvalStep(e: HistoryEvent): string | undefined {
 export interface IncidentTimings {
   /** Workflow start → the triage activity's completion. */
   triageMs?: number;
+  /** Where that went: start → first workflow task started, triage scheduled → started (waiting for a slot), started → completed. */
+  triageParts?: { workflowTaskWaitMs: number; activityWaitMs: number; activityRunMs: number };
   /** The deciding approval's acceptance → the gated step's activity (or child workflow) completion. */
   gates: Array<{ step: GatedStep; ms?: number }>;
   /** Workflow start → close (includes the driver's reaction times). */
@@ -164,11 +166,16 @@ export function timingsFromHistory(events: readonly HistoryEvent[], applied: Mix
   const start = events[0] ? eventMs(events[0]) : 0;
   const activityOf = new Map<string, string>();
   let triageMs: number | undefined;
+  let triageParts: IncidentTimings['triageParts'];
   let totalMs: number | undefined;
+  let firstTask: number | undefined;
+  const byId = new Map<string, HistoryEvent>();
   const deciding = new Map<string, number>();
   const done = new Map<string, number>();
   for (const e of events) {
     const id = String(e.eventId ?? '');
+    byId.set(id, e);
+    if (firstTask === undefined && e.workflowTaskStartedEventAttributes) firstTask = eventMs(e);
     const scheduled = e.activityTaskScheduledEventAttributes;
     if (scheduled) activityOf.set(id, scheduled.activityType?.name ?? '');
     const step = approvalStep(e);
@@ -177,7 +184,15 @@ export function timingsFromHistory(events: readonly HistoryEvent[], applied: Mix
       (e.activityTaskCompletedEventAttributes && { activity: activityOf.get(String(e.activityTaskCompletedEventAttributes.scheduledEventId ?? '')) ?? '' }) ||
       (e.childWorkflowExecutionCompletedEventAttributes && { child: e.childWorkflowExecutionCompletedEventAttributes.workflowType?.name ?? '' });
     if (completedType) {
-      if (triageMs === undefined && 'activity' in completedType && completedType.activity === 'runTriageProbes') triageMs = eventMs(e) - start;
+      if (triageMs === undefined && 'activity' in completedType && completedType.activity === 'runTriageProbes') {
+        triageMs = eventMs(e) - start;
+        const a = e.activityTaskCompletedEventAttributes;
+        const scheduledAt = byId.get(String(a?.scheduledEventId ?? ''));
+        const startedAt = byId.get(String(a?.startedEventId ?? ''));
+        if (scheduledAt && startedAt && firstTask !== undefined) {
+          triageParts = { workflowTaskWaitMs: firstTask - start, activityWaitMs: eventMs(startedAt) - eventMs(scheduledAt), activityRunMs: eventMs(e) - eventMs(startedAt) };
+        }
+      }
       for (const [gate, by] of Object.entries(applied)) {
         const at = deciding.get(gate);
         const matches = 'activity' in by ? 'activity' in completedType && completedType.activity === by.activity : 'child' in completedType && completedType.child === by.child;
@@ -187,7 +202,7 @@ export function timingsFromHistory(events: readonly HistoryEvent[], applied: Mix
     if (e.workflowExecutionCompletedEventAttributes) totalMs = eventMs(e) - start;
   }
   const gates = (Object.keys(applied) as GatedStep[]).map((step) => ({ step, ...(done.has(step) ? { ms: done.get(step) } : {}) }));
-  return { ...(triageMs !== undefined ? { triageMs } : {}), gates, ...(totalMs !== undefined ? { totalMs } : {}) };
+  return { ...(triageMs !== undefined ? { triageMs } : {}), ...(triageParts ? { triageParts } : {}), gates, ...(totalMs !== undefined ? { totalMs } : {}) };
 }
 
 // -- percentiles -------------------------------------------------------------------------------------

