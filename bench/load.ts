@@ -29,7 +29,7 @@ import { Client, Connection, WorkflowUpdateFailedError, type WorkflowHandle } fr
 import { Command, InvalidArgumentError } from 'commander';
 import { runCli } from '../src/cli/common';
 import { loadEnv } from '../src/config';
-import { INCIDENT_CATEGORIES, type IncidentCategory } from '../src/domain';
+import { INCIDENT_CATEGORIES, type GatedStep, type IncidentCategory } from '../src/domain';
 import { startSandbox, type RunningSandbox } from '../src/sandbox';
 import { startSandboxReconcile } from '../src/sandbox/reconcile-app';
 import { startDevServer } from '../src/temporal/dev-server';
@@ -76,6 +76,8 @@ export interface PhaseReport {
   /** Requests the sandbox answered (its audit), and how many of them were 429s. */
   clerkRequests: number;
   clerkRateLimited: number;
+  /** Updates the driver had to send again because the call failed (not refused), with the first few reasons. */
+  updateRetries: { count: number; examples: string[] };
   /** The sandbox's own records: targeted sessions revoked exactly once, nothing else revoked. */
   sandboxProblems: string[];
   failures: Array<Pick<IncidentResult, 'workflowId' | 'category' | 'problems'>>;
@@ -275,26 +277,47 @@ async function openEnvironment(opts: LoadOptions): Promise<LoadEnvironment> {
 // -- one incident --------------------------------------------------------------------------------------
 
 type Handle = WorkflowHandle<typeof incidentWorkflow>;
+const UPDATE_ATTEMPTS = 5;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const refusal = (err: unknown) => (err instanceof WorkflowUpdateFailedError ? `refused: ${err.cause?.message ?? err.message}` : err instanceof Error ? err.message : String(err));
 
 /** Starts one incident and answers its channel messages as its approvers and commander; resolves with its final state. */
-async function driveIncident(env: LoadEnvironment, category: IncidentCategory, users: string[], workflowId: string, deadline: number): Promise<{ handle: Handle; final?: IncidentState; errors: string[] }> {
+async function driveIncident(env: LoadEnvironment, category: IncidentCategory, users: string[], workflowId: string, deadline: number): Promise<{ handle: Handle; final?: IncidentState; errors: string[]; retries: string[] }> {
   const entry = MIX[category];
   const errors: string[] = [];
+  const retries: string[] = [];
   const acted = new Set<string>();
   let handle: Handle | undefined;
   let replies = Promise.resolve();
+  /**
+   * An update as a person sends it, sent again (same update id: Temporal runs it once) when the call
+   * itself failed, e.g. "context deadline exceeded" from a busy server; a refusal is final.
+   */
+  const send = async (h: Handle, updateId: string, call: (id: string) => Promise<unknown>) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await call(`${workflowId}/${updateId}`);
+        return;
+      } catch (err) {
+        if (err instanceof WorkflowUpdateFailedError || attempt >= UPDATE_ATTEMPTS) throw err;
+        retries.push(`${updateId}: ${err instanceof Error ? err.message : String(err)}`);
+        await sleep(1000 * attempt);
+      }
+    }
+  };
   const react = async (title: string) => {
-    if (!handle) return;
-    const gate = /^(?:Approval needed: |Escalation: )([a-z_]+)/.exec(title)?.[1];
-    const approvers = gate ? entry.approvals[gate as keyof typeof entry.approvals] : undefined;
+    const h = handle;
+    if (!h) return;
+    const gate = /^(?:Approval needed: |Escalation: )([a-z_]+)/.exec(title)?.[1] as GatedStep | undefined;
+    const approvers = gate ? entry.approvals[gate] : undefined;
     if (gate && approvers && !acted.has(gate)) {
       acted.add(gate);
-      for (const approver of approvers) await handle.executeUpdate(approveStep, { args: [{ step: gate as never, approver }] });
+      for (const approver of approvers) await send(h, `${gate}/${approver}`, (updateId) => h.executeUpdate(approveStep, { args: [{ step: gate, approver }], updateId }));
     } else if (title === 'Incident needs a human' && !acted.has('resolve')) {
       acted.add('resolve');
-      await handle.executeUpdate(resolveIncident, { args: [{ resolvedBy: REPORTER_OF_LOAD, summary: 'bench:load: a dry run, nothing was meant to change' }] });
+      const summary = 'bench:load: a dry run, nothing was meant to change';
+      await send(h, 'resolve', (updateId) => h.executeUpdate(resolveIncident, { args: [{ resolvedBy: REPORTER_OF_LOAD, summary }], updateId }));
     }
   };
   env.channel.on(workflowId, (title) => {
@@ -305,14 +328,14 @@ async function driveIncident(env: LoadEnvironment, category: IncidentCategory, u
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`not finished within the phase timeout`)), Math.max(0, deadline - Date.now()))));
     try {
-      return { handle, final: await Promise.race([handle.result(), late]), errors };
+      return { handle, final: await Promise.race([handle.result(), late]), errors, retries };
     } finally {
       clearTimeout(timer);
     }
   } catch (err) {
     errors.push(err instanceof Error ? err.message : String(err));
     if (handle) await handle.terminate('bench:load: not finished in time').catch(() => undefined);
-    return { handle: handle ?? env.client.workflow.getHandle(workflowId), errors };
+    return { handle: handle ?? env.client.workflow.getHandle(workflowId), errors, retries };
   } finally {
     env.channel.off(workflowId);
   }
@@ -391,6 +414,7 @@ async function runPhase(env: LoadEnvironment, name: string, categories: Incident
     ...(server0 !== undefined && server1 !== undefined ? { serverCpuSeconds: server1 - server0 } : {}),
     clerkRequests: audit1.total - audit0.total,
     clerkRateLimited: (audit1.byStatus['429'] ?? 0) - (audit0.byStatus['429'] ?? 0),
+    updateRetries: { count: runs.reduce((n, r) => n + r.retries.length, 0), examples: runs.flatMap((r) => r.retries).slice(0, 5) },
     sandboxProblems,
     failures: results.filter((r) => !r.completed).map(({ workflowId, category, problems }) => ({ workflowId, category, problems })),
   };
@@ -455,6 +479,7 @@ export function formatLoadReport(r: LoadReport): string {
     `| worker peak RSS | ${mb(r.baseline.workerPeakRssBytes)} | ${mb(r.load.workerPeakRssBytes)} | ${x(r.ratios.workerPeakRss)} |`,
     `| CPU beside the worker: driver + sandbox / dev server | ${r.baseline.driverCpuSeconds.toFixed(1)} s / ${secs(r.baseline.serverCpuSeconds)} | ${r.load.driverCpuSeconds.toFixed(1)} s / ${secs(r.load.serverCpuSeconds)} | |`,
     `| Clerk requests (sandbox audit), 429s | ${r.baseline.clerkRequests}, ${r.baseline.clerkRateLimited} | ${r.load.clerkRequests}, ${r.load.clerkRateLimited} | |`,
+    `| update calls sent again (failed, not refused) | ${r.baseline.updateRetries.count} | ${r.load.updateRetries.count}${r.load.updateRetries.examples[0] ? ` (e.g. ${r.load.updateRetries.examples[0]})` : ''} | |`,
     `| wall time | ${r.baseline.wallSeconds.toFixed(1)} s | ${r.load.wallSeconds.toFixed(1)} s | |`,
     `| completed with expected outcomes | ${r.baseline.completed} of ${r.baseline.incidents} | ${r.load.completed} of ${r.load.incidents} | |`,
     '',
