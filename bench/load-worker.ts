@@ -26,6 +26,8 @@ export interface LoadWorkerConfig {
   /** Where the sandbox's key is written for the worker's `file:` key reference. */
   keyFile: string;
   chatWebhookUrl: string;
+  /** CLERK_RATE_HEADROOM of the worker: the share of Clerk's limit its paced calls leave to everything else. */
+  clerkHeadroom: number;
   /** The app's user store and the example receiver (webhook_backlog). */
   reconcile: { storeUrl: string; receiverUrl: string; signingSecret: string };
 }
@@ -45,7 +47,7 @@ const send = (m: FromWorker) => process.send?.(m);
 
 async function run(config: LoadWorkerConfig): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const env = loadEnv({});
+  const env = loadEnv({ CLERK_RATE_HEADROOM: String(config.clerkHeadroom) });
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   const deps = await sandboxWorkerDeps(config.sandbox, config.keyFile, env);
   const store = openUserStore(config.reconcile.storeUrl, mappingFromEnv(env));

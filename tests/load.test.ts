@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runLoadBench } from '../bench/load';
+import { DEFAULT_HEADROOM, runLoadBench } from '../bench/load';
 import { createActivities } from '../src/activities';
 import { INCIDENT_CATEGORIES } from '../src/domain';
 import { startSandbox, type RunningSandbox } from '../src/sandbox';
@@ -28,6 +28,7 @@ describe('load: 200 concurrent incidents on one worker, mixed categories', () =>
       users: 100,
       temporalAddress: inject('temporalAddress'),
       workflowBundle: inject('workflowBundlePath'),
+      clerkHeadroom: DEFAULT_HEADROOM,
       phaseTimeoutMs: 15 * 60_000,
       log: (line) => log.push(line),
     });
