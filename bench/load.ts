@@ -68,6 +68,8 @@ export interface PhaseReport {
   wallSeconds: number;
   triageMs: Percentiles;
   approvalToAppliedMs: Percentiles;
+  /** The same, per gated step (p50 / max tell which steps wait on what). */
+  approvalToAppliedByStep: Partial<Record<GatedStep, Percentiles>>;
   /** Where start → triage done went (see IncidentTimings.triageParts). */
   triageParts: { workflowTaskWaitMs: Percentiles; activityWaitMs: Percentiles; activityRunMs: Percentiles };
   workerCpuSeconds: number;
@@ -406,6 +408,7 @@ async function runPhase(env: LoadEnvironment, name: string, categories: Incident
     wallSeconds,
     triageMs: percentiles(results.flatMap((r) => (r.timings.triageMs === undefined ? [] : [r.timings.triageMs]))),
     approvalToAppliedMs: percentiles(results.flatMap((r) => r.timings.gates.flatMap((g) => (g.ms === undefined ? [] : [g.ms])))),
+    approvalToAppliedByStep: byStep(results),
     triageParts: {
       workflowTaskWaitMs: percentiles(parts.map((p) => p.workflowTaskWaitMs)),
       activityWaitMs: percentiles(parts.map((p) => p.activityWaitMs)),
@@ -422,6 +425,12 @@ async function runPhase(env: LoadEnvironment, name: string, categories: Incident
     failures: results.filter((r) => !r.completed).map(({ workflowId, category, problems }) => ({ workflowId, category, problems })),
   };
   return { report, results };
+}
+
+function byStep(results: IncidentResult[]): Partial<Record<GatedStep, Percentiles>> {
+  const samples = new Map<GatedStep, number[]>();
+  for (const g of results.flatMap((r) => r.timings.gates)) if (g.ms !== undefined) samples.set(g.step, [...(samples.get(g.step) ?? []), g.ms]);
+  return Object.fromEntries([...samples].map(([step, ms]) => [step, percentiles(ms)]));
 }
 
 // -- the bench -----------------------------------------------------------------------------------------
@@ -475,6 +484,10 @@ export function formatLoadReport(r: LoadReport): string {
     '|---|---|---|---|',
     row(`start → triage done, p50 / p90 / p99 / max`, r.baseline.triageMs, r.load.triageMs, r.ratios.triage),
     row(`approval → step applied, p50 / p90 / p99 / max`, r.baseline.approvalToAppliedMs, r.load.approvalToAppliedMs, r.ratios.approvalToApplied),
+    ...Object.entries(r.load.approvalToAppliedByStep).map(([step, l]) => {
+      const b = r.baseline.approvalToAppliedByStep[step as GatedStep];
+      return b ? row(`  ${step}`, b, l, {}) : '';
+    }),
     `| worker CPU | ${r.baseline.workerCpuSeconds.toFixed(1)} s (${(r.baseline.workerCpuSeconds / r.baseline.incidents).toFixed(2)} s/incident) | ${r.load.workerCpuSeconds.toFixed(1)} s (${(r.load.workerCpuSeconds / r.load.incidents).toFixed(2)} s/incident) | ${x(r.ratios.workerCpuPerIncident)} per incident |`,
     row('  of which: first workflow task', r.baseline.triageParts.workflowTaskWaitMs, r.load.triageParts.workflowTaskWaitMs, {}),
     row('  of which: triage activity waiting for a slot', r.baseline.triageParts.activityWaitMs, r.load.triageParts.activityWaitMs, {}),
