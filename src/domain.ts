@@ -49,8 +49,25 @@ export interface TimelineEvent {
   details?: Record<string, unknown>;
 }
 
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+// eslint-disable-next-line no-control-regex -- as above, but tab and line breaks are text
+const CONTROL_CHARS_IN_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/;
+/** Half of a UTF-16 pair alone: not a character, and not encodable as UTF-8. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * A one-line value (a name, an id): no control characters, since a newline or an ANSI escape in
+ * it would forge lines in the worker log, chat notices, the terminal and the review.
+ */
+export const plainLine = <T extends z.ZodString>(schema: T): T =>
+  schema.refine((s) => !CONTROL_CHARS.test(s) && !LONE_SURROGATE.test(s), 'must be one line of plain text: no control characters (newline, escape, NUL) or broken Unicode');
+/** Free text (a summary, a reason): line breaks and tabs allowed, other control characters not. */
+export const plainText = <T extends z.ZodString>(schema: T): T =>
+  schema.refine((s) => !CONTROL_CHARS_IN_TEXT.test(s) && !LONE_SURROGATE.test(s), 'must be plain text: no control characters (escape, NUL) or broken Unicode');
+
 /** Who asked, approved or reported: an email or a name. */
-export const personSchema = z.string().trim().min(1).max(200);
+export const personSchema = plainLine(z.string().trim().min(1).max(200));
 
 /**
  * Playbook steps a human decides (approval gates). Critical ones need two different approvers.
@@ -153,7 +170,7 @@ export const incidentInputSchema = z
   .strictObject({
     category: incidentCategorySchema.optional(),
     reporter: personSchema,
-    summary: z.string().trim().min(1).max(2000),
+    summary: plainText(z.string().trim().min(1).max(2000)),
     approvers: z.array(personSchema).max(50).default([]),
     timeouts: z
       .strictObject({

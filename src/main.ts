@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection, Runtime } from '@temporalio/worker';
 import { dataConverterFromEnv, keyRingFromEnv } from './codec';
 import { startCodecServerFromEnv, type RunningCodecServer } from './codec/server';
 import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from './config';
@@ -17,6 +17,7 @@ import { serverAnswers, startDevServer, startDevServerViaSdkDownload, type Runni
 import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from './temporal/provision';
 import { startSandbox, type RunningSandbox } from './sandbox';
 import { createWorker } from './worker';
+import { workerLogger } from './worker/logger';
 import { clerkLimitsFromEnv, createClerkGateway } from './activities/clerk';
 import { demoSigning, signingFromEnv } from './activities/signing';
 import { deployAdapterFromEnv, sandboxDeployAdapter, type DeployAdapter } from './activities/deploy';
@@ -62,7 +63,7 @@ const SAMPLE_INPUT = {
 async function main(): Promise<void> {
   const env = loadEnv();
   // The SDK logs every worker state change at INFO; the terminal is for what the operator needs.
-  Runtime.install({ logger: new DefaultLogger(process.env.LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
+  Runtime.install({ logger: workerLogger(process.env.LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) {

@@ -47,6 +47,26 @@ const adapterWith = (log: Sent[], extra: { teamId?: string; token?: string } = {
   vercelEnvAdapter({ token: extra.token ?? sandbox.vercel.token, project: sandbox.vercel.projectId, apiUrl: sandbox.url, fetch: recordingFetch(log), ...(extra.teamId ? { teamId: extra.teamId } : {}) });
 
 describe('Vercel project env + redeploy', () => {
+  it('a marked write is applied once: the retry of a crashed activity finds its own write (env comment) and writes nothing', async () => {
+    sandbox.admin.vercel.reset();
+    const log: Sent[] = [];
+    const vercel = adapterWith(log);
+    const marker = 'clerk-incident-runbook inc-1 bypass until 2030-01-01T00:00:00.000Z';
+    const first = await vercel.setValue('CLERK_AUTH_BYPASS', '{"until":"2030-01-01T00:00:00.000Z"}', { marker });
+    const again = await vercel.setValue('CLERK_AUTH_BYPASS', '{"until":"2030-01-01T00:00:00.000Z"}', { marker });
+    expect(first).toMatchObject({ action: 'set' });
+    expect(first.already).toBeUndefined();
+    expect(again).toMatchObject({ action: 'set', already: true, id: first.id });
+    expect(log.map((r) => r.method)).toEqual(['GET', 'POST', 'GET']);
+    expect(log[1]?.body).toMatchObject({ comment: marker });
+    const upserts = sandbox.admin.vercel.entries().filter((e) => e.action === 'env.upsert' && e.key === 'CLERK_AUTH_BYPASS');
+    expect(upserts).toHaveLength(1);
+    // Another write (a new expiry) carries another marker: it is applied.
+    const extended = await vercel.setValue('CLERK_AUTH_BYPASS', '{"until":"2030-01-01T01:00:00.000Z"}', { marker: marker.replace('00:00:00', '01:00:00') });
+    expect(extended.already).toBeUndefined();
+    expect(sandbox.admin.vercel.entries().filter((e) => e.action === 'env.upsert')).toHaveLength(2);
+  });
+
   it('sends exactly the documented requests, and the new value reaches the app only with the redeploy', async () => {
     sandbox.admin.vercel.reset();
     sandbox.admin.vercel.buildMs = 300;

@@ -111,7 +111,8 @@ export function createBypassActivities(deps: () => BypassDeps) {
     async bypassSet(input: { until: string; incidentId: string }): Promise<ValueChange> {
       const value = JSON.stringify({ until: input.until, incident: input.incidentId });
       const a = adapter('bypassSet');
-      return change(() => a.setValue(config().flagKey, value));
+      // Marked with the incident and expiry: a retry after a crash finds its own write and leaves it.
+      return change(() => a.setValue(config().flagKey, value, { marker: `clerk-incident-runbook ${input.incidentId} bypass until ${input.until}` }));
     },
 
     async bypassClear(): Promise<ValueChange> {

@@ -13,6 +13,7 @@
  * - `exposureAudit`: what the Backend API lists as created in the exposure window.
  */
 import { unlink } from 'node:fs/promises';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { createClerkClient } from '@clerk/backend';
 import { classifyClerkError, ClerkError, withTimeout } from './clerk-errors';
@@ -194,7 +195,8 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
       if (fingerprint(secret) !== input.fingerprint) throw fail('KeyChanged', `${input.ref} changed since it was verified (now ${fingerprint(secret)}, verified ${input.fingerprint}); provide the key again`);
       const key = d.appKeyName ?? 'CLERK_SECRET_KEY';
       try {
-        const change = await adapter.setValue(key, secret, { sensitive: true });
+        // Marked with the key's fingerprint: a retry after a crash finds its own push and does not push twice.
+        const change = await adapter.setValue(key, secret, { sensitive: true, marker: `clerk-incident-runbook key ${input.fingerprint}` });
         return { adapter: change.adapter, key: change.key, action: change.action, needsRedeploy: adapter.needsRedeploy };
       } catch (err) {
         throw toDeployFailure(err);
@@ -265,6 +267,7 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
       const window = { createdAtAfter: input.from - 1, createdAtBefore: input.to + 1 };
       const created = await clerk.call('users.getUserList', (c) => c.users.getUserList({ limit: USERS_SHOWN, orderBy: '+created_at', ...window }), { weight: 2 });
       const usersActive = await clerk.countUsers({ lastActiveAtAfter: input.from });
+      Context.current().heartbeat({ scanned: 0 });
       let sessionsCreated = 0;
       let scanned = 0;
       for (let cursor: string | undefined; scanned < Math.min(usersActive, AUDIT_USER_BOUND); ) {
@@ -275,6 +278,8 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
           scanned++;
           const sessions = await clerk.call('sessions.getSessionList', (c) => c.sessions.getSessionList({ userId: u.id, limit: 100 }));
           sessionsCreated += sessions.data.filter((s) => s.createdAt >= input.from && s.createdAt <= input.to).length;
+          // Alive: a crashed worker's audit is retried after the heartbeat timeout, not the 10-minute budget.
+          Context.current().heartbeat({ scanned });
         }
         cursor = page.users[page.users.length - 1]!.id;
       }

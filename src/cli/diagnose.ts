@@ -123,7 +123,7 @@ export function buildDiagnoseProgram(): Command {
     .option('--probe-timeout <duration>', 'timeout of each check, e.g. "5s"')
     .option('--json', 'print the report as JSON')
     .addHelpText('after', EXIT_CODES_HELP)
-    .showHelpAfterError()
+    .showHelpAfterError('(add --help for usage)')
     .exitOverride()
     .action(async (opts: Record<string, unknown>) => {
       const report = await diagnose({ ...opts, json: opts.json === true });

@@ -49,7 +49,7 @@ export function buildDrillProgram(): Command {
     .argument('<category>', `${INCIDENT_CATEGORIES.join(' | ')} | all`)
     .option('--json', 'print the reports as JSON: [{category, passed, checks, workflowId, steps}]')
     .addHelpText('after', EXIT_CODES_HELP)
-    .showHelpAfterError()
+    .showHelpAfterError('(add --help for usage)')
     .action(async (arg: string, opts: { json?: boolean }) => {
       const categories = drillCategories(arg);
       // Progress goes to stderr: stdout is the report (or the JSON).

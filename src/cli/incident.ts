@@ -111,7 +111,7 @@ export function buildProgram(): Command {
   const program = new Command('incident')
     .exitOverride()
     .description('Start, follow and decide Clerk incident workflows (flags and exit codes: docs/cli.md)')
-    .showHelpAfterError()
+    .showHelpAfterError('(add --help for usage)')
     .option('--as <operator>', 'who runs the command, recorded by Temporal as the client identity (default: INCIDENT_OPERATOR, else <os user>@<hostname>)')
     .addHelpText('after', `${example('list --open', 'watch incident-3f9c…', 'approve incident-3f9c… --step emergency_bypass --approver bob@example.com --as bob@example.com')}\n${EXIT_CODES_HELP}`);
 

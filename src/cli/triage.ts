@@ -139,7 +139,7 @@ export function buildTriageProgram(
     )
     .option('--json', 'print the probe report and the verdict as JSON')
     .addHelpText('after', EXIT_CODES_HELP)
-    .showHelpAfterError()
+    .showHelpAfterError('(add --help for usage)')
     .action(async (opts: Record<string, unknown>) => {
       const { report, verdict } = await triage({ ...opts, json: opts.json === true });
       console.log(opts.json ? JSON.stringify({ report, verdict }, null, 2) : formatTriage(report, verdict));

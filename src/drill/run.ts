@@ -8,7 +8,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type UpdateDefinition, type WorkflowHandle } from '@temporalio/client';
 import { formatDuration, type GatedStep, type IncidentCategory, type IncidentInput } from '../domain';
 import { approveStep, getIncidentState, incidentWorkflow, resolveIncident, type IncidentState } from '../workflows/incident';
 import type { DrillSandbox } from './sandbox';
@@ -110,17 +110,47 @@ export class DrillRun {
     return this.h.query(getIncidentState);
   }
 
-  /** Polls the incident's state until `ready`; stops the drill with the last state seen when it never is. */
+  /**
+   * Polls the incident's state until `ready`; stops the drill with the last state seen when it
+   * never is. A query that fails (no worker polls while one restarts, the server restarting) is
+   * asked again until the deadline: a game day goes on through a crash.
+   */
   async waitFor(what: string, ready: (s: IncidentState) => boolean, timeoutMs = 60_000): Promise<IncidentState> {
     const deadline = Date.now() + timeoutMs;
     let last: IncidentState | undefined;
+    let error: string | undefined;
     for (;;) {
-      last = await this.h.query(getIncidentState);
-      if (ready(last)) return last;
+      try {
+        last = await this.h.query(getIncidentState);
+        error = undefined;
+        if (ready(last)) return last;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) throw err;
+        error = err instanceof Error ? err.message : String(err);
+      }
       if (Date.now() > deadline) {
-        throw new DrillStopped(`${what}: not reached within ${formatDuration(timeoutMs)} (status ${last.status}; waiting for: ${last.waitingFor})`);
+        const seen = last ? `status ${last.status}; waiting for: ${last.waitingFor}` : 'no state read';
+        throw new DrillStopped(`${what}: not reached within ${formatDuration(timeoutMs)} (${seen}${error ? `; last query failed: ${error}` : ''})`);
       }
       await sleep(250);
+    }
+  }
+
+  /**
+   * Sends an update as a person does, again when the call fails without an answer (a worker or
+   * server restarting): the update id makes the server apply it once however often it is sent.
+   * A refusal by the workflow (its validator or handler) is final and thrown.
+   */
+  async update<Ret, Args extends [unknown, ...unknown[]]>(def: UpdateDefinition<Ret, Args>, args: Args, updateId: string, timeoutMs = 120_000): Promise<Ret> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await this.h.executeUpdate(def, { args, updateId: `${this.h.workflowId}-${updateId}` });
+      } catch (err) {
+        if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError || Date.now() > deadline) throw err;
+        this.say(`update ${def.name} not answered (${err instanceof Error ? err.message : String(err)}): sending it again`);
+        await sleep(500);
+      }
     }
   }
 
@@ -130,7 +160,7 @@ export class DrillRun {
 
   /** An approver approves, as `npm run incident -- approve` does. */
   async approve(step: GatedStep, approver: string): Promise<void> {
-    await this.h.executeUpdate(approveStep, { args: [{ step, approver }] });
+    await this.update(approveStep, [{ step, approver }], `approve-${step}-${approver}`);
     this.say(`${approver} approved ${step}`);
   }
 
@@ -148,10 +178,18 @@ export class DrillRun {
     );
     if (over.status === 'needs_human') {
       const commander = this.input?.reporter ?? over.reporter;
-      await this.h.executeUpdate(resolveIncident, { args: [{ resolvedBy: commander, summary: `game-day drill: closed by the drill; open: ${over.openItems.join('; ')}` }] });
+      await this.update(resolveIncident, [{ resolvedBy: commander, summary: `game-day drill: closed by the drill; open: ${over.openItems.join('; ')}` }], 'resolve');
       this.say(`${commander} resolved the incident (the runbook could not verify it)`);
     }
-    return this.h.result();
+    // The end is known from the query; the result is read again when the call fails (a server restarting).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.h.result();
+      } catch (err) {
+        if (!(err instanceof ServiceError) || attempt >= 20) throw err;
+        await sleep(500);
+      }
+    }
   }
 }
 

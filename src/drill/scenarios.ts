@@ -43,7 +43,16 @@ function inOrder(log: VercelOverview['log'], wanted: Array<{ action: string; key
   return { ok: i === wanted.length, seen: log.map((e) => `${e.action}${e.key ? ` ${e.key}` : ''}`).join(' → ') || '(nothing)' };
 }
 
-const clerkOutage: DrillScenario = {
+export interface ClerkOutageOptions {
+  /**
+   * Runs while the outage goes on, after the bypass was verified on and before the drill lifts the
+   * outage (the crash suite keeps Clerk down for minutes here). The recovery watch is extended by
+   * `holdMs` so the runbook does not hand the incident to a person meanwhile.
+   */
+  hold?: { ms: number; during(run: DrillRun): Promise<void> };
+}
+
+export const clerkOutageScenario = (options: ClerkOutageOptions = {}): DrillScenario => ({
   async play(run) {
     const before = await run.sandbox.vercel();
     const flag = before.flagKey;
@@ -52,7 +61,8 @@ const clerkOutage: DrillScenario = {
     await run.sandbox.admin.outage({ active: true, indicator: 'major' });
     run.say('injected: Clerk outage (status page major, Backend API 503)');
     const during = await run.sandbox.page();
-    await run.start(drillInput('clerk_outage', { bypass: { duration: '15m', verifyWithin: '45s' } }));
+    const watchFor = options.hold ? `${Math.ceil((3 * 60_000 + options.hold.ms) / 1000)}s` : DRILL_TIMEOUTS.recoveryWatchFor;
+    await run.start(drillInput('clerk_outage', { bypass: { duration: '15m', verifyWithin: '45s' }, timeouts: { ...DRILL_TIMEOUTS, recoveryWatchFor: watchFor } }));
     await run.waitForApproval('emergency_bypass');
     await run.approve('emergency_bypass', 'bob@example.com');
     await run.approve('emergency_bypass', 'carol@example.com');
@@ -66,6 +76,17 @@ const clerkOutage: DrillScenario = {
       during.status >= 500 && page.status === 200 && page.bypass === 'true' && protectedPage.status === 503,
       `during the outage /app/dashboard answered ${during.status}; with the bypass ${page.status} X-Auth-Bypass: ${page.bypass ?? '(none)'}; /app/billing ${protectedPage.status} (bypass state ${on.bypass?.state ?? 'none'})`,
     );
+    if (options.hold) {
+      run.say(`holding the outage for ${Math.round(options.hold.ms / 1000)} s`);
+      await options.hold.during(run);
+      const still = await run.sandbox.page();
+      const state = await run.waitFor('the incident answers after the outage', () => true);
+      run.check(
+        'bypass held through the outage',
+        still.status === 200 && still.bypass === 'true' && state.status === 'bypass_active',
+        `after ${Math.round(options.hold.ms / 1000)} s of outage /app/dashboard answers ${still.status} X-Auth-Bypass: ${still.bypass ?? '(none)'}; incident ${state.status}`,
+      );
+    }
     await run.sandbox.admin.outage({ active: false });
     run.say('lifted: the outage is over, so the bypass must go off');
     return async (final) => {
@@ -85,7 +106,12 @@ const clerkOutage: DrillScenario = {
         { action: 'deployment.ready' },
       ]);
       const sets = changes.filter((e) => e.action === 'env.upsert' && e.key === flag).length;
-      run.check('Vercel log: bypass set → deploy → ready → removed → deploy → ready', order.ok && sets === 1, `${sets} set(s) of ${flag}; log since the drill: ${order.seen}`);
+      const removes = changes.filter((e) => e.action === 'env.delete' && e.key === flag).length;
+      run.check(
+        'Vercel log: bypass set → deploy → ready → removed → deploy → ready, each toggle once',
+        order.ok && sets === 1 && removes === 1,
+        `${sets} set(s) and ${removes} removal(s) of ${flag}; log since the drill: ${order.seen}`,
+      );
       const production = after.deployments.find((d) => d.id === after.productionDeploymentId);
       const left = [
         after.project.env.some((e) => e.key === flag) ? `project env still has ${flag}` : '',
@@ -104,7 +130,7 @@ const clerkOutage: DrillScenario = {
   async cleanup(sandbox) {
     await sandbox.admin.outage({ active: false });
   },
-};
+});
 
 const middlewareFailure: DrillScenario = {
   async play(run) {
@@ -257,7 +283,7 @@ export const notDrillableYet = (reason: string): DrillScenario => ({
 });
 
 export const SCENARIOS: Record<IncidentCategory, DrillScenario> = {
-  clerk_outage: clerkOutage,
+  clerk_outage: clerkOutageScenario(),
   key_compromise: keyCompromise,
   middleware_failure: middlewareFailure,
   session_issues: sessionIssues,

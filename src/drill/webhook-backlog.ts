@@ -43,12 +43,18 @@ async function driveReconciliation(run: DrillRun): Promise<void> {
   const child = run.target.client.workflow.getHandle(`${handle.workflowId}-${STEP}`);
   const deadline = Date.now() + 240_000;
   for (;;) {
-    const s = await run.state();
+    const s = await run.state().catch(() => undefined);
+    if (!s) {
+      // A worker or server restarting: ask again.
+      await sleep(500);
+      continue;
+    }
     if (s.steps.some((x) => x.step === STEP) || !['triage', 'mitigating'].includes(s.status)) return;
     if (s.manualSteps.some((m) => m.step === STEP)) throw new DrillStopped(`${STEP} was handed to a person: the worker has no user store configured (USER_STORE_URL)`);
     const progress = await child.query(getReconcileProgress).catch(() => undefined);
     if (progress?.stage === 'approval') {
-      await child.executeUpdate(decideReconcile, { args: [{ decision: 'approve', approver: 'bob@example.com', reason: 'game-day drill' }] });
+      // One update id: sent again after a failed call, it is applied once.
+      await child.executeUpdate(decideReconcile, { args: [{ decision: 'approve', approver: 'bob@example.com', reason: 'game-day drill' }], updateId: `${child.workflowId}-approve-bob` }).catch((err: unknown) => run.say(`reconciliation approval not answered (${String(err)}): asking again`));
       run.say(`bob@example.com approved the reconciliation (plan: more events than its approval threshold)`);
     }
     if (Date.now() > deadline) throw new DrillStopped(`${STEP}: not done within 4m (status ${s.status}; waiting for: ${s.waitingFor})`);

@@ -10,7 +10,8 @@
 import { z } from 'zod';
 
 const ENV = /^env:([A-Za-z_][A-Za-z0-9_]{0,127})$/;
-const FILE = /^file:(\/[^\0]{1,1023})$/;
+// eslint-disable-next-line no-control-regex -- a path with a newline or an escape in it is refused
+const FILE = /^file:(\/[^\u0000-\u001f\u007f]{1,1023})$/;
 const VAULT = /^vault:([A-Za-z0-9_-]+)\/([A-Za-z0-9_./-]+)#([A-Za-z0-9_.-]+)(?:@(\d+))?$/;
 /** What a raw Clerk key (or any similar secret) looks like: refused wherever a reference is expected. */
 export const RAW_SECRET = /(?:^|[^A-Za-z0-9])(?:sk|rk|whsec)_(?:test_|live_)?[A-Za-z0-9]{8,}/;

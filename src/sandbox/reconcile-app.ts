@@ -46,6 +46,8 @@ export async function startSandboxReconcile(env: Env, sandbox: RunningSandbox, d
     deps,
     storeUrl,
     receiverUrl: receiver.url,
+    /** What the receiver did with what reached it (duplicates: a `svix-id` it had applied already). */
+    receiverCounts: receiver.counts,
     async close() {
       await receiver.close();
       await store.close();

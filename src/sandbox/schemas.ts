@@ -137,7 +137,7 @@ const secretKeyString = z.string().regex(/^sk_(test|live)_[A-Za-z0-9]{16,}$/, 'm
 export const addKeyBodySchema = z
   .object({
     secretKey: secretKeyString.optional(),
-    label: z.string().max(100).optional(),
+    label: z.string().max(100).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').optional(),
     /** Also write the key to this file (mode 0600), for `file:` key references. */
     file: z.string().startsWith('/', 'must be an absolute path').max(1000).optional(),
   })
@@ -165,7 +165,7 @@ export const webhookBodySchema = z
 export type WebhookBody = z.infer<typeof webhookBodySchema>;
 
 export const replayBodySchema = z
-  .object({ eventIds: z.array(z.string().min(1)).max(100_000).optional(), onlyUndelivered: z.boolean().default(true) })
+  .object({ eventIds: z.array(z.string().min(1).max(100)).max(100_000).optional(), onlyUndelivered: z.boolean().default(true) })
   .strict();
 export type ReplayBody = z.input<typeof replayBodySchema>;
 
@@ -189,7 +189,7 @@ export const appBodySchema = z
     /** Example app routes answer 500, as when `clerkMiddleware()` throws. */
     middlewareFailure: z.boolean().optional(),
     /** The secret key the example app is deployed with (rotation changes it). */
-    secretKey: z.string().min(1).optional(),
+    secretKey: z.string().min(1).max(200).optional(),
     /** The publishable key the app reports (another instance's: `pk_test_…`); null: the sandbox instance's own. */
     publishableKey: z.string().regex(/^pk_(test|live)_[A-Za-z0-9+/=]+$/, 'must look like pk_test_… (base64)').nullable().optional(),
     /** The origin the app says it is served from; null: the sandbox's own URL (the instance's primary domain). */

@@ -19,6 +19,8 @@ export interface VercelEnvVar {
   target: string[];
   createdAt: number;
   updatedAt: number;
+  /** Vercel's free-text note on the variable (the runbook's write marker). */
+  comment?: string;
 }
 
 export interface SandboxDeployment {
@@ -152,10 +154,12 @@ export class VercelSandbox {
     return this.deployment(this.productionId)?.env ?? {};
   }
 
-  upsertEnv(key: string, value: string, type: VercelEnvType, target: string[]): VercelEnvVar {
+  upsertEnv(key: string, value: string, type: VercelEnvType, target: string[], comment?: string): VercelEnvVar {
     const now = Date.now();
     const existing = [...this.env.values()].find((e) => e.key === key && e.target.some((t) => target.includes(t)));
-    const env: VercelEnvVar = existing ? { ...existing, value, type, target, updatedAt: now } : { id: newId('env').slice(0, 20), key, value, type, target, createdAt: now, updatedAt: now };
+    const base = existing ? { ...existing, value, type, target, updatedAt: now } : { id: newId('env').slice(0, 20), key, value, type, target, createdAt: now, updatedAt: now };
+    const { comment: _old, ...rest } = base;
+    const env: VercelEnvVar = comment === undefined ? rest : { ...rest, comment };
     this.env.set(env.id, env);
     this.record({ action: 'env.upsert', key, ...(type === 'plain' ? { value } : {}) });
     return env;

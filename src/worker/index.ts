@@ -4,7 +4,7 @@
  * alone (e.g. in the container image), configured by environment variables.
  */
 import type { DataConverter } from '@temporalio/common';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { clerkLimitsFromEnv, createClerkGateway, createClerkRateLimiters } from '../activities/clerk';
 import { signingFromEnv } from '../activities/signing';
@@ -17,6 +17,7 @@ import { describeTemporalConnection, temporalConnectionOptions } from '../connec
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
 import { prebuiltWorkflowBundle, WORKFLOWS_PATH } from './bundle';
 import { reconcileDepsFromEnv } from '../reconcile-setup';
+import { workerLogger } from './logger';
 
 export { WORKFLOWS_PATH } from './bundle';
 
@@ -46,6 +47,8 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
 
 async function main(): Promise<void> {
   const env = loadEnv();
+  // The SDK's default level (INFO); input refusals as one line each (./logger.ts).
+  Runtime.install({ logger: workerLogger('INFO') });
   if (!env.CLERK_SECRET_KEY && !env.CLERK_SECRET_KEY_REF) {
     throw new Error(
       'CLERK_SECRET_KEY is not set. A worker on its own talks to real Clerk only; use `npm start` for sandbox mode.',

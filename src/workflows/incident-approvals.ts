@@ -5,7 +5,7 @@
  */
 import { condition } from '@temporalio/workflow';
 import { z } from 'zod';
-import { approvalsNeeded, clerkUserIdSchema, MANUAL_STEPS, personSchema, CRITICAL_STEPS, describeIssues, formatDuration, gatedStepSchema, type GatedStep, type ManualStep } from '../domain';
+import { approvalsNeeded, clerkUserIdSchema, MANUAL_STEPS, personSchema, plainText, CRITICAL_STEPS, describeIssues, formatDuration, gatedStepSchema, type GatedStep, type ManualStep } from '../domain';
 import type { NotificationKind } from '../activities/notify';
 import type { IncidentTracker } from './incident-state';
 import { INCIDENT_COMMANDS } from '../shared';
@@ -21,7 +21,7 @@ const signedFields = {
 export const approveRequestSchema = z.strictObject({
   step: gatedStepSchema,
   approver: personSchema,
-  comment: z.string().trim().max(2000).optional(),
+  comment: plainText(z.string().trim().max(2000)).optional(),
   ...signedFields,
 });
 export type ApproveRequest = z.infer<typeof approveRequestSchema>;
@@ -29,7 +29,7 @@ export type ApproveRequest = z.infer<typeof approveRequestSchema>;
 export const rejectRequestSchema = z.strictObject({
   step: gatedStepSchema,
   approver: personSchema,
-  reason: z.string({ error: 'a rejection needs a reason' }).trim().min(1, 'a rejection needs a reason').max(2000),
+  reason: plainText(z.string({ error: 'a rejection needs a reason' }).trim().min(1, 'a rejection needs a reason').max(2000)),
   ...signedFields,
 });
 export type RejectRequest = z.infer<typeof rejectRequestSchema>;
@@ -38,7 +38,7 @@ export type RejectRequest = z.infer<typeof rejectRequestSchema>;
 export const stepRequestSchema = z.strictObject({
   step: gatedStepSchema,
   requester: personSchema,
-  reason: z.string().trim().min(1).max(2000).optional(),
+  reason: plainText(z.string().trim().min(1).max(2000)).optional(),
   /** targeted_revocation: whose sessions to end. */
   userIds: z.array(clerkUserIdSchema).min(1).max(1000).optional(),
 });

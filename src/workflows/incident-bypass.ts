@@ -13,7 +13,7 @@ import { condition, defineUpdate, isCancellation, patched, proxyActivities, slee
 import { z } from 'zod';
 import type { Activities } from '../activities';
 import type { BypassSettings } from '../activities/bypass';
-import { durationSchema, formatDuration, personSchema, type ValidIncidentInput } from '../domain';
+import { durationSchema, formatDuration, personSchema, plainText, type ValidIncidentInput } from '../domain';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { BypassRecord } from './bypass-record';
 import { redeployAndWait } from './deploy-wait';
@@ -41,7 +41,7 @@ export const extendBypassRequestSchema = z.strictObject({
   approver: personSchema,
   /** e.g. "30m"; the whole bypass never exceeds the worker's BYPASS_MAX_DURATION. */
   extendBy: durationSchema(60_000, 24 * 3_600_000),
-  reason: z.string().trim().min(1).max(500),
+  reason: plainText(z.string().trim().min(1).max(500)),
 });
 export type ExtendBypassRequest = z.input<typeof extendBypassRequestSchema>;
 export interface ExtendBypassAnswer {

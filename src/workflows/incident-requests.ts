@@ -5,7 +5,7 @@
  */
 import { condition } from '@temporalio/workflow';
 import { z } from 'zod';
-import { formatDuration, manualStepSchema, personSchema, type GatedStep, type IncidentCategory, type ManualStep } from '../domain';
+import { formatDuration, manualStepSchema, personSchema, plainText, type GatedStep, type IncidentCategory, type ManualStep } from '../domain';
 import { awaitHuman, parseRequest, stepRequestSchema, UpdateRefused, type StepRequest } from './incident-approvals';
 import type { IncidentTracker } from './incident-state';
 import { INCIDENT_COMMANDS } from '../shared';
@@ -92,7 +92,7 @@ export const confirmRequestSchema = z.strictObject({
   /** Who did it (or checked it was done). */
   confirmedBy: personSchema,
   /** What was done, for the timeline and the review: which key, which deployment, which flag. */
-  note: z.string({ error: 'say what was done' }).trim().min(1, 'say what was done').max(2000),
+  note: plainText(z.string({ error: 'say what was done' }).trim().min(1, 'say what was done').max(2000)),
 });
 export type ConfirmRequest = z.infer<typeof confirmRequestSchema>;
 
@@ -214,7 +214,7 @@ export class ManualSteps {
 
 // -- resolve -------------------------------------------------------------------------------------
 
-const text = (max = 2000) => z.string().trim().min(1).max(max);
+const text = (max = 2000) => plainText(z.string().trim().min(1).max(max));
 const lessons = z.array(text()).max(20);
 
 export const resolveRequestSchema = z
@@ -222,7 +222,7 @@ export const resolveRequestSchema = z
     /** The incident commander: the reporter or a listed approver. */
     resolvedBy: personSchema,
     /** Why it is over, in a sentence: what fixed it, or why nothing more will be done. */
-    summary: z.string({ error: 'say why the incident is over' }).trim().min(1, 'say why the incident is over').max(4000),
+    summary: plainText(z.string({ error: 'say why the incident is over' }).trim().min(1, 'say why the incident is over').max(4000)),
     // What only the commander knows, for the post-incident review (each optional: the review says "not given").
     rootCause: text().optional(),
     trigger: text().optional(),

@@ -11,7 +11,7 @@ import { ApplicationFailure, defineUpdate, isCancellation, proxyActivities, slee
 import { z } from 'zod';
 import type { Activities } from '../activities';
 import type { ExposureAudit, KeyProof } from '../activities/key-rotation';
-import { formatDuration, personSchema } from '../domain';
+import { formatDuration, personSchema, plainText } from '../domain';
 import { keyRefSchema } from '../keys/ref';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import { redeployAndWait } from './deploy-wait';
@@ -33,13 +33,13 @@ export const provideNewKeyRequestSchema = z.strictObject({
   /** Where the new key is (env:NAME, file:/path, vault:mount/path#field): never the key itself. */
   ref: keyRefSchema,
   providedBy: personSchema,
-  note: z.string().trim().max(2000).optional(),
+  note: plainText(z.string().trim().max(2000)).optional(),
 });
 export type ProvideNewKeyRequest = z.input<typeof provideNewKeyRequestSchema>;
 
 export const confirmOldKeyDeletedRequestSchema = z.strictObject({
   confirmedBy: personSchema,
-  note: z.string().trim().max(2000).optional(),
+  note: plainText(z.string().trim().max(2000)).optional(),
 });
 export type ConfirmOldKeyDeletedRequest = z.input<typeof confirmOldKeyDeletedRequestSchema>;
 
@@ -291,7 +291,7 @@ async function exposureAudit(ctx: RotationContext, diedAt: number): Promise<Expo
   const from = Math.min(ctx.exposedAt, diedAt);
   tracker.waitFor(`exposure_audit: ${new Date(from).toISOString()} → ${new Date(diedAt).toISOString()}`);
   try {
-    const a = await keys.exposureAudit.executeWithOptions({ summary: 'exposure_audit: users and sessions created in the exposure window', startToCloseTimeout: '10 minutes' }, [{ from, to: diedAt }]);
+    const a = await keys.exposureAudit.executeWithOptions({ summary: 'exposure_audit: users and sessions created in the exposure window', startToCloseTimeout: '10 minutes', heartbeatTimeout: '30 seconds' }, [{ from, to: diedAt }]);
     const text = `${formatDuration(diedAt - from)} window: ${a.usersCreated} user(s) created${a.usersCreatedIds.length ? ` (${a.usersCreatedIds.join(', ')}${a.usersCreated > a.usersCreatedIds.length ? ', …' : ''})` : ''}, ${a.sessionsCreated} session(s) created among ${a.usersScanned} active user(s)${a.complete ? '' : ` of ${a.usersActive} (incomplete)`}`;
     tracker.stepDone('exposure_audit', a.complete ? 'succeeded' : 'partial', 'runbook', text, { audit: a });
     return a;

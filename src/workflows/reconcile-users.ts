@@ -43,7 +43,7 @@ import {
 } from '../reconcile';
 import { formatCount } from '../revoke-sessions';
 import { firstCursor, type BatchInterruption } from '../user-paging';
-import { batchActivityOptions, runCheckpointedBatches } from './checkpointed-batches';
+import { batchActivityOptions, FORGED_CHECKPOINT, forgedCheckpoint, runCheckpointedBatches } from './checkpointed-batches';
 import {
   reconcileDecisionSchema,
   reconcileUsersInputSchema,
@@ -73,6 +73,9 @@ export async function reconcileUsersWorkflow(rawInput: ReconcileUsersInput): Pro
   const input: ValidReconcileUsersInput = parsed.data;
   const { tuning } = input;
   const info = workflowInfo();
+  if (forgedCheckpoint(input.checkpoint, info.continuedFromExecutionRunId)) {
+    throw ApplicationFailure.create({ type: 'InvalidReconcileInput', message: FORGED_CHECKPOINT, nonRetryable: true });
+  }
   const activities = proxyActivities<Activities>(batchActivityOptions(tuning, ['ReconcileNotConfigured', 'UserStoreMisconfigured']));
 
   const scopeText = describeReconcileScope(input.scope);

@@ -18,7 +18,7 @@ import {
 } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Activities } from '../activities';
-import { clerkUserIdSchema, describeIssues, personSchema, type TimelineEvent } from '../domain';
+import { clerkUserIdSchema, describeIssues, personSchema, plainLine, plainText, type TimelineEvent } from '../domain';
 import {
   addTotals,
   emptyTotals,
@@ -36,7 +36,7 @@ import {
   type RevokeSessionsResult,
 } from '../revoke-sessions';
 import { firstCursor, userCursorSchema } from '../user-paging';
-import { batchActivityOptions, runCheckpointedBatches, timelineEventSchema } from './checkpointed-batches';
+import { batchActivityOptions, FORGED_CHECKPOINT, forgedCheckpoint, runCheckpointedBatches, timelineEventSchema } from './checkpointed-batches';
 
 export type { RevokeSessionsResult, RevocationProgress } from '../revoke-sessions';
 
@@ -114,9 +114,9 @@ export const revokeSessionsInputSchema = z.strictObject({
   /** Count what would be revoked; revoke nothing. */
   dryRun: z.boolean().default(false),
   requestedBy: personSchema,
-  reason: z.string().trim().min(1).max(2_000),
+  reason: plainText(z.string().trim().min(1).max(2_000)),
   /** The incident this runs for, when started by `incidentWorkflow`. */
-  incidentId: z.string().trim().min(1).max(200).optional(),
+  incidentId: plainLine(z.string().trim().min(1).max(200)).optional(),
   /** The instance's maximum session lifetime (Clerk's default: 7 days). */
   maxSessionLifetimeDays: z.number().positive().max(3_650).default(7),
   /** Safety margin added to the lifetime before a user counts as inactive. */
@@ -143,6 +143,9 @@ export async function revokeSessionsWorkflow(rawInput: RevokeSessionsInput): Pro
   const input: ValidRevokeSessionsInput = parsed.data;
   const { tuning } = input;
   const info = workflowInfo();
+  if (forgedCheckpoint(input.checkpoint, info.continuedFromExecutionRunId)) {
+    throw ApplicationFailure.create({ type: 'InvalidRevocationInput', message: FORGED_CHECKPOINT, nonRetryable: true });
+  }
 
   const clerk = proxyActivities<Activities>(batchActivityOptions(tuning));
 

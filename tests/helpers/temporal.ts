@@ -2,10 +2,11 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection, Runtime } from '@temporalio/worker';
 import { inject } from 'vitest';
 import type { ActivityDeps } from '../../src/activities';
 import { createWorker } from '../../src/worker';
+import { workerLogger } from '../../src/worker/logger';
 
 export interface TemporalTestContext {
   client: Client;
@@ -14,10 +15,10 @@ export interface TemporalTestContext {
 }
 
 let runtimeInstalled = false;
-/** Workers log at INFO by default; tests only want warnings. Once per test file (process). */
+/** Workers log at INFO by default; tests only want warnings, as npm start logs them. Once per test file (process). */
 export function quietRuntime(): void {
   if (runtimeInstalled) return;
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({ logger: workerLogger('WARN') });
   runtimeInstalled = true;
 }
 

@@ -7,6 +7,7 @@
  */
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createWorker } from '../../src/worker';
+import { runChildWorker } from '../helpers/child-worker-main';
 import { sandboxDeps } from '../helpers/incident';
 
 export interface IncidentWorkerConfig {
@@ -17,7 +18,7 @@ export interface IncidentWorkerConfig {
   sandbox: { url: string; secretKey: string; publishableKey: string };
 }
 
-async function main(): Promise<void> {
+async function start() {
   const config = JSON.parse(process.argv[2] ?? '') as IncidentWorkerConfig;
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
@@ -28,12 +29,7 @@ async function main(): Promise<void> {
     workflowBundle: { codePath: config.workflowBundlePath },
     deps: sandboxDeps(config.sandbox),
   });
-  process.stdout.write('ready\n');
-  await worker.run();
-  await connection.close();
+  return { worker, connection };
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+runChildWorker(start);

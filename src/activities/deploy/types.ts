@@ -27,11 +27,19 @@ export interface ValueChange {
   action: 'set' | 'removed' | 'absent';
   /** The platform's id of the env var, when it has one. */
   id?: string;
+  /** The value was already there, written with the same marker (a retry after a crash): nothing was written. */
+  already?: boolean;
 }
 
 export interface SetValueOptions {
   /** A secret (a Clerk secret key): stored as Vercel `sensitive` (write-only), never `encrypted`-and-readable. */
   sensitive?: boolean;
+  /**
+   * Names this write (incident, step, value's fingerprint; never the value). Stored with the value
+   * where the platform keeps a note (Vercel env `comment`), so a retried activity finds its own
+   * earlier write and does not apply it twice.
+   */
+  marker?: string;
 }
 
 export interface DeployAdapter {

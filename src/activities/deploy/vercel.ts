@@ -40,7 +40,7 @@ const createEnvAnswer = z
     failed: z.array(z.object({ error: z.object({ code: z.string().optional(), message: z.string().optional(), key: z.string().optional() }).loose() }).loose()).default([]),
   })
   .loose();
-const envList = z.object({ envs: z.array(z.object({ id: z.string(), key: z.string(), target: z.union([z.array(z.string()), z.string()]).optional() }).loose()) }).loose();
+const envList = z.object({ envs: z.array(z.object({ id: z.string(), key: z.string(), target: z.union([z.array(z.string()), z.string()]).optional(), comment: z.string().nullish() }).loose()) }).loose();
 const deploymentAnswer = z.object({ id: z.string(), url: z.string().nullish(), readyState: z.enum(DEPLOYMENT_STATES) }).loose();
 const deploymentList = z
   .object({ deployments: z.array(z.object({ uid: z.string(), name: z.string(), url: z.string().nullish(), readyState: z.enum(DEPLOYMENT_STATES).optional(), state: z.enum(DEPLOYMENT_STATES).optional() }).loose()) })
@@ -101,7 +101,12 @@ export function vercelEnvAdapter(opts: VercelOptions): DeployAdapter {
     name: 'vercel',
     needsRedeploy: true,
     async setValue(key: string, value: string, o: SetValueOptions = {}): Promise<ValueChange> {
-      const body = { key, value, type: o.sensitive ? 'sensitive' : 'encrypted', target: ['production'] };
+      if (o.marker) {
+        const list = await api.call('GET', `/v10/projects/${p}/env`, 'GET /v10/projects/{idOrName}/env', envList);
+        const mine = list.envs.find((e) => e.key === key && production(e.target) && e.comment === o.marker);
+        if (mine) return { adapter: 'vercel', key, action: 'set', id: mine.id, already: true };
+      }
+      const body = { key, value, type: o.sensitive ? 'sensitive' : 'encrypted', target: ['production'], ...(o.marker ? { comment: o.marker } : {}) };
       const answer = await api.call('POST', `/v10/projects/${p}/env?upsert=true`, 'POST /v10/projects/{idOrName}/env', createEnvAnswer, body);
       const failed = answer.failed[0];
       if (failed) {

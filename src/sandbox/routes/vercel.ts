@@ -47,7 +47,7 @@ const first = (e: z.ZodError) => {
 
 function envJson(e: VercelEnvVar) {
   // Vercel never returns the value of a sensitive variable, and returns others encrypted unless decrypted.
-  return { type: e.type, id: e.id, key: e.key, ...(e.type === 'plain' ? { value: e.value } : {}), target: e.target, createdAt: e.createdAt, updatedAt: e.updatedAt, decrypted: false };
+  return { type: e.type, id: e.id, key: e.key, ...(e.type === 'plain' ? { value: e.value } : {}), target: e.target, createdAt: e.createdAt, updatedAt: e.updatedAt, ...(e.comment === undefined ? {} : { comment: e.comment }), decrypted: false };
 }
 
 function deploymentJson(v: VercelSandbox, d: SandboxDeployment) {
@@ -105,7 +105,7 @@ export async function vercelApi(app: FastifyInstance, ctx: ServerContext): Promi
         failed.push({ error: { code: 'ENV_ALREADY_EXISTS', message: `A variable with the name \`${item.key}\` already exists for the target ${item.target.join(',')}`, key: item.key } });
         continue;
       }
-      created.push(envJson(v.upsertEnv(item.key, item.value, item.type, item.target)));
+      created.push(envJson(v.upsertEnv(item.key, item.value, item.type, item.target, item.comment)));
     }
     return reply.code(201).send({ created: Array.isArray(parsed.data) ? created : (created[0] ?? []), failed });
   });

@@ -1,0 +1,64 @@
+/**
+ * The worker's log: the SDK's `DefaultLogger` (stderr), except that a workflow refusing its input
+ * is one line, not the SDK's "Workflow failed" with the failure's stack trace. A refusal is a
+ * start with bad input (the workflow fails at once with one of `INPUT_REFUSAL_TYPES`); the stack
+ * says nothing an operator can act on, and twenty bad starts would bury everything else. Every
+ * other workflow failure keeps its stack.
+ */
+import { DefaultLogger, type Logger, type LogLevel, type LogMetadata } from '@temporalio/worker';
+
+/** The `ApplicationFailure` types a workflow fails with when its input does not parse. */
+export const INPUT_REFUSAL_TYPES = ['InvalidIncidentInput', 'InvalidRevocationInput', 'InvalidReconcileInput'] as const;
+
+/** Read by DefaultLogger for the entry's time (the SDK's `LogTimestamp`, not exported by the package root). */
+const LOG_TIMESTAMP = Symbol.for('log_timestamp');
+
+/**
+ * The refusal's type. The failure crosses from the workflow thread to the logger by structured
+ * clone, which keeps an error's message and stack but drops its own fields (`type`): the stack's
+ * first line, `ApplicationFailure: <message>`, and the message's `input.` prefix (`describeIssues`)
+ * are what is left.
+ */
+function isInputRefusal(error: unknown): error is Error {
+  if (!(error instanceof Error) && (typeof error !== 'object' || error === null)) return false;
+  const { type, message, stack } = error as { type?: unknown; message?: unknown; stack?: unknown };
+  if (typeof type === 'string') return (INPUT_REFUSAL_TYPES as readonly string[]).includes(type);
+  return typeof message === 'string' && /^input[.:]/.test(message) && typeof stack === 'string' && stack.startsWith(`ApplicationFailure: ${message}`);
+}
+
+/** Control characters (a newline in a refused field's message) shown escaped, so one refusal stays one line. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const oneLine = (text: string) => text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+export class WorkerLogger implements Logger {
+  constructor(private readonly inner: Logger) {}
+
+  log(level: LogLevel, message: string, meta?: LogMetadata): void {
+    if (message === 'Workflow failed' && meta && isInputRefusal(meta.error)) {
+      const line = `Workflow input refused: ${String(meta.workflowType)} ${String(meta.workflowId)}: ${oneLine(String(meta.error.message))}`;
+      this.inner.log(level, line, meta[LOG_TIMESTAMP] === undefined ? undefined : { [LOG_TIMESTAMP]: meta[LOG_TIMESTAMP] });
+      return;
+    }
+    this.inner.log(level, message, meta);
+  }
+  trace(message: string, meta?: LogMetadata): void {
+    this.log('TRACE', message, meta);
+  }
+  debug(message: string, meta?: LogMetadata): void {
+    this.log('DEBUG', message, meta);
+  }
+  info(message: string, meta?: LogMetadata): void {
+    this.log('INFO', message, meta);
+  }
+  warn(message: string, meta?: LogMetadata): void {
+    this.log('WARN', message, meta);
+  }
+  error(message: string, meta?: LogMetadata): void {
+    this.log('ERROR', message, meta);
+  }
+}
+
+/** The logger `Runtime.install` gets in `npm start` and the standalone worker. */
+export function workerLogger(level: LogLevel): WorkerLogger {
+  return new WorkerLogger(new DefaultLogger(level));
+}

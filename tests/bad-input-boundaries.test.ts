@@ -1,0 +1,188 @@
+/**
+ * Bad input at the other boundaries (docs/guarantees.md, "Bad input"): every CLI refuses a
+ * malformed argument with one `error:` line naming it (exit 2, no stack trace, nothing sent to
+ * Temporal: the address is unreachable); the sandbox's admin API answers 400 naming the field and
+ * changes nothing; the codec server answers 4xx with a message naming what is wrong and still
+ * serves a good request. Workflow starts and updates are in bad-input.test.ts.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EncryptionCodec, ENCODING, keyRing, METADATA_ENCODING_KEY, METADATA_KEY_ID_KEY } from '../src/codec';
+import { startCodecServer, type RunningCodecServer } from '../src/codec/server';
+import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { runCli } from './helpers/cli';
+import { huge, MB_STRING } from './helpers/bad-input';
+
+// -- CLI ------------------------------------------------------------------------------------------
+
+/** Nothing listens there: a command that got past its argument checks would say it cannot reach Temporal. */
+const cliEnv = { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:1', PAYLOAD_KEY: '', PAYLOAD_KEYS_FILE: '', NO_COLOR: '1' };
+/** Far above any one field's limit, well under the admin API's 1 MB body limit. */
+const TEN_KB = 'x'.repeat(10_000);
+const RAW_KEY = `sk_test_${'A1b2C3d4E5f6G7h8'}`;
+
+/** script, arguments, what the first stderr line must say; `env` for commands configured by the environment. */
+type CliRow = [script: string, args: string[], message: RegExp, env?: Record<string, string>];
+const CLI_ROWS: CliRow[] = [
+  ['src/cli/incident.ts', ['start', '--category', 'drop_tables', '--reporter', 'alice', '--summary', 's'], /^error: --category: .*expected one of "clerk_outage"/],
+  ['src/cli/incident.ts', ['start', '--reporter', 'alice\u001b[31m', '--summary', 'sign-in broken'], /^error: --reporter: must be one line of plain text/],
+  ['src/cli/incident.ts', ['start', '--input', '{"reporter":"alice","summary":"s","severity":"low"}'], /^error: input\.severity: unknown field/],
+  ['src/cli/incident.ts', ['start', '--input', "'; DROP TABLE incidents;--"], /^error: option '--input <json>' argument .* is invalid\. not valid JSON/],
+  ['src/cli/incident.ts', ['approve', 'incident-1', '--step', 'drop_tables', '--approver', 'bob'], /^error: --step: .*expected one of "emergency_bypass"/],
+  ['src/cli/incident.ts', ['reject', 'incident-1', '--step', 'operator_action', '--approver', 'bob', '--reason', ' '], /^error: --reason: a rejection needs a reason/],
+  ['src/cli/incident.ts', ['list', '--limit', 'lots'], /^error: --limit: must be a whole number/],
+  ['src/cli/incident.ts', ['resolve', 'incident-1', '--by', 'alice', '--summary', 'fixed', '--detection', 'psychic'], /^error: --detection: .*expected one of "monitoring_alert"/],
+  ['src/cli/incident.ts', ['extend', 'incident-1', '--by', 'bob', '--for', 'forever', '--reason', 'still down'], /^error: --for: must be a duration/],
+  ['src/cli/incident.ts', ['provide-key', 'incident-1', '--ref', RAW_KEY, '--by', 'alice'], /^error: --ref: this looks like a raw secret key/],
+  ['src/cli/incident.ts', ['sign', 'incident-1', 'maybe', '--step', 'emergency_bypass', '--approver', 'bob', '--key', 'agent'], /^error: <decision>: must be approve or reject/],
+  ['src/cli/triage.ts', ['--probe-timeout', '5'], /^error: --probe-timeout: must be a duration/],
+  ['src/cli/diagnose.ts', ['--user', "user_1'; DROP TABLE users;--", '--sandbox', 'http://127.0.0.1:1'], /^error: --user\[0\]: must be a Clerk user id/],
+  ['src/cli/revoke-sessions.ts', ['start', '--active-from', '$(rm -rf /)', '--requester', 'alice', '--reason', 'r'], /^error: --active-from: must be an ISO 8601 time/],
+  ['src/cli/reconcile.ts', ['start', '--requester', 'alice', '--reason', 'r', '--approval-above', 'many'], /^error: --approval-above: .*expected number/],
+  ['src/cli/drill.ts', ['<script>'], /^error: <category>: must be one of clerk_outage, .* \(got "<script>"\)/],
+  ['src/sandbox/cli.ts', ['--rate-limit', '12'], /^error: option '--rate-limit <mode>' argument '12' is invalid\. use production, development, off/],
+  ['src/codec/server.ts', [], /PAYLOAD_KEY: must be 32 bytes/, { PAYLOAD_KEY: 'k1:c2hvcnQ=' }],
+  ['src/main.ts', [], /TEMPORAL_UI_PORT: .*expected number, received NaN/, { TEMPORAL_UI_PORT: '<script>' }],
+  ['src/worker/index.ts', [], /DEPLOY_ADAPTER: .*expected one of "vercel"/, { DEPLOY_ADAPTER: 'ftp; rm -rf /' }],
+];
+
+describe.concurrent('a CLI refuses a malformed argument with one line naming it', () => {
+  it.each(CLI_ROWS)('%s %j', async (script, args, message, env) => {
+    const run = await runCli(script, args, { ...cliEnv, ...env });
+    expect(run.code, run.stderr).not.toBe(0);
+    // One line naming the argument; commander adds its usage line, the environment check one line per variable.
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr.split('\n').filter((l) => l.trim() !== '').length, run.stderr).toBeLessThanOrEqual(3);
+    expect(`${run.stdout}\n${run.stderr}`).not.toMatch(/^\s+at /m);
+    expect(run.stderr).not.toMatch(/cannot reach Temporal/);
+  });
+});
+
+// -- sandbox admin API ----------------------------------------------------------------------------
+
+let sandbox: RunningSandbox;
+let codec: RunningCodecServer;
+const codecKey = randomBytes(32);
+
+beforeAll(async () => {
+  [sandbox, codec] = await Promise.all([
+    startSandbox({ users: 10, seed: 'bad-input-admin' }),
+    startCodecServer({ codec: new EncryptionCodec(keyRing('k1', { k1: codecKey })), allowedOrigins: ['http://localhost:8233'] }),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all([sandbox?.close(), codec?.close()]);
+});
+
+interface Sent {
+  status: number;
+  body: { error?: string; field?: string; message?: string; code?: string };
+}
+
+async function send(base: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Sent> {
+  const raw = body === undefined ? undefined : Buffer.isBuffer(body) || typeof body === 'string' ? body : JSON.stringify(body);
+  const res = await fetch(`${base}${path}`, { method, ...(raw === undefined ? {} : { body: raw, headers: { 'content-type': contentType } }) });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Sent['body']) : {} };
+}
+
+/** What an admin request may change: compared before and after the refusals. */
+async function sandboxState(): Promise<unknown> {
+  const overview = (await send(sandbox.url, 'GET', '/__sandbox')).body as Record<string, unknown>;
+  const stats = (await send(sandbox.url, 'GET', '/__sandbox/stats')).body;
+  const { faults, rateLimit, outage, webhooks, app, keys, seed } = overview;
+  return { faults, rateLimit, outage, webhooks, app, keys, seed, stats };
+}
+
+/** method, path, body (a string or Buffer is sent as it is), the field named, what the message says; `contentType` when not JSON. */
+type AdminRow = [method: string, path: string, body: unknown, field: RegExp, message: RegExp, contentType?: string, status?: number];
+const ADMIN_ROWS: AdminRow[] = [
+  ['PUT', '/__sandbox/faults', { hangRate: 7 }, /^hangRate$/, /Too big: expected number to be <=1/],
+  ['PUT', '/__sandbox/faults', { errorRates: { '500': 'lots' } }, /^errorRates\.500$/, /expected number, received string/],
+  ['PUT', '/__sandbox/faults', { routes: { "GET /v1/users'; DROP TABLE users;--": { hangRate: 0.1 } } }, /^routes\.GET \/v1\/users'; DROP TABLE users;--$/, /unknown route/],
+  ['PUT', '/__sandbox/faults', { hangRate: 0.1, chaos: true }, /^\(body\)$/, /Unrecognized key: "chaos"/],
+  ['PUT', '/__sandbox/rate-limit', { rateLimit: 'unlimited' }, /^rateLimit$/, /Invalid input/],
+  ['PUT', '/__sandbox/outage', { indicator: 'apocalyptic' }, /^indicator$/, /expected one of "minor"\|"major"\|"critical"/],
+  ['PUT', '/__sandbox/outage', { windows: huge(1000, () => ({ durationMs: 1000 })) }, /^windows$/, /Too big: expected array to have <=100 items/],
+  ['POST', '/__sandbox/keys', { secretKey: "sk_test_'; DROP TABLE keys;--" }, /^secretKey$/, /must look like sk_test_/],
+  ['POST', '/__sandbox/keys', { label: 'rotated \u001b[31mkey' }, /^label$/, /must not contain control characters/],
+  ['POST', '/__sandbox/seed', { users: -1 }, /^users$/, /Too small/],
+  ['POST', '/__sandbox/users', { count: 1_000_000 }, /^count$/, /Too big: expected number to be <=100000/],
+  ['PUT', '/__sandbox/app', { secretKey: TEN_KB }, /^secretKey$/, /Too big: expected string to have <=200 characters/],
+  ['PUT', '/__sandbox/app', { secretKey: MB_STRING }, /^\(body\)$/, /Request body is too large/, undefined, 413],
+  ['PUT', '/__sandbox/app', { sdkVersion: '$(rm -rf /)' }, /^sdkVersion$/, /must be a semver version/],
+  ['PUT', '/__sandbox/clock', { skewMs: '5m' }, /^skewMs$/, /expected number, received string/],
+  ['PUT', '/__sandbox/webhooks', { url: '<script>alert(1)</script>' }, /^url$/, /Invalid URL/],
+  ['GET', '/__sandbox/audit?limit=lots', undefined, /^limit$/, /expected number, received NaN/],
+  ['GET', '/__sandbox/sessions?status=zombie', undefined, /^status$/, /expected one of "active"/],
+  ['POST', '/__sandbox/webhooks/replay', { eventIds: [TEN_KB] }, /^eventIds\.0$/, /Too big: expected string to have <=100 characters/],
+  ['PUT', '/__sandbox/outage', '{"active": tru', /^\(body\)$/, /not valid JSON/],
+  ['PUT', '/__sandbox/outage', 'active=true', /^\(body\)$/, /expected object, received string/, 'text/plain'],
+  ['PUT', '/__sandbox/outage', '<outage active="true"/>', /^\(body\)$/, /Unsupported Media Type/, 'application/xml', 415],
+];
+
+describe('the sandbox admin API answers 400 naming the field, and changes nothing', () => {
+  let before: unknown;
+  beforeAll(async () => {
+    before = await sandboxState();
+  });
+
+  describe.concurrent('refused', () => {
+    it.each(ADMIN_ROWS)('%s %s %#', async (method, path, body, field, message, contentType, status = 400) => {
+      const res = await send(sandbox.url, method, path, body, contentType);
+      expect(res.status).toBe(status);
+      expect(res.body.error).toBe('invalid_request');
+      expect(res.body.field).toMatch(field);
+      expect(res.body.message).toMatch(message);
+    });
+  });
+
+  it('afterwards: the sandbox is as it was and takes a good request', async () => {
+    expect(await sandboxState()).toEqual(before);
+    const ok = await send(sandbox.url, 'PUT', '/__sandbox/outage', { active: true, indicator: 'major' });
+    expect(ok.status).toBe(200);
+    expect(((await sandboxState()) as { outage: { active: boolean } }).outage.active).toBe(true);
+  });
+});
+
+// -- codec server ---------------------------------------------------------------------------------
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+/** A JSON body with bytes that are not UTF-8 (0xff 0xfe) inside the data string. */
+const invalidUtf8 = Buffer.concat([Buffer.from('{"payloads":[{"data":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}]}')]);
+
+/** path, body, status, what the message says. */
+type CodecRow = [path: string, what: string, body: unknown, status: number, message: RegExp, contentType?: string];
+const CODEC_ROWS: CodecRow[] = [
+  ['/decode', 'no payloads', {}, 400, /^payloads: .*expected array, received undefined/],
+  ['/encode', 'payloads of the wrong type', { payloads: 'abc' }, 400, /^payloads: .*expected array, received string/],
+  ['/decode', 'data that is not base64', { payloads: [{ data: '<script>alert(1)</script>' }] }, 400, /^payloads\.0\.data: must be base64/],
+  ['/decode', 'metadata of the wrong type', { payloads: [{ metadata: { encoding: 123 }, data: '' }] }, 400, /^payloads\.0\.metadata\.encoding: .*expected string, received number/],
+  ['/decode', 'bytes that are not UTF-8', invalidUtf8, 400, /^payloads\.0\.data: must be base64/],
+  ['/decode', 'encrypted, without a key id', { payloads: [{ metadata: { [METADATA_ENCODING_KEY]: b64(ENCODING) }, data: b64('x'.repeat(40)) }] }, 422, /without encryption-key-id metadata/],
+  ['/decode', 'encrypted with an unknown key id', { payloads: [{ metadata: { [METADATA_ENCODING_KEY]: b64(ENCODING), [METADATA_KEY_ID_KEY]: b64('k9') }, data: b64('x'.repeat(40)) }] }, 422, /unknown key id k9/],
+  ['/decode', 'tampered ciphertext', { payloads: [{ metadata: { [METADATA_ENCODING_KEY]: b64(ENCODING), [METADATA_KEY_ID_KEY]: b64('k1') }, data: b64('x'.repeat(40)) }] }, 422, /failed authentication/],
+  ['/encode', 'a body that is not JSON', '{"payloads": [', 400, /Body is not valid JSON/],
+  ['/encode', 'a body of plain text', 'payloads', 400, /^body: .*expected object, received string/, 'text/plain'],
+  ['/encode', 'a body of another content type', '<payloads/>', 415, /Unsupported Media Type/, 'application/xml'],
+  ['/encode', 'a body above 32 MB', Buffer.alloc(33 * 1024 * 1024, 0x20), 413, /Request body is too large/],
+];
+
+describe('the codec server answers 4xx with a message naming what is wrong, and still serves', () => {
+  describe.concurrent('refused', () => {
+    it.each(CODEC_ROWS)('%s: %s', async (path, _what, body, status, message, contentType) => {
+      const res = await send(codec.url, 'POST', path, body, contentType);
+      expect(res.status).toBe(status);
+      // Our refusals are `{ error: <message> }`; fastify's own (JSON syntax, content type, size) `{ error: <status text>, message }`.
+      expect(res.body.message ?? res.body.error).toMatch(message);
+    });
+  });
+
+  it('afterwards: a payload encodes and decodes back', async () => {
+    const plain = { payloads: [{ metadata: { encoding: b64('json/plain') }, data: b64('{"ok":true}') }] };
+    const encoded = await send(codec.url, 'POST', '/encode', plain);
+    expect(encoded.status).toBe(200);
+    const decoded = await send(codec.url, 'POST', '/decode', encoded.body);
+    expect(decoded).toEqual({ status: 200, body: plain });
+  });
+});

@@ -1,0 +1,216 @@
+/**
+ * Bad input at the workflow boundary (docs/guarantees.md, "Bad input"), on the run's real dev
+ * server with one worker for the file: a malformed start of every workflow fails at once with a
+ * non-retryable ApplicationFailure naming the field (never a workflow task retried for ever), and
+ * a malformed update of every kind is refused by its validator, leaving no trace in history, the
+ * incident's state unchanged, and the workflow still taking a good update. The CLI, the sandbox's
+ * admin API and the codec server are in bad-input-boundaries.test.ts.
+ */
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { DEFAULT_MAPPING, openUserStore, type UserStore } from '../src/stores';
+import { approveStep, decideReconcile, getIncidentState, getReconcileProgress } from '../src/workflows';
+import type { IncidentState } from '../src/workflows/incident';
+import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
+import { tempSqliteUrl } from './helpers/reconcile';
+import { emptyTotals } from '../src/revoke-sessions';
+import { emptyReconcileTotals, emptySamples } from '../src/reconcile';
+import { firstCursor } from '../src/user-paging';
+import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
+import { huge, MB_STRING, type StartRow, type UpdateRow } from './helpers/bad-input';
+
+let temporal: TemporalTestContext;
+let sandbox: RunningSandbox;
+let store: UserStore;
+let worker: Worker;
+let running: Promise<void>;
+const taskQueue = uniqueTaskQueue('bad-input');
+
+beforeAll(async () => {
+  temporal = await connectTemporal();
+  // Five users in Clerk and none in the store: a reconciliation plans five deliveries and waits for approval.
+  sandbox = await startSandbox({ users: 5, seed: 'bad-input', rateLimit: 'off' });
+  store = openUserStore(tempSqliteUrl());
+  await store.ensureSchema();
+  worker = await testWorker(temporal.nativeConnection, taskQueue, {
+    ...sandboxDeps(sandbox),
+    reconcile: { store, mapping: DEFAULT_MAPPING, delivery: { type: 'store' } },
+  });
+  running = worker.run();
+});
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await temporal?.close();
+  await sandbox?.close();
+  await store?.close();
+});
+
+// -- starts ---------------------------------------------------------------------------------------
+
+const incident = { category: 'middleware_failure', reporter: 'alice', summary: 'dashboard answers 500', approvers: ['bob'] };
+const revoke = { scope: { type: 'users', userIds: ['user_1'] }, requestedBy: 'alice', reason: 'test: a leaked token' };
+const reconcile = { requestedBy: 'alice', reason: 'test: webhook deliveries were lost' };
+/** Checkpoints that parse, as a run hands them to the next: a start that carries one forges the run's progress. */
+const revocationCheckpoint = { startedAt: Date.now(), lastActiveAtAfter: null, lastActiveAtBefore: null, usersInInstance: 1, usersInScope: 1, cursor: firstCursor('ids'), totals: { ...emptyTotals(), usersScanned: 1 }, failures: [], failuresDropped: 0, batches: 1, runs: 1, lastBatchFinishedAt: Date.now(), timeline: [] };
+const reconcileCheckpoint = { startedAt: Date.now(), stage: 'done', cursor: firstCursor('listing'), delivery: null, storeRows: null, usersInScope: null, planned: null, totals: emptyReconcileTotals(), samples: emptySamples(), failures: [], failuresDropped: 0, approval: null, svixPortalUrl: null, lastError: null, batches: 0, runs: 1, lastBatchFinishedAt: null, timeline: [] };
+const without = (o: object, key: string) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== key));
+
+const START_ROWS: StartRow[] = [
+  // incidentWorkflow
+  ['incidentWorkflow', 'unknown category', { ...incident, category: 'drop_tables' }, /input\.category: .*expected one of "clerk_outage"/],
+  ['incidentWorkflow', 'category of the wrong type', { ...incident, category: 42 }, /input\.category: .*expected one of/],
+  ['incidentWorkflow', 'reporter missing', without(incident, 'reporter'), /input\.reporter: .*expected string, received undefined/],
+  ['incidentWorkflow', 'unknown field', { ...incident, severity: 'low' }, /input\.severity: unknown field/],
+  ['incidentWorkflow', '1 MB summary', { ...incident, summary: MB_STRING }, /input\.summary: Too big: expected string to have <=2000 characters/],
+  ['incidentWorkflow', '100k approvers', { ...incident, approvers: huge(100_000, (i) => `approver${i}`) }, /input\.approvers: Too big: expected array to have <=50 items/],
+  ['incidentWorkflow', 'NUL in the reporter', { ...incident, reporter: 'alice\u0000' }, /input\.reporter: must be one line of plain text/],
+  ['incidentWorkflow', 'ANSI escape in an approver', { ...incident, approvers: ['bob\u001b[31m'] }, /input\.approvers\.0: must be one line of plain text/],
+  ['incidentWorkflow', 'newline in the reporter', { ...incident, reporter: 'alice\n[WARN] forged log line' }, /input\.reporter: must be one line of plain text/],
+  ['incidentWorkflow', 'ANSI escape in the summary', { ...incident, summary: 'sign-in broken \u001b[2J' }, /input\.summary: must be plain text/],
+  ['incidentWorkflow', 'lone surrogate in the summary', { ...incident, summary: 'broken \ud800 text' }, /input\.summary: .*broken Unicode/],
+  ['incidentWorkflow', 'SQL injection as a user id', { ...incident, category: 'session_issues', approvers: [], affectedUserIds: ["user_1'; DROP TABLE users;--"] }, /input\.affectedUserIds\.0: must be a Clerk user id/],
+  ['incidentWorkflow', 'shell injection as a time', { ...incident, category: 'key_compromise', approvers: ['bob', 'carol'], exposedAt: '$(rm -rf /)' }, /input\.exposedAt: must be an ISO date-time/],
+  ['incidentWorkflow', 'script as a duration', { ...incident, timeouts: { decideWithin: '<script>alert(1)</script>' } }, /input\.timeouts\.decideWithin: must be a duration/],
+  ['incidentWorkflow', 'a string, not an object', 'please start an incident', /input: .*expected object, received string/],
+  ['incidentWorkflow', 'dryRun as a string', { ...incident, dryRun: 'yes' }, /input\.dryRun: .*expected boolean, received string/],
+  ['incidentWorkflow', 'field of another category', { ...incident, targetedRevocation: { userIds: ['user_1'] } }, /input\.targetedRevocation: only for category session_issues/],
+  // revokeSessionsWorkflow
+  ['revokeSessionsWorkflow', 'unknown scope type', { ...revoke, scope: { type: 'everyone' } }, /input\.scope\.type: Invalid discriminator value\. Expected 'all' \| 'users' \| 'activeBetween'/],
+  ['revokeSessionsWorkflow', '20k user ids', { ...revoke, scope: { type: 'users', userIds: huge(20_000, (i) => `user_${i}`) } }, /input\.scope\.userIds: Too big: expected array to have <=10000 items/],
+  ['revokeSessionsWorkflow', 'requestedBy missing', without(revoke, 'requestedBy'), /input\.requestedBy: .*expected string, received undefined/],
+  ['revokeSessionsWorkflow', 'shell injection as a user id', { ...revoke, excludeUserIds: ['$(rm -rf /)'] }, /input\.excludeUserIds\.0: must be a Clerk user id/],
+  ['revokeSessionsWorkflow', 'unknown field', { ...revoke, force: true }, /input\.force: unknown field/],
+  ['revokeSessionsWorkflow', 'a forged checkpoint (a run that says it is done)', { ...revoke, checkpoint: revocationCheckpoint }, /input\.checkpoint: only a run continued as new carries one/],
+  ['revokeSessionsWorkflow', 'newline in the incident id', { ...revoke, incidentId: 'incident-1\nincident-2' }, /input\.incidentId: must be one line of plain text/],
+  // reconcileUsersWorkflow
+  ['reconcileUsersWorkflow', 'time that is not a time', { ...reconcile, scope: { type: 'createdBetween', from: 'yesterday' } }, /input\.scope\.from: must be an ISO 8601 time/],
+  ['reconcileUsersWorkflow', 'negative threshold', { ...reconcile, approvalAbove: -1 }, /input\.approvalAbove: Too small/],
+  ['reconcileUsersWorkflow', 'page size above Clerk’s limit', { ...reconcile, tuning: { pageSize: 10_000 } }, /input\.tuning\.pageSize: Too big: expected number to be <=500/],
+  ['reconcileUsersWorkflow', '1 MB reason', { ...reconcile, reason: MB_STRING }, /input\.reason: Too big: expected string to have <=2000 characters/],
+  ['reconcileUsersWorkflow', 'a forged checkpoint', { ...reconcile, checkpoint: reconcileCheckpoint }, /input\.checkpoint: only a run continued as new carries one/],
+  ['reconcileUsersWorkflow', 'sweepStore as a string', { ...reconcile, sweepStore: 'false' }, /input\.sweepStore: .*expected boolean, received string/],
+];
+
+const REFUSAL_TYPE = { incidentWorkflow: 'InvalidIncidentInput', revokeSessionsWorkflow: 'InvalidRevocationInput', reconcileUsersWorkflow: 'InvalidReconcileInput' } as const;
+
+describe.concurrent('a malformed start fails at once, naming the field', () => {
+  it.each(START_ROWS)('%s: %s', async (workflow, _what, input, message) => {
+    const handle = await temporal.client.workflow.start(workflow, { taskQueue, workflowId: uniqueWorkflowId(`bad-${workflow}`), args: [input] });
+    const err = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    expect((cause as ApplicationFailure).type).toBe(REFUSAL_TYPE[workflow]);
+    expect((cause as ApplicationFailure).nonRetryable).toBe(true);
+    expect(cause?.message).toMatch(message);
+    // Failed on its first workflow task: nothing retried, nothing ran before the refusal.
+    const { events } = await handle.fetchHistory();
+    expect(events?.filter((e) => e.workflowTaskFailedEventAttributes)).toEqual([]);
+    expect(events?.filter((e) => e.activityTaskScheduledEventAttributes || e.startChildWorkflowExecutionInitiatedEventAttributes)).toEqual([]);
+    expect(events?.at(-1)?.workflowExecutionFailedEventAttributes).toBeTruthy();
+  });
+});
+
+// -- updates --------------------------------------------------------------------------------------
+
+const UPDATE_ROWS: UpdateRow[] = [
+  ['incident', 'approveStep', 'unknown step', { step: 'drop_tables', approver: 'bob' }, /update\.step: .*expected one of "emergency_bypass"/],
+  ['incident', 'approveStep', 'approver missing', { step: 'operator_action' }, /update\.approver: .*expected string, received undefined/],
+  ['incident', 'approveStep', 'unknown field', { step: 'operator_action', approver: 'bob', force: true }, /update\.force: unknown field/],
+  ['incident', 'approveStep', '1 MB comment', { step: 'operator_action', approver: 'bob', comment: MB_STRING }, /update\.comment: Too big/],
+  ['incident', 'approveStep', 'newline in the approver', { step: 'operator_action', approver: 'bob\nmallory' }, /update\.approver: must be one line of plain text/],
+  ['incident', 'rejectStep', 'reason missing', { step: 'operator_action', approver: 'bob' }, /update\.reason: a rejection needs a reason/],
+  ['incident', 'rejectStep', 'step of the wrong type', { step: 42, approver: 'bob', reason: 'no' }, /update\.step: .*expected one of/],
+  ['incident', 'rejectStep', 'ANSI escape in the reason', { step: 'operator_action', approver: 'bob', reason: '\u001b[31mred\u001b[0m' }, /update\.reason: must be plain text/],
+  ['incident', 'requestStep', 'SQL injection as a user id', { step: 'targeted_revocation', requester: 'alice', userIds: ["user_1'; DROP TABLE sessions;--"] }, /update\.userIds\.0: must be a Clerk user id/],
+  ['incident', 'requestStep', '100k user ids', { step: 'targeted_revocation', requester: 'alice', userIds: huge(100_000, (i) => `user_${i}`) }, /update\.userIds: Too big: expected array to have <=1000 items/],
+  ['incident', 'requestStep', 'NUL as the requester', { step: 'targeted_revocation', requester: '\u0000', userIds: ['user_1'] }, /update\.requester: must be one line of plain text/],
+  ['incident', 'confirmStep', 'unknown step', { step: 'rotate_everything', confirmedBy: 'alice', note: 'done' }, /update\.step: .*expected one of "emergency_bypass"/],
+  ['incident', 'confirmStep', 'empty note', { step: 'rotate_secret_key', confirmedBy: 'alice', note: '   ' }, /update\.note: say what was done/],
+  ['incident', 'resolve', 'unknown detection', { resolvedBy: 'alice', summary: 'fixed', detection: 'psychic' }, /update\.detection: .*expected one of "monitoring_alert"/],
+  ['incident', 'resolve', 'negative count', { resolvedBy: 'alice', summary: 'fixed', usersAffected: -5 }, /update\.usersAffected: Too small/],
+  ['incident', 'resolve', '100k action items', { resolvedBy: 'alice', summary: 'fixed', actionItems: huge(100_000, (i) => `item ${i}`) }, /update\.actionItems: Too big: expected array to have <=50 items/],
+  ['incident', 'extendBypass', 'duration that is not one', { approver: 'bob', extendBy: 'forever', reason: 'still down' }, /update\.extendBy: must be a duration/],
+  ['incident', 'extendBypass', 'duration as a number', { approver: 'bob', extendBy: 1800, reason: 'still down' }, /update\.extendBy: .*expected string, received number/],
+  ['incident', 'provideNewKey', 'a raw secret key instead of a reference', { ref: 'sk_test_AbCdEfGhIjKlMnOpQrSt', providedBy: 'alice' }, /update\.ref: this looks like a raw secret key/],
+  ['incident', 'provideNewKey', 'shell injection as a reference', { ref: '$(rm -rf /)', providedBy: 'alice' }, /update\.ref: must be a key reference/],
+  ['incident', 'provideNewKey', 'escape in a file reference', { ref: 'file:/run/secrets/clerk\u001b[2J', providedBy: 'alice' }, /update\.ref: must be a key reference/],
+  ['incident', 'confirmOldKeyDeleted', 'confirmedBy of the wrong type', { confirmedBy: 123 }, /update\.confirmedBy: .*expected string, received number/],
+  ['incident', 'confirmOldKeyDeleted', 'unknown field', { confirmedBy: 'alice', keyId: 'ins_1' }, /update\.keyId: unknown field/],
+  ['reconcile', 'decideReconcile', 'unknown decision', { decision: 'maybe', approver: 'bob' }, /update\.decision: .*expected one of "approve"\|"reject"/],
+  ['reconcile', 'decideReconcile', 'approver missing', { decision: 'approve' }, /update\.approver: .*expected string, received undefined/],
+  ['reconcile', 'decideReconcile', '1 MB reason', { decision: 'reject', approver: 'bob', reason: MB_STRING }, /update\.reason: Too big/],
+  ['reconcile', 'decideReconcile', 'a string, not an object', 'approve', /update: .*expected object, received string/],
+];
+
+const handles: { incident?: WorkflowHandle; reconcile?: WorkflowHandle } = {};
+let stateBefore: IncidentState;
+
+describe('a malformed update is refused and changes nothing', () => {
+  beforeAll(async () => {
+    const [inc, rec] = await Promise.all([
+      temporal.client.workflow.start('incidentWorkflow', {
+        taskQueue,
+        workflowId: uniqueWorkflowId('bad-input-updates'),
+        args: [{ ...incident, approvers: ['bob', 'carol'], timeouts: { escalateAfter: '10m', decideWithin: '20m', probe: '2s' } }],
+      }),
+      temporal.client.workflow.start('reconcileUsersWorkflow', {
+        taskQueue,
+        workflowId: uniqueWorkflowId('bad-input-reconcile'),
+        args: [{ ...reconcile, approvalAbove: 0 }],
+      }),
+    ]);
+    handles.incident = inc;
+    handles.reconcile = rec;
+    stateBefore = await waitForState(inc, getIncidentState, pendingStep('operator_action'), 30_000);
+    await eventually(async () => (await rec.query(getReconcileProgress)).stage === 'approval', 30_000, 200);
+  });
+  afterAll(async () => {
+    await Promise.all([handles.incident, handles.reconcile].map((h) => h?.terminate('bad-input test over').catch(() => undefined)));
+  });
+
+  describe.concurrent('refused by the validator, naming the field', () => {
+    it.each(UPDATE_ROWS)('%s %s: %s', async (target, update, _what, request, message) => {
+      const err = await handles[target]!.executeUpdate(update, { args: [request] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+      const cause = (err as WorkflowUpdateFailedError).cause;
+      expect(cause).toBeInstanceOf(ApplicationFailure);
+      if (target === 'incident') expect((cause as ApplicationFailure).type).toBe('UpdateRefused');
+      expect(cause?.message).toMatch(message);
+    });
+  });
+
+  describe('afterwards', () => {
+    it('the incident: same state, no update in history, still running, and a good approval is taken', async () => {
+      const handle = handles.incident!;
+      expect(await handle.query(getIncidentState)).toEqual(stateBefore);
+      const { events } = await handle.fetchHistory();
+      expect(events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toEqual([]);
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+      const decision = await handle.executeUpdate(approveStep, { args: [{ step: 'operator_action', approver: 'bob', comment: 'rolled back' }] });
+      expect(decision).toMatchObject({ step: 'operator_action', decision: 'approved', approvedBy: ['bob'] });
+    });
+
+    it('the reconciliation: still waiting for its approval, nothing delivered, and a good decision is taken', async () => {
+      const handle = handles.reconcile!;
+      const progress = await handle.query(getReconcileProgress);
+      expect(progress).toMatchObject({ stage: 'approval', approval: null });
+      expect(progress.totals.applied).toBe(0);
+      expect(await store.all()).toEqual([]);
+      const { events } = await handle.fetchHistory();
+      expect(events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toEqual([]);
+      const answer = await handle.executeUpdate(decideReconcile, { args: [{ decision: 'reject', approver: 'bob', reason: 'not now' }] });
+      expect(answer).toMatchObject({ decision: 'rejected', by: 'bob' });
+    });
+  });
+});
