@@ -69,6 +69,8 @@ describe('keyRotationBegin under Clerk rate limiting', () => {
     expect(limited).toBeInstanceOf(ApplicationFailure);
     expect((limited as ApplicationFailure).type).toBe('ClerkUnavailable');
     expect((limited as ApplicationFailure).nonRetryable).toBe(false);
+    // Retried when Clerk's Retry-After says (the sandbox's window is a minute).
+    expect((limited as ApplicationFailure).nextRetryDelay).toBe(60_000);
     expect(sandbox.admin.auditSummary().byStatus['429']).toBeGreaterThan(0);
 
     sandbox.admin.setRateLimit('off');
