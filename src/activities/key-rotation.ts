@@ -16,7 +16,7 @@ import { unlink } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { createClerkClient } from '@clerk/backend';
-import { classifyClerkError, ClerkError, withTimeout } from './clerk-errors';
+import { classifyClerkError, ClerkError, ClerkRateLimited, withTimeout } from './clerk-errors';
 import type { ClerkGateway } from './clerk';
 import type { DeployAdapter } from './deploy';
 import { toDeployFailure } from './deploy';
@@ -131,7 +131,14 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
       const fp = fingerprint(secret);
       held.set(fp, secret);
       const inst = await instanceWith(d, secret);
-      if ('error' in inst) throw fail('ClerkKeyInvalid', `the worker's current key (${fp}, ${d.workerKey.activeRef}) does not work: ${inst.error.message}`, !(inst.error instanceof ClerkError && inst.error.retryable));
+      if ('error' in inst) {
+        // A 429, 5xx or network error says nothing about the key: retried as ClerkUnavailable (the workflow never retries ClerkKeyInvalid).
+        const e = inst.error;
+        if (e instanceof ClerkError && e.retryable) {
+          throw ApplicationFailure.create({ type: 'ClerkUnavailable', message: `could not check the worker's current key (${fp}): ${e.message}`, ...(e instanceof ClerkRateLimited ? { nextRetryDelay: e.retryAfterMs } : {}) });
+        }
+        throw fail('ClerkKeyInvalid', `the worker's current key (${fp}, ${d.workerKey.activeRef}) does not work: ${e.message}`);
+      }
       return { workerRef: d.workerKey.activeRef, fingerprint: fp, instanceId: inst.id, platform: d.platform ? { delayHours: d.platform.delayHours } : null };
     },
 
