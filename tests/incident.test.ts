@@ -152,9 +152,9 @@ describe('approval gates', () => {
         );
         const second = await handle.executeUpdate(approveStep, { args: [{ step: 'rotate_secret_key', approver: 'carol' }] });
         expect(second).toMatchObject({ decision: 'approved', approvedBy: ['bob', 'carol'] });
-        // The answer tells the approvers the rotation is theirs to do, and how to confirm it.
+        // The answer says the runbook rotates the key, and how to confirm when the worker cannot (this one has no rotation configured).
         expect(second.message).toBe(
-          `rotate_secret_key approved by bob and carol; it is not automated yet: do it by hand, then confirm (npm run incident -- confirm ${handle.workflowId} --step rotate_secret_key --by <you> --note "<what you did>")`,
+          `rotate_secret_key approved by bob and carol; the runbook rotates the key (Platform API, or the key sent with provideNewKey); a worker without key rotation configured asks for it by hand (npm run incident -- confirm ${handle.workflowId} --step rotate_secret_key --by <you> --note "<what you did>")`,
         );
         expect(await refusal(handle.executeUpdate(approveStep, { args: [{ step: 'rotate_secret_key', approver: 'carol' }] }))).toContain(
           'rotate_secret_key is not pending: it was already approved',

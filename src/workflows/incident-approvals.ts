@@ -248,6 +248,10 @@ function withHandWork(decision: Decision, incidentId: string): Decision {
     // Automated when the worker has a deployment platform (docs/bypass.md); by hand otherwise.
     return { ...decision, message: `${decision.message}; the runbook does it through the deployment platform (DEPLOY_ADAPTER); without one it asks for it by hand (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
   }
+  if (step === 'rotate_secret_key') {
+    // Automated when the worker's key is a reference it can rotate (docs/key-rotation.md).
+    return { ...decision, message: `${decision.message}; the runbook rotates the key (Platform API, or the key sent with provideNewKey); a worker without key rotation configured asks for it by hand (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
+  }
   return { ...decision, message: `${decision.message}; it is not automated yet: do it by hand, then confirm (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
 }
 
