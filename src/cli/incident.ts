@@ -6,7 +6,7 @@
  * incident-views.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { ServiceError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { CliArgumentError, describeFlagIssues, existingWorkflow, operatorIdentity, runCli, withClient } from './common';
@@ -83,12 +83,22 @@ function parseJsonObject(value: string): unknown {
 const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
 /** An update refused by the workflow's validator: print why, exit non-zero. */
-async function sendUpdate<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) throw new Error(`refused: ${err.cause?.message ?? err.message}`);
-    throw err;
+/**
+ * Sends an update under one update id, again (up to 3 times) when the call ends without an answer:
+ * a busy server may time the call out after it admitted the update, and the same id makes the
+ * workflow apply it once and return its first answer, where a new call would be refused as a repeat.
+ */
+async function sendUpdate<T>(run: (updateId: string) => Promise<T>): Promise<T> {
+  const updateId = randomUUID();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run(updateId);
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) throw new Error(`refused: ${err.cause?.message ?? err.message}`);
+      const unanswered = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || (err instanceof ServiceError && /deadline|unavailable/i.test(err.message));
+      if (!unanswered || attempt >= 3) throw err;
+      console.error(`no answer yet (${err.message}): sending it again with the same update id`);
+    }
   }
 }
 
@@ -302,7 +312,7 @@ export function buildProgram(): Command {
       example: 'approve incident-3f9c… --step emergency_bypass --approver bob@example.com --comment "status page confirms the outage"',
       prepare(raw: unknown) {
         const req = parseOrThrow(approveRequestSchema, raw);
-        return { req, text: req.comment ?? '', send: (handle: WorkflowHandle, signed: object) => handle.executeUpdate(approveStep, { args: [{ ...req, ...signed }] }) };
+        return { req, text: req.comment ?? '', send: (handle: WorkflowHandle, signed: object, updateId: string) => handle.executeUpdate(approveStep, { args: [{ ...req, ...signed }], updateId }) };
       },
     },
     {
@@ -313,7 +323,7 @@ export function buildProgram(): Command {
       example: 'reject incident-3f9c… --step revoke_all_sessions --approver carol@example.com --reason "only one user affected"',
       prepare(raw: unknown) {
         const req = parseOrThrow(rejectRequestSchema, raw);
-        return { req, text: req.reason, send: (handle: WorkflowHandle, signed: object) => handle.executeUpdate(rejectStep, { args: [{ ...req, ...signed }] }) };
+        return { req, text: req.reason, send: (handle: WorkflowHandle, signed: object, updateId: string) => handle.executeUpdate(rejectStep, { args: [{ ...req, ...signed }], updateId }) };
       },
     },
   ] as const;
@@ -336,7 +346,7 @@ export function buildProgram(): Command {
       await connect(async (client) => {
         const handle = await existingWorkflow(client, id, INCIDENT);
         const signed = key === undefined ? {} : await signDecision(handle, { decision: d.name, step: req.step, approver: req.approver, text }, key);
-        const decision = await sendUpdate(() => send(handle, signed));
+        const decision = await sendUpdate((updateId) => send(handle, signed, updateId));
         console.log(decision.message);
       });
     });
@@ -357,7 +367,7 @@ export function buildProgram(): Command {
       const req = parseOrThrow(confirmRequestSchema, defined({ step: opts.step, confirmedBy: opts.by, note: opts.note }), { confirmedBy: '--by' });
       await connect(async (client) => {
         const handle = await existingWorkflow(client, id, INCIDENT);
-        const answer = await sendUpdate(() => handle.executeUpdate(confirmStep, { args: [req] }));
+        const answer = await sendUpdate((updateId) => handle.executeUpdate(confirmStep, { args: [req], updateId }));
         console.log(answer.message);
       });
     });
@@ -376,7 +386,7 @@ export function buildProgram(): Command {
       const req = parseOrThrow(provideNewKeyRequestSchema, defined({ ref: opts.ref, providedBy: opts.by, note: opts.note }), { providedBy: '--by' });
       await connect(async (client) => {
         const handle = await existingWorkflow(client, id, INCIDENT);
-        console.log((await sendUpdate(() => handle.executeUpdate(provideNewKey, { args: [req] }))).message);
+        console.log((await sendUpdate((updateId) => handle.executeUpdate(provideNewKey, { args: [req], updateId }))).message);
       });
     });
   program
@@ -391,7 +401,7 @@ export function buildProgram(): Command {
       const req = parseOrThrow(confirmOldKeyDeletedRequestSchema, defined({ confirmedBy: opts.by, note: opts.note }), { confirmedBy: '--by' });
       await connect(async (client) => {
         const handle = await existingWorkflow(client, id, INCIDENT);
-        console.log((await sendUpdate(() => handle.executeUpdate(confirmOldKeyDeleted, { args: [req] }))).message);
+        console.log((await sendUpdate((updateId) => handle.executeUpdate(confirmOldKeyDeleted, { args: [req], updateId }))).message);
       });
     });
 
@@ -410,7 +420,7 @@ export function buildProgram(): Command {
       parseOrThrow(extendBypassRequestSchema, req, { approver: '--by', extendBy: '--for', reason: '--reason' });
       await connect(async (client) => {
         const handle = await existingWorkflow(client, id, INCIDENT);
-        console.log((await sendUpdate(() => handle.executeUpdate(extendBypass, { args: [req] }))).message);
+        console.log((await sendUpdate((updateId) => handle.executeUpdate(extendBypass, { args: [req], updateId }))).message);
       });
     });
 
@@ -454,7 +464,7 @@ export function buildProgram(): Command {
       );
       await connect(async (client) => {
         const handle = await existingWorkflow(client, id, INCIDENT);
-        const answer = await sendUpdate(() => handle.executeUpdate(resolveIncident, { args: [req] }));
+        const answer = await sendUpdate((updateId) => handle.executeUpdate(resolveIncident, { args: [req], updateId }));
         console.log(answer.message);
       });
     });
@@ -478,7 +488,7 @@ export function buildProgram(): Command {
       );
       await connect(async (client) => {
         const handle = await existingWorkflow(client, id, INCIDENT);
-        const result = await sendUpdate(() => handle.executeUpdate(requestStep, { args: [req] }));
+        const result = await sendUpdate((updateId) => handle.executeUpdate(requestStep, { args: [req], updateId }));
         console.log(result.message);
       });
     });
