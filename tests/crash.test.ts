@@ -156,7 +156,7 @@ describe('crashes: the worker SIGKILLed at random points of every playbook', () 
       const playbook = k.playbook.split(' ')[0] ?? '';
       by[playbook] = (by[playbook] ?? 0) + 1;
     }
-    process.stdout.write(`crash suite seed ${SEED}: ${chaos.kills.length} kills (${Object.entries(by).map(([p, n]) => `${p} ${n}`).join(', ')}); ${chaos.restarts.length} other restarts\n`);
+    process.stdout.write(`crash suite seed ${SEED}: ${reports.length} incidents, ${chaos.kills.length} kills (${Object.entries(by).map(([p, n]) => `${p} ${n}`).join(', ')}); ${chaos.restarts.length} other restarts\n`);
     expect(new Set(reports.map((r) => r.category))).toEqual(new Set([...PLAYBOOKS, 'clerk_outage']));
     expect(chaos.kills.length).toBeGreaterThanOrEqual(20);
     for (const category of PLAYBOOKS) expect(by[category] ?? 0, category).toBe(KILLS_PER_PLAYBOOK);
