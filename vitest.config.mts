@@ -10,5 +10,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     fileParallelism: true,
+    // Two files at a time even on 2 cores (vitest's default is one fewer than the cores): the
+    // crash and load suites spend most of their time waiting on timeouts and the server.
+    maxWorkers: 2,
   },
 });
