@@ -72,7 +72,7 @@ beforeAll(async () => {
     users.storeUrl.slice('sqlite:'.length),
   );
   await chaos.start();
-  target = { client, taskQueue, sandbox: new DrillSandbox(sandbox.url), reviewDir: join(dir, 'reviews'), log: () => undefined, userStoreUrl: users.storeUrl };
+  target = { client, taskQueue, sandbox: new DrillSandbox(sandbox.url), reviewDir: join(dir, 'reviews'), log: () => undefined, userStoreUrl: users.storeUrl, patience: 3 };
 });
 
 afterAll(async () => {

@@ -39,6 +39,8 @@ export interface DrillTarget {
   userStoreUrl?: string;
   /** Folder the reviews are written to (`.data/drills` by default). */
   reviewDir: string;
+  /** Multiplies every wait of the drill (the crash suite's workers die on purpose; 1 by default). */
+  patience?: number;
   log: (line: string) => void;
 }
 
@@ -116,6 +118,7 @@ export class DrillRun {
    * asked again until the deadline: a game day goes on through a crash.
    */
   async waitFor(what: string, ready: (s: IncidentState) => boolean, timeoutMs = 60_000): Promise<IncidentState> {
+    timeoutMs *= this.target.patience ?? 1;
     const deadline = Date.now() + timeoutMs;
     let last: IncidentState | undefined;
     let error: string | undefined;
