@@ -69,7 +69,6 @@ beforeAll(async () => {
     },
     new SeededRandom(SEED),
     join(dir, 'workers.log'),
-    users.storeUrl.slice('sqlite:'.length),
   );
   await chaos.start();
   target = { client, taskQueue, sandbox: new DrillSandbox(sandbox.url), reviewDir: join(dir, 'reviews'), log: () => undefined, userStoreUrl: users.storeUrl, patience: 3 };

@@ -5,12 +5,31 @@
  * memory and writes it out whole. Its VFS locks a database with a `<file>.lock` directory, so a
  * second process waits (SQLITE_BUSY, retried here) instead of sharing a file unsafely.
  */
+import { rmdirSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Database } from 'node-sqlite3-wasm';
 import { keptColumns, rowToUser, UserStoreError, type StoreChange, type StoreMapping, type StoredUser, type UserStore } from './user-store';
 
 const BUSY_RETRY_MS = 10;
 const BUSY_GIVE_UP_MS = 15_000;
+/**
+ * A lock held this long belongs to a process that died inside a statement (a SIGKILLed worker):
+ * the VFS's `<file>.lock` directory has no owner to check, and our statements take milliseconds.
+ */
+export const STALE_LOCK_MS = 10_000;
+
+/** Removes the database's lock directory when it is older than STALE_LOCK_MS; true when it did. */
+function clearStaleLock(path: string): boolean {
+  const lock = `${path}.lock`;
+  try {
+    if (Date.now() - statSync(lock).mtimeMs < STALE_LOCK_MS) return false;
+    rmdirSync(lock);
+    console.error(`SQLite store ${path}: removed a lock held for over ${STALE_LOCK_MS / 1000} s (a process died holding it)`);
+    return true;
+  } catch {
+    return false; // gone already, or taken again meanwhile
+  }
+}
 
 export function openSqliteStore(path: string, mapping: StoreMapping): UserStore {
   let db: Database;
@@ -32,6 +51,7 @@ export function openSqliteStore(path: string, mapping: StoreMapping): UserStore 
       } catch (err) {
         const busy = /busy|locked/i.test((err as Error).message);
         if (db.inTransaction) db.exec('ROLLBACK');
+        if (busy && clearStaleLock(path)) continue;
         if (!busy || Date.now() > giveUpAt) throw new UserStoreError(`SQLite store ${path}: ${(err as Error).message}`, busy, { cause: err });
         await sleep(BUSY_RETRY_MS);
       }

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { DrillWorkerConfig } from './drill-worker';
@@ -50,8 +50,6 @@ export class ChaosWorker {
     private readonly config: Omit<DrillWorkerConfig, 'identity'>,
     private readonly random: SeededRandom,
     readonly logFile: string,
-    /** The SQLite user store: a process killed inside a statement leaves its `<file>.lock` directory behind. */
-    private readonly sqliteFile?: string,
   ) {
     this.log = createWriteStream(logFile, { flags: 'a' });
   }
@@ -88,7 +86,6 @@ export class ChaosWorker {
     child.kill('SIGKILL');
     await this.exited;
     this.killing = false;
-    await this.clearStaleLock();
     if (!this.stopped) await this.startAgain();
   }
 
@@ -140,16 +137,5 @@ export class ChaosWorker {
     this.child?.kill('SIGKILL');
     await this.exited;
     this.log.end();
-  }
-
-  /** A lock directory that outlives the killed worker by more than a statement's time is stale: removed. */
-  private async clearStaleLock(): Promise<void> {
-    if (!this.sqliteFile) return;
-    const lock = `${this.sqliteFile}.lock`;
-    for (let i = 0; i < 10 && existsSync(lock); i++) await sleep(150);
-    if (existsSync(lock)) {
-      rmSync(lock, { recursive: true, force: true });
-      this.restarts.push(`removed the stale SQLite lock ${lock} the killed worker held`);
-    }
   }
 }
