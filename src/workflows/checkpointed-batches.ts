@@ -4,7 +4,7 @@
  * interruptions in a row, and continue as new every `batchesPerRun` batches or when Temporal
  * suggests it. The job keeps its own state and totals; `checkpoint` carries them to the next run.
  */
-import { ApplicationFailure, patched, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, patched, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import { z } from 'zod';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { BatchInterruption } from '../user-paging';
@@ -113,4 +113,22 @@ export async function runCheckpointedBatches<R extends BatchReport>(job: Checkpo
     }
     if (batchesThisRun >= job.batchesPerRun || workflowInfo().continueAsNewSuggested) await job.checkpoint(result);
   }
+}
+
+/**
+ * Wraps a job's activity calls: one that failed for good (key refused, a bug, retries exhausted)
+ * stops the job with `stop(type, message, failure)`, the failure's own type (or `fallbackType`).
+ * Other errors (cancellation) pass through.
+ */
+export function stopOnActivityFailure(fallbackType: string, stop: (type: string, message: string, failure: ActivityFailure) => Error) {
+  return async <T>(call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      const cause = err.cause;
+      const type = cause instanceof ApplicationFailure && cause.type ? cause.type : fallbackType;
+      throw stop(type, cause?.message ?? err.message, err);
+    }
+  };
 }

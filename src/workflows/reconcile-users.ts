@@ -11,7 +11,6 @@
  * Its input schemas are in `./reconcile-input.ts`.
  */
 import {
-  ActivityFailure,
   ApplicationFailure,
   condition,
   continueAsNew,
@@ -43,7 +42,7 @@ import {
 } from '../reconcile';
 import { formatCount } from '../revoke-sessions';
 import { firstCursor, type BatchInterruption } from '../user-paging';
-import { batchActivityOptions, FORGED_CHECKPOINT, forgedCheckpoint, runCheckpointedBatches } from './checkpointed-batches';
+import { batchActivityOptions, FORGED_CHECKPOINT, forgedCheckpoint, runCheckpointedBatches, stopOnActivityFailure } from './checkpointed-batches';
 import {
   reconcileDecisionSchema,
   reconcileUsersInputSchema,
@@ -140,19 +139,11 @@ export async function reconcileUsersWorkflow(rawInput: ReconcileUsersInput): Pro
   };
 
   /** An activity that failed for good stops the run with its failure type, the totals so far and a timeline line. */
-  const stopOnFailure = async <T>(call: () => Promise<T>): Promise<T> => {
-    try {
-      return await call();
-    } catch (err) {
-      if (!(err instanceof ActivityFailure)) throw err;
-      const cause = err.cause;
-      const type = cause instanceof ApplicationFailure && cause.type ? cause.type : 'ReconcileActivityFailed';
-      const message = cause?.message ?? err.message;
-      record(state.lastBatchFinishedAt ?? state.startedAt, `user reconciliation stopped: ${message}`, { type, totals: state.totals });
-      publish();
-      throw ApplicationFailure.create({ type, message: `user reconciliation stopped: ${message}`, nonRetryable: true, details: [progress(), state.timeline], cause: err });
-    }
-  };
+  const stopOnFailure = stopOnActivityFailure('ReconcileActivityFailed', (type, message, failure) => {
+    record(state.lastBatchFinishedAt ?? state.startedAt, `user reconciliation stopped: ${message}`, { type, totals: state.totals });
+    publish();
+    return ApplicationFailure.create({ type, message: `user reconciliation stopped: ${message}`, nonRetryable: true, details: [progress(), state.timeline], cause: failure });
+  });
 
   if (!input.checkpoint) {
     record(state.startedAt, `${input.dryRun ? 'dry run of ' : ''}user reconciliation started by ${input.requestedBy} for ${scopeText}: ${input.reason}`, {

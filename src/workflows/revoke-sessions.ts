@@ -7,7 +7,6 @@
  * lines); what its activities and CLI share with it is in `src/revoke-sessions.ts`.
  */
 import {
-  ActivityFailure,
   ApplicationFailure,
   continueAsNew,
   defineQuery,
@@ -36,7 +35,7 @@ import {
   type RevokeSessionsResult,
 } from '../revoke-sessions';
 import { firstCursor, userCursorSchema } from '../user-paging';
-import { batchActivityOptions, FORGED_CHECKPOINT, forgedCheckpoint, runCheckpointedBatches, timelineEventSchema } from './checkpointed-batches';
+import { batchActivityOptions, FORGED_CHECKPOINT, forgedCheckpoint, runCheckpointedBatches, stopOnActivityFailure, timelineEventSchema } from './checkpointed-batches';
 
 export type { RevokeSessionsResult, RevocationProgress } from '../revoke-sessions';
 
@@ -200,25 +199,17 @@ export async function revokeSessionsWorkflow(rawInput: RevokeSessionsInput): Pro
    * An activity that failed for good (key refused, a bug, retries exhausted): the revocation stops
    * with the same failure type, the totals so far in its details and a line in the timeline.
    */
-  const stopOnFailure = async <T>(call: () => Promise<T>): Promise<T> => {
-    try {
-      return await call();
-    } catch (err) {
-      if (!(err instanceof ActivityFailure)) throw err;
-      const cause = err.cause;
-      const type = cause instanceof ApplicationFailure && cause.type ? cause.type : 'RevocationActivityFailed';
-      const message = cause?.message ?? err.message;
-      record(state.lastBatchFinishedAt ?? state.startedAt, `session revocation stopped: ${message}`, { type, totals: state.totals });
-      publish();
-      throw ApplicationFailure.create({
-        type,
-        message: `session revocation stopped after ${formatCount(state.totals.usersScanned)} users: ${message}`,
-        nonRetryable: true,
-        details: [progress(), state.timeline],
-        cause: err,
-      });
-    }
-  };
+  const stopOnFailure = stopOnActivityFailure('RevocationActivityFailed', (type, message, failure) => {
+    record(state.lastBatchFinishedAt ?? state.startedAt, `session revocation stopped: ${message}`, { type, totals: state.totals });
+    publish();
+    return ApplicationFailure.create({
+      type,
+      message: `session revocation stopped after ${formatCount(state.totals.usersScanned)} users: ${message}`,
+      nonRetryable: true,
+      details: [progress(), state.timeline],
+      cause: failure,
+    });
+  });
 
   if (!input.checkpoint) {
     record(
