@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ClerkGateway, UserSummary } from './clerk';
-import { pageUsers, type UserItem, type UserPage } from './user-paging';
+import { batchSummary, keepFailure, pageUsers, type UserItem, type UserPage } from './user-paging';
 import { deliverEvent, reconcileMessageId, WebhookEndpointUnavailable, WebhookRejected, type ReconcileEventType, type WebhookEndpoint } from './webhook-delivery';
 import {
   addReconcileTotals,
@@ -29,7 +29,6 @@ import { staleFields, storedUserFromClerk, UserStoreError, type StoreChange, typ
 import type { BatchInterruption } from '../user-paging';
 
 /** Failures one batch reports with ids; more are counted only. */
-const MAX_BATCH_FAILURES = 200;
 /** Clerk's `user_id` filter takes up to 100 ids. */
 const IDS_PER_LOOKUP = 100;
 
@@ -161,8 +160,7 @@ export function createReconcileActivities(deps: { clerk: () => ClerkGateway | un
         fold: (state, { failure, sample, ...counts }) => {
           state.totals = addReconcileTotals(state.totals, counts);
           if (failure) {
-            if (state.failures.length < MAX_BATCH_FAILURES) state.failures.push(failure);
-            else state.failuresDropped++;
+            keepFailure(state, failure);
           }
           if (sample) {
             const s = state.samples;
@@ -172,22 +170,7 @@ export function createReconcileActivities(deps: { clerk: () => ClerkGateway | un
           }
         },
       });
-      const { state } = batch;
-      return {
-        cursor: state.cursor,
-        done: batch.done,
-        totals: state.totals,
-        failures: state.failures,
-        failuresDropped: state.failuresDropped,
-        samples: state.samples,
-        usersMatching: state.usersMatching,
-        delivery: rc.delivery.type,
-        startedAt: batch.startedAt,
-        finishedAt: batch.finishedAt,
-        attempt: batch.attempt,
-        resumed: batch.fromHeartbeat,
-        interrupted: batch.interrupted,
-      };
+      return { ...batchSummary(batch), samples: batch.state.samples, delivery: rc.delivery.type };
     },
   };
 }

@@ -7,7 +7,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { ClerkGateway, SessionSummary } from './clerk';
 import { ClerkError, ClerkKeyInvalid, toApplicationFailure } from './clerk-errors';
-import { pageUsers, type UserItem } from './user-paging';
+import { batchSummary, keepFailure, pageUsers, type UserItem } from './user-paging';
 import {
   addTotals,
   emptyTotals,
@@ -20,7 +20,6 @@ import {
 } from '../revoke-sessions';
 
 /** Failures one batch reports with ids; more are counted only. */
-const MAX_BATCH_FAILURES = 200;
 /** Clock skew we allow between Clerk's `updated_at` and our start time when recognising our own earlier revokes. */
 const CLOCK_SKEW_MS = 5 * 60_000;
 
@@ -95,27 +94,10 @@ export function createRevokeSessionsActivities(deps: RevokeSessionsActivityDeps)
             state.notFoundUserIds ??= [];
             if (state.notFoundUserIds.length < MAX_NOT_FOUND_KEPT) state.notFoundUserIds.push(notFound);
           }
-          for (const f of failed) {
-            if (state.failures.length < MAX_BATCH_FAILURES) state.failures.push(f);
-            else state.failuresDropped++;
-          }
+          for (const f of failed) keepFailure(state, f);
         },
       });
-      const { state } = batch;
-      return {
-        cursor: state.cursor,
-        done: batch.done,
-        totals: state.totals,
-        failures: state.failures,
-        failuresDropped: state.failuresDropped,
-        notFoundUserIds: state.notFoundUserIds ?? [],
-        usersMatching: state.usersMatching,
-        startedAt: batch.startedAt,
-        finishedAt: batch.finishedAt,
-        attempt: batch.attempt,
-        resumed: batch.fromHeartbeat,
-        interrupted: batch.interrupted,
-      };
+      return { ...batchSummary(batch), notFoundUserIds: batch.state.notFoundUserIds ?? [] };
     },
   };
 }

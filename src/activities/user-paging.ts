@@ -256,3 +256,35 @@ async function workPage<O>(
   await Promise.all(Array.from({ length: Math.min(inFlight, items.length) }, lane));
   if (failure !== null) throw failure;
 }
+
+/** Failures a batch keeps in its result (and heartbeat); the rest are only counted. */
+export const MAX_BATCH_FAILURES = 200;
+
+/** A job state that keeps a bounded list of failures. */
+export interface FailureKeepingState<F> extends UserPagingState {
+  failures: F[];
+  failuresDropped: number;
+}
+
+export function keepFailure<F>(state: FailureKeepingState<F>, failure: F): void {
+  if (state.failures.length < MAX_BATCH_FAILURES) state.failures.push(failure);
+  else state.failuresDropped++;
+}
+
+/** What every batch activity reports of its pass, whatever the job: cursor, totals, failures, timing. */
+export function batchSummary<F, S extends FailureKeepingState<F>>(batch: UserPagingOutcome<S>) {
+  const { state } = batch;
+  return {
+    cursor: state.cursor,
+    done: batch.done,
+    totals: state.totals as S['totals'],
+    failures: state.failures,
+    failuresDropped: state.failuresDropped,
+    usersMatching: state.usersMatching,
+    startedAt: batch.startedAt,
+    finishedAt: batch.finishedAt,
+    attempt: batch.attempt,
+    resumed: batch.fromHeartbeat,
+    interrupted: batch.interrupted,
+  };
+}
