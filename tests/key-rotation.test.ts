@@ -7,8 +7,7 @@
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { IncidentInput } from '../src/domain';
 import { createClerkGateway } from '../src/activities/clerk';
@@ -20,7 +19,7 @@ import { approveStep, confirmOldKeyDeleted, getIncidentState, getReview, inciden
 import { findSecrets } from './helpers/history-scan';
 import { activeSessions } from './helpers/revocation';
 import { rotationDeps, rotationSetup, startRotationWorker } from './helpers/rotation';
-import { waitForState } from './helpers/incident';
+import { refusal, waitForState } from './helpers/incident';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 
 let temporal: TemporalTestContext;
@@ -44,16 +43,6 @@ async function approveBoth(handle: WorkflowHandle, step: 'rotate_secret_key' | '
   await handle.executeUpdate(approveStep, { args: [{ step, approver: 'carol' }] });
 }
 
-async function refusal(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
-  const cause = (err as WorkflowUpdateFailedError).cause;
-  expect((cause as ApplicationFailure).type).toBe('UpdateRefused');
-  return cause?.message ?? '';
-}
 
 function input(excluded: string[], exposedAt = Date.now() - 3_600_000): IncidentInput {
   return {

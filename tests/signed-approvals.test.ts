@@ -6,8 +6,7 @@
  * key file and through an ssh-agent the test starts; `sign` for the UI; the registry changing
  * between incidents; the review naming each key; the signed history replaying.
  */
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import type { WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -19,7 +18,7 @@ import { getIncidentState, getReview, incidentWorkflow, type IncidentState } fro
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
 import { runCli, type CliRun } from './helpers/cli';
 import { findSecrets, historyText } from './helpers/history-scan';
-import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
+import { eventually, pendingStep, refusal, sandboxDeps, waitForState } from './helpers/incident';
 import { keyDir, startAgent, type TestKey } from './helpers/ssh-keys';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 
@@ -84,17 +83,6 @@ function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 const incident = (args: string[], extra?: Record<string, string>): Promise<CliRun> => runCli('src/cli/incident.ts', args, cliEnv(extra));
 
-async function refusal(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
-  const cause = (err as WorkflowUpdateFailedError).cause;
-  expect(cause).toBeInstanceOf(ApplicationFailure);
-  expect((cause as ApplicationFailure).type).toBe('UpdateRefused');
-  return cause?.message ?? '';
-}
 
 /** The statement of a decision on `handle`'s pending `step`, with any field changed (to forge one). */
 async function statementFor(handle: Handle, s: Pick<DecisionStatement, 'step' | 'decision' | 'reason' | 'approver'> & Partial<DecisionStatement>): Promise<DecisionStatement> {
