@@ -11,7 +11,8 @@ import { startSandbox, type RunningSandbox } from '../src/sandbox';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
 import { approveStep, confirmStep, getIncidentState, getReview, incidentWorkflow, rejectStep, requestStep, resolveIncident, type IncidentState } from '../src/workflows/incident';
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
-import { eventually, pendingStep, refusal, sandboxDeps, waitForState } from './helpers/incident';
+import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
+import { refusal } from './helpers/refusal';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 
 let temporal: TemporalTestContext;

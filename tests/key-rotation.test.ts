@@ -19,7 +19,8 @@ import { approveStep, confirmOldKeyDeleted, getIncidentState, getReview, inciden
 import { findSecrets } from './helpers/history-scan';
 import { activeSessions } from './helpers/revocation';
 import { rotationDeps, rotationSetup, startRotationWorker } from './helpers/rotation';
-import { refusal, waitForState } from './helpers/incident';
+import { waitForState } from './helpers/incident';
+import { refusal } from './helpers/refusal';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 
 let temporal: TemporalTestContext;

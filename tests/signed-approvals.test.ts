@@ -18,7 +18,8 @@ import { getIncidentState, getReview, incidentWorkflow, type IncidentState } fro
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
 import { runCli, type CliRun } from './helpers/cli';
 import { findSecrets, historyText } from './helpers/history-scan';
-import { eventually, pendingStep, refusal, sandboxDeps, waitForState } from './helpers/incident';
+import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
+import { refusal } from './helpers/refusal';
 import { keyDir, startAgent, type TestKey } from './helpers/ssh-keys';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 

@@ -1,7 +1,5 @@
 /** Incident tests: activity dependencies pointing at a Clerk sandbox, and waiting on a workflow's state. */
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
-import { expect } from 'vitest';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { ActivityDeps } from '../../src/activities';
 import { createClerkGateway } from '../../src/activities/clerk';
 import { diagnosticsConfig, loadEnv } from '../../src/config';
@@ -61,16 +59,3 @@ export async function waitForState(
 }
 
 export const pendingStep = (step: string) => (s: IncidentState) => s.pendingApprovals.some((p) => p.step === step);
-
-/** The message of an update the workflow refused (`UpdateRefused`); fails the test when it was accepted or failed otherwise. */
-export async function refusal(promise: Promise<unknown>): Promise<string> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
-  const cause = (err as WorkflowUpdateFailedError).cause;
-  expect(cause).toBeInstanceOf(ApplicationFailure);
-  expect((cause as ApplicationFailure).type).toBe('UpdateRefused');
-  return cause?.message ?? '';
-}
