@@ -7,14 +7,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { loadEnv } from '../src/config';
 import { startSandbox, type RunningSandbox } from '../src/sandbox';
 import { startSandboxReconcile } from '../src/sandbox/reconcile-app';
-import { startDevServer } from '../src/temporal/dev-server';
+import { freePort, startDevServer } from '../src/temporal/dev-server';
 import { findBinary, PROJECT_ROOT, TEMPORAL_CLI } from '../src/temporal/provision';
 import { buildWorkflowBundle } from '../src/worker/bundle';
 import type { FromWorker, LoadWorkerConfig, ToWorker, WorkerStats } from './load-worker';
@@ -28,16 +27,6 @@ export interface EnvironmentOptions {
   log: (line: string) => void;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** utime + stime of a process, from /proc/<pid>/stat (Linux; 100 ticks a second); undefined elsewhere. */
 function procCpuSeconds(pid: number): number | undefined {

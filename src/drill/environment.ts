@@ -7,7 +7,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -23,7 +22,7 @@ import { workerKeysFromEnv } from '../keys/worker-keys';
 import { startSandboxReconcile } from '../sandbox/reconcile-app';
 import { findRunningStart } from '../runtime-file';
 import { startSandbox, type RunningSandbox } from '../sandbox';
-import { serverAnswers, startDevServer } from '../temporal/dev-server';
+import { freePort, serverAnswers, startDevServer } from '../temporal/dev-server';
 import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from '../temporal/provision';
 import { createWorker } from '../worker';
 import type { DrillTarget } from './run';
@@ -56,16 +55,6 @@ export async function sandboxWorkerDeps(
   };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /**
  * The incident channel of a worker the drill starts: a Slack-compatible webhook on loopback whose

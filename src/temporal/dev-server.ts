@@ -4,9 +4,23 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey, SEARCH_ATTRIBUTES } from '../shared';
+
+/** A loopback port that was free a moment ago (for a dev server, its UI, or any server started on loopback). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (!address || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
 
 export class DevServerError extends Error {
   override readonly name = 'DevServerError';
