@@ -24,6 +24,7 @@ import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/clie
 import { Command, InvalidArgumentError } from 'commander';
 import { runCli } from '../src/cli/common';
 import { INCIDENT_CATEGORIES, type GatedStep, type IncidentCategory } from '../src/domain';
+import { sendUpdate } from '../src/temporal/updates';
 import { approveStep, incidentWorkflow, resolveIncident, type IncidentState } from '../src/workflows/incident';
 import { cpuSeconds, openEnvironment, type LoadEnvironment } from './load-environment';
 import { MIX, outcomeProblems, percentiles, planMix, REPORTER_OF_LOAD, timingsFromHistory, type IncidentTimings, type Percentiles } from './load-mix';
@@ -95,7 +96,6 @@ export interface LoadReport {
 
 type Handle = WorkflowHandle<typeof incidentWorkflow>;
 const UPDATE_ATTEMPTS = 5;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const refusal = (err: unknown) => (err instanceof WorkflowUpdateFailedError ? `refused: ${err.cause?.message ?? err.message}` : err instanceof Error ? err.message : String(err));
 
@@ -111,18 +111,12 @@ async function driveIncident(env: LoadEnvironment, category: IncidentCategory, u
    * An update as a person sends it, sent again (same update id: Temporal runs it once) when the call
    * itself failed, e.g. "context deadline exceeded" from a busy server; a refusal is final.
    */
-  const send = async (name: string, call: (updateId: string) => Promise<unknown>) => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await call(`${workflowId}/${name}`);
-        return;
-      } catch (err) {
-        if (err instanceof WorkflowUpdateFailedError || attempt >= UPDATE_ATTEMPTS) throw err;
-        retries.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
-        await sleep(1000 * attempt);
-      }
-    }
-  };
+  const send = (name: string, call: (updateId: string) => Promise<unknown>) =>
+    sendUpdate(call, `${workflowId}/${name}`, {
+      attempts: UPDATE_ATTEMPTS,
+      delayMs: (attempt) => 1000 * attempt,
+      onResend: (err) => retries.push(`${name}: ${err instanceof Error ? err.message : String(err)}`),
+    });
   const react = async (title: string) => {
     const gate = /^(?:Approval needed: |Escalation: )([a-z_]+)/.exec(title)?.[1] as GatedStep | undefined;
     const approvers = gate ? entry.approvals[gate] : undefined;

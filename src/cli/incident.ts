@@ -6,11 +6,12 @@
  * incident-views.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { ServiceError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { CliArgumentError, describeFlagIssues, existingWorkflow, operatorIdentity, runCli, withClient } from './common';
 import type { Env } from '../config';
+import { sendUpdate as resend } from '../temporal/updates';
 import {
   describeIssues,
   GATED_STEPS,
@@ -83,22 +84,13 @@ function parseJsonObject(value: string): unknown {
 const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
 /** An update refused by the workflow's validator: print why, exit non-zero. */
-/**
- * Sends an update under one update id, again (up to 3 times) when the call ends without an answer:
- * a busy server may time the call out after it admitted the update, and the same id makes the
- * workflow apply it once and return its first answer, where a new call would be refused as a repeat.
- */
+/** Sends an update (src/temporal/updates.ts: one update id, sent again without an answer); a refusal becomes the CLI's error. */
 async function sendUpdate<T>(run: (updateId: string) => Promise<T>): Promise<T> {
-  const updateId = randomUUID();
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await run(updateId);
-    } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError) throw new Error(`refused: ${err.cause?.message ?? err.message}`);
-      const unanswered = err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || (err instanceof ServiceError && /deadline|unavailable/i.test(err.message));
-      if (!unanswered || attempt >= 3) throw err;
-      console.error(`no answer yet (${err.message}): sending it again with the same update id`);
-    }
+  try {
+    return await resend(run, randomUUID(), { onResend: (err) => console.error(`no answer yet (${err instanceof Error ? err.message : String(err)}): sending it again with the same update id`) });
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) throw new Error(`refused: ${err.cause?.message ?? err.message}`);
+    throw err;
   }
 }
 

@@ -8,8 +8,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ServiceError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type UpdateDefinition, type WorkflowHandle } from '@temporalio/client';
+import { ServiceError, WorkflowNotFoundError, type Client, type UpdateDefinition, type WorkflowHandle } from '@temporalio/client';
 import { formatDuration, type GatedStep, type IncidentCategory, type IncidentInput } from '../domain';
+import { sendUpdate } from '../temporal/updates';
 import { approveStep, getIncidentState, incidentWorkflow, resolveIncident, type IncidentState } from '../workflows/incident';
 import type { DrillSandbox } from './sandbox';
 
@@ -145,16 +146,11 @@ export class DrillRun {
    * A refusal by the workflow (its validator or handler) is final and thrown.
    */
   async update<Ret, Args extends [unknown, ...unknown[]]>(def: UpdateDefinition<Ret, Args>, args: Args, updateId: string, timeoutMs = 120_000): Promise<Ret> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        return await this.h.executeUpdate(def, { args, updateId: `${this.h.workflowId}-${updateId}` });
-      } catch (err) {
-        if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError || Date.now() > deadline) throw err;
-        this.say(`update ${def.name} not answered (${err instanceof Error ? err.message : String(err)}): sending it again`);
-        await sleep(500);
-      }
-    }
+    return sendUpdate((id) => this.h.executeUpdate(def, { args, updateId: id }), `${this.h.workflowId}-${updateId}`, {
+      attempts: Infinity,
+      deadline: Date.now() + timeoutMs,
+      onResend: (err) => this.say(`update ${def.name} not answered (${err instanceof Error ? err.message : String(err)}): sending it again`),
+    });
   }
 
   async waitForApproval(step: string, timeoutMs = 60_000): Promise<IncidentState> {
