@@ -241,7 +241,7 @@ export const sandboxOptionsSchema = z
     faults: faultConfigSchema.optional(),
     webhookUrl: z.url().optional(),
     dropWebhooks: z.boolean().default(false),
-    /** How a revoke of a session that is no longer active answers (see docs/sandbox.md). */
+    /** How a revoke of a session that is no longer active answers (see the package's README). */
     revokeInactiveSession: z.enum(['error', 'ok']).default('error'),
     /** Audit entries kept (counters are never truncated). */
     auditCapacity: z.number().int().min(100).max(10_000_000).default(200_000),
