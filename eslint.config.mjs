@@ -46,6 +46,26 @@ export default tseslint.config(
       ],
     },
   },
+  // The Clerk sandbox stands alone: nothing from the product (src/, tests/, bench/, scripts/) or another
+  // package; only the example app's bypass decision (examples/nextjs-bypass), which it serves.
+  ...[
+    { files: ['packages/clerk-sandbox/*.{ts,mts}'], up: 2 },
+    { files: ['packages/clerk-sandbox/{src,tests}/*.ts'], up: 3 },
+    { files: ['packages/clerk-sandbox/{src,tests}/*/*.ts'], up: 4 },
+  ].map(({ files, up }) => ({
+    files,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: `^(\\.\\./){${up - 1},}(?!(\\.\\./)*examples/nextjs-bypass/)`, message: 'The sandbox imports nothing outside packages/clerk-sandbox (it stands alone).' },
+            { regex: '^clerk-incident-runbook(/|$)', message: 'The sandbox imports nothing from the product.' },
+          ],
+        },
+      ],
+    },
+  })),
   {
     files: ['**/*.mjs', '**/*.mts'],
     ...tseslint.configs.disableTypeChecked,

@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     pool: 'forks',
-    include: ['tests/**/*.test.ts'],
+    // The workspace packages' own tests (packages/clerk-sandbox/tests) run here too: CI runs only this.
+    include: ['tests/**/*.test.ts', 'packages/*/tests/**/*.test.ts'],
     globalSetup: ['tests/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -13,7 +13,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { loadEnv } from '../src/config';
 import { sandboxWorkerDeps } from '../src/drill/environment';
 import { mappingFromEnv } from '../src/reconcile-setup';
-import type { RunningSandbox } from '../src/sandbox';
+import type { RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { openUserStore } from '../src/stores';
 import { createWorker } from '../src/worker';
 

@@ -24,7 +24,7 @@ import { Database } from 'node-sqlite3-wasm';
 import { createActivities } from '../src/activities';
 import { createClerkGateway } from '../src/activities/clerk';
 import { formatCount } from '../src/revoke-sessions';
-import { startSandbox } from '../src/sandbox';
+import { startSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
 import { DEFAULT_MAPPING, openUserStore, storedUserFromClerk } from '../src/stores';
 import { findBinary, TEMPORAL_CLI } from '../src/temporal/provision';

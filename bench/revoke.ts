@@ -27,7 +27,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { ClerkGatewayOptions } from '../src/activities/clerk';
 import { formatCount, type RevokeSessionsResult } from '../src/revoke-sessions';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
 import { findBinary, PROJECT_ROOT, TEMPORAL_CLI } from '../src/temporal/provision';
 import { WORKFLOWS_PATH } from '../src/worker';

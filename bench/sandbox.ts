@@ -11,8 +11,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { createClerkClient } from '@clerk/backend';
-import { spawnSandbox } from '../src/sandbox/admin-client';
-import { ClerkStore } from '../src/sandbox/store';
+import { spawnSandbox } from '@clerk-incident-runbook/clerk-sandbox/admin-client';
+import { ClerkStore } from '@clerk-incident-runbook/clerk-sandbox';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);

@@ -15,7 +15,7 @@ import { temporalConnectionOptions, usesTls, type TemporalConnectionOptions } fr
 import { SEARCH_ATTRIBUTES } from './shared';
 import { serverAnswers, startDevServer, startDevServerViaSdkDownload, type RunningDevServer } from './temporal/dev-server';
 import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from './temporal/provision';
-import { startSandbox, type RunningSandbox } from './sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { createWorker } from './worker';
 import { workerLogger } from './worker/logger';
 import { clerkLimitsFromEnv, createClerkGateway } from './activities/clerk';
@@ -25,7 +25,7 @@ import { workerKeysFromEnv, type WorkerKeys } from './keys/worker-keys';
 import { bypassConfigFromEnv } from './activities/bypass';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
 import { reconcileDepsFromEnv } from './reconcile-setup';
-import { startSandboxReconcile } from './sandbox/reconcile-app';
+import { startSandboxReconcile } from './reconcile-sandbox';
 import type { ReconcileDeps } from './activities/reconcile-users';
 
 const DATA_DIR = join(PROJECT_ROOT, '.data');

@@ -1,7 +1,7 @@
 /**
  * The worker's reconciliation configuration from the environment (USER_STORE_URL,
  * USER_STORE_MAPPING, RECONCILE_WEBHOOK_URL, RECONCILE_DELIVERY, CLERK_WEBHOOK_SIGNING_SECRET).
- * Sandbox mode's ready-made setup is src/sandbox/reconcile-app.ts. Secrets and URLs stay here,
+ * Sandbox mode's ready-made setup is src/reconcile-sandbox.ts. Secrets and URLs stay here,
  * never in workflow history.
  */
 import type { ReconcileDeps } from './activities/reconcile-users';

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncryptionCodec, ENCODING, keyRing, METADATA_ENCODING_KEY, METADATA_KEY_ID_KEY } from '../src/codec';
 import { startCodecServer, type RunningCodecServer } from '../src/codec/server';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { runCli } from './helpers/cli';
 import { huge, MB_STRING } from './helpers/bad-input';
 
@@ -40,7 +40,7 @@ const CLI_ROWS: CliRow[] = [
   ['src/cli/revoke-sessions.ts', ['start', '--active-from', '$(rm -rf /)', '--requester', 'alice', '--reason', 'r'], /^error: --active-from: must be an ISO 8601 time/],
   ['src/cli/reconcile.ts', ['start', '--requester', 'alice', '--reason', 'r', '--approval-above', 'many'], /^error: --approval-above: .*expected number/],
   ['src/cli/drill.ts', ['<script>'], /^error: <category>: must be one of clerk_outage, .* \(got "<script>"\)/],
-  ['src/sandbox/cli.ts', ['--rate-limit', '12'], /^error: option '--rate-limit <mode>' argument '12' is invalid\. use production, development, off/],
+  ['packages/clerk-sandbox/src/cli.ts', ['--rate-limit', '12'], /^error: option '--rate-limit <mode>' argument '12' is invalid\. use production, development, off/],
   ['src/codec/server.ts', [], /PAYLOAD_KEY: must be 32 bytes/, { PAYLOAD_KEY: 'k1:c2hvcnQ=' }],
   ['src/main.ts', [], /TEMPORAL_UI_PORT: .*expected number, received NaN/, { TEMPORAL_UI_PORT: '<script>' }],
   ['src/worker/index.ts', [], /DEPLOY_ADAPTER: .*expected one of "vercel"/, { DEPLOY_ADAPTER: 'ftp; rm -rf /' }],

@@ -10,7 +10,7 @@ import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } f
 import { ApplicationFailure } from '@temporalio/common';
 import type { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { DEFAULT_MAPPING, openUserStore, type UserStore } from '../src/stores';
 import { approveStep, decideReconcile, getIncidentState, getReconcileProgress } from '../src/workflows';
 import type { IncidentState } from '../src/workflows/incident';

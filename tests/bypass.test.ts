@@ -10,7 +10,7 @@ import type { ActivityDeps } from '../src/activities';
 import { BYPASS_DEFAULTS, type BypassConfig } from '../src/activities/bypass';
 import { sandboxDeployAdapter } from '../src/activities/deploy';
 import type { IncidentInput } from '../src/domain';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { IncidentStatusKey } from '../src/shared';
 import { approveStep, extendBypass, getIncidentState, incidentWorkflow, type IncidentState } from '../src/workflows/incident';
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { clerkLimitsFromEnv, workerShare } from '../src/activities/clerk';
 import { loadEnv } from '../src/config';
-import { startSandbox, type AuditEntry, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type AuditEntry, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { revokeSessionsWorkflow } from '../src/workflows';
 import { baseInput, startChildWorker, usersWithActiveSessions, type ChildWorker } from './helpers/revocation';
 import { connectTemporal, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';

@@ -92,7 +92,7 @@ describe.concurrent('the other CLIs follow the same convention', () => {
   });
 
   it('npm run sandbox: exits 2 for a bad flag value, naming the flag', async () => {
-    const r = await run('src/sandbox/cli.ts', ['--users', 'many']);
+    const r = await run('packages/clerk-sandbox/src/cli.ts', ['--users', 'many']);
     expect(r.firstError).toBe("error: option '-u, --users <count>' argument 'many' is invalid. users must be a whole number");
     expect(r.code).toBe(2);
   });

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { codecFromEnv, dataConverterFromEnv, EncryptionCodec, ENCODING, keyRing, keyRingFromEnv, PayloadDecryptionError, PayloadKeyConfigError } from '../src/codec';
 import { CODEC_ALLOWED_HEADERS, startCodecServer, type RunningCodecServer } from '../src/codec/server';
 import { ConfigError, loadEnv } from '../src/config';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { devServerArgs, startDevServer } from '../src/temporal/dev-server';
 import { findBinary, TEMPORAL_CLI } from '../src/temporal/provision';
 import { createWorker } from '../src/worker';

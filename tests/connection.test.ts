@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { withClient } from '../src/cli/common';
 import { ConfigError, loadEnv } from '../src/config';
 import { describeTemporalConnection, temporalConnectionOptions } from '../src/connection';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { revokeSessionsWorkflow } from '../src/workflows';
 import { withCliTlsNames } from '../scripts/temporal';
 import { baseInput, revocationDeps } from './helpers/revocation';

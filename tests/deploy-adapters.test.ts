@@ -16,7 +16,7 @@ import {
   verifyRunbookWebhook,
   webhookAdapter,
 } from '../src/activities/deploy';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { eventually } from './helpers/incident';
 
 interface Sent {

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createClerkGateway } from '../src/activities/clerk';
 import { createDiagnosticsActivities, publishableKeyHost, runDiagnostics, type DiagnosticsDeps, type DiagnosticsReport, type RunDiagnosticsInput } from '../src/activities/diagnostics';
 import type { CheckId } from '../src/diagnostics/rules';
-import { encodePublishableKey, startSandbox, type RunningSandbox } from '../src/sandbox';
+import { encodePublishableKey, startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 
 const DAY = 86_400_000;
 let sandbox: RunningSandbox;

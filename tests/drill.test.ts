@@ -13,9 +13,9 @@ import { sandboxWorkerDeps } from '../src/drill/environment';
 import { reportsJson, runDrill, type DrillReport, type DrillTarget } from '../src/drill/run';
 import { notDrillableYet } from '../src/drill/scenarios';
 import { loadEnv } from '../src/config';
-import { startSandboxReconcile } from '../src/sandbox/reconcile-app';
+import { startSandboxReconcile } from '../src/reconcile-sandbox';
 import { DrillSandbox } from '../src/drill/sandbox';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
 import { connectTemporal, testWorker, uniqueTaskQueue, type TemporalTestContext } from './helpers/temporal';
 

@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IncidentStatusKey } from '../src/shared';
 import { confirmStep, getIncidentState, incidentWorkflow } from '../src/workflows';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { sandboxDeps, waitForState } from './helpers/incident';
 import { startStatusPage } from './helpers/status-page';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildProgram } from '../src/cli/incident';
 import { buildListQuery, listFlagsSchema, quoteQueryValue, type IncidentRow } from '../src/cli/incident-views';
 import type { IncidentInput } from '../src/domain';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { IncidentStatusKey } from '../src/shared';
 import { confirmStep, getIncidentState, incidentWorkflow } from '../src/workflows/incident';
 import { ctrlC, runCli, spawnCli, type CliRun } from './helpers/cli';

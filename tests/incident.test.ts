@@ -7,7 +7,7 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentInput } from '../src/domain';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
 import { approveStep, confirmStep, getIncidentState, getReview, incidentWorkflow, rejectStep, requestStep, resolveIncident, type IncidentState } from '../src/workflows/incident';
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClerkGateway, createClerkRateLimiters } from '../src/activities/clerk';
 import { keyRefSchema, parseKeyRef } from '../src/keys/ref';
 import { createKeyResolver, createKeySource, fingerprint, KeyRefError } from '../src/keys/resolve';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { runCli } from './helpers/cli';
 
 let sandbox: RunningSandbox;

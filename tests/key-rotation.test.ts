@@ -14,7 +14,7 @@ import { createClerkGateway } from '../src/activities/clerk';
 import { loadEnv } from '../src/config';
 import { fingerprint } from '../src/keys/resolve';
 import { workerKeysFromEnv } from '../src/keys/worker-keys';
-import { startSandbox } from '../src/sandbox';
+import { startSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { approveStep, confirmOldKeyDeleted, getIncidentState, getReview, incidentWorkflow, provideNewKey, type IncidentState } from '../src/workflows/incident';
 import { findSecrets } from './helpers/history-scan';
 import { activeSessions } from './helpers/revocation';

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_HEADROOM, runLoadBench } from '../bench/load';
 import { createActivities } from '../src/activities';
 import { INCIDENT_CATEGORIES } from '../src/domain';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { rotationDeps, rotationSetup } from './helpers/rotation';
 
 describe('load: 200 concurrent incidents on one worker, mixed categories', () => {

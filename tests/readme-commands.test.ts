@@ -14,7 +14,7 @@ import { buildTriageProgram } from '../src/cli/triage';
 import { buildDrillProgram } from '../src/cli/drill';
 
 const root = join(__dirname, '..');
-const docs = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+const docs = ['README.md', 'packages/clerk-sandbox/README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
 const scripts = Object.keys((JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts);
 
 /** Every `npm run …` command in a document, one logical line each (backslash continuations joined). */

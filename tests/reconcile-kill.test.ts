@@ -5,7 +5,7 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { openUserStore, type UserStore } from '../src/stores';
 import { getReconcileProgress, reconcileUsersWorkflow } from '../src/workflows';
 import type { RunningReceiver } from '../examples/webhook-receiver/server';

@@ -4,7 +4,7 @@
  * column mapping; the store ends equal to Clerk's users.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { openUserStore, storeMappingSchema, type UserStore } from '../src/stores';
 import { reconcileUsersWorkflow } from '../src/workflows';
 import type { RunningReceiver } from '../examples/webhook-receiver/server';

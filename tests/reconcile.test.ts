@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ActivityDeps } from '../src/activities';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { openUserStore, type UserStore } from '../src/stores';
 import { decideReconcile, getReconcileProgress, reconcileUsersWorkflow } from '../src/workflows';
 import type { ReconcileUsersInput } from '../src/workflows/reconcile-users';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { buildReview, renderReviewMarkdown, type Review } from '../src/review/build';
-import { startSandbox } from '../src/sandbox';
+import { startSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { getIncidentState, incidentWorkflow } from '../src/workflows/incident';
 import { runCli } from './helpers/cli';
 import { sandboxDeps, waitForState } from './helpers/incident';

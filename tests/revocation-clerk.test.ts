@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createClerkGateway } from '../src/activities/clerk';
 import { ClerkKeyInvalid, ClerkRateLimited, ClerkRequestRejected, ClerkUnavailable, toApplicationFailure } from '../src/activities/clerk-errors';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { gatewayOptions } from './helpers/revocation';
 import { ApplicationFailure } from '@temporalio/common';
 

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { getRevocationProgress, revokeSessionsWorkflow } from '../src/workflows';
 import {
   activeSessions,

@@ -7,7 +7,7 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { formatCount, type RevokeSessionsResult } from '../src/revoke-sessions';
 import type { RevokeSessionsInput } from '../src/workflows/revoke-sessions';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { getRevocationProgress, revokeSessionsWorkflow } from '../src/workflows';
 import { activeSessions, baseInput, revocationDeps, revokeAudit } from './helpers/revocation';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';

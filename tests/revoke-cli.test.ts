@@ -7,7 +7,7 @@
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { inputFromFlags, troubleText } from '../src/cli/revoke-sessions';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import type { RevocationProgress } from '../src/revoke-sessions';
 import { activeSessions, revocationDeps } from './helpers/revocation';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';

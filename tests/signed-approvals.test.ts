@@ -12,7 +12,7 @@ import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ActivityDeps } from '../src/activities';
 import { CRITICAL_STEPS, type IncidentInput } from '../src/domain';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { decisionStatement, SIGNATURE_NAMESPACE, type DecisionStatement } from '../src/signing/sshsig';
 import { getIncidentState, getReview, incidentWorkflow, type IncidentState } from '../src/workflows/incident';
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findRunningStart, removeRuntimeFile, writeRuntimeFile, type RuntimeInfo } from '../src/runtime-file';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
-import { SandboxAdminClient } from '../src/sandbox/admin-client';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
+import { SandboxAdminClient } from '@clerk-incident-runbook/clerk-sandbox/admin-client';
 import { freePort } from './helpers/ports';
 import { runCli, type CliRun } from './helpers/cli';
 

@@ -4,7 +4,7 @@
  * emulated Vercel's state and change log, the example app as a user sees it).
  */
 import { z } from 'zod';
-import { SandboxAdminClient } from '../sandbox/admin-client';
+import { SandboxAdminClient } from '@clerk-incident-runbook/clerk-sandbox/admin-client';
 
 /** The emulated Vercel as `GET /__sandbox/vercel` reports it (only the fields the checks read). */
 const vercelOverviewSchema = z.object({

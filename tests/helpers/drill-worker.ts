@@ -9,7 +9,7 @@ import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type { ReconcileDeps } from '../../src/activities/reconcile-users';
 import { loadEnv } from '../../src/config';
 import { sandboxWorkerDeps } from '../../src/drill/environment';
-import type { RunningSandbox } from '../../src/sandbox';
+import type { RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { DEFAULT_MAPPING, openUserStore } from '../../src/stores';
 import { createWorker } from '../../src/worker';
 import { runChildWorker } from './child-worker-main';

@@ -3,7 +3,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { ActivityDeps } from '../../src/activities';
 import { createClerkGateway } from '../../src/activities/clerk';
 import { diagnosticsConfig, loadEnv } from '../../src/config';
-import type { RunningSandbox } from '../../src/sandbox';
+import type { RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import type { getIncidentState, IncidentState } from '../../src/workflows/incident';
 
 /** What the worker would get in sandbox mode (src/main.ts), plus an optional chat webhook. */

@@ -7,7 +7,7 @@ import { expect } from 'vitest';
 import type { ActivityDeps } from '../../src/activities';
 import { createClerkGateway, type ClerkGatewayOptions } from '../../src/activities/clerk';
 import type { ReconcileDeps } from '../../src/activities/reconcile-users';
-import type { RunningSandbox } from '../../src/sandbox';
+import type { RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { DEFAULT_MAPPING, storedUserFromClerk, type StoredUser, type UserStore } from '../../src/stores';
 import { startWebhookReceiver, type RunningReceiver } from '../../examples/webhook-receiver/server';
 import { gatewayOptions } from './revocation';

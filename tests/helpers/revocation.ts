@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import type { ActivityDeps } from '../../src/activities';
 import { createClerkGateway, type ClerkGatewayOptions } from '../../src/activities/clerk';
 import type { RevokeSessionsInput } from '../../src/workflows/revoke-sessions';
-import type { RunningSandbox } from '../../src/sandbox';
+import type { RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import type { RevocationWorkerConfig } from './revocation-worker';
 
 /** Active sessions right now, as session id → user id (read in-process: no request, no audit entry). */

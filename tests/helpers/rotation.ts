@@ -12,7 +12,7 @@ import { createClerkGateway } from '../../src/activities/clerk';
 import { sandboxDeployAdapter } from '../../src/activities/deploy';
 import { keyRotationDeps } from '../../src/activities/key-rotation';
 import { createKeyResolver, createKeySource } from '../../src/keys/resolve';
-import type { RunningSandbox } from '../../src/sandbox';
+import type { RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 
 /** What a rotation worker needs to know of the sandbox: plain JSON, so a child process can take it. */
 export interface RotationWorkerSetup {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSandbox, type RunningSandbox } from '../../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { buildWorkflowBundle } from '../../src/worker/bundle';
 import { getIncidentState, incidentWorkflow } from '../../src/workflows';
 import { ensureTemporalServer } from '../../scripts/temporal-server';

@@ -33,7 +33,7 @@ export function deployAdapterFromEnv(env: Env): DeployAdapter | undefined {
   }
 }
 
-/** What a sandbox exposes for its emulated Vercel (src/sandbox/vercel.ts). */
+/** What a sandbox exposes for its emulated Vercel (packages/clerk-sandbox/src/vercel.ts). */
 export interface SandboxVercel {
   url: string;
   token: string;

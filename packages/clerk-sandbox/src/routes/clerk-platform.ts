@@ -1,0 +1,50 @@
+/**
+ * Clerk's Platform API (private beta), the rotation endpoint only:
+ * `POST /v1/platform/applications/{app}/instances/{env}/rotate_secret_keys` with
+ * `{ delay_old_secrets_expiration_hours }`, authenticated by the Platform API bearer token (not a
+ * secret key). It adds a new secret key to the instance and makes every other active key expire
+ * after the delay (0: at once). `{env}` is the instance id or its environment (`development`).
+ * Request and answer as Clerk's Platform API spec (github.com/clerk/openapi-specs, platform/beta.yml,
+ * `PlatformRotateInstanceSecretKeys`): `{ application_id, name, instances: [{ instance_id,
+ * environment_type, secret_key }] }`; the body allows only `delay_old_secrets_expiration_hours` and `reason`.
+ * Admin view: `GET /__sandbox/platform` (rotations, key ids only).
+ */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { clerkErrors, sendClerk } from '../clerk-reply';
+import type { ServerContext } from '../server-context';
+
+const rotateBody = z
+  .strictObject({ delay_old_secrets_expiration_hours: z.number().int().min(0).max(720).optional(), reason: z.string().max(500).optional() })
+  .optional();
+
+export async function clerkPlatformApi(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const { admin } = ctx;
+  const platform = admin.platform;
+
+  app.post<{ Params: { app: string; env: string } }>('/v1/platform/applications/:app/instances/:env/rotate_secret_keys', async (req, reply) => {
+    if (req.headers.authorization !== `Bearer ${platform.token}`) {
+      return sendClerk(reply, 401, clerkErrors('authentication_invalid', 'Unauthorized request', 'The Platform API token is missing or invalid.'));
+    }
+    const { app: appId, env } = req.params;
+    if (appId !== platform.applicationId || (env !== admin.instanceId && env !== 'development')) {
+      return sendClerk(reply, 404, clerkErrors('resource_not_found', 'not found', `No instance ${env} in application ${appId}`));
+    }
+    const body = rotateBody.safeParse(req.body);
+    if (!body.success) return sendClerk(reply, 422, clerkErrors('form_param_format_invalid', 'is invalid', 'delay_old_secrets_expiration_hours must be a whole number of hours (0-720)', { param_name: 'delay_old_secrets_expiration_hours' }));
+    const delayHours = body.data?.delay_old_secrets_expiration_hours ?? 0;
+    const expiresAt = Date.now() + delayHours * 3_600_000;
+    const old = admin.keys.list().filter((k) => k.deletedAt === null);
+    const created = admin.keys.add(undefined, 'platform rotation');
+    for (const k of old) admin.keys.expireAt(k.id, expiresAt);
+    const expiring = old.map((k) => ({ id: k.id, expiresAt: new Date(expiresAt).toISOString() }));
+    platform.rotations.push({ time: new Date().toISOString(), instance: admin.instanceId, newKeyId: created.id, expiring, delayHours });
+    return sendClerk(reply, 200, {
+      application_id: platform.applicationId,
+      name: 'sandbox application',
+      instances: [{ instance_id: admin.instanceId, environment_type: 'development', secret_key: created.secretKey }],
+    });
+  });
+
+  app.get('/__sandbox/platform', async () => ({ applicationId: platform.applicationId, instanceId: admin.instanceId, rotations: platform.rotations }));
+}
