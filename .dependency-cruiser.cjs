@@ -62,9 +62,9 @@ module.exports = {
     {
       name: 'product-uses-sandbox-by-its-entry-points',
       severity: 'error',
-      comment: 'The product imports the sandbox package by name, not by a path into its source.',
-      from: { path: '^(src|bench|scripts)/' },
-      to: { path: '^packages/clerk-sandbox/src/', dependencyTypes: ['local'] },
+      comment: 'The product uses the sandbox package through its exports (index, admin-client), not its internals.',
+      from: { path: '^(src|bench|scripts|tests)/' },
+      to: { path: '^packages/clerk-sandbox/src/', pathNot: '^packages/clerk-sandbox/src/(index|admin-client)\\.ts$' },
     },
     {
       name: 'nothing-imports-entry-points',
