@@ -36,7 +36,7 @@ import type { ExtendBypassRequest } from '../workflows/incident-bypass';
 export const INCIDENT = incidentWorkflow.name;
 
 /** The `<workflowId>` argument every incident command takes. */
-export const workflowIdSchema = z.object({ workflowId: z.string().trim().min(1, 'an incident (workflow) id is required').max(1000) });
+const workflowIdSchema = z.object({ workflowId: z.string().trim().min(1, 'an incident (workflow) id is required').max(1000) });
 
 export const parseWorkflowId = (workflowId: string): string => parseOrThrow(workflowIdSchema, { workflowId }, { workflowId: '<workflowId>' }).workflowId;
 
