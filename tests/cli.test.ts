@@ -132,4 +132,34 @@ describe('npm run incident -- show', () => {
       '  revocation of revoke_all_sessions: workflow incident-42-revoke_all_sessions\n      [######------------------] 25% · 500 of 2,000 users · 120 revoked · succeeded · ETA 1m 30s\n',
     );
   });
+
+  it("calls a webhook_backlog incident's child a reconciliation and names the reconcile command, while it runs and after", () => {
+    const running = {
+      incidentId: 'incident-43',
+      summary: 'webhooks dropped',
+      status: 'mitigating',
+      category: 'webhook_backlog',
+      severity: 'high',
+      reporter: 'alice',
+      waitingFor: "reconcile_webhooks: reconciling the app's user store with Clerk in child workflow incident-43-reconcile_webhooks",
+      pendingApprovals: [],
+      manualSteps: [],
+      openItems: [],
+      attention: [],
+      steps: [],
+      timeline: [],
+    } as unknown as IncidentState;
+    const child = '  reconciliation of reconcile_webhooks: workflow incident-43-reconcile_webhooks\n      npm run reconcile -- progress incident-43-reconcile_webhooks';
+    expect(formatState(running)).toContain(child);
+    const done = {
+      ...running,
+      status: 'resolved',
+      waitingFor: 'nothing',
+      timeline: [{ time: '2026-11-27T10:05:00Z', step: 'reconcile_webhooks', actor: 'runbook', description: 'delivered 3', details: { childWorkflowId: 'incident-43-reconcile_webhooks' } }],
+    } as unknown as IncidentState;
+    expect(formatState(done)).toContain(child);
+    for (const state of [running, done]) {
+      expect(formatState(state)).not.toMatch(/revocation of|npm run revoke/);
+    }
+  });
 });

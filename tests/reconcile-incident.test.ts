@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatState } from '../src/cli/incident-views';
 import { loadEnv } from '../src/config';
 import type { IncidentInput } from '../src/domain';
 import { startSandboxReconcile } from '../src/reconcile-sandbox';
@@ -65,5 +66,8 @@ describe('webhook_backlog incident in sandbox mode', () => {
     expect(state.steps.some((s) => s.outcome === 'not_automated')).toBe(false);
     expect(state.timeline.map((t) => t.description).join('\n')).toContain("Clerk's Svix portal");
     expect(review?.markdown).toMatch(/webhook events replayed \(user reconciliation\): [1-9]\d*/);
+    // `npm run incident -- show` names the child a reconciliation, followed with the reconcile CLI.
+    const childId = `${state.incidentId}-reconcile_webhooks`;
+    expect(formatState(state)).toContain(`  reconciliation of reconcile_webhooks: workflow ${childId}\n      npm run reconcile -- progress ${childId}`);
   }, 120_000);
 });

@@ -1,13 +1,15 @@
 /**
  * Clerk's failures, classified once: four named kinds (`ClerkRateLimited`, `ClerkUnavailable`,
  * `ClerkKeyInvalid`, `ClerkRequestRejected`), each with its retry decision, and for activities a
- * Temporal `ApplicationFailure` of the same type (`nextRetryDelay` from `Retry-After`). The names
+ * Temporal `ApplicationFailure` of the same type (`nextRetryDelay` from `Retry-After`), on the
+ * shared HTTP-failure base (`http-errors.ts`). The names
  * that are never retried are listed in `src/shared.ts` (`NON_RETRYABLE_ERROR_TYPES`), where
  * workflows can import them.
  */
 import { isClerkAPIResponseError } from '@clerk/backend/errors';
-import { ApplicationFailure } from '@temporalio/common';
+import type { ApplicationFailure } from '@temporalio/common';
 import type { ClerkErrorName } from '../shared';
+import { failureKind, HttpFailure } from './http-errors';
 
 /** One entry of Clerk's `errors` array. */
 export interface ClerkApiErrorItem {
@@ -26,24 +28,16 @@ interface ClerkErrorInit {
 }
 
 /** Base of the four Clerk error kinds; match on `name` (it survives the activity boundary). */
-export abstract class ClerkError extends Error {
+/** Its `code` is Clerk's first error code, e.g. `clerk_key_invalid`. */
+export abstract class ClerkError extends HttpFailure {
   abstract override readonly name: ClerkErrorName;
-  abstract readonly retryable: boolean;
-  /** What we were doing, e.g. `sessions.revokeSession`. */
-  readonly operation: string;
-  /** HTTP status; undefined for network errors and timeouts. */
-  readonly status?: number;
-  /** Clerk's first error code, e.g. `clerk_key_invalid`. */
-  readonly code?: string;
   readonly clerkTraceId?: string;
   readonly errors: ClerkApiErrorItem[];
 
   constructor(message: string, init: ClerkErrorInit) {
-    super(message, init.cause === undefined ? undefined : { cause: init.cause });
-    this.operation = init.operation;
-    this.status = init.status;
-    this.errors = init.errors ?? [];
-    this.code = this.errors[0]?.code;
+    const errors = init.errors ?? [];
+    super(message, { operation: init.operation, status: init.status, code: errors[0]?.code, cause: init.cause });
+    this.errors = errors;
     this.clerkTraceId = init.clerkTraceId || undefined;
   }
 
@@ -74,7 +68,7 @@ export class ClerkRateLimited extends ClerkError {
   constructor(
     message: string,
     init: ClerkErrorInit,
-    readonly retryAfterMs: number,
+    override readonly retryAfterMs: number,
   ) {
     super(message, init);
   }
@@ -122,30 +116,26 @@ export function classifyClerkError(err: unknown, operation: string): ClerkError 
   const first = errors[0];
   const said = first ? `${first.code}: ${first.longMessage ?? first.message}` : err.message || 'no error body';
   const trace = err.clerkTraceId ? ` (clerk_trace_id ${err.clerkTraceId})` : '';
-  if (status === undefined) return new ClerkUnavailable(`Clerk ${operation}: network error: ${said}`, init);
-  if (status === 429) {
-    const retryAfterMs = typeof err.retryAfter === 'number' ? err.retryAfter * 1000 : DEFAULT_RETRY_AFTER_MS;
-    return new ClerkRateLimited(`Clerk ${operation}: 429 ${said}${trace}; retry after ${retryAfterMs} ms`, init, retryAfterMs);
+  // A 4xx whose code is clerk_key_invalid is a bad key whatever its status.
+  const kind = failureKind(status, [401]);
+  switch (kind === 'rejected' && first?.code === 'clerk_key_invalid' ? 'auth_failed' : kind) {
+    case 'unavailable':
+      return new ClerkUnavailable(status === undefined ? `Clerk ${operation}: network error: ${said}` : `Clerk ${operation}: ${status} ${said}${trace}`, init);
+    case 'rate_limited': {
+      const retryAfterMs = typeof err.retryAfter === 'number' ? err.retryAfter * 1000 : DEFAULT_RETRY_AFTER_MS;
+      return new ClerkRateLimited(`Clerk ${operation}: 429 ${said}${trace}; retry after ${retryAfterMs} ms`, init, retryAfterMs);
+    }
+    case 'auth_failed':
+      return new ClerkKeyInvalid(`Clerk ${operation}: ${status} ${said}${trace}`, init);
+    case 'rejected':
+      return new ClerkRequestRejected(`Clerk ${operation}: ${status} ${said}${trace}`, init);
   }
-  if (status >= 500) return new ClerkUnavailable(`Clerk ${operation}: ${status} ${said}${trace}`, init);
-  if (status === 401 || first?.code === 'clerk_key_invalid') {
-    return new ClerkKeyInvalid(`Clerk ${operation}: ${status} ${said}${trace}`, init);
-  }
-  return new ClerkRequestRejected(`Clerk ${operation}: ${status} ${said}${trace}`, init);
 }
 
 /** For activities: the Temporal failure that carries a Clerk error's kind, retryability and details. */
 export function toApplicationFailure(err: unknown, operation = 'call'): ApplicationFailure | unknown {
   const e = classifyClerkError(err, operation);
-  if (!(e instanceof ClerkError)) return e;
-  return ApplicationFailure.create({
-    type: e.name,
-    message: e.message,
-    nonRetryable: !e.retryable,
-    details: [e.toDetails()],
-    ...(e instanceof ClerkRateLimited ? { nextRetryDelay: e.retryAfterMs } : {}),
-    cause: e,
-  });
+  return e instanceof ClerkError ? e.toApplicationFailure({ chain: true }) : e;
 }
 
 /** A call with no answer within its timeout (the SDK has none of its own); classified as `ClerkUnavailable`. */

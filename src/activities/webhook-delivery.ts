@@ -1,8 +1,8 @@
 /**
  * Delivers synthesized Clerk webhook events to the app's endpoint as Svix does: a JSON body shaped
  * as Clerk's (`{data, object:"event", type, timestamp, instance_id}`) with `svix-id`,
- * `svix-timestamp` and `svix-signature` (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body` keyed by
- * the base64 after `whsec_`), so the app's own `verifyWebhook` accepts it. The `svix-id` is
+ * `svix-timestamp` and `svix-signature` (signed by `standardwebhooks`, the library Clerk's
+ * `verifyWebhook` checks it with), so the app accepts it. The `svix-id` is
  * derived from the user and the change, so a resend is recognisable as the same message.
  *
  * One module for the endpoint, with its errors and retry decision: 2xx delivered; 5xx, 429,
@@ -10,8 +10,9 @@
  * (retryable: the batch stops at its cursor and the workflow waits); other 4xx `WebhookRejected`
  * (recorded for that user, the run goes on).
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Webhook } from 'standardwebhooks';
 
 export type ReconcileEventType = 'user.created' | 'user.updated' | 'user.deleted';
 
@@ -56,12 +57,6 @@ export function reconcileMessageId(userId: string, type: ReconcileEventType, ver
   return `msg_rc${digest}`;
 }
 
-/** Svix's signature scheme (what `verifyWebhook` checks). */
-export function svixSignature(secret: string, msgId: string, timestampSeconds: number, body: string): string {
-  const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64');
-  return `v1,${createHmac('sha256', key).update(`${msgId}.${timestampSeconds}.${body}`).digest('base64')}`;
-}
-
 /** The body of a Clerk webhook event. */
 export function eventBody(type: ReconcileEventType, data: object, instanceId: string, now = Date.now()): string {
   return JSON.stringify({
@@ -78,6 +73,8 @@ export function eventBody(type: ReconcileEventType, data: object, instanceId: st
 export async function deliverEvent(endpoint: WebhookEndpoint, msgId: string, type: ReconcileEventType, data: object): Promise<{ attempts: number }> {
   const attempts = endpoint.attempts ?? 4;
   const body = eventBody(type, data, endpoint.instanceId ?? 'ins_reconcile');
+  // Svix's scheme: `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`, keyed by the base64 after `whsec_`.
+  const signer = new Webhook(endpoint.signingSecret);
   let last = '';
   let lastStatus: number | null = null;
   for (let attempt = 1; attempt <= attempts; attempt++) {
@@ -93,7 +90,7 @@ export async function deliverEvent(endpoint: WebhookEndpoint, msgId: string, typ
           'content-type': 'application/json',
           'svix-id': msgId,
           'svix-timestamp': String(ts),
-          'svix-signature': svixSignature(endpoint.signingSecret, msgId, ts, body),
+          'svix-signature': signer.sign(msgId, new Date(ts * 1000), body),
           'user-agent': 'clerk-incident-runbook/reconcile',
         },
         body,

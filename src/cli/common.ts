@@ -1,6 +1,6 @@
 /**
  * What every CLI command shares (the convention is docs/cli.md): the typed argument error, zod
- * issues named as flags, one exit-code policy (`runCli`), and a Temporal client from the
+ * issues named as flags (and the flag helpers that build the input), one exit-code policy (`runCli`), and a Temporal client from the
  * environment whose errors come back as one line naming the address, the id and the next command.
  */
 import { Client, Connection, NamespaceNotFoundError, ServiceError, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
@@ -76,6 +76,19 @@ export function describeFlagIssues(error: z.ZodError, flagOf: Record<string, str
     .join('; ');
 }
 
+/** `raw` parsed by `schema`, or a `CliArgumentError` naming the flags (`describeFlagIssues`). */
+export function parseOrThrow<T>(schema: z.ZodType<T>, raw: unknown, flagOf: Record<string, string> = {}): T {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new CliArgumentError(describeFlagIssues(parsed.error, flagOf));
+  return parsed.data;
+}
+
+/** A repeatable flag's parser: one value per occurrence, in order. */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** The fields that were given: flags left out stay out of the request. */
+export const defined = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+
 /** Where the CLI talks to Temporal, for the messages below. */
 export interface ClientContext {
   address: string;
@@ -86,6 +99,7 @@ export interface ClientContext {
 const WORKFLOW_KINDS: Record<string, { noun: string; show: (id: string) => string }> = {
   incidentWorkflow: { noun: 'an incident', show: (id) => `npm run incident -- show ${id}` },
   revokeSessionsWorkflow: { noun: 'a session revocation', show: (id) => `npm run revoke -- progress ${id}` },
+  reconcileUsersWorkflow: { noun: 'a reconciliation', show: (id) => `npm run reconcile -- progress ${id}` },
 };
 
 /** A workflow id that names a workflow of another type than the command acts on. Exit code 1. */

@@ -1,7 +1,8 @@
 /**
  * What `npm run incident` shows: an incident's state (pending decisions, steps by hand, what is
- * still open, a revocation child's progress bar, the timeline), the incident list from visibility
- * queries on the search attributes, and `watch`, which follows one until it closes.
+ * still open, its child workflows with a revocation's progress bar, the timeline), the incident
+ * list from visibility queries on the search attributes, and `watch`, which follows one until it
+ * closes.
  */
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { z } from 'zod';
@@ -12,22 +13,45 @@ import { getIncidentState, incidentWorkflow, type IncidentState } from '../workf
 import { formatCount, type RevocationProgress } from '../revoke-sessions';
 
 const INCIDENT = incidentWorkflow.name;
-const REVOCATION_STEPS: readonly string[] = ['revoke_all_sessions', 'targeted_revocation'];
+
+/** The kinds of child workflow a step runs: what `show` calls one, and the command that follows it. */
+const CHILD_KINDS = {
+  revocation: { noun: 'revocation', follow: (id: string) => `npm run revoke -- progress ${id}` },
+  reconciliation: { noun: 'reconciliation', follow: (id: string) => `npm run reconcile -- progress ${id}` },
+  // A step the CLI does not know yet: Temporal's own command shows it.
+  other: { noun: 'child workflow', follow: (id: string) => `npm run temporal -- workflow describe --workflow-id ${id}` },
+};
+export type ChildKind = keyof typeof CHILD_KINDS;
+const CHILD_OF_STEP: Record<string, ChildKind> = {
+  revoke_all_sessions: 'revocation',
+  targeted_revocation: 'revocation',
+  reconcile_webhooks: 'reconciliation',
+};
+
+export interface ChildWorkflow {
+  step: string;
+  workflowId: string;
+  kind: ChildKind;
+}
 
 /**
- * The child revocation workflow of each revocation step: the id recorded in the timeline, or for an
- * approved step still running, the id the playbook gives it (`<incidentId>-<step>`).
+ * The child workflow of each step that runs one: the id recorded in the timeline, or while it
+ * runs, the id the playbook gives it (`<incidentId>-<step>`): an approved revocation step, or the
+ * reconciliation the incident is waiting for.
  */
-export function revocationChildren(s: IncidentState): { step: string; workflowId: string }[] {
+export function childWorkflows(s: IncidentState): ChildWorkflow[] {
   const ids = new Map<string, string>();
   for (const e of s.timeline) {
     const id = e.details?.childWorkflowId;
     if (typeof id === 'string') ids.set(e.step, id);
   }
   for (const r of s.steps) {
-    if (REVOCATION_STEPS.includes(r.step) && r.outcome === 'approved' && !ids.has(r.step)) ids.set(r.step, `${s.incidentId}-${r.step}`);
+    if (CHILD_OF_STEP[r.step] === 'revocation' && r.outcome === 'approved' && !ids.has(r.step)) ids.set(r.step, `${s.incidentId}-${r.step}`);
   }
-  return [...ids].map(([step, workflowId]) => ({ step, workflowId }));
+  for (const [step, kind] of Object.entries(CHILD_OF_STEP)) {
+    if (kind === 'reconciliation' && s.waitingFor.startsWith(`${step}:`) && !ids.has(step)) ids.set(step, `${s.incidentId}-${step}`);
+  }
+  return [...ids].map(([step, workflowId]) => ({ step, workflowId, kind: CHILD_OF_STEP[step] ?? 'other' }));
 }
 
 /** One timeline line, as `show` and `watch` print it. */
@@ -75,9 +99,10 @@ export function formatState(s: IncidentState, progress: ReadonlyMap<string, Revo
     lines.push('  still open:', ...s.openItems.map((i) => `    - ${i}`));
     if (s.status === 'needs_human') lines.push(`      ${INCIDENT_COMMANDS.resolve(s.incidentId)}`);
   }
-  for (const c of revocationChildren(s)) {
-    const p = progress.get(c.workflowId);
-    lines.push(`  revocation of ${c.step}: workflow ${c.workflowId}`, ...(p ? [`      ${progressBar(p)}`] : []), `      npm run revoke -- progress ${c.workflowId}`);
+  for (const c of childWorkflows(s)) {
+    const p = c.kind === 'revocation' ? progress.get(c.workflowId) : undefined;
+    const { noun, follow } = CHILD_KINDS[c.kind];
+    lines.push(`  ${noun} of ${c.step}: workflow ${c.workflowId}`, ...(p ? [`      ${progressBar(p)}`] : []), `      ${follow(c.workflowId)}`);
   }
   if (s.attention.length) lines.push('  needs attention:', ...s.attention.map((a) => `    - ${a}`));
   lines.push('  timeline:', ...s.timeline.map(formatTimelineEvent));

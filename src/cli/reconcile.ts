@@ -11,10 +11,10 @@
  * (including a `partial` or `failed` outcome), 2 usage.
  */
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { Command } from 'commander';
 import { CliArgumentError, describeFlagIssues, existingWorkflow, operatorIdentity, runCli, withClient } from './common';
+import { followRun, say, startRun, type RunKind } from './runs';
 import { totalsLine, type ReconcileUsersResult } from '../reconcile';
 import {
   decideReconcile,
@@ -25,7 +25,6 @@ import {
   type ReconcileUsersInput,
 } from '../workflows/reconcile-users';
 
-const say = (line: string) => process.stdout.write(`${line}\n`);
 const WORKFLOW_TYPE = 'reconcileUsersWorkflow';
 const POLL_MS = 1000;
 
@@ -88,32 +87,21 @@ function resultLines(r: ReconcileUsersResult): string[] {
   ];
 }
 
+const RECONCILIATION: RunKind<typeof reconcileUsersWorkflow> = { workflow: reconcileUsersWorkflow, noun: 'reconciliation', command: 'npm run reconcile', resultLines };
+
+/** One line per poll when it changed: the stage and its totals, and what it waits for. */
 async function follow(client: Client, workflowId: string): Promise<void> {
   const handle = client.workflow.getHandle<typeof reconcileUsersWorkflow>(workflowId);
-  const done = handle.result();
-  let finished = false;
-  done.then(
-    () => (finished = true),
-    () => (finished = true),
-  );
   let last = '';
-  while (!finished) {
-    const p = await handle.query(getReconcileProgress).catch(() => null);
-    if (p) {
+  await followRun(handle, RECONCILIATION, {
+    everyMs: POLL_MS,
+    poll: async () => {
+      const p = await handle.query(getReconcileProgress);
       const line = `${p.stage}: ${totalsLine(p.totals, p.dryRun || p.stage.startsWith('plan'))}${p.stage === 'approval' ? ` — waiting for: npm run reconcile -- approve ${workflowId} --approver <name>` : ''}${p.lastError ? ` — waiting: ${p.lastError.type}` : ''}`;
       if (line !== last) say(line);
       last = line;
-    }
-    await Promise.race([done.catch(() => undefined), sleep(POLL_MS)]);
-  }
-  try {
-    const result = await done;
-    for (const line of resultLines(result)) say(line);
-    if (result.outcome !== 'succeeded') process.exitCode = 1;
-  } catch (err) {
-    say(`failed: reconciliation stopped: ${err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : String(err)}`);
-    process.exitCode = 1;
-  }
+    },
+  });
 }
 
 export function buildProgram(): Command {
@@ -136,14 +124,7 @@ export function buildProgram(): Command {
       const input = inputFromFlags(flags);
       await withClient(async (client, env) => {
         const workflowId = flags.id ?? `reconcile-${randomUUID()}`;
-        try {
-          await client.workflow.start(reconcileUsersWorkflow, { taskQueue: env.TEMPORAL_TASK_QUEUE, workflowId, args: [input], workflowIdReusePolicy: 'REJECT_DUPLICATE' });
-        } catch (err) {
-          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-          throw new Error(`--id: a workflow ${workflowId} already exists in namespace ${env.TEMPORAL_NAMESPACE}: pick another`);
-        }
-        say(`started ${input.dryRun ? 'DRY RUN ' : ''}reconciliation ${workflowId}`);
-        say(`follow it: npm run reconcile -- progress ${workflowId}`);
+        await startRun(client, env, RECONCILIATION, { workflowId, args: [input], dryRun: input.dryRun === true });
         if (flags.follow) await follow(client, workflowId);
       });
     });

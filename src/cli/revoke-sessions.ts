@@ -11,18 +11,12 @@
  * (including a `partial` or `failed` outcome), 2 usage.
  */
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowFailedError,
-  WorkflowNotFoundError,
-  type Client,
-  type WorkflowHandle,
-} from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
 import type { z } from 'zod';
-import { CliArgumentError, runCli, withClient } from './common';
+import { CliArgumentError, collect, runCli, withClient } from './common';
+import { followRun, say, startRun, type RunKind } from './runs';
 import { formatDuration } from '../domain';
 import { formatCount, type RevocationProgress, type RevokeSessionsResult } from '../revoke-sessions';
 import {
@@ -33,9 +27,6 @@ import {
   type RevokeSessionsInput,
 } from '../workflows/revoke-sessions';
 
-const say = (line: string) => process.stdout.write(`${line}\n`);
-/** Repeatable flag: one value per occurrence. */
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 /** Ids listed one by one in the final output before the rest is only counted. */
 const IDS_SHOWN = 20;
 
@@ -199,6 +190,8 @@ function barPayload(p: RevocationProgress, trouble: string) {
   };
 }
 
+const REVOCATION: RunKind<typeof revokeSessionsWorkflow> = { workflow: revokeSessionsWorkflow, noun: 'revocation', command: 'npm run revoke', resultLines };
+
 /**
  * Polls the progress query (and the workflow's pending activities, whose retries the workflow
  * cannot see) and draws a bar, or prints one JSON line per poll, until the workflow completes.
@@ -209,7 +202,6 @@ export async function followProgress(
   workflowId: string,
   opts: { json?: boolean; everyMs?: number } = {},
 ): Promise<void> {
-  const everyMs = opts.everyMs ?? 1000;
   const handle = client.workflow.getHandle<typeof revokeSessionsWorkflow>(workflowId);
   const interactive = process.stdout.isTTY === true && !opts.json;
   const bar = new SingleBar({
@@ -219,48 +211,32 @@ export async function followProgress(
     notTTYSchedule: 5000,
   });
   let started = false;
-  let done = false;
-  const resultPromise = handle.result().finally(() => {
-    done = true;
-  });
-  resultPromise.catch(() => undefined);
-  while (!done) {
-    try {
+  await followRun(handle, REVOCATION, {
+    everyMs: opts.everyMs ?? 1000,
+    json: opts.json ?? false,
+    poll: async () => {
       const [p, pending] = await Promise.all([handle.query(getRevocationProgress), pendingActivity(handle).catch(() => null)]);
       if (opts.json) {
         say(JSON.stringify({ ...p, pendingActivity: pending }));
-      } else {
-        const total = Math.max(1, p.usersInScope ?? p.totals.usersScanned);
-        const payload = barPayload(p, troubleText(p, pending));
-        if (!started) {
-          bar.start(total, p.totals.usersScanned, payload);
-          started = true;
-        } else {
-          bar.setTotal(total);
-          bar.update(p.totals.usersScanned, payload);
-        }
+        return;
       }
-    } catch {
-      // Between runs (continue-as-new) or before the first workflow task the query may fail: try again.
-    }
-    await Promise.race([resultPromise.catch(() => undefined), sleep(everyMs)]);
-  }
-  if (started) {
-    const p = await handle.query(getRevocationProgress).catch(() => null);
-    if (p) bar.update(p.totals.usersScanned, barPayload(p, ''));
-    bar.stop();
-  }
-  try {
-    const result = await resultPromise;
-    if (opts.json) say(JSON.stringify({ result }));
-    else for (const line of resultLines(result)) say(line);
-    if (result.outcome !== 'succeeded') process.exitCode = 1;
-  } catch (err) {
-    const cause = err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : String(err);
-    if (opts.json) say(JSON.stringify({ error: cause }));
-    else say(`failed: revocation stopped: ${cause}`);
-    process.exitCode = 1;
-  }
+      const total = Math.max(1, p.usersInScope ?? p.totals.usersScanned);
+      const payload = barPayload(p, troubleText(p, pending));
+      if (!started) {
+        bar.start(total, p.totals.usersScanned, payload);
+        started = true;
+      } else {
+        bar.setTotal(total);
+        bar.update(p.totals.usersScanned, payload);
+      }
+    },
+    settle: async () => {
+      if (!started) return;
+      const p = await handle.query(getRevocationProgress).catch(() => null);
+      if (p) bar.update(p.totals.usersScanned, barPayload(p, ''));
+      bar.stop();
+    },
+  });
 }
 
 export function buildProgram(): Command {
@@ -287,21 +263,13 @@ export function buildProgram(): Command {
       if (flags.json && !flags.follow) throw new CliArgumentError('--json: only with --follow');
       await withClient(async (client, env) => {
         const workflowId = flags.id ?? `revoke-${randomUUID()}`;
-        try {
-          // One id, one revocation: an id already used (even by a finished revocation) is refused.
-          await client.workflow.start(revokeSessionsWorkflow, {
-            taskQueue: env.TEMPORAL_TASK_QUEUE,
-            workflowId,
-            args: [input],
-            workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          });
-        } catch (err) {
-          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-          throw new Error(`--id: a workflow ${workflowId} already exists in namespace ${env.TEMPORAL_NAMESPACE}: pick another, or see it: npm run revoke -- progress ${workflowId}`);
-        }
-        const out = flags.json ? (line: string) => process.stderr.write(`${line}\n`) : say;
-        out(`started ${input.dryRun ? 'DRY RUN ' : ''}revocation ${workflowId}`);
-        out(`follow it: npm run revoke -- progress ${workflowId}`);
+        await startRun(client, env, REVOCATION, {
+          workflowId,
+          args: [input],
+          dryRun: input.dryRun === true,
+          seeExisting: `, or see it: npm run revoke -- progress ${workflowId}`,
+          ...(flags.json ? { out: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+        });
         if (flags.follow) await followProgress(client, workflowId, { json: flags.json ?? false });
       });
     });

@@ -4,8 +4,9 @@
  * and the fix in one sentence, plus a summary naming the most likely cause.
  * Pure (no I/O, no Node APIs): imported by the workflow, the diagnostics activity and
  * `npm run diagnose`. Evidence never holds a key or a token: hosts, ids, versions, times only.
- * One concern, the rule table with its six checks, hence a little over 400 lines.
  */
+import type SemVer from 'semver/classes/semver';
+import parseSemver from 'semver/functions/parse';
 import { formatDuration } from '../domain';
 
 export const DIAGNOSTIC_KINDS = ['middleware_failure', 'session_issues'] as const;
@@ -158,18 +159,17 @@ function originOf(url: string): string | null {
   }
 }
 
-/** `1.2.3` → [1,2,3]; pre-release suffixes are ignored (3.0.0-beta counts as 3.0.0). */
-export function parseVersion(v: string): [number, number, number] | null {
-  const m = /^v?(\d+)\.(\d+)\.(\d+)/.exec(v.trim());
-  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : null;
+/** A version (`1.2.3`, `v1.2.3`, `3.0.0-beta.1`) parsed by semver; null when it is not one (`latest`). */
+function parseVersion(v: string): SemVer | null {
+  return parseSemver(v.trim());
 }
 
+/** `version` is older than `minimum`, by major.minor.patch only (3.0.0-beta counts as 3.0.0); null when either is not a version. */
 export function versionBelow(version: string, minimum: string): boolean | null {
   const a = parseVersion(version);
   const b = parseVersion(minimum);
   if (!a || !b) return null;
-  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i]! < b[i]!;
-  return false;
+  return a.compareMain(b) < 0;
 }
 
 /** A cookie set on `domain` is sent to `hostname` (RFC 6265 domain-match, leading dot ignored). */
@@ -408,7 +408,7 @@ const middlewareSdk: Rule = {
         const below = versionBelow(h.sdk.version, min);
         if (below) {
           facts.push(`${h.sdk.version} is older than the minimum ${min}`);
-          raise('warn', `Upgrade ${h.sdk.name} from ${h.sdk.version} to ${min} or later (npm install ${h.sdk.name}@^${parseVersion(min)![0]}) and redeploy.`);
+          raise('warn', `Upgrade ${h.sdk.name} from ${h.sdk.version} to ${min} or later (npm install ${h.sdk.name}@^${parseVersion(min)!.major}) and redeploy.`);
         }
       }
     }

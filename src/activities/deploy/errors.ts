@@ -1,42 +1,29 @@
 /**
- * Deployment-platform failures, classified once (ky-style: one class per kind, a literal `name`,
- * the retry decision on it). For activities, `toDeployFailure` turns them into Temporal
- * `ApplicationFailure`s of the same type; the never-retried names are in `src/shared.ts`
- * (`NON_RETRYABLE_ERROR_TYPES`) so workflows can import them.
+ * Deployment-platform failures, classified once on the shared HTTP-failure base
+ * (`../http-errors.ts`: one class per kind, a literal `name`, the retry decision on it). For
+ * activities, `toDeployFailure` turns them into Temporal `ApplicationFailure`s of the same type;
+ * the never-retried names are in `src/shared.ts` (`NON_RETRYABLE_ERROR_TYPES`) so workflows can
+ * import them.
  */
-import { ApplicationFailure } from '@temporalio/common';
 import type { DeployErrorName } from '../../shared';
+import { failureKind, HttpFailure, type HttpFailureInit } from '../http-errors';
 
 /** Which adapter failed, e.g. `vercel`, `vercel-edge-config`, `webhook`. */
 export type AdapterName = 'vercel' | 'vercel-edge-config' | 'webhook';
 
-interface DeployErrorInit {
+interface DeployErrorInit extends HttpFailureInit {
   adapter: AdapterName;
-  /** What we were doing, e.g. `POST /v10/projects/{idOrName}/env`. */
-  operation: string;
-  status?: number;
-  /** The platform's error code (Vercel: `error.code`). */
-  code?: string;
-  retryAfterMs?: number;
-  cause?: unknown;
 }
 
-export abstract class DeployError extends Error {
+/** Base of the four kinds: `operation` is the route (`POST /v10/projects/{idOrName}/env`), `code` the platform's (Vercel: `error.code`). */
+export abstract class DeployError extends HttpFailure {
   abstract override readonly name: DeployErrorName;
-  abstract readonly retryable: boolean;
   readonly adapter: AdapterName;
-  readonly operation: string;
-  readonly status?: number;
-  readonly code?: string;
-  readonly retryAfterMs?: number;
 
   constructor(message: string, init: DeployErrorInit) {
-    super(message, init.cause === undefined ? undefined : { cause: init.cause });
-    this.adapter = init.adapter;
-    this.operation = init.operation;
-    this.status = init.status;
-    this.code = init.code;
-    this.retryAfterMs = init.retryAfterMs;
+    const { adapter, ...http } = init;
+    super(message, http);
+    this.adapter = adapter;
   }
 
   toDetails(): { adapter: AdapterName; operation: string; status: number | null; code: string | null } {
@@ -85,10 +72,16 @@ export function errorForStatus(
 ): DeployError {
   const said = body.message ? `: ${body.code ? `${body.code}: ` : ''}${body.message}` : body.code ? `: ${body.code}` : '';
   const init = { adapter, operation, status, ...(body.code ? { code: body.code } : {}), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
-  if (status === 401 || status === 403) return new DeployAuthFailed(`${adapter}: ${operation} answered ${status}${said}. Fix: ${AUTH_FIX[adapter]}`, init);
-  if (status === 429) return new DeployRateLimited(`${adapter}: ${operation} rate limited (429)${said}`, init);
-  if (status >= 500) return new DeployUnavailable(`${adapter}: ${operation} answered ${status}${said}`, init);
-  return new DeployRequestRejected(`${adapter}: ${operation} refused (${status})${said}`, init);
+  switch (failureKind(status, [401, 403])) {
+    case 'auth_failed':
+      return new DeployAuthFailed(`${adapter}: ${operation} answered ${status}${said}. Fix: ${AUTH_FIX[adapter]}`, init);
+    case 'rate_limited':
+      return new DeployRateLimited(`${adapter}: ${operation} rate limited (429)${said}`, init);
+    case 'unavailable':
+      return new DeployUnavailable(`${adapter}: ${operation} answered ${status}${said}`, init);
+    case 'rejected':
+      return new DeployRequestRejected(`${adapter}: ${operation} refused (${status})${said}`, init);
+  }
 }
 
 export function isDeployError(err: unknown): err is DeployError {
@@ -97,12 +90,5 @@ export function isDeployError(err: unknown): err is DeployError {
 
 /** For activities: a `DeployError` as an `ApplicationFailure` of the same type; anything else unchanged. */
 export function toDeployFailure(err: unknown): unknown {
-  if (!isDeployError(err)) return err;
-  return ApplicationFailure.create({
-    type: err.name,
-    message: err.message,
-    nonRetryable: !err.retryable,
-    details: [err.toDetails()],
-    ...(err.retryAfterMs !== undefined ? { nextRetryDelay: err.retryAfterMs } : {}),
-  });
+  return isDeployError(err) ? err.toApplicationFailure() : err;
 }

@@ -9,6 +9,11 @@
  * - Edge Config: `PATCH /v1/edge-config/{ecfg_…}/items` `{items: [{operation, key, value}]}`;
  *   no redeploy, the app sees it within seconds.
  * Every call: `Authorization: Bearer <token>`, `teamId` query parameter when configured.
+ *
+ * Hand-built requests rather than `@vercel/sdk` (weighed 2026-12-02, 1.28.35): the SDK checks every
+ * answer against its full schemas, and the sandbox's env list fails them and it lists deployments
+ * at /v7 (the sandbox serves /v6), so it cannot run here until the sandbox is fixed; and it would
+ * save little: the error kinds, Retry-After, timeouts and the schemas of the four fields we read stay.
  */
 import { z } from 'zod';
 import { DeployRequestRejected, DeployUnavailable, type AdapterName } from './errors';
