@@ -10,7 +10,7 @@
  */
 import { clerkMiddleware, createRouteMatcher } from '@clerk/nextjs/server';
 import { get } from '@vercel/edge-config';
-import { NextRequest, NextResponse, type NextFetchEvent } from 'next/server';
+import { NextResponse, type NextFetchEvent, type NextRequest } from 'next/server';
 import { BYPASS_HEADER, decideBypass } from './bypass-decision';
 
 const FLAG = 'CLERK_AUTH_BYPASS';
@@ -41,9 +41,9 @@ export default async function proxy(req: NextRequest, event: NextFetchEvent) {
   const rawPath = new URL(req.url).pathname;
   const decision = decideBypass({ flag: await readFlag(), path: rawPath, now: Date.now() });
   // Pages learn of the bypass from this request header, never from the client's own.
-  const headers = new Headers(req.headers);
-  headers.delete(BYPASS_HEADER);
+  req.headers.delete(BYPASS_HEADER);
   if (decision.action === 'bypass') {
+    const headers = new Headers(req.headers);
     console.warn(JSON.stringify({ msg: 'auth bypass: request let through without authentication', path: rawPath, route: decision.route, until: decision.until, incident: decision.incident }));
     headers.set(BYPASS_HEADER, 'true');
     const res = NextResponse.next({ request: { headers } });
@@ -51,7 +51,7 @@ export default async function proxy(req: NextRequest, event: NextFetchEvent) {
     return res;
   }
   if (decision.action === 'authenticate' && decision.reason !== 'flag_missing') console.error(decision.log);
-  return withClerk(new NextRequest(req, { headers }), event);
+  return withClerk(req, event);
 }
 
 export const config = {
