@@ -107,6 +107,13 @@ function expectNormalProtection(res: RawResponse, what: string): void {
 
 const refusedLines = (s: NextServer) => s.output().split('\n').filter((l) => l.includes(REFUSED));
 
+/** The refusal lines logged since `before` lines: waits for the first, then a moment for any second. */
+async function refusalsSince(s: NextServer, before: number): Promise<string[]> {
+  for (const deadline = Date.now() + 10_000; refusedLines(s).length === before && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 300));
+  return refusedLines(s).slice(before);
+}
+
 describe.skipIf(!built)('the Next.js example on Next.js 16 and @clerk/nextjs 7', () => {
   let sandbox: RunningSandbox;
   let edge: { connection: string; server: Server };
@@ -203,8 +210,7 @@ describe.skipIf(!built)('the Next.js example on Next.js 16 and @clerk/nextjs 7',
     const s = servers[name];
     const before = refusedLines(s).length;
     expectNormalProtection(await rawGet(s.url, '/app/dashboard', DOCUMENT), `${name} /app/dashboard`);
-    await new Promise((r) => setTimeout(r, 200));
-    const lines = refusedLines(s).slice(before);
+    const lines = await refusalsSince(s, before);
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!.slice(lines[0]!.indexOf('{')))).toMatchObject({
       reason: { expired: 'flag_expired', beyondMax: 'flag_beyond_max', malformed: 'flag_malformed' }[name],
@@ -235,8 +241,7 @@ describe.skipIf(!built)('the Next.js example on Next.js 16 and @clerk/nextjs 7',
       await adapter.setValue(FLAG, value);
       const before = refusedLines(s).length;
       expectNormalProtection(await rawGet(s.url, '/app/dashboard', DOCUMENT), reason);
-      await new Promise((r) => setTimeout(r, 200));
-      expect(refusedLines(s).slice(before).map((l) => JSON.parse(l.slice(l.indexOf('{'))).reason)).toEqual([reason]);
+      expect((await refusalsSince(s, before)).map((l) => JSON.parse(l.slice(l.indexOf('{'))).reason)).toEqual([reason]);
     }
 
     await adapter.removeValue(FLAG);
