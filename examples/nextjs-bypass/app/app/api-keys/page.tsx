@@ -1,0 +1,12 @@
+import { auth } from '@clerk/nextjs/server';
+
+// Never opened by the bypass: proxy.ts sends it through clerkMiddleware(), and the page checks again.
+export default async function ApiKeys() {
+  const { userId } = await auth.protect();
+  return (
+    <main>
+      <h1>API keys</h1>
+      <p>Signed in as {userId}.</p>
+    </main>
+  );
+}
