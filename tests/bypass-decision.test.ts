@@ -9,7 +9,7 @@ import {
   normaliseRoutePath,
   parseBypassFlag,
 } from '../examples/nextjs-bypass/bypass-decision';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { ALLOWED_ROUTES, HOSTILE_ROWS, PROTECTED_ROUTES, rawGet } from './helpers/bypass-spellings';
 
 const now = Date.parse('2026-11-27T06:00:00.000Z');

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sandboxDeployAdapter } from '../src/activities/deploy';
-import { startSandbox, type RunningSandbox } from '../src/sandbox';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { freePort } from '../src/temporal/dev-server';
 import { ALLOWED_ROUTES, HOSTILE_ROWS, PROTECTED_ROUTES, rawGet, type RawResponse } from './helpers/bypass-spellings';
 
