@@ -1,6 +1,6 @@
 /** Process configuration from the environment, validated once at start-up. */
 import { z } from 'zod';
-import { singleKeySchema } from './codec';
+import { singleKeySchema } from './codec/key-format';
 import { checkTemporalConnectionEnv, temporalConnectionEnvShape } from './connection';
 import { durationSchema } from './domain';
 import { signedStepsSchema } from './signing/policy';
