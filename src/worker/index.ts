@@ -1,7 +1,8 @@
 /**
  * The worker on task queue `clerk-incident`: runs the incident workflows and their activities.
- * `createWorker` is what `npm start` and the tests use; run this file directly for a worker
- * alone (e.g. in the container image), configured by environment variables.
+ * `createWorker` is what `npm start` and the tests use (unversioned); run this file directly for
+ * the production worker (`npm run worker:prod`, the image): configured by environment variables
+ * (./deps.ts), one build of its Worker Deployment with its workflows pinned (./versioning.ts).
  */
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
