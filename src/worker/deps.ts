@@ -28,7 +28,7 @@ export interface SandboxEndpoints {
   platform: { url: string; token: string; applicationId: string; instanceId: string };
 }
 
-export interface SandboxWiring {
+interface SandboxWiring {
   endpoints: SandboxEndpoints;
   /** Where the sandbox's key is kept for the worker's `file:` reference (a rotation writes the new key there). */
   keyFile: string;

@@ -31,7 +31,7 @@ const packageJson = z.object({ version: z.string().min(1) });
  * checkout, else (an image has no .git) the package version and the hash of the prebuilt
  * workflow bundle, so a build with other workflow code never shares a version with this one.
  */
-export function defaultBuildId(root: string = PROJECT_ROOT, bundle: { codePath: string } | undefined = prebuiltWorkflowBundle()): string {
+function defaultBuildId(root: string = PROJECT_ROOT, bundle: { codePath: string } | undefined = prebuiltWorkflowBundle()): string {
   const { version } = packageJson.parse(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')));
   const git = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: root, encoding: 'utf8' });
   const sha = git.status === 0 ? git.stdout.trim() : '';
@@ -46,7 +46,7 @@ export function workerVersionFromEnv(env: Pick<Env, 'TEMPORAL_DEPLOYMENT_NAME' |
 
 export const describeVersion = (v: WorkerVersion) => `${v.deploymentName}:${v.buildId}`;
 
-export type CurrentVersionOutcome = { kind: 'made-current' } | { kind: 'already-current' } | { kind: 'other-current'; current: WorkerVersion };
+type CurrentVersionOutcome = { kind: 'made-current' } | { kind: 'already-current' } | { kind: 'other-current'; current: WorkerVersion };
 
 /**
  * A deployment's first build: when the deployment has no current version yet, makes `version`
