@@ -35,6 +35,13 @@ RUN npm ci --omit=dev && npm cache clean --force
 
 COPY --from=build /app/dist ./dist
 
+# Worker Versioning (docs/scale-out.md, "Upgrading the worker"): each image is one build of the
+# deployment TEMPORAL_DEPLOYMENT_NAME (default clerk-incident-runbook). CI passes the commit:
+#   docker build --build-arg TEMPORAL_BUILD_ID=0.1.0-$(git rev-parse --short=12 HEAD) .
+# Without it (the image has no .git) the build id is the package version and the workflow bundle's hash.
+ARG TEMPORAL_BUILD_ID=
+ENV TEMPORAL_BUILD_ID=${TEMPORAL_BUILD_ID}
+
 # The image's non-root `node` user (uid 1000), by number so that Kubernetes'
 # runAsNonRoot can verify it. Files stay root-owned, read-only to the process.
 USER 1000:1000

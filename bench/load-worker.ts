@@ -1,8 +1,8 @@
 /**
  * The worker of `npm run bench:load`, in a process of its own so that its CPU time and memory are
- * measured apart from the driver's. Wired as `npm start` wires sandbox mode (the activity deps of
- * `sandboxWorkerDeps`, the app's user store, a chat webhook), through `createWorker` with no
- * tuning of its own: what is measured is the worker users run.
+ * measured apart from the driver's. Wired by the worker's one wiring in sandbox mode
+ * (`workerDepsFromEnv`, src/worker/deps.ts, with the app's user store and a chat webhook), through
+ * `createWorker` with no tuning of its own: what is measured is the worker users run.
  *
  * Talks to its parent over the IPC channel: the first message is its `LoadWorkerConfig`; it answers
  * `{ type: 'ready' }` once polling, and each `{ type: 'stats', reset? }` with its CPU time (user +
@@ -11,18 +11,16 @@
  */
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { loadEnv } from '../src/config';
-import { sandboxWorkerDeps } from '../src/drill/environment';
-import { mappingFromEnv } from '../src/reconcile-setup';
-import type { RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
-import { openUserStore } from '../src/stores';
+import { reconcileDepsFromEnv } from '../src/reconcile-setup';
 import { createWorker } from '../src/worker';
+import { workerDepsFromEnv, type SandboxEndpoints } from '../src/worker/deps';
 
 export interface LoadWorkerConfig {
   temporalAddress: string;
   namespace: string;
   taskQueue: string;
   workflowBundlePath: string;
-  sandbox: Pick<RunningSandbox, 'url' | 'secretKey' | 'publishableKey' | 'vercel' | 'vault' | 'platform'>;
+  sandbox: SandboxEndpoints;
   /** Where the sandbox's key is written for the worker's `file:` key reference. */
   keyFile: string;
   chatWebhookUrl: string;
@@ -49,19 +47,16 @@ async function run(config: LoadWorkerConfig): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const env = loadEnv({ CLERK_RATE_HEADROOM: String(config.clerkHeadroom) });
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
-  const deps = await sandboxWorkerDeps(config.sandbox, config.keyFile, env);
-  const store = openUserStore(config.reconcile.storeUrl, mappingFromEnv(env));
+  // The receiver runs in the parent: the store and endpoint it serves, as USER_STORE_URL and RECONCILE_WEBHOOK_URL would name them.
+  const reconcile = reconcileDepsFromEnv(env, { storeUrl: config.reconcile.storeUrl, webhookUrl: config.reconcile.receiverUrl, signingSecret: config.reconcile.signingSecret });
+  const deps = await workerDepsFromEnv(env, { sandbox: { endpoints: config.sandbox, keyFile: config.keyFile }, chatWebhookUrl: config.chatWebhookUrl, ...(reconcile ? { reconcile } : {}) });
   const worker = await createWorker({
     connection,
     namespace: config.namespace,
     taskQueue: config.taskQueue,
     workflowBundle: { codePath: config.workflowBundlePath },
     identity: `bench-load-worker-${process.pid}`,
-    deps: {
-      ...deps,
-      chatWebhookUrl: config.chatWebhookUrl,
-      reconcile: { store, mapping: mappingFromEnv(env), delivery: { type: 'webhook', endpoint: { url: config.reconcile.receiverUrl, signingSecret: config.reconcile.signingSecret } } },
-    },
+    deps,
   });
   let peak = process.memoryUsage.rss();
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 100);
@@ -77,7 +72,7 @@ async function run(config: LoadWorkerConfig): Promise<void> {
   send({ type: 'ready' });
   await running;
   clearInterval(sampler);
-  await store.close();
+  await deps.reconcile?.store.close();
   await connection.close();
   process.exit(0);
 }

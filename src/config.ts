@@ -1,6 +1,6 @@
 /** Process configuration from the environment, validated once at start-up. */
 import { z } from 'zod';
-import { singleKeySchema } from './codec';
+import { singleKeySchema } from './codec/key-format';
 import { checkTemporalConnectionEnv, temporalConnectionEnvShape } from './connection';
 import { durationSchema } from './domain';
 import { signedStepsSchema } from './signing/policy';
@@ -26,6 +26,14 @@ export const envSchema = z.object({
   TEMPORAL_TASK_QUEUE: z.string().min(1).default(TASK_QUEUE),
   /** Temporal Cloud / secured cluster: API key, mTLS files, CA, server name (src/connection.ts). */
   ...temporalConnectionEnvShape,
+  /** Worker Versioning of the production worker (src/worker/versioning.ts): the deployment every build of it belongs to. */
+  TEMPORAL_DEPLOYMENT_NAME: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/, "must be 1-100 letters, digits, '-' or '_' (no '.' or ':')")
+    .default('clerk-incident-runbook'),
+  /** This build's id within the deployment; default: package version and git commit, or the workflow bundle's hash. */
+  TEMPORAL_BUILD_ID: optionalString.pipe(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$/, "must be 1-100 letters, digits, '.', '_', '+' or '-', starting with a letter or digit").optional()),
   /** UI port of the dev server that `npm start` runs. */
   TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   /** Real Clerk when set; otherwise the project's Clerk sandbox. */

@@ -10,23 +10,17 @@ import { temporal } from '@temporalio/proto';
 import { NativeConnection, Runtime } from '@temporalio/worker';
 import { dataConverterFromEnv, keyRingFromEnv } from './codec';
 import { startCodecServerFromEnv, type RunningCodecServer } from './codec/server';
-import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from './config';
+import { loadEnv } from './config';
 import { temporalConnectionOptions, usesTls, type TemporalConnectionOptions } from './connection';
 import { SEARCH_ATTRIBUTES } from './shared';
 import { serverAnswers, startDevServer, startDevServerViaSdkDownload, type RunningDevServer } from './temporal/dev-server';
 import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from './temporal/provision';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { createWorker } from './worker';
+import { workerDepsFromEnv, type WorkerDepsOptions } from './worker/deps';
 import { workerLogger } from './worker/logger';
-import { clerkLimitsFromEnv, createClerkGateway } from './activities/clerk';
-import { demoSigning, signingFromEnv } from './activities/signing';
-import { deployAdapterFromEnv, sandboxDeployAdapter, type DeployAdapter } from './activities/deploy';
-import { workerKeysFromEnv, type WorkerKeys } from './keys/worker-keys';
-import { bypassConfigFromEnv } from './activities/bypass';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
-import { reconcileDepsFromEnv } from './reconcile-setup';
 import { startSandboxReconcile } from './reconcile-sandbox';
-import type { ReconcileDeps } from './activities/reconcile-users';
 
 const DATA_DIR = join(PROJECT_ROOT, '.data');
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -113,62 +107,30 @@ async function main(): Promise<void> {
       uiUrl = server.uiUrl;
     }
 
-    let clerk: {
-      mode: 'real' | 'sandbox';
-      apiUrl?: string;
-      secretKey: string;
-      statusPageUrl: string;
-      appHealthUrl?: string;
-      appRoutes: string[];
-      publishableKey?: string;
-    };
-    let deploy: DeployAdapter | undefined = deployAdapterFromEnv(env);
-    let keys: WorkerKeys;
-    let reconcile: ReconcileDeps | undefined;
+    // Real Clerk, or the sandbox and the app's side of its webhooks; the rest is the worker's one wiring (src/worker/deps.ts).
+    let sandboxUrl: string | undefined;
+    let wiring: WorkerDepsOptions;
     if (env.CLERK_SECRET_KEY || env.CLERK_SECRET_KEY_REF) {
-      keys = await workerKeysFromEnv(env);
-      clerk = {
-        mode: 'real',
-        apiUrl: env.CLERK_API_URL,
-        secretKey: keys.secretKey,
-        statusPageUrl: env.CLERK_STATUS_PAGE_URL ?? CLERK_STATUS_PAGE,
-        appHealthUrl: env.APP_HEALTH_URL,
-        appRoutes: env.APP_ROUTES,
-      };
       say('Clerk: REAL Clerk Backend API (CLERK_SECRET_KEY is set)');
-      reconcile = reconcileDepsFromEnv(env);
-      say(reconcile ? `User store: ${reconcile.store.kind} (USER_STORE_URL), ${reconcile.delivery.type} delivery` : 'User store: none (USER_STORE_URL unset): webhook_backlog reconciliation stays by hand');
+      wiring = {};
     } else {
       const sandbox: RunningSandbox = await startSandbox({ port: env.CLERK_SANDBOX_PORT, users: SANDBOX_USERS, seed: 1 });
       stops.push(() => sandbox.close());
-      // The sandbox's key in a file reference; a rotation goes through its Platform API and Vault.
-      keys = await workerKeysFromEnv(env, {
-        apiUrl: sandbox.url,
-        sandbox: { keyFile: join(DATA_DIR, 'sandbox-clerk-secret-key'), secretKey: sandbox.secretKey, vault: sandbox.vault, platform: sandbox.platform },
-      });
-      // Triage probes the sandbox's example app unless APP_HEALTH_URL / APP_ROUTES say otherwise.
-      clerk = {
-        mode: 'sandbox',
-        apiUrl: sandbox.url,
-        secretKey: sandbox.secretKey,
-        statusPageUrl: sandbox.url,
-        appHealthUrl: env.APP_HEALTH_URL ?? `${sandbox.url}/api/clerk-health`,
-        appRoutes: env.APP_ROUTES.length ? env.APP_ROUTES : [`${sandbox.url}/app/dashboard`, `${sandbox.url}/app/profile`],
-        publishableKey: sandbox.publishableKey,
-      };
+      sandboxUrl = sandbox.url;
       say(`Clerk: SANDBOX at ${sandbox.url} with ${SANDBOX_USERS} seeded users (no CLERK_SECRET_KEY set; nothing reaches real Clerk)`);
-      // The example app is deployed on the sandbox's Vercel: the bypass works with no account anywhere.
-      deploy ??= sandboxDeployAdapter(sandbox.vercel);
       // The app's side of webhooks: a SQLite store and the example receiver, 10 % of deliveries dropped.
       const users = await startSandboxReconcile(env, sandbox, DATA_DIR);
       stops.push(() => users.close());
-      reconcile = users.deps;
       say(`User store: ${users.storeUrl}, fed by the example webhook receiver at ${users.receiverUrl} (the sandbox drops 10 % of deliveries)`);
+      // The sandbox's key in a file reference; a rotation goes through its Platform API and Vault.
+      wiring = { sandbox: { endpoints: sandbox, keyFile: join(DATA_DIR, 'sandbox-clerk-secret-key'), demoSigningDir: join(DATA_DIR, 'signing') }, reconcile: users.deps };
     }
-    say(deploy ? `Deployment platform: ${deploy.name}${env.DEPLOY_ADAPTER ? '' : " (the sandbox's emulated Vercel)"}` : 'Deployment platform: none configured (DEPLOY_ADAPTER); the emergency bypass is done by hand');
+    const deps = await workerDepsFromEnv(env, { ...wiring, temporalUiUrl: uiUrl, say });
+    if (!sandboxUrl) {
+      say(deps.reconcile ? `User store: ${deps.reconcile.store.kind} (USER_STORE_URL), ${deps.reconcile.delivery.type} delivery` : 'User store: none (USER_STORE_URL unset): webhook_backlog reconciliation stays by hand');
+    }
+    say(deps.deploy ? `Deployment platform: ${deps.deploy.name}${env.DEPLOY_ADAPTER ? '' : " (the sandbox's emulated Vercel)"}` : 'Deployment platform: none configured (DEPLOY_ADAPTER); the emergency bypass is done by hand');
 
-    const signing =
-      (await signingFromEnv(env, say)) ?? (clerk.mode === 'sandbox' && env.SIGNED_APPROVALS_DEMO ? await demoSigning(join(DATA_DIR, 'signing'), env.SIGNED_STEPS, say) : undefined);
     const connection = await NativeConnection.connect(temporalConnectionOptions(env, address));
     stops.push(() => connection.close());
     const worker = await createWorker({
@@ -176,29 +138,7 @@ async function main(): Promise<void> {
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.TEMPORAL_TASK_QUEUE,
       dataConverter: dataConverterFromEnv(env),
-      deps: {
-        statusPageUrl: clerk.statusPageUrl,
-        sandbox: clerk.mode === 'sandbox',
-        clerk: createClerkGateway({
-          secretKey: clerk.secretKey,
-          keySource: keys.keySource,
-          apiUrl: clerk.apiUrl,
-          // The sandbox enforces the production limit by default, whatever its sk_test_ key suggests.
-          ...clerkLimitsFromEnv(env, clerk.secretKey, env.CLERK_INSTANCE_TYPE ?? (clerk.mode === 'sandbox' ? 'production' : undefined)),
-        }),
-        appHealthUrl: clerk.appHealthUrl,
-        appRoutes: clerk.appRoutes,
-        ...(env.APPROVER_IDENTITIES ? { approverIdentities: env.APPROVER_IDENTITIES } : {}),
-        ...(signing ? { signing } : {}),
-        diagnostics: diagnosticsConfig(env, clerk.mode === 'sandbox' && clerk.apiUrl ? { url: clerk.apiUrl, ...(clerk.publishableKey ? { publishableKey: clerk.publishableKey } : {}) } : undefined),
-        chatWebhookUrl: env.CHAT_WEBHOOK_URL,
-        temporalUiUrl: env.TEMPORAL_UI_URL ?? uiUrl,
-        namespace: env.TEMPORAL_NAMESPACE,
-        ...(deploy ? { deploy } : {}),
-        keys: keys.rotation,
-        bypass: bypassConfigFromEnv(env),
-        ...(reconcile ? { reconcile } : {}),
-      },
+      deps,
     });
 
     say('');
@@ -212,8 +152,8 @@ async function main(): Promise<void> {
       writeRuntimeFile(
         {
           pid: process.pid,
-          mode: clerk.mode === 'sandbox' ? 'sandbox' : 'clerk',
-          ...(clerk.mode === 'sandbox' && clerk.apiUrl ? { sandboxUrl: clerk.apiUrl } : {}),
+          mode: sandboxUrl ? 'sandbox' : 'clerk',
+          ...(sandboxUrl ? { sandboxUrl } : {}),
           temporalAddress: address,
           uiUrl,
           startedAt: new Date().toISOString(),

@@ -10,7 +10,8 @@ import { createDiagnosticsActivities, type DiagnosticsDeps } from './diagnostics
 import { createRevokeSessionsActivities } from './revoke-sessions';
 import { createSigningActivities, type SigningDeps } from './signing';
 import { createDeployActivities } from './deploy/activities';
-import { createKeyRotationActivities, type KeyRotationDeps } from './key-rotation';
+import { createKeyRotationActivities } from './key-rotation';
+import type { KeyRotationDeps } from '../keys/rotation';
 import type { DeployAdapter } from './deploy';
 import { createBypassActivities, type BypassConfig } from './bypass';
 import { createReconcileActivities, type ReconcileDeps } from './reconcile-users';

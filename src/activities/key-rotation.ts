@@ -20,7 +20,8 @@ import { classifyClerkError, ClerkError, ClerkRateLimited, withTimeout } from '.
 import type { ClerkGateway } from './clerk';
 import type { DeployAdapter } from './deploy';
 import { toDeployFailure } from './deploy';
-import { createKeyResolver, fingerprint, KeyRefError, type KeyResolver, type KeySource } from '../keys/resolve';
+import { fingerprint, KeyRefError } from '../keys/resolve';
+import type { KeyRotationDeps } from '../keys/rotation';
 import { parseKeyRef } from '../keys/ref';
 import { z } from 'zod';
 
@@ -28,32 +29,6 @@ import { z } from 'zod';
 const platformRotateAnswer = z.object({
   instances: z.array(z.object({ instance_id: z.string(), environment_type: z.string(), secret_key: z.string().min(1) })).min(1),
 });
-
-export interface PlatformApiOptions {
-  /** Default https://api.clerk.com (the sandbox's URL in sandbox mode). */
-  url?: string;
-  /** CLERK_PLATFORM_API_TOKEN: a Platform API token, not a secret key. */
-  token: string;
-  /** CLERK_APPLICATION_ID (`app_…`). */
-  applicationId: string;
-  /** CLERK_INSTANCE: the instance id (`ins_…`) or its environment (`production`). */
-  instance: string;
-  /** CLERK_NEW_KEY_REF: where the new key is stored (a file: or vault: reference). */
-  storeRef: string;
-  /** Hours the old key stays valid after the rotation (0: it dies at once). */
-  delayHours: number;
-}
-
-export interface KeyRotationDeps {
-  resolver: KeyResolver;
-  /** The worker's key (CLERK_SECRET_KEY_REF), the one its Clerk gateway resolves per call. */
-  workerKey: KeySource;
-  /** Clerk's Backend API (the sandbox's URL in sandbox mode). */
-  apiUrl?: string;
-  platform?: PlatformApiOptions;
-  /** The env var the app reads its key from (default CLERK_SECRET_KEY). */
-  appKeyName?: string;
-}
 
 export interface RotationStart {
   workerRef: string;
@@ -298,9 +273,4 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
       };
     },
   };
-}
-
-/** The worker's key rotation dependencies from its configuration (see docs/key-rotation.md). */
-export function keyRotationDeps(opts: { workerKey: KeySource; resolver?: KeyResolver; apiUrl?: string; platform?: PlatformApiOptions }): KeyRotationDeps {
-  return { resolver: opts.resolver ?? createKeyResolver(), workerKey: opts.workerKey, ...(opts.apiUrl ? { apiUrl: opts.apiUrl } : {}), ...(opts.platform ? { platform: opts.platform } : {}) };
 }

@@ -1,8 +1,9 @@
 /**
  * Where a drill runs: the sandbox and worker of a running `npm start` (found through its runtime
- * file), or what the drill starts itself, wired as `npm start` wires sandbox mode (src/main.ts):
- * a Clerk sandbox, the deploy adapter on its emulated Vercel, a worker on a task queue of its own,
- * and the Temporal server at TEMPORAL_ADDRESS or else a dev server with a throwaway database.
+ * file), or what the drill starts itself, wired by the worker's one wiring (src/worker/deps.ts)
+ * in sandbox mode as `npm start` is: a Clerk sandbox, the deploy adapter on its emulated Vercel,
+ * a worker on a task queue of its own, and the Temporal server at TEMPORAL_ADDRESS or else a dev
+ * server with a throwaway database. The environment is `sandboxOnly`: nothing outside the sandbox.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,50 +12,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import type { ActivityDeps } from '../activities';
-import { bypassConfigFromEnv } from '../activities/bypass';
-import { clerkLimitsFromEnv, createClerkGateway } from '../activities/clerk';
-import { sandboxDeployAdapter } from '../activities/deploy';
 import { dataConverterFromEnv } from '../codec';
-import { diagnosticsConfig, loadEnv, type Env } from '../config';
+import { loadEnv } from '../config';
 import { temporalConnectionOptions } from '../connection';
-import { workerKeysFromEnv } from '../keys/worker-keys';
 import { startSandboxReconcile } from '../reconcile-sandbox';
 import { findRunningStart } from '../runtime-file';
-import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
+import { startSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { freePort, serverAnswers, startDevServer } from '../temporal/dev-server';
 import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from '../temporal/provision';
 import { createWorker } from '../worker';
+import { sandboxOnly, workerDepsFromEnv } from '../worker/deps';
 import type { DrillTarget } from './run';
 import { DrillSandbox } from './sandbox';
 
 export const DEFAULT_REVIEW_DIR = join(PROJECT_ROOT, '.data', 'drills');
-
-/**
- * Activity dependencies of a sandbox-mode worker, as src/main.ts builds them for `npm start`: the
- * sandbox's key in a `file:` reference at `keyFile` (a rotation goes through the sandbox's
- * Platform API and Vault), the deploy adapter on its Vercel.
- */
-export async function sandboxWorkerDeps(
-  sandbox: Pick<RunningSandbox, 'url' | 'secretKey' | 'publishableKey' | 'vercel' | 'vault' | 'platform'>,
-  keyFile: string,
-  env: Env = loadEnv({}),
-): Promise<ActivityDeps> {
-  const keys = await workerKeysFromEnv(env, { apiUrl: sandbox.url, sandbox: { keyFile, secretKey: sandbox.secretKey, vault: sandbox.vault, platform: sandbox.platform } });
-  return {
-    statusPageUrl: sandbox.url,
-    sandbox: true,
-    clerk: createClerkGateway({ secretKey: keys.secretKey, keySource: keys.keySource, apiUrl: sandbox.url, ...clerkLimitsFromEnv(env, keys.secretKey, 'production') }),
-    appHealthUrl: `${sandbox.url}/api/clerk-health`,
-    appRoutes: [`${sandbox.url}/app/dashboard`, `${sandbox.url}/app/profile`],
-    diagnostics: diagnosticsConfig(env, { url: sandbox.url, publishableKey: sandbox.publishableKey }),
-    namespace: env.TEMPORAL_NAMESPACE,
-    deploy: sandboxDeployAdapter(sandbox.vercel),
-    keys: keys.rotation,
-    bypass: bypassConfigFromEnv(env),
-  };
-}
-
 
 /**
  * The incident channel of a worker the drill starts: a Slack-compatible webhook on loopback whose
@@ -141,7 +112,7 @@ export async function openDrillTarget(log: (line: string) => void, reviewDir = D
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue,
       dataConverter: dataConverterFromEnv(env),
-      deps: { ...(await sandboxWorkerDeps(sandbox, join(dir, 'clerk-secret-key'), env)), chatWebhookUrl: chat.url, reconcile: users.deps },
+      deps: await workerDepsFromEnv(sandboxOnly(env), { sandbox: { endpoints: sandbox, keyFile: join(dir, 'clerk-secret-key') }, reconcile: users.deps, chatWebhookUrl: chat.url }),
     });
     const running = worker.run();
     stops.push(async () => {

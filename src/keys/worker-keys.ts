@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Env } from '../config';
-import { keyRotationDeps, type KeyRotationDeps, type PlatformApiOptions } from '../activities/key-rotation';
+import { keyRotationDeps, type KeyRotationDeps, type PlatformApiOptions } from './rotation';
 import { createKeyResolver, createKeySource, type KeyResolver, type KeySource } from './resolve';
 import { keyRefSchema } from './ref';
 

@@ -1,23 +1,20 @@
 /**
  * The worker on task queue `clerk-incident`: runs the incident workflows and their activities.
- * `createWorker` is what `npm start` and the tests use; run this file directly for a worker
- * alone (e.g. in the container image), configured by environment variables.
+ * `createWorker` is what `npm start` and the tests use (unversioned); run this file directly for
+ * the production worker (`npm run worker:prod`, the image): configured by environment variables
+ * (./deps.ts), one build of its Worker Deployment with its workflows pinned (./versioning.ts).
  */
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
-import { clerkLimitsFromEnv, createClerkGateway, createClerkRateLimiters } from '../activities/clerk';
-import { signingFromEnv } from '../activities/signing';
-import { deployAdapterFromEnv } from '../activities/deploy';
-import { workerKeysFromEnv } from '../keys/worker-keys';
-import { bypassConfigFromEnv } from '../activities/bypass';
 import { dataConverterFromEnv } from '../codec';
-import { CLERK_STATUS_PAGE, diagnosticsConfig, loadEnv } from '../config';
+import { loadEnv } from '../config';
 import { describeTemporalConnection, temporalConnectionOptions } from '../connection';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
 import { prebuiltWorkflowBundle, WORKFLOWS_PATH } from './bundle';
-import { reconcileDepsFromEnv } from '../reconcile-setup';
+import { workerDepsFromEnv } from './deps';
 import { workerLogger } from './logger';
+import { describeVersion, makeCurrentIfNone, versionedDeployment, workerVersionFromEnv, type WorkerVersion } from './versioning';
 
 export { WORKFLOWS_PATH } from './bundle';
 
@@ -31,6 +28,8 @@ export interface CreateWorkerOptions {
   identity?: string;
   /** Payload encryption (`dataConverterFromEnv`); codecs run outside the workflow sandbox, so the bundle is the same. */
   dataConverter?: DataConverter;
+  /** Worker Versioning: this worker is that build of its deployment, its workflows pinned (./versioning.ts). Unset: unversioned. */
+  version?: WorkerVersion;
 }
 
 export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
@@ -42,6 +41,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     ...(opts.identity ? { identity: opts.identity } : {}),
     ...(opts.dataConverter ? { dataConverter: opts.dataConverter } : {}),
+    ...(opts.version ? { workerDeploymentOptions: versionedDeployment(opts.version) } : {}),
   });
 }
 
@@ -54,12 +54,9 @@ async function main(): Promise<void> {
       'CLERK_SECRET_KEY is not set. A worker on its own talks to real Clerk only; use `npm start` for sandbox mode.',
     );
   }
-  const signing = await signingFromEnv(env, (line) => console.log(line));
-  const keys = await workerKeysFromEnv(env);
+  const version = workerVersionFromEnv(env);
+  const deps = await workerDepsFromEnv(env, { say: (line) => console.log(line) });
   const connection = await NativeConnection.connect(temporalConnectionOptions(env));
-  // One limiter per Clerk instance for this process: every gateway created here shares it.
-  const rateLimiters = createClerkRateLimiters();
-  const reconcile = reconcileDepsFromEnv(env);
   const worker = await createWorker({
     connection,
     // Run from dist/ (`npm run build`): the bundle built then; run by tsx from src/: bundled now.
@@ -67,33 +64,25 @@ async function main(): Promise<void> {
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     dataConverter: dataConverterFromEnv(env),
-    deps: {
-      statusPageUrl: env.CLERK_STATUS_PAGE_URL ?? CLERK_STATUS_PAGE,
-      sandbox: false,
-      clerk: createClerkGateway({
-        secretKey: keys.secretKey,
-        keySource: keys.keySource,
-        apiUrl: env.CLERK_API_URL,
-        ...clerkLimitsFromEnv(env, keys.secretKey),
-        rateLimiters,
-      }),
-      appHealthUrl: env.APP_HEALTH_URL,
-      appRoutes: env.APP_ROUTES,
-      ...(env.APPROVER_IDENTITIES ? { approverIdentities: env.APPROVER_IDENTITIES } : {}),
-      ...(signing ? { signing } : {}),
-      diagnostics: diagnosticsConfig(env),
-      chatWebhookUrl: env.CHAT_WEBHOOK_URL,
-      temporalUiUrl: env.TEMPORAL_UI_URL,
-      namespace: env.TEMPORAL_NAMESPACE,
-      deploy: deployAdapterFromEnv(env),
-      keys: keys.rotation,
-      bypass: bypassConfigFromEnv(env),
-      ...(reconcile ? { reconcile } : {}),
-    },
+    version,
+    deps,
   });
-  console.log(`worker polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${describeTemporalConnection(env)}`);
+  console.log(`worker polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${describeTemporalConnection(env)} as version ${describeVersion(version)} (workflows pinned)`);
   // Worker.run() stops on SIGINT/SIGTERM by itself (the SDK installs the handlers).
-  await worker.run();
+  const running = worker.run();
+  const stopped = new AbortController();
+  const settled = makeCurrentIfNone(connection, env.TEMPORAL_NAMESPACE, version, { signal: stopped.signal }).then(
+    (outcome) => {
+      if (outcome.kind === 'made-current') console.log(`${describeVersion(version)} is now the current version (the deployment had none)`);
+      if (outcome.kind === 'other-current') {
+        console.log(`the current version is ${describeVersion(outcome.current)}: this build takes new incidents once it is made current (docs/scale-out.md)`);
+      }
+    },
+    (err: unknown) => console.error(`could not check the deployment's current version: ${err instanceof Error ? err.message : String(err)}`),
+  );
+  await running;
+  stopped.abort();
+  await settled;
   await connection.close();
 }
 

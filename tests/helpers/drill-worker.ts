@@ -8,10 +8,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import type { ReconcileDeps } from '../../src/activities/reconcile-users';
 import { loadEnv } from '../../src/config';
-import { sandboxWorkerDeps } from '../../src/drill/environment';
-import type { RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { DEFAULT_MAPPING, openUserStore } from '../../src/stores';
 import { createWorker } from '../../src/worker';
+import { workerDepsFromEnv, type SandboxEndpoints } from '../../src/worker/deps';
 import { runChildWorker } from './child-worker-main';
 
 export interface DrillWorkerConfig {
@@ -19,7 +18,7 @@ export interface DrillWorkerConfig {
   taskQueue: string;
   workflowBundlePath: string;
   identity: string;
-  sandbox: Pick<RunningSandbox, 'url' | 'secretKey' | 'publishableKey' | 'vercel' | 'vault' | 'platform'>;
+  sandbox: SandboxEndpoints;
   /** The worker's `file:` key reference: kept across restarts, since a rotation writes the new key there. */
   keyFile: string;
   reconcile: { storeUrl: string; delivery: ReconcileDeps['delivery'] };
@@ -33,7 +32,11 @@ async function start() {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   // The key the previous worker left (the rotated one after a rotation), not the sandbox's first.
   const secretKey = existsSync(config.keyFile) ? readFileSync(config.keyFile, 'utf8').trim() : config.sandbox.secretKey;
-  const deps = await sandboxWorkerDeps({ ...config.sandbox, secretKey }, config.keyFile, loadEnv({}));
+  const deps = await workerDepsFromEnv(loadEnv({}), {
+    sandbox: { endpoints: { ...config.sandbox, secretKey }, keyFile: config.keyFile },
+    reconcile: { store: openUserStore(config.reconcile.storeUrl), mapping: DEFAULT_MAPPING, delivery: config.reconcile.delivery },
+    ...(config.chatWebhookUrl ? { chatWebhookUrl: config.chatWebhookUrl } : {}),
+  });
   // Started while the server restarts: wait for it, as a supervised worker would be restarted until it connects.
   const deadline = Date.now() + 60_000;
   let connection: NativeConnection | undefined;
@@ -47,11 +50,7 @@ async function start() {
     connection,
     taskQueue: config.taskQueue,
     identity: config.identity,
-    deps: {
-      ...deps,
-      ...(config.chatWebhookUrl ? { chatWebhookUrl: config.chatWebhookUrl } : {}),
-      reconcile: { store: openUserStore(config.reconcile.storeUrl), mapping: DEFAULT_MAPPING, delivery: config.reconcile.delivery },
-    },
+    deps,
     workflowBundle: { codePath: config.workflowBundlePath },
   });
   return { worker, connection };

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import type { ActivityDeps } from '../../src/activities';
 import { createClerkGateway } from '../../src/activities/clerk';
 import { sandboxDeployAdapter } from '../../src/activities/deploy';
-import { keyRotationDeps } from '../../src/activities/key-rotation';
+import { keyRotationDeps } from '../../src/keys/rotation';
 import { createKeyResolver, createKeySource } from '../../src/keys/resolve';
 import type { RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 

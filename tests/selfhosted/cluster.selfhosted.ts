@@ -4,15 +4,18 @@
  * private PostgreSQL, set up by deploy/temporal/scripts. Two workers in processes of their own
  * share the incidents; the server is `kill -9`ed while every incident is in its recovery watch and
  * started again; the incidents complete; the UI's search-attribute filters work on PostgreSQL
- * visibility.
+ * visibility. Worker Versioning: an incident started on build A runs to its end on A after build B
+ * is made current, and a new incident runs on B.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { randomUUID } from 'node:crypto';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { temporal } from '@temporalio/proto';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { buildWorkflowBundle } from '../../src/worker/bundle';
 import { getIncidentState, incidentWorkflow } from '../../src/workflows';
@@ -70,6 +73,24 @@ async function identities(handle: WorkflowHandle): Promise<Set<string>> {
   }
   return out;
 }
+
+/** The build that ran each workflow task and the identity of each activity's worker, from the history. */
+async function buildsAndWorkers(handle: WorkflowHandle): Promise<{ builds: (string | undefined)[]; activityWorkers: Set<string>; events: number }> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  return {
+    builds: events.filter((e) => e.workflowTaskCompletedEventAttributes).map((e) => e.workflowTaskCompletedEventAttributes?.deploymentVersion?.buildId ?? undefined),
+    activityWorkers: new Set(events.map((e) => e.activityTaskStartedEventAttributes?.identity).filter((id): id is string => !!id)),
+    events: events.length,
+  };
+}
+
+const outageIncident = (summary: string) => ({
+  reporter: 'alice',
+  approvers: ['alice', 'bob', 'carol'],
+  category: 'clerk_outage' as const,
+  summary,
+  timeouts: { escalateAfter: '1s', decideWithin: '2s', probe: '2s', recoveryCheckEvery: '1s', recoveryWatchFor: '10m' },
+});
 
 const INCIDENTS = 4;
 const ids: string[] = [];
@@ -141,4 +162,63 @@ describe('self-hosted Temporal 1.32.0 on PostgreSQL, natively', () => {
     const { count } = await client.workflow.count(`IncidentCategory = 'clerk_outage' AND WorkflowType = 'incidentWorkflow'`);
     expect(count).toBeGreaterThanOrEqual(INCIDENTS);
   });
+
+  it('Worker Versioning: an incident started on build A stays on A after build B is made current; a new incident runs on B', async () => {
+    const taskQueue = uniqueTaskQueue('selfhosted-versions');
+    const deploymentName = `cir-selfhosted-${randomUUID().slice(0, 8)}`;
+    const sandboxRef = { url: sandbox.url, secretKey: sandbox.secretKey, publishableKey: sandbox.publishableKey };
+    const service = client.workflowService;
+    const current = async () => (await service.describeWorkerDeployment({ namespace: 'default', deploymentName }).catch(() => undefined))?.workerDeploymentInfo?.routingConfig?.currentDeploymentVersion?.buildId;
+
+    // Build A on a fresh deployment: it makes itself current (the deployment has no current version).
+    await startWorker({ temporalAddress: cluster.address, taskQueue, workflowBundlePath: bundlePath, identity: 'build-a-worker', sandbox: sandboxRef, version: { deploymentName, buildId: 'build-a' } });
+    await expect.poll(current, { timeout: 60_000, interval: 250 }).toBe('build-a');
+
+    // Incident 1 on A, held in its recovery watch (a workflow task every second) by the outage.
+    sandbox.admin.setOutage({ active: true });
+    const first = await client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('versions-a'), args: [outageIncident('started on build A')] });
+    await expect.poll(async () => (await first.query(getIncidentState)).gates[0]?.outcome, { timeout: 60_000, interval: 250 }).toBe('timed_out');
+
+    // Build B joins (A stays current: a worker never promotes itself over another build), then the operator makes B current.
+    await startWorker({ temporalAddress: cluster.address, taskQueue, workflowBundlePath: bundlePath, identity: 'build-b-worker', sandbox: sandboxRef, version: { deploymentName, buildId: 'build-b' } });
+    expect(await current()).toBe('build-a');
+    await expect
+      .poll(
+        () =>
+          service.setWorkerDeploymentCurrentVersion({ namespace: 'default', deploymentName, buildId: 'build-b', identity: 'selfhosted-suite' }).then(
+            () => 'set',
+            (err: unknown) => String(err),
+          ),
+        { timeout: 60_000, interval: 500 },
+      )
+      .toBe('set');
+    expect(await current()).toBe('build-b');
+    const atSwitch = (await buildsAndWorkers(first)).builds.length;
+
+    const second = await client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('versions-b'), args: [outageIncident('started after build B became current')] });
+    await expect.poll(async () => (await second.query(getIncidentState)).gates[0]?.outcome, { timeout: 60_000, interval: 250 }).toBe('timed_out');
+    // Incident 1 keeps working (its recovery checks) after the switch, before Clerk recovers.
+    await expect.poll(async () => (await buildsAndWorkers(first)).builds.length, { timeout: 30_000, interval: 500 }).toBeGreaterThan(atSwitch + 2);
+
+    const pinned = async (handle: WorkflowHandle) => {
+      const info = (await handle.describe()).raw.workflowExecutionInfo?.versioningInfo;
+      return { behavior: info?.behavior, buildId: info?.deploymentVersion?.buildId };
+    };
+    const PINNED = temporal.api.enums.v1.VersioningBehavior.VERSIONING_BEHAVIOR_PINNED;
+    expect(await pinned(first)).toEqual({ behavior: PINNED, buildId: 'build-a' });
+    expect(await pinned(second)).toEqual({ behavior: PINNED, buildId: 'build-b' });
+
+    sandbox.admin.setOutage({ active: false });
+    for (const result of await Promise.all([first.result(), second.result()])) expect(result.status).toBe('resolved');
+
+    // Every workflow task of incident 1, before and after the switch, ran on build A, its activities on A's worker; incident 2's on B.
+    const a = await buildsAndWorkers(first);
+    const b = await buildsAndWorkers(second);
+    log(`incident 1: ${a.builds.length} workflow tasks (${a.builds.length - atSwitch} after B became current); incident 2: ${b.builds.length}`);
+    expect(a.builds.length).toBeGreaterThan(atSwitch);
+    expect(new Set(a.builds)).toEqual(new Set(['build-a']));
+    expect(a.activityWorkers).toEqual(new Set(['build-a-worker']));
+    expect(new Set(b.builds)).toEqual(new Set(['build-b']));
+    expect(b.activityWorkers).toEqual(new Set(['build-b-worker']));
+  }, 240_000);
 });

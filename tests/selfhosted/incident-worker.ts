@@ -3,10 +3,13 @@
  * task queue, and each keeps running (reconnecting) while the server is killed and restarted.
  * Configured by one JSON argument; prints `ready` once created. Activities go to the Clerk
  * sandbox whose URL and key it is given, as `npm start` configures a worker in sandbox mode.
+ * With `version`, it is that build of a Worker Deployment as the production worker is
+ * (src/worker/index.ts): its workflows pinned, and made current if the deployment has none yet.
  * Run: `node --import tsx tests/selfhosted/incident-worker.ts '<json>'`.
  */
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { createWorker } from '../../src/worker';
+import { makeCurrentIfNone, type WorkerVersion } from '../../src/worker/versioning';
 import { runChildWorker } from '../helpers/child-worker-main';
 import { sandboxDeps } from '../helpers/incident';
 
@@ -16,6 +19,7 @@ export interface IncidentWorkerConfig {
   workflowBundlePath: string;
   identity: string;
   sandbox: { url: string; secretKey: string; publishableKey: string };
+  version?: WorkerVersion;
 }
 
 async function start() {
@@ -28,8 +32,17 @@ async function start() {
     identity: config.identity,
     workflowBundle: { codePath: config.workflowBundlePath },
     deps: sandboxDeps(config.sandbox),
+    ...(config.version ? { version: config.version } : {}),
   });
-  return { worker, connection };
+  const { version } = config;
+  const onReady = version
+    ? () =>
+        void makeCurrentIfNone(connection, 'default', version).then(
+          (outcome) => console.error(`[${config.identity}] ${outcome.kind}`),
+          (err: unknown) => console.error(`[${config.identity}] ${String(err)}`),
+        )
+    : undefined;
+  return { worker, connection, ...(onReady ? { onReady } : {}) };
 }
 
 runChildWorker(start);
