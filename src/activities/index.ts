@@ -15,9 +15,10 @@ import type { DeployAdapter } from './deploy';
 import { createBypassActivities, type BypassConfig } from './bypass';
 import { createReconcileActivities, type ReconcileDeps } from './reconcile-users';
 import type { ProbeReport } from '../triage/rules';
-import { renderReviewMarkdown, type IdentityMapping, type Review } from '../review/build';
+import type { IdentityMapping, Review } from '../review/build';
+import { renderReviewMarkdown } from '../review/render';
 import { reviewOf } from '../review/fetch';
-import type { IncidentState } from '../workflows/incident-state';
+import type { IncidentState } from '../workflows/incident-types';
 
 export interface ActivityDeps {
   /** Base URL of the Clerk status page (real: https://status.clerk.com; sandbox: its own). */

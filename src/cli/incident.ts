@@ -41,7 +41,7 @@ import {
 } from '../workflows/incident';
 import { getRevocationProgress } from '../workflows/revoke-sessions';
 import { addSignCommand, keySpecSchema, signDecision } from './sign';
-import { confirmOldKeyDeleted, confirmOldKeyDeletedRequestSchema, provideNewKey, provideNewKeyRequestSchema } from '../workflows/incident-rotation';
+import { confirmOldKeyDeleted, confirmOldKeyDeletedRequestSchema, provideNewKey, provideNewKeyRequestSchema } from '../workflows/incident';
 import {
   buildListQuery,
   executionWord,

@@ -9,16 +9,17 @@
  * in the worker; the flag only carries its expiry and the incident id. One concern, the bypass's
  * life cycle (on, watch, extend, off), hence a little over 400 lines.
  */
-import { condition, defineUpdate, isCancellation, patched, proxyActivities, sleep } from '@temporalio/workflow';
+import { condition, isCancellation, patched, proxyActivities, sleep } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Activities } from '../activities';
 import type { BypassSettings } from '../activities/bypass';
-import { durationSchema, formatDuration, personSchema, plainText, type ValidIncidentInput } from '../domain';
+import { formatDuration, type ValidIncidentInput } from '../domain';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { BypassRecord } from './bypass-record';
 import { redeployAndWait } from './deploy-wait';
 import { parseRequest, UpdateRefused, waitForApproval } from './incident-approvals';
 import { errorMessage, type IncidentTracker } from './incident-state';
+import { extendBypassRequestSchema, type ExtendBypassAnswer } from './incident-types';
 
 /** Incidents started before the bypass was automated keep doing it by hand on replay. */
 export const BYPASS_PATCH = 'emergency-bypass';
@@ -37,20 +38,6 @@ const acts = proxyActivities<Activities>({
 
 // -- extendBypass ----------------------------------------------------------------------------------
 
-export const extendBypassRequestSchema = z.strictObject({
-  approver: personSchema,
-  /** e.g. "30m"; the whole bypass never exceeds the worker's BYPASS_MAX_DURATION. */
-  extendBy: durationSchema(60_000, 24 * 3_600_000),
-  reason: plainText(z.string().trim().min(1).max(500)),
-});
-export type ExtendBypassRequest = z.input<typeof extendBypassRequestSchema>;
-export interface ExtendBypassAnswer {
-  expiresAt: string;
-  extensions: number;
-  message: string;
-}
-/** An approver keeps the bypass on longer: `{ approver, extendBy: "30m", reason }`. */
-export const extendBypass = defineUpdate<ExtendBypassAnswer, [ExtendBypassRequest]>('extendBypass');
 
 type Pending = z.output<typeof extendBypassRequestSchema>;
 

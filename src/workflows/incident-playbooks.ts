@@ -8,7 +8,7 @@
 import type { GatedStep, IncidentCategory, ManualStep } from '../domain';
 import type { RevocationScope } from './revoke-sessions';
 import type { Check, DiagnosticsSummary } from '../diagnostics/rules';
-import type { GateOutcome, StepRequest } from './incident-approvals';
+import type { GateOutcome, StepRequest } from './incident-types';
 
 /** What a playbook can do; implemented by `Incident` (incident-run.ts). */
 export interface IncidentRun {

@@ -7,16 +7,16 @@
  * dead (401 `clerk_key_invalid`) → the exposure audit. Keys appear only as fingerprints and
  * references; the values stay inside the activities. Deterministic: all I/O is in activities.
  */
-import { ApplicationFailure, defineUpdate, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { Activities } from '../activities';
 import type { ExposureAudit, KeyProof } from '../activities/key-rotation';
-import { formatDuration, personSchema, plainText } from '../domain';
-import { keyRefSchema } from '../keys/ref';
+import { formatDuration } from '../domain';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import { redeployAndWait } from './deploy-wait';
 import { awaitHuman, parseRequest, UpdateRefused } from './incident-approvals';
 import { errorMessage, type IncidentTracker } from './incident-state';
+import { confirmOldKeyDeletedRequestSchema, provideNewKeyRequestSchema, type KeyRotationAnswer } from './incident-types';
 
 const keys = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
@@ -29,28 +29,6 @@ const keys = proxyActivities<Activities>({
 
 // -- messages ------------------------------------------------------------------------------------
 
-export const provideNewKeyRequestSchema = z.strictObject({
-  /** Where the new key is (env:NAME, file:/path, vault:mount/path#field): never the key itself. */
-  ref: keyRefSchema,
-  providedBy: personSchema,
-  note: plainText(z.string().trim().max(2000)).optional(),
-});
-export type ProvideNewKeyRequest = z.input<typeof provideNewKeyRequestSchema>;
-
-export const confirmOldKeyDeletedRequestSchema = z.strictObject({
-  confirmedBy: personSchema,
-  note: plainText(z.string().trim().max(2000)).optional(),
-});
-export type ConfirmOldKeyDeletedRequest = z.input<typeof confirmOldKeyDeletedRequestSchema>;
-
-export interface KeyRotationAnswer {
-  message: string;
-}
-
-/** The new key's reference: `{ ref, providedBy, note? }`. */
-export const provideNewKey = defineUpdate<KeyRotationAnswer, [ProvideNewKeyRequest]>('provideNewKey');
-/** The old key is deleted in the Clerk Dashboard: `{ confirmedBy, note? }`. The runbook then proves it. */
-export const confirmOldKeyDeleted = defineUpdate<KeyRotationAnswer, [ConfirmOldKeyDeletedRequest]>('confirmOldKeyDeleted');
 
 type Awaiting = 'new_key' | 'old_key_deleted' | null;
 

@@ -9,8 +9,8 @@ import type { Activities } from '../activities';
 import { CRITICAL_STEPS, type GatedStep } from '../domain';
 import { INCIDENT_COMMANDS } from '../shared';
 import { decisionStatement, keysOf, parseSshSignature, SIGNATURE_NAMESPACE, SignatureError, verifySshSignature, type SshSignature } from '../signing/sshsig';
-import type { ApprovalGate } from './incident-approvals';
-import { errorMessage, type IncidentState, type IncidentTracker } from './incident-state';
+import { errorMessage, type IncidentTracker } from './incident-state';
+import type { ApprovalGate, IncidentState } from './incident-types';
 
 /** Incidents started before signed approvals read no registry on replay. */
 export const SIGNED_APPROVALS_PATCH = 'signed-approvals';

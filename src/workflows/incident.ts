@@ -5,59 +5,34 @@
  * incident-approvals.ts, the steps live in incident-run.ts, the state and its publishing in
  * incident-state.ts. Deterministic: state lives in plain objects, all I/O happens in activities.
  */
-import { ApplicationFailure, CancellationScope, defineQuery, defineUpdate, isCancellation, patched, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, patched, setHandler } from '@temporalio/workflow';
 import { describeIssues, incidentInputSchema, type IncidentCategory, type IncidentInput } from '../domain';
+import { approvalHandler, rejectionHandler, UpdateRefused } from './incident-approvals';
 import {
-  approvalHandler,
-  rejectionHandler,
-  UpdateRefused,
-  type ApproveRequest,
-  type Decision,
-  type RejectRequest,
-  type StepRequest,
-} from './incident-approvals';
-import type { ConfirmAnswer, ConfirmRequest, ResolveAnswer, ResolveRequest, StepRequestAnswer } from './incident-requests';
+  approveStep,
+  confirmOldKeyDeleted,
+  confirmStep,
+  extendBypass,
+  getIncidentState,
+  getReview,
+  provideNewKey,
+  rejectStep,
+  requestStep,
+  resolveIncident,
+} from './incident-messages';
 import { PLAYBOOKS } from './incident-playbooks';
-import { extendBypass } from './incident-bypass';
 import { Incident } from './incident-run';
-import { confirmOldKeyDeleted, provideNewKey } from './incident-rotation';
-import type { IncidentState } from './incident-state';
-import type { Review } from '../review/build';
+import type { IncidentState } from './incident-types';
 import { loadApproverRegistry, SIGNED_APPROVALS_PATCH } from './incident-signing';
 
-export {
-  approveRequestSchema,
-  rejectRequestSchema,
-  stepRequestSchema,
-  type ApprovalGate,
-  type ApproveRequest,
-  type Decision,
-  type RejectRequest,
-  type StepRequest,
-} from './incident-approvals';
-export { confirmRequestSchema, resolveRequestSchema, type ConfirmRequest, type ManualStepRecord, type ResolveRequest } from './incident-requests';
-export type { IncidentState, PendingApproval, StepRecord, StepResult } from './incident-state';
-export { confirmOldKeyDeleted, provideNewKey, type ConfirmOldKeyDeletedRequest, type ProvideNewKeyRequest } from './incident-rotation';
-export { extendBypass, extendBypassRequestSchema, type ExtendBypassAnswer, type ExtendBypassRequest } from './incident-bypass';
+export * from './incident-messages';
+export * from './incident-types';
 export type { BypassRecord } from './bypass-record';
-
-// Messages: one JSON object per update (the UI's Send an Update form passes exactly one).
-export const getIncidentState = defineQuery<IncidentState>('getIncidentState');
-export const approveStep = defineUpdate<Decision, [ApproveRequest]>('approveStep');
-export const rejectStep = defineUpdate<Decision, [RejectRequest]>('rejectStep');
-export const requestStep = defineUpdate<StepRequestAnswer, [StepRequest]>('requestStep');
-/** A step done by hand is done: `{ step, confirmedBy, note }`. */
-export const confirmStep = defineUpdate<ConfirmAnswer, [ConfirmRequest]>('confirmStep');
-/** The commander closes an incident the runbook could not verify: `{ resolvedBy, summary }`. */
-export const resolveIncident = defineUpdate<ResolveAnswer, [ResolveRequest]>('resolve');
 
 /** Incidents started before this patch keep their old ending (always `resolved`) on replay. */
 const HONEST_OUTCOMES = 'honest-outcomes';
 /** Incidents started before this patch keep `review: not_automated` on replay. */
 const INCIDENT_REVIEW = 'incident-review';
-
-/** The post-incident review once written (Markdown, and the same as JSON); null before. */
-export const getReview = defineQuery<{ markdown: string; review: Review } | null>('getReview');
 
 /** A validator whose refusals reach the caller as non-retryable `UpdateRefused` failures. */
 function refusing<T>(check: (req: T) => void): (req: T) => void {
