@@ -140,3 +140,18 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/*
+ * What each capability's workflow code calls: a workflow module proxies only its own
+ * (`proxyActivities<BypassActivities>(…)`), so its type says which activities it may schedule.
+ */
+export type NotifyActivities = Pick<Activities, 'notify'>;
+export type TriageActivities = Pick<Activities, 'runTriageProbes' | 'probeStatusPage'>;
+export type ReviewActivities = Pick<Activities, 'writeReview'>;
+export type SigningActivities = ReturnType<typeof createSigningActivities>;
+export type DeployActivities = ReturnType<typeof createDeployActivities>;
+export type KeyRotationActivities = ReturnType<typeof createKeyRotationActivities>;
+export type BypassActivities = ReturnType<typeof createBypassActivities>;
+export type DiagnosticsActivities = ReturnType<typeof createDiagnosticsActivities>;
+export type RevocationActivities = ReturnType<typeof createRevokeSessionsActivities>;
+export type ReconcileActivities = ReturnType<typeof createReconcileActivities>;

@@ -11,7 +11,7 @@
  */
 import { condition, isCancellation, patched, proxyActivities, sleep } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { Activities } from '../activities';
+import type { BypassActivities } from '../activities';
 import type { BypassSettings } from '../activities/bypass';
 import { formatDuration, type ValidIncidentInput } from '../domain';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
@@ -31,7 +31,7 @@ const DEPLOY_POLL_MS = 2000;
 const DEPLOY_READY_WITHIN_MS = 15 * 60_000;
 const VERIFY_EVERY_MS = 2000;
 
-const acts = proxyActivities<Activities>({
+const acts = proxyActivities<BypassActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 6, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
 });

@@ -9,7 +9,7 @@
  */
 import { ApplicationFailure, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { Activities } from '../activities';
+import type { KeyRotationActivities } from '../activities';
 import type { ExposureAudit, KeyProof } from '../activities/key-rotation';
 import { formatDuration } from '../domain';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
@@ -18,7 +18,7 @@ import { awaitHuman, parseRequest, UpdateRefused } from './incident-approvals';
 import { errorMessage, type IncidentTracker } from './incident-state';
 import { confirmOldKeyDeletedRequestSchema, provideNewKeyRequestSchema, type KeyRotationAnswer } from './incident-types';
 
-const keys = proxyActivities<Activities>({
+const keys = proxyActivities<KeyRotationActivities>({
   startToCloseTimeout: '1 minute',
   retry: {
     initialInterval: '1 second',

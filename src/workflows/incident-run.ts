@@ -5,7 +5,7 @@
  * One concern, the step vocabulary of the playbooks (`IncidentRun`), hence a little over 400 lines.
  */
 import { executeChild, isCancellation, patched, proxyActivities, sleep } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import type { DiagnosticsActivities, ReviewActivities, TriageActivities } from '../activities';
 import { formatDuration, type GatedStep, type ManualStep, type ValidIncidentInput } from '../domain';
 import type { RevocationScope } from './revoke-sessions';
 import { INCIDENT_COMMANDS, NON_RETRYABLE_ERROR_TYPES } from '../shared';
@@ -25,7 +25,7 @@ import { RECONCILE_PATCH, reconcileUsersStep } from './incident-reconcile';
 /** Incidents started before the rotation was automated keep it as a step done by hand on replay. */
 const KEY_ROTATION_PATCH = 'key-rotation';
 
-const activities = proxyActivities<Activities>({
+const activities = proxyActivities<TriageActivities & DiagnosticsActivities & ReviewActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
 });

@@ -5,7 +5,7 @@
  * canonical statement of this very decision — before anything reaches history.
  */
 import { isCancellation, proxyActivities, uuid4, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import type { SigningActivities } from '../activities';
 import { CRITICAL_STEPS, type GatedStep } from '../domain';
 import { INCIDENT_COMMANDS } from '../shared';
 import { decisionStatement, keysOf, parseSshSignature, SIGNATURE_NAMESPACE, SignatureError, verifySshSignature, type SshSignature } from '../signing/sshsig';
@@ -15,7 +15,7 @@ import type { ApprovalGate, IncidentState } from './incident-types';
 /** Incidents started before signed approvals read no registry on replay. */
 export const SIGNED_APPROVALS_PATCH = 'signed-approvals';
 
-const activities = proxyActivities<Activities>({
+const activities = proxyActivities<SigningActivities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumAttempts: 3, nonRetryableErrorTypes: ['ApproverRegistryUnreadable'] },
 });

@@ -4,14 +4,14 @@
  * through `IncidentTracker` so the UI, the query and the channel never disagree.
  */
 import { isCancellation, proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import type { NotifyActivities } from '../activities';
 import type { Notification, NotificationKind } from '../activities/notify';
 import { CATEGORY_SEVERITY, type GatedStep, type IncidentStatus, type ManualStep, type ValidIncidentInput } from '../domain';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey, NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { ApprovalGate, IncidentState, PendingApproval, StepResult } from './incident-types';
 import { bypassLine } from './bypass-record';
 
-export const notifications = proxyActivities<Activities>({
+export const notifications = proxyActivities<NotifyActivities>({
   startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '1 second', maximumAttempts: 3, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
 });

@@ -16,7 +16,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { Activities } from '../activities';
+import type { RevocationActivities } from '../activities';
 import { clerkUserIdSchema, describeIssues, personSchema, plainLine, plainText, type TimelineEvent } from '../domain';
 import {
   addTotals,
@@ -146,7 +146,7 @@ export async function revokeSessionsWorkflow(rawInput: RevokeSessionsInput): Pro
     throw ApplicationFailure.create({ type: 'InvalidRevocationInput', message: FORGED_CHECKPOINT, nonRetryable: true });
   }
 
-  const clerk = proxyActivities<Activities>(batchActivityOptions(tuning));
+  const clerk = proxyActivities<RevocationActivities>(batchActivityOptions(tuning));
 
   const excluded = new Set(input.excludeUserIds);
   const scopeText = describeScope(input.scope, excluded.size);
