@@ -6,10 +6,9 @@
  * off is escalated on every attempt and retried; it is never swallowed.
  *
  * Workflow code: the I/O is in the `bypass*`, `probe*` and `deploy*` activities; the token stays
- * in the worker; the flag only carries its expiry and the incident id. One concern, the bypass's
- * life cycle (on, watch, extend, off), hence a little over 400 lines.
+ * in the worker; the flag only carries its expiry and the incident id.
  */
-import { condition, isCancellation, patched, proxyActivities, sleep } from '@temporalio/workflow';
+import { condition, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { BypassActivities } from '../activities';
 import type { BypassSettings } from '../activities/bypass';
@@ -21,8 +20,6 @@ import { parseRequest, UpdateRefused, waitForApproval } from './incident-approva
 import { errorMessage, type IncidentTracker } from './incident-state';
 import { extendBypassRequestSchema, type ExtendBypassAnswer } from './incident-types';
 
-/** Incidents started before the bypass was automated keep doing it by hand on replay. */
-export const BYPASS_PATCH = 'emergency-bypass';
 export const DEFAULT_BYPASS_MS = 60 * 60_000;
 const MAX_EXTENSIONS = 5;
 /** Retries of a failed off, each escalated: about 1 h 40 min in all before it is left to a human. */
@@ -66,12 +63,11 @@ export class EmergencyBypass {
   // -- on ------------------------------------------------------------------------------------------
 
   /**
-   * Turn the bypass on, time-boxed, and verify it on the app. Undefined when it is not automated
-   * here (an incident started before this patch, or no deploy adapter): a human does it. False when
+   * Turn the bypass on, time-boxed, and verify it on the app. Undefined when the worker has no
+   * deploy adapter: a human does it. False when
    * it could not be turned on (recorded; off has already run if anything was applied).
    */
   async turnOn(pushUndo: (title: string, run: () => Promise<void>) => void): Promise<boolean | undefined> {
-    if (!patched(BYPASS_PATCH)) return undefined;
     const step = 'emergency_bypass';
     const settings = await acts.bypassSettings.executeWithOptions({ summary: `${step}: deploy adapter and bypass settings` }, []);
     if (!settings.adapter) {

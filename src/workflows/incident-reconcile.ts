@@ -1,7 +1,6 @@
 /**
  * The `webhook_backlog` playbook's reconciliation step: `reconcileUsersWorkflow` as a child of the
- * incident, its outcome and totals recorded as the step's. Incidents started before it existed keep
- * the step by hand on replay (the `webhook-reconcile` patch, checked in `Incident.reconcileUsers`).
+ * incident, its outcome and totals recorded as the step's.
  */
 import { ApplicationFailure, ChildWorkflowFailure, executeChild, isCancellation } from '@temporalio/workflow';
 import type { ValidIncidentInput } from '../domain';
@@ -9,11 +8,9 @@ import { totalsLine } from '../reconcile';
 import { errorMessage, type IncidentTracker } from './incident-state';
 import { reconcileUsersWorkflow } from './reconcile-users';
 
-export const RECONCILE_PATCH = 'webhook-reconcile';
-
 /**
  * Runs the reconciliation child and records the step. False when the worker has no user store
- * configured (`ReconcileNotConfigured`): the playbook then hands the step to a person, as before.
+ * configured (`ReconcileNotConfigured`): the playbook then hands the step to a person.
  */
 export async function reconcileUsersStep(tracker: IncidentTracker, input: ValidIncidentInput, step: string): Promise<boolean> {
   const { state } = tracker;

@@ -4,7 +4,7 @@
  * and the revocation child workflow. Each step records its outcome; none throws but cancellation.
  * One concern, the step vocabulary of the playbooks (`IncidentRun`), hence a little over 400 lines.
  */
-import { executeChild, isCancellation, patched, proxyActivities, sleep } from '@temporalio/workflow';
+import { executeChild, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import type { DiagnosticsActivities, ReviewActivities, TriageActivities } from '../activities';
 import { formatDuration, type GatedStep, type ManualStep, type ValidIncidentInput } from '../domain';
 import type { RevocationScope } from './revoke-sessions';
@@ -20,10 +20,7 @@ import { errorMessage, IncidentTracker, notifications, openItems } from './incid
 import { describeScope, revokeSessionsWorkflow } from './revoke-sessions';
 import { KeyRotationInbox, rotateSecretKey } from './incident-rotation';
 import { EmergencyBypass } from './incident-bypass';
-import { RECONCILE_PATCH, reconcileUsersStep } from './incident-reconcile';
-
-/** Incidents started before the rotation was automated keep it as a step done by hand on replay. */
-const KEY_ROTATION_PATCH = 'key-rotation';
+import { reconcileUsersStep } from './incident-reconcile';
 
 const activities = proxyActivities<TriageActivities & DiagnosticsActivities & ReviewActivities>({
   startToCloseTimeout: '30 seconds',
@@ -42,13 +39,6 @@ function listIds(ids: readonly string[], total: number, shown = 20): string {
   return total > Math.min(ids.length, shown) ? `${head} and ${total - Math.min(ids.length, shown)} more` : head;
 }
 
-/** Incidents started before diagnostics ran as an activity keep recording them as not automated on replay. */
-const DIAGNOSTICS_PATCH = 'incident-diagnostics';
-const LEGACY_DIAGNOSTICS: Record<DiagnosticKind, string> = {
-  middleware_failure: 'middleware diagnostics: SDK version, health route, middleware errors',
-  session_issues: 'session diagnostics: lifetime settings, clock skew, authorized parties, cookie domain',
-};
-
 export class Incident implements IncidentRun {
   readonly tracker: IncidentTracker;
   readonly optionalSteps: OptionalSteps;
@@ -57,24 +47,14 @@ export class Incident implements IncidentRun {
   /** `provideNewKey` and `confirmOldKeyDeleted` (the key rotation). */
   readonly keyRotation: KeyRotationInbox;
   private readonly undo: Compensation[] = [];
-  evidence: Record<string, unknown> = {};
 
-  /** false only when replaying an incident started before honest outcomes (the `honest-outcomes` patch): it then keeps the old behaviour, steps by hand recorded as `not_automated` without a wait and every incident closed as `resolved`. */
-  readonly honest: boolean;
-  /** false only when replaying an incident started before the review was written (the `incident-review` patch): `review` stays `not_automated`. */
-  readonly reviewed: boolean;
   /** The post-incident review, once written (the `getReview` query). */
   review?: { markdown: string; review: Review };
   /** The emergency auth bypass of a Clerk outage (incident-bypass.ts; `extendBypass` goes to it). */
   readonly bypass: EmergencyBypass;
   bypassAutomated = false;
 
-  constructor(
-    private readonly input: ValidIncidentInput,
-    patches: { honest: boolean; reviewed: boolean },
-  ) {
-    this.honest = patches.honest;
-    this.reviewed = patches.reviewed;
+  constructor(private readonly input: ValidIncidentInput) {
     this.tracker = new IncidentTracker(input);
     this.optionalSteps = new OptionalSteps(this.tracker);
     this.manualSteps = new ManualSteps(this.tracker);
@@ -110,7 +90,6 @@ export class Incident implements IncidentRun {
     this.state.category = verdict.category;
     this.state.severity = verdict.severity;
     this.state.triage = { agreement: verdict.agreement, rule: verdict.classification.rule, note: verdict.note, probes };
-    this.evidence = { rule: verdict.classification.rule, probes, health: report.health };
     this.tracker.record('triage', 'runbook', verdict.note, { agreement: verdict.agreement, rule: verdict.classification.rule, probes });
     if (verdict.agreement === 'disagreed') {
       this.tracker.attention(`triage disagrees with the reporter: ${verdict.note}`);
@@ -201,10 +180,6 @@ export class Incident implements IncidentRun {
   }
 
   byHand(step: ManualStep, instructions: string): Promise<boolean> {
-    if (!this.honest) {
-      this.notAutomatedYet(step, instructions);
-      return Promise.resolve(true);
-    }
     // The incident's own gate timeouts; `timeouts.steps` overrides are for the approval gates.
     const { escalateAfter, decideWithin } = this.input.timeouts;
     return this.manualSteps.byHand({ step, instructions, escalateAfter, decideWithin });
@@ -212,7 +187,6 @@ export class Incident implements IncidentRun {
 
   rotateSecretKey(): Promise<boolean> {
     const byHand = () => this.byHand('rotate_secret_key', 'add a new secret key in the Clerk dashboard, redeploy with it, verify, delete the old key');
-    if (!patched(KEY_ROTATION_PATCH)) return byHand();
     const { escalateAfter, decideWithin } = this.gateTimeouts('rotate_secret_key');
     const reported = Date.parse(this.state.timeline[0]?.time ?? new Date().toISOString());
     const exposedAt = this.input.exposedAt ? Date.parse(this.input.exposedAt) : reported;
@@ -248,13 +222,9 @@ export class Incident implements IncidentRun {
   /**
    * The runbook's error-handling table as checks (clock skew, keys, domains, authorized parties,
    * session lifetime, middleware and SDK), each bounded; the verdicts go to the timeline, the
-   * details and the channel. Undefined when they could not run (or on replay of an older incident).
+   * details and the channel. Undefined when they could not run.
    */
   async diagnose(kind: DiagnosticKind, userIds?: string[]): Promise<{ summary: DiagnosticsSummary; checks: Check[] } | undefined> {
-    if (!patched(DIAGNOSTICS_PATCH)) {
-      this.notAutomatedYet('diagnostics', LEGACY_DIAGNOSTICS[kind], this.evidence);
-      return undefined;
-    }
     const timeoutMs = this.input.timeouts.probe;
     this.tracker.waitFor(`diagnostics: ${kind} checks (${formatDuration(timeoutMs)} each)`);
     try {
@@ -335,8 +305,8 @@ export class Incident implements IncidentRun {
     );
     const seen = classify(report);
     // Verified means every probe ran and passed: another failure (an outage masks the app's
-    // symptoms) or a probe that could not run verifies nothing. Older incidents keep the old rule.
-    const fixed = this.honest ? seen.rule === 'all_clear' : seen.category !== this.state.category;
+    // symptoms) or a probe that could not run verifies nothing.
+    const fixed = seen.rule === 'all_clear';
     const probes = formatProbeReport(report);
     if (fixed) this.tracker.stepDone(step, 'succeeded', 'runbook', `the probes no longer see ${this.state.category} (${seen.reason})`, { probes });
     else {
@@ -372,25 +342,19 @@ export class Incident implements IncidentRun {
         staticSummary: `${step}: revoke ${what}${dry} for incident ${this.state.incidentId}`,
       });
       const t = result.totals;
-      // Results recorded before the revocation reported its own outcome (replayed histories) lack it.
-      const outcome = result.outcome ?? (t.failures > 0 ? 'failed' : 'succeeded');
-      const notFound = result.notFoundUserIds ?? [];
-      const failedUsers = [...new Set((result.failures ?? []).map((f) => f.userId))];
+      const { outcome, notFoundUserIds: notFound } = result;
+      const failedUsers = [...new Set(result.failures.map((f) => f.userId))];
       const done = result.dryRun
         ? `dry run: ${t.sessionsFound} active session(s) would be revoked; nothing was revoked`
         : `${t.sessionsRevoked} session(s) revoked, ${t.sessionsAlreadyRevoked} already ended, ${t.failures} failure(s)`;
       const missing = [
         ...(t.usersNotFound ? [`${t.usersNotFound} user(s) not found: ${listIds(notFound, t.usersNotFound)}`] : []),
-        ...(failedUsers.length ? [`failed for ${listIds(failedUsers, failedUsers.length + (result.failuresDropped ?? 0))}`] : []),
+        ...(failedUsers.length ? [`failed for ${listIds(failedUsers, failedUsers.length + result.failuresDropped)}`] : []),
       ];
       const note = missing.length ? `${done}; ${missing.join('; ')}` : done;
       const details = { childWorkflowId: childId, dryRun: result.dryRun, totals: t, notFoundUserIds: notFound, failedUserIds: failedUsers };
       this.tracker.stepDone(step, outcome, 'runbook', note, details);
-      if (outcome !== 'succeeded') {
-        this.tracker.attention(
-          result.outcome ? `${step} ${outcome}: ${missing.join('; ')} (see ${childId})` : `${step}: ${t.failures} session(s) could not be revoked (see ${childId})`,
-        );
-      }
+      if (outcome !== 'succeeded') this.tracker.attention(`${step} ${outcome}: ${missing.join('; ')} (see ${childId})`);
     } catch (err) {
       if (isCancellation(err)) throw err;
       this.tracker.stepDone(step, 'failed', 'runbook', `revocation workflow ${childId} failed: ${errorMessage(err)}`, { childWorkflowId: childId });
@@ -401,7 +365,6 @@ export class Incident implements IncidentRun {
   // -- user reconciliation (webhook backlog) ----------------------------------------------------
 
   async reconcileUsers(step: ManualStep): Promise<boolean> {
-    if (!patched(RECONCILE_PATCH)) return false;
     return reconcileUsersStep(this.tracker, this.input, step);
   }
 
@@ -413,7 +376,7 @@ export class Incident implements IncidentRun {
   }
 
   /**
-   * The end of an honest incident: `resolved` when nothing is open; otherwise `needs_human`, listing
+   * The end of an incident: `resolved` when nothing is open; otherwise `needs_human`, listing
    * what is open, until the commander sends `resolve` or `resolveWithin` runs out (closed unresolved).
    */
   async conclude(items: string[]): Promise<void> {
@@ -465,7 +428,6 @@ export class Incident implements IncidentRun {
    * state, as the last step however it ended; posted to the channel with the command to read it.
    */
   async writeReview(): Promise<void> {
-    if (!this.reviewed) return;
     const id = this.state.incidentId;
     const after = this.state.waitingFor;
     this.tracker.waitFor('review: writing the post-incident review from the event history');

@@ -5,7 +5,7 @@
  * incident-approvals.ts, the steps live in incident-run.ts, the state and its publishing in
  * incident-state.ts. Deterministic: state lives in plain objects, all I/O happens in activities.
  */
-import { ApplicationFailure, CancellationScope, isCancellation, patched, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, setHandler } from '@temporalio/workflow';
 import { describeIssues, incidentInputSchema, type IncidentCategory, type IncidentInput } from '../domain';
 import { approvalHandler, rejectionHandler, UpdateRefused } from './incident-approvals';
 import {
@@ -23,16 +23,11 @@ import {
 import { PLAYBOOKS } from './incident-playbooks';
 import { Incident } from './incident-run';
 import type { IncidentState } from './incident-types';
-import { loadApproverRegistry, SIGNED_APPROVALS_PATCH } from './incident-signing';
+import { loadApproverRegistry } from './incident-signing';
 
 export * from './incident-messages';
 export * from './incident-types';
 export type { BypassRecord } from './bypass-record';
-
-/** Incidents started before this patch keep their old ending (always `resolved`) on replay. */
-const HONEST_OUTCOMES = 'honest-outcomes';
-/** Incidents started before this patch keep `review: not_automated` on replay. */
-const INCIDENT_REVIEW = 'incident-review';
 
 /** A validator whose refusals reach the caller as non-retryable `UpdateRefused` failures. */
 function refusing<T>(check: (req: T) => void): (req: T) => void {
@@ -54,8 +49,6 @@ async function runPlaybook(incident: Incident, category: IncidentCategory): Prom
   const decision = await playbook.mitigate(incident);
   incident.tracker.setStatus('monitoring');
   await playbook.monitor?.(incident, decision);
-  // Written as the very last step now (after resolve or cancel); older incidents say a human writes it.
-  if (!incident.reviewed) incident.notAutomatedYet('review', 'write the post-incident review from this timeline and the event history');
   return incident.openItems(playbook.fixedWhen);
 }
 
@@ -67,7 +60,7 @@ export async function incidentWorkflow(rawInput: IncidentInput): Promise<Inciden
     throw ApplicationFailure.create({ type: 'InvalidIncidentInput', message: describeIssues(parsed.error), nonRetryable: true });
   }
   const input = parsed.data;
-  const incident = new Incident(input, { honest: patched(HONEST_OUTCOMES), reviewed: patched(INCIDENT_REVIEW) });
+  const incident = new Incident(input);
   const { tracker, optionalSteps, manualSteps, resolution } = incident;
   const approvals = approvalHandler(tracker);
   const rejections = rejectionHandler(tracker);
@@ -88,14 +81,11 @@ export async function incidentWorkflow(rawInput: IncidentInput): Promise<Inciden
 
   try {
     // Signed approvals: the worker's approver registry, recorded before any gate opens.
-    if (patched(SIGNED_APPROVALS_PATCH)) await loadApproverRegistry(tracker);
+    await loadApproverRegistry(tracker);
     await incident.triage();
     const category = tracker.state.category;
     const open = category ? await runPlaybook(incident, category) : [NOTHING_TO_RUN];
-    if (!incident.honest) {
-      if (!category) tracker.record('close', 'runbook', NOTHING_TO_RUN);
-      await incident.close();
-    } else await incident.conclude(open);
+    await incident.conclude(open);
   } catch (err) {
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(() => incident.cancel());
