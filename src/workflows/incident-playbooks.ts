@@ -60,11 +60,6 @@ export interface IncidentRun {
 }
 
 export interface Playbook {
-  /**
-   * The steps whose success means the incident is fixed (`succeeded`, or `done_by_hand` and
-   * confirmed). Only then, and with nothing failed or left unconfirmed, does it end `resolved`.
-   */
-  fixedWhen: readonly string[];
   /** While the incident is `mitigating`. Returns the decision that monitoring depends on, if any. */
   mitigate(run: IncidentRun): Promise<GateOutcome | undefined>;
   /** While the incident is `monitoring`, given what `mitigate` returned. */
@@ -73,7 +68,6 @@ export interface Playbook {
 
 export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
   clerk_outage: {
-    fixedWhen: ['recovery_watch'],
     async mitigate(run) {
       const bypass = await run.approval('emergency_bypass', 'turn on the emergency auth bypass (time-boxed) while Clerk is down');
       if (bypass === 'approved' && (await run.bypassOn()) === undefined) {
@@ -92,7 +86,6 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
   },
 
   key_compromise: {
-    fixedWhen: ['rotate_secret_key', 'revoke_all_sessions'],
     async mitigate(run) {
       const rotation = await run.approval('rotate_secret_key', 'rotate the Clerk secret key: new key in, verify, old key out');
       if (rotation === 'approved') {
@@ -110,7 +103,6 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
   },
 
   middleware_failure: {
-    fixedWhen: ['verify_fix'],
     async mitigate(run) {
       const diagnosed = await run.diagnose('middleware_failure');
       // The approvers see the most likely fix in the request itself.
@@ -124,7 +116,6 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
   },
 
   session_issues: {
-    fixedWhen: ['targeted_revocation'],
     async mitigate(run) {
       const diagnosed = await run.diagnose('session_issues', [...run.affectedUserIds]);
       // Sessions that end early point at the affected users' sessions: propose ending them.
@@ -140,7 +131,6 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
   },
 
   webhook_backlog: {
-    fixedWhen: ['reconcile_webhooks'],
     async mitigate(run) {
       if (await run.reconcileUsers('reconcile_webhooks')) return undefined;
       await run.byHand(

@@ -4,7 +4,7 @@
  * update validator runs before anything reaches history, and a durable wait the playbook uses.
  */
 import { condition } from '@temporalio/workflow';
-import { formatDuration, type GatedStep, type IncidentCategory, type ManualStep } from '../domain';
+import { CATEGORIES, formatDuration, type GatedStep, type ManualStep } from '../domain';
 import { awaitHuman, parseRequest, UpdateRefused } from './incident-approvals';
 import {
   confirmRequestSchema,
@@ -32,8 +32,6 @@ function checkOnIncident(tracker: IncidentTracker, field: string, who: string): 
 // -- optional steps ------------------------------------------------------------------------------
 
 
-/** Steps the playbook only runs when someone asks for them. */
-const OPTIONAL_STEPS: Partial<Record<IncidentCategory, GatedStep[]>> = { session_issues: ['targeted_revocation'] };
 
 
 /** Requests for optional steps: accepted while the playbook's window for the step is open. */
@@ -50,7 +48,7 @@ export class OptionalSteps {
   validate(raw: unknown): StepRequest {
     const { state } = this.tracker;
     const req = parseRequest(stepRequestSchema, raw);
-    const optional = state.category ? (OPTIONAL_STEPS[state.category] ?? []) : [];
+    const optional = state.category ? CATEGORIES[state.category].optionalSteps : [];
     if (!optional.includes(req.step)) {
       throw new UpdateRefused(
         `update.step: ${req.step} cannot be requested in this incident (optional steps of ${state.category ?? 'an unclassified incident'}: ${optional.join(', ') || 'none'})`,

@@ -6,7 +6,7 @@
 import { isCancellation, proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { NotifyActivities } from '../activities';
 import type { Notification, NotificationKind } from '../activities/notify';
-import { CATEGORY_SEVERITY, type GatedStep, type IncidentStatus, type ManualStep, type ValidIncidentInput } from '../domain';
+import { categorySeverity, type GatedStep, type IncidentStatus, type ManualStep, type ValidIncidentInput } from '../domain';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey, NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { ApprovalGate, IncidentState, PendingApproval, StepResult } from './incident-types';
 import { bypassLine } from './bypass-record';
@@ -70,7 +70,7 @@ export class IncidentTracker {
       incidentId: workflowInfo().workflowId,
       status: 'triage',
       category: input.category,
-      severity: input.category ? CATEGORY_SEVERITY[input.category] : undefined,
+      severity: input.category ? categorySeverity(input.category) : undefined,
       reporter: input.reporter,
       summary: input.summary,
       approvers: input.approvers,

@@ -6,7 +6,7 @@
  * incident-state.ts. Deterministic: state lives in plain objects, all I/O happens in activities.
  */
 import { ApplicationFailure, CancellationScope, isCancellation, setHandler } from '@temporalio/workflow';
-import { describeIssues, incidentInputSchema, type IncidentCategory, type IncidentInput } from '../domain';
+import { CATEGORIES, describeIssues, incidentInputSchema, type IncidentCategory, type IncidentInput } from '../domain';
 import { approvalHandler, rejectionHandler, UpdateRefused } from './incident-approvals';
 import {
   approveStep,
@@ -49,7 +49,7 @@ async function runPlaybook(incident: Incident, category: IncidentCategory): Prom
   const decision = await playbook.mitigate(incident);
   incident.tracker.setStatus('monitoring');
   await playbook.monitor?.(incident, decision);
-  return incident.openItems(playbook.fixedWhen);
+  return incident.openItems(CATEGORIES[category].fixedWhen);
 }
 
 const NOTHING_TO_RUN = 'no category named and none seen: nothing to run. Start a new incident with a category if users still report trouble';
