@@ -18,6 +18,8 @@ import type { BypassRecord } from './bypass-record';
 import { redeployAndWait } from './deploy-wait';
 import { parseRequest, UpdateRefused, waitForApproval } from './incident-approvals';
 import { errorMessage, type IncidentTracker } from './incident-state';
+import type { IncidentContext } from './incident-steps';
+import type { VerificationStep } from './incident-verification';
 import { extendBypassRequestSchema, type ExtendBypassAnswer } from './incident-types';
 
 export const DEFAULT_BYPASS_MS = 60 * 60_000;
@@ -38,7 +40,19 @@ const acts = proxyActivities<BypassActivities>({
 
 type Pending = z.output<typeof extendBypassRequestSchema>;
 
-export class EmergencyBypass {
+export interface BypassStep {
+  /** The bypass on, time-boxed and verified. Undefined when the worker has no deploy adapter: do it by hand. */
+  on(): Promise<boolean | undefined>;
+  /** Whether `on` ran the automated bypass (then its off is automated too). */
+  readonly automated: boolean;
+  /** With the automated bypass: watch for recovery while it is on, turn it off (always), keep watching if it expired first. */
+  watchWhileOn(): Promise<void>;
+}
+
+export class EmergencyBypass implements BypassStep {
+  automated = false;
+  private readonly tracker: IncidentTracker;
+  private readonly input: ValidIncidentInput;
   private settings?: BypassSettings;
   private expiresAtMs = 0;
   private readonly pending: Pending[] = [];
@@ -48,9 +62,25 @@ export class EmergencyBypass {
   undo?: () => Promise<void>;
 
   constructor(
-    private readonly tracker: IncidentTracker,
-    private readonly input: ValidIncidentInput,
-  ) {}
+    private readonly ctx: IncidentContext,
+    private readonly verification: VerificationStep,
+  ) {
+    this.tracker = ctx.tracker;
+    this.input = ctx.input;
+  }
+
+  async on(): Promise<boolean | undefined> {
+    const on = await this.turnOn((title, run) => this.ctx.compensations.push('emergency_bypass', title, run));
+    this.automated = on !== undefined;
+    return on;
+  }
+
+  async watchWhileOn(): Promise<void> {
+    const recovered = this.active ? await this.watchThenOff() : false;
+    // Off and verified: nothing left for a cancellation to undo.
+    if (this.record?.state === 'off') this.ctx.compensations.drop('emergency_bypass');
+    if (!recovered) await this.verification.watchRecovery();
+  }
 
   get record(): BypassRecord | undefined {
     return this.tracker.state.bypass;

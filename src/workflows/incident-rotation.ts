@@ -16,6 +16,7 @@ import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import { redeployAndWait } from './deploy-wait';
 import { awaitHuman, parseRequest, UpdateRefused } from './incident-approvals';
 import { errorMessage, type IncidentTracker } from './incident-state';
+import type { IncidentContext } from './incident-steps';
 import { confirmOldKeyDeletedRequestSchema, provideNewKeyRequestSchema, type KeyRotationAnswer } from './incident-types';
 
 const keys = proxyActivities<KeyRotationActivities>({
@@ -142,7 +143,7 @@ export async function rotateSecretKey(ctx: RotationContext): Promise<boolean> {
     if (isCancellation(err)) throw err;
     return failed('rotate_secret_key', `cannot start the rotation: ${why(err)}`);
   }
-  // No key reference on this worker (no CLERK_SECRET_KEY_REF / CLERK_SECRET_KEY): done by hand, as before.
+  // No key reference on this worker (no CLERK_SECRET_KEY_REF / CLERK_SECRET_KEY): done by hand.
   if (!begin) return ctx.byHand();
   const old = begin.fingerprint;
   tracker.record('rotate_secret_key', 'runbook', `current key ${old} of instance ${begin.instanceId} (worker reference ${begin.workerRef})`, { oldKey: old, instanceId: begin.instanceId });
@@ -278,5 +279,31 @@ async function exposureAudit(ctx: RotationContext, diedAt: number): Promise<Expo
     tracker.stepDone('exposure_audit', 'failed', 'runbook', `the exposure audit could not run: ${why(err)}`);
     tracker.attention(`exposure_audit failed: ${why(err)}`);
     return undefined;
+  }
+}
+
+export interface RotationStep {
+  /**
+   * Rotate the Clerk secret key: new key, verify, push, retire, prove the old key dead, exposure
+   * audit. True when the old key is proven dead (by hand on a worker without key references: confirmed).
+   */
+  rotateSecretKey(): Promise<boolean>;
+}
+
+/** The rotation of an incident; `inbox` takes `provideNewKey` and `confirmOldKeyDeleted`. */
+export class SecretKeyRotation implements RotationStep {
+  readonly inbox: KeyRotationInbox;
+
+  constructor(private readonly ctx: IncidentContext) {
+    this.inbox = new KeyRotationInbox(ctx.tracker);
+  }
+
+  rotateSecretKey(): Promise<boolean> {
+    const { tracker, input } = this.ctx;
+    const byHand = () => this.ctx.byHand('rotate_secret_key', 'add a new secret key in the Clerk dashboard, redeploy with it, verify, delete the old key');
+    const { escalateAfter, decideWithin } = this.ctx.gateTimeouts('rotate_secret_key');
+    const reported = Date.parse(tracker.state.timeline[0]?.time ?? new Date().toISOString());
+    const exposedAt = input.exposedAt ? Date.parse(input.exposedAt) : reported;
+    return rotateSecretKey({ tracker, inbox: this.inbox, escalateAfter, decideWithin, exposedAt, byHand, dryRun: input.dryRun });
   }
 }

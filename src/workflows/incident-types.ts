@@ -198,9 +198,9 @@ export interface ExtendBypassAnswer {
 // -- the state -------------------------------------------------------------------------------------
 
 /**
- * Outcome of a playbook step: the runbook's outcomes, plus the honest ones: `not_automated` (a
- * human must do it), `done_by_hand` (a human did it and confirmed), `skipped` (a step it depends
- * on was not done), `not_needed`, `not_requested`.
+ * Outcome of a playbook step: the runbook's outcomes, plus those of a step it did not do itself:
+ * `not_automated` (a human must do it), `done_by_hand` (a human did it and confirmed), `skipped`
+ * (a step it depends on was not done), `not_needed`, `not_requested`.
  */
 export type StepResult = StepOutcome | 'not_automated' | 'done_by_hand' | 'skipped' | 'not_needed' | 'not_requested';
 

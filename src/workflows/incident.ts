@@ -1,8 +1,9 @@
 /**
  * `incidentWorkflow`: one incident from report to review, and the messages it answers. Triage
  * classifies; the driver opens the incident (notice, `mitigating`), runs the category's playbook
- * (incident-playbooks.ts), moves to `monitoring` and closes it with the review. Approvals wait in
- * incident-approvals.ts, the steps live in incident-run.ts, the state and its publishing in
+ * (incident-playbooks.ts), moves to `monitoring` and closes it with the review (incident-close.ts).
+ * Its messages are in incident-messages.ts, approvals wait in incident-approvals.ts, the steps are
+ * `Incident`'s (incident-run.ts, one module per capability), the state and its publishing in
  * incident-state.ts. Deterministic: state lives in plain objects, all I/O happens in activities.
  */
 import { ApplicationFailure, CancellationScope, isCancellation, setHandler } from '@temporalio/workflow';
@@ -49,7 +50,7 @@ async function runPlaybook(incident: Incident, category: IncidentCategory): Prom
   const decision = await playbook.mitigate(incident);
   incident.tracker.setStatus('monitoring');
   await playbook.monitor?.(incident, decision);
-  return incident.openItems(CATEGORIES[category].fixedWhen);
+  return incident.ending.openItems(CATEGORIES[category].fixedWhen);
 }
 
 const NOTHING_TO_RUN = 'no category named and none seen: nothing to run. Start a new incident with a category if users still report trouble';
@@ -66,14 +67,14 @@ export async function incidentWorkflow(rawInput: IncidentInput): Promise<Inciden
   const rejections = rejectionHandler(tracker);
 
   setHandler(getIncidentState, () => tracker.snapshot());
-  setHandler(getReview, () => incident.review ?? null);
+  setHandler(getReview, () => incident.ending.review ?? null);
   setHandler(approveStep, (req) => approvals.decide(req), { validator: refusing((req) => approvals.validate(req)) });
   setHandler(rejectStep, (req) => rejections.decide(req), { validator: refusing((req) => rejections.validate(req)) });
   setHandler(requestStep, (req) => optionalSteps.request(req), { validator: refusing((req) => void optionalSteps.validate(req)) });
   setHandler(confirmStep, (req) => manualSteps.confirm(req), { validator: refusing((req) => void manualSteps.validate(req)) });
   setHandler(resolveIncident, (req) => resolution.resolve(req), { validator: refusing((req) => void resolution.validate(req)) });
-  setHandler(provideNewKey, (req) => incident.keyRotation.provideNewKey(req), { validator: refusing((req) => void incident.keyRotation.validateNewKey(req)) });
-  setHandler(confirmOldKeyDeleted, (req) => incident.keyRotation.confirmDeleted(req), { validator: refusing((req) => void incident.keyRotation.validateDeleted(req)) });
+  setHandler(provideNewKey, (req) => incident.rotation.inbox.provideNewKey(req), { validator: refusing((req) => void incident.rotation.inbox.validateNewKey(req)) });
+  setHandler(confirmOldKeyDeleted, (req) => incident.rotation.inbox.confirmDeleted(req), { validator: refusing((req) => void incident.rotation.inbox.validateDeleted(req)) });
   setHandler(extendBypass, (req) => incident.bypass.extend(req), { validator: refusing((req) => void incident.bypass.validateExtend(req)) });
 
   tracker.record('report', input.reporter, `incident reported: ${input.summary}`, { category: input.category ?? null, dryRun: input.dryRun });
@@ -82,13 +83,13 @@ export async function incidentWorkflow(rawInput: IncidentInput): Promise<Inciden
   try {
     // Signed approvals: the worker's approver registry, recorded before any gate opens.
     await loadApproverRegistry(tracker);
-    await incident.triage();
+    await incident.verification.triage();
     const category = tracker.state.category;
     const open = category ? await runPlaybook(incident, category) : [NOTHING_TO_RUN];
-    await incident.conclude(open);
+    await incident.ending.conclude(open);
   } catch (err) {
     if (isCancellation(err)) {
-      await CancellationScope.nonCancellable(() => incident.cancel());
+      await CancellationScope.nonCancellable(() => incident.ending.cancel());
     }
     throw err;
   }

@@ -3,8 +3,8 @@
  * limit, for any number of users. A child of the incident (key compromise, session issues) or
  * started on its own. Work goes in batch activities that heartbeat their cursor; the workflow
  * carries the cursor and the totals, and continues as new before its history grows large
- * (`./checkpointed-batches.ts`). Its input schema is here, beside it (hence a little over 400
- * lines); what its activities and CLI share with it is in `src/revoke-sessions.ts`.
+ * (`./checkpointed-batches.ts`). Its input schema is here, beside it; what its activities and
+ * CLI share with it is in `src/revoke-sessions.ts`.
  */
 import {
   ApplicationFailure,
