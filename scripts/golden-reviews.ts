@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import type { temporal } from '@temporalio/proto';
-import type { IncidentState } from '../src/workflows/incident-state';
-import { buildReview, renderReviewMarkdown } from '../src/review/build';
+import type { IncidentState } from '../src/workflows/incident-types';
+import { buildReview } from '../src/review/build';
+import { renderReviewMarkdown } from '../src/review/render';
 
 export const HISTORY_DIR = join(__dirname, '..', 'tests', 'histories');
 export const GOLDEN_DIR = join(__dirname, '..', 'tests', 'golden', 'reviews');

@@ -2,15 +2,15 @@
  * `npm run histories:record`: run one incident per playbook path (and the revocation child) on a
  * throwaway dev server against the Clerk sandbox, and save each finished workflow's history to
  * tests/histories/. tests/replay.test.ts replays them against the current workflow code, so a
- * change that would break incidents already running fails CI. Re-record only on purpose (a
- * released change that is replay-safe via patching keeps the old files and adds new ones: the
- * `recorded-*` files predate the `honest-outcomes` patch, the `honest-*` files follow it, the
- * `automated-*` files follow the bypass, key-rotation, reconcile and signing patches).
+ * change that would break incidents already running fails CI. Re-record on purpose, when the
+ * workflows change in a way a running incident could not replay (a new build, docs/scale-out.md).
  *
- * The worker is wired as sandbox-mode `npm start` wires it (src/main.ts): the sandbox's Vercel as
- * deployment platform, the worker's key as a file: reference rotated through the Platform API and
- * Vault, a SQLite user store fed by the example webhook receiver. One incident runs on a second
- * worker with an approver registry, so a signed decision is recorded too.
+ * `automated-*`: the worker wired as sandbox-mode `npm start` wires it (src/main.ts): the
+ * sandbox's Vercel as deployment platform, the worker's key as a file: reference rotated through
+ * the Platform API and Vault, a SQLite user store fed by the example webhook receiver; one of them
+ * on a worker with an approver registry, so a signed decision is recorded too. `by-hand-*`: a
+ * worker with none of these, so the bypass, the rotation and the reconciliation go to a person
+ * who confirms them (and a dry run the commander resolves).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,14 +31,15 @@ import { decisionStatement, SIGNATURE_NAMESPACE } from '../src/signing/sshsig';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
 import { findBinary, PROJECT_ROOT, TEMPORAL_CLI } from '../src/temporal/provision';
 import { createWorker } from '../src/worker';
-import { approveStep, getIncidentState, incidentWorkflow, rejectStep, requestStep } from '../src/workflows';
+import { approveStep, confirmStep, getIncidentState, incidentWorkflow, rejectStep, requestStep, resolveIncident } from '../src/workflows';
 import type { IncidentState } from '../src/workflows/incident';
 import { keyDir } from '../tests/helpers/ssh-keys';
 
 const OUT_DIR = join(PROJECT_ROOT, 'tests', 'histories');
 const TASK_QUEUE = 'record-histories';
-/** Prefix of this set's workflow ids (and file names); earlier sets stay beside it. */
+/** Prefixes of the workflow ids (and file names): every step automated, or the worker's fallbacks by hand. */
 const SET = 'automated';
+const BY_HAND = 'by-hand';
 const approvers = ['bob@example.com', 'carol@example.com'];
 const short = { escalateAfter: '2s', decideWithin: '4s', probe: '2s', recoveryCheckEvery: '1s', recoveryWatchFor: '3s', resolveWithin: '3s' };
 /** Gates that stay open while the script works through a step that takes a deployment. */
@@ -56,6 +57,12 @@ async function until(handle: WorkflowHandle, ready: (s: IncidentState) => boolea
 }
 const pending = (step: string) => (s: IncidentState) => s.pendingApprovals.some((p) => p.step === step);
 const outcome = (step: string, wanted: string) => (s: IncidentState) => s.steps.filter((x) => x.step === step).at(-1)?.outcome === wanted;
+const byHand = (step: string) => (s: IncidentState) => s.manualSteps.some((m) => m.step === step && !m.outcome);
+
+async function confirm(handle: WorkflowHandle, step: 'emergency_bypass' | 'bypass_off' | 'rotate_secret_key' | 'reconcile_webhooks', note: string): Promise<void> {
+  await until(handle, byHand(step));
+  await handle.executeUpdate(confirmStep, { args: [{ step, confirmedBy: 'bob@example.com', note }] });
+}
 
 async function approveBoth(handle: WorkflowHandle, step: 'emergency_bypass' | 'rotate_secret_key' | 'revoke_all_sessions'): Promise<void> {
   await until(handle, pending(step));
@@ -107,11 +114,17 @@ async function main(): Promise<void> {
     taskQueue: `${TASK_QUEUE}-signed`,
     deps: { ...deps, signing: { allowedSignersPath: registry, steps: ['emergency_bypass'] } },
   });
+  // Only what `npm start` has without a deploy adapter, key references or a user store.
+  const byHandWorker = await createWorker({
+    connection: env.nativeConnection,
+    taskQueue: `${TASK_QUEUE}-by-hand`,
+    deps: { statusPageUrl: deps.statusPageUrl, sandbox: true, clerk: gateway, appHealthUrl: deps.appHealthUrl, appRoutes: deps.appRoutes, namespace: 'default' },
+  });
   const recorded: Array<{ name: string; handle: WorkflowHandle }> = [];
   const start = async (name: string, input: Record<string, unknown>, taskQueue = TASK_QUEUE) => {
     const handle = await env.client.workflow.start(incidentWorkflow, {
       taskQueue,
-      workflowId: `${SET}-${name}`,
+      workflowId: `${taskQueue.endsWith('-by-hand') ? BY_HAND : SET}-${name}`,
       args: [input as Parameters<typeof incidentWorkflow>[0]],
     });
     recorded.push({ name, handle });
@@ -119,7 +132,47 @@ async function main(): Promise<void> {
   };
   const base = { reporter: 'alice@example.com', approvers, timeouts: short };
 
+  // First, on the fresh sandbox (the automated key_compromise below rotates its key).
+  const byHandIncidents = async () => {
+    const queue = `${TASK_QUEUE}-by-hand`;
+    // webhook_backlog: the reconciliation done by hand and confirmed.
+    const wb = await start('webhook-backlog', { ...base, category: 'webhook_backlog', summary: 'user.created events missing' }, queue);
+    await confirm(wb, 'reconcile_webhooks', 'replayed from the Svix portal');
+    await wb.result();
+
+    // key_compromise, dry run: rotation approved by two and confirmed done by hand, mass revocation
+    // (child, dry run) by two; a dry run needs the commander's resolve.
+    const kc = await start('key-compromise-dry-run', { ...base, category: 'key_compromise', summary: 'key leaked', dryRun: true, timeouts: { ...short, resolveWithin: '1m' } }, queue);
+    await approveBoth(kc, 'rotate_secret_key');
+    await confirm(kc, 'rotate_secret_key', 'new key live, old key deleted');
+    await approveBoth(kc, 'revoke_all_sessions');
+    await until(kc, (s) => s.status === 'needs_human');
+    await kc.executeUpdate(resolveIncident, { args: [{ resolvedBy: 'alice@example.com', summary: 'rehearsal over' }] });
+    await kc.result();
+
+    // clerk_outage: the bypass approved, turned on and off by hand, Clerk recovers: resolved.
+    sandbox.admin.setOutage({ active: true, indicator: 'major' });
+    const cb = await start('clerk-outage-bypass', { ...base, category: 'clerk_outage', summary: 'Clerk down', timeouts: { ...short, recoveryWatchFor: '20s' } }, queue);
+    await approveBoth(cb, 'emergency_bypass');
+    await confirm(cb, 'emergency_bypass', 'AUTH_BYPASS=1 deployed');
+    sandbox.admin.setOutage({ active: false });
+    await confirm(cb, 'bypass_off', 'AUTH_BYPASS removed');
+    await cb.result();
+  };
+
   const incidents = async () => {
+    // session_issues, first (before users without sessions are added): a targeted revocation requested
+    // by one person, approved by another (real child run).
+    const si = await start('session-issues-targeted', { ...base, category: 'session_issues', summary: 'users logged out' });
+    await until(si, (s) => s.waitingFor.includes('requestStep'));
+    const some = (await gateway.listUsers({ limit: 3 })).users.map((u) => u.id);
+    await si.executeUpdate(requestStep, {
+      args: [{ step: 'targeted_revocation', requester: 'carol@example.com', userIds: some, reason: 'stuck sessions' }],
+    });
+    await until(si, pending('targeted_revocation'));
+    await si.executeUpdate(approveStep, { args: [{ step: 'targeted_revocation', approver: 'bob@example.com' }] });
+    await si.result();
+
     // webhook_backlog: sign-ups and deletions whose webhooks were partly dropped; the reconciliation
     // child replays what the store missed.
     for (let k = 0; k < 2; k++) {
@@ -162,16 +215,11 @@ async function main(): Promise<void> {
     sandbox.admin.setOutage({ active: false });
     await co.result();
 
-    // session_issues: a targeted revocation requested by one person, approved by another (real child run).
-    const si = await start('session-issues-targeted', { ...base, category: 'session_issues', summary: 'users logged out' });
-    await until(si, (s) => s.waitingFor.includes('requestStep'));
-    const some = (await gateway.listUsers({ limit: 3 })).users.map((u) => u.id);
-    await si.executeUpdate(requestStep, {
-      args: [{ step: 'targeted_revocation', requester: 'carol@example.com', userIds: some, reason: 'stuck sessions' }],
-    });
-    await until(si, pending('targeted_revocation'));
-    await si.executeUpdate(approveStep, { args: [{ step: 'targeted_revocation', approver: 'bob@example.com' }] });
-    await si.result();
+    // clerk_outage cancelled while the bypass waits for its approvals: the notice is withdrawn (compensation).
+    const cx = await start('clerk-outage-cancelled', { ...base, category: 'clerk_outage', summary: 'false alarm' });
+    await until(cx, pending('emergency_bypass'));
+    await cx.cancel();
+    await cx.result().catch(() => undefined);
 
     // middleware_failure where nobody decides: escalation, the safe default (timed_out), then
     // needs_human until resolveWithin runs out: closed unresolved.
@@ -203,6 +251,7 @@ async function main(): Promise<void> {
     await sg.result();
   };
 
+  await byHandWorker.runUntil(byHandIncidents);
   await worker.runUntil(incidents);
   await signedWorker.runUntil(signedIncident);
 

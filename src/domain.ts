@@ -18,15 +18,6 @@ export type IncidentCategory = z.infer<typeof incidentCategorySchema>;
 export const SEVERITIES = ['critical', 'high', 'medium', 'low'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
-/** Default severity per category, from the runbook's table. */
-export const CATEGORY_SEVERITY: Record<IncidentCategory, Severity> = {
-  clerk_outage: 'critical',
-  key_compromise: 'critical',
-  middleware_failure: 'high',
-  session_issues: 'medium',
-  webhook_backlog: 'low',
-};
-
 /**
  * `needs_human`: the playbook is over but the incident is not fixed by the runbook's own checks
  * (a step failed, timed out, was left to a human or could not be verified); it stays open until
@@ -89,22 +80,64 @@ export const CRITICAL_STEPS: readonly GatedStep[] = ['emergency_bypass', 'rotate
 /** Approvals a step needs, each from a different person who is not the requester. */
 export const approvalsNeeded = (step: GatedStep): 1 | 2 => (CRITICAL_STEPS.includes(step) ? 2 : 1);
 
-/** The gates each playbook always opens (optional steps only when requested). */
-export const PLAYBOOK_GATES: Record<IncidentCategory, readonly GatedStep[]> = {
-  clerk_outage: ['emergency_bypass'],
-  key_compromise: ['rotate_secret_key', 'revoke_all_sessions'],
-  middleware_failure: ['operator_action'],
-  session_issues: [],
-  webhook_backlog: [],
-};
-
 /**
- * Steps the runbook cannot do yet: a human does them by hand and confirms with `confirmStep`
- * before the steps that depend on them run.
+ * Steps a person may be asked to do by hand and confirm with `confirmStep` before the steps that
+ * depend on them run: the automated bypass, rotation and reconciliation fall back to them on a
+ * worker without a deploy adapter, key references or a user store.
  */
 export const MANUAL_STEPS = ['emergency_bypass', 'bypass_off', 'rotate_secret_key', 'reconcile_webhooks'] as const;
 export const manualStepSchema = z.enum(MANUAL_STEPS);
 export type ManualStep = z.infer<typeof manualStepSchema>;
+
+/** Input fields that only one category takes (`incidentInputSchema` refuses them for another). */
+export const CATEGORY_FIELDS = ['targetedRevocation', 'affectedUserIds', 'exposedAt', 'excludeUserIds', 'bypass'] as const;
+export type CategoryField = (typeof CATEGORY_FIELDS)[number];
+
+export interface CategoryProfile {
+  /** Default severity, from the runbook's table. */
+  severity: Severity;
+  /** The gates its playbook always opens. */
+  gates: readonly GatedStep[];
+  /** Gates its playbook opens only when someone asks for the step (`requestStep` or the input). */
+  optionalSteps: readonly GatedStep[];
+  /**
+   * The steps whose success means the incident is fixed (`succeeded`, or `done_by_hand` and
+   * confirmed). Only then, and with nothing failed or left unconfirmed, does it end `resolved`.
+   */
+  fixedWhen: readonly string[];
+  /** Whether triage's probes can see it; when they cannot, the reporter's word stands. */
+  visibleFromOutside: boolean;
+  /** The input fields only this category takes. */
+  fields: readonly CategoryField[];
+}
+
+/** Each category as the runbook defines it (DESIGN.md's table); the playbooks are incident-playbooks.ts. */
+export const CATEGORIES: Record<IncidentCategory, CategoryProfile> = {
+  clerk_outage: { severity: 'critical', gates: ['emergency_bypass'], optionalSteps: [], fixedWhen: ['recovery_watch'], visibleFromOutside: true, fields: ['bypass'] },
+  key_compromise: {
+    severity: 'critical',
+    gates: ['rotate_secret_key', 'revoke_all_sessions'],
+    optionalSteps: [],
+    fixedWhen: ['rotate_secret_key', 'revoke_all_sessions'],
+    visibleFromOutside: false,
+    fields: ['exposedAt', 'excludeUserIds'],
+  },
+  middleware_failure: { severity: 'high', gates: ['operator_action'], optionalSteps: [], fixedWhen: ['verify_fix'], visibleFromOutside: true, fields: [] },
+  session_issues: {
+    severity: 'medium',
+    gates: [],
+    optionalSteps: ['targeted_revocation'],
+    fixedWhen: ['targeted_revocation'],
+    visibleFromOutside: false,
+    fields: ['targetedRevocation', 'affectedUserIds'],
+  },
+  webhook_backlog: { severity: 'low', gates: [], optionalSteps: [], fixedWhen: ['reconcile_webhooks'], visibleFromOutside: false, fields: [] },
+};
+
+export const categorySeverity = (category: IncidentCategory): Severity => CATEGORIES[category].severity;
+
+/** The category that owns a category-only input field. */
+const fieldOwner = (field: CategoryField): IncidentCategory => INCIDENT_CATEGORIES.find((c) => CATEGORIES[c].fields.includes(field)) as IncidentCategory;
 
 /**
  * A duration a human can type: `"30s"`, `"15 minutes"`, `"2h"`, `"500ms"`; parsed to milliseconds
@@ -228,18 +261,11 @@ export const incidentInputSchema = z
         t.decideWithin !== undefined ? { ms: t.decideWithin } : inherited(decideTop, 'decideWithin'),
       );
     }
-    if (input.targetedRevocation && input.category !== undefined && input.category !== 'session_issues') {
-      ctx.addIssue({ code: 'custom', path: ['targetedRevocation'], message: 'only for category session_issues' });
-    }
-    if (input.affectedUserIds.length && input.category !== undefined && input.category !== 'session_issues') {
-      ctx.addIssue({ code: 'custom', path: ['affectedUserIds'], message: 'only for category session_issues' });
-    }
-    for (const field of ['exposedAt', 'excludeUserIds'] as const) {
-      const given = field === 'exposedAt' ? input.exposedAt !== undefined : input.excludeUserIds.length > 0;
-      if (given && input.category !== undefined && input.category !== 'key_compromise') ctx.addIssue({ code: 'custom', path: [field], message: 'only for category key_compromise' });
-    }
-    if (input.bypass && input.category !== undefined && input.category !== 'clerk_outage') {
-      ctx.addIssue({ code: 'custom', path: ['bypass'], message: 'only for category clerk_outage' });
+    for (const field of CATEGORY_FIELDS) {
+      const value = input[field];
+      const given = Array.isArray(value) ? value.length > 0 : value !== undefined;
+      const owner = fieldOwner(field);
+      if (given && input.category !== undefined && input.category !== owner) ctx.addIssue({ code: 'custom', path: [field], message: `only for category ${owner}` });
     }
     const shortage = approverShortage(input);
     if (shortage) ctx.addIssue({ code: 'custom', path: ['approvers'], message: shortage });
@@ -251,7 +277,7 @@ export const incidentInputSchema = z
  */
 export function approverShortage(input: { category?: IncidentCategory; reporter: string; approvers: readonly string[]; targetedRevocation?: unknown }): string | undefined {
   if (!input.category) return undefined;
-  const gates: GatedStep[] = [...PLAYBOOK_GATES[input.category], ...(input.targetedRevocation ? (['targeted_revocation'] as const) : [])];
+  const gates: GatedStep[] = [...CATEGORIES[input.category].gates, ...(input.targetedRevocation ? (['targeted_revocation'] as const) : [])];
   const eligible = new Set(input.approvers.filter((a) => a !== input.reporter)).size;
   const needy = gates.find((g) => approvalsNeeded(g) > eligible);
   if (!needy) return undefined;

@@ -7,7 +7,8 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { buildReview, renderReviewMarkdown, type Review } from '../src/review/build';
+import { buildReview, type Review } from '../src/review/build';
+import { renderReviewMarkdown } from '../src/review/render';
 import { startSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { getIncidentState, incidentWorkflow } from '../src/workflows/incident';
 import { runCli } from './helpers/cli';
@@ -18,7 +19,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 
 const cases = reviewCases();
 const built = cases.filter((c): c is ReviewCase & { state: NonNullable<ReviewCase['state']> } => Boolean(c.state));
-/** A golden-set case, or any recorded incident by name (the `honest-*` set keeps by-hand steps and a dry run). */
+/** A golden-set case, or any recorded incident by name (the `by-hand-*` set keeps steps done by hand and a dry run). */
 const byName = (name: string) => {
   const found = built.find((b) => b.name === name) ?? reviewCase(name);
   const state = found.state;
@@ -69,7 +70,7 @@ describe('the review', () => {
   });
 
   it('puts each decision at its WorkflowExecutionUpdateAccepted event', () => {
-    const { c, review } = byName('honest-key-compromise-dry-run');
+    const { c, review } = byName('by-hand-key-compromise-dry-run');
     const bob = review.timeline.find((t) => t.step === 'rotate_secret_key' && t.actor === 'bob@example.com' && t.description === 'approval 1 of 2');
     // Bob's approval is the first update the incident accepted.
     const first = Number(acceptedUpdates(c)[0]?.eventId);
@@ -79,14 +80,14 @@ describe('the review', () => {
   });
 
   it('a timed-out approval asks for a second on-call approver; triage disagreeing asks for a probe or rule', () => {
-    const { review } = byName('honest-middleware-failure-timed-out');
+    const { review } = byName('automated-middleware-failure-timed-out');
     expect(review.actionItems.map((a) => a.kind)).toEqual(['second_approver', 'probe_or_rule']);
     expect(review.actionItems[0]?.text).toBe('add a second on-call approver for operator_action');
     expect(review.timeline.find((t) => t.description.startsWith('timed_out'))?.source).toMatchObject({ eventType: 'timerFired' });
   });
 
   it('who decided: the approver named in each update beside the client identity Temporal recorded', () => {
-    const { c, review } = byName('honest-clerk-outage-bypass');
+    const { c, review } = byName('by-hand-clerk-outage-bypass');
     // The recording script's client identity (pid@host), as Temporal recorded it on each update.
     const identity = acceptedUpdates(c)[0]?.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.identity ?? '';
     expect(identity).toMatch(/.+@.+/);
@@ -111,7 +112,7 @@ describe('the review', () => {
   });
 
   it('with an identity mapping, a decision sent from an identity the mapping does not list for its approver is flagged', () => {
-    const { c } = byName('honest-clerk-outage-bypass');
+    const { c } = byName('by-hand-clerk-outage-bypass');
     const identity = acceptedUpdates(c)[0]?.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.meta?.identity ?? '';
     const review = buildReview(c.history, c.state, { 'carol@example.com': [identity], 'bob@example.com': ['bob@laptop'] });
     expect(review.whoDecided.map((d) => [d.named, d.mismatch])).toEqual([
@@ -127,9 +128,9 @@ describe('the review', () => {
   });
 
   it('impact comes from what ran: revocation totals, steps by hand, open items; causes not given', () => {
-    const targeted = byName('honest-session-issues-targeted').review;
+    const targeted = byName('automated-session-issues-targeted').review;
     expect(targeted.impact).toMatchObject({ sessionsRevoked: 1, usersAffected: 3, dataLoss: 'not given' });
-    const dry = byName('honest-key-compromise-dry-run').review;
+    const dry = byName('by-hand-key-compromise-dry-run').review;
     expect(dry.impact.sessionsRevoked).toBe(0);
     expect(dry.impact.revocations[0]).toMatchObject({ dryRun: true, sessionsFound: 116 });
     expect(dry.impact.stepsByHand).toEqual([{ step: 'rotate_secret_key', outcome: 'done_by_hand', by: 'bob@example.com', note: 'new key live, old key deleted' }]);
@@ -139,7 +140,7 @@ describe('the review', () => {
   });
 
   it('a failed notification asks to fix the chat webhook; a failed step asks for a follow-up', () => {
-    const { c } = byName('honest-webhook-backlog');
+    const { c } = byName('by-hand-webhook-backlog');
     const state = structuredClone(c.state);
     state.timeline.push({ time: '2026-11-27T05:00:00.000Z', step: 'notify', actor: 'runbook', description: 'notification failed: Status: resolved: HTTP 500' });
     state.steps.push({ step: 'incident_notice', outcome: 'failed', at: '2026-11-27T05:00:00.000Z', actor: 'runbook', note: 'chat down' });

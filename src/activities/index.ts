@@ -16,9 +16,10 @@ import type { DeployAdapter } from './deploy';
 import { createBypassActivities, type BypassConfig } from './bypass';
 import { createReconcileActivities, type ReconcileDeps } from './reconcile-users';
 import type { ProbeReport } from '../triage/rules';
-import { renderReviewMarkdown, type IdentityMapping, type Review } from '../review/build';
+import type { IdentityMapping, Review } from '../review/build';
+import { renderReviewMarkdown } from '../review/render';
 import { reviewOf } from '../review/fetch';
-import type { IncidentState } from '../workflows/incident-state';
+import type { IncidentState } from '../workflows/incident-types';
 
 export interface ActivityDeps {
   /** Base URL of the Clerk status page (real: https://status.clerk.com; sandbox: its own). */
@@ -140,3 +141,18 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/*
+ * What each capability's workflow code calls: a workflow module proxies only its own
+ * (`proxyActivities<BypassActivities>(…)`), so its type says which activities it may schedule.
+ */
+export type NotifyActivities = Pick<Activities, 'notify'>;
+export type TriageActivities = Pick<Activities, 'runTriageProbes' | 'probeStatusPage'>;
+export type ReviewActivities = Pick<Activities, 'writeReview'>;
+export type SigningActivities = ReturnType<typeof createSigningActivities>;
+export type DeployActivities = ReturnType<typeof createDeployActivities>;
+export type KeyRotationActivities = ReturnType<typeof createKeyRotationActivities>;
+export type BypassActivities = ReturnType<typeof createBypassActivities>;
+export type DiagnosticsActivities = ReturnType<typeof createDiagnosticsActivities>;
+export type RevocationActivities = ReturnType<typeof createRevokeSessionsActivities>;
+export type ReconcileActivities = ReturnType<typeof createReconcileActivities>;

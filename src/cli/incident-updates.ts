@@ -27,11 +27,14 @@ import {
   resolveIncident,
   resolveRequestSchema,
   stepRequestSchema,
+  confirmOldKeyDeleted,
+  confirmOldKeyDeletedRequestSchema,
+  provideNewKey,
+  provideNewKeyRequestSchema,
   type ApproveRequest,
+  type ExtendBypassRequest,
   type RejectRequest,
 } from '../workflows/incident';
-import { confirmOldKeyDeleted, confirmOldKeyDeletedRequestSchema, provideNewKey, provideNewKeyRequestSchema } from '../workflows/incident-rotation';
-import type { ExtendBypassRequest } from '../workflows/incident-bypass';
 
 export const INCIDENT = incidentWorkflow.name;
 

@@ -8,7 +8,7 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { formatDuration } from '../domain';
-import type { IncidentState } from '../workflows/incident-state';
+import type { IncidentState } from '../workflows/incident-types';
 import { parseSshSignature } from '../signing/sshsig';
 import { bypassMinutes } from '../workflows/bypass-record';
 
@@ -479,4 +479,3 @@ function authBypassImpact(state: IncidentState): { authBypass?: AuthBypassImpact
   return { authBypass: { minutes: bypassMinutes(b, lastEvent), onSince: b.onSince, offAt: b.offAt ?? null, state: b.state } };
 }
 
-export { renderReviewMarkdown } from './render';

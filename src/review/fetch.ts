@@ -4,9 +4,11 @@
  */
 import { writeFile } from 'node:fs/promises';
 import type { WorkflowHandle } from '@temporalio/client';
-import { getIncidentState, type IncidentState } from '../workflows/incident';
+import { getIncidentState } from '../workflows/incident-messages';
+import type { IncidentState } from '../workflows/incident-types';
 import { decodePayloadsInPlace } from '../codec';
-import { buildReview, renderReviewMarkdown, type IdentityMapping, type Review } from './build';
+import { buildReview, type IdentityMapping, type Review } from './build';
+import { renderReviewMarkdown } from './render';
 
 export async function fetchReview(handle: WorkflowHandle, identities?: IdentityMapping): Promise<Review> {
   const { status } = await handle.describe();

@@ -2,7 +2,7 @@
  * Triage: what the probes saw, and the rule table that turns it into a category and a severity.
  * Pure (no I/O): imported by the workflow, the triage activity and `npm run triage`.
  */
-import { CATEGORY_SEVERITY, SEVERITIES, type IncidentCategory, type Severity, type StatusIndicator } from '../domain';
+import { CATEGORIES, categorySeverity, SEVERITIES, type IncidentCategory, type Severity, type StatusIndicator } from '../domain';
 
 /** A probe that could not be run because nothing is configured for it. */
 export interface ProbeSkipped {
@@ -195,16 +195,13 @@ export const TRIAGE_RULES: readonly Rule[] = [
 export function classify(report: ProbeReport): Classification {
   for (const rule of TRIAGE_RULES) {
     if (rule.when(report)) {
-      const severity = rule.severity ?? (rule.category ? CATEGORY_SEVERITY[rule.category] : 'low');
+      const severity = rule.severity ?? (rule.category ? categorySeverity(rule.category) : 'low');
       return { ...(rule.category ? { category: rule.category } : {}), severity, rule: rule.id, reason: rule.reason(report) };
     }
   }
   // Unreachable: the last two rows cover every report.
   return { severity: 'low', rule: 'inconclusive', reason: 'no rule matched' };
 }
-
-/** Categories nobody can see from outside: the reporter's word stands when the probes are clear. */
-const INVISIBLE: readonly IncidentCategory[] = ['key_compromise', 'session_issues', 'webhook_backlog'];
 
 export interface TriageVerdict {
   category?: IncidentCategory;
@@ -238,11 +235,12 @@ export function reconcile(named: IncidentCategory | undefined, classification: C
           classification,
         };
   }
-  const namedSeverity = CATEGORY_SEVERITY[named];
+  const namedSeverity = categorySeverity(named);
   if (seen === named) {
     return { category: named, severity: higherSeverity(namedSeverity, classification.severity), agreement: 'confirmed', note: `triage confirms ${named}: ${classification.reason}`, classification };
   }
-  if (!seen && INVISIBLE.includes(named)) {
+  // Nobody sees these from outside: the reporter's word stands when the probes are clear.
+  if (!seen && !CATEGORIES[named].visibleFromOutside) {
     return { category: named, severity: namedSeverity, agreement: 'not_visible', note: `${named} cannot be seen from outside; the reporter's word stands (probes: ${classification.reason})`, classification };
   }
   const severity = seen ? higherSeverity(namedSeverity, classification.severity) : namedSeverity;

@@ -4,7 +4,7 @@
  * interruptions in a row, and continue as new every `batchesPerRun` batches or when Temporal
  * suggests it. The job keeps its own state and totals; `checkpoint` carries them to the next run.
  */
-import { ActivityFailure, ApplicationFailure, patched, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import { z } from 'zod';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { BatchInterruption } from '../user-paging';
@@ -29,13 +29,11 @@ export function batchActivityOptions(tuning: { batchTimeBudgetSeconds: number; h
 
 /**
  * A checkpoint is what a run hands the next on continue-as-new; in a start it would be a forged
- * cursor and totals (a revocation reported done that revoked nothing). Jobs started before this
- * patch replay as they ran.
+ * cursor and totals (a revocation reported done that revoked nothing), so a start carrying one is refused.
  */
-const START_CHECKPOINT_REFUSED = 'start-checkpoint-refused';
 export const FORGED_CHECKPOINT = 'input.checkpoint: only a run continued as new carries one; leave it out of a start';
 export const forgedCheckpoint = (checkpoint: unknown, continuedFrom: string | undefined): boolean =>
-  checkpoint !== undefined && continuedFrom === undefined && patched(START_CHECKPOINT_REFUSED);
+  checkpoint !== undefined && continuedFrom === undefined;
 
 /** A timeline line as a job's checkpoint carries it across continue-as-new. */
 export const timelineEventSchema = z.strictObject({

@@ -5,12 +5,12 @@
  * `deploymentStatus` activities.
  */
 import { isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import type { DeployActivities } from '../activities';
 import type { Deployment } from '../activities/deploy/types';
 import { formatDuration } from '../domain';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 
-const deploy = proxyActivities<Activities>({
+const deploy = proxyActivities<DeployActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 6, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
 });

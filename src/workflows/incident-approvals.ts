@@ -5,79 +5,12 @@
  */
 import { condition } from '@temporalio/workflow';
 import { z } from 'zod';
-import { approvalsNeeded, clerkUserIdSchema, MANUAL_STEPS, personSchema, plainText, CRITICAL_STEPS, describeIssues, formatDuration, gatedStepSchema, type GatedStep, type ManualStep } from '../domain';
+import { approvalsNeeded, MANUAL_STEPS, CRITICAL_STEPS, describeIssues, formatDuration, type GatedStep, type ManualStep } from '../domain';
 import type { NotificationKind } from '../activities/notify';
 import type { IncidentTracker } from './incident-state';
+import { approveRequestSchema, rejectRequestSchema, type ApprovalGate, type ApproveRequest, type Decision, type GateOutcome, type RejectRequest } from './incident-types';
 import { INCIDENT_COMMANDS } from '../shared';
-import { MAX_SIGNATURE_CHARS } from '../signing/sshsig';
 import { checkDecisionSignature, openSignedGate, SignatureRefused } from './incident-signing';
-
-/** Signed approvals (docs/signed-approvals.md): the armored `ssh-keygen -Y sign` output, and the nonce it answers. */
-const signedFields = {
-  signature: z.string().max(MAX_SIGNATURE_CHARS).optional(),
-  nonce: z.string().trim().min(1).max(100).optional(),
-};
-
-export const approveRequestSchema = z.strictObject({
-  step: gatedStepSchema,
-  approver: personSchema,
-  comment: plainText(z.string().trim().max(2000)).optional(),
-  ...signedFields,
-});
-export type ApproveRequest = z.infer<typeof approveRequestSchema>;
-
-export const rejectRequestSchema = z.strictObject({
-  step: gatedStepSchema,
-  approver: personSchema,
-  reason: plainText(z.string({ error: 'a rejection needs a reason' }).trim().min(1, 'a rejection needs a reason').max(2000)),
-  ...signedFields,
-});
-export type RejectRequest = z.infer<typeof rejectRequestSchema>;
-
-/** Ask for an optional step of the playbook (today: targeted revocation in session_issues). */
-export const stepRequestSchema = z.strictObject({
-  step: gatedStepSchema,
-  requester: personSchema,
-  reason: plainText(z.string().trim().min(1).max(2000)).optional(),
-  /** targeted_revocation: whose sessions to end. */
-  userIds: z.array(clerkUserIdSchema).min(1).max(1000).optional(),
-});
-export type StepRequest = z.infer<typeof stepRequestSchema>;
-
-export type GateOutcome = 'approved' | 'rejected' | 'timed_out';
-
-export interface ApprovalGate {
-  step: GatedStep;
-  /** What approving does, in a sentence. */
-  title: string;
-  critical: boolean;
-  approvalsNeeded: 1 | 2;
-  requestedBy: string;
-  requestedAt: string;
-  escalateAt: string;
-  decideBy: string;
-  escalated: boolean;
-  /** `fingerprint`: the SSH key that signed the decision (signed approvals). */
-  approvals: { approver: string; at: string; comment?: string; fingerprint?: string }[];
-  rejection?: { approver: string; at: string; reason: string; fingerprint?: string };
-  outcome?: GateOutcome;
-  decidedAt?: string;
-  /** With an approver registry: this request's nonce, which a signed decision must answer. */
-  nonce?: string;
-  /** With an approver registry: whether decisions on this step must be signed (SIGNED_STEPS). */
-  signatureRequired?: boolean;
-}
-
-/** What an accepted update returns. `pending`: a critical step has one of its two approvals. */
-export interface Decision {
-  step: GatedStep;
-  decision: 'approved' | 'rejected' | 'pending';
-  approvedBy: string[];
-  approvalsNeeded: number;
-  rejectedBy?: string;
-  reason?: string;
-  message: string;
-}
 
 /** Refusal of an update, before it reaches history. The message says why and names the field. */
 export class UpdateRefused extends Error {

@@ -6,22 +6,22 @@
  * off is escalated on every attempt and retried; it is never swallowed.
  *
  * Workflow code: the I/O is in the `bypass*`, `probe*` and `deploy*` activities; the token stays
- * in the worker; the flag only carries its expiry and the incident id. One concern, the bypass's
- * life cycle (on, watch, extend, off), hence a little over 400 lines.
+ * in the worker; the flag only carries its expiry and the incident id.
  */
-import { condition, defineUpdate, isCancellation, patched, proxyActivities, sleep } from '@temporalio/workflow';
+import { condition, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { Activities } from '../activities';
+import type { BypassActivities } from '../activities';
 import type { BypassSettings } from '../activities/bypass';
-import { durationSchema, formatDuration, personSchema, plainText, type ValidIncidentInput } from '../domain';
+import { formatDuration, type ValidIncidentInput } from '../domain';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { BypassRecord } from './bypass-record';
 import { redeployAndWait } from './deploy-wait';
 import { parseRequest, UpdateRefused, waitForApproval } from './incident-approvals';
 import { errorMessage, type IncidentTracker } from './incident-state';
+import type { IncidentContext } from './incident-steps';
+import type { VerificationStep } from './incident-verification';
+import { extendBypassRequestSchema, type ExtendBypassAnswer } from './incident-types';
 
-/** Incidents started before the bypass was automated keep doing it by hand on replay. */
-export const BYPASS_PATCH = 'emergency-bypass';
 export const DEFAULT_BYPASS_MS = 60 * 60_000;
 const MAX_EXTENSIONS = 5;
 /** Retries of a failed off, each escalated: about 1 h 40 min in all before it is left to a human. */
@@ -30,31 +30,29 @@ const DEPLOY_POLL_MS = 2000;
 const DEPLOY_READY_WITHIN_MS = 15 * 60_000;
 const VERIFY_EVERY_MS = 2000;
 
-const acts = proxyActivities<Activities>({
+const acts = proxyActivities<BypassActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 6, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
 });
 
 // -- extendBypass ----------------------------------------------------------------------------------
 
-export const extendBypassRequestSchema = z.strictObject({
-  approver: personSchema,
-  /** e.g. "30m"; the whole bypass never exceeds the worker's BYPASS_MAX_DURATION. */
-  extendBy: durationSchema(60_000, 24 * 3_600_000),
-  reason: plainText(z.string().trim().min(1).max(500)),
-});
-export type ExtendBypassRequest = z.input<typeof extendBypassRequestSchema>;
-export interface ExtendBypassAnswer {
-  expiresAt: string;
-  extensions: number;
-  message: string;
-}
-/** An approver keeps the bypass on longer: `{ approver, extendBy: "30m", reason }`. */
-export const extendBypass = defineUpdate<ExtendBypassAnswer, [ExtendBypassRequest]>('extendBypass');
 
 type Pending = z.output<typeof extendBypassRequestSchema>;
 
-export class EmergencyBypass {
+export interface BypassStep {
+  /** The bypass on, time-boxed and verified. Undefined when the worker has no deploy adapter: do it by hand. */
+  on(): Promise<boolean | undefined>;
+  /** Whether `on` ran the automated bypass (then its off is automated too). */
+  readonly automated: boolean;
+  /** With the automated bypass: watch for recovery while it is on, turn it off (always), keep watching if it expired first. */
+  watchWhileOn(): Promise<void>;
+}
+
+export class EmergencyBypass implements BypassStep {
+  automated = false;
+  private readonly tracker: IncidentTracker;
+  private readonly input: ValidIncidentInput;
   private settings?: BypassSettings;
   private expiresAtMs = 0;
   private readonly pending: Pending[] = [];
@@ -64,9 +62,25 @@ export class EmergencyBypass {
   undo?: () => Promise<void>;
 
   constructor(
-    private readonly tracker: IncidentTracker,
-    private readonly input: ValidIncidentInput,
-  ) {}
+    private readonly ctx: IncidentContext,
+    private readonly verification: VerificationStep,
+  ) {
+    this.tracker = ctx.tracker;
+    this.input = ctx.input;
+  }
+
+  async on(): Promise<boolean | undefined> {
+    const on = await this.turnOn((title, run) => this.ctx.compensations.push('emergency_bypass', title, run));
+    this.automated = on !== undefined;
+    return on;
+  }
+
+  async watchWhileOn(): Promise<void> {
+    const recovered = this.active ? await this.watchThenOff() : false;
+    // Off and verified: nothing left for a cancellation to undo.
+    if (this.record?.state === 'off') this.ctx.compensations.drop('emergency_bypass');
+    if (!recovered) await this.verification.watchRecovery();
+  }
 
   get record(): BypassRecord | undefined {
     return this.tracker.state.bypass;
@@ -79,12 +93,11 @@ export class EmergencyBypass {
   // -- on ------------------------------------------------------------------------------------------
 
   /**
-   * Turn the bypass on, time-boxed, and verify it on the app. Undefined when it is not automated
-   * here (an incident started before this patch, or no deploy adapter): a human does it. False when
+   * Turn the bypass on, time-boxed, and verify it on the app. Undefined when the worker has no
+   * deploy adapter: a human does it. False when
    * it could not be turned on (recorded; off has already run if anything was applied).
    */
   async turnOn(pushUndo: (title: string, run: () => Promise<void>) => void): Promise<boolean | undefined> {
-    if (!patched(BYPASS_PATCH)) return undefined;
     const step = 'emergency_bypass';
     const settings = await acts.bypassSettings.executeWithOptions({ summary: `${step}: deploy adapter and bypass settings` }, []);
     if (!settings.adapter) {

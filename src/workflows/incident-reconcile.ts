@@ -1,19 +1,17 @@
 /**
  * The `webhook_backlog` playbook's reconciliation step: `reconcileUsersWorkflow` as a child of the
- * incident, its outcome and totals recorded as the step's. Incidents started before it existed keep
- * the step by hand on replay (the `webhook-reconcile` patch, checked in `Incident.reconcileUsers`).
+ * incident, its outcome and totals recorded as the step's.
  */
 import { ApplicationFailure, ChildWorkflowFailure, executeChild, isCancellation } from '@temporalio/workflow';
-import type { ValidIncidentInput } from '../domain';
+import type { ManualStep, ValidIncidentInput } from '../domain';
 import { totalsLine } from '../reconcile';
 import { errorMessage, type IncidentTracker } from './incident-state';
+import type { IncidentContext } from './incident-steps';
 import { reconcileUsersWorkflow } from './reconcile-users';
-
-export const RECONCILE_PATCH = 'webhook-reconcile';
 
 /**
  * Runs the reconciliation child and records the step. False when the worker has no user store
- * configured (`ReconcileNotConfigured`): the playbook then hands the step to a person, as before.
+ * configured (`ReconcileNotConfigured`): the playbook then hands the step to a person.
  */
 export async function reconcileUsersStep(tracker: IncidentTracker, input: ValidIncidentInput, step: string): Promise<boolean> {
   const { state } = tracker;
@@ -57,5 +55,21 @@ export async function reconcileUsersStep(tracker: IncidentTracker, input: ValidI
     tracker.stepDone(step, 'failed', 'runbook', `reconciliation workflow ${childId} failed: ${errorMessage(err)}`, { childWorkflowId: childId });
     tracker.attention(`${step} failed: ${errorMessage(err)}`);
     return true;
+  }
+}
+
+export interface ReconciliationStep {
+  /**
+   * Reconcile the app's user store with Clerk through `reconcileUsersWorkflow` (a child workflow);
+   * false when the worker has no user store configured and the step goes to a person.
+   */
+  reconcileUsers(step: ManualStep): Promise<boolean>;
+}
+
+export class Reconciliation implements ReconciliationStep {
+  constructor(private readonly ctx: IncidentContext) {}
+
+  reconcileUsers(step: ManualStep): Promise<boolean> {
+    return reconcileUsersStep(this.ctx.tracker, this.ctx.input, step);
   }
 }

@@ -4,9 +4,20 @@
  * update validator runs before anything reaches history, and a durable wait the playbook uses.
  */
 import { condition } from '@temporalio/workflow';
-import { z } from 'zod';
-import { formatDuration, manualStepSchema, personSchema, plainText, type GatedStep, type IncidentCategory, type ManualStep } from '../domain';
-import { awaitHuman, parseRequest, stepRequestSchema, UpdateRefused, type StepRequest } from './incident-approvals';
+import { CATEGORIES, formatDuration, type GatedStep, type ManualStep } from '../domain';
+import { awaitHuman, parseRequest, UpdateRefused } from './incident-approvals';
+import {
+  confirmRequestSchema,
+  resolveRequestSchema,
+  stepRequestSchema,
+  type ConfirmAnswer,
+  type ConfirmRequest,
+  type ManualStepRecord,
+  type ResolveAnswer,
+  type ResolveRequest,
+  type StepRequest,
+  type StepRequestAnswer,
+} from './incident-types';
 import type { IncidentTracker } from './incident-state';
 import { INCIDENT_COMMANDS } from '../shared';
 
@@ -21,14 +32,7 @@ function checkOnIncident(tracker: IncidentTracker, field: string, who: string): 
 // -- optional steps ------------------------------------------------------------------------------
 
 
-/** Steps the playbook only runs when someone asks for them. */
-const OPTIONAL_STEPS: Partial<Record<IncidentCategory, GatedStep[]>> = { session_issues: ['targeted_revocation'] };
 
-export interface StepRequestAnswer {
-  step: GatedStep;
-  requestedBy: string;
-  message: string;
-}
 
 /** Requests for optional steps: accepted while the playbook's window for the step is open. */
 export class OptionalSteps {
@@ -44,7 +48,7 @@ export class OptionalSteps {
   validate(raw: unknown): StepRequest {
     const { state } = this.tracker;
     const req = parseRequest(stepRequestSchema, raw);
-    const optional = state.category ? (OPTIONAL_STEPS[state.category] ?? []) : [];
+    const optional = state.category ? CATEGORIES[state.category].optionalSteps : [];
     if (!optional.includes(req.step)) {
       throw new UpdateRefused(
         `update.step: ${req.step} cannot be requested in this incident (optional steps of ${state.category ?? 'an unclassified incident'}: ${optional.join(', ') || 'none'})`,
@@ -87,34 +91,6 @@ export class OptionalSteps {
 
 // -- steps done by hand --------------------------------------------------------------------------
 
-export const confirmRequestSchema = z.strictObject({
-  step: manualStepSchema,
-  /** Who did it (or checked it was done). */
-  confirmedBy: personSchema,
-  /** What was done, for the timeline and the review: which key, which deployment, which flag. */
-  note: plainText(z.string({ error: 'say what was done' }).trim().min(1, 'say what was done').max(2000)),
-});
-export type ConfirmRequest = z.infer<typeof confirmRequestSchema>;
-
-/** A step the runbook cannot do yet, waiting for a person to do it and confirm. */
-export interface ManualStepRecord {
-  step: ManualStep;
-  /** What to do, in a sentence. */
-  instructions: string;
-  requestedAt: string;
-  escalateAt: string;
-  confirmBy: string;
-  escalated: boolean;
-  outcome?: 'done_by_hand' | 'timed_out';
-  confirmedBy?: string;
-  note?: string;
-}
-
-export interface ConfirmAnswer {
-  step: ManualStep;
-  confirmedBy: string;
-  message: string;
-}
 
 export interface ManualStepRequest {
   step: ManualStep;
@@ -214,33 +190,6 @@ export class ManualSteps {
 
 // -- resolve -------------------------------------------------------------------------------------
 
-const text = (max = 2000) => plainText(z.string().trim().min(1).max(max));
-const lessons = z.array(text()).max(20);
-
-export const resolveRequestSchema = z
-  .strictObject({
-    /** The incident commander: the reporter or a listed approver. */
-    resolvedBy: personSchema,
-    /** Why it is over, in a sentence: what fixed it, or why nothing more will be done. */
-    summary: plainText(z.string({ error: 'say why the incident is over' }).trim().min(1, 'say why the incident is over').max(4000)),
-    // What only the commander knows, for the post-incident review (each optional: the review says "not given").
-    rootCause: text().optional(),
-    trigger: text().optional(),
-    detection: z.enum(['monitoring_alert', 'user_report', 'manual']).optional(),
-    dataLoss: z.enum(['none', 'partial']).optional(),
-    /** With `dataLoss: "partial"`: what was lost. */
-    dataLossDetails: text().optional(),
-    usersAffected: z.number().int().min(0).optional(),
-    lessons: z.strictObject({ wentWell: lessons.optional(), wentWrong: lessons.optional(), gotLucky: lessons.optional() }).optional(),
-    actionItems: z.array(text(500)).max(50).optional(),
-  })
-  .refine((r) => r.dataLoss !== 'partial' || r.dataLossDetails, { path: ['dataLossDetails'], message: 'say what was lost when dataLoss is "partial"' });
-export type ResolveRequest = z.infer<typeof resolveRequestSchema>;
-
-export interface ResolveAnswer {
-  resolvedBy: string;
-  message: string;
-}
 
 /** The commander's explicit `resolve`: accepted only while the incident waits for a human. */
 export class Resolution {

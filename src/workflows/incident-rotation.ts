@@ -7,18 +7,19 @@
  * dead (401 `clerk_key_invalid`) → the exposure audit. Keys appear only as fingerprints and
  * references; the values stay inside the activities. Deterministic: all I/O is in activities.
  */
-import { ApplicationFailure, defineUpdate, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { Activities } from '../activities';
+import type { KeyRotationActivities } from '../activities';
 import type { ExposureAudit, KeyProof } from '../activities/key-rotation';
-import { formatDuration, personSchema, plainText } from '../domain';
-import { keyRefSchema } from '../keys/ref';
+import { formatDuration } from '../domain';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import { redeployAndWait } from './deploy-wait';
 import { awaitHuman, parseRequest, UpdateRefused } from './incident-approvals';
 import { errorMessage, type IncidentTracker } from './incident-state';
+import type { IncidentContext } from './incident-steps';
+import { confirmOldKeyDeletedRequestSchema, provideNewKeyRequestSchema, type KeyRotationAnswer } from './incident-types';
 
-const keys = proxyActivities<Activities>({
+const keys = proxyActivities<KeyRotationActivities>({
   startToCloseTimeout: '1 minute',
   retry: {
     initialInterval: '1 second',
@@ -29,28 +30,6 @@ const keys = proxyActivities<Activities>({
 
 // -- messages ------------------------------------------------------------------------------------
 
-export const provideNewKeyRequestSchema = z.strictObject({
-  /** Where the new key is (env:NAME, file:/path, vault:mount/path#field): never the key itself. */
-  ref: keyRefSchema,
-  providedBy: personSchema,
-  note: plainText(z.string().trim().max(2000)).optional(),
-});
-export type ProvideNewKeyRequest = z.input<typeof provideNewKeyRequestSchema>;
-
-export const confirmOldKeyDeletedRequestSchema = z.strictObject({
-  confirmedBy: personSchema,
-  note: plainText(z.string().trim().max(2000)).optional(),
-});
-export type ConfirmOldKeyDeletedRequest = z.input<typeof confirmOldKeyDeletedRequestSchema>;
-
-export interface KeyRotationAnswer {
-  message: string;
-}
-
-/** The new key's reference: `{ ref, providedBy, note? }`. */
-export const provideNewKey = defineUpdate<KeyRotationAnswer, [ProvideNewKeyRequest]>('provideNewKey');
-/** The old key is deleted in the Clerk Dashboard: `{ confirmedBy, note? }`. The runbook then proves it. */
-export const confirmOldKeyDeleted = defineUpdate<KeyRotationAnswer, [ConfirmOldKeyDeletedRequest]>('confirmOldKeyDeleted');
 
 type Awaiting = 'new_key' | 'old_key_deleted' | null;
 
@@ -164,7 +143,7 @@ export async function rotateSecretKey(ctx: RotationContext): Promise<boolean> {
     if (isCancellation(err)) throw err;
     return failed('rotate_secret_key', `cannot start the rotation: ${why(err)}`);
   }
-  // No key reference on this worker (no CLERK_SECRET_KEY_REF / CLERK_SECRET_KEY): done by hand, as before.
+  // No key reference on this worker (no CLERK_SECRET_KEY_REF / CLERK_SECRET_KEY): done by hand.
   if (!begin) return ctx.byHand();
   const old = begin.fingerprint;
   tracker.record('rotate_secret_key', 'runbook', `current key ${old} of instance ${begin.instanceId} (worker reference ${begin.workerRef})`, { oldKey: old, instanceId: begin.instanceId });
@@ -300,5 +279,31 @@ async function exposureAudit(ctx: RotationContext, diedAt: number): Promise<Expo
     tracker.stepDone('exposure_audit', 'failed', 'runbook', `the exposure audit could not run: ${why(err)}`);
     tracker.attention(`exposure_audit failed: ${why(err)}`);
     return undefined;
+  }
+}
+
+export interface RotationStep {
+  /**
+   * Rotate the Clerk secret key: new key, verify, push, retire, prove the old key dead, exposure
+   * audit. True when the old key is proven dead (by hand on a worker without key references: confirmed).
+   */
+  rotateSecretKey(): Promise<boolean>;
+}
+
+/** The rotation of an incident; `inbox` takes `provideNewKey` and `confirmOldKeyDeleted`. */
+export class SecretKeyRotation implements RotationStep {
+  readonly inbox: KeyRotationInbox;
+
+  constructor(private readonly ctx: IncidentContext) {
+    this.inbox = new KeyRotationInbox(ctx.tracker);
+  }
+
+  rotateSecretKey(): Promise<boolean> {
+    const { tracker, input } = this.ctx;
+    const byHand = () => this.ctx.byHand('rotate_secret_key', 'add a new secret key in the Clerk dashboard, redeploy with it, verify, delete the old key');
+    const { escalateAfter, decideWithin } = this.ctx.gateTimeouts('rotate_secret_key');
+    const reported = Date.parse(tracker.state.timeline[0]?.time ?? new Date().toISOString());
+    const exposedAt = input.exposedAt ? Date.parse(input.exposedAt) : reported;
+    return rotateSecretKey({ tracker, inbox: this.inbox, escalateAfter, decideWithin, exposedAt, byHand, dryRun: input.dryRun });
   }
 }

@@ -1,21 +1,18 @@
 /**
  * Signed approvals in the incident workflow: the approver registry read when the incident starts
- * (behind the `signed-approvals` patch), a fresh nonce on every approval request, and the check
+ * (recorded before any gate opens), a fresh nonce on every approval request, and the check
  * the update validators run — an SSH signature by the approver's registered key over the
  * canonical statement of this very decision — before anything reaches history.
  */
 import { isCancellation, proxyActivities, uuid4, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import type { SigningActivities } from '../activities';
 import { CRITICAL_STEPS, type GatedStep } from '../domain';
 import { INCIDENT_COMMANDS } from '../shared';
 import { decisionStatement, keysOf, parseSshSignature, SIGNATURE_NAMESPACE, SignatureError, verifySshSignature, type SshSignature } from '../signing/sshsig';
-import type { ApprovalGate } from './incident-approvals';
-import { errorMessage, type IncidentState, type IncidentTracker } from './incident-state';
+import { errorMessage, type IncidentTracker } from './incident-state';
+import type { ApprovalGate, IncidentState } from './incident-types';
 
-/** Incidents started before signed approvals read no registry on replay. */
-export const SIGNED_APPROVALS_PATCH = 'signed-approvals';
-
-const activities = proxyActivities<Activities>({
+const activities = proxyActivities<SigningActivities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', maximumAttempts: 3, nonRetryableErrorTypes: ['ApproverRegistryUnreadable'] },
 });

@@ -4,90 +4,14 @@
  * through `IncidentTracker` so the UI, the query and the channel never disagree.
  */
 import { isCancellation, proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import type { NotifyActivities } from '../activities';
 import type { Notification, NotificationKind } from '../activities/notify';
-import {
-  CATEGORY_SEVERITY,
-  type GatedStep,
-  type IncidentCategory,
-  type ManualStep,
-  type IncidentStatus,
-  type Severity,
-  type StepOutcome,
-  type TimelineEvent,
-  type ValidIncidentInput,
-} from '../domain';
+import { categorySeverity, type GatedStep, type IncidentStatus, type ManualStep, type ValidIncidentInput } from '../domain';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey, NON_RETRYABLE_ERROR_TYPES } from '../shared';
-import type { TriageVerdict } from '../triage/rules';
-import type { ApprovalGate } from './incident-approvals';
-import type { ApproverRegistry } from '../signing/policy';
-import type { ManualStepRecord, ResolveRequest } from './incident-requests';
-import { bypassLine, type BypassRecord } from './bypass-record';
+import type { ApprovalGate, IncidentState, PendingApproval, StepResult } from './incident-types';
+import { bypassLine } from './bypass-record';
 
-/**
- * Outcome of a playbook step: the runbook's outcomes, plus the honest ones: `not_automated` (a
- * human must do it), `done_by_hand` (a human did it and confirmed), `skipped` (a step it depends
- * on was not done), `not_needed`, `not_requested`.
- */
-export type StepResult = StepOutcome | 'not_automated' | 'done_by_hand' | 'skipped' | 'not_needed' | 'not_requested';
-
-export interface StepRecord {
-  step: string;
-  outcome: StepResult;
-  at: string;
-  actor: string;
-  note: string;
-}
-
-export interface PendingApproval {
-  step: GatedStep;
-  title: string;
-  requestedBy: string;
-  approvalsNeeded: number;
-  approvedBy: string[];
-  /** Who may still approve: listed, not the requester, not already approved. */
-  eligible: string[];
-  escalateAt: string;
-  decideBy: string;
-  escalated: boolean;
-  /** Signed approvals: the nonce a signed decision answers, and whether this step must be signed. */
-  nonce?: string;
-  signatureRequired?: boolean;
-}
-
-export interface IncidentState {
-  incidentId: string;
-  status: IncidentStatus;
-  category?: IncidentCategory;
-  severity?: Severity;
-  reporter: string;
-  summary: string;
-  approvers: string[];
-  dryRun: boolean;
-  /** What the incident is waiting for right now, in a sentence (also in the UI's current details). */
-  waitingFor: string;
-  triage?: { agreement: TriageVerdict['agreement']; rule: string; note: string; probes: string[] };
-  steps: StepRecord[];
-  gates: ApprovalGate[];
-  pendingApprovals: PendingApproval[];
-  /** Steps done by hand: waiting for `confirmStep`, confirmed, or timed out. */
-  manualSteps: ManualStepRecord[];
-  /** Once the playbook is over: what is still not fixed or not verified (empty when resolved). */
-  openItems: string[];
-  /** The post-incident review (Markdown), written as the last step; `npm run incident -- review <id>` prints it. */
-  review?: string;
-  /** The commander's explicit `resolve`, when it was needed and given. */
-  resolution?: ResolveRequest & { at: string };
-  /** What a human must look at: disagreements, steps not automated, failed compensations. */
-  attention: string[];
-  /** The emergency auth bypass, once it was turned on (on since, expires at, verified, off). */
-  bypass?: BypassRecord;
-  timeline: TimelineEvent[];
-  /** Signed approvals: the approver registry read when the incident started (public keys and fingerprints). */
-  signing?: ApproverRegistry;
-}
-
-export const notifications = proxyActivities<Activities>({
+export const notifications = proxyActivities<NotifyActivities>({
   startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '1 second', maximumAttempts: 3, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
 });
@@ -146,7 +70,7 @@ export class IncidentTracker {
       incidentId: workflowInfo().workflowId,
       status: 'triage',
       category: input.category,
-      severity: input.category ? CATEGORY_SEVERITY[input.category] : undefined,
+      severity: input.category ? categorySeverity(input.category) : undefined,
       reporter: input.reporter,
       summary: input.summary,
       approvers: input.approvers,

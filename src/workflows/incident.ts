@@ -1,63 +1,34 @@
 /**
  * `incidentWorkflow`: one incident from report to review, and the messages it answers. Triage
  * classifies; the driver opens the incident (notice, `mitigating`), runs the category's playbook
- * (incident-playbooks.ts), moves to `monitoring` and closes it with the review. Approvals wait in
- * incident-approvals.ts, the steps live in incident-run.ts, the state and its publishing in
+ * (incident-playbooks.ts), moves to `monitoring` and closes it with the review (incident-close.ts).
+ * Its messages are in incident-messages.ts, approvals wait in incident-approvals.ts, the steps are
+ * `Incident`'s (incident-run.ts, one module per capability), the state and its publishing in
  * incident-state.ts. Deterministic: state lives in plain objects, all I/O happens in activities.
  */
-import { ApplicationFailure, CancellationScope, defineQuery, defineUpdate, isCancellation, patched, setHandler } from '@temporalio/workflow';
-import { describeIssues, incidentInputSchema, type IncidentCategory, type IncidentInput } from '../domain';
+import { ApplicationFailure, CancellationScope, isCancellation, setHandler } from '@temporalio/workflow';
+import { CATEGORIES, describeIssues, incidentInputSchema, type IncidentCategory, type IncidentInput } from '../domain';
+import { approvalHandler, rejectionHandler, UpdateRefused } from './incident-approvals';
 import {
-  approvalHandler,
-  rejectionHandler,
-  UpdateRefused,
-  type ApproveRequest,
-  type Decision,
-  type RejectRequest,
-  type StepRequest,
-} from './incident-approvals';
-import type { ConfirmAnswer, ConfirmRequest, ResolveAnswer, ResolveRequest, StepRequestAnswer } from './incident-requests';
+  approveStep,
+  confirmOldKeyDeleted,
+  confirmStep,
+  extendBypass,
+  getIncidentState,
+  getReview,
+  provideNewKey,
+  rejectStep,
+  requestStep,
+  resolveIncident,
+} from './incident-messages';
 import { PLAYBOOKS } from './incident-playbooks';
-import { extendBypass } from './incident-bypass';
 import { Incident } from './incident-run';
-import { confirmOldKeyDeleted, provideNewKey } from './incident-rotation';
-import type { IncidentState } from './incident-state';
-import type { Review } from '../review/build';
-import { loadApproverRegistry, SIGNED_APPROVALS_PATCH } from './incident-signing';
+import type { IncidentState } from './incident-types';
+import { loadApproverRegistry } from './incident-signing';
 
-export {
-  approveRequestSchema,
-  rejectRequestSchema,
-  stepRequestSchema,
-  type ApprovalGate,
-  type ApproveRequest,
-  type Decision,
-  type RejectRequest,
-  type StepRequest,
-} from './incident-approvals';
-export { confirmRequestSchema, resolveRequestSchema, type ConfirmRequest, type ManualStepRecord, type ResolveRequest } from './incident-requests';
-export type { IncidentState, PendingApproval, StepRecord, StepResult } from './incident-state';
-export { confirmOldKeyDeleted, provideNewKey, type ConfirmOldKeyDeletedRequest, type ProvideNewKeyRequest } from './incident-rotation';
-export { extendBypass, extendBypassRequestSchema, type ExtendBypassAnswer, type ExtendBypassRequest } from './incident-bypass';
+export * from './incident-messages';
+export * from './incident-types';
 export type { BypassRecord } from './bypass-record';
-
-// Messages: one JSON object per update (the UI's Send an Update form passes exactly one).
-export const getIncidentState = defineQuery<IncidentState>('getIncidentState');
-export const approveStep = defineUpdate<Decision, [ApproveRequest]>('approveStep');
-export const rejectStep = defineUpdate<Decision, [RejectRequest]>('rejectStep');
-export const requestStep = defineUpdate<StepRequestAnswer, [StepRequest]>('requestStep');
-/** A step done by hand is done: `{ step, confirmedBy, note }`. */
-export const confirmStep = defineUpdate<ConfirmAnswer, [ConfirmRequest]>('confirmStep');
-/** The commander closes an incident the runbook could not verify: `{ resolvedBy, summary }`. */
-export const resolveIncident = defineUpdate<ResolveAnswer, [ResolveRequest]>('resolve');
-
-/** Incidents started before this patch keep their old ending (always `resolved`) on replay. */
-const HONEST_OUTCOMES = 'honest-outcomes';
-/** Incidents started before this patch keep `review: not_automated` on replay. */
-const INCIDENT_REVIEW = 'incident-review';
-
-/** The post-incident review once written (Markdown, and the same as JSON); null before. */
-export const getReview = defineQuery<{ markdown: string; review: Review } | null>('getReview');
 
 /** A validator whose refusals reach the caller as non-retryable `UpdateRefused` failures. */
 function refusing<T>(check: (req: T) => void): (req: T) => void {
@@ -79,9 +50,7 @@ async function runPlaybook(incident: Incident, category: IncidentCategory): Prom
   const decision = await playbook.mitigate(incident);
   incident.tracker.setStatus('monitoring');
   await playbook.monitor?.(incident, decision);
-  // Written as the very last step now (after resolve or cancel); older incidents say a human writes it.
-  if (!incident.reviewed) incident.notAutomatedYet('review', 'write the post-incident review from this timeline and the event history');
-  return incident.openItems(playbook.fixedWhen);
+  return incident.ending.openItems(CATEGORIES[category].fixedWhen);
 }
 
 const NOTHING_TO_RUN = 'no category named and none seen: nothing to run. Start a new incident with a category if users still report trouble';
@@ -92,20 +61,20 @@ export async function incidentWorkflow(rawInput: IncidentInput): Promise<Inciden
     throw ApplicationFailure.create({ type: 'InvalidIncidentInput', message: describeIssues(parsed.error), nonRetryable: true });
   }
   const input = parsed.data;
-  const incident = new Incident(input, { honest: patched(HONEST_OUTCOMES), reviewed: patched(INCIDENT_REVIEW) });
+  const incident = new Incident(input);
   const { tracker, optionalSteps, manualSteps, resolution } = incident;
   const approvals = approvalHandler(tracker);
   const rejections = rejectionHandler(tracker);
 
   setHandler(getIncidentState, () => tracker.snapshot());
-  setHandler(getReview, () => incident.review ?? null);
+  setHandler(getReview, () => incident.ending.review ?? null);
   setHandler(approveStep, (req) => approvals.decide(req), { validator: refusing((req) => approvals.validate(req)) });
   setHandler(rejectStep, (req) => rejections.decide(req), { validator: refusing((req) => rejections.validate(req)) });
   setHandler(requestStep, (req) => optionalSteps.request(req), { validator: refusing((req) => void optionalSteps.validate(req)) });
   setHandler(confirmStep, (req) => manualSteps.confirm(req), { validator: refusing((req) => void manualSteps.validate(req)) });
   setHandler(resolveIncident, (req) => resolution.resolve(req), { validator: refusing((req) => void resolution.validate(req)) });
-  setHandler(provideNewKey, (req) => incident.keyRotation.provideNewKey(req), { validator: refusing((req) => void incident.keyRotation.validateNewKey(req)) });
-  setHandler(confirmOldKeyDeleted, (req) => incident.keyRotation.confirmDeleted(req), { validator: refusing((req) => void incident.keyRotation.validateDeleted(req)) });
+  setHandler(provideNewKey, (req) => incident.rotation.inbox.provideNewKey(req), { validator: refusing((req) => void incident.rotation.inbox.validateNewKey(req)) });
+  setHandler(confirmOldKeyDeleted, (req) => incident.rotation.inbox.confirmDeleted(req), { validator: refusing((req) => void incident.rotation.inbox.validateDeleted(req)) });
   setHandler(extendBypass, (req) => incident.bypass.extend(req), { validator: refusing((req) => void incident.bypass.validateExtend(req)) });
 
   tracker.record('report', input.reporter, `incident reported: ${input.summary}`, { category: input.category ?? null, dryRun: input.dryRun });
@@ -113,17 +82,14 @@ export async function incidentWorkflow(rawInput: IncidentInput): Promise<Inciden
 
   try {
     // Signed approvals: the worker's approver registry, recorded before any gate opens.
-    if (patched(SIGNED_APPROVALS_PATCH)) await loadApproverRegistry(tracker);
-    await incident.triage();
+    await loadApproverRegistry(tracker);
+    await incident.verification.triage();
     const category = tracker.state.category;
     const open = category ? await runPlaybook(incident, category) : [NOTHING_TO_RUN];
-    if (!incident.honest) {
-      if (!category) tracker.record('close', 'runbook', NOTHING_TO_RUN);
-      await incident.close();
-    } else await incident.conclude(open);
+    await incident.ending.conclude(open);
   } catch (err) {
     if (isCancellation(err)) {
-      await CancellationScope.nonCancellable(() => incident.cancel());
+      await CancellationScope.nonCancellable(() => incident.ending.cancel());
     }
     throw err;
   }

@@ -21,7 +21,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import type { ReconcileActivities } from '../activities';
 import { describeIssues, formatDuration, type TimelineEvent } from '../domain';
 import {
   addReconcileTotals,
@@ -75,7 +75,7 @@ export async function reconcileUsersWorkflow(rawInput: ReconcileUsersInput): Pro
   if (forgedCheckpoint(input.checkpoint, info.continuedFromExecutionRunId)) {
     throw ApplicationFailure.create({ type: 'InvalidReconcileInput', message: FORGED_CHECKPOINT, nonRetryable: true });
   }
-  const activities = proxyActivities<Activities>(batchActivityOptions(tuning, ['ReconcileNotConfigured', 'UserStoreMisconfigured']));
+  const activities = proxyActivities<ReconcileActivities>(batchActivityOptions(tuning, ['ReconcileNotConfigured', 'UserStoreMisconfigured']));
 
   const scopeText = describeReconcileScope(input.scope);
   const state: ReconcileCheckpoint = input.checkpoint

@@ -3,8 +3,8 @@
  * limit, for any number of users. A child of the incident (key compromise, session issues) or
  * started on its own. Work goes in batch activities that heartbeat their cursor; the workflow
  * carries the cursor and the totals, and continues as new before its history grows large
- * (`./checkpointed-batches.ts`). Its input schema is here, beside it (hence a little over 400
- * lines); what its activities and CLI share with it is in `src/revoke-sessions.ts`.
+ * (`./checkpointed-batches.ts`). Its input schema is here, beside it; what its activities and
+ * CLI share with it is in `src/revoke-sessions.ts`.
  */
 import {
   ApplicationFailure,
@@ -16,7 +16,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { Activities } from '../activities';
+import type { RevocationActivities } from '../activities';
 import { clerkUserIdSchema, describeIssues, personSchema, plainLine, plainText, type TimelineEvent } from '../domain';
 import {
   addTotals,
@@ -146,7 +146,7 @@ export async function revokeSessionsWorkflow(rawInput: RevokeSessionsInput): Pro
     throw ApplicationFailure.create({ type: 'InvalidRevocationInput', message: FORGED_CHECKPOINT, nonRetryable: true });
   }
 
-  const clerk = proxyActivities<Activities>(batchActivityOptions(tuning));
+  const clerk = proxyActivities<RevocationActivities>(batchActivityOptions(tuning));
 
   const excluded = new Set(input.excludeUserIds);
   const scopeText = describeScope(input.scope, excluded.size);

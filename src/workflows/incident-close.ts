@@ -1,0 +1,109 @@
+/**
+ * How an incident ends: `resolved` when the runbook verified it all, otherwise `needs_human`
+ * until the commander resolves it (or it closes unresolved); cancelled with its compensations
+ * run. The post-incident review is written last, however it ended.
+ */
+import { isCancellation, proxyActivities } from '@temporalio/workflow';
+import type { ReviewActivities } from '../activities';
+import { formatDuration } from '../domain';
+import type { Review } from '../review/build';
+import { INCIDENT_COMMANDS, NON_RETRYABLE_ERROR_TYPES } from '../shared';
+import type { Resolution } from './incident-requests';
+import { errorMessage, openItems } from './incident-state';
+import type { IncidentContext } from './incident-steps';
+
+const activities = proxyActivities<ReviewActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
+});
+
+export class IncidentClose {
+  /** The post-incident review, once written (the `getReview` query). */
+  review?: { markdown: string; review: Review };
+
+  constructor(
+    private readonly ctx: IncidentContext,
+    private readonly resolution: Resolution,
+  ) {}
+
+  /** What keeps the incident from `resolved` (see `openItems`). */
+  openItems(fixedWhen: readonly string[]): string[] {
+    return openItems(this.ctx.tracker.state, fixedWhen, this.ctx.input.dryRun);
+  }
+
+  /**
+   * The end of an incident: `resolved` when nothing is open; otherwise `needs_human`, listing
+   * what is open, until the commander sends `resolve` or `resolveWithin` runs out (closed unresolved).
+   */
+  async conclude(items: string[]): Promise<void> {
+    if (!items.length) return this.close();
+    const t = this.ctx.input.timeouts;
+    const id = this.ctx.tracker.state.incidentId;
+    const list = items.join('; ');
+    const resolveCommand = INCIDENT_COMMANDS.resolve(id);
+    this.ctx.tracker.state.openItems = items;
+    this.ctx.tracker.setStatus('needs_human', `still open: ${list}`);
+    this.ctx.tracker.waitFor(`a human: ${list}. When it is over, the reporter or an approver resolves it (${resolveCommand}) by ${new Date(Date.now() + t.resolveWithin).toISOString()}`);
+    await this.ctx.tracker.notify('needs_attention', 'Incident needs a human', `The runbook could not verify a fix. Still open: ${list}. When it is over, resolve it: ${resolveCommand}`);
+    if (await this.resolution.wait(items, t.escalateAfter, t.resolveWithin)) {
+      const r = this.resolution.accepted as NonNullable<Resolution['accepted']>;
+      this.ctx.tracker.state.resolution = r;
+      this.ctx.tracker.record('resolve', r.resolvedBy, `resolved by ${r.resolvedBy}: ${r.summary} (still open at the time: ${list})`, { openItems: items });
+      this.ctx.tracker.state.openItems = [];
+      return this.close();
+    }
+    this.ctx.tracker.record('close', 'runbook', `closed unresolved: nobody sent resolve within ${formatDuration(t.resolveWithin)}; still open: ${list}`);
+    this.ctx.tracker.state.waitingFor = `nothing: closed unresolved, still needs a human (${list})`;
+    this.ctx.tracker.publish();
+    await this.ctx.tracker.notify('needs_attention', 'Incident closed unresolved', `Nobody resolved it within ${formatDuration(t.resolveWithin)}. Still open: ${list}.`);
+    await this.writeReview();
+    await this.ctx.tracker.flushNotifications();
+  }
+
+  async close(): Promise<void> {
+    this.ctx.tracker.state.waitingFor = 'nothing: incident closed';
+    this.ctx.tracker.setStatus('resolved');
+    const open = this.ctx.tracker.state.attention.length;
+    this.ctx.tracker.record('close', 'runbook', open ? `incident closed; ${open} item(s) need a human` : 'incident closed');
+    this.ctx.tracker.publish();
+    await this.writeReview();
+    await this.ctx.tracker.flushNotifications();
+  }
+
+  async cancel(): Promise<void> {
+    this.ctx.tracker.record('cancel', 'runbook', 'incident cancelled: running the compensations of the steps already applied');
+    await this.ctx.compensations.compensate();
+    this.ctx.tracker.state.waitingFor = 'nothing: incident cancelled';
+    this.ctx.tracker.setStatus('cancelled');
+    await this.writeReview();
+    await this.ctx.tracker.flushNotifications();
+  }
+
+  /**
+   * The post-incident review, written by an activity from this incident's event history and
+   * state, as the last step however it ended; posted to the channel with the command to read it.
+   */
+  async writeReview(): Promise<void> {
+    const id = this.ctx.tracker.state.incidentId;
+    const after = this.ctx.tracker.state.waitingFor;
+    this.ctx.tracker.waitFor('review: writing the post-incident review from the event history');
+    try {
+      this.review = await activities.writeReview.executeWithOptions(
+        { summary: 'review: the post-incident review from the event history', startToCloseTimeout: '1 minute' },
+        [{ state: this.ctx.tracker.snapshot() }],
+      );
+      const { review, markdown } = this.review;
+      this.ctx.tracker.state.review = markdown;
+      const note = `review written: ${review.timeline.length} timeline line(s), ${review.actionItems.length} action item(s); read it with ${INCIDENT_COMMANDS.review(id)}`;
+      this.ctx.tracker.stepDone('review', 'succeeded', 'runbook', note, { actionItems: review.actionItems.map((a) => a.text) });
+      const items = review.actionItems.map((a) => `• ${a.text}`);
+      await this.ctx.tracker.notify('review_written', 'Post-incident review', [`Status ${this.ctx.tracker.state.status}. ${note}.`, ...(items.length ? ['Action items:', ...items] : [])].join('\n'));
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      this.ctx.tracker.stepDone('review', 'failed', 'runbook', `the review could not be written: ${errorMessage(err)}; ${INCIDENT_COMMANDS.review(id)} writes it from a terminal`);
+      this.ctx.tracker.attention(`review failed: ${errorMessage(err)}`);
+    }
+    this.ctx.tracker.state.waitingFor = after;
+    this.ctx.tracker.publish();
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * What every capability of a playbook shares: the incident's tracker and input, the list of
+ * compensations a cancellation unwinds, steps done by hand, and each gate's own timeouts.
+ */
+import { isCancellation } from '@temporalio/workflow';
+import type { GatedStep, ManualStep, ValidIncidentInput } from '../domain';
+import type { ManualSteps } from './incident-requests';
+import { errorMessage, type IncidentTracker } from './incident-state';
+
+interface Compensation {
+  step: string;
+  title: string;
+  run: () => Promise<unknown>;
+}
+
+/** The steps applied so far, each with its undo; cancelling the incident unwinds them in reverse. */
+export class Compensations {
+  private readonly undo: Compensation[] = [];
+
+  constructor(private readonly tracker: IncidentTracker) {}
+
+  push(step: string, title: string, run: () => Promise<unknown>): void {
+    this.undo.push({ step, title, run });
+  }
+
+  /** Forget the undo of `step` (it was undone another way, e.g. the bypass turned off and verified). */
+  drop(step: string): void {
+    this.undo.splice(0, this.undo.length, ...this.undo.filter((u) => u.step !== step));
+  }
+
+  /**
+   * Run a step that changes something; on success its compensation joins the list. A failed step
+   * is recorded and needs attention.
+   */
+  async apply<T>(
+    step: string,
+    title: string,
+    action: () => Promise<T>,
+    undo?: { title: string; run: () => Promise<unknown> },
+    describe: (result: T) => string = () => title,
+  ): Promise<boolean> {
+    this.tracker.waitFor(`${step}: ${title}`);
+    try {
+      const result = await action();
+      this.tracker.stepDone(step, 'succeeded', 'runbook', describe(result), { result });
+      if (undo) this.undo.push({ step, ...undo });
+      return true;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      this.tracker.stepDone(step, 'failed', 'runbook', `${title}: ${errorMessage(err)}`);
+      this.tracker.attention(`${step} failed: ${errorMessage(err)}`);
+      return false;
+    }
+  }
+
+  /** Cancellation: undo what was applied, last first. A failed undo is escalated to a human. */
+  async compensate(): Promise<void> {
+    while (this.undo.length) {
+      const u = this.undo.pop() as Compensation;
+      this.tracker.waitFor(`cancellation: ${u.title} (compensating ${u.step})`);
+      try {
+        await u.run();
+        this.tracker.stepDone(u.step, 'compensated', 'runbook', u.title);
+      } catch (err) {
+        const note = `compensation of ${u.step} failed (${u.title}): ${errorMessage(err)}; a human must undo it`;
+        this.tracker.stepDone(u.step, 'failed', 'runbook', note, { compensation: true });
+        this.tracker.attention(note);
+        await this.tracker.notify('needs_attention', `Compensation failed: ${u.step}`, note);
+      }
+    }
+  }
+}
+
+/** What a capability module is given by the incident. */
+export interface IncidentContext {
+  readonly tracker: IncidentTracker;
+  readonly input: ValidIncidentInput;
+  readonly compensations: Compensations;
+  /** A person does `step` and confirms it (escalation and timeout like a gate); true when confirmed. */
+  byHand(step: ManualStep, instructions: string): Promise<boolean>;
+  /** The gate timeouts of `step`: its own override in `timeouts.steps`, else the incident's. */
+  gateTimeouts(step: GatedStep): { escalateAfter: number; decideWithin: number };
+}
+
+/** The context over `tracker` and `input`; `manualSteps` holds the steps done by hand. */
+export function incidentContext(tracker: IncidentTracker, input: ValidIncidentInput, manualSteps: ManualSteps): IncidentContext {
+  return {
+    tracker,
+    input,
+    compensations: new Compensations(tracker),
+    byHand(step, instructions) {
+      // The incident's own gate timeouts; `timeouts.steps` overrides are for the approval gates.
+      const { escalateAfter, decideWithin } = input.timeouts;
+      return manualSteps.byHand({ step, instructions, escalateAfter, decideWithin });
+    },
+    gateTimeouts(step) {
+      const own = input.timeouts.steps[step];
+      return {
+        escalateAfter: own?.escalateAfter ?? input.timeouts.escalateAfter,
+        decideWithin: own?.decideWithin ?? input.timeouts.decideWithin,
+      };
+    },
+  };
+}

@@ -1,0 +1,261 @@
+/**
+ * The incident's data as it crosses the workflow's edge: its state as `getIncidentState` answers
+ * it, and the request and answer of every update, as zod schemas (the validators') and types.
+ * Pure, no workflow APIs: the workflow, its clients, the activities and the review all import it.
+ */
+import { z } from 'zod';
+import {
+  clerkUserIdSchema,
+  durationSchema,
+  gatedStepSchema,
+  manualStepSchema,
+  personSchema,
+  plainText,
+  type GatedStep,
+  type IncidentCategory,
+  type IncidentStatus,
+  type ManualStep,
+  type Severity,
+  type StepOutcome,
+  type TimelineEvent,
+} from '../domain';
+import { keyRefSchema } from '../keys/ref';
+import type { ApproverRegistry } from '../signing/policy';
+import { MAX_SIGNATURE_CHARS } from '../signing/sshsig';
+import type { TriageVerdict } from '../triage/rules';
+import type { BypassRecord } from './bypass-record';
+
+// -- approvals -------------------------------------------------------------------------------------
+
+/** Signed approvals (docs/signed-approvals.md): the armored `ssh-keygen -Y sign` output, and the nonce it answers. */
+const signedFields = {
+  signature: z.string().max(MAX_SIGNATURE_CHARS).optional(),
+  nonce: z.string().trim().min(1).max(100).optional(),
+};
+
+export const approveRequestSchema = z.strictObject({
+  step: gatedStepSchema,
+  approver: personSchema,
+  comment: plainText(z.string().trim().max(2000)).optional(),
+  ...signedFields,
+});
+export type ApproveRequest = z.infer<typeof approveRequestSchema>;
+
+export const rejectRequestSchema = z.strictObject({
+  step: gatedStepSchema,
+  approver: personSchema,
+  reason: plainText(z.string({ error: 'a rejection needs a reason' }).trim().min(1, 'a rejection needs a reason').max(2000)),
+  ...signedFields,
+});
+export type RejectRequest = z.infer<typeof rejectRequestSchema>;
+
+/** Ask for an optional step of the playbook (today: targeted revocation in session_issues). */
+export const stepRequestSchema = z.strictObject({
+  step: gatedStepSchema,
+  requester: personSchema,
+  reason: plainText(z.string().trim().min(1).max(2000)).optional(),
+  /** targeted_revocation: whose sessions to end. */
+  userIds: z.array(clerkUserIdSchema).min(1).max(1000).optional(),
+});
+export type StepRequest = z.infer<typeof stepRequestSchema>;
+
+export type GateOutcome = 'approved' | 'rejected' | 'timed_out';
+
+export interface ApprovalGate {
+  step: GatedStep;
+  /** What approving does, in a sentence. */
+  title: string;
+  critical: boolean;
+  approvalsNeeded: 1 | 2;
+  requestedBy: string;
+  requestedAt: string;
+  escalateAt: string;
+  decideBy: string;
+  escalated: boolean;
+  /** `fingerprint`: the SSH key that signed the decision (signed approvals). */
+  approvals: { approver: string; at: string; comment?: string; fingerprint?: string }[];
+  rejection?: { approver: string; at: string; reason: string; fingerprint?: string };
+  outcome?: GateOutcome;
+  decidedAt?: string;
+  /** With an approver registry: this request's nonce, which a signed decision must answer. */
+  nonce?: string;
+  /** With an approver registry: whether decisions on this step must be signed (SIGNED_STEPS). */
+  signatureRequired?: boolean;
+}
+
+/** What an accepted update returns. `pending`: a critical step has one of its two approvals. */
+export interface Decision {
+  step: GatedStep;
+  decision: 'approved' | 'rejected' | 'pending';
+  approvedBy: string[];
+  approvalsNeeded: number;
+  rejectedBy?: string;
+  reason?: string;
+  message: string;
+}
+
+
+// -- optional steps, steps done by hand, resolve ---------------------------------------------------
+
+export interface StepRequestAnswer {
+  step: GatedStep;
+  requestedBy: string;
+  message: string;
+}
+
+export const confirmRequestSchema = z.strictObject({
+  step: manualStepSchema,
+  /** Who did it (or checked it was done). */
+  confirmedBy: personSchema,
+  /** What was done, for the timeline and the review: which key, which deployment, which flag. */
+  note: plainText(z.string({ error: 'say what was done' }).trim().min(1, 'say what was done').max(2000)),
+});
+export type ConfirmRequest = z.infer<typeof confirmRequestSchema>;
+
+/** A step the runbook cannot do yet, waiting for a person to do it and confirm. */
+export interface ManualStepRecord {
+  step: ManualStep;
+  /** What to do, in a sentence. */
+  instructions: string;
+  requestedAt: string;
+  escalateAt: string;
+  confirmBy: string;
+  escalated: boolean;
+  outcome?: 'done_by_hand' | 'timed_out';
+  confirmedBy?: string;
+  note?: string;
+}
+
+export interface ConfirmAnswer {
+  step: ManualStep;
+  confirmedBy: string;
+  message: string;
+}
+
+const text = (max = 2000) => plainText(z.string().trim().min(1).max(max));
+const lessons = z.array(text()).max(20);
+
+export const resolveRequestSchema = z
+  .strictObject({
+    /** The incident commander: the reporter or a listed approver. */
+    resolvedBy: personSchema,
+    /** Why it is over, in a sentence: what fixed it, or why nothing more will be done. */
+    summary: plainText(z.string({ error: 'say why the incident is over' }).trim().min(1, 'say why the incident is over').max(4000)),
+    // What only the commander knows, for the post-incident review (each optional: the review says "not given").
+    rootCause: text().optional(),
+    trigger: text().optional(),
+    detection: z.enum(['monitoring_alert', 'user_report', 'manual']).optional(),
+    dataLoss: z.enum(['none', 'partial']).optional(),
+    /** With `dataLoss: "partial"`: what was lost. */
+    dataLossDetails: text().optional(),
+    usersAffected: z.number().int().min(0).optional(),
+    lessons: z.strictObject({ wentWell: lessons.optional(), wentWrong: lessons.optional(), gotLucky: lessons.optional() }).optional(),
+    actionItems: z.array(text(500)).max(50).optional(),
+  })
+  .refine((r) => r.dataLoss !== 'partial' || r.dataLossDetails, { path: ['dataLossDetails'], message: 'say what was lost when dataLoss is "partial"' });
+export type ResolveRequest = z.infer<typeof resolveRequestSchema>;
+
+export interface ResolveAnswer {
+  resolvedBy: string;
+  message: string;
+}
+
+// -- the key rotation ----------------------------------------------------------------------------
+
+export const provideNewKeyRequestSchema = z.strictObject({
+  /** Where the new key is (env:NAME, file:/path, vault:mount/path#field): never the key itself. */
+  ref: keyRefSchema,
+  providedBy: personSchema,
+  note: plainText(z.string().trim().max(2000)).optional(),
+});
+export type ProvideNewKeyRequest = z.input<typeof provideNewKeyRequestSchema>;
+
+export const confirmOldKeyDeletedRequestSchema = z.strictObject({
+  confirmedBy: personSchema,
+  note: plainText(z.string().trim().max(2000)).optional(),
+});
+export type ConfirmOldKeyDeletedRequest = z.input<typeof confirmOldKeyDeletedRequestSchema>;
+
+export interface KeyRotationAnswer {
+  message: string;
+}
+
+// -- the emergency bypass ------------------------------------------------------------------------
+
+export const extendBypassRequestSchema = z.strictObject({
+  approver: personSchema,
+  /** e.g. "30m"; the whole bypass never exceeds the worker's BYPASS_MAX_DURATION. */
+  extendBy: durationSchema(60_000, 24 * 3_600_000),
+  reason: plainText(z.string().trim().min(1).max(500)),
+});
+export type ExtendBypassRequest = z.input<typeof extendBypassRequestSchema>;
+export interface ExtendBypassAnswer {
+  expiresAt: string;
+  extensions: number;
+  message: string;
+}
+
+// -- the state -------------------------------------------------------------------------------------
+
+/**
+ * Outcome of a playbook step: the runbook's outcomes, plus those of a step it did not do itself:
+ * `not_automated` (a human must do it), `done_by_hand` (a human did it and confirmed), `skipped`
+ * (a step it depends on was not done), `not_needed`, `not_requested`.
+ */
+export type StepResult = StepOutcome | 'not_automated' | 'done_by_hand' | 'skipped' | 'not_needed' | 'not_requested';
+
+export interface StepRecord {
+  step: string;
+  outcome: StepResult;
+  at: string;
+  actor: string;
+  note: string;
+}
+
+export interface PendingApproval {
+  step: GatedStep;
+  title: string;
+  requestedBy: string;
+  approvalsNeeded: number;
+  approvedBy: string[];
+  /** Who may still approve: listed, not the requester, not already approved. */
+  eligible: string[];
+  escalateAt: string;
+  decideBy: string;
+  escalated: boolean;
+  /** Signed approvals: the nonce a signed decision answers, and whether this step must be signed. */
+  nonce?: string;
+  signatureRequired?: boolean;
+}
+
+export interface IncidentState {
+  incidentId: string;
+  status: IncidentStatus;
+  category?: IncidentCategory;
+  severity?: Severity;
+  reporter: string;
+  summary: string;
+  approvers: string[];
+  dryRun: boolean;
+  /** What the incident is waiting for right now, in a sentence (also in the UI's current details). */
+  waitingFor: string;
+  triage?: { agreement: TriageVerdict['agreement']; rule: string; note: string; probes: string[] };
+  steps: StepRecord[];
+  gates: ApprovalGate[];
+  pendingApprovals: PendingApproval[];
+  /** Steps done by hand: waiting for `confirmStep`, confirmed, or timed out. */
+  manualSteps: ManualStepRecord[];
+  /** Once the playbook is over: what is still not fixed or not verified (empty when resolved). */
+  openItems: string[];
+  /** The post-incident review (Markdown), written as the last step; `npm run incident -- review <id>` prints it. */
+  review?: string;
+  /** The commander's explicit `resolve`, when it was needed and given. */
+  resolution?: ResolveRequest & { at: string };
+  /** What a human must look at: disagreements, steps not automated, failed compensations. */
+  attention: string[];
+  /** The emergency auth bypass, once it was turned on (on since, expires at, verified, off). */
+  bypass?: BypassRecord;
+  timeline: TimelineEvent[];
+  /** Signed approvals: the approver registry read when the incident started (public keys and fingerprints). */
+  signing?: ApproverRegistry;
+}

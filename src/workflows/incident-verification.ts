@@ -1,0 +1,104 @@
+/**
+ * What the probes see: triage when the incident opens, the recovery watch on the Clerk status page
+ * (durable timers), and the verification of a fix by probing again.
+ */
+import { isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import type { TriageActivities } from '../activities';
+import { formatDuration } from '../domain';
+import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
+import { classify, formatProbeReport, reconcile, type ProbeReport } from '../triage/rules';
+import { errorMessage } from './incident-state';
+import type { IncidentContext } from './incident-steps';
+
+const activities = proxyActivities<TriageActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
+});
+
+export interface VerificationStep {
+  /** Poll the Clerk status page on a durable timer until it says `none`; false when it never did. */
+  watchRecovery(): Promise<boolean>;
+  /** Re-run the triage probes; true when every probe ran and passes. */
+  verifyFix(step: string): Promise<boolean>;
+}
+
+export class Verification implements VerificationStep {
+  constructor(private readonly ctx: IncidentContext) {}
+
+  /** Classify from the probes, against the reporter's category; the verdict sets category and severity. */
+  async triage(): Promise<void> {
+    const timeoutMs = this.ctx.input.timeouts.probe;
+    this.ctx.tracker.publish();
+    const report: ProbeReport = await activities.runTriageProbes.executeWithOptions(
+      {
+        summary: `triage: status page, Backend API, health route, app routes (${formatDuration(timeoutMs)} each)`,
+        startToCloseTimeout: timeoutMs * 2 + 10_000,
+        retry: { initialInterval: '1 second', maximumAttempts: 3, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
+      },
+      [{ timeoutMs }],
+    );
+    const verdict = reconcile(this.ctx.input.category, classify(report));
+    const probes = formatProbeReport(report);
+    this.ctx.tracker.state.category = verdict.category;
+    this.ctx.tracker.state.severity = verdict.severity;
+    this.ctx.tracker.state.triage = { agreement: verdict.agreement, rule: verdict.classification.rule, note: verdict.note, probes };
+    this.ctx.tracker.record('triage', 'runbook', verdict.note, { agreement: verdict.agreement, rule: verdict.classification.rule, probes });
+    if (verdict.agreement === 'disagreed') {
+      this.ctx.tracker.attention(`triage disagrees with the reporter: ${verdict.note}`);
+      this.ctx.tracker.notifyLater('needs_attention', 'Triage disagrees with the reporter', verdict.note);
+    }
+    this.ctx.tracker.publish();
+  }
+
+  async watchRecovery(): Promise<boolean> {
+    const every = this.ctx.input.timeouts.recoveryCheckEvery;
+    const maxChecks = Math.max(1, Math.ceil(this.ctx.input.timeouts.recoveryWatchFor / every));
+    const probe = async (summary: string) => {
+      try {
+        const s = await activities.probeStatusPage.executeWithOptions({ summary }, [{ timeoutMs: this.ctx.input.timeouts.probe }]);
+        return s.indicator;
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        this.ctx.tracker.record('recovery_watch', 'runbook', `status page did not answer: ${errorMessage(err)}`);
+        return 'unknown' as const;
+      }
+    };
+    let indicator = await probe('monitoring: Clerk status page');
+    let checks = 0;
+    while (indicator !== 'none' && checks < maxChecks) {
+      checks += 1;
+      this.ctx.tracker.waitFor(`Clerk to recover (status page: ${indicator}); check ${checks} of ${maxChecks} in ${formatDuration(every)}`);
+      await sleep(every, { summary: `monitoring: next Clerk status check (${checks}/${maxChecks})` });
+      indicator = await probe(`monitoring: Clerk status page, check ${checks}`);
+    }
+    const recovered = indicator === 'none';
+    if (recovered) this.ctx.tracker.stepDone('recovery_watch', 'succeeded', 'runbook', `Clerk recovered after ${checks} check(s)`, { checks, indicator });
+    else {
+      this.ctx.tracker.stepDone('recovery_watch', 'failed', 'runbook', `Clerk still reports ${indicator} after ${checks} checks; handing over to a human`, { checks, indicator });
+      this.ctx.tracker.attention('Clerk has not recovered within the recovery watch');
+      await this.ctx.tracker.notify('needs_attention', 'Clerk has not recovered', `The status page still reports ${indicator} after ${formatDuration(this.ctx.input.timeouts.recoveryWatchFor)}.`);
+    }
+    return recovered;
+  }
+
+  async verifyFix(step: string): Promise<boolean> {
+    this.ctx.tracker.waitFor(`${step}: probing again to verify the fix`);
+    const timeoutMs = this.ctx.input.timeouts.probe;
+    const report = await activities.runTriageProbes.executeWithOptions(
+      { summary: `${step}: probe again (${formatDuration(timeoutMs)} each)`, startToCloseTimeout: timeoutMs * 2 + 10_000 },
+      [{ timeoutMs }],
+    );
+    const seen = classify(report);
+    // Verified means every probe ran and passed: another failure (an outage masks the app's
+    // symptoms) or a probe that could not run verifies nothing.
+    const fixed = seen.rule === 'all_clear';
+    const probes = formatProbeReport(report);
+    if (fixed) this.ctx.tracker.stepDone(step, 'succeeded', 'runbook', `the probes no longer see ${this.ctx.tracker.state.category} (${seen.reason})`, { probes });
+    else {
+      const why = seen.category === this.ctx.tracker.state.category ? `the probes still see ${this.ctx.tracker.state.category}` : `could not verify the fix: ${seen.rule}`;
+      this.ctx.tracker.stepDone(step, 'failed', 'runbook', `${why}: ${seen.reason}`, { probes });
+      this.ctx.tracker.attention(`${step}: the fix did not take (${seen.reason})`);
+    }
+    return fixed;
+  }
+}
