@@ -12,6 +12,8 @@ import { createInterface } from 'node:readline';
 import type { DrillWorkerConfig } from './drill-worker';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How long a new worker may take to poll (it waits up to 60 s for a restarting server itself). */
+const READY_TIMEOUT_MS = 120_000;
 
 /** A reproducible stream of numbers in [0, 1) from a seed (sha256 of `seed:i`). */
 export class SeededRandom {
@@ -61,19 +63,32 @@ export class ChaosWorker {
     child.stderr?.pipe(this.log, { end: false });
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    let abandoned = false;
     // A worker that dies on its own (e.g. the server gone too long) is started again, as a supervisor would.
     child.once('exit', (code, signal) => {
-      if (this.child === child && !this.killing && !this.stopped) {
+      if (this.child === child && !abandoned && !this.killing && !this.stopped) {
         this.restarts.push(`${identity} exited on its own (${code ?? signal}): started again`);
         void this.startAgain().catch((err: unknown) => this.restarts.push(`restart failed: ${String(err)}`));
       }
     });
-    await new Promise<void>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`${identity} exited with ${code} before it was ready; see ${this.logFile}`)));
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        if (line === 'ready') resolve();
+    // A worker that never gets ready would stall the kills (and the playbook) for good: it is
+    // killed and the start fails, so startAgain() tries a new one.
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.once('exit', (code) => reject(new Error(`${identity} exited with ${code} before it was ready; see ${this.logFile}`)));
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          if (line === 'ready') resolve();
+        });
+        timer = setTimeout(() => {
+          abandoned = true;
+          child.kill('SIGKILL');
+          reject(new Error(`${identity} not ready after ${READY_TIMEOUT_MS} ms: killed; see ${this.logFile}`));
+        }, READY_TIMEOUT_MS);
       });
-    });
+    } finally {
+      clearTimeout(timer);
+    }
     this.readyAt = Date.now();
   }
 
