@@ -4,7 +4,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tools/**', '.data/**', 'coverage/**', 'bench/results/**', 'dist/**', 'examples/nextjs-bypass/*', '!examples/nextjs-bypass/bypass-decision.ts'] },
+  { ignores: ['node_modules/**', '.tools/**', '.data/**', 'coverage/**', 'bench/results/**', 'dist/**', '.dependency-cruiser.cjs', 'examples/nextjs-bypass/*', '!examples/nextjs-bypass/bypass-decision.ts'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -46,13 +46,6 @@ export function instanceTypeOfKey(secretKey: string): ClerkInstanceType {
   return secretKey.startsWith('sk_live_') ? 'production' : 'development';
 }
 
-export interface ClerkRateLimit {
-  requests: number;
-  windowMs: number;
-  /** Fraction of the limit left unused for everything else that calls the instance (0.05 = use 95 %). */
-  headroom: number;
-}
-
 export const DEFAULT_HEADROOM = 0.05;
 export const DEFAULT_CONCURRENCY = 16;
 

@@ -78,7 +78,6 @@ export class NotifyHttpError extends Error {
     this.retryable = status === 429 || status >= 500;
   }
 }
-export type NotifyError = NotifyTimeoutError | NotifyNetworkError | NotifyHttpError;
 
 /** How to decide a step whose decisions must be signed: our CLI signs and sends; `sign` prints what to paste into the UI. */
 function signedInstructions(incidentId: string, step: GatedStep): string[] {
@@ -138,7 +137,7 @@ export function formatMessage(n: Notification, ctx: Pick<NotifyContext, 'namespa
   };
 }
 
-/** Post to the webhook, or print one console line when none is configured. Throws a `NotifyError` on failure. */
+/** Post to the webhook, or print one console line when none is configured. Throws a `NotifyTimeoutError`, `NotifyNetworkError` or `NotifyHttpError` on failure. */
 export async function notify(n: Notification, ctx: NotifyContext): Promise<NotifyResult> {
   const message = formatMessage(n, ctx);
   if (!ctx.webhookUrl) {

@@ -61,6 +61,3 @@ export const keyRefSchema = z
       return z.NEVER;
     }
   });
-
-/** A key's fingerprint: the first 8 hex characters of its SHA-256, as the timeline names keys. */
-export const fingerprintSchema = z.string().regex(/^[0-9a-f]{8}$/, 'must be 8 hex characters (a key fingerprint)');

@@ -28,7 +28,6 @@ import { loadApproverRegistry } from './incident-signing';
 
 export * from './incident-messages';
 export * from './incident-types';
-export type { BypassRecord } from './bypass-record';
 
 /** A validator whose refusals reach the caller as non-retryable `UpdateRefused` failures. */
 function refusing<T>(check: (req: T) => void): (req: T) => void {

@@ -81,7 +81,6 @@ export const revocationTuningSchema = z.strictObject({
   /** Users handled at once by one batch (their requests still share the worker's rate limiter). */
   usersInFlight: z.number().int().min(1).max(512).default(32),
 });
-export type RevocationTuning = z.output<typeof revocationTuningSchema>;
 
 
 /** What a run hands the next one on continue-as-new. Internal: starters leave it out. */

@@ -182,7 +182,6 @@ export const createUsersBodySchema = z
       .optional(),
   })
   .strict();
-export type CreateUsersBody = z.infer<typeof createUsersBodySchema>;
 
 export const appBodySchema = z
   .object({

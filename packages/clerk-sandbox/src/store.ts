@@ -40,11 +40,6 @@ export interface StoreStats {
   seededAt: number;
 }
 
-export interface UserChange {
-  kind: 'created' | 'deleted';
-  user: number;
-}
-
 /** One Clerk instance's users and sessions. */
 export class ClerkStore {
   private u = new UserColumns();

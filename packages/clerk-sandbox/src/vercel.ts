@@ -61,7 +61,6 @@ export const vercelSettingsSchema = z
     token: z.string().min(8).max(200).optional(),
   })
   .strict();
-export type VercelSettings = z.input<typeof vercelSettingsSchema>;
 
 const newId = (prefix: string) => `${prefix}_${randomBytes(12).toString('base64url').replace(/[-_]/g, '').slice(0, 16)}`;
 
