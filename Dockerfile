@@ -6,7 +6,7 @@
 # so a restarted or autoscaled worker starts polling without tsx or webpack at start
 # (bench/worker-start.ts measures the difference; docs/self-hosted.md has the figures).
 
-FROM node:20.20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 # Our postinstall (scripts/provision.ts) fetches the Temporal CLI for local dev;
 # the worker only dials a server, so the image skips that download.
 ENV SKIP_TEMPORAL_PROVISION=1
@@ -19,7 +19,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-FROM node:20.20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV SKIP_TEMPORAL_PROVISION=1
 # A bounded V8 heap keeps the worker's RSS under 300 MB during a million-user revocation
 # (bench/revoke.ts measures it this way).
