@@ -44,7 +44,7 @@ async function registerSearchAttributes(options: TemporalConnectionOptions, name
   }
 }
 
-export /** Users the sandbox is seeded with at `npm start` (seed 1: the same users every time). */
+/** Users the sandbox is seeded with at `npm start` (seed 1: the same users every time). */
 const SANDBOX_USERS = 1000;
 
 const SAMPLE_INPUT = {

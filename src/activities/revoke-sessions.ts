@@ -19,7 +19,6 @@ import {
   type RevocationTotals,
 } from '../revoke-sessions';
 
-/** Failures one batch reports with ids; more are counted only. */
 /** Clock skew we allow between Clerk's `updated_at` and our start time when recognising our own earlier revokes. */
 const CLOCK_SKEW_MS = 5 * 60_000;
 

@@ -1,9 +1,8 @@
 /**
  * The post-incident review, written from what happened: the workflow's event history (times, who
  * sent each update) and its final state (what each step did). Pure — no I/O, no Node APIs — so it
- * can run in the CLI, an activity or the workflow itself. One concern, matching each timeline line
- * to its history event and deriving impact and action items (hence a little over 400 lines); the
- * Markdown is render.ts's.
+ * can run in the CLI, an activity or the workflow itself. It matches each timeline line to its
+ * history event and derives impact and action items; the Markdown is render.ts's.
  */
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
