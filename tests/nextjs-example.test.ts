@@ -6,7 +6,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sandboxDeployAdapter } from '../src/activities/deploy';
@@ -76,28 +75,6 @@ async function startNext(sandbox: RunningSandbox, env: Record<string, string>): 
   };
 }
 
-/** The read side of Vercel's Edge Config (`GET <connection>/item/<key>`), answered from the sandbox's emulated Edge Config. */
-async function edgeConfigReader(sandbox: RunningSandbox): Promise<{ connection: string; server: Server }> {
-  const token = 'edge-read-token';
-  const { edgeConfigId } = sandbox.vercel;
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const items = sandbox.admin.vercel.edgeConfig;
-    const send = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json', 'x-edge-config-digest': `d${items.size}` });
-      res.end(body === undefined ? '' : JSON.stringify(body));
-    };
-    if (req.headers.authorization !== `Bearer ${token}`) return send(401, { error: 'unauthorized' });
-    const item = url.pathname.match(/^\/([^/]+)\/item\/([^/]+)$/);
-    if (item && item[1] === edgeConfigId) return items.has(item[2]!) ? send(200, items.get(item[2]!)) : send(404, undefined);
-    if (url.pathname === `/${edgeConfigId}/items`) return send(200, Object.fromEntries(items));
-    return send(404, { error: 'not found' });
-  });
-  const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return { connection: `http://127.0.0.1:${port}/${edgeConfigId}?token=${token}`, server };
-}
-
 /** Clerk's own protection answered (a handshake or sign-in redirect; 404/308 from Next.js for paths it does not route): never the page, never the bypass. */
 function expectNormalProtection(res: RawResponse, what: string): void {
   expect(res.headers['x-auth-bypass'], what).toBeUndefined();
@@ -116,19 +93,17 @@ async function refusalsSince(s: NextServer, before: number): Promise<string[]> {
 
 describe.skipIf(!built)('the Next.js example on Next.js 16 and @clerk/nextjs 7', () => {
   let sandbox: RunningSandbox;
-  let edge: { connection: string; server: Server };
   const servers: Record<'absent' | 'valid' | 'expired' | 'beyondMax' | 'malformed' | 'edgeConfig', NextServer> = {} as never;
 
   beforeAll(async () => {
     sandbox = await startSandbox({ users: 2, seed: 'nextjs-example' });
-    edge = await edgeConfigReader(sandbox);
     const envs = {
       absent: {},
       valid: { [FLAG]: flagFor(hour) },
       expired: { [FLAG]: flagFor(-60_000) },
       beyondMax: { [FLAG]: flagFor(24 * hour) },
       malformed: { [FLAG]: 'true' },
-      edgeConfig: { EDGE_CONFIG: edge.connection },
+      edgeConfig: { EDGE_CONFIG: sandbox.vercel.edgeConfigConnection },
     };
     // One at a time: each start is CPU heavy on a shared machine.
     for (const [name, env] of Object.entries(envs)) servers[name as keyof typeof envs] = await startNext(sandbox, env);
@@ -136,7 +111,6 @@ describe.skipIf(!built)('the Next.js example on Next.js 16 and @clerk/nextjs 7',
 
   afterAll(async () => {
     await Promise.all(Object.values(servers).map((s) => s.stop()));
-    edge?.server.close();
     await sandbox?.close();
   });
 

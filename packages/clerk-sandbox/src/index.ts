@@ -22,7 +22,14 @@ export interface RunningSandbox {
   /** Secret that signs webhook deliveries (`whsec_…`), for `verifyWebhook`. */
   readonly webhookSigningSecret: string;
   /** The emulated Vercel (project env, deployments, Edge Config) the example app is deployed on; what the deploy adapters take. */
-  readonly vercel: { url: string; token: string; projectId: string; edgeConfigId: string };
+  readonly vercel: {
+    url: string;
+    token: string;
+    projectId: string;
+    edgeConfigId: string;
+    /** The app's `EDGE_CONFIG` connection string: `@vercel/edge-config` reads the emulated Edge Config through it. */
+    edgeConfigConnection: string;
+  };
   /** The emulated Vault KV v2 (VAULT_ADDR, VAULT_TOKEN) and Clerk Platform API (rotation) a key rotation uses. */
   readonly vault: { addr: string; token: string };
   readonly platform: { url: string; token: string; applicationId: string; instanceId: string };
@@ -51,7 +58,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     publishableKey: admin.instance.publishableKey,
     webhookSigningSecret: admin.webhooks.signingSecret,
     get vercel() {
-      return { url, token: admin.vercel.token, projectId: SANDBOX_PROJECT.id, edgeConfigId: SANDBOX_EDGE_CONFIG_ID };
+      const edgeConfigConnection = `${url}/edge-config/${SANDBOX_EDGE_CONFIG_ID}?token=${admin.vercel.edgeConfigReadToken}`;
+      return { url, token: admin.vercel.token, projectId: SANDBOX_PROJECT.id, edgeConfigId: SANDBOX_EDGE_CONFIG_ID, edgeConfigConnection };
     },
     get vault() {
       return { addr: `${url}/vault`, token: admin.vault.token };

@@ -43,6 +43,9 @@ export const VERCEL_ROUTES = [
   'POST /v13/deployments',
   'GET /v13/deployments/{idOrUrl}',
   'PATCH /v1/edge-config/{edgeConfigId}/items',
+  'GET /edge-config/{edgeConfigId}/item/{key}',
+  'GET /edge-config/{edgeConfigId}/items',
+  'GET /edge-config/{edgeConfigId}/digest',
 ] as const;
 export const ROUTE_KEYS = [...CLERK_ROUTES, ...SIDE_ROUTES, ...VERCEL_ROUTES] as const;
 export type RouteKey = (typeof ROUTE_KEYS)[number];

@@ -19,7 +19,7 @@ import { statusPage } from './routes/status-page';
 import { svixPortal } from './routes/svix-portal';
 import { vaultApi } from './routes/vault';
 import { clerkPlatformApi } from './routes/clerk-platform';
-import { vercelApi } from './routes/vercel';
+import { edgeConfigReads, vercelApi } from './routes/vercel';
 import { SandboxInputError } from './schemas';
 import type { RequestContext, ServerContext } from './server-context';
 
@@ -174,5 +174,6 @@ export function buildServer(ctx: ServerContext): FastifyInstance {
   void app.register(vaultApi, ctx);
   void app.register(clerkPlatformApi, ctx);
   void app.register(vercelApi, ctx);
+  void app.register(edgeConfigReads, ctx);
   return app;
 }

@@ -73,6 +73,10 @@ export class VercelSandbox {
   /** Requests the example app let through under the bypass (never reset but by `reset`). */
   bypassedRequests = 0;
   token = `vercel_sandbox_${randomBytes(18).toString('base64url')}`;
+  /** The Edge Config read token apps hold in their `EDGE_CONFIG` connection string (not the API token, as on Vercel). */
+  readonly edgeConfigReadToken = `ecfg_read_${randomBytes(18).toString('base64url')}`;
+  /** Bumped on every Edge Config write: what `x-edge-config-digest` and `GET …/digest` answer. */
+  edgeConfigVersion = 0;
   buildMs = 1500;
   /** Injected failures still due, first matching rule first. */
   failNext: FailRule[] = [];
@@ -93,6 +97,7 @@ export class VercelSandbox {
     this.env.clear();
     this.deployments.length = 0;
     this.edgeConfig.clear();
+    this.edgeConfigVersion += 1;
     this.log = [];
     this.readyLogged.clear();
     this.failNext = [];
@@ -195,6 +200,12 @@ export class VercelSandbox {
         this.record({ action: 'edge-config.upsert', key: item.key, value: typeof item.value === 'string' ? item.value : JSON.stringify(item.value) });
       }
     }
+    this.edgeConfigVersion += 1;
+  }
+
+  /** The digest the Edge Config read API answers with: changes on every write. */
+  edgeConfigDigest(): string {
+    return `sandbox-${this.edgeConfigVersion}`;
   }
 
   entries(): VercelLogEntry[] {

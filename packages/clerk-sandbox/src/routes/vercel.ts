@@ -181,3 +181,44 @@ export async function vercelApi(app: FastifyInstance, ctx: ServerContext): Promi
     return v.overview();
   });
 }
+
+/**
+ * The read side of Edge Config, as `@vercel/edge-config` calls it from the app (`GET <base>/item/<key>`,
+ * `/items`, `/digest`; bearer = the read token of the `EDGE_CONFIG` connection string, 401 otherwise;
+ * 404 with a digest header for a missing item). Mounted under `/edge-config` of the sandbox's URL.
+ */
+export async function edgeConfigReads(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  const v = ctx.admin.vercel;
+  const route = (routeKey: RouteKey) => ({ config: { routeKey } });
+  const send = (reply: FastifyReply, status: number, body: unknown) =>
+    reply
+      .code(status)
+      .header('content-type', 'application/json; charset=utf-8')
+      .header('x-edge-config-digest', v.edgeConfigDigest())
+      .send(body === undefined ? '' : JSON.stringify(body));
+
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (req.headers.authorization !== `Bearer ${v.edgeConfigReadToken}`) return reply.code(401).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ error: { code: 'unauthorized', message: 'Unauthorized' } }));
+    const status = v.takeFailure(req.routeOptions.config.routeKey ?? '');
+    if (status) return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ error: { code: ERROR_FOR[status]?.[0] ?? 'error', message: ERROR_FOR[status]?.[1] ?? 'error' } }));
+  });
+  const known = (id: string, reply: FastifyReply): boolean => {
+    if (id === SANDBOX_EDGE_CONFIG_ID) return true;
+    // An unknown Edge Config: 404 without a digest, which the SDK reports as "Edge Config not found".
+    void reply.code(404).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ error: { code: 'edge_config_not_found', message: 'Edge Config not found' } }));
+    return false;
+  };
+
+  app.get<{ Params: { edgeConfigId: string; key: string } }>('/edge-config/:edgeConfigId/item/:key', route('GET /edge-config/{edgeConfigId}/item/{key}'), async (req, reply) => {
+    if (!known(req.params.edgeConfigId, reply)) return reply;
+    return v.edgeConfig.has(req.params.key) ? send(reply, 200, v.edgeConfig.get(req.params.key)) : send(reply, 404, undefined);
+  });
+  app.get<{ Params: { edgeConfigId: string } }>('/edge-config/:edgeConfigId/items', route('GET /edge-config/{edgeConfigId}/items'), async (req, reply) => {
+    if (!known(req.params.edgeConfigId, reply)) return reply;
+    return send(reply, 200, Object.fromEntries(v.edgeConfig));
+  });
+  app.get<{ Params: { edgeConfigId: string } }>('/edge-config/:edgeConfigId/digest', route('GET /edge-config/{edgeConfigId}/digest'), async (req, reply) => {
+    if (!known(req.params.edgeConfigId, reply)) return reply;
+    return send(reply, 200, v.edgeConfigDigest());
+  });
+}
