@@ -15,6 +15,7 @@ import type { UserJson } from './clerk-json';
 import type { SessionStatus } from './columns';
 import type { StoreStats } from './store';
 import type { WebhookConfig, WebhookEventRecord } from './webhooks';
+import type { PagerDutyOverview, PagerDutySettings } from './pagerduty';
 
 export class SandboxAdminHttpError extends Error {
   override readonly name = 'SandboxAdminHttpError';
@@ -129,6 +130,16 @@ export class SandboxAdminClient {
   }
   resetClock(): Promise<ClockSetting> {
     return this.call('DELETE', '/clock');
+  }
+  /** The emulated PagerDuty: routing keys, alerts by dedup key, change events and the log of every event. */
+  pagerduty(): Promise<PagerDutyOverview> {
+    return this.call('GET', '/pagerduty');
+  }
+  setPagerDuty(body: PagerDutySettings): Promise<PagerDutyOverview> {
+    return this.call('PUT', '/pagerduty', body);
+  }
+  resetPagerDuty(): Promise<PagerDutyOverview> {
+    return this.call('DELETE', '/pagerduty');
   }
 }
 

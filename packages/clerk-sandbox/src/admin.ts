@@ -32,6 +32,7 @@ import { SandboxInstance, type ClockSetting, type DomainJson } from './instance'
 import { ClerkStore, type StoreStats } from './store';
 import { WebhookDispatcher, generateSigningSecret, type WebhookConfig, type WebhookEventRecord } from './webhooks';
 import { VercelSandbox } from './vercel';
+import { PagerDutySandbox } from './pagerduty';
 import { ClerkPlatformSandbox, VaultSandbox } from './secret-stores';
 
 const APP_DEFAULTS = { middlewareFailure: false, publishableKey: null, origin: null, cookieDomain: null, sdkVersion: null } as const;
@@ -99,6 +100,8 @@ export class SandboxAdmin {
   /** The emulated HashiCorp Vault (KV v2) and Clerk Platform API (key rotation): routes/vault.ts, routes/clerk-platform.ts. */
   readonly vault = new VaultSandbox();
   readonly platform = new ClerkPlatformSandbox();
+  /** The emulated PagerDuty Events API v2 (routes/pagerduty.ts): routing keys, alerts by dedup key, change events, the log. */
+  readonly pagerduty: PagerDutySandbox;
 
   constructor(readonly options: ResolvedSandboxOptions) {
     const t0 = performance.now();
@@ -123,6 +126,7 @@ export class SandboxAdmin {
       drop: options.dropWebhooks,
     });
     this.instance = new SandboxInstance(this.instanceId, options.seed);
+    this.pagerduty = new PagerDutySandbox(options.pagerdutyRoutingKeys);
     this.app = { ...APP_DEFAULTS, secretKey: this.keys.firstActiveSecret() ?? '' };
   }
 

@@ -33,6 +33,8 @@ export interface RunningSandbox {
   /** The emulated Vault KV v2 (VAULT_ADDR, VAULT_TOKEN) and Clerk Platform API (rotation) a key rotation uses. */
   readonly vault: { addr: string; token: string };
   readonly platform: { url: string; token: string; applicationId: string; instanceId: string };
+  /** The emulated PagerDuty Events API v2: its base URL (PAGERDUTY_EVENTS_URL; events go to `/v2/enqueue`) and the routing keys that exist now. */
+  readonly pagerduty: { url: string; routingKeys: string[] };
   /** Typed in-process admin operations: faults, keys, audit, seeding, outage, webhooks, app. */
   readonly admin: SandboxAdmin;
   /** Stops the server (dropping hung requests) after in-flight webhook deliveries finish. */
@@ -67,6 +69,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     get platform() {
       return { url, token: admin.platform.token, applicationId: admin.platform.applicationId, instanceId: admin.instanceId };
     },
+    get pagerduty() {
+      return { url, routingKeys: [...admin.pagerduty.routingKeys] };
+    },
     admin,
     close() {
       closing ??= (async () => {
@@ -98,3 +103,13 @@ export { SESSION_STATUSES, type SessionStatus } from './columns';
 export { ClerkStore, type StoreStats } from './store';
 export { signSvix, type WebhookEventRecord, type WebhookEventType } from './webhooks';
 export { SANDBOX_EDGE_CONFIG_ID, SANDBOX_PROJECT, VercelSandbox, type VercelLogEntry } from './vercel';
+export {
+  PAGERDUTY_LIMITS,
+  PagerDutySandbox,
+  newRoutingKey,
+  type ChangeEventRecord,
+  type PagerDutyLogEntry,
+  type PagerDutyOverview,
+  type PagerDutySettings,
+  type SandboxAlert,
+} from './pagerduty';

@@ -47,7 +47,9 @@ export const VERCEL_ROUTES = [
   'GET /edge-config/{edgeConfigId}/items',
   'GET /edge-config/{edgeConfigId}/digest',
 ] as const;
-export const ROUTE_KEYS = [...CLERK_ROUTES, ...SIDE_ROUTES, ...VERCEL_ROUTES] as const;
+/** PagerDuty's Events API v2 (routes/pagerduty.ts). */
+export const PAGERDUTY_ROUTES = ['POST /v2/enqueue', 'POST /v2/change/enqueue'] as const;
+export const ROUTE_KEYS = [...CLERK_ROUTES, ...SIDE_ROUTES, ...VERCEL_ROUTES, ...PAGERDUTY_ROUTES] as const;
 export type RouteKey = (typeof ROUTE_KEYS)[number];
 export function isRouteKey(key: string): key is RouteKey {
   return (ROUTE_KEYS as readonly string[]).includes(key);
@@ -247,6 +249,8 @@ export const sandboxOptionsSchema = z
     revokeInactiveSession: z.enum(['error', 'ok']).default('error'),
     /** Audit entries kept (counters are never truncated). */
     auditCapacity: z.number().int().min(100).max(10_000_000).default(200_000),
+    /** The emulated PagerDuty's integration keys (32 letters/digits each); default: two random ones. */
+    pagerdutyRoutingKeys: z.array(z.string().regex(/^[A-Za-z0-9]{32}$/, 'must be 32 letters or digits')).min(1).max(100).optional(),
     /** Longest a hang fault holds a request before dropping the connection. */
     maxHangMs: z.number().int().min(10).max(3_600_000).default(300_000),
   })

@@ -20,6 +20,7 @@ import { svixPortal } from './routes/svix-portal';
 import { vaultApi } from './routes/vault';
 import { clerkPlatformApi } from './routes/clerk-platform';
 import { edgeConfigReads, vercelApi } from './routes/vercel';
+import { pagerDutyApi } from './routes/pagerduty';
 import { SandboxInputError } from './schemas';
 import type { RequestContext, ServerContext } from './server-context';
 
@@ -175,5 +176,6 @@ export function buildServer(ctx: ServerContext): FastifyInstance {
   void app.register(clerkPlatformApi, ctx);
   void app.register(vercelApi, ctx);
   void app.register(edgeConfigReads, ctx);
+  void app.register(pagerDutyApi, ctx);
   return app;
 }
