@@ -185,6 +185,32 @@ export const envSchema = z.object({
     .transform((v) => (v === '' ? undefined : v))
     .pipe(z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'must look like whsec_…').optional())
     .optional(),
+  // Paging (docs/paging.md): PagerDuty's Events API v2. Routing keys stay here, never in inputs or history.
+  /** Base URL of the Events API; default https://events.pagerduty.com (sandbox mode without routing keys: the sandbox). */
+  PAGERDUTY_EVENTS_URL: optionalUrl,
+  /** Paging targets (a rotation, a roster person's paging target) → their Events API v2 routing key: JSON `{"auth-oncall":"<32 letters/digits>",…}`. Unset: nobody is paged (sandbox mode: the sandbox's keys as `primary`, `secondary`). */
+  PAGERDUTY_ROUTING_KEYS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (!v?.trim()) return undefined;
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON like {"auth-oncall":"<32-character routing key>"}' });
+        return z.NEVER;
+      }
+    })
+    .pipe(
+      z
+        .record(
+          z.string().trim().min(1).max(200).regex(/^[^\p{Cc}\s]+$/u, 'a target name is one word without control characters'),
+          z.string().regex(/^[A-Za-z0-9]{32}$/, 'must be a 32-character Events API v2 integration key (letters and digits)'),
+        )
+        .optional(),
+    ),
+  /** `payload.source` of the alerts the worker sends. */
+  PAGERDUTY_SOURCE: z.string().trim().min(1).max(255).regex(/^[^\p{Cc}]+$/u, 'must be one line').default('clerk-incident-runbook'),
 }).superRefine(checkTemporalConnectionEnv);
 
 export type Env = z.infer<typeof envSchema>;

@@ -55,6 +55,16 @@ export abstract class HttpFailure extends Error {
   }
 }
 
+/** How long an answer asks us to wait (`Retry-After`: seconds or an HTTP date), capped at 10 minutes; undefined without one. */
+export function retryAfterMs(headers: Headers): number | undefined {
+  const h = headers.get('retry-after');
+  if (!h) return undefined;
+  const seconds = Number(h);
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, 600_000);
+  const at = Date.parse(h);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.min(at - Date.now(), 600_000));
+}
+
 /** The four ways an answer fails, whatever the service: each client has one class per kind. */
 export type HttpFailureKind = 'unavailable' | 'rate_limited' | 'auth_failed' | 'rejected';
 

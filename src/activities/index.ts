@@ -15,6 +15,7 @@ import type { KeyRotationDeps } from '../keys/rotation';
 import type { DeployAdapter } from './deploy';
 import { createBypassActivities, type BypassConfig } from './bypass';
 import { createReconcileActivities, type ReconcileDeps } from './reconcile-users';
+import { createPagingActivities, type PagingDeps } from './paging';
 import type { ProbeReport } from '../triage/rules';
 import type { IdentityMapping, Review } from '../review/build';
 import { renderReviewMarkdown } from '../review/render';
@@ -51,6 +52,8 @@ export interface ActivityDeps {
   bypass?: BypassConfig;
   /** The app's user store and how to fix it (USER_STORE_URL, RECONCILE_WEBHOOK_URL…): `reconcileDepsFromEnv`. */
   reconcile?: ReconcileDeps;
+  /** PagerDuty's Events API and each paging target's routing key (PAGERDUTY_*, `pagingFromEnv`); nobody is paged without it. */
+  paging?: PagingDeps;
 }
 
 const DEFAULT_MAX_SESSION_LIFETIME_MS = 7 * 86_400_000;
@@ -76,6 +79,9 @@ export function createActivities(deps: ActivityDeps) {
 
     /** User reconciliation (`reconcileUsersWorkflow`): compare Clerk with the app's store, replay what it missed. */
     ...createReconcileActivities({ clerk: () => deps.clerk, reconcile: () => deps.reconcile }),
+
+    /** Paging the on-call (PagerDuty Events API v2): trigger, acknowledge, resolve a step's alert; change events (docs/paging.md). */
+    ...createPagingActivities(() => deps.paging),
 
     /** Diagnostics of middleware failures and session issues: every check in parallel, each bounded. */
     ...createDiagnosticsActivities(() => ({
@@ -156,3 +162,4 @@ export type BypassActivities = ReturnType<typeof createBypassActivities>;
 export type DiagnosticsActivities = ReturnType<typeof createDiagnosticsActivities>;
 export type RevocationActivities = ReturnType<typeof createRevokeSessionsActivities>;
 export type ReconcileActivities = ReturnType<typeof createReconcileActivities>;
+export type PagingActivities = ReturnType<typeof createPagingActivities>;

@@ -14,6 +14,7 @@ import { clerkLimitsFromEnv, createClerkGateway, createClerkRateLimiters } from 
 import { deployAdapterFromEnv, sandboxDeployAdapter, type SandboxVercel } from '../activities/deploy';
 import type { ReconcileDeps } from '../activities/reconcile-users';
 import { demoSigning, signingFromEnv } from '../activities/signing';
+import { pagingFromEnv } from '../activities/paging';
 import { CLERK_STATUS_PAGE, diagnosticsConfig, type Env } from '../config';
 import { workerKeysFromEnv } from '../keys/worker-keys';
 import { reconcileDepsFromEnv } from '../reconcile-setup';
@@ -26,6 +27,8 @@ export interface SandboxEndpoints {
   vercel: SandboxVercel;
   vault: { addr: string; token: string };
   platform: { url: string; token: string; applicationId: string; instanceId: string };
+  /** The emulated PagerDuty Events API: paged when PAGERDUTY_ROUTING_KEYS is unset. */
+  pagerduty?: { url: string; routingKeys: string[] };
 }
 
 interface SandboxWiring {
@@ -71,6 +74,7 @@ export async function workerDepsFromEnv(env: Env, opts: WorkerDepsOptions = {}):
   const reconcile = opts.reconcile ?? reconcileDepsFromEnv(env);
   const chatWebhookUrl = opts.chatWebhookUrl ?? env.CHAT_WEBHOOK_URL;
   const temporalUiUrl = env.TEMPORAL_UI_URL ?? opts.temporalUiUrl;
+  const paging = pagingFromEnv(env, { ...(sandbox?.pagerduty ? { sandbox: sandbox.pagerduty } : {}), ...(temporalUiUrl ? { uiUrl: temporalUiUrl } : {}), namespace: env.TEMPORAL_NAMESPACE });
   return {
     statusPageUrl: sandbox?.url ?? env.CLERK_STATUS_PAGE_URL ?? CLERK_STATUS_PAGE,
     sandbox: sandbox !== undefined,
@@ -95,14 +99,16 @@ export async function workerDepsFromEnv(env: Env, opts: WorkerDepsOptions = {}):
     keys: keys.rotation,
     bypass: bypassConfigFromEnv(env),
     ...(reconcile ? { reconcile } : {}),
+    ...(paging ? { paging } : {}),
   };
 }
 
 /**
  * The environment with every setting that points a worker outside the sandbox left out: the
  * deploy adapter, triage targets, signing, approver identities, chat and UI links, the instance
- * type. The drills and the load bench run on it, so the operator's shell never sends a drill's
- * bypass to a real deployment or asks it for signatures it cannot give.
+ * type, PagerDuty (its URL and routing keys). The drills and the load bench run on it, so the
+ * operator's shell never sends a drill's bypass to a real deployment, pages a real person, or
+ * asks it for signatures it cannot give.
  */
 export function sandboxOnly(env: Env): Env {
   return {
@@ -116,5 +122,7 @@ export function sandboxOnly(env: Env): Env {
     CHAT_WEBHOOK_URL: undefined,
     TEMPORAL_UI_URL: undefined,
     CLERK_INSTANCE_TYPE: undefined,
+    PAGERDUTY_EVENTS_URL: undefined,
+    PAGERDUTY_ROUTING_KEYS: undefined,
   };
 }

@@ -2,6 +2,7 @@
  * One JSON-over-HTTP call to a deployment platform, with its failures classified
  * (`errors.ts`). The token goes in a header only; it never appears in an error message.
  */
+import { retryAfterMs } from '../http-errors';
 import { DeployUnavailable, errorForStatus, type AdapterName } from './errors';
 
 export interface HttpCall {
@@ -14,15 +15,6 @@ export interface HttpCall {
   body?: string;
   timeoutMs: number;
   fetch?: typeof fetch;
-}
-
-function retryAfterMs(res: Response): number | undefined {
-  const h = res.headers.get('retry-after');
-  if (!h) return undefined;
-  const seconds = Number(h);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, 600_000);
-  const at = Date.parse(h);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.min(at - Date.now(), 600_000));
 }
 
 /** Vercel's error body is `{ error: { code, message } }`; anything else is summarised by its start. */
@@ -59,7 +51,7 @@ export async function callJson(call: HttpCall): Promise<unknown> {
     throw new DeployUnavailable(`${call.adapter}: ${call.operation} failed: ${why}`, { adapter: call.adapter, operation: call.operation, cause: err });
   }
   const text = await res.text();
-  if (!res.ok) throw errorForStatus(call.adapter, call.operation, res.status, errorBody(text), retryAfterMs(res));
+  if (!res.ok) throw errorForStatus(call.adapter, call.operation, res.status, errorBody(text), retryAfterMs(res.headers));
   if (!text.trim()) return undefined;
   try {
     return JSON.parse(text);
