@@ -226,13 +226,14 @@ function incidentLink(deps: PagingDeps, id: string): { href: string; text: strin
 
 const links = (ls: { href: string; text?: string | undefined }[]) => ls.map((l) => (l.text === undefined ? { href: l.href } : { href: l.href, text: oneLine(l.text, 200) }));
 
+/** The activity's input, parsed; bad input leaves as a non-retryable PagingEventRejected failure naming the field. */
 function parse<S extends z.ZodType>(schema: S, input: unknown, operation: string): z.output<S> {
   const parsed = schema.safeParse(input);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   const where = issue ? `${['input', ...issue.path.map(String)].join('.')}: ${issue.message}` : 'invalid input';
   const name = typeof input === 'object' && input !== null && 'target' in input ? String((input as { target: unknown }).target).slice(0, 200) : '(none)';
-  throw new PagingEventRejected(`paging: ${operation}: ${where}`, { operation, target: name });
+  throw new PagingEventRejected(`paging: ${operation}: ${where}`, { operation, target: name }).toApplicationFailure();
 }
 
 /**
