@@ -188,8 +188,8 @@ class RosterBuilder {
         const path = ['people', i, 'keys', k];
         const { signers, problems } = parseAllowedSigners(`${p.id} ${text}`);
         const signer = signers[0];
+        if (signer && signer.keyType !== 'ssh-ed25519') return this.problem(path, `is a ${signer.keyType} key; only ssh-ed25519 keys can sign decisions`);
         if (!signer || problems.length) return this.problem(path, problems[0]?.replace(/^line 1: /, '') ?? 'expected "ssh-ed25519 <base64 key> [comment]"');
-        if (signer.keyType !== 'ssh-ed25519') return this.problem(path, `is a ${signer.keyType} key; only ssh-ed25519 keys can sign decisions`);
         add(person, { keyType: signer.keyType, publicKey: signer.publicKey, fingerprint: signer.fingerprint }, this.place(path), (m) => this.problem(path, m));
       });
     });
@@ -210,11 +210,12 @@ class RosterBuilder {
         continue;
       }
       const ids = new Set<string>();
-      for (const principal of signer.principals) {
-        if (/[*?]/.test(principal)) {
-          this.warnings.push(`${place}: the pattern ${principal} is not used (a roster key belongs to one person)`);
-          continue;
-        }
+      const names = signer.principals.filter((principal) => {
+        if (!/[*?]/.test(principal)) return true;
+        this.warnings.push(`${place}: the pattern ${principal} is not used (a roster key belongs to one person)`);
+        return false;
+      });
+      for (const principal of names) {
         const found = resolvePerson(lookup, principal);
         if (found.ok) ids.add(found.person.id);
       }
@@ -224,7 +225,7 @@ class RosterBuilder {
       }
       const id = [...ids][0];
       if (!id) {
-        this.warnings.push(`${place}: ${signer.principals.join(',')} is nobody in the roster: key not used`);
+        if (names.length) this.warnings.push(`${place}: ${names.join(',')} is nobody in the roster: key not used`);
         continue;
       }
       add(this.people.find((p) => p.id === id) as RosterPerson, { keyType: signer.keyType, publicKey: signer.publicKey, fingerprint: signer.fingerprint }, place, issue);

@@ -24,8 +24,8 @@ export function normalizeName(raw: string): string {
     s = s.replace(DECORATION, '').replace(/^["'`‘’“”]+|["'`‘’“”]+$/gu, '').trim();
   }
   s = s.replace(/^@(?=\S)/u, '').replace(/@$/u, '');
-  // Full case folding as far as JS offers it: upper then lower maps "ß" to "ss" as folding does.
-  s = s.toUpperCase().toLowerCase().normalize('NFKC');
+  // Full case folding as far as JS offers it: lower, upper, lower maps "ẞ" and "ß" to "ss" as folding does.
+  s = s.toLowerCase().toUpperCase().toLowerCase().normalize('NFKC');
   const at = s.lastIndexOf('@');
   if (at > 0 && at < s.length - 1) {
     const local = s.slice(0, at).replace(/\+.*$/u, '');
