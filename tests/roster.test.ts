@@ -70,6 +70,14 @@ describe('the sample roster (config/roster.sample.yaml)', () => {
     expect(roster.version).toBe(sample.version);
   });
 
+  it("docs/roster.md's full example validates", () => {
+    const doc = readFileSync(join(__dirname, '..', 'docs', 'roster.md'), 'utf8');
+    const text = /```yaml\n([\s\S]*?)```/.exec(doc)?.[1] as string;
+    const roster = parseRoster({ file: 'docs/roster.md', text, allowedSigners: { file: 'allowed_signers', text: '' } });
+    expect(roster.policy.rules.every((r) => r.signed)).toBe(true);
+    expect(onCallAt(roster, 'auth-oncall', new Date('2026-12-25T12:00:00Z')).primary.id).toBe('dave');
+  });
+
   it('lets the README incident through: alice reports, bob and carol approve', () => {
     const first = checkDecision(sample, critical(), 'alice@example.com', [], { person: 'bob@example.com' });
     expect(first).toMatchObject({ allowed: true, approvalsNeeded: 2, approvedBy: ['bob'], complete: false });
@@ -447,6 +455,14 @@ describe('the roster version', () => {
       parseRoster({ file: 'd.yaml', text: SAMPLE.replace(/ #.*$/gm, '').replace(/^#.*\n/gm, '') }).version,
     ];
     expect(new Set([sample.version, ...versions]).size).toBe(1);
+  });
+
+  it('does not change when a key moves from the roster to its allowed_signers file', () => {
+    const bobLine = SAMPLE.split('\n').find((l) => l.includes('bob@example.com (sample)')) as string;
+    const text = variant(`${bobLine}\n`, '', variant('version: 1', 'version: 1\nallowedSigners: allowed_signers')).replace('    aliases: [bobby]\n    keys:\n', '    aliases: [bobby]\n');
+    const moved = parseRoster({ file: FILE, text, allowedSigners: { file: 'allowed_signers', text: `bob@example.com ${bobLine.trim().replace(/^- /, '')}\n` } });
+    expect(moved.where).toMatchObject({ [`key:${moved.people[1]?.keys[0]?.fingerprint}`]: 'allowed_signers:1' });
+    expect(moved.version).toBe(sample.version);
   });
 
   it('changes when what decides changes', () => {

@@ -6,6 +6,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { parseRoster, RosterInvalid, MAX_ROSTER_BYTES } from './parse';
 import type { Roster } from './schema';
 
@@ -20,10 +21,14 @@ async function readText(path: string, what: string): Promise<string> {
   return readFile(path, 'utf8');
 }
 
-/** The `allowedSigners` path a roster text names, if any, without validating the rest. */
+/** The `allowedSigners` path a roster text names, if any; a text that does not parse is parseRoster's to report. */
 function allowedSignersPath(text: string): string | undefined {
-  const match = /^allowedSigners:\s*["']?([^"'#\n]+?)["']?\s*(?:#.*)?$/m.exec(text) ?? /"allowedSigners"\s*:\s*"([^"]+)"/.exec(text);
-  return match?.[1]?.trim();
+  try {
+    const value: unknown = (parseYaml(text, { maxAliasCount: 50 }) as { allowedSigners?: unknown } | null)?.allowedSigners;
+    return typeof value === 'string' && value.trim() ? value.trim() : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Read and validate the roster at `path` (and the allowed_signers file it names). Throws `RosterInvalid`. */
@@ -53,7 +58,7 @@ export interface RosterWatcher {
 export interface WatchOptions {
   /** A new version took effect. */
   onChange?: (roster: Roster, previous: Roster) => void;
-  /** A new version did not validate; `current()` is still the previous one. */
+  /** A new version did not validate (reported once per distinct problem); `current()` is still the previous one. */
   onError?: (error: RosterInvalid, current: Roster) => void;
   /** Editors write a file in several steps: wait this long after the last event (default 200 ms). */
   debounceMs?: number;
@@ -86,8 +91,9 @@ export async function watchRoster(path: string, options: WatchOptions = {}): Pro
       if (roster.version !== previous.version) options.onChange?.(roster, previous);
     } catch (err) {
       const invalid = err instanceof RosterInvalid ? err : new RosterInvalid([{ file, path: '', message: err instanceof Error ? err.message : String(err) }]);
+      // The same problem is reported once, not on every event or poll until it is fixed.
+      if (invalid.message !== error?.message) options.onError?.(invalid, roster);
       error = invalid;
-      options.onError?.(invalid, roster);
     }
     return roster;
   };

@@ -124,7 +124,9 @@ class RosterBuilder {
     const rotations = this.buildRotations();
     const rules = this.file.policy.rules.map((rule, i) => this.buildRule(rule, i, rotations));
     if (this.issues.length) throw new RosterInvalid(this.issues);
-    const people = [...this.people].sort((a, b) => (a.id < b.id ? -1 : 1));
+    const byFingerprint = (a: RosterKey, b: RosterKey) => (a.fingerprint < b.fingerprint ? -1 : 1);
+    // Sorted, so where a key or a person is written (file order, inline or allowed_signers) does not change the version.
+    const people = [...this.people].sort((a, b) => (a.id < b.id ? -1 : 1)).map((p) => ({ ...p, keys: [...p.keys].sort(byFingerprint) }));
     const content = { people, rotations, policy: { rules } };
     const source = this.input.allowedSigners ? `${this.input.file} + ${this.input.allowedSigners.file}` : this.input.file;
     return { version: rosterVersion(content), ...content, source, where: this.where, warnings: this.warnings };
