@@ -20,7 +20,7 @@ export default tseslint.config(
   },
   {
     // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, no I/O clients.
-    files: ['src/workflows/**/*.ts', 'src/domain.ts', 'src/shared.ts', 'src/revoke-sessions.ts', 'src/reconcile.ts', 'src/user-paging.ts', 'src/triage/**/*.ts', 'src/diagnostics/**/*.ts', 'src/review/build.ts', 'src/review/render.ts', 'src/signing/**/*.ts'],
+    files: ['src/workflows/**/*.ts', 'src/domain.ts', 'src/shared.ts', 'src/revoke-sessions.ts', 'src/reconcile.ts', 'src/user-paging.ts', 'src/triage/**/*.ts', 'src/diagnostics/**/*.ts', 'src/review/build.ts', 'src/review/render.ts', 'src/signing/**/*.ts', 'src/roster/{schema,parse,resolve,policy,rotation}.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
