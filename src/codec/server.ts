@@ -13,6 +13,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { z } from 'zod';
 import { codecFromEnv } from '.';
 import { loadEnv, type Env } from '../config';
+import { exitQuietlyWhenOutputCloses } from '../stdio';
 
 export const CODEC_ALLOWED_HEADERS = 'x-namespace, content-type, authorization';
 
@@ -162,6 +163,7 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
+  exitQuietlyWhenOutputCloses('keep-running');
   main().catch((err: unknown) => {
     console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
