@@ -105,7 +105,7 @@ export interface ClientContext {
  * runtime file), so `incident …` reaches the server it started; else the default. A runtime file
  * that is stale or unreadable is named in `note` (the caller prints it) and the default is used.
  */
-export function cliTemporalAddress(env: Env, source: NodeJS.ProcessEnv = process.env): { address: string; from?: string; note?: string } {
+function cliTemporalAddress(env: Env, source: NodeJS.ProcessEnv = process.env): { address: string; from?: string; note?: string } {
   if (source.TEMPORAL_ADDRESS?.trim()) return { address: env.TEMPORAL_ADDRESS };
   const running = findRunningStart(runtimeFilePath(source));
   if (running.kind === 'found') return { address: running.info.temporalAddress, from: `the running npm start, pid ${running.info.pid}, ${runtimeFilePath(source)}` };

@@ -34,7 +34,7 @@ export function signRunbookWebhook(secret: string, timestamp: number, rawBody: s
 export type WebhookVerdict = { ok: true; deliveryId: string } | { ok: false; reason: string };
 
 /** What a receiver remembers of deliveries: ids (a Set), or ids with their signed timestamp (a Map, pruned to the window). */
-export type SeenDeliveries = Set<string> | Map<string, number>;
+type SeenDeliveries = Set<string> | Map<string, number>;
 
 /** The `id` of a delivery's body: covered by the signature, unlike the `X-Runbook-Delivery` header. */
 function signedId(rawBody: string): string | undefined {
