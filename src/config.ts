@@ -142,6 +142,12 @@ export const envSchema = z.object({
     .optional()
     .transform((v) => (v ?? '').split(',').map((u) => u.trim()).filter(Boolean))
     .pipe(z.array(z.url('must be a comma-separated list of origins'))),
+  /** `Host` names the codec server answers (`name[:port]`), comma-separated; default 127.0.0.1, localhost, [::1] on its port. */
+  CODEC_ALLOWED_HOSTS: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((h) => h.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'must be a comma-separated list of host[:port]'))),
   /** When set, the codec server requires `Authorization: Bearer <token>`. */
   CODEC_SERVER_TOKEN: optionalString,
   // Deployment platform and emergency auth bypass (docs/bypass.md). Tokens stay here, never in inputs or history.

@@ -61,6 +61,13 @@ export const plainText = <T extends z.ZodString>(schema: T): T =>
 export const personSchema = plainLine(z.string().trim().min(1).max(200));
 
 /**
+ * The identity of a person's name for "two different people": NFKC, case-folded, trimmed, so
+ * `alice`, `Alice` and `ａｌｉｃｅ` are one person. (Lower, upper, lower again folds `ß` and `ẞ` to `ss` as full case folding does.)
+ */
+export const personKey = (name: string): string => name.normalize('NFKC').toLowerCase().toUpperCase().toLowerCase().normalize('NFKC').trim();
+export const samePerson = (a: string, b: string): boolean => personKey(a) === personKey(b);
+
+/**
  * Playbook steps a human decides (approval gates). Critical ones need two different approvers.
  * `operator_action` is the operator confirming a manual fix; `targeted_revocation` is optional;
  * `bypass_off` is asked only when BYPASS_OFF_NEEDS_APPROVAL is set.
@@ -267,6 +274,12 @@ export const incidentInputSchema = z
       const owner = fieldOwner(field);
       if (given && input.category !== undefined && input.category !== owner) ctx.addIssue({ code: 'custom', path: [field], message: `only for category ${owner}` });
     }
+    const seen = new Map<string, string>();
+    input.approvers.forEach((name, i) => {
+      const earlier = seen.get(personKey(name));
+      if (earlier !== undefined) ctx.addIssue({ code: 'custom', path: ['approvers', i], message: `${name} is the same person as ${earlier} (names compare case- and width-insensitively); list each approver once` });
+      else seen.set(personKey(name), name);
+    });
     const shortage = approverShortage(input);
     if (shortage) ctx.addIssue({ code: 'custom', path: ['approvers'], message: shortage });
   });
@@ -278,7 +291,7 @@ export const incidentInputSchema = z
 export function approverShortage(input: { category?: IncidentCategory; reporter: string; approvers: readonly string[]; targetedRevocation?: unknown }): string | undefined {
   if (!input.category) return undefined;
   const gates: GatedStep[] = [...CATEGORIES[input.category].gates, ...(input.targetedRevocation ? (['targeted_revocation'] as const) : [])];
-  const eligible = new Set(input.approvers.filter((a) => a !== input.reporter)).size;
+  const eligible = new Set(input.approvers.filter((a) => !samePerson(a, input.reporter)).map(personKey)).size;
   const needy = gates.find((g) => approvalsNeeded(g) > eligible);
   if (!needy) return undefined;
   const need = approvalsNeeded(needy);

@@ -21,6 +21,7 @@ import { workerDepsFromEnv, type WorkerDepsOptions } from './worker/deps';
 import { workerLogger } from './worker/logger';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
 import { startSandboxReconcile } from './reconcile-sandbox';
+import { exitQuietlyWhenOutputCloses } from './stdio';
 
 const DATA_DIR = join(PROJECT_ROOT, '.data');
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -173,6 +174,7 @@ async function main(): Promise<void> {
   }
 }
 
+exitQuietlyWhenOutputCloses('keep-running');
 main().then(
   () => process.exit(0),
   (err: unknown) => {

@@ -6,6 +6,7 @@
  * serves a good request. Workflow starts and updates are in bad-input.test.ts.
  */
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncryptionCodec, ENCODING, keyRing, METADATA_ENCODING_KEY, METADATA_KEY_ID_KEY } from '../src/codec';
 import { startCodecServer, type RunningCodecServer } from '../src/codec/server';
@@ -189,5 +190,70 @@ describe('the codec server answers 4xx with a message naming what is wrong, and 
     expect(encoded.status).toBe(200);
     const decoded = await send(codec.url, 'POST', '/decode', encoded.body);
     expect(decoded).toEqual({ status: 200, body: plain });
+  });
+});
+
+/** A raw request with exactly these headers (fetch would set Host from the URL). */
+function rawPost(base: string, path: string, headers: Record<string, string>, body: string): Promise<Sent> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => {
+      const lines = Object.entries({ ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), connection: 'close' }).map(([k, v]) => `${k}: ${v}`);
+      socket.end(`POST ${path} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n${body}`);
+    });
+    let raw = '';
+    socket.on('data', (c: Buffer) => (raw += c.toString('utf8')));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const status = Number(raw.split(' ')[1]);
+      const text = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+      resolve({ status, body: text.trim().startsWith('{') ? (JSON.parse(text) as Sent['body']) : {} });
+    });
+  });
+}
+
+describe('the codec server decodes only for its own Host names and the UI origin (DNS rebinding)', () => {
+  const plain = JSON.stringify({ payloads: [{ metadata: { encoding: b64('json/plain') }, data: b64('{"ok":true}') }] });
+  const port = () => new URL(codec.url).port;
+  /** Host header (undefined: none), Origin header, expected status. */
+  const HOST_ROWS: [what: string, host: () => string | undefined, origin: string | undefined, status: number][] = [
+    ['another name', () => `evil.com:${port()}`, undefined, 403],
+    ['another name, no port', () => 'evil.com', undefined, 403],
+    ['a name that starts like loopback', () => `127.0.0.1.evil.com:${port()}`, undefined, 403],
+    ['localhost with a trailing dot', () => `localhost.:${port()}`, undefined, 403],
+    ['loopback on another port', () => '127.0.0.1:1', undefined, 403],
+    ['loopback without the port', () => '127.0.0.1', undefined, 403],
+    ['a decimal spelling of 127.0.0.1', () => `2130706433:${port()}`, undefined, 403],
+    ['a userinfo trick', () => `127.0.0.1:${port()}@evil.com`, undefined, 403],
+    ['no Host at all', () => undefined, undefined, 400],
+    ['an empty Host', () => '', undefined, 403],
+    ['the UI origin spoofed by another page', () => `127.0.0.1:${port()}`, 'http://evil.com', 403],
+    ['a null origin (sandboxed iframe)', () => `127.0.0.1:${port()}`, 'null', 403],
+    ['127.0.0.1', () => `127.0.0.1:${port()}`, undefined, 200],
+    ['localhost in capitals (DNS is case-blind)', () => `LOCALHOST:${port()}`, undefined, 200],
+    ['IPv6 loopback', () => `[::1]:${port()}`, undefined, 200],
+    ['the UI origin', () => `localhost:${port()}`, 'http://localhost:8233', 200],
+  ];
+  it.each(HOST_ROWS)('%s', async (_what, host, origin, status) => {
+    const headers: Record<string, string> = {};
+    const h = host();
+    if (h !== undefined) headers.host = h;
+    if (origin !== undefined) headers.origin = origin;
+    const res = await rawPost(codec.url, '/decode', headers, plain);
+    expect(res.status).toBe(status);
+    if (status === 403) expect(res.body.error).toMatch(origin === undefined ? /^Host .* is not one this codec server answers \(127\.0\.0\.1:\d+, localhost:\d+, \[::1\]:\d+; CODEC_ALLOWED_HOSTS adds others\)$/ : /^Origin .* may not call this codec server/);
+    if (status === 200) expect(res.body).toEqual(JSON.parse(plain));
+  });
+
+  it('answers the names CODEC_ALLOWED_HOSTS gives, and only those', async () => {
+    const named = await startCodecServer({ codec: new EncryptionCodec(keyRing('k1', { k1: codecKey })), allowedOrigins: ['http://localhost:8233'], allowedHosts: ['codec.internal', 'ui.example:443'] });
+    try {
+      expect((await rawPost(named.url, '/decode', { host: `codec.internal:${new URL(named.url).port}` }, plain)).status).toBe(200);
+      expect((await rawPost(named.url, '/decode', { host: 'ui.example:443' }, plain)).status).toBe(200);
+      expect((await rawPost(named.url, '/decode', { host: `127.0.0.1:${new URL(named.url).port}` }, plain)).status).toBe(403);
+      expect((await rawPost(named.url, '/decode', { host: 'ui.example' }, plain)).status).toBe(403);
+    } finally {
+      await named.close();
+    }
   });
 });

@@ -77,6 +77,9 @@ const START_ROWS: StartRow[] = [
   ['incidentWorkflow', 'script as a duration', { ...incident, timeouts: { decideWithin: '<script>alert(1)</script>' } }, /input\.timeouts\.decideWithin: must be a duration/],
   ['incidentWorkflow', 'a string, not an object', 'please start an incident', /input: .*expected object, received string/],
   ['incidentWorkflow', 'dryRun as a string', { ...incident, dryRun: 'yes' }, /input\.dryRun: .*expected boolean, received string/],
+  ['incidentWorkflow', 'one approver under two cases', { ...incident, approvers: ['bob', 'Bob'] }, /input\.approvers\.1: Bob is the same person as bob/],
+  ['incidentWorkflow', 'one approver in full-width letters', { ...incident, approvers: ['alice@example.com', 'ａｌｉｃｅ@example.com'] }, /input\.approvers\.1: ａｌｉｃｅ@example\.com is the same person as alice@example\.com/],
+  ['incidentWorkflow', 'one approver with padding and ẞ', { ...incident, approvers: ['strauss', ' STRAUẞ '] }, /input\.approvers\.1: .* is the same person as strauss/],
   ['incidentWorkflow', 'field of another category', { ...incident, targetedRevocation: { userIds: ['user_1'] } }, /input\.targetedRevocation: only for category session_issues/],
   // revokeSessionsWorkflow
   ['revokeSessionsWorkflow', 'unknown scope type', { ...revoke, scope: { type: 'everyone' } }, /input\.scope\.type: Invalid discriminator value\. Expected 'all' \| 'users' \| 'activeBetween'/],

@@ -11,6 +11,7 @@ import {
   DeployRequestRejected,
   DeployUnavailable,
   sandboxDeployAdapter,
+  signRunbookWebhook,
   toDeployFailure,
   vercelEnvAdapter,
   verifyRunbookWebhook,
@@ -215,5 +216,43 @@ describe('signed webhook', () => {
     } finally {
       await new Promise((r) => server.close(r));
     }
+  });
+
+  it('keys replay on the signed id: new unsigned headers, a forged id, an old capture or a huge window do not get a delivery in twice', () => {
+    const secret = 'whk_test_0123456789abcdef0123456789abcdef';
+    const at = Date.now();
+    const ts = Math.floor(at / 1000);
+    const deliver = (id: string, t = ts) => {
+      const body = JSON.stringify({ id, type: 'env.set', key: 'CLERK_AUTH_BYPASS', value: '{"until":"2030-01-01T00:00:00.000Z"}', sensitive: false, sentAt: new Date(t * 1000).toISOString() });
+      return { body, headers: { 'x-runbook-delivery': id, 'x-runbook-timestamp': String(t), 'x-runbook-signature': signRunbookWebhook(secret, t, body) } as Record<string, string | undefined> };
+    };
+    for (const seen of [new Set<string>(), new Map<string, number>()]) {
+      const d = deliver('delivery-1');
+      expect(verifyRunbookWebhook(secret, d.headers, d.body, { seen, now: at })).toEqual({ ok: true, deliveryId: 'delivery-1' });
+      // The same signed delivery with other unsigned delivery headers: each refused, never a new delivery.
+      for (const header of ['delivery-2', 'DELIVERY-1', 'delivery-1 ', '', undefined]) {
+        const verdict = verifyRunbookWebhook(secret, { ...d.headers, 'x-runbook-delivery': header }, d.body, { seen, now: at });
+        expect(verdict.ok, String(header)).toBe(false);
+      }
+      expect(verifyRunbookWebhook(secret, { ...d.headers, 'x-runbook-delivery': 'delivery-2' }, d.body, { seen: new Set(), now: at })).toEqual({ ok: false, reason: 'delivery header does not match the signed id' });
+      // A forged id in the body (the signature no longer covers it), or one without any signature.
+      const forged = d.body.replace('delivery-1', 'delivery-3');
+      expect(verifyRunbookWebhook(secret, { ...d.headers, 'x-runbook-delivery': 'delivery-3' }, forged, { seen, now: at })).toEqual({ ok: false, reason: 'signature does not match' });
+      expect(verifyRunbookWebhook(secret, { ...d.headers, 'x-runbook-signature': undefined }, d.body, { seen, now: at })).toMatchObject({ ok: false });
+      // A signed body without an id is refused (nothing to key replay on).
+      const noId = JSON.stringify({ type: 'env.remove', key: 'CLERK_AUTH_BYPASS' });
+      expect(verifyRunbookWebhook(secret, { 'x-runbook-timestamp': String(ts), 'x-runbook-signature': signRunbookWebhook(secret, ts, noId) }, noId, { seen, now: at })).toEqual({ ok: false, reason: 'the signed body has no delivery id' });
+      // The window is bounded: a capture two hours old is refused even by a receiver configured with a day.
+      const old = deliver('delivery-old', ts - 7200);
+      expect(verifyRunbookWebhook(secret, old.headers, old.body, { seen, now: at, toleranceSeconds: 86_400 })).toEqual({ ok: false, reason: 'timestamp outside the tolerance' });
+    }
+    // A Map remembers ids only as long as the window: older ones are pruned (their timestamps are refused anyway).
+    const seen = new Map<string, number>();
+    const early = deliver('early', ts - 200);
+    expect(verifyRunbookWebhook(secret, early.headers, early.body, { seen, now: at })).toMatchObject({ ok: true });
+    const later = deliver('later', ts + 200);
+    expect(verifyRunbookWebhook(secret, later.headers, later.body, { seen, now: at + 200_000 })).toMatchObject({ ok: true });
+    expect([...seen.keys()]).toEqual(['later']);
+    expect(verifyRunbookWebhook(secret, early.headers, early.body, { seen, now: at + 200_000 })).toEqual({ ok: false, reason: 'timestamp outside the tolerance' });
   });
 });

@@ -4,7 +4,7 @@
  * the sandbox's own records: its key ring, its audit log (a request with the deleted key got 401),
  * its Vercel log (one env upsert, one redeploy) and its sessions.
  */
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -174,6 +174,50 @@ describe('key_compromise rotates the key, proves the old one dead, then revokes 
       await sandbox.close();
     }
   }, 120_000);
+
+  it('Platform API path cancelled mid-rotation: the worker\'s key file ends on a live key; a worker left on a deleted key gets an attention item at triage', async () => {
+    const sandbox = await startSandbox({ users: 5, seed: 'rotation-cancelled' });
+    const dir = mkdtempSync(join(tmpdir(), 'rotation-'));
+    try {
+      const setup = rotationSetup(sandbox, join(dir, 'worker-key'), true);
+      const oldKey = sandbox.secretKey;
+      const deps = rotationDeps(setup);
+      const taskQueue = uniqueTaskQueue('rotation-cancel');
+      const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
+      // A slow build holds the rotation between the Platform API's new key (old key expiring at once) and the worker's swap.
+      sandbox.admin.vercel.buildMs = 120_000;
+      await worker.runUntil(async () => {
+        const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rotation'), args: [input([])] });
+        await approveBoth(handle, 'rotate_secret_key');
+        await waitForState(handle, getIncidentState, (s) => outcomes(s).verify_new_key === 'succeeded' && s.waitingFor.includes('push_new_key'), 60_000);
+        await handle.cancel();
+        const final = await waitForState(handle, getIncidentState, (s) => s.status === 'cancelled', 60_000);
+        expect(final.steps.find((x) => x.step === 'promote_worker_key')?.outcome).toBe('compensated');
+        // Judged by the sandbox's key ring: the old key is deleted, the key in the worker's file is live.
+        expect(sandbox.admin.keys.lookup(`Bearer ${oldKey}`).state).not.toBe('active');
+        const inFile = readFileSync(setup.keyFile, 'utf8').trim();
+        expect(inFile).not.toBe(oldKey);
+        expect(sandbox.admin.keys.lookup(`Bearer ${inFile}`)).toEqual({ state: 'active', id: sandbox.admin.platform.rotations[0]!.newKeyId });
+        await handle.result().catch(() => undefined);
+      });
+
+      // A worker whose key file still holds the deleted key: the next incident's triage says so.
+      sandbox.admin.vercel.buildMs = 300;
+      const stale = rotationSetup(sandbox, join(dir, 'stale-key'), true);
+      writeFileSync(stale.keyFile, `${oldKey}\n`);
+      const staleQueue = uniqueTaskQueue('rotation-stale');
+      const staleWorker = await testWorker(temporal.nativeConnection, staleQueue, rotationDeps({ ...stale, initialKey: oldKey }));
+      await staleWorker.runUntil(async () => {
+        const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue: staleQueue, workflowId: uniqueWorkflowId('stale-key'), args: [{ category: 'middleware_failure', reporter: 'alice', approvers: ['bob'], summary: 'dashboard answers 500', timeouts: fast }] });
+        const state = await waitForState(handle, getIncidentState, (s) => s.attention.some((a) => a.includes("the worker's own Clerk secret key is invalid")), 60_000);
+        expect(state.attention.find((a) => a.includes('secret key is invalid'))).toMatch(/^the worker's own Clerk secret key is invalid \(the Backend API answered 401 clerk_key_invalid\): point its CLERK_SECRET_KEY_REF at a live key/);
+        await handle.cancel();
+        await handle.result().catch(() => undefined);
+      });
+    } finally {
+      await sandbox.close();
+    }
+  }, 180_000);
 
   it('a worker killed between push and retire: a new worker resumes at the retirement, nothing is pushed twice', async () => {
     const sandbox = await startSandbox({ users: 10, seed: 'rotation-kill' });

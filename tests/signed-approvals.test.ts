@@ -265,6 +265,52 @@ describe('signed approvals', () => {
     });
   });
 
+  it('two keys and two people: one key under two names, one person under two spellings, a key shared by a pattern — each gets one approval', { timeout: 180_000 }, async () => {
+    // A pattern line gives bob and carol one shared key; carol also has her own.
+    const shared = keys.key('team-shared');
+    const registry = keys.allowedSigners([`"*@example.com" ${shared.publicLine}`, `${CAROL} ${carol.publicLine}`], 'pattern_signers');
+    await withWorker(registry, async (start) => {
+      const handle = await start(outage);
+      await waitForState(handle, getIncidentState, pendingStep('emergency_bypass'), 30_000);
+      const approve = async (approver: string, key: TestKey) =>
+        handle.executeUpdate('approveStep', { args: [{ step: 'emergency_bypass', approver, signature: signWith(key, await statementFor(handle, { step: 'emergency_bypass', decision: 'approve', reason: '', approver })) }] });
+      await expect(approve(BOB, shared)).resolves.toMatchObject({ decision: 'pending' });
+      // The same key again under another name, and the same person under other spellings: refused.
+      expect(await refusal(approve(CAROL, shared))).toMatch(/^update\.signature: key SHA256:\S+ already signed an approval of emergency_bypass; a critical step needs two different keys of two different people/);
+      for (const spelling of ['Bob@example.com', 'ＢＯＢ@example.com', 'bob@EXAMPLE.com']) {
+        expect(await refusal(approve(spelling, shared)), spelling).toMatch(/^update\.approver: /);
+      }
+      await expect(approve(CAROL, carol)).resolves.toMatchObject({ decision: 'approved' });
+      const state = await waitForState(handle, getIncidentState, (s) => s.gates[0]?.outcome === 'approved');
+      expect(state.gates[0]?.approvals.map((a) => [a.approver, a.fingerprint])).toEqual([
+        [BOB, shared.fingerprint],
+        [CAROL, carol.fingerprint],
+      ]);
+      expect(await acceptedUpdates(handle)).toEqual(['approveStep', 'approveStep']);
+    });
+    // A registry naming two people for one key is refused whole: the incident fails closed and says which line.
+    const twoNames = keys.allowedSigners([`${BOB},${CAROL} ${bob.publicLine}`], 'two_name_signers');
+    await withWorker(twoNames, async (start) => {
+      const handle = await start(outage);
+      const state = await waitForState(handle, getIncidentState, pendingStep('emergency_bypass'), 30_000);
+      expect(state.signing).toMatchObject({ source: 'unreadable', signers: [] });
+      expect(state.attention.join('\n')).toMatch(/line 1: key SHA256:\S+ names bob@example\.com, carol@example\.com; a key belongs to one person/);
+      for (const approver of [BOB, CAROL]) {
+        const signature = signWith(bob, await statementFor(handle, { step: 'emergency_bypass', decision: 'approve', reason: '', approver }));
+        expect(await refusal(handle.executeUpdate('approveStep', { args: [{ step: 'emergency_bypass', approver, signature }] }))).toMatch(/has no key in the approver registry \(unreadable\)/);
+      }
+      expect(await acceptedUpdates(handle)).toEqual([]);
+    });
+    // The incident's approver list cannot name one person twice either.
+    await withWorker(undefined, async (start) => {
+      const handle = await start({ ...outage, approvers: ['alice@example.com', 'Alice@example.com', 'ａｌｉｃｅ@example.com', BOB] });
+      await expect(handle.result()).rejects.toThrow();
+      const failure = ((await handle.fetchHistory()).events ?? []).find((e) => e.workflowExecutionFailedEventAttributes)?.workflowExecutionFailedEventAttributes?.failure?.message ?? '';
+      expect(failure).toMatch(/input\.approvers\.1: Alice@example\.com is the same person as alice@example\.com/);
+      expect(failure).toMatch(/input\.approvers\.2: ａｌｉｃｅ@example\.com is the same person as alice@example\.com/);
+    });
+  });
+
   it('without a registry, signing is off: a signed decision is refused, an unsigned one accepted', { timeout: 90_000 }, async () => {
     await withWorker(undefined, async (start) => {
       const handle = await start(outage);

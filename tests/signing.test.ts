@@ -200,6 +200,31 @@ describe('the worker\'s registry configuration', () => {
     expect(await signingFromEnv({ SIGNED_STEPS: [] }, () => undefined)).toBeUndefined();
   });
 
+  it('refuses a registry where one key is more than one person, naming the line; one person under several spellings is one', async () => {
+    const [b, c] = [bob.publicLine, carol.publicLine];
+    const refused: [string, string[], RegExp][] = [
+      ['two principals on one line', [`bob@example.com,robert@example.com ${b}`], /line 1: key SHA256:\S+ names bob@example\.com, robert@example\.com; a key belongs to one person/],
+      ['one key on two lines, two names', [`carol@example.com ${c}`, `bob@example.com ${b}`, `robert@example.com ${b}`], /line 3: key SHA256:\S+ is already bob@example\.com's \(line 2\)/],
+      ['a pattern and a person sharing a key', [`"*@example.com" ${b}`, `bob@example.com ${b}`], /line 2: key SHA256:\S+ is already \*@example\.com's \(line 1\)/],
+      ['three names, one of them full-width', [`alice@example.com ${b}`, `ａｌｉｃｅ@example.com ${c}`, `mallory@example.com ${c}`], /line 3: key SHA256:\S+ is already ａｌｉｃｅ@example\.com's \(line 2\)/],
+    ];
+    for (const [name, lines, reason] of refused) {
+      const path = keys.allowedSigners(lines, `shared_${refused.findIndex((r) => r[0] === name)}`);
+      const err = await readApproverRegistry({ allowedSignersPath: path, steps: [] }).catch((e: unknown) => e);
+      expect(err, name).toMatchObject({ type: 'ApproverRegistryUnreadable', nonRetryable: true });
+      expect((err as Error).message, name).toMatch(reason);
+      await expect(signingFromEnv({ APPROVER_ALLOWED_SIGNERS: path, SIGNED_STEPS: [] }, () => undefined), name).rejects.toThrow(/is refused: line \d+: key/);
+    }
+    // One person, spelled several ways, with one or two keys: accepted, and found under any spelling.
+    const samePerson = keys.allowedSigners([`bob@example.com,Bob@Example.com ${b}`, `ＢＯＢ@example.com ${b}`, ` bob@example.com ${c}`], 'one_person');
+    const registry = await readApproverRegistry({ allowedSignersPath: samePerson, steps: [] });
+    expect(registry.signers).toHaveLength(3);
+    for (const spelling of ['bob@example.com', 'BOB@EXAMPLE.COM', 'ｂｏｂ@example.com', ' bob@example.com ']) {
+      expect(keysOf(registry.signers, spelling).map((k) => k.line), spelling).toEqual([1, 2, 3]);
+    }
+    expect(keysOf(registry.signers, 'bob@example.com.evil')).toEqual([]);
+  });
+
   it('sandbox demo: one ed25519 key per demo approver, made once, listed in an allowed_signers file, and where they are said', async () => {
     const said: string[] = [];
     const dir = `${keys.dir}/demo`;

@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { GatedStep } from '../domain';
-import type { ApproverRegistry } from '../signing/policy';
+import { keyOwnershipProblems, type ApproverRegistry } from '../signing/policy';
 import { parseAllowedSigners, SIGNATURE_NAMESPACE } from '../signing/sshsig';
 
 export interface SigningDeps {
@@ -37,6 +37,11 @@ export async function readApproverRegistry(deps: SigningDeps): Promise<ApproverR
     throw ApplicationFailure.create({ type: 'ApproverRegistryUnreadable', message: `the approver registry ${deps.allowedSignersPath} is over ${MAX_FILE_BYTES} bytes`, nonRetryable: true });
   }
   const { signers, problems } = parseAllowedSigners(text);
+  const shared = keyOwnershipProblems(signers);
+  if (shared.length) {
+    // One person holding a key listed under two names would pass the two-person rule alone.
+    throw ApplicationFailure.create({ type: 'ApproverRegistryUnreadable', message: `the approver registry ${deps.allowedSignersPath} is refused: ${shared.join('; ')}`, nonRetryable: true });
+  }
   return { source: deps.allowedSignersPath, namespace: SIGNATURE_NAMESPACE, steps: deps.steps, signers, problems };
 }
 

@@ -10,6 +10,8 @@ import type { z } from 'zod';
 import { dataConverterFromEnv } from '../codec';
 import { loadEnv, type Env } from '../config';
 import { temporalConnectionOptions } from '../connection';
+import { findRunningStart, runtimeFilePath } from '../runtime-file';
+import { exitQuietlyWhenOutputCloses } from '../stdio';
 
 /** Refusal of a CLI argument; the message names the flag. Exit code 2. */
 export class CliArgumentError extends Error {
@@ -38,8 +40,9 @@ export async function cliExitCode(main: () => Promise<void>): Promise<ExitCode> 
   }
 }
 
-/** The entry point of every CLI: `cliExitCode` as the process's exit code. */
+/** The entry point of every CLI: `cliExitCode` as the process's exit code; a reader closing stdout early ends it quietly. */
 export function runCli(main: () => Promise<void>): void {
+  exitQuietlyWhenOutputCloses();
   void cliExitCode(main).then((code) => {
     process.exitCode = code;
   });
@@ -93,6 +96,21 @@ export const defined = (o: Record<string, unknown>) => Object.fromEntries(Object
 export interface ClientContext {
   address: string;
   namespace: string;
+  /** Where the address came from, when not TEMPORAL_ADDRESS (e.g. the running npm start's runtime file). */
+  source?: string;
+}
+
+/**
+ * The Temporal address of a CLI: TEMPORAL_ADDRESS when set; else the running `npm start`'s (its
+ * runtime file), so `incident …` reaches the server it started; else the default. A runtime file
+ * that is stale or unreadable is named in `note` (the caller prints it) and the default is used.
+ */
+function cliTemporalAddress(env: Env, source: NodeJS.ProcessEnv = process.env): { address: string; from?: string; note?: string } {
+  if (source.TEMPORAL_ADDRESS?.trim()) return { address: env.TEMPORAL_ADDRESS };
+  const running = findRunningStart(runtimeFilePath(source));
+  if (running.kind === 'found') return { address: running.info.temporalAddress, from: `the running npm start, pid ${running.info.pid}, ${runtimeFilePath(source)}` };
+  if (running.kind === 'missing') return { address: env.TEMPORAL_ADDRESS };
+  return { address: env.TEMPORAL_ADDRESS, note: `note: ${running.reason}; using ${env.TEMPORAL_ADDRESS} (set TEMPORAL_ADDRESS, or start npm start)` };
 }
 
 /** The workflow types our CLIs know, and how to look at one from a terminal. */
@@ -116,7 +134,7 @@ export class WrongWorkflowType extends Error {
   }
 }
 
-const unreachable = (ctx: ClientContext) => `cannot reach Temporal at ${ctx.address} (TEMPORAL_ADDRESS): is npm start running?`;
+const unreachable = (ctx: ClientContext) => `cannot reach Temporal at ${ctx.address} (${ctx.source ?? 'TEMPORAL_ADDRESS'}): is npm start running?`;
 
 /**
  * One line for a Temporal client error a user can act on: unreachable server, unknown workflow or
@@ -156,13 +174,17 @@ export function operatorIdentity(flag?: string, env: NodeJS.ProcessEnv = process
 }
 
 /**
- * Run `fn` with a client for TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, closing the connection after.
+ * Run `fn` with a client for TEMPORAL_ADDRESS (or the running npm start's, `cliTemporalAddress`) /
+ * TEMPORAL_NAMESPACE, closing the connection after.
  * Client errors leave it as one line (`describeClientError`). `identity` is the client identity
  * Temporal records in history (default: the SDK's `<pid>@<hostname>`); see `operatorIdentity`.
  */
 export async function withClient<T>(fn: (client: Client, env: Env) => Promise<T>, identity?: string): Promise<T> {
-  const env = loadEnv();
-  const ctx: ClientContext = { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE };
+  const given = loadEnv();
+  const { address, from, note } = cliTemporalAddress(given);
+  if (note) console.error(note);
+  const env: Env = { ...given, TEMPORAL_ADDRESS: address };
+  const ctx: ClientContext = { address, namespace: env.TEMPORAL_NAMESPACE, ...(from ? { source: from } : {}) };
   const translate = (err: unknown): never => {
     const line = describeClientError(err, ctx);
     throw line === undefined ? err : new Error(line, { cause: err });

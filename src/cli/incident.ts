@@ -6,7 +6,7 @@
  * in incident-views.ts.
  */
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { CliArgumentError, collect, defined, describeFlagIssues, existingWorkflow, operatorIdentity, parseOrThrow, runCli, withClient } from './common';
@@ -56,6 +56,20 @@ Exit code:
   1  refused by the workflow, failed, or Temporal unreachable
   2  usage error (a missing, unknown or bad flag)`;
 
+
+/**
+ * An incident id already used: refused with what it is. A closed incident's id is never reused
+ * (`REJECT_DUPLICATE`), or its record would be two incidents.
+ */
+async function refuseUsedId(client: Client, workflowId: string, err: unknown): Promise<never> {
+  if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  const earlier = await client.workflow.getHandle(workflowId).describe().catch(() => undefined);
+  const show = `npm run incident -- show ${workflowId}`;
+  if (earlier && earlier.status.name !== 'RUNNING') {
+    throw new CliArgumentError(`--id ${workflowId}: an incident with this id already ran and is closed (${earlier.status.name.toLowerCase()}${earlier.closeTime ? ` at ${earlier.closeTime.toISOString()}` : ''}); an incident id is never reused: choose another id or leave --id out (its record: ${show})`);
+  }
+  throw new CliArgumentError(`--id ${workflowId}: an incident with this id is already running; choose another id or leave --id out (follow it: ${show})`);
+}
 export function buildProgram(): Command {
   // exitOverride before the subcommands, which inherit it: usage errors reach runCli (exit 2).
   const program = new Command('incident')
@@ -132,13 +146,17 @@ export function buildProgram(): Command {
       const input = raw as IncidentInput;
       await connect(async (client, env) => {
         const workflowId = typeof opts.id === 'string' ? opts.id : `incident-${randomUUID()}`;
-        const handle = await client.workflow.start(incidentWorkflow, {
-          taskQueue: env.TEMPORAL_TASK_QUEUE,
-          workflowId,
-          args: [input],
+        const handle = await client.workflow
+          .start(incidentWorkflow, {
+            taskQueue: env.TEMPORAL_TASK_QUEUE,
+            workflowId,
+            args: [input],
+            // An incident id names one incident for ever: its history is that incident's record.
+            workflowIdReusePolicy: 'REJECT_DUPLICATE',
           staticSummary: `Incident${parsed.data.category ? ` (${parsed.data.category})` : ''}: ${parsed.data.summary}`,
-          staticDetails: `Reported by ${parsed.data.reporter}. Approvers: ${parsed.data.approvers.join(', ') || 'none'}.${parsed.data.dryRun ? ' Dry run.' : ''}`,
-        });
+            staticDetails: `Reported by ${parsed.data.reporter}. Approvers: ${parsed.data.approvers.join(', ') || 'none'}.${parsed.data.dryRun ? ' Dry run.' : ''}`,
+          })
+          .catch((err: unknown) => refuseUsedId(client, workflowId, err));
         console.log(`started ${handle.workflowId}`);
         console.log(`follow it: npm run incident -- show ${handle.workflowId}`);
         if (opts.wait) console.log(formatState(await handle.result()));

@@ -2,7 +2,8 @@
  * The codec server the Temporal UI calls to show encrypted payloads as plain JSON
  * (docs/payload-encryption.md): `POST /decode` and `POST /encode` take and return
  * `{ payloads: [{ metadata: { <name>: <base64> }, data: <base64> }] }`, the JSON form of
- * `temporal.api.common.v1.Payload` the UI sends. CORS for the UI's origin only; with
+ * `temporal.api.common.v1.Payload` the UI sends. Only for the configured `Host` names (DNS
+ * rebinding) and the UI's origin (a request from another origin is refused, not just left without CORS); with
  * CODEC_SERVER_TOKEN, callers must send `Authorization: Bearer <token>`.
  * `npm start` runs it when a key is configured; `npm run codec-server` runs it alone.
  */
@@ -12,6 +13,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { z } from 'zod';
 import { codecFromEnv } from '.';
 import { loadEnv, type Env } from '../config';
+import { exitQuietlyWhenOutputCloses } from '../stdio';
 
 export const CODEC_ALLOWED_HEADERS = 'x-namespace, content-type, authorization';
 
@@ -36,6 +38,19 @@ export interface CodecServerOptions {
   allowedOrigins: string[];
   /** When set, `Authorization: Bearer <token>` is required on /encode and /decode. */
   token?: string | undefined;
+  /**
+   * `Host` values it answers (`name[:port]`, a name alone meaning its own port), so a page whose
+   * DNS rebinds to 127.0.0.1 is refused. Default: the loopback names (127.0.0.1, localhost, [::1]).
+   */
+  allowedHosts?: string[] | undefined;
+}
+
+const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '[::1]'];
+
+/** `name[:port]` lowercased, with the server's port when none is given (`[::1]` kept bracketed). */
+function hostWithPort(entry: string, port: number): string {
+  const host = entry.trim().toLowerCase();
+  return /:\d+$/.test(host) && (!host.startsWith('[') || host.includes(']:')) ? host : `${host}:${port}`;
 }
 
 const sameSecret = (a: string, b: string) => {
@@ -57,7 +72,24 @@ export function createCodecServer(opts: CodecServerOptions): FastifyInstance {
     }
     reply.header('vary', 'origin');
   };
-  app.addHook('onRequest', async (request, reply) => cors(request, reply));
+  const ownPort = () => {
+    const address = app.server.address();
+    return typeof address === 'object' && address ? address.port : 0;
+  };
+  const hosts = () => (opts.allowedHosts?.length ? opts.allowedHosts : LOOPBACK_HOSTS).map((h) => hostWithPort(h, ownPort()));
+  app.addHook('onRequest', async (request, reply) => {
+    // DNS rebinding: a page on evil.com whose name resolves to 127.0.0.1 sends `Host: evil.com`.
+    const host = (request.headers.host ?? '').toLowerCase();
+    const allowed = hosts();
+    if (!allowed.includes(host)) {
+      return reply.code(403).send({ error: `Host ${JSON.stringify(request.headers.host ?? '')} is not one this codec server answers (${allowed.join(', ')}; CODEC_ALLOWED_HOSTS adds others)` });
+    }
+    const origin = request.headers.origin;
+    if (origin !== undefined && !origins.has(origin)) {
+      return reply.code(403).send({ error: `Origin ${JSON.stringify(origin)} may not call this codec server (CODEC_CORS_ORIGINS: ${[...origins].join(', ')})` });
+    }
+    cors(request, reply);
+  });
 
   const authorized = (request: FastifyRequest) => !opts.token || sameSecret(request.headers.authorization ?? '', `Bearer ${opts.token}`);
 
@@ -116,7 +148,7 @@ export function codecServerOrigins(env: Env): string[] {
 export async function startCodecServerFromEnv(env: Env): Promise<RunningCodecServer | undefined> {
   const codec = codecFromEnv(env);
   if (!codec) return undefined;
-  return startCodecServer({ codec, allowedOrigins: codecServerOrigins(env), token: env.CODEC_SERVER_TOKEN, port: env.CODEC_SERVER_PORT });
+  return startCodecServer({ codec, allowedOrigins: codecServerOrigins(env), token: env.CODEC_SERVER_TOKEN, port: env.CODEC_SERVER_PORT, allowedHosts: env.CODEC_ALLOWED_HOSTS });
 }
 
 async function main(): Promise<void> {
@@ -131,6 +163,7 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
+  exitQuietlyWhenOutputCloses('keep-running');
   main().catch((err: unknown) => {
     console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);

@@ -99,6 +99,7 @@ export class DrillRun {
       taskQueue: this.target.taskQueue,
       workflowId,
       args: [input],
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
       staticSummary: `drill: ${input.summary}`,
     });
     this.say(`started incident ${workflowId}`);

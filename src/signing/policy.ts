@@ -3,7 +3,7 @@
  * workflow and the worker's configuration share it).
  */
 import { z } from 'zod';
-import { CRITICAL_STEPS, GATED_STEPS, type GatedStep } from '../domain';
+import { CRITICAL_STEPS, GATED_STEPS, personKey, type GatedStep } from '../domain';
 import type { AllowedSigner } from './sshsig';
 
 /**
@@ -38,4 +38,26 @@ export interface ApproverRegistry {
   signers: AllowedSigner[];
   /** Lines of the file that could not be used. */
   problems: string[];
+}
+
+/**
+ * Why a registry cannot be trusted for the two-person rule: each key must belong to exactly one
+ * person, so a line naming two principals, or one key on two lines under different names, is
+ * refused (one sentence per offending line). Names compare as people do (`personKey`).
+ */
+export function keyOwnershipProblems(signers: readonly AllowedSigner[]): string[] {
+  const problems: string[] = [];
+  const owners = new Map<string, AllowedSigner>();
+  for (const signer of signers) {
+    const people = [...new Set(signer.principals.map(personKey))];
+    if (people.length > 1) {
+      problems.push(`line ${signer.line}: key ${signer.fingerprint} names ${signer.principals.join(', ')}; a key belongs to one person (one principal per line)`);
+      continue;
+    }
+    const first = owners.get(signer.fingerprint);
+    if (first && personKey(first.principals[0] ?? '') !== people[0]) {
+      problems.push(`line ${signer.line}: key ${signer.fingerprint} is already ${first.principals.join(', ')}'s (line ${first.line}); a key belongs to one person`);
+    } else if (!first) owners.set(signer.fingerprint, signer);
+  }
+  return problems;
 }

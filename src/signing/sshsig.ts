@@ -6,6 +6,7 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
+import { personKey } from '../domain';
 
 /** Our own signature namespace (`ssh-keygen -Y sign -n …`): a git commit signature never verifies here. */
 export const SIGNATURE_NAMESPACE = 'clerk-incident-runbook@v1';
@@ -194,8 +195,9 @@ export function parseAllowedSigners(text: string): AllowedSigners {
   return { signers, problems };
 }
 
-/** ssh's pattern match: `*` any run, `?` one character, nothing else special. */
-function matchesPattern(name: string, pattern: string): boolean {
+/** ssh's pattern match (`*` any run, `?` one character), both sides compared as people are (`personKey`). */
+function matchesPattern(rawName: string, rawPattern: string): boolean {
+  const [name, pattern] = [personKey(rawName), personKey(rawPattern)];
   if (!/[*?]/.test(pattern)) return name === pattern;
   const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
   return re.test(name);

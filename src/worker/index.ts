@@ -15,6 +15,7 @@ import { prebuiltWorkflowBundle, WORKFLOWS_PATH } from './bundle';
 import { workerDepsFromEnv } from './deps';
 import { workerLogger } from './logger';
 import { describeVersion, makeCurrentIfNone, versionedDeployment, workerVersionFromEnv, type WorkerVersion } from './versioning';
+import { exitQuietlyWhenOutputCloses } from '../stdio';
 
 export { WORKFLOWS_PATH } from './bundle';
 
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
+  exitQuietlyWhenOutputCloses('keep-running');
   main().catch((err: unknown) => {
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);

@@ -5,7 +5,7 @@
  */
 import { condition } from '@temporalio/workflow';
 import { z } from 'zod';
-import { approvalsNeeded, MANUAL_STEPS, CRITICAL_STEPS, describeIssues, formatDuration, type GatedStep, type ManualStep } from '../domain';
+import { approvalsNeeded, MANUAL_STEPS, samePerson, CRITICAL_STEPS, describeIssues, formatDuration, type GatedStep, type ManualStep } from '../domain';
 import type { NotificationKind } from '../activities/notify';
 import type { IncidentTracker } from './incident-state';
 import { approveRequestSchema, rejectRequestSchema, type ApprovalGate, type ApproveRequest, type Decision, type GateOutcome, type RejectRequest } from './incident-types';
@@ -48,10 +48,10 @@ function checkApprover(approvers: readonly string[], approver: string): void {
 export function checkApproval(gates: readonly ApprovalGate[], approvers: readonly string[], req: ApproveRequest): ApprovalGate {
   const gate = pendingGate(gates, req.step);
   checkApprover(approvers, req.approver);
-  if (req.approver === gate.requestedBy) {
+  if (samePerson(req.approver, gate.requestedBy)) {
     throw new UpdateRefused(`update.approver: ${req.approver} requested ${req.step} and cannot approve their own request`);
   }
-  if (gate.approvals.some((a) => a.approver === req.approver)) {
+  if (gate.approvals.some((a) => samePerson(a.approver, req.approver))) {
     throw new UpdateRefused(
       `update.approver: ${req.approver} already approved ${req.step}; a critical step needs two different approvers`,
     );

@@ -16,7 +16,7 @@ import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import { redeployAndWait } from './deploy-wait';
 import { awaitHuman, parseRequest, UpdateRefused } from './incident-approvals';
 import { errorMessage, type IncidentTracker } from './incident-state';
-import type { IncidentContext } from './incident-steps';
+import type { Compensations, IncidentContext } from './incident-steps';
 import { confirmOldKeyDeletedRequestSchema, provideNewKeyRequestSchema, type KeyRotationAnswer } from './incident-types';
 
 const keys = proxyActivities<KeyRotationActivities>({
@@ -90,6 +90,8 @@ export interface RotationContext {
   byHand: () => Promise<boolean>;
   /** Dry run: read the current key and say what would happen; change nothing. */
   dryRun: boolean;
+  /** The incident's undo list: a cancelled Platform API rotation still hands the worker the new key. */
+  compensations?: Compensations;
 }
 
 const DEPLOY_POLL = 2_000;
@@ -163,6 +165,11 @@ export async function rotateSecretKey(ctx: RotationContext): Promise<boolean> {
         const made = await keys.platformRotateKey.executeWithOptions({ summary: 'new_key: Platform API rotate_secret_keys, store the new key' }, []);
         candidate = made;
         tracker.stepDone('new_key', 'succeeded', 'runbook', `Platform API made key ${made.fingerprint}, stored at ${made.ref}; old keys expire ${made.oldKeysExpireAt ?? 'at once'}`, { newKey: made.fingerprint, ref: made.ref });
+        // From here the old key is going away whatever happens: a cancellation completes the swap
+        // for the worker, or its key file would hold a deleted key and its next incident get 401.
+        ctx.compensations?.push('promote_worker_key', `the worker takes the new key ${made.fingerprint} (the Platform API expires the old key ${old})`, () =>
+          keys.promoteWorkerKey.executeWithOptions({ summary: `cancellation: the worker takes key ${made.fingerprint}` }, [{ ref: made.ref, fingerprint: made.fingerprint }]),
+        );
       } catch (err) {
         if (isCancellation(err)) throw err;
         return failed('new_key', `Platform API rotation failed: ${why(err)}`);
@@ -222,6 +229,7 @@ export async function rotateSecretKey(ctx: RotationContext): Promise<boolean> {
     const how = { already: 'already gives it', written: 'was rewritten', followed: 'cannot be written (env:); this worker follows the new reference until it restarts: update its environment' }[p.how];
     tracker.record('promote_worker_key', 'runbook', `the worker's reference ${p.workerRef} ${how}; key ${fresh.fingerprint} in use`, { workerRef: p.workerRef, how: p.how, retiredRef });
     if (p.how === 'followed') tracker.attention(`set the worker's ${p.workerRef} to the new key before it restarts`);
+    ctx.compensations?.drop('promote_worker_key');
   } catch (err) {
     if (isCancellation(err)) throw err;
     return failed('promote_worker_key', `the worker could not take the new key: ${why(err)}; the old key is not retired`);
@@ -304,6 +312,6 @@ export class SecretKeyRotation implements RotationStep {
     const { escalateAfter, decideWithin } = this.ctx.gateTimeouts('rotate_secret_key');
     const reported = Date.parse(tracker.state.timeline[0]?.time ?? new Date().toISOString());
     const exposedAt = input.exposedAt ? Date.parse(input.exposedAt) : reported;
-    return rotateSecretKey({ tracker, inbox: this.inbox, escalateAfter, decideWithin, exposedAt, byHand, dryRun: input.dryRun });
+    return rotateSecretKey({ tracker, inbox: this.inbox, escalateAfter, decideWithin, exposedAt, byHand, dryRun: input.dryRun, compensations: this.ctx.compensations });
   }
 }

@@ -112,6 +112,9 @@ export function checkDecisionSignature(
   if (key?.namespaces && !key.namespaces.includes(registry.namespace)) {
     refuse(`update.signature: the approver registry allows ${req.approver}'s key only for namespaces ${key.namespaces.join(', ')}, not ${registry.namespace}`);
   }
+  if (decision === 'approve' && gate.approvals.some((a) => a.fingerprint === sig.fingerprint)) {
+    refuse(`update.signature: key ${sig.fingerprint} already signed an approval of ${gate.step}; a critical step needs two different keys of two different people`);
+  }
   const statement = decisionStatement({ workflowId: state.incidentId, runId: workflowInfo().runId, step: gate.step, decision, reason, approver: req.approver, nonce });
   try {
     verifySshSignature(sig, statement, registry.namespace);

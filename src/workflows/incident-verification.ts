@@ -43,6 +43,11 @@ export class Verification implements VerificationStep {
     this.ctx.tracker.state.severity = verdict.severity;
     this.ctx.tracker.state.triage = { agreement: verdict.agreement, rule: verdict.classification.rule, note: verdict.note, probes };
     this.ctx.tracker.record('triage', 'runbook', verdict.note, { agreement: verdict.agreement, rule: verdict.classification.rule, probes });
+    if (report.backendApi.kind === 'unauthorized') {
+      // The probe calls Clerk with the worker's own key: every Clerk step of this incident would fail the same way.
+      const answer = `${report.backendApi.status ?? 401}${report.backendApi.code ? ` ${report.backendApi.code}` : ''}`;
+      this.ctx.tracker.attention(`the worker's own Clerk secret key is invalid (the Backend API answered ${answer}): point its CLERK_SECRET_KEY_REF at a live key (a cancelled rotation may have left the old one) and restart it`);
+    }
     if (verdict.agreement === 'disagreed') {
       this.ctx.tracker.attention(`triage disagrees with the reporter: ${verdict.note}`);
       this.ctx.tracker.notifyLater('needs_attention', 'Triage disagrees with the reporter', verdict.note);

@@ -18,6 +18,12 @@ class CliArgumentError extends Error {
  * prints its own, help and --version are 0), 1 for any other, printed as one line `error: <message>`.
  */
 function runCli(main: () => Promise<void>): void {
+  // A reader that stops early (`| head`) closes stdout: keep serving and drop the output, never crash on EPIPE.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   main().catch((err: unknown) => {
     if (err instanceof CommanderError) {
       process.exitCode = err.exitCode === 0 ? 0 : 2;

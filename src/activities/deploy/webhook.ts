@@ -1,7 +1,7 @@
 /**
  * The signed-webhook adapter, for any platform: each change is one POST of a JSON body
  * `{ id, type: "env.set" | "env.remove", key, value?, sensitive, sentAt }` with three headers:
- * - `X-Runbook-Delivery`: the id (a receiver refuses one it has already seen: replay protection),
+ * - `X-Runbook-Delivery`: the body's id, for logs; replay protection keys on the body's (signed) id,
  * - `X-Runbook-Timestamp`: Unix seconds (a receiver refuses one older than 5 minutes),
  * - `X-Runbook-Signature`: `v1=` + hex HMAC-SHA256 of `<timestamp>.<raw body>`, keyed by
  *   DEPLOY_WEBHOOK_SECRET.
@@ -14,6 +14,8 @@ import type { DeployAdapter, SetValueOptions, ValueChange } from './types';
 
 export const WEBHOOK_HEADERS = { delivery: 'x-runbook-delivery', timestamp: 'x-runbook-timestamp', signature: 'x-runbook-signature' } as const;
 export const WEBHOOK_TOLERANCE_SECONDS = 300;
+/** The widest window a receiver may be configured with: a longer one lets old captures in. */
+const MAX_TOLERANCE_SECONDS = 3600;
 
 export interface WebhookOptions {
   url: string;
@@ -31,31 +33,54 @@ export function signRunbookWebhook(secret: string, timestamp: number, rawBody: s
 
 export type WebhookVerdict = { ok: true; deliveryId: string } | { ok: false; reason: string };
 
+/** What a receiver remembers of deliveries: ids (a Set), or ids with their signed timestamp (a Map, pruned to the window). */
+type SeenDeliveries = Set<string> | Map<string, number>;
+
+/** The `id` of a delivery's body: covered by the signature, unlike the `X-Runbook-Delivery` header. */
+function signedId(rawBody: string): string | undefined {
+  try {
+    const body: unknown = JSON.parse(rawBody);
+    const id = body && typeof body === 'object' ? (body as { id?: unknown }).id : undefined;
+    return typeof id === 'string' && id.length > 0 && id.length <= 200 ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * The receiver's check: signature over the raw body, timestamp within the tolerance, delivery id
- * not seen before (`seen` is the receiver's memory of ids, kept at least as long as the tolerance).
+ * The receiver's check: signature over the raw body, timestamp within the tolerance (both
+ * directions, at most an hour), and the body's signed `id` not seen before. Replay is keyed on
+ * that signed id, never on the unsigned header (which must equal it when sent): `seen` must
+ * remember ids at least as long as the tolerance; a Map is pruned to exactly that.
  */
 export function verifyRunbookWebhook(
   secret: string,
   headers: Record<string, string | string[] | undefined>,
   rawBody: string,
-  opts: { seen?: Set<string>; now?: number; toleranceSeconds?: number } = {},
+  opts: { seen?: SeenDeliveries; now?: number; toleranceSeconds?: number } = {},
 ): WebhookVerdict {
   const one = (h: string) => {
     const v = headers[h];
     return Array.isArray(v) ? v[0] : v;
   };
-  const id = one(WEBHOOK_HEADERS.delivery);
+  const header = one(WEBHOOK_HEADERS.delivery);
   const ts = Number(one(WEBHOOK_HEADERS.timestamp));
   const sig = one(WEBHOOK_HEADERS.signature);
-  if (!id || !sig || !Number.isInteger(ts)) return { ok: false, reason: 'missing delivery, timestamp or signature header' };
+  if (!sig || !Number.isInteger(ts)) return { ok: false, reason: 'missing timestamp or signature header' };
   const now = Math.floor((opts.now ?? Date.now()) / 1000);
-  if (Math.abs(now - ts) > (opts.toleranceSeconds ?? WEBHOOK_TOLERANCE_SECONDS)) return { ok: false, reason: 'timestamp outside the tolerance' };
+  const tolerance = Math.min(Math.max(opts.toleranceSeconds ?? WEBHOOK_TOLERANCE_SECONDS, 1), MAX_TOLERANCE_SECONDS);
+  if (Math.abs(now - ts) > tolerance) return { ok: false, reason: 'timestamp outside the tolerance' };
   const expected = Buffer.from(signRunbookWebhook(secret, ts, rawBody));
   const given = Buffer.from(sig);
   if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'signature does not match' };
-  if (opts.seen?.has(id)) return { ok: false, reason: 'delivery already seen (replay)' };
-  opts.seen?.add(id);
+  const id = signedId(rawBody);
+  if (!id) return { ok: false, reason: 'the signed body has no delivery id' };
+  if (header !== undefined && header !== id) return { ok: false, reason: 'delivery header does not match the signed id' };
+  const seen = opts.seen;
+  if (seen instanceof Map) for (const [known, at] of seen) if (now - at > tolerance) seen.delete(known);
+  if (seen?.has(id)) return { ok: false, reason: 'delivery already seen (replay)' };
+  if (seen instanceof Map) seen.set(id, ts);
+  else seen?.add(id);
   return { ok: true, deliveryId: id };
 }
 
