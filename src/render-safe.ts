@@ -34,6 +34,9 @@ export function terminalLine(text: string, max?: number): string {
   return max === undefined ? line : clip(line, max);
 }
 
+/** Terminal: lines the caller built, each escaped on its own (a newline inside one is shown, not printed). */
+export const terminalLines = (lines: readonly string[]): string => lines.map((l) => terminalLine(l)).join('\n');
+
 /** Log: one record stays one line; the same escapes as the terminal's, so a log line cannot be forged. */
 export const logLine = (text: string): string => terminalLine(text);
 

@@ -31,6 +31,7 @@ import {
   watchIncident,
 } from './incident-views';
 import type { RevocationProgress } from '../revoke-sessions';
+import { terminalLine } from '../render-safe';
 
 const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -234,7 +235,7 @@ export function buildProgram(): Command {
           workflowExecution: { workflowId: id, runId: d.runId },
           ...(reason ? { reason } : {}),
         });
-        console.log(`cancellation of ${id} requested by ${client.options.identity}${reason ? `: ${reason}` : ''}`);
+        console.log(terminalLine(`cancellation of ${id} requested by ${client.options.identity}${reason ? `: ${reason}` : ''}`));
         console.log('the incident now undoes the steps it applied, newest first (compensations in its timeline), then ends cancelled');
         console.log(`follow it: npm run incident -- watch ${id}`);
       });
