@@ -8,6 +8,7 @@ import type { NotifyActivities } from '../activities';
 import type { Notification, NotificationKind } from '../activities/notify';
 import { categorySeverity, type GatedStep, type IncidentStatus, type ManualStep, type ValidIncidentInput } from '../domain';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey, NON_RETRYABLE_ERROR_TYPES } from '../shared';
+import { chatInline } from '../render-safe';
 import type { ApprovalGate, IncidentState, PendingApproval, StepResult } from './incident-types';
 import { bypassLine } from './bypass-record';
 
@@ -145,7 +146,7 @@ export class IncidentTracker {
     this.state.status = status;
     this.record('status', 'runbook', `status ${from} → ${status}${why ? `: ${why}` : ''}`);
     this.publish();
-    this.notifyLater('status_changed', `Status: ${status}`, `Incident "${this.state.summary}" moved from ${from} to ${status}.${why ? ` ${why}` : ''}`);
+    this.notifyLater('status_changed', `Status: ${status}`, `Incident "${chatInline(this.state.summary)}" moved from ${from} to ${status}.${why ? ` ${chatInline(why)}` : ''}`);
   }
 
   /** Notify and never throw: a failed notification is recorded and needs attention. */
