@@ -137,7 +137,8 @@ export function buildProgram(): Command {
           taskQueue: env.TEMPORAL_TASK_QUEUE,
           workflowId,
           args: [input],
-          staticSummary: `Incident${parsed.data.category ? ` (${parsed.data.category})` : ''}: ${parsed.data.summary}`,
+          // One line by design: the UI and `list` show it as the incident's title.
+          staticSummary: terminalLine(`Incident${parsed.data.category ? ` (${parsed.data.category})` : ''}: ${parsed.data.summary}`),
           staticDetails: `Reported by ${parsed.data.reporter}. Approvers: ${parsed.data.approvers.join(', ') || 'none'}.${parsed.data.dryRun ? ' Dry run.' : ''}`,
         });
         console.log(`started ${handle.workflowId}`);
