@@ -8,7 +8,6 @@ import type { ReviewActivities } from '../activities';
 import { formatDuration } from '../domain';
 import type { Review } from '../review/build';
 import { INCIDENT_COMMANDS, NON_RETRYABLE_ERROR_TYPES } from '../shared';
-import { chatInline } from '../render-safe';
 import type { Resolution } from './incident-requests';
 import { errorMessage, openItems } from './incident-state';
 import type { IncidentContext } from './incident-steps';
@@ -97,8 +96,8 @@ export class IncidentClose {
       this.ctx.tracker.state.review = markdown;
       const note = `review written: ${review.timeline.length} timeline line(s), ${review.actionItems.length} action item(s); read it with ${INCIDENT_COMMANDS.review(id)}`;
       this.ctx.tracker.stepDone('review', 'succeeded', 'runbook', note, { actionItems: review.actionItems.map((a) => a.text) });
-      const items = review.actionItems.map((a) => `• ${chatInline(a.text)}`);
-      await this.ctx.tracker.notify('review_written', 'Post-incident review', [`Status ${this.ctx.tracker.state.status}. ${note}.`, ...(items.length ? ['Action items:', ...items] : [])].join('\n'));
+      const items = review.actionItems.map((a) => `• ${a.text}`);
+      await this.ctx.tracker.notify('review_written', 'Post-incident review', [`Status ${this.ctx.tracker.state.status}. ${note}.`, ...(items.length ? ['Action items:', ...items] : [])]);
     } catch (err) {
       if (isCancellation(err)) throw err;
       this.ctx.tracker.stepDone('review', 'failed', 'runbook', `the review could not be written: ${errorMessage(err)}; ${INCIDENT_COMMANDS.review(id)} writes it from a terminal`);

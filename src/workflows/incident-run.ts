@@ -65,7 +65,8 @@ export class Incident implements IncidentRun {
   async postIncidentNotice(): Promise<void> {
     const dry = this.ctx.input.dryRun ? '[dry run] ' : '';
     const { incidentId, summary } = this.tracker.state;
-    const text = `${dry}We are investigating an authentication incident: ${chatInline(summary)} (category ${this.tracker.state.category ?? 'unknown'}, severity ${this.tracker.state.severity ?? 'unknown'}).`;
+    // Sent directly (not tracker.notify: it has an undo), so one line here.
+    const text = chatInline(`${dry}We are investigating an authentication incident: ${summary} (category ${this.tracker.state.category ?? 'unknown'}, severity ${this.tracker.state.severity ?? 'unknown'}).`);
     await this.ctx.compensations.apply(
       'incident_notice',
       'post the incident notice',

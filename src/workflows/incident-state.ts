@@ -146,12 +146,16 @@ export class IncidentTracker {
     this.state.status = status;
     this.record('status', 'runbook', `status ${from} → ${status}${why ? `: ${why}` : ''}`);
     this.publish();
-    this.notifyLater('status_changed', `Status: ${status}`, `Incident "${chatInline(this.state.summary)}" moved from ${from} to ${status}.${why ? ` ${chatInline(why)}` : ''}`);
+    this.notifyLater('status_changed', `Status: ${status}`, `Incident "${this.state.summary}" moved from ${from} to ${status}.${why ? ` ${why}` : ''}`);
   }
 
-  /** Notify and never throw: a failed notification is recorded and needs attention. */
-  async notify(kind: NotificationKind, title: string, text: string, step?: GatedStep | ManualStep, extra?: Pick<Notification, 'signed'>): Promise<void> {
-    const n: Notification = { kind, incidentId: this.state.incidentId, title, text, ...(step ? { step } : {}), ...extra };
+  /**
+   * Notify and never throw: a failed notification is recorded and needs attention. `text` is the
+   * body's lines (one string: one line); text from input in a line cannot break it (chatInline).
+   */
+  async notify(kind: NotificationKind, title: string, text: string | readonly string[], step?: GatedStep | ManualStep, extra?: Pick<Notification, 'signed'>): Promise<void> {
+    const body = (typeof text === 'string' ? [text] : text).map((l) => chatInline(l)).join('\n');
+    const n: Notification = { kind, incidentId: this.state.incidentId, title, text: body, ...(step ? { step } : {}), ...extra };
     try {
       await notifications.notify.executeWithOptions({ summary: `notify: ${title}` }, [n]);
     } catch (err) {
@@ -162,7 +166,7 @@ export class IncidentTracker {
   }
 
   /** Status changes are sent in the background; the workflow awaits them before it ends. */
-  notifyLater(kind: NotificationKind, title: string, text: string): void {
+  notifyLater(kind: NotificationKind, title: string, text: string | readonly string[]): void {
     // Only a cancellation gets past notify(); a status message cut short by it is no loss.
     this.pendingNotifications.push(this.notify(kind, title, text).catch(() => undefined));
   }
