@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { dataConverterFromEnv } from '../codec';
 import { loadEnv, type Env } from '../config';
 import { temporalConnectionOptions } from '../connection';
+import { terminalLine } from '../render-safe';
 
 /** Refusal of a CLI argument; the message names the flag. Exit code 2. */
 export class CliArgumentError extends Error {
@@ -33,7 +34,8 @@ export async function cliExitCode(main: () => Promise<void>): Promise<ExitCode> 
   } catch (err) {
     // Help and --version are CommanderErrors with exit code 0, already printed.
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    // One line, as docs/cli.md promises: text quoted in a message (a refused value) cannot add one.
+    console.error(`error: ${terminalLine(err instanceof Error ? err.message : String(err))}`);
     return err instanceof CliArgumentError ? 2 : 1;
   }
 }
