@@ -20,7 +20,7 @@ function visible(c: string): string {
 }
 
 /** At most `max` characters (by code point), with `…` when cut. */
-export function clip(text: string, max: number): string {
+function clip(text: string, max: number): string {
   const chars = [...text];
   return chars.length <= max ? text : `${chars.slice(0, Math.max(0, max - 1)).join('')}…`;
 }
