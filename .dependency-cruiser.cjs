@@ -3,7 +3,7 @@
 // Arrows run one way: entry points → worker → activities → adapters; workflows → pure rules only.
 
 /** Modules that run inside Temporal's workflow sandbox, or that workflow code imports as values. */
-const WORKFLOW_SIDE = '^src/(workflows|triage|diagnostics|signing)/|^src/(domain|shared|revoke-sessions|reconcile|user-paging)\\.ts$|^src/review/(build|render)\\.ts$|^src/keys/ref\\.ts$|^src/roster/(schema|parse|resolve|policy|rotation)\\.ts$';
+const WORKFLOW_SIDE = '^src/(workflows|triage|diagnostics|signing)/|^src/(domain|shared|revoke-sessions|reconcile|user-paging|render-safe)\\.ts$|^src/review/(build|render)\\.ts$|^src/keys/ref\\.ts$|^src/roster/(schema|parse|resolve|policy|rotation)\\.ts$';
 /** I/O: Node built-ins and the clients that reach the network or the disk. */
 const IO_MODULES = '^(node:)?(fs|http|https|net|child_process|os|path|dns|tls|worker_threads|stream)$|^@clerk/backend|^@temporalio/(client|worker|activity)$|^(pg|fastify|node-sqlite3-wasm|undici)$';
 

@@ -1,7 +1,7 @@
 /** The notification module against a Slack-compatible receiver on loopback. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { notify, NotifyHttpError, NotifyNetworkError, NotifyTimeoutError, type Notification, type NotifyContext } from '../src/activities/notify';
-import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
+import { shownInSlack, startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
 
 let chat: ChatReceiver;
 beforeEach(async () => {
@@ -34,8 +34,8 @@ describe('notify', () => {
     expect(chat.messages).toHaveLength(1);
     const [message] = chat.messages;
     expect(message?.text).toContain('[incident-42] Approval needed: emergency_bypass');
-    expect(message?.text).toContain('npm run incident -- approve incident-42 --step emergency_bypass --approver <you>');
-    expect(message?.text).toContain(
+    expect(shownInSlack(message!.text)).toContain('npm run incident -- approve incident-42 --step emergency_bypass --approver <you>');
+    expect(shownInSlack(message!.text)).toContain(
       `npm run temporal -- workflow update execute --workflow-id incident-42 --name approveStep --input '{"step":"emergency_bypass","approver":"<you>"}'`,
     );
     expect(message?.text).toContain('http://localhost:8233/namespaces/default/workflows/incident-42 → More Actions → Send an Update → approveStep');
@@ -82,7 +82,7 @@ describe('notify', () => {
 describe('steps done by hand', () => {
   it('tells how to confirm a manual step from the CLI, the Temporal CLI and the UI', async () => {
     await notify({ kind: 'action_needed', incidentId: 'incident-7', title: 'Do by hand: bypass_off', text: 'turn the emergency auth bypass off.', step: 'bypass_off' }, ctx());
-    const text = chat.messages[0]?.text ?? '';
+    const text = chat.texts()[0] ?? '';
     expect(text).toContain('npm run incident -- confirm incident-7 --step bypass_off --by <you> --note "<what you did>"');
     expect(text).toContain(`--name confirmStep --input '{"step":"bypass_off","confirmedBy":"<you>","note":"<what you did>"}'`);
     expect(text).not.toContain('approveStep');

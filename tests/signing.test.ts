@@ -23,6 +23,7 @@ import {
   verifySshSignature,
 } from '../src/signing/sshsig';
 import { keyDir } from './helpers/ssh-keys';
+import { shownInSlack } from './helpers/chat-receiver';
 
 const keys = keyDir();
 afterAll(() => keys.close());
@@ -246,11 +247,11 @@ describe('the chat\'s "how to decide" lines', () => {
   const ctx = { namespace: 'default', uiUrl: 'http://localhost:8233' };
   const request = { kind: 'approval_requested' as const, incidentId: 'incident-1', title: 'Approval needed: emergency_bypass', text: 'alice asks …', step: 'emergency_bypass' as const };
   it('give the --sign command and the sign command for the UI when the step must be signed', () => {
-    const signed = formatMessage({ ...request, signed: true }, ctx).text;
+    const signed = shownInSlack(formatMessage({ ...request, signed: true }, ctx).text);
     expect(signed).toContain('`npm run incident -- approve incident-1 --step emergency_bypass --approver <you> --sign <~/.ssh/id_ed25519 | agent>`');
     expect(signed).toContain('`npm run incident -- sign incident-1 approve --step emergency_bypass --approver <you> --key <~/.ssh/id_ed25519 | agent>` prints the one JSON object');
     expect(signed).not.toContain('workflow update execute'); // an unsigned update would be refused
-    const escalated = formatMessage({ ...request, kind: 'escalation', signed: true }, ctx).text;
+    const escalated = shownInSlack(formatMessage({ ...request, kind: 'escalation', signed: true }, ctx).text);
     expect(escalated).toContain('--sign <~/.ssh/id_ed25519 | agent>');
   });
   it('stay unsigned otherwise', () => {

@@ -5,6 +5,7 @@
  */
 import type { GatedStep, ManualStep } from '../domain';
 import { INCIDENT_COMMANDS } from '../shared';
+import { chatInline, logLine, slackText } from '../render-safe';
 
 export const NOTIFICATION_KINDS = [
   'incident_opened',
@@ -125,25 +126,37 @@ function reviewLinks(n: Notification, ctx: Pick<NotifyContext, 'namespace' | 'ui
   return [`CLI: \`${INCIDENT_COMMANDS.review(n.incidentId)} --out review.md\``, `UI: ${ui} (its event history is the timeline the review cites)`];
 }
 
+/** The message as lines, before any target's escaping: the title (one line), the body, the runbook's `•` lines. */
+function messageLines(n: Notification, ctx: Pick<NotifyContext, 'namespace' | 'uiUrl'>): { title: string; lines: string[] } {
+  return { title: chatInline(`[${n.incidentId}] ${n.title}`), lines: [n.text, ...[...instructions(n, ctx), ...reviewLinks(n, ctx)].map((l) => `• ${l}`)] };
+}
+
+/**
+ * The Slack payload: mrkdwn with `&`, `<`, `>` escaped and mentions inert (so nothing in it links,
+ * pings the channel or forges a runbook line: text from input arrives one line, see chatInline);
+ * the header is plain_text, which Slack does not parse.
+ */
 export function formatMessage(n: Notification, ctx: Pick<NotifyContext, 'namespace' | 'uiUrl'>): SlackMessage {
-  const lines = [n.text, ...[...instructions(n, ctx), ...reviewLinks(n, ctx)].map((l) => `• ${l}`)];
-  const title = `[${n.incidentId}] ${n.title}`;
+  const { title, lines } = messageLines(n, ctx);
+  const body = slackText(lines.join('\n'));
   return {
-    text: `${title}\n${lines.join('\n')}`,
+    text: `${slackText(title)}\n${body}`,
     blocks: [
       { type: 'header', text: { type: 'plain_text', text: title.slice(0, 150) } },
-      { type: 'section', text: { type: 'mrkdwn', text: lines.join('\n').slice(0, 3000) } },
+      { type: 'section', text: { type: 'mrkdwn', text: body.slice(0, 3000) } },
     ],
   };
 }
 
 /** Post to the webhook, or print one console line when none is configured. Throws a `NotifyTimeoutError`, `NotifyNetworkError` or `NotifyHttpError` on failure. */
 export async function notify(n: Notification, ctx: NotifyContext): Promise<NotifyResult> {
-  const message = formatMessage(n, ctx);
   if (!ctx.webhookUrl) {
-    ctx.console(`[notification, no CHAT_WEBHOOK_URL] ${message.text.replace(/\s*\n\s*/g, ' | ')}`);
+    // One log line: the message's lines joined, every control character in them shown escaped.
+    const { title, lines } = messageLines(n, ctx);
+    ctx.console(`[notification, no CHAT_WEBHOOK_URL] ${[title, ...lines.flatMap((l) => l.split('\n'))].map((l) => logLine(l.trim())).filter(Boolean).join(' | ')}`);
     return { delivered: 'console' };
   }
+  const message = formatMessage(n, ctx);
   let response: Response;
   try {
     response = await fetch(ctx.webhookUrl, {

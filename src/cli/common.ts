@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { dataConverterFromEnv } from '../codec';
 import { loadEnv, type Env } from '../config';
 import { temporalConnectionOptions } from '../connection';
+import { terminalLine } from '../render-safe';
 import { findRunningStart, runtimeFilePath } from '../runtime-file';
 import { exitQuietlyWhenOutputCloses } from '../stdio';
 
@@ -35,7 +36,8 @@ export async function cliExitCode(main: () => Promise<void>): Promise<ExitCode> 
   } catch (err) {
     // Help and --version are CommanderErrors with exit code 0, already printed.
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    // One line, as docs/cli.md promises: text quoted in a message (a refused value) cannot add one.
+    console.error(`error: ${terminalLine(err instanceof Error ? err.message : String(err))}`);
     return err instanceof CliArgumentError ? 2 : 1;
   }
 }

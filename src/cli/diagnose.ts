@@ -15,6 +15,7 @@ import { DIAGNOSTIC_KINDS, formatChecks } from '../diagnostics/rules';
 import { clerkUserIdSchema, durationSchema, formatDuration } from '../domain';
 import { findRunningStart } from '../runtime-file';
 import { CliArgumentError, runCli } from './common';
+import { terminalLines } from '../render-safe';
 
 const optionsSchema = z.strictObject({
   sandbox: z.url().optional(),
@@ -84,11 +85,11 @@ async function depsFor(opts: Options, env: Env, log: (line: string) => void): Pr
 }
 
 export function formatReport(report: DiagnosticsReport): string {
-  return [
+  return terminalLines([
     `Clerk diagnostics (${report.kind}) at ${report.at} (timeout ${formatDuration(report.timeoutMs)} per check)`,
     ...formatChecks(report.checks).map((l) => `  ${l}`),
     `summary: ${report.summary.text}`,
-  ].join('\n');
+  ]);
 }
 
 /** 0 when every check is ok or skipped; 1 when any warns or fails. */

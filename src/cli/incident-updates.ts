@@ -13,6 +13,7 @@ import { collect, defined, existingWorkflow, parseOrThrow } from './common';
 import { keySpecSchema, signDecision, type DecisionToSign } from './sign';
 import { GATED_STEPS } from '../domain';
 import { sendUpdate as resend } from '../temporal/updates';
+import { terminalLine } from '../render-safe';
 import {
   approveRequestSchema,
   approveStep,
@@ -279,7 +280,7 @@ export function addUpdateCommand(program: Command, connect: Connect, c: UpdateCo
     await connect(async (client) => {
       const handle = await existingWorkflow(client, id, INCIDENT);
       const signed = key === undefined || toSign === undefined ? {} : await signDecision(handle, toSign, key);
-      console.log((await sendUpdate((updateId) => send(handle, signed, updateId))).message);
+      console.log(terminalLine((await sendUpdate((updateId) => send(handle, signed, updateId))).message));
     });
   });
 }

@@ -11,6 +11,7 @@ import { durationSchema, formatDuration, INCIDENT_CATEGORIES, INCIDENT_STATUSES,
 import { INCIDENT_COMMANDS, IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../shared';
 import { getIncidentState, incidentWorkflow, type IncidentState } from '../workflows/incident';
 import { formatCount, type RevocationProgress } from '../revoke-sessions';
+import { terminalLine, terminalLines } from '../render-safe';
 
 const INCIDENT = incidentWorkflow.name;
 
@@ -54,10 +55,10 @@ export function childWorkflows(s: IncidentState): ChildWorkflow[] {
   return [...ids].map(([step, workflowId]) => ({ step, workflowId, kind: CHILD_OF_STEP[step] ?? 'other' }));
 }
 
-/** One timeline line, as `show` and `watch` print it. */
-export const formatTimelineEvent = (e: TimelineEvent) => `    ${e.time} ${e.step.padEnd(20)} ${e.actor.padEnd(16)} ${e.description}`;
+/** One timeline line, as `show` and `watch` print it: each field one line of visible text (src/render-safe.ts). */
+export const formatTimelineEvent = (e: TimelineEvent) => `    ${terminalLine(e.time)} ${terminalLine(e.step).padEnd(20)} ${terminalLine(e.actor).padEnd(16)} ${terminalLine(e.description)}`;
 
-/** What waits for a human: pending approvals and steps to do by hand, each with the command that decides it. */
+/** What waits for a human: pending approvals and steps to do by hand, each with the command that decides it; one line each. */
 export function formatPending(s: IncidentState): string[] {
   const lines = [s.pendingApprovals.length ? '  pending approvals:' : '  pending approvals: none'];
   for (const p of s.pendingApprovals) {
@@ -69,7 +70,7 @@ export function formatPending(s: IncidentState): string[] {
   for (const m of s.manualSteps.filter((x) => !x.outcome)) {
     lines.push(`  to do by hand: ${m.step}: ${m.instructions}; confirm by ${m.confirmBy}`, `      ${INCIDENT_COMMANDS.confirm(s.incidentId, m.step)}`);
   }
-  return lines;
+  return lines.map((l) => terminalLine(l));
 }
 
 /** A running revocation child as one text bar: how far, what it did, how long is left. */
@@ -105,8 +106,9 @@ export function formatState(s: IncidentState, progress: ReadonlyMap<string, Revo
     lines.push(`  ${noun} of ${c.step}: workflow ${c.workflowId}`, ...(p ? [`      ${progressBar(p)}`] : []), `      ${follow(c.workflowId)}`);
   }
   if (s.attention.length) lines.push('  needs attention:', ...s.attention.map((a) => `    - ${a}`));
-  lines.push('  timeline:', ...s.timeline.map(formatTimelineEvent));
-  return lines.join('\n');
+  lines.push('  timeline:');
+  // Every line escaped on its own, so no text in the state adds one; the timeline escapes field by field.
+  return [terminalLines(lines), ...s.timeline.map(formatTimelineEvent)].join('\n');
 }
 
 /** `--as`: who runs the command, recorded by Temporal as the client identity (docs/cli.md). */
@@ -226,10 +228,16 @@ export async function listIncidents(client: Client, query: string, limit: number
 /** A row's status: the incident's own, and how the workflow ended when that says more (terminated, failed). */
 const rowStatus = (r: IncidentRow) => (['running', 'completed', 'cancelled'].includes(r.executionStatus) ? r.status : `${r.status} (${r.executionStatus})`);
 
+/** A summary longer than this is cut in `list` (`show` prints it whole). */
+const LIST_SUMMARY_MAX = 120;
+
+/** `list` as a table: one row per incident, whatever its text holds (cells are one line of visible text). */
 export function formatIncidentTable(rows: IncidentRow[]): string {
   const table = [
     ['ID', 'STATUS', 'CATEGORY', 'SEVERITY', 'STARTED', 'SUMMARY'],
-    ...rows.map((r) => [r.workflowId, rowStatus(r), r.category ?? '-', r.severity ?? '-', r.startTime.replace(/\.\d+Z$/, 'Z'), r.summary ?? '']),
+    ...rows.map((r) =>
+      [r.workflowId, rowStatus(r), r.category ?? '-', r.severity ?? '-', r.startTime.replace(/\.\d+Z$/, 'Z'), r.summary ?? ''].map((cell, c) => terminalLine(cell, c === 5 ? LIST_SUMMARY_MAX : 200)),
+    ),
   ];
   const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
   return table.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n');
@@ -249,7 +257,7 @@ export async function watchIncident(client: Client, workflowId: string, interval
   let lastPending = '';
   let lastStatus = '';
   const show = (s: IncidentState) => {
-    if (s.status !== lastStatus) out(`status: ${s.status}`);
+    if (s.status !== lastStatus) out(`status: ${terminalLine(s.status)}`);
     lastStatus = s.status;
     for (const e of s.timeline.slice(printed)) out(formatTimelineEvent(e));
     printed = Math.max(printed, s.timeline.length);

@@ -31,6 +31,7 @@ import {
   watchIncident,
 } from './incident-views';
 import type { RevocationProgress } from '../revoke-sessions';
+import { terminalLine } from '../render-safe';
 
 const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -153,7 +154,8 @@ export function buildProgram(): Command {
             args: [input],
             // An incident id names one incident for ever: its history is that incident's record.
             workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          staticSummary: `Incident${parsed.data.category ? ` (${parsed.data.category})` : ''}: ${parsed.data.summary}`,
+            // One line by design: the UI and `list` show it as the incident's title.
+            staticSummary: terminalLine(`Incident${parsed.data.category ? ` (${parsed.data.category})` : ''}: ${parsed.data.summary}`),
             staticDetails: `Reported by ${parsed.data.reporter}. Approvers: ${parsed.data.approvers.join(', ') || 'none'}.${parsed.data.dryRun ? ' Dry run.' : ''}`,
           })
           .catch((err: unknown) => refuseUsedId(client, workflowId, err));
@@ -252,7 +254,7 @@ export function buildProgram(): Command {
           workflowExecution: { workflowId: id, runId: d.runId },
           ...(reason ? { reason } : {}),
         });
-        console.log(`cancellation of ${id} requested by ${client.options.identity}${reason ? `: ${reason}` : ''}`);
+        console.log(terminalLine(`cancellation of ${id} requested by ${client.options.identity}${reason ? `: ${reason}` : ''}`));
         console.log('the incident now undoes the steps it applied, newest first (compensations in its timeline), then ends cancelled');
         console.log(`follow it: npm run incident -- watch ${id}`);
       });

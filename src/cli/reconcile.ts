@@ -15,6 +15,7 @@ import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { Command } from 'commander';
 import { CliArgumentError, describeFlagIssues, existingWorkflow, operatorIdentity, runCli, withClient } from './common';
 import { followRun, say, startRun, type RunKind } from './runs';
+import { terminalLine } from '../render-safe';
 import { totalsLine, type ReconcileUsersResult } from '../reconcile';
 import {
   decideReconcile,
@@ -98,7 +99,7 @@ async function follow(client: Client, workflowId: string): Promise<void> {
     poll: async () => {
       const p = await handle.query(getReconcileProgress);
       const line = `${p.stage}: ${totalsLine(p.totals, p.dryRun || p.stage.startsWith('plan'))}${p.stage === 'approval' ? ` — waiting for: npm run reconcile -- approve ${workflowId} --approver <name>` : ''}${p.lastError ? ` — waiting: ${p.lastError.type}` : ''}`;
-      if (line !== last) say(line);
+      if (line !== last) say(terminalLine(line));
       last = line;
     },
   });
@@ -160,7 +161,7 @@ export function buildProgram(): Command {
           const handle = await existingWorkflow(client, workflowId, WORKFLOW_TYPE);
           try {
             const result = await handle.executeUpdate(decideReconcile, { args: [request] });
-            say(`${result.decision} by ${result.by}`);
+            say(terminalLine(`${result.decision} by ${result.by}`));
           } catch (err) {
             if (err instanceof WorkflowUpdateFailedError) throw new Error(`refused: ${err.cause?.message ?? err.message}`);
             throw err;

@@ -17,6 +17,7 @@ import { Command } from 'commander';
 import type { z } from 'zod';
 import { CliArgumentError, collect, runCli, withClient } from './common';
 import { followRun, say, startRun, type RunKind } from './runs';
+import { terminalLine } from '../render-safe';
 import { formatDuration } from '../domain';
 import { formatCount, type RevocationProgress, type RevokeSessionsResult } from '../revoke-sessions';
 import {
@@ -186,7 +187,7 @@ function barPayload(p: RevocationProgress, trouble: string) {
     rate: p.requestsPerSecond.toFixed(1),
     eta_text: p.phase === 'completed' ? 'done' : p.etaSeconds === null ? '…' : formatDuration(p.etaSeconds * 1000),
     phase: `${p.phase}${p.dryRun ? ' (dry run)' : ''}${p.phase === 'completed' ? `: ${p.outcome}` : ''}`,
-    trouble: trouble ? ` | ${trouble}` : '',
+    trouble: trouble ? ` | ${terminalLine(trouble)}` : '',
   };
 }
 

@@ -6,7 +6,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type Workflow, type WorkflowHandle } from '@temporalio/client';
 import type { Env } from '../config';
+import { terminalLine } from '../render-safe';
 
+/** One line (or one JSON document) to stdout; text lines are escaped by the caller with `terminalLine`. */
 export const say = (line: string) => process.stdout.write(`${line}\n`);
 
 /** A workflow whose result says how it went. */
@@ -43,8 +45,8 @@ export async function startRun<W extends RunWorkflow & Workflow>(client: Client,
     throw new Error(`--id: a workflow ${o.workflowId} already exists in namespace ${env.TEMPORAL_NAMESPACE}: pick another${o.seeExisting ?? ''}`);
   }
   const out = o.out ?? say;
-  out(`started ${o.dryRun ? 'DRY RUN ' : ''}${kind.noun} ${o.workflowId}`);
-  out(`follow it: ${kind.command} -- progress ${o.workflowId}`);
+  out(terminalLine(`started ${o.dryRun ? 'DRY RUN ' : ''}${kind.noun} ${o.workflowId}`));
+  out(terminalLine(`follow it: ${kind.command} -- progress ${o.workflowId}`));
 }
 
 export interface FollowOptions {
@@ -72,11 +74,11 @@ export async function followRun<W extends RunWorkflow & Workflow>(handle: Workfl
   try {
     const r = (await result) as Awaited<ReturnType<W>>;
     if (o.json) say(JSON.stringify({ result: r }));
-    else for (const line of kind.resultLines(r)) say(line);
+    else for (const line of kind.resultLines(r)) say(terminalLine(line));
     if (r.outcome !== 'succeeded') process.exitCode = 1;
   } catch (err) {
     const cause = err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : String(err);
-    say(o.json ? JSON.stringify({ error: cause }) : `failed: ${kind.noun} stopped: ${cause}`);
+    say(o.json ? JSON.stringify({ error: cause }) : terminalLine(`failed: ${kind.noun} stopped: ${cause}`));
     process.exitCode = 1;
   }
 }

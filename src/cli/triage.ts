@@ -15,6 +15,7 @@ import { durationSchema, formatDuration, incidentCategorySchema } from '../domai
 import { findRunningStart } from '../runtime-file';
 import { classify, formatProbeReport, reconcile, type ProbeReport, type TriageVerdict } from '../triage/rules';
 import { CliArgumentError, describeFlagIssues, runCli } from './common';
+import { terminalLines } from '../render-safe';
 
 const optionsSchema = z.strictObject({
   probeTimeout: durationSchema(100, 60_000).default(5000),
@@ -28,12 +29,12 @@ const optionsSchema = z.strictObject({
 
 export function formatTriage(report: ProbeReport, verdict: TriageVerdict): string {
   const c = verdict.classification;
-  return [
+  return terminalLines([
     `Clerk incident triage at ${report.at} (timeout ${formatDuration(report.timeoutMs)} per probe)`,
     ...formatProbeReport(report).map((l) => `  ${l}`),
     `classification: ${c.category ?? 'none'} (severity ${c.severity}), rule ${c.rule}: ${c.reason}`,
     `verdict: ${verdict.category ?? 'no category'} (severity ${verdict.severity}, ${verdict.agreement}): ${verdict.note}`,
-  ].join('\n');
+  ]);
 }
 
 /** Sandbox mode: a key of its own (the sandbox never hands out existing secrets). */

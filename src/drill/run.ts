@@ -13,6 +13,7 @@ import { formatDuration, type GatedStep, type IncidentCategory, type IncidentInp
 import { sendUpdate } from '../temporal/updates';
 import { approveStep, getIncidentState, incidentWorkflow, resolveIncident, type IncidentState } from '../workflows/incident';
 import type { DrillSandbox } from './sandbox';
+import { terminalLines } from '../render-safe';
 
 export interface DrillCheck {
   name: string;
@@ -265,5 +266,5 @@ export function formatReports(reports: DrillReport[]): string {
   }
   const failed = reports.filter((r) => !r.passed).map((r) => r.category);
   lines.push(failed.length ? `${failed.length} of ${reports.length} drill(s) failed: ${failed.join(', ')}` : `all ${reports.length} drill(s) passed`);
-  return lines.join('\n');
+  return terminalLines(lines);
 }

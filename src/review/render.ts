@@ -3,24 +3,26 @@
  * runbook's template order. Pure, like the builder.
  */
 import { NOT_GIVEN, type DecisionRow, type Review, type TimeSource } from './build';
+import { markdownBlock, markdownCell, markdownInline } from '../render-safe';
+
 /** Decisions whose client identity does not match the configured mapping, under the table. */
 function identityFlags(rows: readonly DecisionRow[]): string[] {
   const flagged = rows.filter((d) => d.mismatch);
-  return flagged.length ? ['', '**Identity mismatches** (against `APPROVER_IDENTITIES`):', '', ...flagged.map((d) => `- #${d.eventId} ${d.update} ${d.step}: ${d.mismatch}`)] : [];
+  return flagged.length ? ['', '**Identity mismatches** (against `APPROVER_IDENTITIES`):', '', ...flagged.map((d) => `- #${d.eventId} ${d.update} ${d.step}: ${markdownInline(d.mismatch ?? '')}`)] : [];
 }
 
 /** Signed decisions (docs/signed-approvals.md): who, the key that signed, and the client identity Temporal recorded. */
 function signedDecisions(rows: readonly DecisionRow[]): string[] {
   const signed = rows.filter((d) => d.fingerprint);
   return signed.length
-    ? ['', '**Signed decisions** (SSH signatures verified against the approver registry before they reached history):', '', ...signed.map((d) => `- #${d.eventId} ${d.update} ${d.step}: ${d.named}, key ${d.fingerprint}, client identity ${d.identity || 'none recorded'}`)]
+    ? ['', '**Signed decisions** (SSH signatures verified against the approver registry before they reached history):', '', ...signed.map((d) => `- #${d.eventId} ${d.update} ${d.step}: ${markdownInline(`${d.named}, key ${d.fingerprint}, client identity ${d.identity || 'none recorded'}`)}`)]
     : [];
 }
 
-const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+// Every cell and list item is text from the incident: escaped, so none opens a block or splits a row (src/render-safe.ts).
 const table = (head: string[], rows: string[][]) =>
-  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
-const list = (items: string[], none: string) => (items.length ? items.map((i) => `- ${i}`).join('\n') : `- ${none}`);
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(markdownCell).join(' | ')} |`)].join('\n');
+const list = (items: string[], none: string) => (items.length ? items.map((i) => `- ${markdownInline(i)}`).join('\n') : `- ${none}`);
 const sourceText = (s: TimeSource) => (s === 'state' ? 'state' : `#${s.eventId} ${s.eventType}`);
 
 export function renderReviewMarkdown(r: Review): string {
@@ -30,7 +32,7 @@ export function renderReviewMarkdown(r: Review): string {
       `${v.step}${v.dryRun ? ' (dry run, nothing revoked)' : ''}: ${v.sessionsRevoked} session(s) revoked of ${v.sessionsFound} found, ${v.usersChecked} user(s) checked, ${v.usersNotFound} not found, ${v.failures} failure(s)`,
   );
   return [
-    `# Post-incident review: ${r.summary}`,
+    `# Post-incident review: ${markdownInline(r.summary)}`,
     '',
     table(
       ['field', 'value'],
@@ -51,7 +53,7 @@ export function renderReviewMarkdown(r: Review): string {
     '',
     '## Summary',
     '',
-    r.summary,
+    markdownBlock(r.summary),
     '',
     '## Timeline',
     '',

@@ -5,7 +5,9 @@
  * says nothing an operator can act on, and twenty bad starts would bury everything else. Every
  * other workflow failure keeps its stack.
  */
-import { DefaultLogger, type Logger, type LogLevel, type LogMetadata } from '@temporalio/worker';
+import { formatWithOptions } from 'node:util';
+import { DefaultLogger, type LogEntry, type Logger, type LogLevel, type LogMetadata } from '@temporalio/worker';
+import { logLine } from '../render-safe';
 
 /** The `ApplicationFailure` types a workflow fails with when its input does not parse. */
 export const INPUT_REFUSAL_TYPES = ['InvalidIncidentInput', 'InvalidRevocationInput', 'InvalidReconcileInput'] as const;
@@ -26,16 +28,12 @@ function isInputRefusal(error: unknown): error is Error {
   return typeof message === 'string' && /^input[.:]/.test(message) && typeof stack === 'string' && stack.startsWith(`ApplicationFailure: ${message}`);
 }
 
-/** Control characters (a newline in a refused field's message) shown escaped, so one refusal stays one line. */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const oneLine = (text: string) => text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-
 export class WorkerLogger implements Logger {
   constructor(private readonly inner: Logger) {}
 
   log(level: LogLevel, message: string, meta?: LogMetadata): void {
     if (message === 'Workflow failed' && meta && isInputRefusal(meta.error)) {
-      const line = `Workflow input refused: ${String(meta.workflowType)} ${String(meta.workflowId)}: ${oneLine(String(meta.error.message))}`;
+      const line = `Workflow input refused: ${String(meta.workflowType)} ${String(meta.workflowId)}: ${logLine(String(meta.error.message))}`;
       this.inner.log(level, line, meta[LOG_TIMESTAMP] === undefined ? undefined : { [LOG_TIMESTAMP]: meta[LOG_TIMESTAMP] });
       return;
     }
@@ -58,7 +56,20 @@ export class WorkerLogger implements Logger {
   }
 }
 
+/**
+ * One entry as written to stderr: `<time> [LEVEL] <message> <meta>`. The message is one line with
+ * control characters shown escaped; the metadata is printed as the SDK prints it, except that its
+ * controls are escaped too and a line after the first (a stack frame) is indented, so no text in
+ * an entry can start a line that reads as an entry of its own.
+ */
+export function logRecord(entry: LogEntry): string {
+  const time = new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString();
+  const meta = entry.meta === undefined ? '' : ` ${formatWithOptions({ colors: false }, entry.meta)}`;
+  const lines = `${time} [${entry.level}] ${logLine(entry.message)}${meta}`.split(/\r?\n/).map((l) => logLine(l));
+  return `${lines.map((l, n) => (n === 0 || /^\s/.test(l) ? l : `  ${l}`)).join('\n')}\n`;
+}
+
 /** The logger `Runtime.install` gets in `npm start` and the standalone worker. */
 export function workerLogger(level: LogLevel): WorkerLogger {
-  return new WorkerLogger(new DefaultLogger(level));
+  return new WorkerLogger(new DefaultLogger(level, (entry) => process.stderr.write(logRecord(entry))));
 }

@@ -97,7 +97,7 @@ export class IncidentClose {
       const note = `review written: ${review.timeline.length} timeline line(s), ${review.actionItems.length} action item(s); read it with ${INCIDENT_COMMANDS.review(id)}`;
       this.ctx.tracker.stepDone('review', 'succeeded', 'runbook', note, { actionItems: review.actionItems.map((a) => a.text) });
       const items = review.actionItems.map((a) => `• ${a.text}`);
-      await this.ctx.tracker.notify('review_written', 'Post-incident review', [`Status ${this.ctx.tracker.state.status}. ${note}.`, ...(items.length ? ['Action items:', ...items] : [])].join('\n'));
+      await this.ctx.tracker.notify('review_written', 'Post-incident review', [`Status ${this.ctx.tracker.state.status}. ${note}.`, ...(items.length ? ['Action items:', ...items] : [])]);
     } catch (err) {
       if (isCancellation(err)) throw err;
       this.ctx.tracker.stepDone('review', 'failed', 'runbook', `the review could not be written: ${errorMessage(err)}; ${INCIDENT_COMMANDS.review(id)} writes it from a terminal`);

@@ -42,7 +42,7 @@ export class Diagnostics implements DiagnosticsStep {
       this.ctx.tracker.stepDone('diagnostics', 'succeeded', 'runbook', `${summary.verdict}: ${summary.text}`, { verdict: summary.verdict, cause: summary.cause, checks: checks.map(checkLine) });
       if (summary.verdict !== 'ok') {
         this.ctx.tracker.attention(`diagnostics: ${summary.text}`);
-        await this.ctx.tracker.notify('needs_attention', `Diagnostics: ${summary.verdict}`, [summary.text, ...findings].join('\n'));
+        await this.ctx.tracker.notify('needs_attention', `Diagnostics: ${summary.verdict}`, [summary.text, ...findings]);
       }
       return { summary, checks };
     } catch (err) {

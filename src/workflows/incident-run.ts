@@ -6,6 +6,7 @@
  * cancellation.
  */
 import type { GatedStep, ManualStep, ValidIncidentInput } from '../domain';
+import { chatInline } from '../render-safe';
 import { waitForApproval } from './incident-approvals';
 import { EmergencyBypass } from './incident-bypass';
 import { IncidentClose } from './incident-close';
@@ -64,7 +65,8 @@ export class Incident implements IncidentRun {
   async postIncidentNotice(): Promise<void> {
     const dry = this.ctx.input.dryRun ? '[dry run] ' : '';
     const { incidentId, summary } = this.tracker.state;
-    const text = `${dry}We are investigating an authentication incident: ${summary} (category ${this.tracker.state.category ?? 'unknown'}, severity ${this.tracker.state.severity ?? 'unknown'}).`;
+    // Sent directly (not tracker.notify: it has an undo), so one line here.
+    const text = chatInline(`${dry}We are investigating an authentication incident: ${summary} (category ${this.tracker.state.category ?? 'unknown'}, severity ${this.tracker.state.severity ?? 'unknown'}).`);
     await this.ctx.compensations.apply(
       'incident_notice',
       'post the incident notice',
@@ -75,7 +77,7 @@ export class Incident implements IncidentRun {
         title: 'withdraw the incident notice',
         run: () =>
           notifications.notify.executeWithOptions({ summary: 'compensation: withdraw the incident notice' }, [
-            { kind: 'incident_notice_withdrawn', incidentId, title: 'Incident notice withdrawn', text: `${dry}The incident notice "${summary}" is withdrawn: the incident was cancelled.` },
+            { kind: 'incident_notice_withdrawn', incidentId, title: 'Incident notice withdrawn', text: `${dry}The incident notice "${chatInline(summary)}" is withdrawn: the incident was cancelled.` },
           ]),
       },
       // Say where it went: a notice only the worker's console saw reached no channel.

@@ -8,6 +8,7 @@ import type { NotifyActivities } from '../activities';
 import type { Notification, NotificationKind } from '../activities/notify';
 import { categorySeverity, type GatedStep, type IncidentStatus, type ManualStep, type ValidIncidentInput } from '../domain';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey, NON_RETRYABLE_ERROR_TYPES } from '../shared';
+import { chatInline } from '../render-safe';
 import type { ApprovalGate, IncidentState, PendingApproval, StepResult } from './incident-types';
 import { bypassLine } from './bypass-record';
 
@@ -148,9 +149,13 @@ export class IncidentTracker {
     this.notifyLater('status_changed', `Status: ${status}`, `Incident "${this.state.summary}" moved from ${from} to ${status}.${why ? ` ${why}` : ''}`);
   }
 
-  /** Notify and never throw: a failed notification is recorded and needs attention. */
-  async notify(kind: NotificationKind, title: string, text: string, step?: GatedStep | ManualStep, extra?: Pick<Notification, 'signed'>): Promise<void> {
-    const n: Notification = { kind, incidentId: this.state.incidentId, title, text, ...(step ? { step } : {}), ...extra };
+  /**
+   * Notify and never throw: a failed notification is recorded and needs attention. `text` is the
+   * body's lines (one string: one line); text from input in a line cannot break it (chatInline).
+   */
+  async notify(kind: NotificationKind, title: string, text: string | readonly string[], step?: GatedStep | ManualStep, extra?: Pick<Notification, 'signed'>): Promise<void> {
+    const body = (typeof text === 'string' ? [text] : text).map((l) => chatInline(l)).join('\n');
+    const n: Notification = { kind, incidentId: this.state.incidentId, title, text: body, ...(step ? { step } : {}), ...extra };
     try {
       await notifications.notify.executeWithOptions({ summary: `notify: ${title}` }, [n]);
     } catch (err) {
@@ -161,7 +166,7 @@ export class IncidentTracker {
   }
 
   /** Status changes are sent in the background; the workflow awaits them before it ends. */
-  notifyLater(kind: NotificationKind, title: string, text: string): void {
+  notifyLater(kind: NotificationKind, title: string, text: string | readonly string[]): void {
     // Only a cancellation gets past notify(); a status message cut short by it is no loss.
     this.pendingNotifications.push(this.notify(kind, title, text).catch(() => undefined));
   }

@@ -2,6 +2,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** What a reader sees in Slack: the three entities Slack requires decoded (messages[] keeps the payload as posted). */
+export const shownInSlack = (text: string) => text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+
 export interface ChatMessage {
   text: string;
   blocks?: unknown[];
@@ -14,6 +17,7 @@ export interface ChatReceiver {
   respond: (message: ChatMessage) => number;
   /** Hold every answer this long (to provoke client timeouts). */
   delayMs: number;
+  /** Each message's text as Slack shows it (entities decoded). */
   texts(): string[];
   close(): Promise<void>;
 }
@@ -24,7 +28,7 @@ export async function startChatReceiver(): Promise<ChatReceiver> {
     messages: [],
     respond: () => 200,
     delayMs: 0,
-    texts: () => receiver.messages.map((m) => m.text),
+    texts: () => receiver.messages.map((m) => shownInSlack(m.text)),
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
