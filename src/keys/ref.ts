@@ -23,6 +23,9 @@ export type KeyRef =
 
 export const REF_FORMS = 'env:NAME, file:/absolute/path or vault:mount/path#field';
 
+/** A `.` or `..` segment, or an empty one (`a//b`): a path that is not what it says. */
+const TRAVERSAL = /(?:^|\/)\.{1,2}(?:\/|$)|\/\//;
+
 /** Parses a reference; throws a one-line error naming the rule. */
 export function parseKeyRef(text: string): KeyRef {
   const t = text.trim();
@@ -30,10 +33,40 @@ export function parseKeyRef(text: string): KeyRef {
   let m = ENV.exec(t);
   if (m) return { kind: 'env', name: m[1]! };
   m = FILE.exec(t);
-  if (m) return { kind: 'file', path: m[1]! };
+  if (m) {
+    if (TRAVERSAL.test(m[1]!)) throw new Error('a file: path must be plain: no "." or ".." segments and no "//"');
+    return { kind: 'file', path: m[1]! };
+  }
+  if (t.startsWith('vault:') && /%|\\/.test(t)) throw new Error('a vault: reference must be plain: no "%" escapes or backslashes');
   m = VAULT.exec(t);
-  if (m) return { kind: 'vault', mount: m[1]!, path: m[2]!, field: m[3]!, ...(m[4] ? { version: Number(m[4]) } : {}) };
+  if (m) {
+    if (TRAVERSAL.test(m[2]!) || m[2]!.startsWith('/') || m[2]!.endsWith('/')) throw new Error('a vault: path must be plain: no "." or ".." segments and no empty ones');
+    return { kind: 'vault', mount: m[1]!, path: m[2]!, field: m[3]!, ...(m[4] ? { version: Number(m[4]) } : {}) };
+  }
   throw new Error(`must be a key reference (${REF_FORMS})`);
+}
+
+/** The worker's own secrets by name: never a reference an incident may send (the deployment token, the key, tokens, codec keys). */
+const WORKER_SECRET_ENV = new Set(['CLERK_SECRET_KEY', 'CLERK_SECRET_KEY_REF', 'CLERK_WEBHOOK_SIGNING_SECRET', 'CLERK_PLATFORM_API_TOKEN', 'VERCEL_TOKEN', 'VAULT_TOKEN', 'PAYLOAD_KEY', 'PAYLOAD_KEYS_FILE', 'CODEC_SERVER_TOKEN', 'DEPLOY_WEBHOOK_SECRET', 'TEMPORAL_API_KEY', 'USER_STORE_URL']);
+const SECRET_NAME = /TOKEN|PASSWORD|PASSWD|API_KEY|PRIVATE|WEBHOOK|CODEC|PAYLOAD|TLS|VAULT|SESSION|COOKIE|DATABASE|CREDENTIAL|^AWS_|^GITHUB_|^NPM_/;
+
+/** True for a variable that holds (or may hold) one of the worker's own secrets. */
+export function isWorkerSecretEnv(name: string): boolean {
+  return WORKER_SECRET_ENV.has(name) || SECRET_NAME.test(name);
+}
+
+/** Directories no key reference may point into: the kernel's views of processes and devices. */
+export const FORBIDDEN_DIRS = ['/proc', '/sys', '/dev'] as const;
+export const inForbiddenDir = (path: string): boolean => FORBIDDEN_DIRS.some((d) => path === d || path.startsWith(`${d}/`));
+
+/**
+ * What an incident may not name whatever the worker allows (the syntax half of the check; the
+ * worker's allowlist, KEY_REF_ALLOWED_*, is applied where the reference is resolved). Undefined when fine.
+ */
+export function providedRefProblem(ref: KeyRef): string | undefined {
+  if (ref.kind === 'env' && isWorkerSecretEnv(ref.name)) return `${ref.name} is one of the worker's own secrets; a new key is referenced by a variable of its own (e.g. env:CLERK_SECRET_KEY_NEXT), a file or a Vault secret`;
+  if (ref.kind === 'file' && inForbiddenDir(ref.path)) return `a key file cannot be under ${FORBIDDEN_DIRS.join(', ')}`;
+  return undefined;
 }
 
 export function formatKeyRef(ref: KeyRef): string {
@@ -61,3 +94,9 @@ export const keyRefSchema = z
       return z.NEVER;
     }
   });
+
+/** A reference an incident sends (`provideNewKey`): a key reference that names none of the worker's own secrets. */
+export const providedKeyRefSchema = keyRefSchema.superRefine((text, ctx) => {
+  const problem = providedRefProblem(parseKeyRef(text));
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
