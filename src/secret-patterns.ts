@@ -30,7 +30,7 @@ const SECRET_SHAPES: readonly SecretShape[] = [
   { kind: 'a private key (PEM)', pattern: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/ },
   { kind: 'a 32-byte base64 key (payload encryption)', pattern: /(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{43}=(?![A-Za-z0-9+/=])/ },
   // `VERCEL_TOKEN=…`, `DB_PASSWORD: …`: a secret-named variable given a value (mentioning the name is fine).
-  { kind: 'a secret assigned to a variable (…TOKEN=, …SECRET=, …PASSWORD=)', pattern: /\b[A-Z][A-Z0-9_]*(?:TOKEN|SECRET|SECRET_KEY|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY)\s*[=:]\s*["']?[^\s"']{12,}/ },
+  { kind: 'a secret assigned to a variable (…TOKEN=, …SECRET=, …PASSWORD=)', pattern: /\b[A-Z][A-Z0-9_]*(?:TOKEN|SECRET|PASSWORD|PASSWD|ACCESS_KEY|API_KEY|PRIVATE_KEY)[A-Z0-9_]*\s*[=:]\s*["']?(?!(?:env|file|vault):)[^\s"']{12,}/ },
 ];
 
 /** What the first secret-shaped part of `text` looks like, or undefined when there is none. */
