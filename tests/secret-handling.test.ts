@@ -34,6 +34,14 @@ const people = { reporter: 'alice', approvers: ['alice', 'bob', 'carol'] };
 const fast = { escalateAfter: '40s', decideWithin: '90s', probe: '2s' };
 const refusedVerifications = (s: IncidentState) => s.timeline.filter((e) => e.step === 'verify_new_key' && /nothing was pushed/.test(e.description)).length;
 
+/** The values of the environment's secret-named variables (paths such as PWD legitimately appear in the history). */
+const secretNamedValues = (environ: string) =>
+  environ
+    .split('\n')
+    .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as const)
+    .filter(([name, value]) => /KEY|TOKEN|SECRET|PASSWORD/.test(name) && value.length >= 12 && !value.startsWith('/'))
+    .map(([, value]) => value);
+
 async function approveBoth(handle: WorkflowHandle, step: 'rotate_secret_key' | 'revoke_all_sessions'): Promise<void> {
   await waitForState(handle, getIncidentState, (s) => s.pendingApprovals.some((p) => p.step === step), 30_000);
   await handle.executeUpdate(approveStep, { args: [{ step, approver: 'bob' }] });
@@ -133,14 +141,14 @@ describe('key references reach only what the worker allows; nothing that quotes 
         await handle.executeUpdate(confirmOldKeyDeleted, { args: [{ confirmedBy: 'carol' }] });
         await approveBoth(handle, 'revoke_all_sessions');
         const final = await handle.result();
-        expect(final.steps.filter((s) => ['verify_new_key', 'push_new_key', 'retire_old_key', 'rotate_secret_key'].includes(s.step)).map((s) => s.outcome)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+        expect(Object.fromEntries(final.steps.map((x) => [x.step, x.outcome]))).toMatchObject({ verify_new_key: 'succeeded', push_new_key: 'succeeded', retire_old_key: 'succeeded', rotate_secret_key: 'succeeded', exposure_audit: 'succeeded' });
         const audit = final.steps.find((s) => s.step === 'exposure_audit');
-        expect(audit?.note).toMatch(/^3 days lookback \(no exposedAt given: KEY_EXPOSURE_LOOKBACK, not the exposure window\): /);
+        expect(audit?.note).toMatch(/^3d lookback \(no exposedAt given: KEY_EXPOSURE_LOOKBACK, not the exposure window\): /);
         const review = await handle.query(getReview);
-        expect(review?.markdown).toMatch(/key exposure audit: succeeded: 3 days lookback \(no exposedAt given/);
+        expect(review?.markdown).toMatch(/key exposure audit: succeeded: 3d lookback \(no exposedAt given/);
 
         // The records. Every value the worker holds, and every line of its environment.
-        const values = [...Object.values(secrets), envKey.secretKey, outsideKey.secretKey, created.secretKey, ...environ.split('\n').map((l) => l.split('=').slice(1).join('=')).filter((v) => v.length >= 12)];
+        const values = [...Object.values(secrets), envKey.secretKey, outsideKey.secretKey, created.secretKey, ...secretNamedValues(environ)];
         const history = await handle.fetchHistory();
         expect(findSecrets(history, values)).toEqual([]);
         expect(historyText(history)).not.toMatch(/VERCEL_TOKEN=|PATH=\//);
