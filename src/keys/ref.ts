@@ -6,6 +6,9 @@
  * - `file:/run/secrets/clerk`: a file (re-read when its mtime or size changes);
  * - `vault:secret/clerk/prod#secret_key`: a HashiCorp Vault KV v2 secret (mount `secret`, path
  *   `clerk/prod`, field `secret_key`); `@3` pins a version (how a retired key stays reachable).
+ * Paths are plain (no `.`/`..` segments, no `%` escapes); a reference an incident sends
+ * (`providedKeyRefSchema`) never names the worker's own secrets. What the worker allows beyond
+ * that is checked where references are resolved (./allowlist.ts).
  */
 import { z } from 'zod';
 
