@@ -272,7 +272,7 @@ async function exposureAudit(ctx: RotationContext, diedAt: number): Promise<Expo
   try {
     const a = await keys.exposureAudit.executeWithOptions({ summary: 'exposure_audit: users and sessions created in the exposure window', startToCloseTimeout: '10 minutes', heartbeatTimeout: '30 seconds' }, [{ from, to: diedAt }]);
     // Without exposedAt the window is a lookback, which may miss an earlier leak: the note says so.
-    const span = a.lookbackMs === null ? `${formatDuration(diedAt - Date.parse(a.from))} window` : `${formatDuration(a.lookbackMs)} lookback (no exposedAt given: KEY_EXPOSURE_LOOKBACK, not the exposure window)`;
+    const span = typeof a.lookbackMs !== 'number' ? `${formatDuration(diedAt - Date.parse(a.from))} window` : `${formatDuration(a.lookbackMs)} lookback (no exposedAt given: KEY_EXPOSURE_LOOKBACK, not the exposure window)`;
     const text = `${span}: ${a.usersCreated} user(s) created${a.usersCreatedIds.length ? ` (${a.usersCreatedIds.join(', ')}${a.usersCreated > a.usersCreatedIds.length ? ', …' : ''})` : ''}, ${a.sessionsCreated} session(s) created among ${a.usersScanned} active user(s)${a.complete ? '' : ` of ${a.usersActive} (incomplete)`}`;
     tracker.stepDone('exposure_audit', a.complete ? 'succeeded' : 'partial', 'runbook', text, { audit: a });
     return a;
