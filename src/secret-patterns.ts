@@ -46,7 +46,7 @@ export function redactSecrets(text: string): string {
 }
 
 /** The refusal of a secret in free text; the path (`update.note`) names the field, the text is never quoted. */
-export const secretRefusal = (kind: string) =>
+const secretRefusal = (kind: string) =>
   `looks like ${kind}; free text goes to the history, chat and the review, so it never carries a secret: name where it is stored (a key reference) or its fingerprint instead`;
 
 /** Refuses a value that contains a known secret shape, naming what it looks like (never quoting it). */

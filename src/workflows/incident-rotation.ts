@@ -169,7 +169,7 @@ export async function rotateSecretKey(ctx: RotationContext): Promise<boolean> {
       }
     } else {
       inbox.newKey = undefined;
-      const instructions = `create a new secret key in the Clerk Dashboard (API keys → Add new key; several can be active), store it where the worker can read it and send its reference: update provideNewKey { "ref": "file:/run/secrets/clerk-new" | "vault:secret/clerk#next" | "env:NAME", "providedBy": "<you>" }`;
+      const instructions = `create a new secret key in the Clerk Dashboard (API keys → Add new key; several can be active), store it where the worker can read it and send its reference: update provideNewKey { "ref": "file:/run/secrets/clerk-new" | "vault:secret/clerk#next" | "env:CLERK_SECRET_KEY_NEXT", "providedBy": "<you>" } (a reference this worker allows: KEY_REF_ALLOWED_ENV, _DIRS, _VAULT)`;
       if (!(await waitFor(ctx, 'new_key', 'a new key', instructions, () => inbox.newKey !== undefined))) {
         tracker.stepDone('new_key', 'timed_out', 'runbook', `nobody sent provideNewKey within ${formatDuration(ctx.decideWithin)}`);
         tracker.attention('rotate_secret_key: no new key was provided');
