@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { singleKeySchema } from './codec/key-format';
 import { checkTemporalConnectionEnv, temporalConnectionEnvShape } from './connection';
 import { durationSchema } from './domain';
-import { FORBIDDEN_DIRS, inForbiddenDir, isWorkerSecretEnv } from './keys/ref';
+import { FORBIDDEN_DIRS, inForbiddenDir, isWorkerSecretEnv } from './secret-patterns';
 import { signedStepsSchema } from './signing/policy';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from './shared';
 

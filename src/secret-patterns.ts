@@ -1,7 +1,9 @@
 /**
  * What known secrets look like. Free text in inputs, signals and updates refuses them
  * (`refuseSecrets`, through `freeText` in ./domain.ts); the worker's log and activity failures
- * redact them as a last line (`redactSecrets`). Pure, no Node APIs: workflow code imports it.
+ * redact them as a last line (`redactSecrets`); key references never name the worker's own
+ * secrets or the kernel's files (`isWorkerSecretEnv`, `inForbiddenDir`, used by src/keys/ref.ts
+ * and the configuration). Pure, no Node APIs: workflow code imports it.
  * Publishable keys (`pk_…`) are public and pass.
  */
 import type { z } from 'zod';
@@ -55,3 +57,16 @@ export const refuseSecrets = <T extends z.ZodString>(schema: T): T =>
     const kind = secretKind(s);
     if (kind) ctx.addIssue({ code: 'custom', message: secretRefusal(kind) });
   }) as T;
+
+/** The worker's own secrets by name: never a reference an incident may send (the deployment token, the key, tokens, codec keys). */
+const WORKER_SECRET_ENV = new Set(['CLERK_SECRET_KEY', 'CLERK_SECRET_KEY_REF', 'CLERK_WEBHOOK_SIGNING_SECRET', 'CLERK_PLATFORM_API_TOKEN', 'VERCEL_TOKEN', 'VAULT_TOKEN', 'PAYLOAD_KEY', 'PAYLOAD_KEYS_FILE', 'CODEC_SERVER_TOKEN', 'DEPLOY_WEBHOOK_SECRET', 'TEMPORAL_API_KEY', 'USER_STORE_URL']);
+const SECRET_NAME = /TOKEN|PASSWORD|PASSWD|API_KEY|PRIVATE|WEBHOOK|CODEC|PAYLOAD|TLS|VAULT|SESSION|COOKIE|DATABASE|CREDENTIAL|^AWS_|^GITHUB_|^NPM_/;
+
+/** True for a variable that holds (or may hold) one of the worker's own secrets. */
+export function isWorkerSecretEnv(name: string): boolean {
+  return WORKER_SECRET_ENV.has(name) || SECRET_NAME.test(name);
+}
+
+/** Directories no key reference may point into: the kernel's views of processes and devices. */
+export const FORBIDDEN_DIRS = ['/proc', '/sys', '/dev'] as const;
+export const inForbiddenDir = (path: string): boolean => FORBIDDEN_DIRS.some((d) => path === d || path.startsWith(`${d}/`));

@@ -6,7 +6,8 @@
  */
 import { realpath, stat } from 'node:fs/promises';
 import { sep } from 'node:path';
-import { formatKeyRef, inForbiddenDir, parseKeyRef, providedRefProblem } from './ref';
+import { inForbiddenDir } from '../secret-patterns';
+import { formatKeyRef, parseKeyRef, providedRefProblem } from './ref';
 
 export interface KeyRefPolicy {
   /** Variable names an `env:` reference may name; an entry ending in `*` is a prefix. */

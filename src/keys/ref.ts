@@ -11,6 +11,7 @@
  * that is checked where references are resolved (./allowlist.ts).
  */
 import { z } from 'zod';
+import { FORBIDDEN_DIRS, inForbiddenDir, isWorkerSecretEnv } from '../secret-patterns';
 
 const ENV = /^env:([A-Za-z_][A-Za-z0-9_]{0,127})$/;
 // eslint-disable-next-line no-control-regex -- a path with a newline or an escape in it is refused
@@ -48,19 +49,6 @@ export function parseKeyRef(text: string): KeyRef {
   }
   throw new Error(`must be a key reference (${REF_FORMS})`);
 }
-
-/** The worker's own secrets by name: never a reference an incident may send (the deployment token, the key, tokens, codec keys). */
-const WORKER_SECRET_ENV = new Set(['CLERK_SECRET_KEY', 'CLERK_SECRET_KEY_REF', 'CLERK_WEBHOOK_SIGNING_SECRET', 'CLERK_PLATFORM_API_TOKEN', 'VERCEL_TOKEN', 'VAULT_TOKEN', 'PAYLOAD_KEY', 'PAYLOAD_KEYS_FILE', 'CODEC_SERVER_TOKEN', 'DEPLOY_WEBHOOK_SECRET', 'TEMPORAL_API_KEY', 'USER_STORE_URL']);
-const SECRET_NAME = /TOKEN|PASSWORD|PASSWD|API_KEY|PRIVATE|WEBHOOK|CODEC|PAYLOAD|TLS|VAULT|SESSION|COOKIE|DATABASE|CREDENTIAL|^AWS_|^GITHUB_|^NPM_/;
-
-/** True for a variable that holds (or may hold) one of the worker's own secrets. */
-export function isWorkerSecretEnv(name: string): boolean {
-  return WORKER_SECRET_ENV.has(name) || SECRET_NAME.test(name);
-}
-
-/** Directories no key reference may point into: the kernel's views of processes and devices. */
-export const FORBIDDEN_DIRS = ['/proc', '/sys', '/dev'] as const;
-export const inForbiddenDir = (path: string): boolean => FORBIDDEN_DIRS.some((d) => path === d || path.startsWith(`${d}/`));
 
 /**
  * What an incident may not name whatever the worker allows (the syntax half of the check; the
