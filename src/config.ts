@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { singleKeySchema } from './codec/key-format';
 import { checkTemporalConnectionEnv, temporalConnectionEnvShape } from './connection';
 import { durationSchema } from './domain';
+import { FORBIDDEN_DIRS, inForbiddenDir, isWorkerSecretEnv } from './secret-patterns';
 import { signedStepsSchema } from './signing/policy';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from './shared';
 
@@ -19,6 +20,20 @@ const optionalUrl = z
   .transform((v) => (v === '' ? undefined : v))
   .pipe(z.url().optional())
   .optional();
+
+/** A comma-separated list, each entry checked by `problem`; unset or empty: undefined (the default applies). */
+const commaList = (problem: (entry: string) => string | undefined) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const entries = (v ?? '').split(',').map((e) => e.trim()).filter(Boolean);
+      for (const e of entries) {
+        const p = problem(e);
+        if (p) ctx.addIssue({ code: 'custom', message: p });
+      }
+      return entries.length ? entries : undefined;
+    });
 
 export const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233'),
@@ -57,6 +72,18 @@ export const envSchema = z.object({
   CLERK_INSTANCE: z.string().trim().min(1).default('production'),
   /** Where the Platform API's new key is stored (a file: or vault: reference). */
   CLERK_NEW_KEY_REF: optionalString,
+  /** Variables a `provideNewKey` reference may name, comma-separated; `NAME*` is a prefix (default CLERK_SECRET_KEY_NEXT*). Never the worker's own secrets. */
+  KEY_REF_ALLOWED_ENV: commaList((v) =>
+    !/^[A-Za-z_][A-Za-z0-9_]*\*?$/.test(v) ? 'must be variable names or prefixes like CLERK_SECRET_KEY_NEXT*' : v.replace(/\*$/, '').length < 6 ? `${v}: a prefix needs at least 6 characters` : isWorkerSecretEnv(v.replace(/\*$/, '')) ? `${v} names one of the worker's own secrets` : undefined,
+  ),
+  /** Directories a `provideNewKey` file: reference may point into (symlinks resolved), comma-separated (default /run/secrets). */
+  KEY_REF_ALLOWED_DIRS: commaList((v) =>
+    !v.startsWith('/') || /(?:^|\/)\.{1,2}(?:\/|$)/.test(v) ? `${v}: must be an absolute path without "." or ".." segments` : v === '/' || inForbiddenDir(v) ? `${v}: keys cannot be read from / or under ${FORBIDDEN_DIRS.join(', ')}` : undefined,
+  ),
+  /** Vault `mount` or `mount/path` prefixes a `provideNewKey` vault: reference may name, comma-separated (default secret/clerk). */
+  KEY_REF_ALLOWED_VAULT: commaList((v) => (/^[A-Za-z0-9_-]+(?:\/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$/.test(v) && !/(?:^|\/)\.{1,2}(?:\/|$)/.test(v) ? undefined : `${v}: must be a mount or mount/path like secret/clerk (no "." or ".." segments, no "%")`)),
+  /** Without an `exposedAt`, the exposure audit looks back this far from the key's death (a lookback, not the exposure window). */
+  KEY_EXPOSURE_LOOKBACK: durationSchema(60_000, 365 * 86_400_000).default(30 * 86_400_000),
   /** Hours the old key keeps working after a Platform API rotation (0: it dies at once). */
   CLERK_OLD_KEY_EXPIRY_HOURS: z.coerce.number().int().min(0).max(720).default(0),
   /** Port of the Clerk sandbox that `npm start` runs when no CLERK_SECRET_KEY is set. */

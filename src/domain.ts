@@ -4,6 +4,7 @@
  */
 import { msToNumber, type Duration } from '@temporalio/common';
 import { z } from 'zod';
+import { refuseSecrets } from './secret-patterns';
 
 export const INCIDENT_CATEGORIES = [
   'clerk_outage',
@@ -57,8 +58,14 @@ export const plainLine = <T extends z.ZodString>(schema: T): T =>
 export const plainText = <T extends z.ZodString>(schema: T): T =>
   schema.refine((s) => !CONTROL_CHARS_IN_TEXT.test(s) && !LONE_SURROGATE.test(s), 'must be plain text: no control characters (escape, NUL) or broken Unicode');
 
+/**
+ * Free text of an input, signal or update (`summary`, `comment`, `reason`, `note`…): plain text
+ * that refuses anything shaped like a known secret, since it goes to the history, chat and review.
+ */
+export const freeText = <T extends z.ZodString>(schema: T): T => refuseSecrets(plainText(schema));
+
 /** Who asked, approved or reported: an email or a name. */
-export const personSchema = plainLine(z.string().trim().min(1).max(200));
+export const personSchema = refuseSecrets(plainLine(z.string().trim().min(1).max(200)));
 
 /**
  * The identity of a person's name for "two different people": NFKC, case-folded, trimmed, so
@@ -202,6 +209,9 @@ const gateTimeoutsSchema = z.strictObject({
   decideWithin: durationSchema(SECOND, 7 * DAY).optional(),
 });
 
+/** How far in the future an `exposedAt` may be (clocks disagree); beyond it the audit would cover nothing. */
+export const EXPOSED_AT_CLOCK_SKEW = 5 * 60_000;
+
 const DEFAULT_ESCALATE_AFTER = 15 * 60_000;
 const DEFAULT_DECIDE_WITHIN = 60 * 60_000;
 
@@ -210,7 +220,7 @@ export const incidentInputSchema = z
   .strictObject({
     category: incidentCategorySchema.optional(),
     reporter: personSchema,
-    summary: plainText(z.string().trim().min(1).max(2000)),
+    summary: freeText(z.string().trim().min(1).max(2000)),
     approvers: z.array(personSchema).max(50).default([]),
     timeouts: z
       .strictObject({
@@ -231,8 +241,11 @@ export const incidentInputSchema = z
     /** session_issues only: end the sessions of these users (after an approval). */
     targetedRevocation: z.strictObject({ userIds: z.array(clerkUserIdSchema).min(1).max(1000) }).optional(),
     dryRun: z.boolean().default(false),
-    /** key_compromise only: when the key may have leaked (ISO time); the exposure audit starts there (default: the report). */
-    exposedAt: z.iso.datetime({ offset: true, message: 'must be an ISO date-time like "2026-11-27T05:00:00Z"' }).optional(),
+    /** key_compromise only: when the key may have leaked (ISO time, not in the future); the exposure audit starts there (default: the worker's KEY_EXPOSURE_LOOKBACK). */
+    exposedAt: z.iso
+      .datetime({ offset: true, message: 'must be an ISO date-time like "2026-11-27T05:00:00Z"' })
+      .refine((t) => Date.parse(t) <= Date.now() + EXPOSED_AT_CLOCK_SKEW, `must not be in the future (more than ${EXPOSED_AT_CLOCK_SKEW / 60_000} minutes of clock skew): when the key may have leaked, at the latest now`)
+      .optional(),
     /** key_compromise only: break-glass users whose sessions the revocation keeps. */
     excludeUserIds: z.array(clerkUserIdSchema).max(1000).default([]),
     /** clerk_outage only: the emergency auth bypass (docs/bypass.md). */

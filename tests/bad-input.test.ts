@@ -21,6 +21,11 @@ import { emptyReconcileTotals, emptySamples } from '../src/reconcile';
 import { firstCursor } from '../src/user-paging';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 import { huge, MB_STRING, type StartRow, type UpdateRow } from './helpers/bad-input';
+import { SECRET_SAMPLES } from './helpers/secret-shapes';
+
+/** A secret sample by kind (tests/helpers/secret-shapes.ts). */
+const secret = (kind: string) => SECRET_SAMPLES.find(([k]) => k === kind)![1];
+const SECRET_TEXT = /looks like .*never carries a secret/;
 
 let temporal: TemporalTestContext;
 let sandbox: RunningSandbox;
@@ -80,6 +85,11 @@ const START_ROWS: StartRow[] = [
   ['incidentWorkflow', 'one approver under two cases', { ...incident, approvers: ['bob', 'Bob'] }, /input\.approvers\.1: Bob is the same person as bob/],
   ['incidentWorkflow', 'one approver in full-width letters', { ...incident, approvers: ['alice@example.com', 'ａｌｉｃｅ@example.com'] }, /input\.approvers\.1: ａｌｉｃｅ@example\.com is the same person as alice@example\.com/],
   ['incidentWorkflow', 'one approver with padding and ẞ', { ...incident, approvers: ['strauss', ' STRAUẞ '] }, /input\.approvers\.1: .* is the same person as strauss/],
+  ['incidentWorkflow', 'a Clerk secret key in the summary', { ...incident, summary: secret('Clerk live secret key') }, new RegExp(`input\\.summary: ${SECRET_TEXT.source}`)],
+  ['incidentWorkflow', 'a Vercel token in the summary', { ...incident, summary: secret('Vercel token (assigned)') }, /input\.summary: looks like a secret assigned to a variable/],
+  ['incidentWorkflow', 'a private key in the summary', { ...incident, summary: secret('private key (PEM)') }, /input\.summary: looks like a private key/],
+  ['incidentWorkflow', 'a GitHub token as the reporter', { ...incident, reporter: secret('GitHub personal token') }, /input\.reporter: looks like a GitHub token/],
+  ['incidentWorkflow', 'an exposedAt in the future', { ...incident, category: 'key_compromise', approvers: ['bob', 'carol'], exposedAt: new Date(Date.now() + 86_400_000).toISOString() }, /input\.exposedAt: must not be in the future/],
   ['incidentWorkflow', 'field of another category', { ...incident, targetedRevocation: { userIds: ['user_1'] } }, /input\.targetedRevocation: only for category session_issues/],
   // revokeSessionsWorkflow
   ['revokeSessionsWorkflow', 'unknown scope type', { ...revoke, scope: { type: 'everyone' } }, /input\.scope\.type: Invalid discriminator value\. Expected 'all' \| 'users' \| 'activeBetween'/],
@@ -88,6 +98,7 @@ const START_ROWS: StartRow[] = [
   ['revokeSessionsWorkflow', 'shell injection as a user id', { ...revoke, excludeUserIds: ['$(rm -rf /)'] }, /input\.excludeUserIds\.0: must be a Clerk user id/],
   ['revokeSessionsWorkflow', 'unknown field', { ...revoke, force: true }, /input\.force: unknown field/],
   ['revokeSessionsWorkflow', 'a forged checkpoint (a run that says it is done)', { ...revoke, checkpoint: revocationCheckpoint }, /input\.checkpoint: only a run continued as new carries one/],
+  ['revokeSessionsWorkflow', 'a Slack token in the reason', { ...revoke, reason: secret('Slack bot token') }, /input\.reason: looks like a Slack token/],
   ['revokeSessionsWorkflow', 'newline in the incident id', { ...revoke, incidentId: 'incident-1\nincident-2' }, /input\.incidentId: must be one line of plain text/],
   // reconcileUsersWorkflow
   ['reconcileUsersWorkflow', 'time that is not a time', { ...reconcile, scope: { type: 'createdBetween', from: 'yesterday' } }, /input\.scope\.from: must be an ISO 8601 time/],
@@ -95,6 +106,7 @@ const START_ROWS: StartRow[] = [
   ['reconcileUsersWorkflow', 'page size above Clerk’s limit', { ...reconcile, tuning: { pageSize: 10_000 } }, /input\.tuning\.pageSize: Too big: expected number to be <=500/],
   ['reconcileUsersWorkflow', '1 MB reason', { ...reconcile, reason: MB_STRING }, /input\.reason: Too big: expected string to have <=2000 characters/],
   ['reconcileUsersWorkflow', 'a forged checkpoint', { ...reconcile, checkpoint: reconcileCheckpoint }, /input\.checkpoint: only a run continued as new carries one/],
+  ['reconcileUsersWorkflow', 'an AWS key in the reason', { ...reconcile, reason: secret('AWS access key id') }, /input\.reason: looks like an AWS access key id/],
   ['reconcileUsersWorkflow', 'sweepStore as a string', { ...reconcile, sweepStore: 'false' }, /input\.sweepStore: .*expected boolean, received string/],
 ];
 
@@ -145,11 +157,27 @@ const UPDATE_ROWS: UpdateRow[] = [
   ['incident', 'provideNewKey', 'a raw secret key instead of a reference', { ref: 'sk_test_AbCdEfGhIjKlMnOpQrSt', providedBy: 'alice' }, /update\.ref: this looks like a raw secret key/],
   ['incident', 'provideNewKey', 'shell injection as a reference', { ref: '$(rm -rf /)', providedBy: 'alice' }, /update\.ref: must be a key reference/],
   ['incident', 'provideNewKey', 'escape in a file reference', { ref: 'file:/run/secrets/clerk\u001b[2J', providedBy: 'alice' }, /update\.ref: must be a key reference/],
+  ['incident', 'provideNewKey', 'the worker environment as a file', { ref: 'file:/proc/self/environ', providedBy: 'alice' }, /update\.ref: a key file cannot be under \/proc/],
+  ['incident', 'provideNewKey', 'a ../ escape', { ref: 'file:/run/secrets/../../etc/shadow', providedBy: 'alice' }, /update\.ref: a file: path must be plain/],
+  ['incident', 'provideNewKey', "the worker's deployment token", { ref: 'env:VERCEL_TOKEN', providedBy: 'alice' }, /update\.ref: VERCEL_TOKEN is one of the worker's own secrets/],
+  ['incident', 'provideNewKey', "the worker's own key", { ref: 'env:CLERK_SECRET_KEY', providedBy: 'alice' }, /update\.ref: CLERK_SECRET_KEY is one of the worker's own secrets/],
+  ['incident', 'provideNewKey', 'a vault .. path', { ref: 'vault:secret/clerk/../../sys#token', providedBy: 'alice' }, /update\.ref: a vault: path must be plain/],
+  ['incident', 'provideNewKey', 'an encoded vault traversal', { ref: 'vault:secret/%2e%2e/sys#token', providedBy: 'alice' }, /update\.ref: a vault: reference must be plain: no "%"/],
+  ['incident', 'provideNewKey', 'a Clerk key in the note', { ref: 'file:/run/secrets/clerk-new', providedBy: 'alice', note: secret('Clerk test secret key') }, new RegExp(`update\\.note: ${SECRET_TEXT.source}`)],
+  ['incident', 'approveStep', 'a webhook secret in the comment', { step: 'operator_action', approver: 'bob', comment: secret('Clerk/Svix webhook secret') }, /update\.comment: looks like a webhook signing secret/],
+  ['incident', 'rejectStep', 'a JWT in the reason', { step: 'operator_action', approver: 'bob', reason: secret('JWT') }, /update\.reason: looks like a JWT/],
+  ['incident', 'requestStep', 'a bearer token in the reason', { step: 'targeted_revocation', requester: 'alice', reason: secret('bearer token'), userIds: ['user_1'] }, /update\.reason: looks like a bearer token/],
+  ['incident', 'confirmStep', 'a Vault token in the note', { step: 'rotate_secret_key', confirmedBy: 'alice', note: secret('Vault token') }, /update\.note: looks like a HashiCorp Vault token/],
+  ['incident', 'resolve', 'a private key in the summary', { resolvedBy: 'alice', summary: secret('RSA private key (PEM)') }, /update\.summary: looks like a private key/],
+  ['incident', 'resolve', 'a key in a lesson', { resolvedBy: 'alice', summary: 'fixed', lessons: { wentWrong: [secret('Clerk live secret key')] } }, /update\.lessons\.wentWrong\.0: looks like a Clerk secret key/],
+  ['incident', 'extendBypass', 'a GitHub token in the reason', { approver: 'bob', extendBy: '10m', reason: secret('GitHub fine-grained token') }, /update\.reason: looks like a GitHub token/],
+  ['incident', 'confirmOldKeyDeleted', 'a payload key in the note', { confirmedBy: 'alice', note: secret('payload encryption key') }, /update\.note: looks like a 32-byte base64 key/],
   ['incident', 'confirmOldKeyDeleted', 'confirmedBy of the wrong type', { confirmedBy: 123 }, /update\.confirmedBy: .*expected string, received number/],
   ['incident', 'confirmOldKeyDeleted', 'unknown field', { confirmedBy: 'alice', keyId: 'ins_1' }, /update\.keyId: unknown field/],
   ['reconcile', 'decideReconcile', 'unknown decision', { decision: 'maybe', approver: 'bob' }, /update\.decision: .*expected one of "approve"\|"reject"/],
   ['reconcile', 'decideReconcile', 'approver missing', { decision: 'approve' }, /update\.approver: .*expected string, received undefined/],
   ['reconcile', 'decideReconcile', '1 MB reason', { decision: 'reject', approver: 'bob', reason: MB_STRING }, /update\.reason: Too big/],
+  ['reconcile', 'decideReconcile', 'a Svix token in the reason', { decision: 'reject', approver: 'bob', reason: secret('Svix-style API token') }, /update\.reason: looks like an API secret key/],
   ['reconcile', 'decideReconcile', 'a string, not an object', 'approve', /update: .*expected object, received string/],
 ];
 

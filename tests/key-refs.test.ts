@@ -3,12 +3,14 @@
  * vault: (the sandbox's Vault KV v2 over HTTP); raw keys refused with a message that says why;
  * the Clerk gateway follows a rotated key without a restart, behind one limiter per instance.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClerkGateway, createClerkRateLimiters } from '../src/activities/clerk';
-import { keyRefSchema, parseKeyRef } from '../src/keys/ref';
+import { keyRefSchema, parseKeyRef, providedKeyRefSchema } from '../src/keys/ref';
+import { assertClerkSecretKey, authorizeKeyRef, keyRefPolicyFromEnv, type KeyRefPolicy } from '../src/keys/allowlist';
+import { loadEnv } from '../src/config';
 import { createKeyResolver, createKeySource, fingerprint, KeyRefError } from '../src/keys/resolve';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { runCli } from './helpers/cli';
@@ -100,5 +102,89 @@ describe('the Clerk gateway with a key reference', () => {
     sandbox.admin.deleteKey(k.id);
     const gateway = createClerkGateway({ secretKey: k.secretKey, keySource: createKeySource(`file:${file}`, createKeyResolver()), apiUrl: sandbox.url });
     await expect(gateway.countUsers()).rejects.toMatchObject({ name: 'ClerkKeyInvalid', status: 401, code: 'clerk_key_invalid' });
+  });
+});
+
+describe('references an incident may send (syntax at the workflow, the allowlist where they are resolved)', () => {
+  it('the syntax refuses traversal, encoded traversal, /proc /sys /dev and the worker\'s own secrets, naming the rule', () => {
+    const refused: [string, RegExp][] = [
+      ['file:/run/secrets/../../etc/passwd', /no "\." or "\.\." segments/],
+      ['file:/run/secrets/./clerk', /no "\." or "\.\." segments/],
+      ['file:/run/secrets//clerk', /no "\/\/"/],
+      ['file:/proc/self/environ', /cannot be under \/proc, \/sys, \/dev/],
+      ['file:/sys/kernel/notes', /cannot be under/],
+      ['file:/dev/stdin', /cannot be under/],
+      ['vault:secret/clerk/../admin#key', /no "\." or "\.\." segments/],
+      ['vault:secret/%2e%2e/admin#key', /no "%" escapes/],
+      ['vault:secret/clerk%2F..%2Fadmin#key', /no "%" escapes/],
+      ['env:VERCEL_TOKEN', /VERCEL_TOKEN is one of the worker's own secrets/],
+      ['env:CLERK_SECRET_KEY', /one of the worker's own secrets/],
+      ['env:VAULT_TOKEN', /one of the worker's own secrets/],
+      ['env:PAYLOAD_KEY', /one of the worker's own secrets/],
+      ['env:CODEC_SERVER_TOKEN', /one of the worker's own secrets/],
+      ['env:TEMPORAL_API_KEY', /one of the worker's own secrets/],
+      ['env:GITHUB_TOKEN', /one of the worker's own secrets/],
+    ];
+    for (const [ref, message] of refused) {
+      const parsed = providedKeyRefSchema.safeParse(ref);
+      expect(parsed.success, ref).toBe(false);
+      expect(parsed.error?.issues[0]?.message, ref).toMatch(message);
+    }
+    for (const ok of ['env:CLERK_SECRET_KEY_NEXT', 'file:/run/secrets/clerk-new', 'vault:secret/clerk/prod#next_secret_key@2']) expect(providedKeyRefSchema.safeParse(ok).success, ok).toBe(true);
+  });
+
+  it('the worker allows only its configured names, directories (symlinks resolved) and Vault paths', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'key-allow-'));
+    const allowed = join(root, 'secrets');
+    const outside = join(root, 'outside');
+    mkdirSync(allowed);
+    mkdirSync(outside);
+    writeFileSync(join(allowed, 'new-key'), 'sk_test_allowed0000000000\n');
+    writeFileSync(join(outside, 'other'), 'sk_test_outside0000000000\n');
+    symlinkSync(join(outside, 'other'), join(allowed, 'link-out'));
+    symlinkSync('/proc/self/environ', join(allowed, 'environ'));
+    symlinkSync(outside, join(allowed, 'dir-out'));
+    const policy: KeyRefPolicy = { envNames: ['CLERK_SECRET_KEY_NEXT*'], dirs: [allowed], vault: ['secret/clerk'] };
+    expect(await authorizeKeyRef(`file:${allowed}/new-key`, policy)).toBe(`file:${realpathSync(allowed)}/new-key`);
+    expect(await authorizeKeyRef('env:CLERK_SECRET_KEY_NEXT_2026', policy)).toBe('env:CLERK_SECRET_KEY_NEXT_2026');
+    expect(await authorizeKeyRef('vault:secret/clerk/prod#k', policy)).toBe('vault:secret/clerk/prod#k');
+    const refusedBy = async (ref: string) => (await authorizeKeyRef(ref, policy).then(() => 'allowed', (e: unknown) => `${(e as Error).name}: ${(e as Error).message}`));
+    expect(await refusedBy(`file:${outside}/other`)).toMatch(/^KeyRefRefused: .*not inside a directory this worker allows for keys \(KEY_REF_ALLOWED_DIRS/);
+    expect(await refusedBy(`file:${allowed}/link-out`)).toMatch(/^KeyRefRefused: .*not inside a directory/);
+    expect(await refusedBy(`file:${allowed}/environ`)).toMatch(/^KeyRefRefused: .*not inside a directory/);
+    expect(await refusedBy(`file:${allowed}/dir-out/other`)).toMatch(/^KeyRefRefused: .*not inside a directory/);
+    expect(await refusedBy(`file:${allowed}/../outside/other`)).toMatch(/^KeyRefRefused: .*no "\." or "\.\." segments/);
+    expect(await refusedBy(`file:${allowed}`)).toMatch(/^KeyRefRefused: .*not inside a directory/);
+    expect(await refusedBy('env:MY_KEY')).toMatch(/^KeyRefRefused: env:MY_KEY: MY_KEY is not among the variables this worker allows/);
+    expect(await refusedBy('env:VERCEL_TOKEN')).toMatch(/^KeyRefRefused: .*one of the worker's own secrets/);
+    expect(await refusedBy('vault:secret/clerkish#k')).toMatch(/^KeyRefRefused: .*not under a Vault path this worker allows/);
+    expect(await refusedBy('vault:kv/clerk#k')).toMatch(/^KeyRefRefused: .*not under a Vault path/);
+    // A value is sent only when it looks like a Clerk secret key; the refusal never quotes it.
+    expect(() => assertClerkSecretKey('file:/x', 'VERCEL_TOKEN=abc\nCLERK_SECRET_KEY=sk_test_abcdefghijkl')).toThrow(/^file:\/x: does not hold a Clerk secret key \(one line, sk_live_… or sk_test_…\); nothing was sent anywhere$/);
+    expect(assertClerkSecretKey('file:/x', 'sk_live_abcdefghijklmnop')).toBe('sk_live_abcdefghijklmnop');
+  });
+
+  it('the configuration refuses allowlists that name the worker\'s secrets, traversal or /proc', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadEnv(env);
+        return '';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    expect(problems({ KEY_REF_ALLOWED_ENV: 'VERCEL_TOKEN' })).toMatch(/KEY_REF_ALLOWED_ENV: VERCEL_TOKEN names one of the worker's own secrets/);
+    expect(problems({ KEY_REF_ALLOWED_ENV: 'CLERK_SECRET_KEY*' })).toMatch(/KEY_REF_ALLOWED_ENV: CLERK_SECRET_KEY\* names one of the worker's own secrets/);
+    expect(problems({ KEY_REF_ALLOWED_ENV: '*' })).toMatch(/KEY_REF_ALLOWED_ENV: must be variable names or prefixes/);
+    expect(problems({ KEY_REF_ALLOWED_ENV: 'CLERK*' })).toMatch(/KEY_REF_ALLOWED_ENV: CLERK\*: a prefix needs at least 6 characters/);
+    expect(problems({ KEY_REF_ALLOWED_DIRS: '/proc' })).toMatch(/KEY_REF_ALLOWED_DIRS: \/proc: keys cannot be read from/);
+    expect(problems({ KEY_REF_ALLOWED_DIRS: '/run/secrets/../..' })).toMatch(/KEY_REF_ALLOWED_DIRS: .*without "\." or "\.\." segments/);
+    expect(problems({ KEY_REF_ALLOWED_DIRS: 'relative/dir' })).toMatch(/must be an absolute path/);
+    expect(problems({ KEY_REF_ALLOWED_VAULT: 'secret/../sys' })).toMatch(/KEY_REF_ALLOWED_VAULT: secret\/\.\.\/sys: must be a mount/);
+    expect(problems({ KEY_REF_ALLOWED_VAULT: 'secret/%2e%2e' })).toMatch(/KEY_REF_ALLOWED_VAULT: .*must be a mount/);
+    const env = loadEnv({ KEY_REF_ALLOWED_ENV: 'CLERK_SECRET_KEY_NEXT, CLERK_ROTATED_*', KEY_REF_ALLOWED_DIRS: '/run/secrets,/etc/clerk', KEY_EXPOSURE_LOOKBACK: '7d' });
+    expect(keyRefPolicyFromEnv(env)).toEqual({ envNames: ['CLERK_SECRET_KEY_NEXT', 'CLERK_ROTATED_*'], dirs: ['/run/secrets', '/etc/clerk'], vault: ['secret/clerk'] });
+    expect(env.KEY_EXPOSURE_LOOKBACK).toBe(7 * 86_400_000);
+    expect(keyRefPolicyFromEnv(loadEnv({}))).toEqual({ envNames: ['CLERK_SECRET_KEY_NEXT*'], dirs: ['/run/secrets'], vault: ['secret/clerk'] });
   });
 });

@@ -10,6 +10,7 @@ import { isClerkAPIResponseError } from '@clerk/backend/errors';
 import type { ApplicationFailure } from '@temporalio/common';
 import type { ClerkErrorName } from '../shared';
 import { failureKind, HttpFailure } from './http-errors';
+import { redactSecrets } from '../secret-patterns';
 
 /** One entry of Clerk's `errors` array. */
 export interface ClerkApiErrorItem {
@@ -41,14 +42,14 @@ export abstract class ClerkError extends HttpFailure {
     this.clerkTraceId = init.clerkTraceId || undefined;
   }
 
-  /** What an activity failure carries in `details[0]` (no secrets: Clerk errors never echo the key). */
+  /** What an activity failure carries in `details[0]` (Clerk's own words, anything shaped like a secret redacted). */
   toDetails(): ClerkErrorDetails {
     return {
       operation: this.operation,
       status: this.status ?? null,
       code: this.code ?? null,
       clerkTraceId: this.clerkTraceId ?? null,
-      message: this.errors[0]?.longMessage ?? this.errors[0]?.message ?? this.message,
+      message: redactSecrets(this.errors[0]?.longMessage ?? this.errors[0]?.message ?? this.message),
     };
   }
 }

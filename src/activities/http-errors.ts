@@ -6,6 +6,7 @@
  * platforms' (`deploy/errors.ts`) extend it.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { redactSecrets } from '../secret-patterns';
 
 export interface HttpFailureInit {
   /** What we were doing, e.g. `sessions.revokeSession` or `POST /v13/deployments`. */
@@ -28,7 +29,8 @@ export abstract class HttpFailure extends Error {
   readonly retryAfterMs?: number;
 
   constructor(message: string, init: HttpFailureInit) {
-    super(message, init.cause === undefined ? undefined : { cause: init.cause });
+    // A service's answer, or the client's error, may quote what was sent: never a secret in the message.
+    super(redactSecrets(message), init.cause === undefined ? undefined : { cause: init.cause });
     this.operation = init.operation;
     this.status = init.status;
     this.code = init.code;

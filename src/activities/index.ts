@@ -48,6 +48,8 @@ export interface ActivityDeps {
   deploy?: DeployAdapter;
   /** Key references and the rotation (CLERK_SECRET_KEY_REF, docs/key-rotation.md); the rotation is done by hand without them. */
   keys?: KeyRotationDeps;
+  /** Without an incident's `exposedAt`, how far back the exposure audit looks (KEY_EXPOSURE_LOOKBACK; default 30 days). */
+  keyExposureLookbackMs?: number;
   /** The emergency bypass's settings (BYPASS_*, `bypassConfigFromEnv`); defaults without. */
   bypass?: BypassConfig;
   /** The app's user store and how to fix it (USER_STORE_URL, RECONCILE_WEBHOOK_URL…): `reconcileDepsFromEnv`. */
@@ -72,7 +74,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDeployActivities(() => deps.deploy),
 
     /** The secret-key rotation of key_compromise: new key, verify, push, retire, prove dead, audit (docs/key-rotation.md). */
-    ...createKeyRotationActivities(() => deps.keys, { clerk: () => deps.clerk, deploy: () => deps.deploy, ...(deps.appHealthUrl ? { appHealthUrl: deps.appHealthUrl } : {}) }),
+    ...createKeyRotationActivities(() => deps.keys, { clerk: () => deps.clerk, deploy: () => deps.deploy, ...(deps.appHealthUrl ? { appHealthUrl: deps.appHealthUrl } : {}), ...(deps.keyExposureLookbackMs !== undefined ? { exposureLookbackMs: deps.keyExposureLookbackMs } : {}) }),
 
     /** The emergency auth bypass: its settings, the flag, and the probes that verify it (docs/bypass.md). */
     ...createBypassActivities(() => deps),

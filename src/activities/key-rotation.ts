@@ -20,9 +20,11 @@ import { classifyClerkError, ClerkError, ClerkRateLimited, withTimeout } from '.
 import type { ClerkGateway } from './clerk';
 import type { DeployAdapter } from './deploy';
 import { toDeployFailure } from './deploy';
+import { assertClerkSecretKey, authorizeKeyRef, KeyRefRefused } from '../keys/allowlist';
 import { fingerprint, KeyRefError } from '../keys/resolve';
 import type { KeyRotationDeps } from '../keys/rotation';
-import { parseKeyRef } from '../keys/ref';
+import { parseKeyRef, type KeyRef } from '../keys/ref';
+import { redactSecrets } from '../secret-patterns';
 import { z } from 'zod';
 
 /** Clerk's `PlatformRotateSecretKeysResponse` (platform/beta.yml), the part we read. */
@@ -45,6 +47,8 @@ export type KeyProof =
 
 export interface ExposureAudit {
   from: string;
+  /** Set when no `exposedAt` was given: the window is the configured lookback (KEY_EXPOSURE_LOOKBACK), not the exposure. */
+  lookbackMs: number | null;
   to: string;
   usersCreated: number;
   usersCreatedIds: string[];
@@ -58,15 +62,40 @@ export interface ExposureAudit {
 
 const fail = (type: string, message: string, nonRetryable = true) => ApplicationFailure.create({ type, message, nonRetryable });
 
-function refFailure(err: unknown): ApplicationFailure {
+/** A reference that failed: typed, naming the reference and the rule; another error's text (which may quote what was read) is not kept. */
+function refFailure(err: unknown, ref = 'the key reference'): ApplicationFailure {
+  if (err instanceof KeyRefRefused) return fail('KeyRefRefused', err.message);
   if (err instanceof KeyRefError) return fail('KeyRefUnresolved', err.message, !err.retryable);
-  return fail('KeyRefUnresolved', err instanceof Error ? err.message : String(err));
+  return fail('KeyRefUnresolved', `${ref}: could not be read (${errorCode(err)})`);
+}
+
+/** An error's code or class, never its message (an HTTP client's "invalid header value" quotes the value). */
+function errorCode(err: unknown): string {
+  const e = err as { code?: unknown; cause?: { code?: unknown }; name?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : typeof e?.cause?.code === 'string' ? e.cause.code : undefined;
+  return code ?? (typeof e?.name === 'string' ? e.name : 'error');
+}
+
+/** `text` with a secret in play, and anything shaped like one, taken out. */
+const scrub = (text: string, secret: string) => redactSecrets(secret ? text.split(secret).join('[redacted]') : text);
+
+/** Same store: the same file (or its `.retired` copy), or the same Vault secret and field at any version. */
+function sameStore(a: KeyRef, b: KeyRef): boolean {
+  if (a.kind === 'file' && b.kind === 'file') return a.path === b.path || a.path === `${b.path}.retired`;
+  if (a.kind === 'vault' && b.kind === 'vault') return a.mount === b.mount && a.path === b.path && a.field === b.field;
+  return a.kind === 'env' && b.kind === 'env' && a.name === b.name;
 }
 
 const AUDIT_USER_BOUND = 500;
 const USERS_SHOWN = 20;
 
-export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | undefined, deps: { clerk: () => ClerkGateway | undefined; deploy: () => DeployAdapter | undefined; appHealthUrl?: string }) {
+/** KEY_EXPOSURE_LOOKBACK's default (src/config.ts). */
+const DEFAULT_EXPOSURE_LOOKBACK_MS = 30 * 86_400_000;
+
+export function createKeyRotationActivities(
+  getDeps: () => KeyRotationDeps | undefined,
+  deps: { clerk: () => ClerkGateway | undefined; deploy: () => DeployAdapter | undefined; appHealthUrl?: string; exposureLookbackMs?: number },
+) {
   const need = (what: string): KeyRotationDeps => {
     const d = getDeps();
     if (!d) throw fail('KeyRotationNotConfigured', `${what}: this worker has no key reference (CLERK_SECRET_KEY_REF or CLERK_SECRET_KEY); see docs/key-rotation.md`);
@@ -75,15 +104,27 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
   // Old keys this process has seen, by fingerprint: proof of death needs the old value.
   const held = new Map<string, string>();
 
+  /** The worker's own references (its key, the Platform API's store, and their retired copies): its configuration, trusted. */
+  const ownRef = (d: KeyRotationDeps, ref: string): boolean => {
+    const r = parseKeyRef(ref);
+    return [d.workerKey.ref, d.workerKey.activeRef, d.platform?.storeRef].some((own) => own !== undefined && sameStore(r, parseKeyRef(own)));
+  };
+
+  /**
+   * The key a reference gives, for a reference an incident sent: allowed by the worker's
+   * configuration (KEY_REF_ALLOWED_*) unless it is the worker's own, and shaped like a Clerk
+   * secret key, before anything is sent anywhere.
+   */
   const resolve = async (d: KeyRotationDeps, ref: string, fresh = true) => {
     try {
-      return await d.resolver.resolve(ref, { fresh });
+      const target = ownRef(d, ref) ? ref : await authorizeKeyRef(ref, d.refPolicy);
+      return assertClerkSecretKey(ref, await d.resolver.resolve(target, { fresh }));
     } catch (err) {
-      throw refFailure(err);
+      throw refFailure(err, ref);
     }
   };
 
-  /** GET /v1/instance with one given key: its instance id, or the Clerk error. */
+  /** GET /v1/instance with one given key: its instance id, or the Clerk error (its message scrubbed of the key). */
   const instanceWith = async (d: KeyRotationDeps, secretKey: string): Promise<{ id: string } | { error: ClerkError | Error }> => {
     const client = createClerkClient({ secretKey, ...(d.apiUrl ? { apiUrl: d.apiUrl } : {}) });
     try {
@@ -91,7 +132,11 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
       return { id: inst.id };
     } catch (err) {
       const e = classifyClerkError(err, 'instance.get');
-      return { error: e instanceof Error ? e : new Error(String(e)) };
+      if (e instanceof ClerkError) {
+        e.message = scrub(e.message, secretKey);
+        return { error: e };
+      }
+      return { error: new Error(`the request to Clerk could not be sent (${errorCode(e)})`) };
     }
   };
 
@@ -100,9 +145,12 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
     async keyRotationBegin(): Promise<RotationStart | null> {
       const d = getDeps();
       if (!d) return null;
-      const secret = await d.workerKey.refresh().catch((err: unknown) => {
-        throw refFailure(err);
-      });
+      const secret = await d.workerKey
+        .refresh()
+        .then((s) => assertClerkSecretKey(d.workerKey.activeRef, s))
+        .catch((err: unknown) => {
+          throw refFailure(err, d.workerKey.activeRef);
+        });
       const fp = fingerprint(secret);
       held.set(fp, secret);
       const inst = await instanceWith(d, secret);
@@ -128,7 +176,7 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
         body: JSON.stringify({ delay_old_secrets_expiration_hours: p.delayHours, reason: 'key_compromise incident' }),
         signal: AbortSignal.timeout(15_000),
       }).catch((err: unknown) => {
-        throw fail('PlatformApiUnavailable', `Platform API did not answer: ${(err as Error).message}`, false);
+        throw fail('PlatformApiUnavailable', `Platform API did not answer (${errorCode(err)})`, false);
       });
       const body: unknown = await res.json().catch(() => ({}));
       if (!res.ok) {
@@ -141,10 +189,15 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
       const secret = rotated?.secret_key;
       if (!secret) throw fail('PlatformApiRejected', 'Platform API rotate_secret_keys answered 200 without an instance secret key (instances[].secret_key)');
       try {
+        assertClerkSecretKey('instances[].secret_key', secret);
+      } catch (err) {
+        throw refFailure(err);
+      }
+      try {
         await d.resolver.store(p.storeRef, secret);
       } catch (err) {
         // The key exists at Clerk but is stored nowhere: say so; an operator deletes it in the Dashboard.
-        throw fail('KeyRefUnresolved', `the new key ${fingerprint(secret)} was created but could not be stored at ${p.storeRef}: ${(err as Error).message}`);
+        throw fail('KeyRefUnresolved', `the new key ${fingerprint(secret)} was created but could not be stored at ${p.storeRef}: ${err instanceof KeyRefError ? err.message : errorCode(err)}`);
       }
       // The answer does not say when the old keys expire: the delay asked for, from now.
       return { ref: p.storeRef, fingerprint: fingerprint(secret), oldKeysExpireAt: new Date(Date.now() + p.delayHours * 3_600_000).toISOString() };
@@ -206,7 +259,8 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
       if (fingerprint(secret) !== input.fingerprint) throw fail('KeyChanged', `${input.ref} changed since it was verified; provide the key again`);
       if (current) held.set(fingerprint(current), current);
       if (parseKeyRef(workerRef).kind === 'env') {
-        d.workerKey.follow(input.ref);
+        // A file reference is followed at its real path, the one that was checked.
+        d.workerKey.follow(ownRef(d, input.ref) ? input.ref : await authorizeKeyRef(input.ref, d.refPolicy).catch((err: unknown) => { throw refFailure(err, input.ref); }));
         return { workerRef, how: 'followed', retiredRef: workerRef };
       }
       try {
@@ -222,7 +276,7 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
       const d = need('proveKeyDead');
       let secret = held.get(input.fingerprint);
       if (!secret && input.retiredRef) {
-        const s = await d.resolver.resolve(input.retiredRef, { fresh: true }).catch(() => undefined);
+        const s = await resolve(d, input.retiredRef).catch(() => undefined);
         if (s && fingerprint(s) === input.fingerprint) secret = s;
       }
       if (!secret) return { state: 'unknown', reason: `the old key ${input.fingerprint} is not available to this worker (${input.retiredRef ?? 'no retired reference'}), so its death cannot be tested` };
@@ -239,9 +293,12 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
       return { state: 'unknown', reason: `the old key got ${e instanceof ClerkError ? `${e.status} ${e.code}` : e.message}, not 401 clerk_key_invalid` };
     },
 
-    async exposureAudit(input: { from: number; to: number }): Promise<ExposureAudit> {
+    /** `from` null: no `exposedAt` was given; the window is the configured lookback before `to`. */
+    async exposureAudit(args: { from: number | null; to: number }): Promise<ExposureAudit> {
       const clerk = deps.clerk();
       if (!clerk) throw fail('KeyRotationNotConfigured', 'exposureAudit: no Clerk gateway');
+      const lookbackMs = args.from === null ? (deps.exposureLookbackMs ?? DEFAULT_EXPOSURE_LOOKBACK_MS) : null;
+      const input = { from: args.from ?? args.to - lookbackMs!, to: args.to };
       const window = { createdAtAfter: input.from - 1, createdAtBefore: input.to + 1 };
       const created = await clerk.call('users.getUserList', (c) => c.users.getUserList({ limit: USERS_SHOWN, orderBy: '+created_at', ...window }), { weight: 2 });
       const usersActive = await clerk.countUsers({ lastActiveAtAfter: input.from });
@@ -263,6 +320,7 @@ export function createKeyRotationActivities(getDeps: () => KeyRotationDeps | und
       }
       return {
         from: new Date(input.from).toISOString(),
+        lookbackMs,
         to: new Date(input.to).toISOString(),
         usersCreated: created.totalCount,
         usersCreatedIds: created.data.map((u) => u.id),

@@ -209,7 +209,8 @@ const keyCompromise: DrillScenario = {
     const active = new Set((await run.sandbox.admin.sessionIds('active')).ids);
     const [breakGlass] = (await run.sandbox.admin.createUsers(1)).users.map((u) => u.id);
     const breakGlassSessions = await newActiveSessions(run.sandbox, active);
-    await run.start(drillInput('key_compromise', { excludeUserIds: breakGlass ? [breakGlass] : [] }));
+    // The drill knows when its key "leaked": now, so the audit's window starts at the report.
+    await run.start(drillInput('key_compromise', { excludeUserIds: breakGlass ? [breakGlass] : [], exposedAt: new Date().toISOString() }));
     // The leak: whoever holds the key signs up users while the incident runs (once it is reported
     // and waiting for the rotation's approval, so inside the exposure window, which starts then).
     await run.waitForApproval('rotate_secret_key');

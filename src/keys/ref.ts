@@ -6,8 +6,12 @@
  * - `file:/run/secrets/clerk`: a file (re-read when its mtime or size changes);
  * - `vault:secret/clerk/prod#secret_key`: a HashiCorp Vault KV v2 secret (mount `secret`, path
  *   `clerk/prod`, field `secret_key`); `@3` pins a version (how a retired key stays reachable).
+ * Paths are plain (no `.`/`..` segments, no `%` escapes); a reference an incident sends
+ * (`providedKeyRefSchema`) never names the worker's own secrets. What the worker allows beyond
+ * that is checked where references are resolved (./allowlist.ts).
  */
 import { z } from 'zod';
+import { FORBIDDEN_DIRS, inForbiddenDir, isWorkerSecretEnv } from '../secret-patterns';
 
 const ENV = /^env:([A-Za-z_][A-Za-z0-9_]{0,127})$/;
 // eslint-disable-next-line no-control-regex -- a path with a newline or an escape in it is refused
@@ -23,6 +27,9 @@ export type KeyRef =
 
 export const REF_FORMS = 'env:NAME, file:/absolute/path or vault:mount/path#field';
 
+/** A `.` or `..` segment, or an empty one (`a//b`): a path that is not what it says. */
+const TRAVERSAL = /(?:^|\/)\.{1,2}(?:\/|$)|\/\//;
+
 /** Parses a reference; throws a one-line error naming the rule. */
 export function parseKeyRef(text: string): KeyRef {
   const t = text.trim();
@@ -30,10 +37,27 @@ export function parseKeyRef(text: string): KeyRef {
   let m = ENV.exec(t);
   if (m) return { kind: 'env', name: m[1]! };
   m = FILE.exec(t);
-  if (m) return { kind: 'file', path: m[1]! };
+  if (m) {
+    if (TRAVERSAL.test(m[1]!)) throw new Error('a file: path must be plain: no "." or ".." segments and no "//"');
+    return { kind: 'file', path: m[1]! };
+  }
+  if (t.startsWith('vault:') && /%|\\/.test(t)) throw new Error('a vault: reference must be plain: no "%" escapes or backslashes');
   m = VAULT.exec(t);
-  if (m) return { kind: 'vault', mount: m[1]!, path: m[2]!, field: m[3]!, ...(m[4] ? { version: Number(m[4]) } : {}) };
+  if (m) {
+    if (TRAVERSAL.test(m[2]!) || m[2]!.startsWith('/') || m[2]!.endsWith('/')) throw new Error('a vault: path must be plain: no "." or ".." segments and no empty ones');
+    return { kind: 'vault', mount: m[1]!, path: m[2]!, field: m[3]!, ...(m[4] ? { version: Number(m[4]) } : {}) };
+  }
   throw new Error(`must be a key reference (${REF_FORMS})`);
+}
+
+/**
+ * What an incident may not name whatever the worker allows (the syntax half of the check; the
+ * worker's allowlist, KEY_REF_ALLOWED_*, is applied where the reference is resolved). Undefined when fine.
+ */
+export function providedRefProblem(ref: KeyRef): string | undefined {
+  if (ref.kind === 'env' && isWorkerSecretEnv(ref.name)) return `${ref.name} is one of the worker's own secrets; a new key is referenced by a variable of its own (e.g. env:CLERK_SECRET_KEY_NEXT), a file or a Vault secret`;
+  if (ref.kind === 'file' && inForbiddenDir(ref.path)) return `a key file cannot be under ${FORBIDDEN_DIRS.join(', ')}`;
+  return undefined;
 }
 
 export function formatKeyRef(ref: KeyRef): string {
@@ -61,3 +85,9 @@ export const keyRefSchema = z
       return z.NEVER;
     }
   });
+
+/** A reference an incident sends (`provideNewKey`): a key reference that names none of the worker's own secrets. */
+export const providedKeyRefSchema = keyRefSchema.superRefine((text, ctx) => {
+  const problem = providedRefProblem(parseKeyRef(text));
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});

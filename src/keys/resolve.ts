@@ -74,11 +74,16 @@ export function createKeyResolver(opts: { vault?: VaultOptions; env?: NodeJS.Pro
         signal: AbortSignal.timeout(10_000),
       });
     } catch (err) {
-      throw new KeyRefError(ref, `Vault did not answer (${(err as Error).message})`, true);
+      // The cause's code only: an HTTP client's message may quote a header value (the token).
+      const cause = (err as { cause?: { code?: unknown } }).cause;
+      throw new KeyRefError(ref, `Vault did not answer (${typeof cause?.code === 'string' ? cause.code : (err as Error).name})`, true);
     }
     if (res.status === 404) return null;
     if (!res.ok) throw new KeyRefError(ref, `Vault answered ${res.status}`, res.status >= 500 || res.status === 429);
-    return (await res.json()) as { data?: { data?: Record<string, unknown> | null; metadata?: { version?: number }; version?: number } };
+    const body: unknown = await res.json().catch(() => {
+      throw new KeyRefError(ref, `Vault answered ${res.status} with a body that is not JSON`, true);
+    });
+    return body as { data?: { data?: Record<string, unknown> | null; metadata?: { version?: number }; version?: number } };
   };
 
   const readVault = async (ref: string, r: Extract<KeyRef, { kind: 'vault' }>) => {

@@ -3,6 +3,7 @@
  * the worker's own key reference, Clerk's Backend API and, optionally, the Platform API. Here,
  * below both the activities and the worker's key configuration (./worker-keys.ts), which build it.
  */
+import { DEFAULT_KEY_REF_POLICY, type KeyRefPolicy } from './allowlist';
 import { createKeyResolver, type KeyResolver, type KeySource } from './resolve';
 
 export interface PlatformApiOptions {
@@ -29,9 +30,17 @@ export interface KeyRotationDeps {
   platform?: PlatformApiOptions;
   /** The env var the app reads its key from (default CLERK_SECRET_KEY). */
   appKeyName?: string;
+  /** Which references an incident may send (KEY_REF_ALLOWED_*, ./allowlist.ts). */
+  refPolicy: KeyRefPolicy;
 }
 
 /** The worker's key rotation dependencies from its configuration (see docs/key-rotation.md). */
-export function keyRotationDeps(opts: { workerKey: KeySource; resolver?: KeyResolver; apiUrl?: string; platform?: PlatformApiOptions }): KeyRotationDeps {
-  return { resolver: opts.resolver ?? createKeyResolver(), workerKey: opts.workerKey, ...(opts.apiUrl ? { apiUrl: opts.apiUrl } : {}), ...(opts.platform ? { platform: opts.platform } : {}) };
+export function keyRotationDeps(opts: { workerKey: KeySource; resolver?: KeyResolver; apiUrl?: string; platform?: PlatformApiOptions; refPolicy?: KeyRefPolicy }): KeyRotationDeps {
+  return {
+    resolver: opts.resolver ?? createKeyResolver(),
+    workerKey: opts.workerKey,
+    refPolicy: opts.refPolicy ?? DEFAULT_KEY_REF_POLICY,
+    ...(opts.apiUrl ? { apiUrl: opts.apiUrl } : {}),
+    ...(opts.platform ? { platform: opts.platform } : {}),
+  };
 }

@@ -10,6 +10,7 @@ import type { Env } from '../config';
 import { keyRotationDeps, type KeyRotationDeps, type PlatformApiOptions } from './rotation';
 import { createKeyResolver, createKeySource, type KeyResolver, type KeySource } from './resolve';
 import { keyRefSchema } from './ref';
+import { keyRefPolicyFromEnv } from './allowlist';
 
 export interface WorkerKeys {
   /** The key resolved at start (sets the instance type and limits). */
@@ -54,5 +55,5 @@ export async function workerKeysFromEnv(env: Env, opts: { apiUrl?: string; sandb
     };
   }
   const apiUrl = opts.apiUrl ?? env.CLERK_API_URL;
-  return { secretKey, keySource, rotation: keyRotationDeps({ workerKey: keySource, resolver, ...(apiUrl ? { apiUrl } : {}), ...(platform ? { platform } : {}) }) };
+  return { secretKey, keySource, rotation: keyRotationDeps({ workerKey: keySource, resolver, refPolicy: keyRefPolicyFromEnv(env), ...(apiUrl ? { apiUrl } : {}), ...(platform ? { platform } : {}) }) };
 }

@@ -97,6 +97,7 @@ export async function workerDepsFromEnv(env: Env, opts: WorkerDepsOptions = {}):
     namespace: env.TEMPORAL_NAMESPACE,
     ...(deploy ? { deploy } : {}),
     keys: keys.rotation,
+    keyExposureLookbackMs: env.KEY_EXPOSURE_LOOKBACK,
     bypass: bypassConfigFromEnv(env),
     ...(reconcile ? { reconcile } : {}),
     ...(paging ? { paging } : {}),

@@ -14,6 +14,7 @@ import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
 import { prebuiltWorkflowBundle, WORKFLOWS_PATH } from './bundle';
 import { workerDepsFromEnv } from './deps';
 import { workerLogger } from './logger';
+import { redactFailures } from './redact-failures';
 import { describeVersion, makeCurrentIfNone, versionedDeployment, workerVersionFromEnv, type WorkerVersion } from './versioning';
 import { exitQuietlyWhenOutputCloses } from '../stdio';
 
@@ -39,6 +40,8 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     namespace: opts.namespace ?? NAMESPACE_DEFAULT,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
     activities: createActivities(opts.deps),
+    // Last line: nothing shaped like a secret leaves in an activity failure (./redact-failures.ts).
+    interceptors: { activity: [redactFailures] },
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     ...(opts.identity ? { identity: opts.identity } : {}),
     ...(opts.dataConverter ? { dataConverter: opts.dataConverter } : {}),

@@ -8,6 +8,7 @@
 import { formatWithOptions } from 'node:util';
 import { DefaultLogger, type LogEntry, type Logger, type LogLevel, type LogMetadata } from '@temporalio/worker';
 import { logLine } from '../render-safe';
+import { redactSecrets } from '../secret-patterns';
 
 /** The `ApplicationFailure` types a workflow fails with when its input does not parse. */
 export const INPUT_REFUSAL_TYPES = ['InvalidIncidentInput', 'InvalidRevocationInput', 'InvalidReconcileInput'] as const;
@@ -28,10 +29,37 @@ function isInputRefusal(error: unknown): error is Error {
   return typeof message === 'string' && /^input[.:]/.test(message) && typeof stack === 'string' && stack.startsWith(`ApplicationFailure: ${message}`);
 }
 
+/**
+ * The last line against a secret in the log: anything shaped like a known secret (src/secret-patterns.ts)
+ * in the message or its metadata (an error's message, stack and cause included) becomes `[redacted]`.
+ */
+export function redactLogEntry(message: string, meta?: LogMetadata): [string, LogMetadata | undefined] {
+  const seen = new WeakSet<object>();
+  const redact = (value: unknown, depth: number): unknown => {
+    if (typeof value === 'string') return redactSecrets(value);
+    if (typeof value !== 'object' || value === null || depth > 6 || seen.has(value)) return value;
+    seen.add(value);
+    if (value instanceof Error) {
+      const copy = new Error(redactSecrets(value.message));
+      copy.name = value.name;
+      copy.stack = value.stack === undefined ? undefined : redactSecrets(value.stack);
+      if (value.cause !== undefined) copy.cause = redact(value.cause, depth + 1);
+      for (const [k, v] of Object.entries(value)) if (!(k in copy)) (copy as unknown as Record<string, unknown>)[k] = redact(v, depth + 1);
+      return copy;
+    }
+    if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+    const out: Record<string | symbol, unknown> = {};
+    for (const k of Reflect.ownKeys(value)) out[k] = redact((value as Record<string | symbol, unknown>)[k], depth + 1);
+    return out;
+  };
+  return [redactSecrets(message), meta === undefined ? undefined : (redact(meta, 0) as LogMetadata)];
+}
+
 export class WorkerLogger implements Logger {
   constructor(private readonly inner: Logger) {}
 
-  log(level: LogLevel, message: string, meta?: LogMetadata): void {
+  log(level: LogLevel, rawMessage: string, rawMeta?: LogMetadata): void {
+    const [message, meta] = redactLogEntry(rawMessage, rawMeta);
     if (message === 'Workflow failed' && meta && isInputRefusal(meta.error)) {
       const line = `Workflow input refused: ${String(meta.workflowType)} ${String(meta.workflowId)}: ${logLine(String(meta.error.message))}`;
       this.inner.log(level, line, meta[LOG_TIMESTAMP] === undefined ? undefined : { [LOG_TIMESTAMP]: meta[LOG_TIMESTAMP] });

@@ -24,7 +24,7 @@ const keys = proxyActivities<KeyRotationActivities>({
   retry: {
     initialInterval: '1 second',
     maximumAttempts: 5,
-    nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'NewKeyInvalid', 'NewKeyWrongInstance', 'KeyRefUnresolved', 'KeyChanged', 'KeyRotationNotConfigured', 'PlatformApiRejected'],
+    nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'NewKeyInvalid', 'NewKeyWrongInstance', 'KeyRefUnresolved', 'KeyRefRefused', 'KeyChanged', 'KeyRotationNotConfigured', 'PlatformApiRejected'],
   },
 });
 
@@ -84,8 +84,8 @@ export interface RotationContext {
   inbox: KeyRotationInbox;
   escalateAfter: number;
   decideWithin: number;
-  /** Start of the exposure window (the input's `exposedAt`, else when the incident was reported). */
-  exposedAt: number;
+  /** Start of the exposure window (the input's `exposedAt`); null: unknown, the audit covers the worker's configured lookback. */
+  exposedAt: number | null;
   /** The rotation by hand, for a worker without key references (no CLERK_SECRET_KEY_REF / CLERK_SECRET_KEY). */
   byHand: () => Promise<boolean>;
   /** Dry run: read the current key and say what would happen; change nothing. */
@@ -176,7 +176,7 @@ export async function rotateSecretKey(ctx: RotationContext): Promise<boolean> {
       }
     } else {
       inbox.newKey = undefined;
-      const instructions = `create a new secret key in the Clerk Dashboard (API keys → Add new key; several can be active), store it where the worker can read it and send its reference: update provideNewKey { "ref": "file:/run/secrets/clerk-new" | "vault:secret/clerk#next" | "env:NAME", "providedBy": "<you>" }`;
+      const instructions = `create a new secret key in the Clerk Dashboard (API keys → Add new key; several can be active), store it where the worker can read it and send its reference: update provideNewKey { "ref": "file:/run/secrets/clerk-new" | "vault:secret/clerk#next" | "env:CLERK_SECRET_KEY_NEXT", "providedBy": "<you>" } (a reference this worker allows: KEY_REF_ALLOWED_ENV, _DIRS, _VAULT)`;
       if (!(await waitFor(ctx, 'new_key', 'a new key', instructions, () => inbox.newKey !== undefined))) {
         tracker.stepDone('new_key', 'timed_out', 'runbook', `nobody sent provideNewKey within ${formatDuration(ctx.decideWithin)}`);
         tracker.attention('rotate_secret_key: no new key was provided');
@@ -275,11 +275,13 @@ export async function rotateSecretKey(ctx: RotationContext): Promise<boolean> {
 
 async function exposureAudit(ctx: RotationContext, diedAt: number): Promise<ExposureAudit | undefined> {
   const { tracker } = ctx;
-  const from = Math.min(ctx.exposedAt, diedAt);
-  tracker.waitFor(`exposure_audit: ${new Date(from).toISOString()} → ${new Date(diedAt).toISOString()}`);
+  const from = ctx.exposedAt === null ? null : Math.min(ctx.exposedAt, diedAt);
+  tracker.waitFor(`exposure_audit: ${from === null ? 'the configured lookback (no exposedAt given)' : new Date(from).toISOString()} → ${new Date(diedAt).toISOString()}`);
   try {
     const a = await keys.exposureAudit.executeWithOptions({ summary: 'exposure_audit: users and sessions created in the exposure window', startToCloseTimeout: '10 minutes', heartbeatTimeout: '30 seconds' }, [{ from, to: diedAt }]);
-    const text = `${formatDuration(diedAt - from)} window: ${a.usersCreated} user(s) created${a.usersCreatedIds.length ? ` (${a.usersCreatedIds.join(', ')}${a.usersCreated > a.usersCreatedIds.length ? ', …' : ''})` : ''}, ${a.sessionsCreated} session(s) created among ${a.usersScanned} active user(s)${a.complete ? '' : ` of ${a.usersActive} (incomplete)`}`;
+    // Without exposedAt the window is a lookback, which may miss an earlier leak: the note says so.
+    const span = typeof a.lookbackMs !== 'number' ? `${formatDuration(diedAt - Date.parse(a.from))} window` : `${formatDuration(a.lookbackMs)} lookback (no exposedAt given: KEY_EXPOSURE_LOOKBACK, not the exposure window)`;
+    const text = `${span}: ${a.usersCreated} user(s) created${a.usersCreatedIds.length ? ` (${a.usersCreatedIds.join(', ')}${a.usersCreated > a.usersCreatedIds.length ? ', …' : ''})` : ''}, ${a.sessionsCreated} session(s) created among ${a.usersScanned} active user(s)${a.complete ? '' : ` of ${a.usersActive} (incomplete)`}`;
     tracker.stepDone('exposure_audit', a.complete ? 'succeeded' : 'partial', 'runbook', text, { audit: a });
     return a;
   } catch (err) {
@@ -310,8 +312,7 @@ export class SecretKeyRotation implements RotationStep {
     const { tracker, input } = this.ctx;
     const byHand = () => this.ctx.byHand('rotate_secret_key', 'add a new secret key in the Clerk dashboard, redeploy with it, verify, delete the old key');
     const { escalateAfter, decideWithin } = this.ctx.gateTimeouts('rotate_secret_key');
-    const reported = Date.parse(tracker.state.timeline[0]?.time ?? new Date().toISOString());
-    const exposedAt = input.exposedAt ? Date.parse(input.exposedAt) : reported;
+    const exposedAt = input.exposedAt ? Date.parse(input.exposedAt) : null;
     return rotateSecretKey({ tracker, inbox: this.inbox, escalateAfter, decideWithin, exposedAt, byHand, dryRun: input.dryRun, compensations: this.ctx.compensations });
   }
 }

@@ -10,7 +10,7 @@ import {
   gatedStepSchema,
   manualStepSchema,
   personSchema,
-  plainText,
+  freeText,
   type GatedStep,
   type IncidentCategory,
   type IncidentStatus,
@@ -19,7 +19,7 @@ import {
   type StepOutcome,
   type TimelineEvent,
 } from '../domain';
-import { keyRefSchema } from '../keys/ref';
+import { providedKeyRefSchema } from '../keys/ref';
 import type { ApproverRegistry } from '../signing/policy';
 import { MAX_SIGNATURE_CHARS } from '../signing/sshsig';
 import type { TriageVerdict } from '../triage/rules';
@@ -36,7 +36,7 @@ const signedFields = {
 export const approveRequestSchema = z.strictObject({
   step: gatedStepSchema,
   approver: personSchema,
-  comment: plainText(z.string().trim().max(2000)).optional(),
+  comment: freeText(z.string().trim().max(2000)).optional(),
   ...signedFields,
 });
 export type ApproveRequest = z.infer<typeof approveRequestSchema>;
@@ -44,7 +44,7 @@ export type ApproveRequest = z.infer<typeof approveRequestSchema>;
 export const rejectRequestSchema = z.strictObject({
   step: gatedStepSchema,
   approver: personSchema,
-  reason: plainText(z.string({ error: 'a rejection needs a reason' }).trim().min(1, 'a rejection needs a reason').max(2000)),
+  reason: freeText(z.string({ error: 'a rejection needs a reason' }).trim().min(1, 'a rejection needs a reason').max(2000)),
   ...signedFields,
 });
 export type RejectRequest = z.infer<typeof rejectRequestSchema>;
@@ -53,7 +53,7 @@ export type RejectRequest = z.infer<typeof rejectRequestSchema>;
 export const stepRequestSchema = z.strictObject({
   step: gatedStepSchema,
   requester: personSchema,
-  reason: plainText(z.string().trim().min(1).max(2000)).optional(),
+  reason: freeText(z.string().trim().min(1).max(2000)).optional(),
   /** targeted_revocation: whose sessions to end. */
   userIds: z.array(clerkUserIdSchema).min(1).max(1000).optional(),
 });
@@ -108,7 +108,7 @@ export const confirmRequestSchema = z.strictObject({
   /** Who did it (or checked it was done). */
   confirmedBy: personSchema,
   /** What was done, for the timeline and the review: which key, which deployment, which flag. */
-  note: plainText(z.string({ error: 'say what was done' }).trim().min(1, 'say what was done').max(2000)),
+  note: freeText(z.string({ error: 'say what was done' }).trim().min(1, 'say what was done').max(2000)),
 });
 export type ConfirmRequest = z.infer<typeof confirmRequestSchema>;
 
@@ -132,7 +132,7 @@ export interface ConfirmAnswer {
   message: string;
 }
 
-const text = (max = 2000) => plainText(z.string().trim().min(1).max(max));
+const text = (max = 2000) => freeText(z.string().trim().min(1).max(max));
 const lessons = z.array(text()).max(20);
 
 export const resolveRequestSchema = z
@@ -140,7 +140,7 @@ export const resolveRequestSchema = z
     /** The incident commander: the reporter or a listed approver. */
     resolvedBy: personSchema,
     /** Why it is over, in a sentence: what fixed it, or why nothing more will be done. */
-    summary: plainText(z.string({ error: 'say why the incident is over' }).trim().min(1, 'say why the incident is over').max(4000)),
+    summary: freeText(z.string({ error: 'say why the incident is over' }).trim().min(1, 'say why the incident is over').max(4000)),
     // What only the commander knows, for the post-incident review (each optional: the review says "not given").
     rootCause: text().optional(),
     trigger: text().optional(),
@@ -164,15 +164,15 @@ export interface ResolveAnswer {
 
 export const provideNewKeyRequestSchema = z.strictObject({
   /** Where the new key is (env:NAME, file:/path, vault:mount/path#field): never the key itself. */
-  ref: keyRefSchema,
+  ref: providedKeyRefSchema,
   providedBy: personSchema,
-  note: plainText(z.string().trim().max(2000)).optional(),
+  note: freeText(z.string().trim().max(2000)).optional(),
 });
 export type ProvideNewKeyRequest = z.input<typeof provideNewKeyRequestSchema>;
 
 export const confirmOldKeyDeletedRequestSchema = z.strictObject({
   confirmedBy: personSchema,
-  note: plainText(z.string().trim().max(2000)).optional(),
+  note: freeText(z.string().trim().max(2000)).optional(),
 });
 export type ConfirmOldKeyDeletedRequest = z.input<typeof confirmOldKeyDeletedRequestSchema>;
 
@@ -186,7 +186,7 @@ export const extendBypassRequestSchema = z.strictObject({
   approver: personSchema,
   /** e.g. "30m"; the whole bypass never exceeds the worker's BYPASS_MAX_DURATION. */
   extendBy: durationSchema(60_000, 24 * 3_600_000),
-  reason: plainText(z.string().trim().min(1).max(500)),
+  reason: freeText(z.string().trim().min(1).max(500)),
 });
 export type ExtendBypassRequest = z.input<typeof extendBypassRequestSchema>;
 export interface ExtendBypassAnswer {

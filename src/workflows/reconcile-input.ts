@@ -4,7 +4,7 @@
  * each, pasteable into the UI. Workflow code: no Node APIs, no I/O.
  */
 import { z } from 'zod';
-import { personSchema, plainLine, plainText } from '../domain';
+import { freeText, personSchema, plainLine } from '../domain';
 import {
   lastClerkErrorSchema,
   MAX_RECONCILE_FAILURES_KEPT,
@@ -58,7 +58,7 @@ export const reconcileUsersInputSchema = z.strictObject({
   /** Count and sample the differences; deliver and write nothing. */
   dryRun: z.boolean().default(false),
   requestedBy: personSchema,
-  reason: plainText(z.string().trim().min(1).max(2_000)),
+  reason: freeText(z.string().trim().min(1).max(2_000)),
   incidentId: plainLine(z.string().trim().min(1).max(200)).optional(),
   /** A real run that would deliver more events than this waits for `decideReconcile`; null: never asks, and skips the plan. */
   approvalAbove: z.number().int().min(0).nullable().default(1_000),
@@ -77,6 +77,6 @@ export type ValidReconcileUsersInput = z.output<typeof reconcileUsersInputSchema
 export const reconcileDecisionSchema = z.strictObject({
   decision: z.enum(['approve', 'reject']),
   approver: personSchema,
-  reason: plainText(z.string().trim().max(2_000)).optional(),
+  reason: freeText(z.string().trim().max(2_000)).optional(),
 });
 export type ReconcileDecision = z.input<typeof reconcileDecisionSchema>;

@@ -17,7 +17,7 @@ import {
 } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { RevocationActivities } from '../activities';
-import { clerkUserIdSchema, describeIssues, personSchema, plainLine, plainText, type TimelineEvent } from '../domain';
+import { clerkUserIdSchema, describeIssues, freeText, personSchema, plainLine, type TimelineEvent } from '../domain';
 import {
   addTotals,
   emptyTotals,
@@ -112,7 +112,7 @@ export const revokeSessionsInputSchema = z.strictObject({
   /** Count what would be revoked; revoke nothing. */
   dryRun: z.boolean().default(false),
   requestedBy: personSchema,
-  reason: plainText(z.string().trim().min(1).max(2_000)),
+  reason: freeText(z.string().trim().min(1).max(2_000)),
   /** The incident this runs for, when started by `incidentWorkflow`. */
   incidentId: plainLine(z.string().trim().min(1).max(200)).optional(),
   /** The instance's maximum session lifetime (Clerk's default: 7 days). */

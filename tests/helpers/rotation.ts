@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ActivityDeps } from '../../src/activities';
 import { createClerkGateway } from '../../src/activities/clerk';
@@ -44,6 +44,8 @@ export function rotationDeps(s: RotationWorkerSetup): ActivityDeps {
       workerKey,
       resolver,
       apiUrl: s.url,
+      // New keys are written next to the worker's (the test's own temporary directory).
+      refPolicy: { envNames: ['CLERK_SECRET_KEY_NEXT*'], dirs: [dirname(s.keyFile)], vault: ['secret/clerk'] },
       ...(p ? { platform: { url: p.url, token: p.token, applicationId: p.applicationId, instance: p.instanceId, storeRef: 'vault:secret/clerk#next_secret_key', delayHours: 0 } } : {}),
     }),
   };
