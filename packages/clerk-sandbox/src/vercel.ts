@@ -209,13 +209,15 @@ export class VercelSandbox {
     this.failAliasJobs = 0;
     this.badDeployments.clear();
     const now = Date.now();
+    // Built a day ago: the history every later deployment (a test's, a drill's) is newer than.
+    const builtAt = now - 86_400_000;
     const first: SandboxDeployment = {
       id: newId('dpl'),
       name: SANDBOX_PROJECT.name,
       url: `${SANDBOX_PROJECT.name}-initial.vercel.app`,
       target: 'production',
-      createdAt: now,
-      readyAt: now,
+      createdAt: builtAt,
+      readyAt: builtAt,
       redeployOf: null,
       env: {},
       meta: { githubCommitSha: hex(40), githubCommitRef: 'main', githubCommitMessage: 'Initial commit' },
