@@ -128,7 +128,7 @@ describe('Vercel: exact requests', () => {
 
   it('aliasStatus: GET /v9/projects/{idOrName} → lastAliasRequest (pending → succeeded), production id, auto-assignment', async () => {
     const { good, bad } = history();
-    sandbox.admin.vercel.settings({ aliasDelayMs: 300 });
+    sandbox.admin.vercel.settings({ aliasDelayMs: 2000 });
     const log: Sent[] = [];
     const r = rollbacksOf(log);
     expect(await r.aliasStatus()).toEqual({ productionDeploymentId: bad.id, autoAssignCustomDomains: true, lastAliasRequest: null });
@@ -137,7 +137,7 @@ describe('Vercel: exact requests', () => {
     await r.rollback(good.id);
     const pending = await r.aliasStatus();
     expect(pending).toMatchObject({ productionDeploymentId: bad.id, autoAssignCustomDomains: false, lastAliasRequest: { type: 'rollback', fromDeploymentId: bad.id, toDeploymentId: good.id, jobStatus: 'pending' } });
-    await new Promise((res) => setTimeout(res, 350));
+    await new Promise((res) => setTimeout(res, 2100));
     expect(await r.aliasStatus()).toMatchObject({ productionDeploymentId: good.id, lastAliasRequest: { jobStatus: 'succeeded', toDeploymentId: good.id } });
   });
 

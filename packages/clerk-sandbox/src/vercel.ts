@@ -96,7 +96,7 @@ export const vercelSettingsSchema = z
     failNext: z.union([failRule, z.array(failRule).max(20)]).nullable().optional(),
     /** A new API token (the old one stops working). */
     token: z.string().min(8).max(200).optional(),
-    /** How long an alias job (rollback, promote) stays `pending` before it completes. */
+    /** How long an alias job (rollback, promote) takes: `pending`, `in-progress` from halfway, then done. */
     aliasDelayMs: z.number().int().min(0).max(600_000).optional(),
     /** The next `n` alias jobs end `failed` (production stays where it was). */
     failAliasJobs: z.number().int().min(0).max(100).optional(),
@@ -271,6 +271,9 @@ export class VercelSandbox {
     const job = this.aliasJob;
     if (job && job.completesAt <= now) events.push({ at: job.completesAt, apply: () => this.finishAliasJob(job.completesAt) });
     for (const e of events.sort((a, b) => a.at - b.at)) e.apply();
+    // Halfway through its delay a job reports `in-progress`, as Vercel's do before they finish.
+    const req = this.lastAliasRequest;
+    if (this.aliasJob && req?.jobStatus === 'pending' && now >= (req.requestedAt + this.aliasJob.completesAt) / 2 && now > req.requestedAt) req.jobStatus = 'in-progress';
   }
 
   private finishBuild(d: SandboxDeployment): void {

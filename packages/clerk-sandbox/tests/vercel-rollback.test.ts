@@ -120,9 +120,9 @@ describe('instant rollback', () => {
     });
   }
 
-  it('lastAliasRequest is pending until the configured delay has passed, then succeeded', async () => {
+  it('lastAliasRequest is pending, in-progress from halfway through the configured delay, then succeeded', async () => {
     const { good, bad } = history();
-    sandbox.admin.vercel.settings({ aliasDelayMs: 400 });
+    sandbox.admin.vercel.settings({ aliasDelayMs: 1200 });
     const t0 = Date.now();
     expect((await rollback(good.id)).status).toBe(201);
     const pending = await project();
@@ -133,7 +133,9 @@ describe('instant rollback', () => {
     const again = await rollback(good.id);
     expect(again.status).toBe(409);
     expect((await json(again)).error).toMatchObject({ code: 'alias_job_in_progress' });
-    await new Promise((r) => setTimeout(r, 450));
+    await new Promise((r) => setTimeout(r, 700));
+    expect((await project()).lastAliasRequest).toMatchObject({ jobStatus: 'in-progress' });
+    await new Promise((r) => setTimeout(r, 600));
     expect((await project()).lastAliasRequest).toMatchObject({ jobStatus: 'succeeded' });
     expect(sandbox.admin.vercel.productionId).toBe(good.id);
   });
