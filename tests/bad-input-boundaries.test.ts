@@ -100,8 +100,9 @@ async function sandboxState(): Promise<unknown> {
   const overview = (await send(sandbox.url, 'GET', '/__sandbox')).body as Record<string, unknown>;
   const stats = (await send(sandbox.url, 'GET', '/__sandbox/stats')).body;
   const pagerduty = (await send(sandbox.url, 'GET', '/__sandbox/pagerduty')).body;
+  const vercel = (await send(sandbox.url, 'GET', '/__sandbox/vercel')).body;
   const { faults, rateLimit, outage, webhooks, app, keys, seed } = overview;
-  return { faults, rateLimit, outage, webhooks, app, keys, seed, stats, pagerduty };
+  return { faults, rateLimit, outage, webhooks, app, keys, seed, stats, pagerduty, vercel };
 }
 
 /** method, path, body (a string or Buffer is sent as it is), the field named, what the message says; `contentType` when not JSON. */
@@ -126,6 +127,14 @@ const ADMIN_ROWS: AdminRow[] = [
   ['PUT', '/__sandbox/pagerduty', { routingKeys: ["R0212'; DROP TABLE services;--"] }, /^routingKeys\.0$/, /must be 32 letters or digits/],
   ['PUT', '/__sandbox/pagerduty', { failNext: { status: 418, count: 1 } }, /^failNext/, /Invalid input/],
   ['PUT', '/__sandbox/pagerduty', { rateLimitPerMinute: 0 }, /^rateLimitPerMinute$/, /Too small/],
+  ['PUT', '/__sandbox/vercel', { badDeployments: ["dpl_x'; DROP TABLE deployments;--"] }, /^badDeployments\.0$/, /must be a deployment id/],
+  ['PUT', '/__sandbox/vercel', { aliasDelayMs: -1 }, /^aliasDelayMs$/, /Too small/],
+  ['PUT', '/__sandbox/vercel', { failAliasJobs: 1_000_000 }, /^failAliasJobs$/, /Too big/],
+  ['POST', '/__sandbox/vercel/deployments', { meta: { githubCommitSha: '$(id)' } }, /^meta\.githubCommitSha$/, /must be a hex commit sha/],
+  ['POST', '/__sandbox/vercel/deployments', { env: { 'BAD KEY; rm -rf /': 'x' } }, /^env/, /must be an env var name|Invalid key/],
+  ['POST', '/__sandbox/vercel/deployments', { meta: { githubCommitMessage: TEN_KB } }, /^meta\.githubCommitMessage$/, /Too big: expected string to have <=1000 characters/],
+  ['POST', '/__sandbox/vercel/deployments', { ageMs: 1e15 }, /^ageMs$/, /Too big/],
+  ['POST', '/__sandbox/vercel/deployments', { bad: 'yes' }, /^bad$/, /expected boolean/],
   ['GET', '/__sandbox/audit?limit=lots', undefined, /^limit$/, /expected number, received NaN/],
   ['GET', '/__sandbox/sessions?status=zombie', undefined, /^status$/, /expected one of "active"/],
   ['POST', '/__sandbox/webhooks/replay', { eventIds: [TEN_KB] }, /^eventIds\.0$/, /Too big: expected string to have <=100 characters/],

@@ -16,6 +16,8 @@ import type { SessionStatus } from './columns';
 import type { StoreStats } from './store';
 import type { WebhookConfig, WebhookEventRecord } from './webhooks';
 import type { PagerDutyOverview, PagerDutySettings } from './pagerduty';
+import type { VercelDeploymentBody, VercelOverview, vercelSettingsSchema } from './vercel';
+import type { z } from 'zod';
 
 export class SandboxAdminHttpError extends Error {
   override readonly name = 'SandboxAdminHttpError';
@@ -130,6 +132,20 @@ export class SandboxAdminClient {
   }
   resetClock(): Promise<ClockSetting> {
     return this.call('DELETE', '/clock');
+  }
+  /** The emulated Vercel: project env, deployments, alias state (`lastAliasRequest`, auto-assign), Edge Config and the log. */
+  vercel(): Promise<VercelOverview> {
+    return this.call('GET', '/vercel');
+  }
+  setVercel(body: z.input<typeof vercelSettingsSchema>): Promise<VercelOverview> {
+    return this.call('PUT', '/vercel', body);
+  }
+  resetVercel(): Promise<VercelOverview> {
+    return this.call('DELETE', '/vercel');
+  }
+  /** A production deployment with given env and meta (`bad: true`: every `/app` route 500 while it serves). */
+  createVercelDeployment(body: VercelDeploymentBody = {}): Promise<VercelOverview['deployments'][number]> {
+    return this.call('POST', '/vercel/deployments', body);
   }
   /** The emulated PagerDuty: routing keys, alerts by dedup key, change events and the log of every event. */
   pagerduty(): Promise<PagerDutyOverview> {

@@ -102,7 +102,7 @@ export {
 export { SESSION_STATUSES, type SessionStatus } from './columns';
 export { ClerkStore, type StoreStats } from './store';
 export { signSvix, type WebhookEventRecord, type WebhookEventType } from './webhooks';
-export { SANDBOX_EDGE_CONFIG_ID, SANDBOX_PROJECT, VercelSandbox, type VercelLogEntry } from './vercel';
+export { SANDBOX_EDGE_CONFIG_ID, SANDBOX_PROJECT, VercelSandbox, type AliasRequest, type VercelDeploymentBody, type VercelLogEntry, type VercelOverview } from './vercel';
 export {
   PAGERDUTY_LIMITS,
   PagerDutySandbox,

@@ -55,6 +55,57 @@ export class DeployRequestRejected extends DeployError {
   readonly retryable = false;
 }
 
+/** Why the platform refused a rollback or promote (Vercel documents 402/404/409/422; the codes are read first, the status second). */
+export const ROLLBACK_REFUSALS = ['unknown_deployment', 'not_ready', 'not_rollback_candidate', 'already_current', 'alias_job_in_progress', 'plan_limit', 'other'] as const;
+export type RollbackRefusal = (typeof ROLLBACK_REFUSALS)[number];
+
+/** A rollback or promote the platform refused: retrying will not change it; another candidate might. */
+export class DeployRollbackRefused extends DeployError {
+  override readonly name = 'DeployRollbackRefused' as const;
+  readonly retryable = false;
+  readonly reason: RollbackRefusal;
+
+  constructor(message: string, init: DeployErrorInit & { reason: RollbackRefusal }) {
+    const { reason, ...rest } = init;
+    super(message, rest);
+    this.reason = reason;
+  }
+
+  override toDetails(): ReturnType<DeployError['toDetails']> & { reason: RollbackRefusal } {
+    return { ...super.toDetails(), reason: this.reason };
+  }
+}
+
+/** The configured adapter has no such capability (Edge Config cannot roll back): a human does it. */
+export class DeployNotSupported extends DeployError {
+  override readonly name = 'DeployNotSupported' as const;
+  readonly retryable = false;
+}
+
+const REFUSAL_BY_CODE: Record<string, RollbackRefusal> = {
+  not_found: 'unknown_deployment',
+  deployment_not_found: 'unknown_deployment',
+  deployment_not_ready: 'not_ready',
+  not_rollback_candidate: 'not_rollback_candidate',
+  deployment_already_current: 'already_current',
+  alias_job_in_progress: 'alias_job_in_progress',
+};
+
+/** A rollback/promote answer that was not 2xx: a 4xx other than auth and 429 becomes `DeployRollbackRefused`. */
+export function rollbackErrorForStatus(adapter: AdapterName, operation: string, status: number, body: { code?: string; message?: string }, retryAfterMs?: number): DeployError {
+  const plain = errorForStatus(adapter, operation, status, body, retryAfterMs);
+  if (plain.name !== 'DeployRequestRejected') return plain;
+  const byStatus: RollbackRefusal = status === 404 ? 'unknown_deployment' : status === 402 ? 'plan_limit' : 'other';
+  const reason = (body.code ? REFUSAL_BY_CODE[body.code] : undefined) ?? byStatus;
+  return new DeployRollbackRefused(`${adapter}: ${operation} refused (${status}, ${reason})${body.message ? `: ${body.message}` : ''}`, {
+    adapter,
+    operation,
+    status,
+    reason,
+    ...(body.code ? { code: body.code } : {}),
+  });
+}
+
 /** What to do about a 401/403, per adapter: named in the failure so the on-call knows the fix. */
 export const AUTH_FIX: Record<AdapterName, string> = {
   vercel: 'set VERCEL_TOKEN to a Vercel access token with access to VERCEL_PROJECT (and VERCEL_TEAM_ID for a team project), then restart the worker',

@@ -15,6 +15,8 @@ export interface HttpCall {
   body?: string;
   timeoutMs: number;
   fetch?: typeof fetch;
+  /** How a non-2xx answer is classified; default `errorForStatus` (rollbacks use their own). */
+  classify?: typeof errorForStatus;
 }
 
 /** Vercel's error body is `{ error: { code, message } }`; anything else is summarised by its start. */
@@ -51,7 +53,7 @@ export async function callJson(call: HttpCall): Promise<unknown> {
     throw new DeployUnavailable(`${call.adapter}: ${call.operation} failed: ${why}`, { adapter: call.adapter, operation: call.operation, cause: err });
   }
   const text = await res.text();
-  if (!res.ok) throw errorForStatus(call.adapter, call.operation, res.status, errorBody(text), retryAfterMs(res.headers));
+  if (!res.ok) throw (call.classify ?? errorForStatus)(call.adapter, call.operation, res.status, errorBody(text), retryAfterMs(res.headers));
   if (!text.trim()) return undefined;
   try {
     return JSON.parse(text);

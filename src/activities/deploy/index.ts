@@ -8,9 +8,37 @@ import { vercelEdgeConfigAdapter, vercelEnvAdapter, type VercelOptions } from '.
 import { webhookAdapter } from './webhook';
 import type { DeployAdapter } from './types';
 
-export type { AdapterName, DeployAdapter, Deployment, DeploymentState, SetValueOptions, ValueChange } from './types';
+export type {
+  AdapterName,
+  AliasJobStatus,
+  AliasRequest,
+  AliasRequested,
+  AliasStatus,
+  DeployAdapter,
+  Deployment,
+  DeploymentState,
+  EnvWrite,
+  ProductionDeployment,
+  RollbackCapability,
+  SetValueOptions,
+  ValueChange,
+} from './types';
 export { DEPLOYMENT_STATES } from './types';
-export { DeployAuthFailed, DeployError, DeployRateLimited, DeployRequestRejected, DeployUnavailable, isDeployError, toDeployFailure, AUTH_FIX } from './errors';
+export {
+  DeployAuthFailed,
+  DeployError,
+  DeployNotSupported,
+  DeployRateLimited,
+  DeployRequestRejected,
+  DeployRollbackRefused,
+  DeployUnavailable,
+  isDeployError,
+  toDeployFailure,
+  AUTH_FIX,
+  ROLLBACK_REFUSALS,
+  type RollbackRefusal,
+} from './errors';
+export { rollbackSupport, type RollbackSupport } from './activities';
 export { vercelEdgeConfigAdapter, vercelEnvAdapter, VERCEL_API_URL } from './vercel';
 export { signRunbookWebhook, verifyRunbookWebhook, webhookAdapter, WEBHOOK_HEADERS, WEBHOOK_TOLERANCE_SECONDS } from './webhook';
 

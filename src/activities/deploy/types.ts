@@ -42,6 +42,68 @@ export interface SetValueOptions {
   marker?: string;
 }
 
+/** A production deployment as a rollback candidate: when it was built and from what. */
+export interface ProductionDeployment {
+  id: string;
+  url: string | null;
+  state: DeploymentState;
+  /** Creation time (ms since epoch): the env it captured is the project env of then. */
+  createdAt: number;
+  /** Has served production: only those can be rolled back to (Vercel's `isRollbackCandidate`). */
+  rollbackCandidate: boolean;
+  /** Commit, branch and message when the platform reports them (Vercel's `meta.githubCommit*`). */
+  commit: { sha: string | null; ref: string | null; message: string | null };
+}
+
+export type AliasJobStatus = 'pending' | 'in-progress' | 'succeeded' | 'failed' | 'skipped';
+
+/** The platform's last move of production (Vercel's `lastAliasRequest`). */
+export interface AliasRequest {
+  type: 'rollback' | 'promote';
+  fromDeploymentId: string;
+  toDeploymentId: string;
+  jobStatus: AliasJobStatus;
+  requestedAt: number;
+}
+
+/** Where production is now, and whether new builds take it (Vercel: `autoAssignCustomDomains`, off after a rollback). */
+export interface AliasStatus {
+  productionDeploymentId: string | null;
+  autoAssignCustomDomains: boolean | null;
+  lastAliasRequest: AliasRequest | null;
+}
+
+/** A project env var's write: what the runbook's markers (the `comment`) and times say. No value. */
+export interface EnvWrite {
+  key: string;
+  comment: string | null;
+  createdAt: number | null;
+  updatedAt: number | null;
+}
+
+/** What a rollback or promote request returned: accepted, the outcome comes from `aliasStatus()` (or the platform's own report). */
+export interface AliasRequested {
+  adapter: AdapterName;
+  type: 'rollback' | 'promote';
+  toDeploymentId: string;
+}
+
+/**
+ * Rolling production back to an earlier deployment, and undoing it (promote). Vercel has all of it;
+ * the signed webhook only sends the two requests (its receiver reports nothing back).
+ */
+export interface RollbackCapability {
+  /** Production deployments newest first (Vercel: READY rollback candidates only, created before `until`). */
+  listProductionDeployments?(opts: { until?: number; limit: number }): Promise<ProductionDeployment[]>;
+  /** Point production at `deploymentId` (an instant rollback: that build, with its own env). */
+  rollback(deploymentId: string, opts?: { description?: string }): Promise<AliasRequested>;
+  /** Point production at `deploymentId` and let new builds take production again (the undo). */
+  promote(deploymentId: string): Promise<AliasRequested>;
+  aliasStatus?(): Promise<AliasStatus>;
+  /** Production env writes with their markers, to tell which build carries what the runbook wrote. */
+  envWrites?(): Promise<EnvWrite[]>;
+}
+
 export interface DeployAdapter {
   readonly name: AdapterName;
   /** True when a change reaches the app only with the next deployment (Vercel project env). */
@@ -50,8 +112,14 @@ export interface DeployAdapter {
   setValue(key: string, value: string, opts?: SetValueOptions): Promise<ValueChange>;
   /** Remove `key` from production; `absent` when it was not set. */
   removeValue(key: string): Promise<ValueChange>;
-  /** Redeploy the current production deployment (only adapters with `needsRedeploy`). */
-  redeploy?(): Promise<Deployment>;
+  /**
+   * Redeploy the current production deployment, or `fromDeploymentId`'s source, with today's env
+   * (only adapters with `needsRedeploy`). After a Vercel rollback the new build does not take
+   * production by itself: promote it once READY.
+   */
+  redeploy?(fromDeploymentId?: string): Promise<Deployment>;
   /** A deployment's state, by id. */
   deployment?(id: string): Promise<Deployment>;
+  /** Absent: this platform cannot roll back (Edge Config: see `rollbackSupport`). */
+  readonly rollbacks?: RollbackCapability;
 }

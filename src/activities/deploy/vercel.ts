@@ -6,8 +6,13 @@
  *   (`GET /v6/deployments?projectId=…&target=production&state=READY&limit=1`), a redeploy of it
  *   (`POST /v13/deployments` `{name, deploymentId, target: "production"}`) and its state
  *   (`GET /v13/deployments/{id}`, `readyState`).
+ * - rollback (checked 2026-12-02): candidates `GET /v6/deployments?projectId=…&target=production&
+ *   state=READY&rollbackCandidate=true&until=…`; instant rollback `POST /v1/projects/{projectId}/
+ *   rollback/{deploymentId}` (201; the CLI calls `/v9/…` with `{}`, we send `{}` too); the undo
+ *   `POST /v10/projects/{projectId}/promote/{deploymentId}` (201/202, no rebuild); the outcome in
+ *   `GET /v9/projects/{idOrName}` → `lastAliasRequest`, `targets.production`, `autoAssignCustomDomains`.
  * - Edge Config: `PATCH /v1/edge-config/{ecfg_…}/items` `{items: [{operation, key, value}]}`;
- *   no redeploy, the app sees it within seconds.
+ *   no redeploy, the app sees it within seconds; no deployments, so no rollback.
  * Every call: `Authorization: Bearer <token>`, `teamId` query parameter when configured.
  *
  * Hand-built requests rather than `@vercel/sdk` (weighed 2026-12-02, 1.28.35): the SDK checks every
@@ -16,9 +21,9 @@
  * save little: the error kinds, Retry-After, timeouts and the schemas of the four fields we read stay.
  */
 import { z } from 'zod';
-import { DeployRequestRejected, DeployUnavailable, type AdapterName } from './errors';
+import { DeployRequestRejected, DeployUnavailable, errorForStatus, rollbackErrorForStatus, type AdapterName } from './errors';
 import { callJson } from './http';
-import { DEPLOYMENT_STATES, type DeployAdapter, type Deployment, type SetValueOptions, type ValueChange } from './types';
+import { DEPLOYMENT_STATES, type AliasRequested, type AliasStatus, type DeployAdapter, type Deployment, type ProductionDeployment, type RollbackCapability, type SetValueOptions, type ValueChange } from './types';
 
 export const VERCEL_API_URL = 'https://api.vercel.com';
 
@@ -45,10 +50,46 @@ const createEnvAnswer = z
     failed: z.array(z.object({ error: z.object({ code: z.string().optional(), message: z.string().optional(), key: z.string().optional() }).loose() }).loose()).default([]),
   })
   .loose();
-const envList = z.object({ envs: z.array(z.object({ id: z.string(), key: z.string(), target: z.union([z.array(z.string()), z.string()]).optional(), comment: z.string().nullish() }).loose()) }).loose();
-const deploymentAnswer = z.object({ id: z.string(), url: z.string().nullish(), readyState: z.enum(DEPLOYMENT_STATES) }).loose();
+const envList = z
+  .object({
+    envs: z.array(
+      z.object({ id: z.string(), key: z.string(), target: z.union([z.array(z.string()), z.string()]).optional(), comment: z.string().nullish(), createdAt: z.number().nullish(), updatedAt: z.number().nullish() }).loose(),
+    ),
+  })
+  .loose();
+const deploymentAnswer = z.object({ id: z.string(), name: z.string().optional(), url: z.string().nullish(), readyState: z.enum(DEPLOYMENT_STATES) }).loose();
 const deploymentList = z
-  .object({ deployments: z.array(z.object({ uid: z.string(), name: z.string(), url: z.string().nullish(), readyState: z.enum(DEPLOYMENT_STATES).optional(), state: z.enum(DEPLOYMENT_STATES).optional() }).loose()) })
+  .object({
+    deployments: z.array(
+      z
+        .object({
+          uid: z.string(),
+          name: z.string(),
+          url: z.string().nullish(),
+          readyState: z.enum(DEPLOYMENT_STATES).optional(),
+          state: z.enum(DEPLOYMENT_STATES).optional(),
+          created: z.number().optional(),
+          createdAt: z.number().optional(),
+          isRollbackCandidate: z.boolean().nullish(),
+          meta: z.record(z.string(), z.unknown()).nullish(),
+        })
+        .loose(),
+    ),
+  })
+  .loose();
+const aliasRequest = z.object({
+  type: z.enum(['rollback', 'promote']),
+  fromDeploymentId: z.string(),
+  toDeploymentId: z.string(),
+  jobStatus: z.enum(['pending', 'in-progress', 'succeeded', 'failed', 'skipped']),
+  requestedAt: z.number(),
+});
+const projectAnswer = z
+  .object({
+    autoAssignCustomDomains: z.boolean().nullish(),
+    lastAliasRequest: aliasRequest.loose().nullish(),
+    targets: z.object({ production: z.object({ id: z.string() }).loose().nullish() }).loose().nullish(),
+  })
   .loose();
 
 class VercelApi {
@@ -61,7 +102,7 @@ class VercelApi {
   }
 
   /** `path` may carry its own query; `teamId` is appended when configured. */
-  async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, operation: string, schema: z.ZodType<T>, body?: unknown): Promise<T> {
+  async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, operation: string, schema: z.ZodType<T>, body?: unknown, classify: typeof errorForStatus = errorForStatus): Promise<T> {
     const url = new URL(this.base + path);
     if (this.opts.teamId) url.searchParams.set('teamId', this.opts.teamId);
     const answer = await callJson({
@@ -73,6 +114,7 @@ class VercelApi {
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       timeoutMs: this.opts.timeoutMs ?? 10_000,
       ...(this.opts.fetch ? { fetch: this.opts.fetch } : {}),
+      classify,
     });
     const parsed = schema.safeParse(answer);
     if (!parsed.success) {
@@ -100,11 +142,55 @@ export function vercelEnvAdapter(opts: VercelOptions): DeployAdapter {
     if (!d) throw new DeployRequestRejected(`vercel: project ${opts.project} has no READY production deployment to redeploy`, { adapter: 'vercel', operation: 'GET /v6/deployments' });
     return { id: d.uid, name: d.name };
   }
+  async function source(id: string): Promise<{ id: string; name: string }> {
+    const d = await api.call('GET', `/v13/deployments/${enc(id)}`, 'GET /v13/deployments/{idOrUrl}', deploymentAnswer);
+    return { id: d.id, name: d.name ?? opts.project };
+  }
   const toDeployment = (d: z.infer<typeof deploymentAnswer>): Deployment => ({ id: d.id, url: d.url ?? null, state: d.readyState });
+  const metaString = (meta: Record<string, unknown> | null | undefined, key: string) => (typeof meta?.[key] === 'string' ? meta[key] : null);
+  const toProduction = (d: z.infer<typeof deploymentList>['deployments'][number]): ProductionDeployment => ({
+    id: d.uid,
+    url: d.url ?? null,
+    state: d.readyState ?? d.state ?? 'READY',
+    createdAt: d.createdAt ?? d.created ?? 0,
+    rollbackCandidate: d.isRollbackCandidate ?? false,
+    commit: { sha: metaString(d.meta, 'githubCommitSha'), ref: metaString(d.meta, 'githubCommitRef'), message: metaString(d.meta, 'githubCommitMessage') },
+  });
+  const aliasCall = async (type: 'rollback' | 'promote', deploymentId: string, description?: string): Promise<AliasRequested> => {
+    const path = type === 'rollback' ? `/v1/projects/${p}/rollback/${enc(deploymentId)}` : `/v10/projects/${p}/promote/${enc(deploymentId)}`;
+    const query = description ? `?${new URLSearchParams({ description }).toString()}` : '';
+    const operation = type === 'rollback' ? 'POST /v1/projects/{projectId}/rollback/{deploymentId}' : 'POST /v10/projects/{projectId}/promote/{deploymentId}';
+    await api.call('POST', path + query, operation, z.unknown(), {}, rollbackErrorForStatus);
+    return { adapter: 'vercel', type, toDeploymentId: deploymentId };
+  };
+  const rollbacks: RollbackCapability = {
+    async listProductionDeployments({ until, limit }): Promise<ProductionDeployment[]> {
+      const q = new URLSearchParams({ projectId: opts.project, target: 'production', state: 'READY', rollbackCandidate: 'true', limit: String(Math.min(Math.max(1, limit), 100)) });
+      if (until !== undefined) q.set('until', String(until));
+      const list = await api.call('GET', `/v6/deployments?${q.toString()}`, 'GET /v6/deployments', deploymentList);
+      return list.deployments.map(toProduction);
+    },
+    rollback: (deploymentId, o = {}) => aliasCall('rollback', deploymentId, o.description),
+    promote: (deploymentId) => aliasCall('promote', deploymentId),
+    async aliasStatus(): Promise<AliasStatus> {
+      const project = await api.call('GET', `/v9/projects/${p}`, 'GET /v9/projects/{idOrName}', projectAnswer);
+      const last = project.lastAliasRequest;
+      return {
+        productionDeploymentId: project.targets?.production?.id ?? null,
+        autoAssignCustomDomains: project.autoAssignCustomDomains ?? null,
+        lastAliasRequest: last ? { type: last.type, fromDeploymentId: last.fromDeploymentId, toDeploymentId: last.toDeploymentId, jobStatus: last.jobStatus, requestedAt: last.requestedAt } : null,
+      };
+    },
+    async envWrites() {
+      const list = await api.call('GET', `/v10/projects/${p}/env`, 'GET /v10/projects/{idOrName}/env', envList);
+      return list.envs.filter((e) => production(e.target)).map((e) => ({ key: e.key, comment: e.comment ?? null, createdAt: e.createdAt ?? null, updatedAt: e.updatedAt ?? null }));
+    },
+  };
 
   return {
     name: 'vercel',
     needsRedeploy: true,
+    rollbacks,
     async setValue(key: string, value: string, o: SetValueOptions = {}): Promise<ValueChange> {
       if (o.marker) {
         const list = await api.call('GET', `/v10/projects/${p}/env`, 'GET /v10/projects/{idOrName}/env', envList);
@@ -131,8 +217,9 @@ export function vercelEnvAdapter(opts: VercelOptions): DeployAdapter {
       await api.call('DELETE', `/v9/projects/${p}/env/${enc(env.id)}`, 'DELETE /v9/projects/{idOrName}/env/{id}', z.unknown());
       return { adapter: 'vercel', key, action: 'removed', id: env.id };
     },
-    async redeploy(): Promise<Deployment> {
-      const current = await currentProduction();
+    /** Without `fromDeploymentId`: the current production deployment (the newest READY one). */
+    async redeploy(fromDeploymentId?: string): Promise<Deployment> {
+      const current = fromDeploymentId ? await source(fromDeploymentId) : await currentProduction();
       const body = { name: current.name, deploymentId: current.id, target: 'production' };
       return toDeployment(await api.call('POST', '/v13/deployments', 'POST /v13/deployments', deploymentAnswer, body));
     },

@@ -1,16 +1,25 @@
 /**
  * The signed-webhook adapter, for any platform: each change is one POST of a JSON body
- * `{ id, type: "env.set" | "env.remove", key, value?, sensitive, sentAt }` with three headers:
+ * `{ id, type: "env.set" | "env.remove", key, value?, sensitive, sentAt }`, or for a rollback and
+ * its undo `{ id, type: "deployment.rollback" | "deployment.promote", deploymentId, description?, sentAt }`,
+ * with three headers:
  * - `X-Runbook-Delivery`: the body's id, for logs; replay protection keys on the body's (signed) id,
  * - `X-Runbook-Timestamp`: Unix seconds (a receiver refuses one older than 5 minutes),
  * - `X-Runbook-Signature`: `v1=` + hex HMAC-SHA256 of `<timestamp>.<raw body>`, keyed by
  *   DEPLOY_WEBHOOK_SECRET.
  * The receiver applies the change and answers 2xx (docs/bypass.md has the recipe, and
- * `verifyRunbookWebhook` below is the check it runs).
+ * `verifyRunbookWebhook` below is the check it runs). It reports nothing back: after a rollback the
+ * probes are the only confirmation (docs/rollback.md).
  */
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { callJson } from './http';
-import type { DeployAdapter, SetValueOptions, ValueChange } from './types';
+import { rollbackErrorForStatus } from './errors';
+import type { AliasRequested, DeployAdapter, SetValueOptions, ValueChange } from './types';
+
+type WebhookMessage =
+  | { type: 'env.set'; key: string; value: string; sensitive: boolean }
+  | { type: 'env.remove'; key: string; sensitive: false }
+  | { type: 'deployment.rollback' | 'deployment.promote'; deploymentId: string; description?: string };
 
 export const WEBHOOK_HEADERS = { delivery: 'x-runbook-delivery', timestamp: 'x-runbook-timestamp', signature: 'x-runbook-signature' } as const;
 export const WEBHOOK_TOLERANCE_SECONDS = 300;
@@ -85,16 +94,17 @@ export function verifyRunbookWebhook(
 }
 
 export function webhookAdapter(opts: WebhookOptions): DeployAdapter {
-  const send = async (type: 'env.set' | 'env.remove', key: string, value?: string, sensitive = false) => {
+  const send = async (message: WebhookMessage) => {
     const now = opts.now ?? Date.now;
     const id = (opts.newId ?? randomUUID)();
-    const body = JSON.stringify({ id, type, key, ...(value !== undefined ? { value } : {}), sensitive, sentAt: new Date(now()).toISOString() });
+    const body = JSON.stringify({ id, ...message, sentAt: new Date(now()).toISOString() });
     const timestamp = Math.floor(now() / 1000);
+    const deployment = message.type === 'deployment.rollback' || message.type === 'deployment.promote';
     await callJson({
       adapter: 'webhook',
       method: 'POST',
       url: opts.url,
-      operation: `POST ${type} webhook`,
+      operation: `POST ${message.type} webhook`,
       headers: {
         'content-type': 'application/json',
         [WEBHOOK_HEADERS.delivery]: id,
@@ -104,18 +114,25 @@ export function webhookAdapter(opts: WebhookOptions): DeployAdapter {
       body,
       timeoutMs: opts.timeoutMs ?? 10_000,
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
+      ...(deployment ? { classify: rollbackErrorForStatus } : {}),
     });
     return id;
+  };
+  const alias = async (type: 'rollback' | 'promote', deploymentId: string, description?: string): Promise<AliasRequested> => {
+    await send({ type: `deployment.${type}`, deploymentId, ...(description ? { description } : {}) });
+    return { adapter: 'webhook', type, toDeploymentId: deploymentId };
   };
   return {
     name: 'webhook',
     needsRedeploy: false,
+    // The receiver rolls back its own platform; it lists nothing and reports no alias status.
+    rollbacks: { rollback: (deploymentId, o = {}) => alias('rollback', deploymentId, o.description), promote: (deploymentId) => alias('promote', deploymentId) },
     async setValue(key: string, value: string, o: SetValueOptions = {}): Promise<ValueChange> {
-      const id = await send('env.set', key, value, o.sensitive ?? false);
+      const id = await send({ type: 'env.set', key, value, sensitive: o.sensitive ?? false });
       return { adapter: 'webhook', key, action: 'set', id };
     },
     async removeValue(key: string): Promise<ValueChange> {
-      const id = await send('env.remove', key);
+      const id = await send({ type: 'env.remove', key, sensitive: false });
       return { adapter: 'webhook', key, action: 'removed', id };
     },
   };

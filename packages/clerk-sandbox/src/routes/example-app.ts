@@ -70,7 +70,7 @@ export async function exampleApp(app: FastifyInstance, ctx: ServerContext): Prom
     const base = {
       sandbox: true,
       sdk: { name: '@clerk/backend', version: admin.app.sdkVersion ?? version },
-      middleware: admin.app.middlewareFailure ? 'failing' : 'ok',
+      middleware: admin.app.middlewareFailure || vercel.servingBad() ? 'failing' : 'ok',
       // What the app is configured with, for diagnostics: where it is served, where its session cookie lives, which instance it names.
       url: `${origin}/`,
       origin,
@@ -106,6 +106,10 @@ export async function exampleApp(app: FastifyInstance, ctx: ServerContext): Prom
   const page = (title: string) => async (req: FastifyRequest, reply: FastifyReply) => {
     if (admin.app.middlewareFailure) {
       return reply.code(500).send({ error: 'Internal Server Error', message: 'clerkMiddleware() failed: unable to authenticate the request (sandbox middlewareFailure switch)', sandbox: true });
+    }
+    // A bad build (the sandbox's badDeployments): its middleware throws on every page while it serves.
+    if (vercel.servingBad()) {
+      return reply.code(500).send({ error: 'Internal Server Error', message: `clerkMiddleware() failed in deployment ${vercel.productionId} (sandbox bad deployment)`, sandbox: true });
     }
     const { decision, source } = decide(req.url);
     if (decision.action === 'closed') {

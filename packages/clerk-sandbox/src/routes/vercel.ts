@@ -1,7 +1,8 @@
 /**
  * The sandbox's emulation of the Vercel REST API endpoints the runbook's deploy adapters call
  * (same paths, shapes and `{error: {code, message}}` bodies; see src/activities/deploy/vercel.ts),
- * and its admin routes `/__sandbox/vercel` (GET state and log, PUT settings, DELETE reset).
+ * and its admin routes `/__sandbox/vercel` (GET state and log, PUT settings, DELETE reset,
+ * POST `/__sandbox/vercel/deployments` a deployment with given env and meta: "deploy a bad build").
  * One project (`example-app`, `prj_sandboxexampleapp`) and one Edge Config (`ecfg_sandboxexampleapp`);
  * any bearer token other than the sandbox's is refused with 403, as Vercel does.
  */
@@ -9,7 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { parseInput, type RouteKey } from '../schemas';
 import type { ServerContext } from '../server-context';
-import { SANDBOX_EDGE_CONFIG_ID, SANDBOX_PROJECT, vercelSettingsSchema, type SandboxDeployment, type VercelEnvVar, type VercelSandbox } from '../vercel';
+import { AliasRefusal, SANDBOX_EDGE_CONFIG_ID, SANDBOX_PROJECT, vercelSettingsSchema, type AliasRequest, type VercelDeploymentBody, type SandboxDeployment, type VercelEnvVar, type VercelSandbox } from '../vercel';
 
 function vercelError(reply: FastifyReply, status: number, code: string, message: string, extra: Record<string, unknown> = {}): FastifyReply {
   return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ error: { code, message, ...extra } }));
@@ -62,9 +63,40 @@ function deploymentJson(v: VercelSandbox, d: SandboxDeployment) {
     createdAt: d.createdAt,
     ...(readyState === 'READY' ? { ready: d.readyAt } : {}),
     alias: d.id === v.productionId ? [`${d.name}.vercel.app`] : [],
-    meta: d.redeployOf ? { redeployOf: d.redeployOf } : {},
+    meta: { ...d.meta, ...(d.redeployOf ? { redeployOf: d.redeployOf } : {}) },
   };
 }
+
+/** An item of `GET /v6/deployments`, with the fields Vercel lists. */
+function listedJson(v: VercelSandbox, d: SandboxDeployment) {
+  const readyState = v.readyState(d);
+  return {
+    uid: d.id,
+    name: d.name,
+    url: d.url,
+    created: d.createdAt,
+    createdAt: d.createdAt,
+    buildingAt: d.createdAt,
+    ...(readyState === 'READY' || readyState === 'ERROR' ? { ready: d.readyAt } : {}),
+    state: readyState,
+    readyState,
+    type: 'LAMBDAS',
+    target: d.target,
+    meta: { ...d.meta, ...(d.redeployOf ? { redeployOf: d.redeployOf } : {}) },
+    isRollbackCandidate: d.rollbackCandidate,
+    source: 'git',
+  };
+}
+
+const listQuery = z.object({
+  projectId: z.string().optional(),
+  target: z.string().optional(),
+  state: z.string().optional(),
+  since: z.coerce.number().int().min(0).optional(),
+  until: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  rollbackCandidate: z.enum(['true', 'false']).optional(),
+}).loose();
 
 export async function vercelApi(app: FastifyInstance, ctx: ServerContext): Promise<void> {
   const v = ctx.admin.vercel;
@@ -122,21 +154,24 @@ export async function vercelApi(app: FastifyInstance, ctx: ServerContext): Promi
     return envJson(removed);
   });
 
-  app.get<{ Querystring: { projectId?: string; target?: string; state?: string; limit?: string } }>('/v6/deployments', route('GET /v6/deployments'), async (req) => {
+  app.get('/v6/deployments', route('GET /v6/deployments'), async (req, reply) => {
     v.advance();
-    const { projectId, target, state, limit } = req.query;
+    const parsed = listQuery.safeParse(req.query);
+    if (!parsed.success) return vercelError(reply, 400, 'bad_request', `Invalid request: ${first(parsed.error)}`);
+    const { projectId, target, state, since, until, limit, rollbackCandidate } = parsed.data;
     const states = state ? state.split(',') : null;
-    const list = v.deployments
+    // Newest first; `until`/`since` bound the creation time (exclusive), `pagination.next` is the `until` of the next page.
+    const matching = v.deployments
       .filter(() => !projectId || projectId === SANDBOX_PROJECT.id || projectId === SANDBOX_PROJECT.name)
       .filter((d) => !target || d.target === target)
       .filter((d) => !states || states.includes(v.readyState(d)))
-      .sort((a, b) => b.createdAt - a.createdAt)
-      .slice(0, Math.min(Number(limit) || 20, 100))
-      .map((d) => {
-        const readyState = v.readyState(d);
-        return { uid: d.id, name: d.name, url: d.url, created: d.createdAt, state: readyState, readyState, target: d.target, createdAt: d.createdAt };
-      });
-    return { deployments: list, pagination: { count: list.length, next: null, prev: null } };
+      .filter((d) => since === undefined || d.createdAt > since)
+      .filter((d) => until === undefined || d.createdAt < until)
+      .filter((d) => rollbackCandidate === undefined || d.rollbackCandidate === (rollbackCandidate === 'true'))
+      .sort((a, b) => b.createdAt - a.createdAt);
+    const page = matching.slice(0, limit);
+    const next = matching.length > page.length ? (page.at(-1)?.createdAt ?? null) : null;
+    return { deployments: page.map((d) => listedJson(v, d)), pagination: { count: page.length, next, prev: page[0]?.createdAt ?? null } };
   });
 
   app.post('/v13/deployments', route('POST /v13/deployments'), async (req, reply) => {
@@ -156,6 +191,42 @@ export async function vercelApi(app: FastifyInstance, ctx: ServerContext): Promi
     if (!d) return vercelError(reply, 404, 'not_found', `Deployment not found: ${req.params.idOrUrl}`);
     return deploymentJson(v, d);
   });
+
+  const projectJson = () => {
+    v.advance();
+    const prod = v.deployment(v.productionId);
+    return {
+      id: SANDBOX_PROJECT.id,
+      name: SANDBOX_PROJECT.name,
+      framework: 'nextjs',
+      autoAssignCustomDomains: v.autoAssignCustomDomains,
+      lastAliasRequest: v.lastAliasRequest,
+      // Vercel's older field the CLI read before lastAliasRequest: the rollback target, if the last job was a rollback.
+      lastRollbackTarget: v.lastAliasRequest?.type === 'rollback' ? v.lastAliasRequest : null,
+      targets: prod ? { production: { ...deploymentJson(v, prod), alias: [`${prod.name}.vercel.app`] } } : {},
+      latestDeployments: [...v.deployments].sort((a, b) => b.createdAt - a.createdAt).slice(0, 5).map((d) => deploymentJson(v, d)),
+    };
+  };
+  app.get<{ Params: { idOrName: string } }>('/v9/projects/:idOrName', route('GET /v9/projects/{idOrName}'), async (req, reply) => {
+    if (!project(req, reply)) return reply;
+    return projectJson();
+  });
+
+  // Instant rollback and promote: an alias job; 201/202 with no body, the outcome in `lastAliasRequest`.
+  const alias = (type: AliasRequest['type'], status: 201 | 202) => async (req: FastifyRequest<{ Params: { projectId: string; deploymentId: string } }>, reply: FastifyReply) => {
+    const p = req.params.projectId;
+    if (p !== SANDBOX_PROJECT.id && p !== SANDBOX_PROJECT.name) return vercelError(reply, 404, 'not_found', `Project not found: ${p}`);
+    try {
+      v.requestAlias(type, req.params.deploymentId);
+    } catch (err) {
+      if (err instanceof AliasRefusal) return vercelError(reply, err.status, err.code, err.message);
+      throw err;
+    }
+    return reply.code(status).send();
+  };
+  app.post('/v1/projects/:projectId/rollback/:deploymentId', route('POST /v1/projects/{projectId}/rollback/{deploymentId}'), alias('rollback', 201));
+  app.post('/v9/projects/:projectId/rollback/:deploymentId', route('POST /v9/projects/{projectId}/rollback/{deploymentId}'), alias('rollback', 201));
+  app.post('/v10/projects/:projectId/promote/:deploymentId', route('POST /v10/projects/{projectId}/promote/{deploymentId}'), alias('promote', 202));
 
   app.patch<{ Params: { edgeConfigId: string } }>('/v1/edge-config/:edgeConfigId/items', route('PATCH /v1/edge-config/{edgeConfigId}/items'), async (req, reply) => {
     if (req.params.edgeConfigId !== SANDBOX_EDGE_CONFIG_ID) return vercelError(reply, 404, 'not_found', `Edge Config not found: ${req.params.edgeConfigId}`);
@@ -179,6 +250,10 @@ export async function vercelApi(app: FastifyInstance, ctx: ServerContext): Promi
   app.delete('/__sandbox/vercel', async () => {
     v.reset();
     return v.overview();
+  });
+  app.post('/__sandbox/vercel/deployments', async (req, reply) => {
+    const d = v.createDeployment((req.body ?? {}) as VercelDeploymentBody);
+    return reply.code(201).send(v.overview().deployments.find((x) => x.id === d.id));
   });
 }
 
