@@ -3,13 +3,16 @@
  * malformed argument with one `error:` line naming it (exit 2, no stack trace, nothing sent to
  * Temporal: the address is unreachable); the sandbox's admin API answers 400 naming the field and
  * changes nothing; the codec server answers 4xx with a message naming what is wrong and still
- * serves a good request. Workflow starts and updates are in bad-input.test.ts.
+ * serves a good request; the alert intake answers 4xx naming the field and opens nothing. Workflow
+ * starts and updates are in bad-input.test.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncryptionCodec, ENCODING, keyRing, METADATA_ENCODING_KEY, METADATA_KEY_ID_KEY } from '../src/codec';
 import { startCodecServer, type RunningCodecServer } from '../src/codec/server';
+import { alertRulesSchema, DEFAULT_ALERT_RULES } from '../src/intake/rules';
+import { createAlertIntakeServer, type OpenOrJoinRequest } from '../src/intake/server';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { runCli } from './helpers/cli';
 import { huge, MB_STRING } from './helpers/bad-input';
@@ -271,5 +274,71 @@ describe('the codec server decodes only for its own Host names and the UI origin
     } finally {
       await named.close();
     }
+  });
+});
+
+// -- alert intake ---------------------------------------------------------------------------------
+
+/** Alertmanager's webhook payload version 4 with one ClerkAPI5xx alert; `over` replaces top-level fields. */
+const amPayload = (alert: Record<string, unknown> = {}, over: Record<string, unknown> = {}) => ({
+  version: '4',
+  groupKey: '{}:{alertname="ClerkAPI5xx"}',
+  status: 'firing',
+  receiver: 'runbook',
+  alerts: [{ status: 'firing', labels: { alertname: 'ClerkAPI5xx' }, annotations: {}, startsAt: '2026-12-02T03:00:00Z', fingerprint: 'f1', ...alert }],
+  ...over,
+});
+
+type IntakeRow = [path: string, what: string, body: unknown, status: number, message: RegExp];
+const INTAKE_ROWS: IntakeRow[] = [
+  ['/alerts/alertmanager', 'another payload version', amPayload({}, { version: "4'; DROP TABLE alerts;--" }), 400, /^version: must be "4"/],
+  ['/alerts/alertmanager', 'a startsAt that is a command', amPayload({ startsAt: '$(rm -rf /)' }), 400, /^alerts\.0\.startsAt: must be an RFC 3339 date-time/],
+  ['/alerts/alertmanager', 'a label of a megabyte', amPayload({ labels: { alertname: MB_STRING } }), 400, /^alerts\.0\.labels\.alertname: Too big/],
+  ['/alerts/alertmanager', 'too many alerts', amPayload({}, { alerts: huge(1001, (i) => ({ status: 'firing', labels: {}, startsAt: '2026-12-02T03:00:00Z', fingerprint: `f${i}` })) }), 400, /^alerts: Too big: expected array to have <=1000 items/],
+  ['/alerts/alertmanager', 'labels that are not strings', amPayload({ labels: { alertname: { $ne: null } } }), 400, /^alerts\.0\.labels\.alertname: .*expected string, received object/],
+  ['/alerts/grafana', 'no orgId', amPayload(), 400, /^orgId: .*expected number, received undefined/],
+  ['/alerts/grafana', 'values that are not numbers', { ...amPayload({ values: { B: '<script>' } }), orgId: 1 }, 400, /^alerts\.0\.values\.B: .*expected number, received string/],
+  ['/alerts/alertmanager', 'a body that is not JSON', '{"version": "4", ', 400, /^body: not valid JSON/],
+  ['/alerts/alertmanager', 'a body above 2 MB', { ...amPayload(), pad: 'x'.repeat(3 * 1024 * 1024) }, 413, /^body: larger than the limit/],
+];
+
+describe('the alert intake answers 4xx naming the field, opens nothing, and still serves', () => {
+  const token = randomBytes(24).toString('hex');
+  const opened: OpenOrJoinRequest[] = [];
+  const intake = createAlertIntakeServer({
+    token,
+    rules: alertRulesSchema.parse(DEFAULT_ALERT_RULES),
+    log: () => undefined,
+    opener: {
+      openOrJoin: async (req) => (opened.push(req), { incidentId: 'incident-1', joined: opened.length > 1 }),
+      alertResolved: async () => ({ recorded: false }),
+    },
+  });
+  let url = '';
+  beforeAll(async () => {
+    url = await intake.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterAll(async () => intake.close());
+  const postAlert = async (path: string, body: unknown, auth = `Bearer ${token}`) => {
+    const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: auth }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as { error: string } };
+  };
+
+  describe.concurrent('refused', () => {
+    it.each(INTAKE_ROWS)('%s: %s', async (path, _what, body, status, message) => {
+      const res = await postAlert(path, body);
+      expect(res.status).toBe(status);
+      expect(res.body.error).toMatch(message);
+    });
+    it('a wrong token: 401', async () => {
+      expect((await postAlert('/alerts/alertmanager', amPayload(), `Bearer ${token.slice(1)}`)).status).toBe(401);
+    });
+  });
+
+  it('afterwards: nothing was opened, and a good notification opens clerk_outage', async () => {
+    expect(opened).toEqual([]);
+    const res = await postAlert('/alerts/alertmanager', amPayload());
+    expect(res.status).toBe(202);
+    expect(opened.map((o) => o.category)).toEqual(['clerk_outage']);
   });
 });
