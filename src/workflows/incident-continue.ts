@@ -25,11 +25,11 @@ import { resolveRequestSchema, stepRequestSchema, type IncidentState } from './i
  * by default), or, should the server not say, 8 MiB or 8,000 events: below its warnings (10 MiB,
  * 10,240 events) and far below the limits at which it terminates the run (50 MiB, 51,200 events).
  */
-export const CONTINUE_AS_NEW_AT = { historyBytes: 8 * 1024 * 1024, historyEvents: 8_000 } as const;
+const CONTINUE_AS_NEW_AT = { historyBytes: 8 * 1024 * 1024, historyEvents: 8_000 } as const;
 /** What a run carries at most: older timeline lines are left in the history of the run that had them. */
-export const CARRIED_TIMELINE_LINES = 1_000;
+const CARRIED_TIMELINE_LINES = 1_000;
 const CARRIED_TIMELINE_HEAD = 100;
-export const CARRIED_ATTENTION_ITEMS = 200;
+const CARRIED_ATTENTION_ITEMS = 200;
 
 /** Thrown from a wait to unwind the playbook for continue-as-new; a cancellation, so no step records it as a failure. */
 export class ContinueAsNewRequested extends CancelledFailure {
@@ -113,10 +113,6 @@ export class Journal {
     this.done[key] = {};
   }
 
-  /** Whether the run is a continuation (something was journaled before it). */
-  get resumed(): boolean {
-    return Object.keys(this.done).length > 0;
-  }
 }
 
 // -- what a run carries ----------------------------------------------------------------------------
