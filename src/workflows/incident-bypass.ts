@@ -104,13 +104,20 @@ export class EmergencyBypass implements BypassStep {
     this.automated = true;
     this.expiresAtMs = Date.parse(record.expiresAt);
     if (watch) this.watch = watch;
-    this.settings = await acts.bypassSettings.executeWithOptions({ summary: 'emergency_bypass: deploy adapter and bypass settings (continued run)' }, []);
-    if (record.state !== 'on') return;
-    const flagKey = record.flagKey;
-    this.undo = async () => {
-      if (!(await this.turnOff('incident cancelled'))) throw new Error(`the bypass could not be turned off: a human must remove ${flagKey}`);
-    };
-    this.ctx.compensations.push('emergency_bypass', 'turn the emergency auth bypass off', this.undo);
+    if (record.state === 'on') {
+      // Registered before anything is awaited: a cancellation from the first moment turns it off.
+      const flagKey = record.flagKey;
+      this.undo = async () => {
+        await this.restoreSettings();
+        if (!(await this.turnOff('incident cancelled'))) throw new Error(`the bypass could not be turned off: a human must remove ${flagKey}`);
+      };
+      this.ctx.compensations.push('emergency_bypass', 'turn the emergency auth bypass off', this.undo);
+    }
+    await this.restoreSettings();
+  }
+
+  private async restoreSettings(): Promise<void> {
+    this.settings ??= await acts.bypassSettings.executeWithOptions({ summary: 'emergency_bypass: deploy adapter and bypass settings (continued run)' }, []);
   }
 
   // -- on ------------------------------------------------------------------------------------------
