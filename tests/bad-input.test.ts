@@ -91,6 +91,9 @@ const START_ROWS: StartRow[] = [
   ['incidentWorkflow', 'a GitHub token as the reporter', { ...incident, reporter: secret('GitHub personal token') }, /input\.reporter: looks like a GitHub token/],
   ['incidentWorkflow', 'an exposedAt in the future', { ...incident, category: 'key_compromise', approvers: ['bob', 'carol'], exposedAt: new Date(Date.now() + 86_400_000).toISOString() }, /input\.exposedAt: must not be in the future/],
   ['incidentWorkflow', 'field of another category', { ...incident, targetedRevocation: { userIds: ['user_1'] } }, /input\.targetedRevocation: only for category session_issues/],
+  // The carried state of continue-as-new (second argument): only for a run the incident continued itself.
+  ['incidentWorkflow', 'carried state on a new incident', incident, /carried state: only a run the incident continued as new itself/, { runs: 1, state: { status: 'resolved' }, journal: {}, optional: { requests: [], closed: [], until: {} }, dropped: { count: 0, lastRecordedAt: 0 } }],
+  ['incidentWorkflow', 'carried state as a string', incident, /carried state: only a run the incident continued as new itself/, 'approved'],
   // revokeSessionsWorkflow
   ['revokeSessionsWorkflow', 'unknown scope type', { ...revoke, scope: { type: 'everyone' } }, /input\.scope\.type: Invalid discriminator value\. Expected 'all' \| 'users' \| 'activeBetween'/],
   ['revokeSessionsWorkflow', '20k user ids', { ...revoke, scope: { type: 'users', userIds: huge(20_000, (i) => `user_${i}`) } }, /input\.scope\.userIds: Too big: expected array to have <=10000 items/],
@@ -113,8 +116,8 @@ const START_ROWS: StartRow[] = [
 const REFUSAL_TYPE = { incidentWorkflow: 'InvalidIncidentInput', revokeSessionsWorkflow: 'InvalidRevocationInput', reconcileUsersWorkflow: 'InvalidReconcileInput' } as const;
 
 describe.concurrent('a malformed start fails at once, naming the field', () => {
-  it.each(START_ROWS)('%s: %s', async (workflow, _what, input, message) => {
-    const handle = await temporal.client.workflow.start(workflow, { taskQueue, workflowId: uniqueWorkflowId(`bad-${workflow}`), args: [input] });
+  it.each(START_ROWS)('%s: %s', async (workflow, _what, input, message, second) => {
+    const handle = await temporal.client.workflow.start(workflow, { taskQueue, workflowId: uniqueWorkflowId(`bad-${workflow}`), args: second === undefined ? [input] : [input, second] });
     const err = await handle.result().then(
       () => undefined,
       (e: unknown) => e,

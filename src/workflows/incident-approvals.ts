@@ -11,6 +11,7 @@ import type { IncidentTracker } from './incident-state';
 import { approveRequestSchema, rejectRequestSchema, type ApprovalGate, type ApproveRequest, type Decision, type GateOutcome, type RejectRequest } from './incident-types';
 import { INCIDENT_COMMANDS } from '../shared';
 import { checkDecisionSignature, openSignedGate, SignatureRefused } from './incident-signing';
+import type { HistoryGuard } from './incident-continue';
 
 /** Refusal of an update, before it reaches history. The message says why and names the field. */
 export class UpdateRefused extends Error {
@@ -200,6 +201,8 @@ export interface GateRequest {
   requestedBy: string;
   escalateAfter: number;
   decideWithin: number;
+  /** Set where the wait is a safe point for continue-as-new (incident-continue.ts). */
+  guard?: HistoryGuard;
 }
 
 /** "two different approvers from [a, b], not alice" */
@@ -242,18 +245,27 @@ export interface HumanWait {
   onEscalate: () => void;
   /** What happens when nobody answers, in a few words (default: the safe default, not done). */
   otherwise?: string;
+  /** Already escalated (a wait resumed after continue-as-new): straight to the second half. */
+  escalated?: boolean;
+  /** Set where the wait is a safe point for continue-as-new (incident-continue.ts). */
+  guard?: HistoryGuard;
+}
+
+function waitUntil(w: HumanWait, ms: number, summary: string): Promise<boolean> {
+  return w.guard ? w.guard.wait(w.answered, ms, summary) : condition(w.answered, ms, { summary });
 }
 
 /** Wait for `answered()`; escalate once; false when nobody answered in time (the safe default). */
 export async function awaitHuman(tracker: IncidentTracker, w: HumanWait): Promise<boolean> {
-  if (await condition(w.answered, Math.max(1, w.since + w.escalateAfter - Date.now()), { summary: `${w.label}: escalate after ${formatDuration(w.escalateAfter)}` })) return true;
+  if (w.escalated) return waitUntil(w, Math.max(1, w.since + w.decideWithin - Date.now()), `${w.label}: ${w.otherwise ?? 'safe default (not done)'} at ${w.decideBy}`);
+  if (await waitUntil(w, Math.max(1, w.since + w.escalateAfter - Date.now()), `${w.label}: escalate after ${formatDuration(w.escalateAfter)}`)) return true;
   w.onEscalate();
   tracker.record(String(w.step), 'runbook', `no decision after ${formatDuration(w.escalateAfter)}: escalated`);
   const otherwise = w.otherwise ?? 'safe default (not done)';
   tracker.waitFor(`${w.label} (ESCALATED) by ${w.who}; ${otherwise} at ${w.decideBy}`);
   await tracker.notify(w.escalation.kind, w.escalation.title, w.escalation.text, w.escalation.step, w.escalation.signed ? { signed: true } : undefined);
   const remaining = Math.max(1, w.since + w.decideWithin - Date.now());
-  return condition(w.answered, remaining, { summary: `${w.label}: ${otherwise} after ${formatDuration(remaining)}` });
+  return waitUntil(w, remaining, `${w.label}: ${otherwise} after ${formatDuration(remaining)}`);
 }
 
 /**
@@ -261,6 +273,9 @@ export async function awaitHuman(tracker: IncidentTracker, w: HumanWait): Promis
  * take the safe default (`timed_out`: nothing happens) after `decideWithin`.
  */
 export async function waitForApproval(tracker: IncidentTracker, request: GateRequest): Promise<GateOutcome> {
+  // A run continued as new while this gate waited: the same gate, its approvals and deadlines.
+  const open = tracker.state.gates.find((g) => g.step === request.step && !g.outcome);
+  if (open) return decideGate(tracker, open, request);
   const { step, title, escalateAfter, decideWithin } = request;
   // Date.now() in workflow code is Temporal's replay-safe clock (the time of the current workflow task).
   const now = Date.now();
@@ -294,14 +309,25 @@ export async function waitForApproval(tracker: IncidentTracker, request: GateReq
     step,
     gate.signatureRequired ? { signed: true } : undefined,
   );
+  return decideGate(tracker, gate, request);
+}
 
+/** Wait for the decision of an open gate (escalating once), then record its outcome. */
+async function decideGate(tracker: IncidentTracker, gate: ApprovalGate, request: GateRequest): Promise<GateOutcome> {
+  const { step, title } = gate;
+  const since = Date.parse(gate.requestedAt);
+  const escalateAfter = Date.parse(gate.escalateAt) - since;
+  const decideWithin = Date.parse(gate.decideBy) - since;
+  const who = whoMayDecide(gate, tracker.state.approvers);
   const decided = await awaitHuman(tracker, {
     step,
     label: `approval of ${step}`,
     who,
-    since: now,
+    since,
     escalateAfter,
     decideWithin,
+    escalated: gate.escalated,
+    ...(request.guard ? { guard: request.guard } : {}),
     decideBy: gate.decideBy,
     answered: () => gate.outcome !== undefined,
     escalation: {

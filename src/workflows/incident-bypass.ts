@@ -8,7 +8,7 @@
  * Workflow code: the I/O is in the `bypass*`, `probe*` and `deploy*` activities; the token stays
  * in the worker; the flag only carries its expiry and the incident id.
  */
-import { condition, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import { isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { BypassActivities } from '../activities';
 import type { BypassSettings } from '../activities/bypass';
@@ -21,6 +21,7 @@ import { errorMessage, type IncidentTracker } from './incident-state';
 import type { IncidentContext } from './incident-steps';
 import type { VerificationStep } from './incident-verification';
 import { extendBypassRequestSchema, type ExtendBypassAnswer } from './incident-types';
+import type { BypassWatch } from './incident-continue';
 
 export const DEFAULT_BYPASS_MS = 60 * 60_000;
 const MAX_EXTENSIONS = 5;
@@ -60,6 +61,8 @@ export class EmergencyBypass implements BypassStep {
   private lastSeen = '';
   /** Set when the flag was applied: undoes it (the playbook's compensation list holds this too). */
   undo?: () => Promise<void>;
+  /** The recovery watch while on (`watchThenOff`); a continue-as-new carries it. */
+  watch?: BypassWatch;
 
   constructor(
     private readonly ctx: IncidentContext,
@@ -76,7 +79,8 @@ export class EmergencyBypass implements BypassStep {
   }
 
   async watchWhileOn(): Promise<void> {
-    const recovered = this.active ? await this.watchThenOff() : false;
+    // A continued run whose bypass went off before it: whether Clerk had recovered is carried.
+    const recovered = this.active ? await this.watchThenOff() : (this.watch?.recovered ?? false);
     // Off and verified: nothing left for a cancellation to undo.
     if (this.record?.state === 'off') this.ctx.compensations.drop('emergency_bypass');
     if (!recovered) await this.verification.watchRecovery();
@@ -88,6 +92,32 @@ export class EmergencyBypass implements BypassStep {
 
   get active(): boolean {
     return this.record?.state === 'on';
+  }
+
+  // -- continued as new ------------------------------------------------------------------------------
+
+  /**
+   * A run continued as new with the bypass record (in the carried state): the worker's settings
+   * again, the carried expiry and watch, and, while on, its undo registered again.
+   */
+  async restore(record: BypassRecord, watch: BypassWatch | undefined): Promise<void> {
+    this.automated = true;
+    this.expiresAtMs = Date.parse(record.expiresAt);
+    if (watch) this.watch = watch;
+    if (record.state === 'on') {
+      // Registered before anything is awaited: a cancellation from the first moment turns it off.
+      const flagKey = record.flagKey;
+      this.undo = async () => {
+        await this.restoreSettings();
+        if (!(await this.turnOff('incident cancelled'))) throw new Error(`the bypass could not be turned off: a human must remove ${flagKey}`);
+      };
+      this.ctx.compensations.push('emergency_bypass', 'turn the emergency auth bypass off', this.undo);
+    }
+    await this.restoreSettings();
+  }
+
+  private async restoreSettings(): Promise<void> {
+    this.settings ??= await acts.bypassSettings.executeWithOptions({ summary: 'emergency_bypass: deploy adapter and bypass settings (continued run)' }, []);
   }
 
   // -- on ------------------------------------------------------------------------------------------
@@ -212,14 +242,14 @@ export class EmergencyBypass implements BypassStep {
     const every = this.input.timeouts.recoveryCheckEvery;
     const needed = settings.recoveryProbes;
     this.tracker.setStatus('bypass_active', `auth bypassed until ${this.record?.expiresAt}`);
-    let streak = 0;
-    let checks = 0;
-    let lastCheck = Date.now();
-    let warnedFor = 0;
-    let recovered = false;
+    // Where the watch is, in one object a continue-as-new carries (a continued run resumes it).
+    const w: BypassWatch = (this.watch ??= { streak: 0, checks: 0, lastCheck: Date.now(), warnedFor: 0, recovered: false });
     let offReason = '';
+    const wakeOn = (until: number, summary: string) => this.ctx.guard.wait(() => this.pending.length > 0, Math.max(1, until - Date.now()), summary);
     try {
-      for (;;) {
+      // Continued while asking to turn it off after recovery: ask on (the same gate).
+      if (w.recovered && this.tracker.state.gates.some((g) => g.step === 'bypass_off' && !g.outcome) && (await this.offApproved())) offReason = 'Clerk recovered';
+      while (!offReason) {
         await this.applyExtensions();
         const now = Date.now();
         if (now >= this.expiresAtMs) {
@@ -228,23 +258,23 @@ export class EmergencyBypass implements BypassStep {
           break;
         }
         const warnAt = this.expiresAtMs - this.warnBefore();
-        if (warnedFor !== this.expiresAtMs && now >= warnAt) {
-          warnedFor = this.expiresAtMs;
+        if (w.warnedFor !== this.expiresAtMs && now >= warnAt) {
+          w.warnedFor = this.expiresAtMs;
           await this.askToExtend();
         }
-        if (recovered) {
+        if (w.recovered) {
           // Off waits for an approval that was refused: hold until expiry (extensions still apply).
-          await condition(() => this.pending.length > 0, Math.max(1, (warnedFor === this.expiresAtMs ? this.expiresAtMs : warnAt) - Date.now()));
+          await wakeOn(w.warnedFor === this.expiresAtMs ? this.expiresAtMs : warnAt, 'emergency_bypass: on until it expires (turning it off was refused)');
           continue;
         }
-        if (now - lastCheck >= every) {
-          lastCheck = now;
-          checks += 1;
-          const healthy = await this.checkRecovery(checks);
-          streak = healthy ? streak + 1 : 0;
-          if (streak >= needed) {
-            recovered = true;
-            this.tracker.stepDone('recovery_watch', 'succeeded', 'runbook', `Clerk recovered: status page none and Backend API 200 on ${needed} check(s) in a row (${checks} check(s) while auth was bypassed)`, { checks, needed });
+        if (now - w.lastCheck >= every) {
+          w.lastCheck = now;
+          w.checks += 1;
+          const healthy = await this.checkRecovery(w.checks);
+          w.streak = healthy ? w.streak + 1 : 0;
+          if (w.streak >= needed) {
+            w.recovered = true;
+            this.tracker.stepDone('recovery_watch', 'succeeded', 'runbook', `Clerk recovered: status page none and Backend API 200 on ${needed} check(s) in a row (${w.checks} check(s) while auth was bypassed)`, { checks: w.checks, needed });
             if (await this.offApproved()) {
               offReason = 'Clerk recovered';
               break;
@@ -253,10 +283,9 @@ export class EmergencyBypass implements BypassStep {
           }
         }
         this.tracker.waitFor(
-          `Clerk to recover (${streak}/${needed} healthy checks in a row) while auth is bypassed until ${new Date(this.expiresAtMs).toISOString()}; next check in ${formatDuration(Math.max(0, lastCheck + every - Date.now()))}`,
+          `Clerk to recover (${w.streak}/${needed} healthy checks in a row) while auth is bypassed until ${new Date(this.expiresAtMs).toISOString()}; next check in ${formatDuration(Math.max(0, w.lastCheck + every - Date.now()))}`,
         );
-        const wake = Math.max(1, Math.min(lastCheck + every, this.expiresAtMs, warnedFor === this.expiresAtMs ? Infinity : warnAt) - Date.now());
-        await condition(() => this.pending.length > 0, wake);
+        await wakeOn(Math.min(w.lastCheck + every, this.expiresAtMs, w.warnedFor === this.expiresAtMs ? Infinity : warnAt), 'emergency_bypass: next recovery check');
       }
     } catch (err) {
       if (isCancellation(err)) throw err;
@@ -265,7 +294,7 @@ export class EmergencyBypass implements BypassStep {
       this.tracker.attention(`recovery watch failed while the bypass was on: ${errorMessage(err)}`);
     }
     await this.turnOff(offReason);
-    return recovered;
+    return w.recovered;
   }
 
   private warnBefore(): number {
@@ -299,7 +328,7 @@ export class EmergencyBypass implements BypassStep {
     const own = this.input.timeouts.steps.bypass_off;
     const decideWithin = Math.min(own?.decideWithin ?? this.input.timeouts.decideWithin, left);
     const escalateAfter = Math.min(own?.escalateAfter ?? this.input.timeouts.escalateAfter, Math.max(1, decideWithin - 1));
-    const outcome = await waitForApproval(this.tracker, { step: 'bypass_off', title: 'Clerk has recovered: turn the emergency auth bypass off', requestedBy: 'runbook', escalateAfter, decideWithin });
+    const outcome = await waitForApproval(this.tracker, { step: 'bypass_off', title: 'Clerk has recovered: turn the emergency auth bypass off', requestedBy: 'runbook', escalateAfter, decideWithin, guard: this.ctx.guard });
     if (outcome === 'rejected') {
       this.tracker.record('bypass_off', 'runbook', `turning the bypass off was rejected: it stays on until ${new Date(this.expiresAtMs).toISOString()} (or an extension)`);
       return false;

@@ -42,9 +42,12 @@ export class IncidentClose {
     const list = items.join('; ');
     const resolveCommand = INCIDENT_COMMANDS.resolve(id);
     this.ctx.tracker.state.openItems = items;
-    this.ctx.tracker.setStatus('needs_human', `still open: ${list}`);
-    this.ctx.tracker.waitFor(`a human: ${list}. When it is over, the reporter or an approver resolves it (${resolveCommand}) by ${new Date(Date.now() + t.resolveWithin).toISOString()}`);
-    await this.ctx.tracker.notify('needs_attention', 'Incident needs a human', `The runbook could not verify a fix. Still open: ${list}. When it is over, resolve it: ${resolveCommand}`);
+    // A run continued as new while waiting for `resolve` has said all this already.
+    if (!this.resolution.waiting) {
+      this.ctx.tracker.setStatus('needs_human', `still open: ${list}`);
+      this.ctx.tracker.waitFor(`a human: ${list}. When it is over, the reporter or an approver resolves it (${resolveCommand}) by ${new Date(Date.now() + t.resolveWithin).toISOString()}`);
+      await this.ctx.tracker.notify('needs_attention', 'Incident needs a human', `The runbook could not verify a fix. Still open: ${list}. When it is over, resolve it: ${resolveCommand}`);
+    }
     if (await this.resolution.wait(items, t.escalateAfter, t.resolveWithin)) {
       const r = this.resolution.accepted as NonNullable<Resolution['accepted']>;
       this.ctx.tracker.state.resolution = r;

@@ -20,6 +20,7 @@ import {
 } from './incident-types';
 import type { IncidentTracker } from './incident-state';
 import { INCIDENT_COMMANDS } from '../shared';
+import type { CarriedIncident, HistoryGuard } from './incident-continue';
 
 /** Only people on the incident (the reporter or a listed approver) may ask, confirm or resolve. */
 function checkOnIncident(tracker: IncidentTracker, field: string, who: string): void {
@@ -38,8 +39,22 @@ function checkOnIncident(tracker: IncidentTracker, field: string, who: string): 
 export class OptionalSteps {
   private readonly requests = new Map<GatedStep, StepRequest>();
   private readonly closedWindows = new Set<GatedStep>();
+  /** When each open window closes (ms), so a continued run waits what is left of it. */
+  private readonly windowUntil = new Map<GatedStep, number>();
+  guard?: HistoryGuard;
 
   constructor(private readonly tracker: IncidentTracker) {}
+
+  /** What a continued run needs: the requests, the closed windows, the open ones' ends. */
+  carry(): CarriedIncident['optional'] {
+    return { requests: [...this.requests.values()], closed: [...this.closedWindows], until: Object.fromEntries(this.windowUntil) };
+  }
+
+  restore(c: CarriedIncident['optional']): void {
+    for (const r of c.requests) this.requests.set(r.step, r);
+    for (const step of c.closed) this.closedWindows.add(step);
+    for (const [step, until] of Object.entries(c.until)) if (until !== undefined) this.windowUntil.set(step as GatedStep, until);
+  }
 
   get(step: GatedStep): StepRequest | undefined {
     return this.requests.get(step);
@@ -79,9 +94,15 @@ export class OptionalSteps {
   /** Wait up to `window` for a request of `step`; after that, requests are refused. */
   async awaitRequest(step: GatedStep, what: string, window: number): Promise<StepRequest | undefined> {
     if (!this.requests.has(step)) {
-      this.tracker.waitFor(`an optional request to ${what} (update requestStep with step "${step}") until ${new Date(Date.now() + window).toISOString()}; otherwise none`);
-      await condition(() => this.requests.has(step), window, { summary: `optional ${step}: wait ${formatDuration(window)} for a request` });
+      const until = this.windowUntil.get(step) ?? Date.now() + window;
+      this.windowUntil.set(step, until);
+      this.tracker.waitFor(`an optional request to ${what} (update requestStep with step "${step}") until ${new Date(until).toISOString()}; otherwise none`);
+      const left = Math.max(1, until - Date.now());
+      const summary = `optional ${step}: wait ${formatDuration(left)} for a request`;
+      const requested = () => this.requests.has(step);
+      await (this.guard ? this.guard.wait(requested, left, summary) : condition(requested, left, { summary }));
     }
+    this.windowUntil.delete(step);
     this.closedWindows.add(step);
     const req = this.requests.get(step);
     if (!req) this.tracker.stepDone(step, 'not_requested', 'runbook', `nobody asked to ${what}`);
@@ -97,6 +118,7 @@ export interface ManualStepRequest {
   instructions: string;
   escalateAfter: number;
   decideWithin: number;
+  guard?: HistoryGuard;
 }
 
 /** Steps done by hand: the playbook waits for `confirmStep` before the steps that depend on them. */
@@ -136,44 +158,54 @@ export class ManualSteps {
 
   /** Ask a person to do `step` by hand and wait for `confirmStep`; true when confirmed in time. */
   async byHand(request: ManualStepRequest): Promise<boolean> {
-    const { step, instructions, escalateAfter, decideWithin } = request;
+    const { step, instructions } = request;
     const { tracker } = this;
-    const now = Date.now();
-    const record: ManualStepRecord = {
-      step,
-      instructions,
-      requestedAt: new Date(now).toISOString(),
-      escalateAt: new Date(now + escalateAfter).toISOString(),
-      confirmBy: new Date(now + decideWithin).toISOString(),
-      escalated: false,
-    };
-    tracker.state.manualSteps.push(record);
     const id = tracker.state.incidentId;
+    // A run continued as new while this step waited: the same record, its deadlines.
+    let record = tracker.state.manualSteps.find((m) => m.step === step && !m.outcome);
+    if (!record) {
+      const now = Date.now();
+      record = {
+        step,
+        instructions,
+        requestedAt: new Date(now).toISOString(),
+        escalateAt: new Date(now + request.escalateAfter).toISOString(),
+        confirmBy: new Date(now + request.decideWithin).toISOString(),
+        escalated: false,
+      };
+      tracker.state.manualSteps.push(record);
+      tracker.record(step, 'runbook', `to do by hand (not automated yet): ${instructions}; waiting for confirmStep`, { confirmBy: record.confirmBy });
+      tracker.waitFor(`${step} done by hand: ${instructions}; then confirm (${INCIDENT_COMMANDS.confirm(id, step)}) by ${record.confirmBy}`);
+      await tracker.notify(
+        'action_needed',
+        `Do by hand: ${step}`,
+        `${instructions}. The runbook cannot do this yet; the steps after it wait. When it is done, confirm it (${INCIDENT_COMMANDS.confirm(id, step)}); without a confirmation by ${record.confirmBy} it counts as not done (timed_out).`,
+        step,
+      );
+    }
+    const since = Date.parse(record.requestedAt);
+    const escalateAfter = Date.parse(record.escalateAt) - since;
+    const decideWithin = Date.parse(record.confirmBy) - since;
     const who = `the reporter or an approver`;
-    tracker.record(step, 'runbook', `to do by hand (not automated yet): ${instructions}; waiting for confirmStep`, { confirmBy: record.confirmBy });
-    tracker.waitFor(`${step} done by hand: ${instructions}; then confirm (${INCIDENT_COMMANDS.confirm(id, step)}) by ${record.confirmBy}`);
-    await tracker.notify(
-      'action_needed',
-      `Do by hand: ${step}`,
-      `${instructions}. The runbook cannot do this yet; the steps after it wait. When it is done, confirm it (${INCIDENT_COMMANDS.confirm(id, step)}); without a confirmation by ${record.confirmBy} it counts as not done (timed_out).`,
-      step,
-    );
+    const open = record;
     const confirmed = await awaitHuman(tracker, {
       step,
       label: `confirmation of ${step}`,
       who,
-      since: now,
+      since,
+      escalated: record.escalated,
+      ...(request.guard ? { guard: request.guard } : {}),
       escalateAfter,
       decideWithin,
       decideBy: record.confirmBy,
-      answered: () => record.outcome !== undefined,
+      answered: () => open.outcome !== undefined,
       escalation: {
         kind: 'action_needed',
         title: `Escalation: ${step} still needs doing by hand`,
         text: `Nobody confirmed "${instructions}" within ${formatDuration(escalateAfter)}. Without a confirmation by ${record.confirmBy} it counts as not done (timed_out).`,
         step,
       },
-      onEscalate: () => (record.escalated = true),
+      onEscalate: () => (open.escalated = true),
       otherwise: 'counted as not done',
     });
     if (confirmed) {
@@ -194,6 +226,9 @@ export class ManualSteps {
 /** The commander's explicit `resolve`: accepted only while the incident waits for a human. */
 export class Resolution {
   accepted?: ResolveRequest & { at: string };
+  /** The wait for `resolve`, once it began (carried by continue-as-new). */
+  waiting?: { since: number; escalated: boolean };
+  guard?: HistoryGuard;
 
   constructor(private readonly tracker: IncidentTracker) {}
 
@@ -220,7 +255,9 @@ export class Resolution {
 
   /** Wait up to `within` for `resolve`, escalating once like the gates; true when it came. */
   wait(items: readonly string[], escalateAfter: number, within: number): Promise<boolean> {
-    const now = Date.now();
+    this.waiting ??= { since: Date.now(), escalated: false };
+    const waiting = this.waiting;
+    const now = waiting.since;
     const decideBy = new Date(now + within).toISOString();
     const escalateAt = Math.min(escalateAfter, Math.floor(within / 2));
     return awaitHuman(this.tracker, {
@@ -228,6 +265,8 @@ export class Resolution {
       label: 'resolution by the incident commander',
       who: 'the reporter or an approver',
       since: now,
+      escalated: waiting.escalated,
+      ...(this.guard ? { guard: this.guard } : {}),
       escalateAfter: escalateAt,
       decideWithin: within,
       decideBy,
@@ -237,7 +276,7 @@ export class Resolution {
         title: 'Incident still needs a human',
         text: `Still open after ${formatDuration(escalateAt)}: ${items.join('; ')}. Without a resolve by ${decideBy} it closes unresolved.`,
       },
-      onEscalate: () => undefined,
+      onEscalate: () => (waiting.escalated = true),
       otherwise: 'closes unresolved',
     });
   }

@@ -5,11 +5,13 @@
  * capability is a new module and one field here. Each step records its outcome; none throws but
  * cancellation.
  */
+import { workflowInfo } from '@temporalio/workflow';
 import type { GatedStep, ManualStep, ValidIncidentInput } from '../domain';
 import { chatInline } from '../render-safe';
 import { waitForApproval } from './incident-approvals';
 import { EmergencyBypass } from './incident-bypass';
 import { IncidentClose } from './incident-close';
+import { boundedAttention, boundedTimeline, carriedState, HistoryGuard, Journal, type CarriedIncident } from './incident-continue';
 import { Diagnostics } from './incident-diagnostics';
 import type { IncidentRun } from './incident-playbooks';
 import { Reconciliation } from './incident-reconcile';
@@ -21,12 +23,16 @@ import { incidentContext, type IncidentContext } from './incident-steps';
 import type { GateOutcome, StepRequest } from './incident-types';
 import { Verification } from './incident-verification';
 
-export class Incident implements IncidentRun {
+export class Incident {
   readonly tracker: IncidentTracker;
   readonly optionalSteps: OptionalSteps;
   readonly manualSteps: ManualSteps;
   readonly resolution: Resolution;
   private readonly ctx: IncidentContext;
+  /** When to continue as new, and the safe points where it may (incident-continue.ts). */
+  readonly guard: HistoryGuard;
+  /** The outcomes of the steps done: a continued run takes them instead of doing the steps again. */
+  readonly journal: Journal;
 
   readonly diagnostics: Diagnostics;
   readonly verification: Verification;
@@ -38,13 +44,22 @@ export class Incident implements IncidentRun {
   readonly reconciliation: Reconciliation;
   /** Conclude, close, cancel, and the review written last. */
   readonly ending: IncidentClose;
+  /** What the playbook is given: every step journaled; one a continue-as-new must not cut is atomic. */
+  readonly run: IncidentRun;
 
-  constructor(private readonly input: ValidIncidentInput) {
-    this.tracker = new IncidentTracker(input);
+  constructor(
+    private readonly input: ValidIncidentInput,
+    carried?: CarriedIncident,
+  ) {
+    this.tracker = new IncidentTracker(input, carried && carriedState(carried));
+    this.journal = new Journal(carried?.journal);
+    this.guard = new HistoryGuard(() => this.tracker.flushNotifications());
     this.optionalSteps = new OptionalSteps(this.tracker);
     this.manualSteps = new ManualSteps(this.tracker);
     this.resolution = new Resolution(this.tracker);
-    this.ctx = incidentContext(this.tracker, input, this.manualSteps);
+    this.optionalSteps.guard = this.guard;
+    this.resolution.guard = this.guard;
+    this.ctx = incidentContext(this.tracker, input, this.manualSteps, this.guard);
     this.diagnostics = new Diagnostics(this.ctx);
     this.verification = new Verification(this.ctx);
     this.bypass = new EmergencyBypass(this.ctx, this.verification);
@@ -52,6 +67,76 @@ export class Incident implements IncidentRun {
     this.revocation = new Revocation(this.ctx);
     this.reconciliation = new Reconciliation(this.ctx);
     this.ending = new IncidentClose(this.ctx, this.resolution);
+    this.run = this.journaledRun();
+    if (carried) this.restoreWaits(carried);
+  }
+
+  private journaledRun(): IncidentRun {
+    const j = this.journal;
+    const step = <T>(name: string, run: () => Promise<T>) => j.once(name, () => this.guard.atomic(run));
+    const { diagnostics, verification, bypass, rotation, revocation, reconciliation } = this;
+    return {
+      approval: (s, title) => this.approval(s, title),
+      optionalRequest: (s, what) => this.optionalRequest(s, what),
+      byHand: (s, instructions) => this.byHand(s, instructions),
+      notAutomatedYet: (s, what, details) => this.notAutomatedYet(s, what, details),
+      notNeeded: (s, why) => this.notNeeded(s, why),
+      skipped: (s, why) => this.skipped(s, why),
+      affectedUserIds: this.affectedUserIds,
+      diagnostics: { run: (kind, userIds) => step('diagnostics.run', () => diagnostics.run(kind, userIds)) },
+      // The watches are safe points: journaled, not atomic.
+      verification: { watchRecovery: () => j.once('verification.watchRecovery', () => verification.watchRecovery()), verifyFix: (s) => step('verification.verifyFix', () => verification.verifyFix(s)) },
+      bypass: {
+        on: () => step('bypass.on', () => bypass.on()),
+        get automated() {
+          return bypass.automated;
+        },
+        watchWhileOn: () => j.once('bypass.watchWhileOn', () => bypass.watchWhileOn()),
+      },
+      rotation: { rotateSecretKey: () => step('rotation.rotateSecretKey', () => rotation.rotateSecretKey()) },
+      revocation: { revokeSessions: (s, scope) => step('revocation.revokeSessions', () => revocation.revokeSessions(s, scope)) },
+      reconciliation: { reconcileUsers: (s) => step('reconciliation.reconcileUsers', () => reconciliation.reconcileUsers(s)) },
+    };
+  }
+
+  // -- continue-as-new ----------------------------------------------------------------------------
+
+  private restoreWaits(c: CarriedIncident): void {
+    this.optionalSteps.restore(c.optional);
+    if (c.resolution) {
+      this.resolution.waiting = { since: c.resolution.since, escalated: c.resolution.escalated };
+      if (c.resolution.accepted) this.resolution.accepted = c.resolution.accepted;
+    }
+    if (c.recoveryChecks !== undefined) this.verification.recoveryChecks = c.recoveryChecks;
+    if (c.bypassWatch) this.bypass.watch = c.bypassWatch;
+  }
+
+  /**
+   * The compensation list of a continued run, rebuilt from its state in the order the steps ran:
+   * the notice withdrawn if it was posted, the bypass turned off if it is on.
+   */
+  async restoreCompensations(): Promise<void> {
+    const { steps, bypass } = this.tracker.state;
+    const notice = steps.filter((s) => s.step === 'incident_notice').at(-1);
+    if (notice?.outcome === 'succeeded') this.ctx.compensations.push('incident_notice', 'withdraw the incident notice', () => this.withdrawNotice());
+    if (bypass) await this.bypass.restore(bypass, this.bypass.watch);
+  }
+
+  /** What the next run needs: the state (bounded), the journal, where each wait is. */
+  carry(runs: number, dropped: CarriedIncident['dropped']): CarriedIncident {
+    const state = this.tracker.snapshot();
+    const runId = workflowInfo().runId;
+    const watch = this.bypass.watch;
+    return {
+      runs,
+      state: { ...state, pendingApprovals: [], timeline: boundedTimeline(state.timeline, runId), attention: boundedAttention(state.attention) },
+      journal: this.journal.done,
+      optional: this.optionalSteps.carry(),
+      ...(this.resolution.waiting ? { resolution: { ...this.resolution.waiting, ...(this.resolution.accepted ? { accepted: this.resolution.accepted } : {}) } } : {}),
+      ...(this.verification.recoveryChecks !== undefined ? { recoveryChecks: this.verification.recoveryChecks } : {}),
+      ...(watch ? { bypassWatch: watch } : {}),
+      dropped,
+    };
   }
 
   /** The users named as affected; the users of a targeted revocation in the input otherwise. */
@@ -73,51 +158,59 @@ export class Incident implements IncidentRun {
       () => notifications.notify.executeWithOptions({ summary: 'incident_notice: post the incident notice' }, [
         { kind: 'incident_notice', incidentId, title: 'Incident notice', text },
       ]),
-      {
-        title: 'withdraw the incident notice',
-        run: () =>
-          notifications.notify.executeWithOptions({ summary: 'compensation: withdraw the incident notice' }, [
-            { kind: 'incident_notice_withdrawn', incidentId, title: 'Incident notice withdrawn', text: `${dry}The incident notice "${chatInline(summary)}" is withdrawn: the incident was cancelled.` },
-          ]),
-      },
+      { title: 'withdraw the incident notice', run: () => this.withdrawNotice() },
       // Say where it went: a notice only the worker's console saw reached no channel.
       (r) => (r.delivered === 'console' ? "post the incident notice: delivered to the worker's console only (no CHAT_WEBHOOK_URL), not to a channel" : 'post the incident notice'),
     );
   }
 
-  // -- steps recorded, steps by hand ------------------------------------------------------------
+  private withdrawNotice(): Promise<unknown> {
+    const dry = this.ctx.input.dryRun ? '[dry run] ' : '';
+    const { incidentId, summary } = this.tracker.state;
+    return notifications.notify.executeWithOptions({ summary: 'compensation: withdraw the incident notice' }, [
+      { kind: 'incident_notice_withdrawn', incidentId, title: 'Incident notice withdrawn', text: `${dry}The incident notice "${chatInline(summary)}" is withdrawn: the incident was cancelled.` },
+    ]);
+  }
+
+  // -- steps recorded, steps by hand (journaled: a continued run does not record them twice) --------
 
   notAutomatedYet(step: string, what: string, details?: Record<string, unknown>): void {
-    this.tracker.stepDone(step, 'not_automated', 'runbook', `${what} (not automated yet: do it by hand)`, details);
-    this.tracker.attention(`${step} is not automated yet: ${what}`);
+    this.journal.onceSync('notAutomatedYet', () => {
+      this.tracker.stepDone(step, 'not_automated', 'runbook', `${what} (not automated yet: do it by hand)`, details);
+      this.tracker.attention(`${step} is not automated yet: ${what}`);
+    });
   }
 
   notNeeded(step: string, why: string): void {
-    this.tracker.stepDone(step, 'not_needed', 'runbook', why);
+    this.journal.onceSync('notNeeded', () => this.tracker.stepDone(step, 'not_needed', 'runbook', why));
   }
 
   skipped(step: string, why: string): void {
-    this.tracker.stepDone(step, 'skipped', 'runbook', why);
-    this.tracker.attention(`${step} skipped: ${why}`);
+    this.journal.onceSync('skipped', () => {
+      this.tracker.stepDone(step, 'skipped', 'runbook', why);
+      this.tracker.attention(`${step} skipped: ${why}`);
+    });
   }
 
   byHand(step: ManualStep, instructions: string): Promise<boolean> {
-    return this.ctx.byHand(step, instructions);
+    return this.journal.once('byHand', () => this.ctx.byHand(step, instructions));
   }
 
-  // -- approvals and optional requests ----------------------------------------------------------
+  // -- approvals and optional requests (their waits are safe points for continue-as-new) ----------
 
   approval(step: GatedStep, title: string): Promise<GateOutcome> {
     const requestedBy = this.optionalSteps.get(step)?.requester ?? this.tracker.state.reporter;
-    return waitForApproval(this.tracker, { step, title, requestedBy, ...this.ctx.gateTimeouts(step) });
+    return this.journal.once('approval', () => waitForApproval(this.tracker, { step, title, requestedBy, ...this.ctx.gateTimeouts(step), guard: this.guard }));
   }
 
-  async optionalRequest(step: GatedStep, what: string): Promise<StepRequest | undefined> {
-    const fromInput = this.ctx.input.targetedRevocation;
-    if (step === 'targeted_revocation' && fromInput) {
-      const req: StepRequest = { step, requester: this.tracker.state.reporter, userIds: fromInput.userIds, reason: 'in the incident input' };
-      this.optionalSteps.fromInput(req, `requested in the incident input (${fromInput.userIds.length} user(s))`);
-    }
-    return this.optionalSteps.awaitRequest(step, what, this.ctx.gateTimeouts(step).decideWithin);
+  optionalRequest(step: GatedStep, what: string): Promise<StepRequest | undefined> {
+    return this.journal.once('optionalRequest', async () => {
+      const fromInput = this.ctx.input.targetedRevocation;
+      if (step === 'targeted_revocation' && fromInput) {
+        const req: StepRequest = { step, requester: this.tracker.state.reporter, userIds: fromInput.userIds, reason: 'in the incident input' };
+        this.optionalSteps.fromInput(req, `requested in the incident input (${fromInput.userIds.length} user(s))`);
+      }
+      return this.optionalSteps.awaitRequest(step, what, this.ctx.gateTimeouts(step).decideWithin);
+    });
   }
 }

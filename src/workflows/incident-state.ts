@@ -66,8 +66,9 @@ export class IncidentTracker {
   readonly state: IncidentState;
   private pendingNotifications: Promise<void>[] = [];
 
-  constructor(input: ValidIncidentInput) {
-    this.state = {
+  /** `carried`: the state a previous run of this incident handed over (continue-as-new). */
+  constructor(input: ValidIncidentInput, carried?: IncidentState) {
+    this.state = carried ?? {
       incidentId: workflowInfo().workflowId,
       status: 'triage',
       category: input.category,

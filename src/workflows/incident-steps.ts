@@ -4,6 +4,7 @@
  */
 import { isCancellation } from '@temporalio/workflow';
 import type { GatedStep, ManualStep, ValidIncidentInput } from '../domain';
+import type { HistoryGuard } from './incident-continue';
 import type { ManualSteps } from './incident-requests';
 import { errorMessage, type IncidentTracker } from './incident-state';
 
@@ -76,6 +77,8 @@ export interface IncidentContext {
   readonly tracker: IncidentTracker;
   readonly input: ValidIncidentInput;
   readonly compensations: Compensations;
+  /** When the incident may continue as new: its waits are the safe points (incident-continue.ts). */
+  readonly guard: HistoryGuard;
   /** A person does `step` and confirms it (escalation and timeout like a gate); true when confirmed. */
   byHand(step: ManualStep, instructions: string): Promise<boolean>;
   /** The gate timeouts of `step`: its own override in `timeouts.steps`, else the incident's. */
@@ -83,15 +86,16 @@ export interface IncidentContext {
 }
 
 /** The context over `tracker` and `input`; `manualSteps` holds the steps done by hand. */
-export function incidentContext(tracker: IncidentTracker, input: ValidIncidentInput, manualSteps: ManualSteps): IncidentContext {
+export function incidentContext(tracker: IncidentTracker, input: ValidIncidentInput, manualSteps: ManualSteps, guard: HistoryGuard): IncidentContext {
   return {
     tracker,
     input,
     compensations: new Compensations(tracker),
+    guard,
     byHand(step, instructions) {
       // The incident's own gate timeouts; `timeouts.steps` overrides are for the approval gates.
       const { escalateAfter, decideWithin } = input.timeouts;
-      return manualSteps.byHand({ step, instructions, escalateAfter, decideWithin });
+      return manualSteps.byHand({ step, instructions, escalateAfter, decideWithin, guard });
     },
     gateTimeouts(step) {
       const own = input.timeouts.steps[step];

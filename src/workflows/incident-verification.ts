@@ -2,7 +2,7 @@
  * What the probes see: triage when the incident opens, the recovery watch on the Clerk status page
  * (durable timers), and the verification of a fix by probing again.
  */
-import { isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import { isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { TriageActivities } from '../activities';
 import { formatDuration } from '../domain';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
@@ -23,6 +23,9 @@ export interface VerificationStep {
 }
 
 export class Verification implements VerificationStep {
+  /** Checks of the status-page watch under way (carried by continue-as-new); undefined when none runs. */
+  recoveryChecks?: number;
+
   constructor(private readonly ctx: IncidentContext) {}
 
   /** Classify from the probes, against the reporter's category; the verdict sets category and severity. */
@@ -69,13 +72,16 @@ export class Verification implements VerificationStep {
       }
     };
     let indicator = await probe('monitoring: Clerk status page');
-    let checks = 0;
+    let checks = this.recoveryChecks ?? 0;
     while (indicator !== 'none' && checks < maxChecks) {
       checks += 1;
+      this.recoveryChecks = checks - 1;
       this.ctx.tracker.waitFor(`Clerk to recover (status page: ${indicator}); check ${checks} of ${maxChecks} in ${formatDuration(every)}`);
-      await sleep(every, { summary: `monitoring: next Clerk status check (${checks}/${maxChecks})` });
+      // The wait between checks is a safe point for continue-as-new; the next run checks again at once.
+      await this.ctx.guard.wait(() => false, every, `monitoring: next Clerk status check (${checks}/${maxChecks})`);
       indicator = await probe(`monitoring: Clerk status page, check ${checks}`);
     }
+    this.recoveryChecks = undefined;
     const recovered = indicator === 'none';
     if (recovered) this.ctx.tracker.stepDone('recovery_watch', 'succeeded', 'runbook', `Clerk recovered after ${checks} check(s)`, { checks, indicator });
     else {

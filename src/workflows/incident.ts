@@ -5,8 +5,9 @@
  * Its messages are in incident-messages.ts, approvals wait in incident-approvals.ts, the steps are
  * `Incident`'s (incident-run.ts, one module per capability), the state and its publishing in
  * incident-state.ts. Deterministic: state lives in plain objects, all I/O happens in activities.
+ * Before its history grows dangerous it continues as new with its state (incident-continue.ts).
  */
-import { ApplicationFailure, CancellationScope, isCancellation, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, makeContinueAsNewFunc, setDefaultSignalHandler, setHandler, workflowInfo } from '@temporalio/workflow';
 import { CATEGORIES, describeIssues, incidentInputSchema, type IncidentCategory, type IncidentInput } from '../domain';
 import { approvalHandler, rejectionHandler, UpdateRefused } from './incident-approvals';
 import {
@@ -21,6 +22,7 @@ import {
   requestStep,
   resolveIncident,
 } from './incident-messages';
+import { carriedIncidentSchema, ContinueAsNewRequested, type CarriedIncident } from './incident-continue';
 import { PLAYBOOKS } from './incident-playbooks';
 import { Incident } from './incident-run';
 import type { IncidentState } from './incident-types';
@@ -44,23 +46,43 @@ function refusing<T>(check: (req: T) => void): (req: T) => void {
 /** What every playbook shares, around what is particular to its category. Returns what is still open. */
 async function runPlaybook(incident: Incident, category: IncidentCategory): Promise<string[]> {
   const playbook = PLAYBOOKS[category];
-  await incident.postIncidentNotice();
+  await incident.journal.once('incident_notice', () => incident.postIncidentNotice());
   incident.tracker.setStatus('mitigating');
-  const decision = await playbook.mitigate(incident);
+  const decision = await playbook.mitigate(incident.run);
   incident.tracker.setStatus('monitoring');
-  await playbook.monitor?.(incident, decision);
+  await playbook.monitor?.(incident.run, decision);
   return incident.ending.openItems(CATEGORIES[category].fixedWhen);
 }
 
 const NOTHING_TO_RUN = 'no category named and none seen: nothing to run. Start a new incident with a category if users still report trouble';
 
-export async function incidentWorkflow(rawInput: IncidentInput): Promise<IncidentState> {
-  const parsed = incidentInputSchema.safeParse(rawInput);
-  if (!parsed.success) {
-    throw ApplicationFailure.create({ type: 'InvalidIncidentInput', message: describeIssues(parsed.error), nonRetryable: true });
+const invalid = (message: string) => ApplicationFailure.create({ type: 'InvalidIncidentInput', message, nonRetryable: true });
+
+/**
+ * The state a previous run handed over: only for a run the server says continues another
+ * (anyone may start a workflow with two arguments), checked like every input, for this incident.
+ */
+function carriedFrom(raw: unknown): CarriedIncident | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const info = workflowInfo();
+  if (!info.continuedFromExecutionRunId) {
+    throw invalid('carried state: only a run the incident continued as new itself takes a second argument; start an incident with its input alone');
   }
+  const parsed = carriedIncidentSchema.safeParse(raw);
+  if (!parsed.success) throw invalid(describeIssues(parsed.error, 'carried'));
+  if (parsed.data.state.incidentId !== info.workflowId) throw invalid(`carried.state.incidentId: the state of ${parsed.data.state.incidentId.slice(0, 200)}, not of this incident`);
+  return parsed.data;
+}
+
+/** Unknown signals are dropped, not kept in memory; the timeline says so at most once a minute. */
+const DROPPED_SIGNALS_NOTED_EVERY_MS = 60_000;
+
+export async function incidentWorkflow(rawInput: IncidentInput, rawCarried?: CarriedIncident): Promise<IncidentState> {
+  const parsed = incidentInputSchema.safeParse(rawInput);
+  if (!parsed.success) throw invalid(describeIssues(parsed.error));
   const input = parsed.data;
-  const incident = new Incident(input);
+  const carried = carriedFrom(rawCarried);
+  const incident = new Incident(input, carried);
   const { tracker, optionalSteps, manualSteps, resolution } = incident;
   const approvals = approvalHandler(tracker);
   const rejections = rejectionHandler(tracker);
@@ -76,17 +98,41 @@ export async function incidentWorkflow(rawInput: IncidentInput): Promise<Inciden
   setHandler(confirmOldKeyDeleted, (req) => incident.rotation.inbox.confirmDeleted(req), { validator: refusing((req) => void incident.rotation.inbox.validateDeleted(req)) });
   setHandler(extendBypass, (req) => incident.bypass.extend(req), { validator: refusing((req) => void incident.bypass.validateExtend(req)) });
 
-  tracker.record('report', input.reporter, `incident reported: ${input.summary}`, { category: input.category ?? null, dryRun: input.dryRun });
+  const dropped = carried?.dropped ?? { count: 0, lastRecordedAt: 0 };
+  setDefaultSignalHandler((name) => {
+    dropped.count += 1;
+    if (Date.now() - dropped.lastRecordedAt < DROPPED_SIGNALS_NOTED_EVERY_MS) return;
+    const first = dropped.lastRecordedAt === 0;
+    dropped.lastRecordedAt = Date.now();
+    const shown = name.replace(/[^\w.:-]/g, '?').slice(0, 80);
+    tracker.record('signal', 'runbook', `${dropped.count} unknown signal(s) dropped so far (latest "${shown}"): this incident takes updates only`, { dropped: dropped.count });
+    if (first) tracker.attention('unknown signals are being sent to this incident (dropped; its history still grows, it continues as new when large)');
+  });
+
+  if (carried) {
+    const from = workflowInfo().continuedFromExecutionRunId;
+    tracker.record('continue_as_new', 'runbook', `run ${carried.runs + 1} of this incident, continued from run ${from} with its state (${Object.keys(carried.journal).length} step(s) done)`);
+  } else {
+    tracker.record('report', input.reporter, `incident reported: ${input.summary}`, { category: input.category ?? null, dryRun: input.dryRun });
+  }
   tracker.publish();
 
   try {
+    // A continued run: the undo of what is applied (the notice, the bypass) registered again.
+    if (carried) await incident.restoreCompensations();
     // Signed approvals: the worker's approver registry, recorded before any gate opens.
-    await loadApproverRegistry(tracker);
-    await incident.verification.triage();
+    await incident.journal.once('signing', () => loadApproverRegistry(tracker));
+    await incident.journal.once('triage', () => incident.verification.triage());
     const category = tracker.state.category;
     const open = category ? await runPlaybook(incident, category) : [NOTHING_TO_RUN];
     await incident.ending.conclude(open);
   } catch (err) {
+    if (err instanceof ContinueAsNewRequested) {
+      const info = workflowInfo();
+      tracker.record('continue_as_new', 'runbook', `history at ${(info.historySize / 1_048_576).toFixed(1)} MiB, ${info.historyLength} events${info.continueAsNewSuggested ? ' (the server suggests continue-as-new)' : ''}: continuing as new with the state`);
+      const next = makeContinueAsNewFunc<typeof incidentWorkflow>({ typedSearchAttributes: info.typedSearchAttributes, ...(info.memo ? { memo: info.memo } : {}) });
+      return next(rawInput, incident.carry((carried?.runs ?? 0) + 1, dropped));
+    }
     if (isCancellation(err)) {
       await CancellationScope.nonCancellable(() => incident.ending.cancel());
     }

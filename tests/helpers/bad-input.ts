@@ -8,8 +8,8 @@ export const huge = <T>(count: number, make: (i: number) => T): T[] => Array.fro
 
 export type WorkflowName = 'incidentWorkflow' | 'revokeSessionsWorkflow' | 'reconcileUsersWorkflow';
 
-/** workflow, what is wrong, the input, what the failure's message must say (field and rule). */
-export type StartRow = [workflow: WorkflowName, what: string, input: unknown, message: RegExp];
+/** workflow, what is wrong, the input, what the failure's message must say (field and rule), and a second argument if any. */
+export type StartRow = [workflow: WorkflowName, what: string, input: unknown, message: RegExp, second?: unknown];
 
 /** target workflow, update name, what is wrong, the request, what the refusal must say. */
 export type UpdateRow = [target: 'incident' | 'reconcile', update: string, what: string, request: unknown, message: RegExp];
