@@ -84,6 +84,7 @@ export function webhookAdapter(opts: WebhookOptions): DeployAdapter {
   };
   return {
     name: 'webhook',
+    target: `webhook:${URL.canParse(opts.url) ? new URL(opts.url).host + new URL(opts.url).pathname : opts.url}`,
     needsRedeploy: false,
     async setValue(key: string, value: string, o: SetValueOptions = {}): Promise<ValueChange> {
       const id = await send('env.set', key, value, o.sensitive ?? false);
