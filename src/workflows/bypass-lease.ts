@@ -23,7 +23,8 @@ import {
 } from '@temporalio/workflow';
 import type { BypassActivities } from '../activities';
 import type { BypassLeaseActivities, HolderLiveness } from '../activities/bypass-lease';
-import { formatDuration } from '../domain';
+import { z } from 'zod';
+import { describeIssues, formatDuration, plainLine } from '../domain';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import {
   acquireBypass,
@@ -75,6 +76,27 @@ const acts = proxyActivities<BypassActivities>({
 const liveness = proxyActivities<BypassLeaseActivities>({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 3 } });
 
 type Outcome = Pick<LeaseAnswer, 'ok' | 'error' | 'verified'>;
+
+// Any client with namespace access can send these: each request is checked before it reaches history.
+const id = plainLine(z.string().trim().min(1).max(1000));
+const holderRef = { workflowId: id, runId: plainLine(z.string().trim().min(1).max(100)) };
+const REQUESTS = {
+  acquire: z.strictObject({ ...holderRef, incidentId: id, until: z.iso.datetime({ offset: true }) }),
+  extend: z.strictObject({ ...holderRef, extendByMs: z.number().int().min(1000).max(86_400_000) }),
+  release: z.strictObject({
+    ...holderRef,
+    reason: plainLine(z.string().trim().min(1).max(500)),
+    verifyWithinMs: z.number().int().min(1000).max(15 * 60_000),
+    probeTimeoutMs: z.number().int().min(100).max(60_000),
+  }),
+  reconcile: z.strictObject({ flagSeen: z.union([z.boolean(), z.literal('unknown')]), by: plainLine(z.string().trim().min(1).max(200)) }),
+};
+
+function checked<T>(schema: z.ZodType<T>, raw: unknown): T {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new Error(describeIssues(parsed.error, 'update'));
+  return parsed.data;
+}
 
 function failureOf(err: unknown): { type: string; message: string } {
   const inner = err instanceof ActivityFailure && err.cause ? err.cause : err;
@@ -142,7 +164,8 @@ class Lease {
 
   // -- updates ---------------------------------------------------------------------------------------
 
-  validateAcquire(req: AcquireRequest): void {
+  validateAcquire(raw: AcquireRequest): void {
+    const req = checked(REQUESTS.acquire, raw);
     if (this.wasReleased(req.workflowId, req.runId)) throw new Error(`${req.workflowId} (run ${req.runId}) already released the bypass; it cannot take it again`);
     if (!(Date.parse(req.until) > Date.now())) throw new Error(`acquire.until: ${req.until} is not in the future`);
   }
@@ -160,7 +183,8 @@ class Lease {
     return this.answer(req.workflowId);
   }
 
-  validateExtend(req: ExtendRequest): void {
+  validateExtend(raw: ExtendRequest): void {
+    const req = checked(REQUESTS.extend, raw);
     const h = this.holders.get(req.workflowId);
     if (!h || this.wasReleased(req.workflowId, req.runId)) throw new Error(`${req.workflowId} does not hold the bypass; nothing to extend`);
     const total = Date.parse(h.until) + req.extendByMs - Date.parse(h.since);
@@ -385,8 +409,8 @@ export async function bypassLeaseWorkflow(input: BypassLeaseInput): Promise<void
   setHandler(getBypassLease, () => lease.view());
   setHandler(acquireBypass, (req) => lease.acquire(req), { validator: refusing<AcquireRequest>((req) => lease.validateAcquire(req)) });
   setHandler(extendBypassLease, (req) => lease.extend(req), { validator: refusing<ExtendRequest>((req) => lease.validateExtend(req)) });
-  setHandler(releaseBypass, (req) => lease.release(req));
-  setHandler(reconcileBypass, (req) => lease.reconcile(req));
+  setHandler(releaseBypass, (req) => lease.release(req), { validator: refusing<ReleaseRequest>((req) => void checked(REQUESTS.release, req)) });
+  setHandler(reconcileBypass, (req) => lease.reconcile(req), { validator: refusing<ReconcileRequest>((req) => void checked(REQUESTS.reconcile, req)) });
   await lease.run();
 }
 
