@@ -6,7 +6,7 @@
 import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy, type ConnectionLike } from '@temporalio/client';
 import { BYPASS_SWEEP_SCHEDULE_ID } from '../workflows/bypass-lease-messages';
 
-export const BYPASS_SWEEP_EVERY = '1 minute';
+const BYPASS_SWEEP_EVERY = '1 minute';
 
 /** One schedule per task queue: each worker pool sweeps the target it is configured for. */
 export function bypassSweepScheduleId(taskQueue: string): string {

@@ -56,7 +56,7 @@ export interface BypassLeaseInput {
 }
 
 /** Holders are checked this often: a holder that stopped running loses the flag within this plus the clear. */
-export const LEASE_CHECK_EVERY_MS = 30_000;
+const LEASE_CHECK_EVERY_MS = 30_000;
 /** A holder past its own expiry by this much is dropped even if its run still runs (it should have released). */
 const EXPIRED_GRACE_MS = 60_000;
 /** Retries of a failed clear (the flag must go): then every 5 minutes until it works. */
