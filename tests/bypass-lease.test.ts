@@ -8,7 +8,9 @@
  * flood's route (the server terminates the incident at its history limit) is the terminate route.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createBypassLeaseActivities } from '../src/activities/bypass-lease';
 import { CancelledFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../src/activities';
@@ -306,5 +308,45 @@ describe('the backstop outside the lease', () => {
       expect(described.spec.intervals?.[0]?.every).toBe(60_000);
       await schedule.delete();
     });
+  });
+});
+
+describe('who counts as a running holder', () => {
+  // The server's answers for each run, as `describe()` gives them; `latest` is the id's newest run.
+  const runs: Record<string, { status: string; runId: string }> = {
+    'a/r1': { status: 'RUNNING', runId: 'r1' },
+    'b/r1': { status: 'CONTINUED_AS_NEW', runId: 'r1' },
+    'b/latest': { status: 'RUNNING', runId: 'r2' },
+    'c/r1': { status: 'CONTINUED_AS_NEW', runId: 'r1' },
+    'c/latest': { status: 'TERMINATED', runId: 'r3' },
+    'd/r1': { status: 'TERMINATED', runId: 'r1' },
+    'e/r1': { status: 'TIMED_OUT', runId: 'r1' },
+    'f/r1': { status: 'FAILED', runId: 'r1' },
+  };
+  const client = {
+    workflow: {
+      getHandle: (workflowId: string, runId?: string) => ({
+        async describe() {
+          const run = runs[`${workflowId}/${runId ?? 'latest'}`];
+          if (!run) throw new WorkflowNotFoundError('not found', workflowId, runId);
+          return { status: { name: run.status }, runId: run.runId };
+        },
+      }),
+    },
+  } as unknown as Client;
+
+  it('continued-as-new with a running latest run is alive (and followed); every other end is not', async () => {
+    const env = new MockActivityEnvironment({}, { client });
+    const holders = ['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((workflowId) => ({ workflowId, runId: 'r1' }));
+    const seen = await env.run(createBypassLeaseActivities().describeBypassHolders, { holders });
+    expect(seen).toEqual([
+      { workflowId: 'a', alive: true, runId: 'r1' },
+      { workflowId: 'b', alive: true, runId: 'r2' },
+      { workflowId: 'c', alive: false, why: 'run r1 continued as new and its latest run r3 is TERMINATED' },
+      { workflowId: 'd', alive: false, why: 'run r1 is TERMINATED' },
+      { workflowId: 'e', alive: false, why: 'run r1 is TIMED_OUT' },
+      { workflowId: 'f', alive: false, why: 'run r1 is FAILED' },
+      { workflowId: 'g', alive: false, why: 'run r1 is unknown to the server' },
+    ]);
   });
 });
