@@ -87,6 +87,8 @@ export class EmergencyBypass implements BypassStep {
   async on(): Promise<boolean | undefined> {
     const on = await this.turnOn((title, run) => this.ctx.compensations.push('emergency_bypass', title, run));
     this.automated = on !== undefined;
+    // Not on, and the hold already released: nothing is left for a cancellation to undo.
+    if (on === false && this.released) this.ctx.compensations.drop('emergency_bypass');
     return on;
   }
 
