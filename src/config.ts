@@ -202,6 +202,8 @@ export const envSchema = z.object({
     .transform((v) => v === 'true' || v === '1'),
   /** Recovery means the status page says `none` and the Backend API answers 200 this many checks in a row. */
   BYPASS_RECOVERY_PROBES: z.coerce.number().int().min(1).max(20).default(3),
+  /** While the bypass is on, Clerk is checked at least this often (an incident's shorter `recoveryCheckEvery` wins). */
+  BYPASS_RECOVERY_CHECK_EVERY: durationSchema(5_000, 3_600_000).default(20_000),
   // User reconciliation (docs/reconcile.md): the app's user store and how differences are fixed.
   /** `sqlite:<path>` or `postgres://…`; sandbox mode defaults to `sqlite:.data/users.db`. Unset (real Clerk): reconciliation is by hand. */
   USER_STORE_URL: optionalString,

@@ -17,6 +17,7 @@ import { serverAnswers, startDevServer, startDevServerViaSdkDownload, type Runni
 import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from './temporal/provision';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { createWorker } from './worker';
+import { ensureBypassSweepSchedule } from './worker/bypass-sweep';
 import { workerDepsFromEnv, type WorkerDepsOptions } from './worker/deps';
 import { workerLogger } from './worker/logger';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
@@ -141,6 +142,9 @@ async function main(): Promise<void> {
       dataConverter: dataConverterFromEnv(env),
       deps,
     });
+
+    // The backstop of the bypass lease: every minute, a flag no running incident holds is removed.
+    await ensureBypassSweepSchedule(connection, env.TEMPORAL_NAMESPACE, env.TEMPORAL_TASK_QUEUE);
 
     say('');
     say(`Temporal UI:  ${uiUrl}/namespaces/${env.TEMPORAL_NAMESPACE}/workflows${uiNote}`);

@@ -14,6 +14,7 @@ import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk
 import { DEFAULT_MAPPING, openUserStore, type UserStore } from '../src/stores';
 import { approveStep, decideReconcile, getIncidentState, getReconcileProgress } from '../src/workflows';
 import type { IncidentState } from '../src/workflows/incident';
+import { getBypassLease } from '../src/workflows/bypass-lease-messages';
 import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
 import { tempSqliteUrl } from './helpers/reconcile';
 import { emptyTotals } from '../src/revoke-sessions';
@@ -182,9 +183,18 @@ const UPDATE_ROWS: UpdateRow[] = [
   ['reconcile', 'decideReconcile', '1 MB reason', { decision: 'reject', approver: 'bob', reason: MB_STRING }, /update\.reason: Too big/],
   ['reconcile', 'decideReconcile', 'a Svix token in the reason', { decision: 'reject', approver: 'bob', reason: secret('Svix-style API token') }, /update\.reason: looks like an API secret key/],
   ['reconcile', 'decideReconcile', 'a string, not an object', 'approve', /update: .*expected object, received string/],
+  // the bypass lease: any client with namespace access can send these, not only the incident's activities
+  ['lease', 'acquireBypass', 'until that is not a time', { workflowId: 'incident-1', runId: 'run-1', incidentId: 'incident-1', until: 'tomorrow' }, /update\.until: /],
+  ['lease', 'acquireBypass', 'newline in the incident id', { workflowId: 'incident-1', runId: 'run-1', incidentId: 'incident-1\nforged', until: '2099-01-01T00:00:00Z' }, /update\.incidentId: must be one line of plain text/],
+  ['lease', 'acquireBypass', 'unknown field', { workflowId: 'incident-1', runId: 'run-1', incidentId: 'incident-1', until: '2099-01-01T00:00:00Z', holders: [] }, /update\.holders: unknown field/],
+  ['lease', 'extendBypassLease', 'extension as a duration string', { workflowId: 'incident-1', runId: 'run-1', extendByMs: '30m' }, /update\.extendByMs: .*expected number, received string/],
+  ['lease', 'extendBypassLease', 'a year of extension', { workflowId: 'incident-1', runId: 'run-1', extendByMs: 365 * 86_400_000 }, /update\.extendByMs: Too big/],
+  ['lease', 'releaseBypass', '1 MB reason', { workflowId: 'incident-1', runId: 'run-1', reason: MB_STRING, verifyWithinMs: 60_000, probeTimeoutMs: 5000 }, /update\.reason: Too big/],
+  ['lease', 'releaseBypass', 'workflow id missing', { runId: 'run-1', reason: 'done', verifyWithinMs: 60_000, probeTimeoutMs: 5000 }, /update\.workflowId: .*expected string, received undefined/],
+  ['lease', 'reconcileBypass', 'flagSeen as a word', { flagSeen: 'yes', by: 'sweep' }, /update\.flagSeen: /],
 ];
 
-const handles: { incident?: WorkflowHandle; reconcile?: WorkflowHandle } = {};
+const handles: { incident?: WorkflowHandle; reconcile?: WorkflowHandle; lease?: WorkflowHandle } = {};
 let stateBefore: IncidentState;
 
 describe('a malformed update is refused and changes nothing', () => {
@@ -203,11 +213,17 @@ describe('a malformed update is refused and changes nothing', () => {
     ]);
     handles.incident = inc;
     handles.reconcile = rec;
+    // A lease of a target nobody writes to: refused requests must not reach it.
+    handles.lease = await temporal.client.workflow.start('bypassLeaseWorkflow', {
+      taskQueue,
+      workflowId: uniqueWorkflowId('bad-input-lease'),
+      args: [{ target: { target: 'vercel:bad-input.invalid/prj_none', adapter: 'vercel', needsRedeploy: true, flagKey: 'CLERK_AUTH_BYPASS', maxDurationMs: 3_600_000 } }],
+    });
     stateBefore = await waitForState(inc, getIncidentState, pendingStep('operator_action'), 30_000);
     await eventually(async () => (await rec.query(getReconcileProgress)).stage === 'approval', 30_000, 200);
   });
   afterAll(async () => {
-    await Promise.all([handles.incident, handles.reconcile].map((h) => h?.terminate('bad-input test over').catch(() => undefined)));
+    await Promise.all([handles.incident, handles.reconcile, handles.lease].map((h) => h?.terminate('bad-input test over').catch(() => undefined)));
   });
 
   describe.concurrent('refused by the validator, naming the field', () => {
@@ -219,12 +235,20 @@ describe('a malformed update is refused and changes nothing', () => {
       expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
       const cause = (err as WorkflowUpdateFailedError).cause;
       expect(cause).toBeInstanceOf(ApplicationFailure);
-      if (target === 'incident') expect((cause as ApplicationFailure).type).toBe('UpdateRefused');
+      if (target !== 'reconcile') expect((cause as ApplicationFailure).type).toBe('UpdateRefused');
       expect(cause?.message).toMatch(message);
     });
   });
 
   describe('afterwards', () => {
+    it('the bypass lease: no update in history, nobody holds it, still running', async () => {
+      const handle = handles.lease!;
+      const { events } = await handle.fetchHistory();
+      expect(events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes || e.activityTaskScheduledEventAttributes)).toEqual([]);
+      expect((await handle.query(getBypassLease)).holders).toEqual([]);
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+    });
+
     it('the incident: same state, no update in history, still running, and a good approval is taken', async () => {
       const handle = handles.incident!;
       expect(await handle.query(getIncidentState)).toEqual(stateBefore);

@@ -21,18 +21,33 @@ export interface BypassConfig {
   offNeedsApproval: boolean;
   /** Checks in a row that must see Clerk healthy (BYPASS_RECOVERY_PROBES). */
   recoveryProbes: number;
+  /**
+   * While the bypass is on, Clerk is checked at least this often (BYPASS_RECOVERY_CHECK_EVERY): with
+   * the defaults (3 checks, 20 s) a sustained recovery turns it off within about a minute.
+   */
+  recoveryCheckEveryMs: number;
 }
 
-export const BYPASS_DEFAULTS: BypassConfig = { flagKey: 'CLERK_AUTH_BYPASS', maxDurationMs: 4 * 3_600_000, offNeedsApproval: false, recoveryProbes: 3 };
+export const BYPASS_DEFAULTS: BypassConfig = { flagKey: 'CLERK_AUTH_BYPASS', maxDurationMs: 4 * 3_600_000, offNeedsApproval: false, recoveryProbes: 3, recoveryCheckEveryMs: 20_000 };
 
 export function bypassConfigFromEnv(env: Env): BypassConfig {
-  return { flagKey: env.BYPASS_FLAG_KEY, maxDurationMs: env.BYPASS_MAX_DURATION, offNeedsApproval: env.BYPASS_OFF_NEEDS_APPROVAL, recoveryProbes: env.BYPASS_RECOVERY_PROBES };
+  return {
+    flagKey: env.BYPASS_FLAG_KEY,
+    maxDurationMs: env.BYPASS_MAX_DURATION,
+    offNeedsApproval: env.BYPASS_OFF_NEEDS_APPROVAL,
+    recoveryProbes: env.BYPASS_RECOVERY_PROBES,
+    recoveryCheckEveryMs: env.BYPASS_RECOVERY_CHECK_EVERY,
+  };
 }
 
 /** What the workflow is told (no token, no URL with credentials). */
 export interface BypassSettings extends BypassConfig {
-  adapter: { name: DeployAdapter['name']; needsRedeploy: boolean } | null;
+  /** `target` names what the adapter writes to (one bypass lease per target and flag). */
+  adapter: { name: DeployAdapter['name']; needsRedeploy: boolean; target: string } | null;
 }
+
+/** What the platform shows of the flag: `unknown` when the adapter cannot read it back (Edge Config, webhook). */
+export type FlagSeen = { present: true; marker?: string } | { present: false } | { present: 'unknown' };
 
 export interface BypassProbe {
   /** True when what was expected is what every probed URL showed. */
@@ -104,7 +119,7 @@ export function createBypassActivities(deps: () => BypassDeps) {
   return {
     async bypassSettings(): Promise<BypassSettings> {
       const a = deps().deploy;
-      return { ...config(), adapter: a ? { name: a.name, needsRedeploy: a.needsRedeploy } : null };
+      return { ...config(), adapter: a ? { name: a.name, needsRedeploy: a.needsRedeploy, target: a.target } : null };
     },
 
     /** Set the flag with its expiry. Not live before a redeploy when the adapter needs one. */
@@ -113,6 +128,18 @@ export function createBypassActivities(deps: () => BypassDeps) {
       const a = adapter('bypassSet');
       // Marked with the incident and expiry: a retry after a crash finds its own write and leaves it.
       return change(() => a.setValue(config().flagKey, value, { marker: `clerk-incident-runbook ${input.incidentId} bypass until ${input.until}` }));
+    },
+
+    /** Whether the flag is set on the platform (the sweep's look; `unknown` where the adapter cannot read). */
+    async bypassFlagSeen(): Promise<FlagSeen> {
+      const a = adapter('bypassFlagSeen');
+      if (!a.readValue) return { present: 'unknown' };
+      const read = a.readValue.bind(a);
+      try {
+        return await read(config().flagKey);
+      } catch (err) {
+        throw toDeployFailure(err);
+      }
     },
 
     async bypassClear(): Promise<ValueChange> {

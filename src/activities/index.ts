@@ -14,6 +14,7 @@ import { createKeyRotationActivities } from './key-rotation';
 import type { KeyRotationDeps } from '../keys/rotation';
 import type { DeployAdapter } from './deploy';
 import { createBypassActivities, type BypassConfig } from './bypass';
+import { createBypassLeaseActivities } from './bypass-lease';
 import { createReconcileActivities, type ReconcileDeps } from './reconcile-users';
 import { createPagingActivities, type PagingDeps } from './paging';
 import type { ProbeReport } from '../triage/rules';
@@ -78,6 +79,9 @@ export function createActivities(deps: ActivityDeps) {
 
     /** The emergency auth bypass: its settings, the flag, and the probes that verify it (docs/bypass.md). */
     ...createBypassActivities(() => deps),
+
+    /** The bypass lease: the incident's requests to it (update-with-start) and its look at its holders. */
+    ...createBypassLeaseActivities(),
 
     /** User reconciliation (`reconcileUsersWorkflow`): compare Clerk with the app's store, replay what it missed. */
     ...createReconcileActivities({ clerk: () => deps.clerk, reconcile: () => deps.reconcile }),

@@ -11,6 +11,7 @@ import { dataConverterFromEnv } from '../codec';
 import { loadEnv } from '../config';
 import { describeTemporalConnection, temporalConnectionOptions } from '../connection';
 import { NAMESPACE_DEFAULT, TASK_QUEUE } from '../shared';
+import { ensureBypassSweepSchedule } from './bypass-sweep';
 import { prebuiltWorkflowBundle, WORKFLOWS_PATH } from './bundle';
 import { workerDepsFromEnv } from './deps';
 import { workerLogger } from './logger';
@@ -71,6 +72,8 @@ async function main(): Promise<void> {
     version,
     deps,
   });
+  const sweep = await ensureBypassSweepSchedule(connection, env.TEMPORAL_NAMESPACE, env.TEMPORAL_TASK_QUEUE);
+  console.log(`bypass sweep schedule (every minute): ${sweep}`);
   console.log(`worker polling task queue ${env.TEMPORAL_TASK_QUEUE} on ${describeTemporalConnection(env)} as version ${describeVersion(version)} (workflows pinned)`);
   // Worker.run() stops on SIGINT/SIGTERM by itself (the SDK installs the handlers).
   const running = worker.run();

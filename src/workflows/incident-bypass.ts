@@ -5,17 +5,21 @@
  * and off (on recovery, at expiry, on cancel, when anything later fails), verified too. A failed
  * off is escalated on every attempt and retried; it is never swallowed.
  *
- * Workflow code: the I/O is in the `bypass*`, `probe*` and `deploy*` activities; the token stays
- * in the worker; the flag only carries its expiry and the incident id.
+ * The flag itself belongs to the target's bypass lease (bypass-lease.ts): this incident acquires,
+ * extends and releases its hold through it, and the lease removes the flag when its last holder
+ * releases or stops running. The undo (release) is registered before the set is asked for.
+ *
+ * Workflow code: the I/O is in the `*BypassLease`, `probe*` and `bypassSettings` activities; the
+ * token stays in the worker; the flag only carries its expiry and the incident id.
  */
-import { isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
-import { z } from 'zod';
+import { ApplicationFailure, isCancellation, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { BypassActivities } from '../activities';
 import type { BypassSettings } from '../activities/bypass';
+import type { BypassLeaseActivities } from '../activities/bypass-lease';
 import { formatDuration, type ValidIncidentInput } from '../domain';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
+import type { LeaseAnswer, LeaseTarget } from './bypass-lease-messages';
 import type { BypassRecord } from './bypass-record';
-import { redeployAndWait } from './deploy-wait';
 import { parseRequest, UpdateRefused, waitForApproval } from './incident-approvals';
 import { errorMessage, type IncidentTracker } from './incident-state';
 import type { IncidentContext } from './incident-steps';
@@ -23,23 +27,26 @@ import type { VerificationStep } from './incident-verification';
 import { extendBypassRequestSchema, type ExtendBypassAnswer } from './incident-types';
 import type { BypassWatch } from './incident-continue';
 
+type ExtendRequestParsed = ReturnType<typeof extendBypassRequestSchema.parse>;
+
 export const DEFAULT_BYPASS_MS = 60 * 60_000;
 const MAX_EXTENSIONS = 5;
 /** Retries of a failed off, each escalated: about 1 h 40 min in all before it is left to a human. */
 const OFF_RETRY_DELAYS_MS = [10_000, 60_000, 120_000, 300_000, 600_000, 600_000, 600_000, 600_000, 600_000, 600_000, 600_000, 600_000];
-const DEPLOY_POLL_MS = 2000;
-const DEPLOY_READY_WITHIN_MS = 15 * 60_000;
 const VERIFY_EVERY_MS = 2000;
+/** While the bypass is on, Clerk is checked at least this often when the worker's settings do not say. */
+const DEFAULT_BYPASS_CHECK_EVERY_MS = 20_000;
 
 const acts = proxyActivities<BypassActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 6, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
 });
-
-// -- extendBypass ----------------------------------------------------------------------------------
-
-
-type Pending = z.output<typeof extendBypassRequestSchema>;
+/** The lease answers once it applied the change: a set with a redeploy can take minutes (heartbeats say it is alive). */
+const lease = proxyActivities<BypassLeaseActivities>({
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 6 },
+});
 
 export interface BypassStep {
   /** The bypass on, time-boxed and verified. Undefined when the worker has no deploy adapter: do it by hand. */
@@ -55,11 +62,19 @@ export class EmergencyBypass implements BypassStep {
   private readonly tracker: IncidentTracker;
   private readonly input: ValidIncidentInput;
   private settings?: BypassSettings;
+  /** The lease this incident asked for the flag (set before the set is attempted). */
+  private target?: LeaseTarget;
+  /** This incident's hold was released (the lease removes the flag unless another incident holds it). */
+  private released = false;
   private expiresAtMs = 0;
-  private readonly pending: Pending[] = [];
+  /** Extensions accepted and not yet applied by the lease: the limit counts them. */
+  private inFlight = { count: 0, ms: 0 };
+  /** Bumped when an extension moved the expiry: wakes the watch. */
+  private extended = 0;
+  private leaseRequests = 0;
   private offRun?: Promise<boolean>;
   private lastSeen = '';
-  /** Set when the flag was applied: undoes it (the playbook's compensation list holds this too). */
+  /** Set before the flag is asked for: releases this incident's hold (the playbook's compensation list holds this too). */
   undo?: () => Promise<void>;
   /** The recovery watch while on (`watchThenOff`); a continue-as-new carries it. */
   watch?: BypassWatch;
@@ -75,6 +90,8 @@ export class EmergencyBypass implements BypassStep {
   async on(): Promise<boolean | undefined> {
     const on = await this.turnOn((title, run) => this.ctx.compensations.push('emergency_bypass', title, run));
     this.automated = on !== undefined;
+    // Not on, and the hold already released: nothing is left for a cancellation to undo.
+    if (on === false && this.released) this.ctx.compensations.drop('emergency_bypass');
     return on;
   }
 
@@ -116,8 +133,11 @@ export class EmergencyBypass implements BypassStep {
     await this.restoreSettings();
   }
 
+  /** The worker's settings again and, from them, the lease this incident holds (a release goes to it). */
   private async restoreSettings(): Promise<void> {
     this.settings ??= await acts.bypassSettings.executeWithOptions({ summary: 'emergency_bypass: deploy adapter and bypass settings (continued run)' }, []);
+    const { adapter, flagKey, maxDurationMs } = this.settings;
+    if (adapter && !this.target) this.target = { target: adapter.target, adapter: adapter.name, needsRedeploy: adapter.needsRedeploy, flagKey, maxDurationMs };
   }
 
   // -- on ------------------------------------------------------------------------------------------
@@ -147,24 +167,36 @@ export class EmergencyBypass implements BypassStep {
     const onSince = Date.now();
     this.expiresAtMs = onSince + durationMs;
     const expiresAt = new Date(this.expiresAtMs).toISOString();
+    this.target = { target: adapter.target, adapter: adapter.name, needsRedeploy: adapter.needsRedeploy, flagKey, maxDurationMs: settings.maxDurationMs };
+    // Registered before the set is asked for: a cancel while the lease sets it releases this hold,
+    // and the lease, which finishes the set first, then removes the flag.
+    this.undo = async () => {
+      if (!(await this.turnOff('incident cancelled'))) throw new Error(`the bypass could not be turned off: a human must remove ${flagKey}`);
+    };
+    pushUndo('turn the emergency auth bypass off', this.undo);
     this.tracker.waitFor(`${step}: setting ${how}, until ${expiresAt}`);
+    let held: LeaseAnswer;
     try {
-      await acts.bypassSet.executeWithOptions({ summary: `${step}: set ${flagKey} until ${expiresAt} (${adapter.name})` }, [{ until: expiresAt, incidentId: this.tracker.state.incidentId }]);
+      held = await lease.acquireBypassLease.executeWithOptions({ summary: `${step}: set ${flagKey} until ${expiresAt} (${adapter.name}${adapter.needsRedeploy ? ' + redeploy' : ''}, through the bypass lease)` }, [
+        { target: this.target, incidentId: this.tracker.state.incidentId, until: expiresAt, updateId: this.leaseUpdateId('acquire') },
+      ]);
     } catch (err) {
       if (isCancellation(err)) throw err;
       const note = `could not set ${how}: ${errorMessage(err)}; check on the platform that ${flagKey} is not set`;
       this.tracker.stepDone(step, 'failed', 'runbook', note);
       this.tracker.attention(`${step} failed: ${note}`);
       await this.tracker.notify('needs_attention', 'Emergency bypass could not be turned on', note);
+      // Drop this hold: the lease removes whatever of the set may have landed.
+      await this.turnOff(`${step} failed`);
       return false;
     }
-    this.tracker.state.bypass = { state: 'on', adapter: adapter.name, flagKey, onSince: new Date(onSince).toISOString(), expiresAt, verified: [], extensions: [] };
-    this.tracker.record(step, 'runbook', `${flagKey} set until ${expiresAt} (${formatDuration(durationMs)}${capped}) via ${adapter.name}`, { until: expiresAt, adapter: adapter.name });
-    // From here on, off always runs: on cancel through the compensation list, otherwise below.
-    this.undo = async () => {
-      if (!(await this.turnOff('incident cancelled'))) throw new Error(`the bypass could not be turned off: a human must remove ${flagKey}`);
-    };
-    pushUndo('turn the emergency auth bypass off', this.undo);
+    const holds = held.holderUntil ?? expiresAt;
+    this.expiresAtMs = Date.parse(holds);
+    const d = held.flag.deployment;
+    this.tracker.state.bypass = { state: 'on', adapter: adapter.name, flagKey, onSince: new Date(onSince).toISOString(), expiresAt: holds, verified: [], extensions: [], ...(d ? { deployment: { id: d.id, url: d.url } } : {}) };
+    const shared = held.heldBy.length > 1 ? `; held with ${held.heldBy.length - 1} other incident(s), the flag says until ${held.flag.until}` : '';
+    this.tracker.record(step, 'runbook', `${flagKey} set until ${holds} (${formatDuration(this.expiresAtMs - onSince)}${capped}) via ${adapter.name}${shared}`, { until: holds, adapter: adapter.name, flagUntil: held.flag.until });
+    if (d) this.tracker.record(step, 'runbook', `deployment ${d.id} (${d.url ?? 'no URL'}) READY after ${formatDuration(d.waitedMs)}`, { deploymentId: d.id, url: d.url, state: d.state });
 
     const failed = async (why: string) => {
       this.tracker.stepDone(step, 'failed', 'runbook', why);
@@ -173,27 +205,11 @@ export class EmergencyBypass implements BypassStep {
       await this.turnOff(`${step} failed`);
       return false;
     };
-    if (adapter.needsRedeploy) {
-      try {
-        const r = await redeployAndWait({ step, pollEvery: DEPLOY_POLL_MS, readyWithin: DEPLOY_READY_WITHIN_MS });
-        const d = r.deployment;
-        this.tracker.state.bypass.deployment = { id: d.id, url: d.url };
-        this.tracker.record(step, 'runbook', `deployment ${d.id} (${d.url ?? 'no URL'}) ${r.outcome === 'ready' ? 'READY' : r.reason} after ${formatDuration(r.waitedMs)}`, {
-          deploymentId: d.id,
-          url: d.url,
-          state: d.state,
-        });
-        if (r.outcome !== 'ready') return failed(`the redeploy carrying the flag is not live: ${r.reason}`);
-      } catch (err) {
-        if (isCancellation(err)) throw err;
-        return failed(`the redeploy carrying the flag could not start: ${errorMessage(err)}`);
-      }
-    }
     const verified = await this.verify('on', step);
     if (!verified.ok) return failed(`the app does not show X-Auth-Bypass: true within ${formatDuration(this.input.bypass?.verifyWithin ?? 60_000)}: ${verified.seen.join('; ')}`);
     this.tracker.state.bypass.verified = verified.seen;
-    this.tracker.stepDone(step, 'succeeded', 'runbook', `auth bypass on until ${expiresAt} (${how}); verified: ${verified.seen.join('; ')}`, {
-      until: expiresAt,
+    this.tracker.stepDone(step, 'succeeded', 'runbook', `auth bypass on until ${holds} (${how}); verified: ${verified.seen.join('; ')}`, {
+      until: holds,
       adapter: adapter.name,
       deployment: this.tracker.state.bypass.deployment ?? null,
       verified: verified.seen,
@@ -201,7 +217,7 @@ export class EmergencyBypass implements BypassStep {
     await this.tracker.notify(
       'action_needed',
       'Emergency auth bypass is ON',
-      `Users reach the app without sign-in until ${expiresAt} (admin, billing and API keys stay closed). It goes off by itself when Clerk recovers or at that time. ` +
+      `Users reach the app without sign-in until ${holds} (admin, billing and API keys stay closed). It goes off by itself when Clerk recovers or at that time. ` +
         `To keep it on longer, an approver sends the extendBypass update: {"approver":"<you>","extendBy":"30m","reason":"<why>"}.`,
     );
     return true;
@@ -239,18 +255,20 @@ export class EmergencyBypass implements BypassStep {
    */
   async watchThenOff(): Promise<boolean> {
     const settings = this.settings as BypassSettings;
-    const every = this.input.timeouts.recoveryCheckEvery;
+    // While auth is off, Clerk is checked at least every BYPASS_RECOVERY_CHECK_EVERY (default 20 s), whatever the incident's slower default.
+    const every = Math.min(this.input.timeouts.recoveryCheckEvery, settings.recoveryCheckEveryMs ?? DEFAULT_BYPASS_CHECK_EVERY_MS);
     const needed = settings.recoveryProbes;
     this.tracker.setStatus('bypass_active', `auth bypassed until ${this.record?.expiresAt}`);
     // Where the watch is, in one object a continue-as-new carries (a continued run resumes it).
     const w: BypassWatch = (this.watch ??= { streak: 0, checks: 0, lastCheck: Date.now(), warnedFor: 0, recovered: false });
     let offReason = '';
-    const wakeOn = (until: number, summary: string) => this.ctx.guard.wait(() => this.pending.length > 0, Math.max(1, until - Date.now()), summary);
+    // Wakes early when an extension moved the expiry (or the server suggests continue-as-new).
+    const wakeOn = (seen: number, until: number, summary: string) => this.ctx.guard.wait(() => this.extended !== seen, Math.max(1, until - Date.now()), summary);
     try {
       // Continued while asking to turn it off after recovery: ask on (the same gate).
       if (w.recovered && this.tracker.state.gates.some((g) => g.step === 'bypass_off' && !g.outcome) && (await this.offApproved())) offReason = 'Clerk recovered';
       while (!offReason) {
-        await this.applyExtensions();
+        const seenExtensions = this.extended;
         const now = Date.now();
         if (now >= this.expiresAtMs) {
           offReason = `it expired at ${new Date(this.expiresAtMs).toISOString()} and nobody extended it`;
@@ -264,7 +282,7 @@ export class EmergencyBypass implements BypassStep {
         }
         if (w.recovered) {
           // Off waits for an approval that was refused: hold until expiry (extensions still apply).
-          await wakeOn(w.warnedFor === this.expiresAtMs ? this.expiresAtMs : warnAt, 'emergency_bypass: on until it expires (turning it off was refused)');
+          await wakeOn(seenExtensions, w.warnedFor === this.expiresAtMs ? this.expiresAtMs : warnAt, 'emergency_bypass: on until it expires (turning it off was refused)');
           continue;
         }
         if (now - w.lastCheck >= every) {
@@ -285,7 +303,7 @@ export class EmergencyBypass implements BypassStep {
         this.tracker.waitFor(
           `Clerk to recover (${w.streak}/${needed} healthy checks in a row) while auth is bypassed until ${new Date(this.expiresAtMs).toISOString()}; next check in ${formatDuration(Math.max(0, w.lastCheck + every - Date.now()))}`,
         );
-        await wakeOn(Math.min(w.lastCheck + every, this.expiresAtMs, w.warnedFor === this.expiresAtMs ? Infinity : warnAt), 'emergency_bypass: next recovery check');
+        await wakeOn(seenExtensions, Math.min(w.lastCheck + every, this.expiresAtMs, w.warnedFor === this.expiresAtMs ? Infinity : warnAt), 'emergency_bypass: next recovery check');
       }
     } catch (err) {
       if (isCancellation(err)) throw err;
@@ -347,70 +365,81 @@ export class EmergencyBypass implements BypassStep {
     await this.tracker.notify('action_needed', 'Emergency bypass expires soon', text);
   }
 
-  validateExtend(raw: unknown): Pending {
+  validateExtend(raw: unknown): ExtendRequestParsed {
     const req = parseRequest(extendBypassRequestSchema, raw);
     const b = this.record;
     if (!b || b.state !== 'on') throw new UpdateRefused(`update: the emergency auth bypass is not on${b ? ` (it is ${b.state})` : ''}; nothing to extend`);
     if (this.offRun) throw new UpdateRefused('update: the emergency auth bypass is being turned off; too late to extend it');
     const { approvers } = this.tracker.state;
     if (!approvers.includes(req.approver)) throw new UpdateRefused(`update.approver: ${req.approver} is not on the approver list (${approvers.join(', ') || 'empty'})`);
-    const count = b.extensions.length + this.pending.length;
+    // Applied and in flight both count: two extensions sent together cannot both pass the limit.
+    const count = b.extensions.length + this.inFlight.count;
     if (count >= MAX_EXTENSIONS) throw new UpdateRefused(`update: the bypass was already extended ${count} times (at most ${MAX_EXTENSIONS})`);
     const max = this.settings?.maxDurationMs ?? 0;
-    const total = this.expiresAtMs + this.pending.reduce((sum, p) => sum + p.extendBy, 0) + req.extendBy - Date.parse(b.onSince);
+    const total = this.expiresAtMs + this.inFlight.ms + req.extendBy - Date.parse(b.onSince);
     if (total > max) {
       throw new UpdateRefused(`update.extendBy: the bypass would stay on ${formatDuration(total)} in all; at most ${formatDuration(max)} (BYPASS_MAX_DURATION)`);
     }
     return req;
   }
 
-  extend(raw: unknown): ExtendBypassAnswer {
+  /**
+   * Extend this incident's hold through the lease; answers once the flag says so (and the redeploy
+   * carrying it is live), with the expiry the flag carries. A failed extension fails the update.
+   */
+  async extend(raw: unknown): Promise<ExtendBypassAnswer> {
     const req = this.validateExtend(raw);
-    this.pending.push(req);
-    const expiresAt = new Date(this.expiresAtMs + this.pending.reduce((sum, p) => sum + p.extendBy, 0)).toISOString();
+    const b = this.record as BypassRecord;
+    const target = this.target as LeaseTarget;
+    this.inFlight = { count: this.inFlight.count + 1, ms: this.inFlight.ms + req.extendBy };
     this.tracker.record('emergency_bypass', req.approver, `extension by ${formatDuration(req.extendBy)} requested: ${req.reason}`);
-    return { expiresAt, extensions: (this.record?.extensions.length ?? 0) + this.pending.length, message: `the bypass will stay on until ${expiresAt}; the flag is being updated` };
+    let answer: LeaseAnswer;
+    try {
+      answer = await lease.extendBypassLease.executeWithOptions({ summary: `emergency_bypass: extend ${b.flagKey} by ${formatDuration(req.extendBy)} (bypass lease)` }, [
+        { target, extendByMs: req.extendBy, updateId: this.leaseUpdateId('extend') },
+      ]);
+    } catch (err) {
+      this.inFlight = { count: this.inFlight.count - 1, ms: this.inFlight.ms - req.extendBy };
+      if (isCancellation(err)) throw err;
+      const note = `extending the bypass by ${formatDuration(req.extendBy)} failed: ${errorMessage(err)}; it still expires at ${b.expiresAt}`;
+      this.tracker.record('emergency_bypass', 'runbook', note);
+      this.tracker.attention(note);
+      await this.tracker.notify('needs_attention', 'Emergency bypass extension failed', note);
+      throw ApplicationFailure.create({ type: 'BypassExtensionFailed', message: note, nonRetryable: true });
+    }
+    // Applied: it leaves the in-flight sum as it joins the expiry, in one step.
+    this.inFlight = { count: this.inFlight.count - 1, ms: this.inFlight.ms - req.extendBy };
+    const holds = Math.max(this.expiresAtMs, Date.parse(answer.holderUntil ?? b.expiresAt));
+    this.expiresAtMs = holds;
+    const expiresAt = new Date(holds).toISOString();
+    b.expiresAt = expiresAt;
+    const d = answer.flag.deployment;
+    if (d) b.deployment = { id: d.id, url: d.url };
+    b.extensions.push({ approver: req.approver, extendByMs: req.extendBy, reason: req.reason, at: new Date().toISOString(), expiresAt: answer.holderUntil ?? expiresAt });
+    this.tracker.record('emergency_bypass', req.approver, `bypass extended by ${formatDuration(req.extendBy)} until ${expiresAt}: ${req.reason}`, { expiresAt, flagUntil: answer.flag.until, deployment: b.deployment ?? null });
+    this.extended += 1;
+    this.tracker.publish();
+    const flagUntil = answer.flag.until ?? expiresAt;
+    const others = flagUntil !== expiresAt ? ` (the flag says until ${flagUntil}: another incident holds it longer)` : '';
+    return { expiresAt, flagUntil, extensions: b.extensions.length, message: `the bypass stays on until ${expiresAt}${others}; the flag is updated` };
   }
 
-  /** Extensions move the flag's own expiry: set it again (and redeploy when the platform needs it). */
-  private async applyExtensions(): Promise<void> {
-    while (this.pending.length && this.active) {
-      const req = this.pending.shift() as Pending;
-      const b = this.record as BypassRecord;
-      const next = this.expiresAtMs + req.extendBy;
-      const expiresAt = new Date(next).toISOString();
-      try {
-        await acts.bypassSet.executeWithOptions({ summary: `emergency_bypass: extend ${b.flagKey} until ${expiresAt}` }, [{ until: expiresAt, incidentId: this.tracker.state.incidentId }]);
-        if (this.settings?.adapter?.needsRedeploy) {
-          const r = await redeployAndWait({ step: 'emergency_bypass', pollEvery: DEPLOY_POLL_MS, readyWithin: DEPLOY_READY_WITHIN_MS });
-          if (r.outcome !== 'ready') throw new Error(r.reason);
-          b.deployment = { id: r.deployment.id, url: r.deployment.url };
-        }
-      } catch (err) {
-        if (isCancellation(err)) throw err;
-        const note = `extending the bypass until ${expiresAt} failed: ${errorMessage(err)}; it still expires at ${b.expiresAt}`;
-        this.tracker.record('emergency_bypass', 'runbook', note);
-        this.tracker.attention(note);
-        await this.tracker.notify('needs_attention', 'Emergency bypass extension failed', note);
-        continue;
-      }
-      this.expiresAtMs = next;
-      b.expiresAt = expiresAt;
-      b.extensions.push({ approver: req.approver, extendByMs: req.extendBy, reason: req.reason, at: new Date().toISOString(), expiresAt });
-      this.tracker.record('emergency_bypass', req.approver, `bypass extended by ${formatDuration(req.extendBy)} until ${expiresAt}: ${req.reason}`, { expiresAt, deployment: b.deployment ?? null });
-      this.tracker.publish();
-    }
+  private leaseUpdateId(what: string): string {
+    const { workflowId, runId } = workflowInfo();
+    this.leaseRequests += 1;
+    return `${workflowId}/${runId}/bypass-${what}-${this.leaseRequests}`;
   }
 
   // -- off -------------------------------------------------------------------------------------------
 
   /**
-   * Remove the flag (redeploy when needed) and verify the app no longer shows it. Runs once however
-   * many callers ask (recovery, expiry, cancel, a failed step); retried and escalated until it
-   * works or the retries run out (then `bypass_off` fails and a human must remove the flag).
+   * Release this incident's hold: the lease removes the flag (redeploy when needed) and verifies
+   * the app no longer shows it, unless another incident still holds it. Runs once however many
+   * callers ask (recovery, expiry, cancel, a failed step); retried and escalated until it works or
+   * the retries run out (then `bypass_off` fails and a human must remove the flag).
    */
   turnOff(reason: string): Promise<boolean> {
-    if (!this.record || this.record.state === 'off') return Promise.resolve(true);
+    if (!this.target || this.released) return Promise.resolve(true);
     this.offRun ??= this.off(reason).catch((err: unknown) => {
       // A cancelled off (the incident was cancelled meanwhile) is started again by the compensation.
       this.offRun = undefined;
@@ -420,43 +449,54 @@ export class EmergencyBypass implements BypassStep {
   }
 
   private async off(reason: string): Promise<boolean> {
-    const b = this.record as BypassRecord;
+    const b = this.record;
+    const target = this.target as LeaseTarget;
+    const { flagKey } = target;
     const step = 'bypass_off';
-    const adapter = this.settings?.adapter;
     for (let attempt = 1; ; attempt++) {
-      this.tracker.waitFor(`${step}: ${reason}: removing ${b.flagKey} via ${b.adapter}${attempt > 1 ? ` (attempt ${attempt})` : ''}`);
+      this.tracker.waitFor(`${step}: ${reason}: releasing ${flagKey} (${target.adapter})${attempt > 1 ? ` (attempt ${attempt})` : ''}`);
       try {
-        await acts.bypassClear.executeWithOptions({ summary: `${step}: remove ${b.flagKey} (${b.adapter})` }, []);
-        if (adapter?.needsRedeploy) {
-          const r = await redeployAndWait({ step, pollEvery: DEPLOY_POLL_MS, readyWithin: DEPLOY_READY_WITHIN_MS });
-          this.tracker.record(step, 'runbook', `deployment ${r.deployment.id} (${r.deployment.url ?? 'no URL'}) ${r.outcome === 'ready' ? 'READY' : r.reason} after ${formatDuration(r.waitedMs)}`, { deploymentId: r.deployment.id, url: r.deployment.url });
-          if (r.outcome !== 'ready') throw new Error(`the redeploy without the flag is not live: ${r.reason}`);
-          b.deployment = { id: r.deployment.id, url: r.deployment.url };
+        const answer = await lease.releaseBypassLease.executeWithOptions({ summary: `${step}: release ${flagKey} (${target.adapter}, through the bypass lease)` }, [
+          { target, reason, verifyWithinMs: this.input.bypass?.verifyWithin ?? 60_000, probeTimeoutMs: this.input.timeouts.probe, updateId: this.leaseUpdateId('release') },
+        ]);
+        this.released = true;
+        const d = answer.flag.deployment;
+        const others = answer.heldBy.map((h) => `${h.incidentId} (until ${h.until})`).join(', ');
+        if (!b) {
+          // Cancelled (or failed) while the set was in flight: nothing was on for this incident's record.
+          this.tracker.record(step, 'runbook', others ? `hold released (${reason}); ${flagKey} stays on for ${others}` : `hold released (${reason}); the lease removed whatever of ${flagKey} had landed`, { flag: answer.flag.state });
+          return true;
         }
-        const verified = await this.verify('off', step);
-        if (!verified.ok) throw new Error(`the app still shows the bypass: ${verified.seen.join('; ')}`);
+        if (d && target.needsRedeploy && !others) {
+          this.tracker.record(step, 'runbook', `deployment ${d.id} (${d.url ?? 'no URL'}) READY after ${formatDuration(d.waitedMs)}`, { deploymentId: d.id, url: d.url });
+          b.deployment = { id: d.id, url: d.url };
+        }
         const now = Date.now();
         b.state = 'off';
         b.offAt = new Date(now).toISOString();
         b.offReason = reason;
         b.bypassedForMs = now - Date.parse(b.onSince);
-        const note = `auth bypass off (${reason}); auth was bypassed for ${formatDuration(b.bypassedForMs)} (${b.onSince} → ${b.offAt}); verified: ${verified.seen.join('; ')}`;
-        this.tracker.stepDone(step, 'succeeded', 'runbook', note, { bypassedForMs: b.bypassedForMs, onSince: b.onSince, offAt: b.offAt, reason, verified: verified.seen });
-        if (this.tracker.state.status === 'bypass_active') this.tracker.setStatus('monitoring', 'the emergency auth bypass is off');
-        await this.tracker.notify('status_changed', 'Emergency auth bypass is OFF', note);
+        const verified = answer.verified ?? [];
+        const note = others
+          ? `this incident released the auth bypass (${reason}) after ${formatDuration(b.bypassedForMs)}; ${flagKey} stays on for ${others}: the lease removes it when they release it or stop running`
+          : `auth bypass off (${reason}); auth was bypassed for ${formatDuration(b.bypassedForMs)} (${b.onSince} → ${b.offAt}); verified: ${verified.join('; ')}`;
+        this.tracker.stepDone(step, 'succeeded', 'runbook', note, { bypassedForMs: b.bypassedForMs, onSince: b.onSince, offAt: b.offAt, reason, verified, heldBy: answer.heldBy });
+        if (this.tracker.state.status === 'bypass_active') this.tracker.setStatus('monitoring', others ? 'this incident released the emergency auth bypass' : 'the emergency auth bypass is off');
+        await this.tracker.notify('status_changed', others ? 'Emergency auth bypass released (still held by another incident)' : 'Emergency auth bypass is OFF', note);
         return true;
       } catch (err) {
         if (isCancellation(err)) throw err;
         const delay = OFF_RETRY_DELAYS_MS[attempt - 1];
         const note = `turning the emergency auth bypass off failed (attempt ${attempt}): ${errorMessage(err)}`;
-        const text = `${note}. Users still reach the app without sign-in until the flag's own expiry (${b.expiresAt}). ${delay !== undefined ? `Retrying in ${formatDuration(delay)}; ` : ''}to end it now, remove ${b.flagKey} on the platform${adapter?.needsRedeploy ? ' and redeploy production' : ''}.`;
-        if (attempt === 1) this.tracker.attention(`bypass_off failing: ${errorMessage(err)}; remove ${b.flagKey} by hand if it keeps failing`);
+        const until = b?.expiresAt ?? new Date(this.expiresAtMs).toISOString();
+        const text = `${note}. Users still reach the app without sign-in until the flag's own expiry (${until}); the bypass lease keeps retrying. ${delay !== undefined ? `Retrying in ${formatDuration(delay)}; ` : ''}to end it now, remove ${flagKey} on the platform${target.needsRedeploy ? ' and redeploy production' : ''}.`;
+        if (attempt === 1) this.tracker.attention(`bypass_off failing: ${errorMessage(err)}; remove ${flagKey} by hand if it keeps failing`);
         this.tracker.record(step, 'runbook', note);
         await this.tracker.notify('needs_attention', delay !== undefined ? 'Emergency bypass could NOT be turned off (retrying)' : 'Emergency bypass could NOT be turned off: a human must', text);
         if (delay === undefined) {
-          b.state = 'off_failed';
-          this.tracker.stepDone(step, 'failed', 'runbook', `${note}; gave up after ${attempt} attempts: a human must remove ${b.flagKey}`);
-          this.tracker.attention(`bypass_off failed: a human must remove ${b.flagKey}`);
+          if (b) b.state = 'off_failed';
+          this.tracker.stepDone(step, 'failed', 'runbook', `${note}; gave up after ${attempt} attempts: a human must remove ${flagKey}`);
+          this.tracker.attention(`bypass_off failed: a human must remove ${flagKey}`);
           return false;
         }
         await sleep(delay, { summary: `${step}: retry ${attempt + 1} in ${formatDuration(delay)}` });

@@ -190,7 +190,10 @@ export const extendBypassRequestSchema = z.strictObject({
 });
 export type ExtendBypassRequest = z.input<typeof extendBypassRequestSchema>;
 export interface ExtendBypassAnswer {
+  /** This incident's hold, as the lease applied it. */
   expiresAt: string;
+  /** What the flag on the platform says (later when another incident holds it longer). */
+  flagUntil: string;
   extensions: number;
   message: string;
 }

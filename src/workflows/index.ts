@@ -2,3 +2,4 @@
 export { incidentWorkflow, getIncidentState, approveStep, rejectStep, requestStep, confirmStep, resolveIncident, getReview, extendBypass } from './incident';
 export { revokeSessionsWorkflow, getRevocationProgress } from './revoke-sessions';
 export { reconcileUsersWorkflow, getReconcileProgress, decideReconcile } from './reconcile-users';
+export { bypassLeaseWorkflow, bypassSweepWorkflow } from './bypass-lease';

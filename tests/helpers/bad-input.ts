@@ -12,4 +12,4 @@ export type WorkflowName = 'incidentWorkflow' | 'revokeSessionsWorkflow' | 'reco
 export type StartRow = [workflow: WorkflowName, what: string, input: unknown, message: RegExp, second?: unknown];
 
 /** target workflow, update name, what is wrong, the request, what the refusal must say. */
-export type UpdateRow = [target: 'incident' | 'reconcile', update: string, what: string, request: unknown, message: RegExp];
+export type UpdateRow = [target: 'incident' | 'reconcile' | 'lease', update: string, what: string, request: unknown, message: RegExp];

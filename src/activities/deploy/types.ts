@@ -106,12 +106,19 @@ export interface RollbackCapability {
 
 export interface DeployAdapter {
   readonly name: AdapterName;
+  /**
+   * What this adapter writes to, without secrets (`vercel:<api host>/<project>`): one bypass lease
+   * per target and flag (src/workflows/bypass-lease.ts), so two workers on one project share it.
+   */
+  readonly target: string;
   /** True when a change reaches the app only with the next deployment (Vercel project env). */
   readonly needsRedeploy: boolean;
   /** Set `key` to `value` for production. */
   setValue(key: string, value: string, opts?: SetValueOptions): Promise<ValueChange>;
   /** Remove `key` from production; `absent` when it was not set. */
   removeValue(key: string): Promise<ValueChange>;
+  /** Whether `key` is set for production, with the note it was written with (adapters that can read back only). */
+  readValue?(key: string): Promise<{ present: boolean; marker?: string }>;
   /**
    * Redeploy the current production deployment, or `fromDeploymentId`'s source, with today's env
    * (only adapters with `needsRedeploy`). After a Vercel rollback the new build does not take

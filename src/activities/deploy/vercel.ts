@@ -189,6 +189,7 @@ export function vercelEnvAdapter(opts: VercelOptions): DeployAdapter {
 
   return {
     name: 'vercel',
+    target: `vercel:${new URL(api.base).host}/${opts.teamId ? `${opts.teamId}/` : ''}${opts.project}`,
     needsRedeploy: true,
     rollbacks,
     async setValue(key: string, value: string, o: SetValueOptions = {}): Promise<ValueChange> {
@@ -209,6 +210,11 @@ export function vercelEnvAdapter(opts: VercelOptions): DeployAdapter {
       }
       const created = Array.isArray(answer.created) ? answer.created.find((c) => c.key === key) : answer.created;
       return { adapter: 'vercel', key, action: 'set', ...(created ? { id: created.id } : {}) };
+    },
+    async readValue(key: string): Promise<{ present: boolean; marker?: string }> {
+      const list = await api.call('GET', `/v10/projects/${p}/env`, 'GET /v10/projects/{idOrName}/env', envList);
+      const env = list.envs.find((e) => e.key === key && production(e.target));
+      return env ? { present: true, ...(env.comment ? { marker: env.comment } : {}) } : { present: false };
     },
     async removeValue(key: string): Promise<ValueChange> {
       const list = await api.call('GET', `/v10/projects/${p}/env`, 'GET /v10/projects/{idOrName}/env', envList);
@@ -237,6 +243,7 @@ export function vercelEdgeConfigAdapter(opts: EdgeConfigOptions): DeployAdapter 
   const ok = z.object({ status: z.string() }).loose();
   return {
     name: 'vercel-edge-config',
+    target: `vercel-edge-config:${new URL(api.base).host}/${opts.teamId ? `${opts.teamId}/` : ''}${opts.edgeConfigId}`,
     needsRedeploy: false,
     async setValue(key: string, value: string): Promise<ValueChange> {
       await api.call('PATCH', path, op, ok, { items: [{ operation: 'upsert', key, value }] });

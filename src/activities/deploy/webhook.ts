@@ -124,6 +124,7 @@ export function webhookAdapter(opts: WebhookOptions): DeployAdapter {
   };
   return {
     name: 'webhook',
+    target: `webhook:${URL.canParse(opts.url) ? new URL(opts.url).host + new URL(opts.url).pathname : opts.url}`,
     needsRedeploy: false,
     // The receiver rolls back its own platform; it lists nothing and reports no alias status.
     rollbacks: { rollback: (deploymentId, o = {}) => alias('rollback', deploymentId, o.description), promote: (deploymentId) => alias('promote', deploymentId) },
