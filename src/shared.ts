@@ -16,11 +16,14 @@ export type ClerkErrorName = (typeof CLERK_ERROR_NAMES)[number];
 /** The kinds of deployment-platform failure (`src/activities/deploy/errors.ts`), also activity failure types. */
 export const DEPLOY_ERROR_NAMES = ['DeployUnavailable', 'DeployRateLimited', 'DeployAuthFailed', 'DeployRequestRejected', 'DeployRollbackRefused', 'DeployNotSupported'] as const;
 export type DeployErrorName = (typeof DEPLOY_ERROR_NAMES)[number];
+/** The kinds of paging failure (`src/activities/paging.ts`), also activity failure types. */
+export const PAGING_ERROR_NAMES = ['PagingUnavailable', 'PagingRateLimited', 'PagingEventRejected', 'PagingTargetUnknown'] as const;
+export type PagingErrorName = (typeof PAGING_ERROR_NAMES)[number];
 /**
  * Activity failure types that retrying will not fix. Every `proxyActivities` retry policy names
  * them in `nonRetryableErrorTypes`, so they stop at once even if thrown as retryable.
  */
-export const NON_RETRYABLE_ERROR_TYPES = ['ClerkKeyInvalid', 'ClerkRequestRejected', 'DeployAuthFailed', 'DeployRequestRejected', 'DeployRollbackRefused', 'DeployNotSupported'] as const satisfies readonly (ClerkErrorName | DeployErrorName)[];
+export const NON_RETRYABLE_ERROR_TYPES = ['ClerkKeyInvalid', 'ClerkRequestRejected', 'DeployAuthFailed', 'DeployRequestRejected', 'DeployRollbackRefused', 'DeployNotSupported', 'PagingEventRejected', 'PagingTargetUnknown'] as const satisfies readonly (ClerkErrorName | DeployErrorName | PagingErrorName)[];
 
 /**
  * The `npm run incident` commands the workflow, the chat and the CLI tell a person to run, with

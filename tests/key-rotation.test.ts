@@ -219,6 +219,35 @@ describe('key_compromise rotates the key, proves the old one dead, then revokes 
     }
   }, 180_000);
 
+  it('Platform API path cancelled while Clerk rotates: the call is not abandoned, the worker still takes the new key', async () => {
+    const sandbox = await startSandbox({ users: 5, seed: 'rotation-cancelled-in-call' });
+    const dir = mkdtempSync(join(tmpdir(), 'rotation-'));
+    try {
+      const setup = rotationSetup(sandbox, join(dir, 'worker-key'), true);
+      const oldKey = sandbox.secretKey;
+      const taskQueue = uniqueTaskQueue('rotation-cancel-call');
+      const worker = await testWorker(temporal.nativeConnection, taskQueue, rotationDeps(setup));
+      // Clerk takes 4 s to rotate: the cancel lands while the Platform API call is in flight.
+      sandbox.admin.setFaults({ routes: { 'POST /v1/platform/applications/{app}/instances/{env}/rotate_secret_keys': { latency: { fixedMs: 4000 } } } });
+      await worker.runUntil(async () => {
+        const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rotation-in-call'), args: [input([])] });
+        await approveBoth(handle, 'rotate_secret_key');
+        await waitForState(handle, getIncidentState, (s) => s.waitingFor.includes('rotate_secret_keys'), 30_000);
+        await handle.cancel();
+        const final = await waitForState(handle, getIncidentState, (s) => s.status === 'cancelled', 60_000);
+        expect(sandbox.admin.platform.rotations).toHaveLength(1);
+        expect(final.steps.find((x) => x.step === 'promote_worker_key')?.outcome).toBe('compensated');
+        // Judged by the sandbox's key ring: the worker's file holds the key the rotation made, and it is live.
+        const inFile = readFileSync(setup.keyFile, 'utf8').trim();
+        expect(inFile).not.toBe(oldKey);
+        expect(sandbox.admin.keys.lookup(`Bearer ${inFile}`)).toEqual({ state: 'active', id: sandbox.admin.platform.rotations[0]!.newKeyId });
+        await handle.result().catch(() => undefined);
+      });
+    } finally {
+      await sandbox.close();
+    }
+  }, 120_000);
+
   it('a worker killed between push and retire: a new worker resumes at the retirement, nothing is pushed twice', async () => {
     const sandbox = await startSandbox({ users: 10, seed: 'rotation-kill' });
     const dir = mkdtempSync(join(tmpdir(), 'rotation-'));

@@ -168,4 +168,5 @@ export type BypassActivities = ReturnType<typeof createBypassActivities>;
 export type DiagnosticsActivities = ReturnType<typeof createDiagnosticsActivities>;
 export type RevocationActivities = ReturnType<typeof createRevokeSessionsActivities>;
 export type ReconcileActivities = ReturnType<typeof createReconcileActivities>;
+/** @public for the incident's gates once paging is wired in (docs/paging.md). */
 export type PagingActivities = ReturnType<typeof createPagingActivities>;

@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Severity } from '../domain';
+import type { PagingErrorName } from '../shared';
 import { failureKind, HttpFailure, retryAfterMs, type HttpFailureInit } from './http-errors';
 
 export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com';
@@ -19,10 +20,6 @@ export type PagerDutySeverity = (typeof PAGERDUTY_SEVERITIES)[number];
 /** The documented limits of an event's fields. */
 const LIMITS = { dedupKey: 255, summary: 1024 } as const;
 
-export const PAGING_ERROR_NAMES = ['PagingUnavailable', 'PagingRateLimited', 'PagingEventRejected', 'PagingTargetUnknown'] as const;
-export type PagingErrorName = (typeof PAGING_ERROR_NAMES)[number];
-/** Failure types retrying will not fix; a workflow's retry policy may name them in `nonRetryableErrorTypes`. */
-export const PAGING_NON_RETRYABLE: readonly PagingErrorName[] = ['PagingEventRejected', 'PagingTargetUnknown'];
 
 /** What the worker knows to page: where the Events API is, and each target's routing key. */
 export interface PagingDeps {

@@ -15,7 +15,10 @@ import { GATED_STEPS, incidentCategorySchema, MANUAL_STEPS, plainLine, SEVERITIE
 export const POLICY_ACTIONS = ['approve', 'reject', 'request', 'confirm', 'provide_key', 'confirm_deletion', 'extend', 'resolve', 'cancel'] as const;
 export type PolicyAction = (typeof POLICY_ACTIONS)[number];
 
-/** The update that each action is, by update name (incident-messages.ts; `cancel` is the workflow cancellation). */
+/**
+ * The update that each action is, by update name (incident-messages.ts; `cancel` is the workflow cancellation).
+ * @public for the validators once the roster is wired into the incident (docs/roster.md).
+ */
 export const ACTION_OF_UPDATE = {
   approveStep: 'approve',
   rejectStep: 'reject',

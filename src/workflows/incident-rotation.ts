@@ -7,7 +7,7 @@
  * dead (401 `clerk_key_invalid`) → the exposure audit. Keys appear only as fingerprints and
  * references; the values stay inside the activities. Deterministic: all I/O is in activities.
  */
-import { ApplicationFailure, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { KeyRotationActivities } from '../activities';
 import type { ExposureAudit, KeyProof } from '../activities/key-rotation';
@@ -162,7 +162,9 @@ export async function rotateSecretKey(ctx: RotationContext): Promise<boolean> {
     if (begin.platform) {
       tracker.waitFor('new_key: Clerk Platform API rotate_secret_keys');
       try {
-        const made = await keys.platformRotateKey.executeWithOptions({ summary: 'new_key: Platform API rotate_secret_keys, store the new key' }, []);
+        // Not cancellable: a cancel while Clerk rotates must still learn the new key, or the
+        // compensation below is never registered and the worker keeps a key that is expiring.
+        const made = await CancellationScope.nonCancellable(() => keys.platformRotateKey.executeWithOptions({ summary: 'new_key: Platform API rotate_secret_keys, store the new key' }, []));
         candidate = made;
         tracker.stepDone('new_key', 'succeeded', 'runbook', `Platform API made key ${made.fingerprint}, stored at ${made.ref}; old keys expire ${made.oldKeysExpireAt ?? 'at once'}`, { newKey: made.fingerprint, ref: made.ref });
         // From here the old key is going away whatever happens: a cancellation completes the swap

@@ -25,6 +25,7 @@ export const CLERK_ROUTES = [
   'POST /v1/sessions/{session_id}/tokens',
 ] as const;
 export const SIDE_ROUTES = [
+  'POST /v1/platform/applications/{app}/instances/{env}/rotate_secret_keys',
   'GET /api/v2/status.json',
   'GET /api/v2/summary.json',
   'GET /api/clerk-health',

@@ -22,7 +22,7 @@ export async function clerkPlatformApi(app: FastifyInstance, ctx: ServerContext)
   const { admin } = ctx;
   const platform = admin.platform;
 
-  app.post<{ Params: { app: string; env: string } }>('/v1/platform/applications/:app/instances/:env/rotate_secret_keys', async (req, reply) => {
+  app.post<{ Params: { app: string; env: string } }>('/v1/platform/applications/:app/instances/:env/rotate_secret_keys', { config: { routeKey: 'POST /v1/platform/applications/{app}/instances/{env}/rotate_secret_keys' } }, async (req, reply) => {
     if (req.headers.authorization !== `Bearer ${platform.token}`) {
       return sendClerk(reply, 401, clerkErrors('authentication_invalid', 'Unauthorized request', 'The Platform API token is missing or invalid.'));
     }
