@@ -16,7 +16,7 @@ import type { IncidentInput } from '../src/domain';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
 import { findBinary, TEMPORAL_CLI } from '../src/temporal/provision';
-import { buildListQuery, listFlagsSchema } from '../src/cli/incident-views';
+import { buildListQuery, listFlagsSchema, listIncidents } from '../src/cli/incident-views';
 import { createWorker } from '../src/worker';
 import type { CarriedIncident } from '../src/workflows/incident-continue';
 import { approveStep, getIncidentState, incidentWorkflow, type IncidentState } from '../src/workflows/incident';
@@ -129,7 +129,7 @@ describe('a flood of large unknown signals', () => {
   it('the incident continues as new, stays open and listed, keeps its approvals and timeline, and still runs its playbook', async () => {
     await withSandbox(async (sandbox, taskQueue) => {
       const workflowId = uniqueWorkflowId('flood');
-      const handle: Handle = await client.workflow.start(incidentWorkflow, { taskQueue, workflowId, args: [outage] });
+      const handle: Handle = await client.workflow.start(incidentWorkflow, { taskQueue, workflowId, args: [outage], staticSummary: `Incident (clerk_outage): ${outage.summary}` });
       await stateWhen(handle, pendingStep('emergency_bypass'), 30_000);
       await handle.executeUpdate(approveStep, { args: [{ step: 'emergency_bypass', approver: 'bob', comment: 'first of two' }] });
 
@@ -166,6 +166,9 @@ describe('a flood of large unknown signals', () => {
       expect(watching.bypass?.state).toBe('on');
       expect(watching.status).toBe('bypass_active');
       expect(await listedOpen(workflowId)).toBe(true);
+      // `incident list` still shows its title: the continued run has none of its own, the first run's is used.
+      const rows = await listIncidents(client, `WorkflowId = '${workflowId}' AND ExecutionStatus = 'Running'`, 5);
+      expect(rows.map((r) => r.summary)).toEqual([`Incident (clerk_outage): ${outage.summary}`]);
 
       // Clerk recovers: the continued run turns the bypass off, and the incident resolves.
       sandbox.admin.setOutage({ active: false });

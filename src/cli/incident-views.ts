@@ -218,7 +218,13 @@ export async function listIncidents(client: Client, query: string, limit: number
       client.workflow
         .getHandle(i.workflowId, i.runId)
         .describe()
-        .then((d) => d.staticSummary())
+        .then(async (d) => {
+          const own = await d.staticSummary();
+          // A run continued as new carries no static summary (SDK 1.24): the first run of the chain has it.
+          const first = d.raw.workflowExecutionInfo?.firstRunId;
+          if (own !== undefined || !first || first === i.runId) return own;
+          return client.workflow.getHandle(i.workflowId, first).describe().then((f) => f.staticSummary());
+        })
         .catch(() => undefined),
     ),
   );
