@@ -6,6 +6,7 @@
  * incident's state unchanged, and the workflow still taking a good update. The CLI, the sandbox's
  * admin API and the codec server are in bad-input-boundaries.test.ts.
  */
+import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Worker } from '@temporalio/worker';
@@ -22,6 +23,7 @@ import { emptyReconcileTotals, emptySamples } from '../src/reconcile';
 import { firstCursor } from '../src/user-paging';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 import { huge, MB_STRING, type StartRow, type UpdateRow } from './helpers/bad-input';
+import { DELIBERATE_SECRET_PREFIX } from './helpers/history-scan';
 import { SECRET_SAMPLES } from './helpers/secret-shapes';
 
 /** A secret sample by kind (tests/helpers/secret-shapes.ts). */
@@ -118,7 +120,12 @@ const REFUSAL_TYPE = { incidentWorkflow: 'InvalidIncidentInput', revokeSessionsW
 
 describe.concurrent('a malformed start fails at once, naming the field', () => {
   it.each(START_ROWS)('%s: %s', async (workflow, _what, input, message, second) => {
-    const handle = await temporal.client.workflow.start(workflow, { taskQueue, workflowId: uniqueWorkflowId(`bad-${workflow}`), args: second === undefined ? [input] : [input, second] });
+    // A start carrying a secret keeps it in its start event (Temporal records a start before any code
+    // runs; the CLI refuses it before starting): this test puts it there on purpose, under an id the
+    // suite's scan of every history knows (tests/global-setup.ts), so the scan stays strict for the rest.
+    const deliberate = SECRET_SAMPLES.some(([, text]) => JSON.stringify(input).includes(JSON.stringify(text).slice(1, -1)));
+    const workflowId = deliberate ? `${DELIBERATE_SECRET_PREFIX}${randomUUID()}` : uniqueWorkflowId(`bad-${workflow}`);
+    const handle = await temporal.client.workflow.start(workflow, { taskQueue, workflowId, args: second === undefined ? [input] : [input, second] });
     const err = await handle.result().then(
       () => undefined,
       (e: unknown) => e,

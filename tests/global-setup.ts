@@ -10,7 +10,7 @@ import type { TestProject } from 'vitest/node';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
 import { findBinary, TEMPORAL_CLI, TEMPORAL_TEST_SERVER } from '../src/temporal/provision';
 import { buildWorkflowBundle } from '../src/worker/bundle';
-import { findSecrets } from './helpers/history-scan';
+import { DELIBERATE_SECRET_PREFIX, findSecrets } from './helpers/history-scan';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -59,6 +59,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 async function scanAllHistories(env: TestWorkflowEnvironment): Promise<string[]> {
   const leaks: string[] = [];
   for await (const execution of env.client.workflow.list()) {
+    if (execution.workflowId.startsWith(DELIBERATE_SECRET_PREFIX)) continue;
     const history = await env.client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory();
     const secrets = findSecrets(history);
     if (secrets.length) leaks.push(`  ${execution.type} ${execution.workflowId}: ${secrets.map((s) => `${s.slice(0, 10)}…`).join(', ')}`);

@@ -43,3 +43,10 @@ export function findSecrets(history: unknown, known: readonly string[] = []): st
   for (const secret of known) if (secret && text.includes(secret)) found.add(secret);
   return [...found];
 }
+
+/**
+ * Workflow ids of starts a test makes with a secret in the input on purpose (a refused start keeps
+ * its input in the start event: Temporal records it before any code runs). The suite's scan skips
+ * only these; tests/bad-input.test.ts asserts each failed at its first task with nothing run.
+ */
+export const DELIBERATE_SECRET_PREFIX = 'deliberate-secret-start-';
