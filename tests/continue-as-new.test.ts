@@ -144,7 +144,8 @@ describe('a flood of large unknown signals', () => {
       expect(await eventually(() => listedOpen(workflowId), 15_000)).toBe(true);
 
       // The carried state: the first approval still counts, the timeline from the report on, the flood noted.
-      const carried = await stateWhen(handle, pendingStep('emergency_bypass'), 30_000);
+      // Queries fail while the new run's first task works through the buffered flood: generous under load.
+      const carried = await stateWhen(handle, pendingStep('emergency_bypass'), 90_000);
       expect(carried.pendingApprovals.find((p) => p.step === 'emergency_bypass')?.approvedBy).toEqual(['bob']);
       expect(carried.timeline[0]).toMatchObject({ step: 'report', actor: 'alice' });
       expect(carried.timeline.some((e) => e.step === 'continue_as_new' && /continued from run/.test(e.description))).toBe(true);
@@ -184,7 +185,7 @@ describe('a flood of large unknown signals', () => {
       expect(final.at(-1)?.status).toBe('COMPLETED');
       expect(final.slice(0, -1).every((r) => r.status === 'CONTINUED_AS_NEW')).toBe(true);
     });
-  }, 240_000);
+  }, 360_000);
 });
 
 describe('a continued run with the bypass on', () => {
