@@ -14,6 +14,21 @@ const optionalString = z
   .transform((v) => (v === '' ? undefined : v))
   .optional();
 
+/** An optional variable holding JSON (unset or blank: undefined); `example` is what the error shows. */
+const optionalJson = (example: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (!v?.trim()) return undefined;
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `must be JSON like ${example}` });
+        return z.NEVER;
+      }
+    });
+
 const optionalUrl = z
   .string()
   .trim()
@@ -111,18 +126,7 @@ export const envSchema = z.object({
    * Who sends updates from which client identity, for the review's "who decided" check:
    * JSON `{"bob@example.com":["bob@laptop"],…}`. Unset: no check.
    */
-  APPROVER_IDENTITIES: z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (!v?.trim()) return undefined;
-      try {
-        return JSON.parse(v) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be JSON like {"bob@example.com":["bob@laptop"]}' });
-        return z.NEVER;
-      }
-    })
+  APPROVER_IDENTITIES: optionalJson('{"bob@example.com":["bob@laptop"]}')
     .pipe(z.record(z.string().min(1), z.array(z.string().min(1))).optional()),
   // Signed approvals (docs/signed-approvals.md): off unless APPROVER_ALLOWED_SIGNERS is set.
   /** git's allowed_signers file (`bob@example.com ssh-ed25519 AAAA…`): whose SSH key signs whose decisions; read at each incident's start. */
@@ -224,18 +228,7 @@ export const envSchema = z.object({
   /** Base URL of the Events API; default https://events.pagerduty.com (sandbox mode without routing keys: the sandbox). */
   PAGERDUTY_EVENTS_URL: optionalUrl,
   /** Paging targets (a rotation, a roster person's paging target) → their Events API v2 routing key: JSON `{"auth-oncall":"<32 letters/digits>",…}`. Unset: nobody is paged (sandbox mode: the sandbox's keys as `primary`, `secondary`). */
-  PAGERDUTY_ROUTING_KEYS: z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (!v?.trim()) return undefined;
-      try {
-        return JSON.parse(v) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'must be JSON like {"auth-oncall":"<32-character routing key>"}' });
-        return z.NEVER;
-      }
-    })
+  PAGERDUTY_ROUTING_KEYS: optionalJson('{"auth-oncall":"<32-character routing key>"}')
     .pipe(
       z
         .record(

@@ -18,23 +18,8 @@ import {
   webhookAdapter,
 } from '../src/activities/deploy';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
+import { recordingFetch, type Sent } from './helpers/recording-fetch';
 import { eventually } from './helpers/incident';
-
-interface Sent {
-  method: string;
-  url: URL;
-  headers: Record<string, string>;
-  body: unknown;
-}
-
-/** A fetch that records what the adapter sends, then sends it. */
-function recordingFetch(log: Sent[]): typeof fetch {
-  return async (input, init) => {
-    const headers = Object.fromEntries(Object.entries((init?.headers ?? {}) as Record<string, string>).map(([k, v]) => [k.toLowerCase(), v]));
-    log.push({ method: init?.method ?? 'GET', url: new URL(String(input)), headers, body: typeof init?.body === 'string' ? JSON.parse(init.body) : undefined });
-    return fetch(input, init);
-  };
-}
 
 let sandbox: RunningSandbox;
 beforeAll(async () => {

@@ -22,21 +22,7 @@ import {
 import { createDeployActivities } from '../src/activities/deploy/activities';
 import { NON_RETRYABLE_ERROR_TYPES } from '../src/shared';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
-
-interface Sent {
-  method: string;
-  url: URL;
-  headers: Record<string, string>;
-  body: unknown;
-}
-
-function recordingFetch(log: Sent[]): typeof fetch {
-  return async (input, init) => {
-    const headers = Object.fromEntries(Object.entries((init?.headers ?? {}) as Record<string, string>).map(([k, v]) => [k.toLowerCase(), v]));
-    log.push({ method: init?.method ?? 'GET', url: new URL(String(input)), headers, body: typeof init?.body === 'string' ? JSON.parse(init.body) : undefined });
-    return fetch(input, init);
-  };
-}
+import { recordingFetch, type Sent } from './helpers/recording-fetch';
 
 let sandbox: RunningSandbox;
 beforeAll(async () => {

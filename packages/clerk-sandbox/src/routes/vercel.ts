@@ -273,14 +273,14 @@ export async function edgeConfigReads(app: FastifyInstance, ctx: ServerContext):
       .send(body === undefined ? '' : JSON.stringify(body));
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (req.headers.authorization !== `Bearer ${v.edgeConfigReadToken}`) return reply.code(401).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ error: { code: 'unauthorized', message: 'Unauthorized' } }));
+    if (req.headers.authorization !== `Bearer ${v.edgeConfigReadToken}`) return vercelError(reply, 401, 'unauthorized', 'Unauthorized');
     const status = v.takeFailure(req.routeOptions.config.routeKey ?? '');
-    if (status) return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ error: { code: ERROR_FOR[status]?.[0] ?? 'error', message: ERROR_FOR[status]?.[1] ?? 'error' } }));
+    if (status) return vercelError(reply, status, ERROR_FOR[status]?.[0] ?? 'error', ERROR_FOR[status]?.[1] ?? 'error');
   });
   const known = (id: string, reply: FastifyReply): boolean => {
     if (id === SANDBOX_EDGE_CONFIG_ID) return true;
     // An unknown Edge Config: 404 without a digest, which the SDK reports as "Edge Config not found".
-    void reply.code(404).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify({ error: { code: 'edge_config_not_found', message: 'Edge Config not found' } }));
+    void vercelError(reply, 404, 'edge_config_not_found', 'Edge Config not found');
     return false;
   };
 
