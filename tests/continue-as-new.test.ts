@@ -138,7 +138,7 @@ describe('a flood of large unknown signals', () => {
       const runs = await eventually(async () => {
         const r = await runsOf(workflowId);
         return r.length >= 2 && r.at(-1)?.status === 'RUNNING' ? r : undefined;
-      }, 30_000);
+      }, 120_000);
       expect(runs.slice(0, -1).every((r) => r.status === 'CONTINUED_AS_NEW')).toBe(true);
       expect(runs.some((r) => r.status === 'TERMINATED')).toBe(false);
       expect(await eventually(() => listedOpen(workflowId), 15_000)).toBe(true);
@@ -162,8 +162,8 @@ describe('a flood of large unknown signals', () => {
       // Flood again during the recovery watch: a new run takes the bypass over (its undo, its expiry).
       const before = (await runsOf(workflowId)).length;
       await flood(handle, 8, 1_600_000);
-      await eventually(async () => (await runsOf(workflowId)).length > before && (await runsOf(workflowId)).at(-1)?.status === 'RUNNING', 30_000);
-      const watching = await stateWhen(handle, (s) => s.timeline.filter((e) => e.step === 'continue_as_new').length >= 4, 30_000);
+      await eventually(async () => (await runsOf(workflowId)).length > before && (await runsOf(workflowId)).at(-1)?.status === 'RUNNING', 120_000);
+      const watching = await stateWhen(handle, (s) => s.timeline.filter((e) => e.step === 'continue_as_new').length >= 4, 120_000);
       expect(watching.bypass?.state).toBe('on');
       expect(watching.status).toBe('bypass_active');
       expect(await listedOpen(workflowId)).toBe(true);
@@ -185,7 +185,7 @@ describe('a flood of large unknown signals', () => {
       expect(final.at(-1)?.status).toBe('COMPLETED');
       expect(final.slice(0, -1).every((r) => r.status === 'CONTINUED_AS_NEW')).toBe(true);
     });
-  }, 360_000);
+  }, 720_000);
 });
 
 describe('a continued run with the bypass on', () => {
@@ -201,8 +201,8 @@ describe('a continued run with the bypass on', () => {
       await eventually(async () => {
         const r = await runsOf(workflowId);
         return r.length >= 2 && r.at(-1)?.status === 'RUNNING';
-      }, 30_000);
-      await stateWhen(handle, (s) => s.status === 'bypass_active' && s.timeline.some((e) => /continued from run/.test(e.description)), 30_000);
+      }, 120_000);
+      await stateWhen(handle, (s) => s.status === 'bypass_active' && s.timeline.some((e) => /continued from run/.test(e.description)), 120_000);
       expect(sandbox.admin.vercel.productionEnv().CLERK_AUTH_BYPASS).toBeDefined();
 
       await handle.cancel();
@@ -219,7 +219,7 @@ describe('a continued run with the bypass on', () => {
       expect(actions.filter((a) => a === 'env.delete')).toHaveLength(1);
       expect(sandbox.admin.vercel.productionEnv().CLERK_AUTH_BYPASS).toBeUndefined();
     });
-  }, 180_000);
+  }, 480_000);
 });
 
 describe('a carried state nobody continued', () => {
