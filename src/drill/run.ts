@@ -6,6 +6,7 @@
  * incident as its commander would, the review written to a file, and a report that passes only
  * when every check did.
  */
+import { dedupKeyFor } from '../activities/paging';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ServiceError, WorkflowNotFoundError, type Client, type UpdateDefinition, type WorkflowHandle } from '@temporalio/client';
@@ -209,6 +210,25 @@ function reviewCheck(run: DrillRun, final: IncidentState, reviewDir: string): st
   return path;
 }
 
+/**
+ * With a roster, every gate paged someone and every alert closed with the incident: judged by the
+ * emulated PagerDuty's log, not by the workflow's `pages`.
+ */
+async function pagingCheck(run: DrillRun, final: IncidentState, sandbox: DrillSandbox): Promise<void> {
+  if (!final.roster || !final.gates.length) return;
+  const pd = await sandbox.admin.pagerduty();
+  const problems: string[] = [];
+  const seen: string[] = [];
+  for (const gate of final.gates) {
+    const dedupKey = dedupKeyFor(final.incidentId, gate.step);
+    const alerts = pd.alerts.filter((a) => a.dedupKey === dedupKey);
+    if (!pd.log.some((e) => e.dedupKey === dedupKey && e.eventAction === 'trigger' && e.outcome === 'accepted')) problems.push(`${gate.step}: nobody paged`);
+    else if (alerts.some((a) => a.status !== 'resolved')) problems.push(`${gate.step}: an alert still ${alerts.find((a) => a.status !== 'resolved')?.status}`);
+    else seen.push(`${gate.step} paged ${alerts.length} service(s), ${alerts.some((a) => a.history.some((h) => h.action === 'acknowledge')) ? 'acknowledged, ' : ''}resolved`);
+  }
+  run.check('the on-call was paged for each gate (sandbox PagerDuty log)', problems.length === 0, problems.length ? problems.join('; ') : seen.join('; '));
+}
+
 export async function runDrill(category: IncidentCategory, scenario: DrillScenario, target: DrillTarget, hooks: DrillHooks = {}): Promise<DrillReport> {
   const startedAt = Date.now();
   const run = new DrillRun(category, target);
@@ -222,6 +242,7 @@ export async function runDrill(category: IncidentCategory, scenario: DrillScenar
       final = await run.finish();
       await hooks.beforeChecks?.({ category, workflowId: final.incidentId, sandbox: target.sandbox });
       await verify(final);
+      await pagingCheck(run, final, target.sandbox);
       reviewPath = reviewCheck(run, final, target.reviewDir);
     } catch (err) {
       run.check('drill ran to the end', false, err instanceof Error ? err.message : String(err));
