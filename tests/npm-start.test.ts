@@ -39,11 +39,13 @@ it('uses the server already at TEMPORAL_ADDRESS, runs the printed sample inciden
     expect(output).not.toContain('starting the dev server');
     expect(output).toMatch(/Temporal UI: {2}http:\/\/localhost:\d+\/namespaces\/default\/workflows/);
     expect(output).toMatch(/Clerk: SANDBOX at http:\/\/127\.0\.0\.1:\d+ with 1000 seeded users/);
-    // The printed terminal command names the two approvers a clerk_outage needs.
+    // Sandbox mode decides by the sample roster: the printed command names its rotation, not people.
+    expect(output).toMatch(/Roster: 4 people, 2 rotation\(s\), 5 rule\(s\) from .*config\/roster\.sample\.yaml/);
+    expect(output).not.toContain('APPROVALS ARE UNAUTHENTICATED');
     const command = output.split('\n').find((line) => line.includes('or from a terminal:')) ?? '';
-    expect(command.match(/--approver /g)).toHaveLength(2);
-    // `npm run triage` finds this sandbox through the runtime file.
-    expect(JSON.parse(readFileSync(runtimeFile, 'utf8'))).toMatchObject({ pid: expect.any(Number), mode: 'sandbox', sandboxUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) });
+    expect(command).toContain('--approver @auth-oncall');
+    // `npm run triage` and `incident start` find this sandbox (and its roster) through the runtime file.
+    expect(JSON.parse(readFileSync(runtimeFile, 'utf8'))).toMatchObject({ pid: expect.any(Number), mode: 'sandbox', sandboxUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), rosterFile: expect.stringMatching(/roster\.sample\.yaml$/) });
 
     // The line under "input:" is what a user pastes into the UI's Start Workflow form.
     const printed = output.split('\n').find((line) => line.trim().startsWith('{"category"'));
