@@ -202,7 +202,54 @@ describe('a signed policy covers every update', () => {
   });
 });
 
+describe('our CLI under a signed policy', () => {
+  it('cancel needs --by and, signed, goes through; unsigned it is refused and nothing is cancelled', async () => {
+    const roster = signedRoster();
+    await withWorker(roster, async (start) => {
+      const h = await start(outage());
+      await waitForState(h, getIncidentState, gateOpen('emergency_bypass'), 30_000);
+      const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress') };
+      delete env.TEMPORAL_NAMESPACE;
+      delete env.ROSTER_FILE;
+      const cli = (args: string[]) => runCli('src/cli/incident.ts', args, env);
+      const noBy = await cli(['cancel', h.workflowId, '--reason', 'false alarm']);
+      expect(noBy.code).toBe(2);
+      expect(noBy.firstError).toMatch(/--by: .* decides by the on-call roster/);
+      const unsigned = await cli(['cancel', h.workflowId, '--by', 'alice', '--reason', 'false alarm']);
+      expect(unsigned.code).toBe(1);
+      expect(unsigned.firstError).toMatch(/refused: update\.signature: cancel incident .* must be signed with one of alice's SSH keys/);
+      expect((await h.describe()).status.name).toBe('RUNNING');
+      const signed = await cli(['cancel', h.workflowId, '--by', 'alice', '--reason', 'false alarm', '--sign', alice.file]);
+      expect(signed.code, signed.stderr).toBe(0);
+      expect(signed.stdout).toContain('cancellation by alice accepted');
+      const final = await h.result().then(() => undefined, () => h.query(getIncidentState));
+      expect(final?.status).toBe('cancelled');
+      expect(final?.cancelRequest).toMatchObject({ by: 'alice', reason: 'false alarm', fingerprint: alice.fingerprint });
+    });
+  }, 120_000);
+});
+
 describe('paging', () => {
+  it('a page PagerDuty keeps refusing is retried, then said and flagged; the incident goes on', async () => {
+    await withWorker(sample, async (start) => {
+      sandbox.admin.pagerduty.reset();
+      sandbox.admin.pagerduty.settings({ failNext: { status: 503, count: 20 } });
+      try {
+        const h = await start(outage({ category: 'middleware_failure' }));
+        await waitForState(h, getIncidentState, gateOpen('operator_action'), 30_000);
+        const s = await waitForState(h, getIncidentState, (x) => (x.pages ?? []).some((p) => p.outcome === 'failed'), 60_000);
+        expect(s.attention.some((a) => /paging .* for operator_action failed .*reach them another way/.test(a))).toBe(true);
+        // Still waiting for its decision, and takes it.
+        const d = await h.executeUpdate(approveStep, { args: [{ step: 'operator_action', approver: 'bob' }] });
+        expect(d.decision).toBe('approved');
+        const failed = sandbox.admin.pagerduty.overview().log.filter((e) => e.outcome === 'failed' && e.eventAction === 'trigger');
+        expect(failed.length).toBeGreaterThanOrEqual(4);
+      } finally {
+        sandbox.admin.pagerduty.settings({ failNext: null });
+      }
+    });
+  }, 120_000);
+
   it('a gate nobody answers pages the primary, then the secondary, then the escalation target (never the requester); the end resolves every alert', async () => {
     await withWorker(sample, async (start) => {
       sandbox.admin.pagerduty.reset();
