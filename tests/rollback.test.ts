@@ -99,8 +99,9 @@ describe('middleware_failure rolls back to the last good deployment', () => {
       expect(await status(sandbox)).toBe(200);
       expect(await status(sandbox, '/app/profile')).toBe(200);
       // The review: the rollback on the timeline, the failure's minutes, the fix-forward action item.
-      expect(done.review).toMatch(/rolled back from .*dpl_/i);
-      expect(done.review).toMatch(/fix forward/i);
+      expect(done.review).toContain(`rollback: production rolled back from ${bad} to ${good}`);
+      expect(done.review).toMatch(/the failure lasted about \d+ min/);
+      expect(done.review).toContain(`fix forward: fix what broke in ${bad}, deploy it and promote it`);
     });
   });
 

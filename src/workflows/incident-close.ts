@@ -9,7 +9,7 @@ import { formatDuration } from '../domain';
 import type { Review } from '../review/build';
 import { INCIDENT_COMMANDS, NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { Resolution } from './incident-requests';
-import { rollbackClosingNote } from './incident-rollback';
+import { rollbackClosingNote } from './rollback-record';
 import { errorMessage, openItems } from './incident-state';
 import type { IncidentContext } from './incident-steps';
 

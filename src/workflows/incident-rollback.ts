@@ -16,6 +16,7 @@ import type { Diagnostics } from './incident-diagnostics';
 import { errorMessage } from './incident-state';
 import type { IncidentContext } from './incident-steps';
 import type { Verification } from './incident-verification';
+import { promoteCommand } from './rollback-record';
 import { chooseRollbackCandidate, describeDeployment, RUNBOOK_MARKERS, writesFromMarkers, type CandidateDeployment, type HealthyObservation } from './rollback-candidate';
 
 const acts = proxyActivities<DeployActivities & Pick<BypassActivities, 'bypassSettings'>>({
@@ -33,17 +34,6 @@ const CANDIDATES_LISTED = 20;
 export type RollbackProposal =
   | { kind: 'rollback'; request: string; current: CandidateDeployment; candidate: CandidateDeployment; failingChecks: string[]; failureStartedAt: number }
   | { kind: 'manual'; why: string };
-
-/** The promote command a rolled-back Vercel project needs before new builds take production again (docs/rollback.md). */
-export const promoteCommand = (deploymentId: string) => `vercel promote ${deploymentId} --scope <team> (or POST /v10/projects/{projectId}/promote/${deploymentId})`;
-
-/** The closing message's line about auto-promotion, when this incident rolled production back and did not undo it. */
-export function rollbackClosingNote(state: { steps: readonly { step: string; outcome: string }[]; timeline: readonly { step: string; details?: Record<string, unknown> }[] }): string | undefined {
-  const last = state.steps.filter((s) => s.step === 'rollback').at(-1);
-  if (last?.outcome !== 'succeeded') return undefined;
-  const to = state.timeline.filter((e) => e.step === 'rollback' && typeof e.details?.toDeploymentId === 'string').at(-1)?.details?.toDeploymentId as string | undefined;
-  return `production was rolled back${to ? ` to ${to}` : ''}, so Vercel does not auto-promote new production builds (auto-promote is off) until someone promotes: ${promoteCommand(to ?? '<deployment-id or url>')}`;
-}
 
 export interface RollbackStep {
   /** Find the candidate and phrase the approval; `manual` (with why, on the timeline) when this worker cannot roll back. */
