@@ -92,6 +92,10 @@ export class Rollback implements RollbackStep {
   }
 
   private async find(diagnosed: { summary: DiagnosticsSummary; checks: Check[] } | undefined, manual: (why: string) => RollbackProposal): Promise<RollbackProposal> {
+    const failingChecks = (diagnosed?.checks ?? []).filter((c) => c.verdict === 'fail').map((c) => c.id);
+    const triage = this.tracker.state.triage?.rule;
+    // Only what the runbook itself sees failing justifies a rollback (and gives the verification its check).
+    if (!failingChecks.length && (!triage || triage === 'all_clear')) return manual('neither the probes nor the diagnostics see the failure, so nothing says the deployment is at fault');
     try {
       const support = await acts.deployRollbackSupport.executeWithOptions({ summary: 'rollback: what the deploy adapter can do' }, []);
       if (!support.supported) return manual(support.reason);
@@ -129,7 +133,6 @@ export class Rollback implements RollbackStep {
       }
       const candidate = choice.chosen.deployment;
       const current = listed.find((d) => d.id === currentId) ?? { id: currentId, url: null, state: 'READY', createdAt: failureStartedAt };
-      const failingChecks = (diagnosed?.checks ?? []).filter((c) => c.verdict === 'fail').map((c) => c.id);
       const diag = diagnosed && diagnosed.summary.verdict !== 'ok' ? `; diagnostics: ${diagnosed.summary.text}` : '';
       const request =
         `roll production back from ${describeDeployment(current, now)} to ${describeDeployment(candidate, now)}: chosen because ${choice.chosen.why}` +
