@@ -86,7 +86,6 @@ export class Rollback implements RollbackStep {
       this.tracker.record('rollback', 'runbook', `no automated rollback: ${why}; an operator confirms the fix by hand`);
       return { kind: 'manual', why };
     };
-    this.tracker.waitFor('rollback: looking for the last good production deployment');
     this.proposal = await this.find(diagnosed, manual);
     return this.proposal;
   }
@@ -96,6 +95,7 @@ export class Rollback implements RollbackStep {
     const triage = this.tracker.state.triage?.rule;
     // Only what the runbook itself sees failing justifies a rollback (and gives the verification its check).
     if (!failingChecks.length && (!triage || triage === 'all_clear')) return manual('neither the probes nor the diagnostics see the failure, so nothing says the deployment is at fault');
+    this.tracker.waitFor('rollback: looking for the last good production deployment');
     try {
       const support = await acts.deployRollbackSupport.executeWithOptions({ summary: 'rollback: what the deploy adapter can do' }, []);
       if (!support.supported) return manual(support.reason);
