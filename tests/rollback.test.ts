@@ -120,6 +120,23 @@ describe('middleware_failure rolls back to the last good deployment', () => {
     });
   });
 
+  it('a rollback that does not fix it (the candidate is bad too): the deployment that was live is promoted back, not resolved', async () => {
+    let goodToo = '';
+    await withBadBuild({ setup: (s) => void s.admin.vercel.badDeployments.add((goodToo = s.admin.vercel.deployments[0]?.id ?? '')) }, async ({ sandbox, handle, bad, good }) => {
+      expect(goodToo).toBe(good);
+      await approveRollback(handle);
+      const done = await handle.result();
+      expect(done.status).toBe('needs_human');
+      expect(outcome(done, 'verify_fix')).toBe('failed');
+      expect(outcome(done, 'rollback')).toBe('compensated');
+      expect(done.timeline.find((e) => e.step === 'close')?.description).not.toMatch(/auto-promote is off/);
+      const v = sandbox.admin.vercel.overview();
+      expect(v.productionDeploymentId).toBe(bad);
+      expect(v.lastAliasRequest).toMatchObject({ type: 'promote', fromDeploymentId: good, toDeploymentId: bad, jobStatus: 'succeeded' });
+      expect(v.autoAssignCustomDomains).toBe(true);
+    });
+  });
+
   it('cancelled while the rollback runs: the deployment that was live is promoted back', async () => {
     await withBadBuild({ setup: (s) => void (s.admin.vercel.aliasDelayMs = 4000) }, async ({ sandbox, handle, bad, good }) => {
       await approveRollback(handle);
