@@ -82,29 +82,31 @@ export class Rollback implements RollbackStep {
   }
 
   async propose(diagnosed: { summary: DiagnosticsSummary; checks: Check[] } | undefined): Promise<RollbackProposal> {
-    const manual = (why: string): RollbackProposal => {
-      this.tracker.record('rollback', 'runbook', `no automated rollback: ${why}; an operator confirms the fix by hand`);
-      return { kind: 'manual', why };
-    };
-    this.proposal = await this.find(diagnosed, manual);
+    this.proposal = await this.find(diagnosed);
     return this.proposal;
   }
 
-  private async find(diagnosed: { summary: DiagnosticsSummary; checks: Check[] } | undefined, manual: (why: string) => RollbackProposal): Promise<RollbackProposal> {
+  /** Why the operator confirms a fix by hand this time, on the timeline. */
+  private manual(why: string): RollbackProposal {
+    this.tracker.record('rollback', 'runbook', `no automated rollback: ${why}; an operator confirms the fix by hand`);
+    return { kind: 'manual', why };
+  }
+
+  private async find(diagnosed: { summary: DiagnosticsSummary; checks: Check[] } | undefined): Promise<RollbackProposal> {
     const failingChecks = (diagnosed?.checks ?? []).filter((c) => c.verdict === 'fail').map((c) => c.id);
     const triage = this.tracker.state.triage?.rule;
     // Only what the runbook itself sees failing justifies a rollback (and gives the verification its check).
-    if (!failingChecks.length && (!triage || triage === 'all_clear')) return manual('neither the probes nor the diagnostics see the failure, so nothing says the deployment is at fault');
+    if (!failingChecks.length && (!triage || triage === 'all_clear')) return this.manual('neither the probes nor the diagnostics see the failure, so nothing says the deployment is at fault');
     this.tracker.waitFor('rollback: looking for the last good production deployment');
     try {
       const support = await acts.deployRollbackSupport.executeWithOptions({ summary: 'rollback: what the deploy adapter can do' }, []);
-      if (!support.supported) return manual(support.reason);
-      if (!support.listsDeployments || !support.reportsAliasStatus) return manual(`the ${support.adapter} adapter cannot list deployments or report where production points, so the runbook cannot choose a candidate`);
+      if (!support.supported) return this.manual(support.reason);
+      if (!support.listsDeployments || !support.reportsAliasStatus) return this.manual(`the ${support.adapter} adapter cannot list deployments or report where production points, so the runbook cannot choose a candidate`);
       const reported = this.tracker.state.timeline.find((e) => e.step === 'report')?.time;
       const failureStartedAt = reported ? Date.parse(reported) : Date.now();
       const status = await acts.deployAliasStatus.executeWithOptions({ summary: 'rollback: where production points now' }, []);
       const currentId = status.productionDeploymentId;
-      if (!currentId) return manual('the platform does not say which deployment serves production');
+      if (!currentId) return this.manual('the platform does not say which deployment serves production');
       const listed = await acts.deployListProductionDeployments.executeWithOptions({ summary: 'rollback: production deployments before the failure' }, [{ until: failureStartedAt, limit: CANDIDATES_LISTED }]);
       const writes = await acts.deployEnvWrites.executeWithOptions({ summary: "rollback: the runbook's own env writes (markers)" }, []);
       const settings = await acts.bypassSettings.executeWithOptions({ summary: 'rollback: the bypass flag key' }, []);
@@ -129,7 +131,7 @@ export class Rollback implements RollbackStep {
       const details = { currentDeploymentId: currentId, refused: choice.refused.map((r) => ({ id: r.deployment.id, codes: r.refusals.map((x) => x.code) })) };
       if (!choice.chosen) {
         const redeploy = choice.redeploy ? `; ${choice.redeploy.why} would do (not automated: redeploy by hand)` : '';
-        return manual(`no deployment to roll back to: ${choice.none ?? 'none'}${redeploy}`);
+        return this.manual(`no deployment to roll back to: ${choice.none ?? 'none'}${redeploy}`);
       }
       const candidate = choice.chosen.deployment;
       const current = listed.find((d) => d.id === currentId) ?? { id: currentId, url: null, state: 'READY', createdAt: failureStartedAt };
@@ -141,7 +143,7 @@ export class Rollback implements RollbackStep {
       return { kind: 'rollback', request, current, candidate, failingChecks, failureStartedAt };
     } catch (err) {
       if (isCancellation(err)) throw err;
-      return manual(`the deployment platform could not be read (${errorMessage(err)})`);
+      return this.manual(`the deployment platform could not be read (${errorMessage(err)})`);
     }
   }
 
