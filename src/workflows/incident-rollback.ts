@@ -147,6 +147,20 @@ export class Rollback implements RollbackStep {
     }
   }
 
+  /**
+   * A continued run: the undo again when the last rollback was neither confirmed nor seen failed
+   * (its alias job had not finished), as the run before had it.
+   */
+  restore(): void {
+    const last = [...this.tracker.state.timeline].reverse().find((e) => e.step === 'rollback' && e.details?.outcome !== undefined);
+    const d = last?.details;
+    if (d?.outcome !== 'failed' || typeof d.fromDeploymentId !== 'string' || typeof d.toDeploymentId !== 'string') return;
+    // Refused, or a failed job that left production where it was: nothing to undo (as `rollBack` decided).
+    if (d.reason !== undefined || (d.jobStatus === 'failed' && d.productionDeploymentId === d.fromDeploymentId)) return;
+    const from = d.fromDeploymentId;
+    this.ctx.compensations.push('rollback', `promote ${from} back (undo the rollback to ${d.toDeploymentId})`, () => this.promoteBack(from));
+  }
+
   /** Read the alias job until it is over for `to` (bounded); the last status read. */
   private async awaitAliasJob(to: string, label: string): Promise<{ status: AliasStatus; waitedMs: number }> {
     const started = Date.now();

@@ -126,12 +126,13 @@ export class Incident {
 
   /**
    * The compensation list of a continued run, rebuilt from its state in the order the steps ran:
-   * the notice withdrawn if it was posted, the bypass turned off if it is on.
+   * the notice withdrawn if it was posted, an unconfirmed rollback promoted back, the bypass turned off if it is on.
    */
   async restoreCompensations(): Promise<void> {
     const { steps, bypass } = this.tracker.state;
     const notice = steps.filter((s) => s.step === 'incident_notice').at(-1);
     if (notice?.outcome === 'succeeded') this.ctx.compensations.push('incident_notice', 'withdraw the incident notice', () => this.withdrawNotice());
+    this.rollback.restore();
     if (bypass) await this.bypass.restore(bypass, this.bypass.watch);
   }
 
