@@ -24,6 +24,10 @@ import { bypassConfigFromEnv } from '../src/activities/bypass';
 import { createClerkGateway } from '../src/activities/clerk';
 import { sandboxDeployAdapter } from '../src/activities/deploy';
 import { loadEnv } from '../src/config';
+import { pagingFromEnv } from '../src/activities/paging';
+import { rosterRoutingKeys } from '../src/activities/roster';
+import { readRoster } from '../src/roster/load';
+import { SAMPLE_ROSTER_FILE } from '../src/worker/deps';
 import { workerKeysFromEnv } from '../src/keys/worker-keys';
 import { startSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { startSandboxReconcile } from '../src/reconcile-sandbox';
@@ -113,6 +117,16 @@ async function main(): Promise<void> {
     connection: env.nativeConnection,
     taskQueue: `${TASK_QUEUE}-signed`,
     deps: { ...deps, signing: { allowedSignersPath: registry, steps: ['emergency_bypass'] } },
+  });
+  // The same worker deciding by the sample roster (config/roster.sample.yaml), paging through the emulated PagerDuty.
+  const roster = await readRoster(SAMPLE_ROSTER_FILE);
+  sandbox.admin.pagerduty.settings({ routingKeys: [...sandbox.pagerduty.routingKeys, ...rosterRoutingKeys(roster)] });
+  const rosterHolder = { current: () => roster };
+  const rosterPaging = pagingFromEnv(loadEnv({}), { sandbox: sandbox.pagerduty, roster: rosterHolder });
+  const rosterWorker = await createWorker({
+    connection: env.nativeConnection,
+    taskQueue: `${TASK_QUEUE}-roster`,
+    deps: { ...deps, roster: rosterHolder, ...(rosterPaging ? { paging: rosterPaging } : {}) },
   });
   // Only what `npm start` has without a deploy adapter, key references or a user store.
   const byHandWorker = await createWorker({
@@ -251,8 +265,24 @@ async function main(): Promise<void> {
     await sg.result();
   };
 
+  // clerk_outage decided by the roster: the rotation named, the bypass approved under aliases, paged and verified.
+  const rosterIncident = async () => {
+    sandbox.admin.setOutage({ active: true, indicator: 'major' });
+    const ro = await start('clerk-outage-roster', { ...base, approvers: ['@auth-oncall'], category: 'clerk_outage', summary: 'Clerk down, decided by the roster', timeouts: patient, bypass: { verifyWithin: '6s' } }, `${TASK_QUEUE}-roster`);
+    await until(ro, pending('emergency_bypass'));
+    await ro.executeUpdate(approveStep, { args: [{ step: 'emergency_bypass', approver: 'bobby' }] });
+    await ro.executeUpdate(approveStep, { args: [{ step: 'emergency_bypass', approver: 'carol@example.com' }] });
+    await until(ro, outcome('emergency_bypass', 'succeeded'));
+    sandbox.admin.setOutage({ active: false });
+    await ro.result();
+  };
+
   await byHandWorker.runUntil(byHandIncidents);
-  await worker.runUntil(incidents);
+  // The bypass lease of the deployment lives on the main queue: its worker runs while the roster's does.
+  await worker.runUntil(async () => {
+    await incidents();
+    await rosterWorker.runUntil(rosterIncident);
+  });
   await signedWorker.runUntil(signedIncident);
 
   // Exported by the Temporal CLI, the same JSON the UI's download gives (historyFromJSON reads it).

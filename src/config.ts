@@ -128,6 +128,9 @@ export const envSchema = z.object({
    */
   APPROVER_IDENTITIES: optionalJson('{"bob@example.com":["bob@laptop"]}')
     .pipe(z.record(z.string().min(1), z.array(z.string().min(1))).optional()),
+  // The on-call roster (docs/roster.md): who may decide what, checked on every update. Unset: approvals are unauthenticated.
+  /** The roster file (YAML or JSON), watched: an edit applies to the next incident; each incident decides by the version it started with. */
+  ROSTER_FILE: optionalString,
   // Signed approvals (docs/signed-approvals.md): off unless APPROVER_ALLOWED_SIGNERS is set.
   /** git's allowed_signers file (`bob@example.com ssh-ed25519 AAAA…`): whose SSH key signs whose decisions; read at each incident's start. */
   APPROVER_ALLOWED_SIGNERS: optionalString,

@@ -305,6 +305,8 @@ export const incidentInputSchema = z
  */
 export function approverShortage(input: { category?: IncidentCategory; reporter: string; approvers: readonly string[]; targetedRevocation?: unknown }): string | undefined {
   if (!input.category) return undefined;
+  // A rotation (`@auth-oncall`) is counted when the roster expands it, at the incident's start.
+  if (input.approvers.some((a) => a.trim().startsWith('@'))) return undefined;
   const gates: GatedStep[] = [...CATEGORIES[input.category].gates, ...(input.targetedRevocation ? (['targeted_revocation'] as const) : [])];
   const eligible = new Set(input.approvers.filter((a) => !samePerson(a, input.reporter)).map(personKey)).size;
   const needy = gates.find((g) => approvalsNeeded(g) > eligible);

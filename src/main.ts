@@ -18,7 +18,7 @@ import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from './temporal/provision';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { createWorker } from './worker';
 import { ensureBypassSweepSchedule } from './worker/bypass-sweep';
-import { workerDepsFromEnv, type WorkerDepsOptions } from './worker/deps';
+import { SAMPLE_ROSTER_FILE, workerDepsFromEnv, type WorkerDepsOptions } from './worker/deps';
 import { workerLogger } from './worker/logger';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
 import { startSandboxReconcile } from './reconcile-sandbox';
@@ -125,9 +125,16 @@ async function main(): Promise<void> {
       stops.push(() => users.close());
       say(`User store: ${users.storeUrl}, fed by the example webhook receiver at ${users.receiverUrl} (the sandbox drops 10 % of deliveries)`);
       // The sandbox's key in a file reference; a rotation goes through its Platform API and Vault.
-      wiring = { sandbox: { endpoints: sandbox, keyFile: join(DATA_DIR, 'sandbox-clerk-secret-key'), demoSigningDir: join(DATA_DIR, 'signing') }, reconcile: users.deps };
+      wiring = { sandbox: { endpoints: sandbox, keyFile: join(DATA_DIR, 'sandbox-clerk-secret-key'), demoSigningDir: join(DATA_DIR, 'signing') }, reconcile: users.deps, rosterFile: SAMPLE_ROSTER_FILE };
     }
     const deps = await workerDepsFromEnv(env, { ...wiring, temporalUiUrl: uiUrl, say });
+    const rosterFile = env.ROSTER_FILE ?? wiring.rosterFile;
+    if (!deps.roster) {
+      say('');
+      say('!!! APPROVALS ARE UNAUTHENTICATED: no on-call roster (ROSTER_FILE). Anyone who can reach Temporal can approve as any name');
+      say('!!! the incident input lists, including the emergency auth bypass. Set ROSTER_FILE (docs/roster.md) before real use.');
+      say('');
+    }
     if (!sandboxUrl) {
       say(deps.reconcile ? `User store: ${deps.reconcile.store.kind} (USER_STORE_URL), ${deps.reconcile.delivery.type} delivery` : 'User store: none (USER_STORE_URL unset): webhook_backlog reconciliation stays by hand');
     }
@@ -150,7 +157,7 @@ async function main(): Promise<void> {
     say(`Temporal UI:  ${uiUrl}/namespaces/${env.TEMPORAL_NAMESPACE}/workflows${uiNote}`);
     say(`Start an incident: Start Workflow → task queue "${env.TEMPORAL_TASK_QUEUE}", type "incidentWorkflow", input:`);
     say(`  ${JSON.stringify(SAMPLE_INPUT)}`);
-    say(`or from a terminal: npm run incident -- start --category clerk_outage --reporter alice@example.com --approver bob@example.com --approver carol@example.com --summary "Users cannot sign in"`);
+    say(`or from a terminal: npm run incident -- start --category clerk_outage --reporter alice@example.com ${deps.roster ? '--approver @auth-oncall' : '--approver bob@example.com --approver carol@example.com'} --summary "Users cannot sign in"`);
     // Lets `npm run triage` without flags find the sandbox (src/runtime-file.ts).
     const runtimeFile = runtimeFilePath();
     try {
@@ -161,6 +168,7 @@ async function main(): Promise<void> {
           ...(sandboxUrl ? { sandboxUrl } : {}),
           temporalAddress: address,
           uiUrl,
+          ...(rosterFile && deps.roster ? { rosterFile } : {}),
           startedAt: new Date().toISOString(),
         },
         runtimeFile,

@@ -15,6 +15,8 @@ export const runtimeInfoSchema = z.strictObject({
   sandboxUrl: z.url().optional(),
   temporalAddress: z.string().min(1),
   uiUrl: z.url(),
+  /** The roster the worker decides by (ROSTER_FILE, or the sample in sandbox mode): the CLI checks an incident's names against it before starting. */
+  rosterFile: z.string().min(1).optional(),
   startedAt: z.iso.datetime(),
 });
 export type RuntimeInfo = z.infer<typeof runtimeInfoSchema>;

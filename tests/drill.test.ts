@@ -15,7 +15,7 @@ import { loadEnv } from '../src/config';
 import { startSandboxReconcile } from '../src/reconcile-sandbox';
 import { DrillSandbox } from '../src/drill/sandbox';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
-import { workerDepsFromEnv } from '../src/worker/deps';
+import { SAMPLE_ROSTER_FILE, workerDepsFromEnv } from '../src/worker/deps';
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
 import { connectTemporal, testWorker, uniqueTaskQueue, type TemporalTestContext } from './helpers/temporal';
 
@@ -49,7 +49,7 @@ async function drill(
     // As npm start wires sandbox mode: the app's user store fed by the example receiver.
     const users = await startSandboxReconcile(loadEnv({}), sandbox, mkdtempSync(join(reviewDir, 'store-')));
     try {
-      const deps = await workerDepsFromEnv(loadEnv({}), { sandbox: { endpoints: sandbox, keyFile: join(reviewDir, `key-${taskQueue}`) }, reconcile: users.deps, chatWebhookUrl: chat.url });
+      const deps = await workerDepsFromEnv(loadEnv({}), { sandbox: { endpoints: sandbox, keyFile: join(reviewDir, `key-${taskQueue}`) }, reconcile: users.deps, chatWebhookUrl: chat.url, rosterFile: SAMPLE_ROSTER_FILE });
       const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
       const target: DrillTarget = { client: temporal.client, taskQueue, sandbox: new DrillSandbox(sandbox.url), reviewDir, log: () => undefined, userStoreUrl: users.storeUrl };
       const reports = await worker.runUntil(runDrills(categories, target, hooks));

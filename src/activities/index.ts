@@ -17,6 +17,7 @@ import { createBypassActivities, type BypassConfig } from './bypass';
 import { createBypassLeaseActivities } from './bypass-lease';
 import { createReconcileActivities, type ReconcileDeps } from './reconcile-users';
 import { createPagingActivities, type PagingDeps } from './paging';
+import { createRosterActivities, type RosterDeps } from './roster';
 import type { ProbeReport } from '../triage/rules';
 import type { IdentityMapping, Review } from '../review/build';
 import { renderReviewMarkdown } from '../review/render';
@@ -57,6 +58,8 @@ export interface ActivityDeps {
   reconcile?: ReconcileDeps;
   /** PagerDuty's Events API and each paging target's routing key (PAGERDUTY_*, `pagingFromEnv`); nobody is paged without it. */
   paging?: PagingDeps;
+  /** The on-call roster (ROSTER_FILE, watched; docs/roster.md): who may decide what. Approvals are unauthenticated without it. */
+  roster?: RosterDeps;
 }
 
 const DEFAULT_MAX_SESSION_LIFETIME_MS = 7 * 86_400_000;
@@ -85,6 +88,9 @@ export function createActivities(deps: ActivityDeps) {
 
     /** User reconciliation (`reconcileUsersWorkflow`): compare Clerk with the app's store, replay what it missed. */
     ...createReconcileActivities({ clerk: () => deps.clerk, reconcile: () => deps.reconcile }),
+
+    /** The on-call roster, read when an incident starts (routing keys left out). */
+    ...createRosterActivities(() => deps.roster),
 
     /** Paging the on-call (PagerDuty Events API v2): trigger, acknowledge, resolve a step's alert; change events (docs/paging.md). */
     ...createPagingActivities(() => deps.paging),
@@ -168,5 +174,5 @@ export type BypassActivities = ReturnType<typeof createBypassActivities>;
 export type DiagnosticsActivities = ReturnType<typeof createDiagnosticsActivities>;
 export type RevocationActivities = ReturnType<typeof createRevokeSessionsActivities>;
 export type ReconcileActivities = ReturnType<typeof createReconcileActivities>;
-/** @public for the incident's gates once paging is wired in (docs/paging.md). */
+export type RosterActivities = ReturnType<typeof createRosterActivities>;
 export type PagingActivities = ReturnType<typeof createPagingActivities>;

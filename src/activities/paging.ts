@@ -8,6 +8,7 @@
  * resolves it to a routing key from its configuration, so the key never enters an activity's
  * input, result, failure or the history. Failures are typed on the shared HTTP-failure base.
  */
+import { recordedRoster, rosterRoutingKey, type RosterDeps } from './roster';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Severity } from '../domain';
@@ -326,15 +327,22 @@ export interface PagingEnv {
  * sandbox mode with none configured, the sandbox's two keys are targets `primary` and `secondary`
  * and events go to the sandbox.
  */
-export function pagingFromEnv(env: PagingEnv, opts: { sandbox?: { url: string; routingKeys: string[] }; uiUrl?: string; namespace?: string } = {}): PagingDeps | undefined {
+export function pagingFromEnv(
+  env: PagingEnv,
+  opts: { sandbox?: { url: string; routingKeys: string[] }; uiUrl?: string; namespace?: string; roster?: RosterDeps } = {},
+): PagingDeps | undefined {
   const sandboxKeys = opts.sandbox ? Object.fromEntries(opts.sandbox.routingKeys.slice(0, 2).map((k, i) => [i === 0 ? 'primary' : 'secondary', k])) : undefined;
-  const keys = env.PAGERDUTY_ROUTING_KEYS ?? sandboxKeys;
-  if (!keys || !Object.keys(keys).length) return undefined;
+  const keys = env.PAGERDUTY_ROUTING_KEYS ?? sandboxKeys ?? {};
+  const roster = opts.roster;
+  if (!Object.keys(keys).length && !roster) return undefined;
   const map = new Map(Object.entries(keys));
+  // A roster's targets (`person:alice`, `rotation:auth-oncall`) take their keys from the roster in force.
+  const fromRoster = (t: string) => (roster ? rosterRoutingKey(roster.current(), t) : undefined);
+  const rosterTargets = () => (roster ? recordedRoster(roster.current()).pageable : []);
   return {
     eventsUrl: env.PAGERDUTY_EVENTS_URL ?? (env.PAGERDUTY_ROUTING_KEYS ? undefined : opts.sandbox?.url) ?? PAGERDUTY_EVENTS_URL,
-    routingKeyFor: (t) => map.get(t),
-    targets: () => [...map.keys()],
+    routingKeyFor: (t) => map.get(t) ?? fromRoster(t),
+    targets: () => [...map.keys(), ...rosterTargets()],
     source: env.PAGERDUTY_SOURCE,
     ...(opts.uiUrl ? { uiUrl: opts.uiUrl } : {}),
     ...(opts.namespace ? { namespace: opts.namespace } : {}),

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { collect, defined, existingWorkflow, parseOrThrow } from './common';
 import { keySpecSchema, signDecision, type DecisionToSign } from './sign';
 import { GATED_STEPS } from '../domain';
+import { actionText } from '../roster/policy';
 import { sendUpdate as resend } from '../temporal/updates';
 import { terminalLine } from '../render-safe';
 import {
@@ -48,7 +49,7 @@ export const parseWorkflowId = (workflowId: string): string => parseOrThrow(work
 export const example = (...commands: string[]) => `\nExample${commands.length > 1 ? 's' : ''}:\n${commands.map((c) => `  npm run incident -- ${c}`).join('\n')}`;
 
 /** Sends an update (src/temporal/updates.ts: one update id, sent again without an answer); a refusal becomes the CLI's error. */
-async function sendUpdate<T>(run: (updateId: string) => Promise<T>): Promise<T> {
+export async function sendUpdate<T>(run: (updateId: string) => Promise<T>): Promise<T> {
   try {
     return await resend(run, randomUUID(), { onResend: (err) => console.error(`no answer yet (${err instanceof Error ? err.message : String(err)}): sending it again with the same update id`) });
   } catch (err) {
@@ -111,9 +112,9 @@ const row = <Req, A extends Answer>(spec: UpdateCommandSpec<Req, A>): UpdateComm
 });
 
 const stepHelp = `one of ${GATED_STEPS.join(', ')}`;
-const SIGN_FLAG: Flag = {
+export const SIGN_FLAG: Flag = {
   flags: '--sign <key file | agent>',
-  help: 'sign the decision with your SSH key (docs/signed-approvals.md): a private key file, a public key file whose key is in ssh-agent, or agent',
+  help: 'sign it with your SSH key (docs/signed-approvals.md; the roster may require it): a private key file, a public key file whose key is in ssh-agent, or agent',
 };
 const many = (opts: Opts, key: string) => ((opts[key] as string[]).length ? (opts[key] as string[]) : undefined);
 
@@ -158,10 +159,12 @@ export const UPDATE_COMMANDS: readonly UpdateCommand[] = [
       { flags: '--step <step>', help: 'the step done by hand, e.g. rotate_secret_key', required: true },
       { flags: '--by <name>', help: 'who did it (the reporter or a listed approver)', required: true },
       { flags: '--note <text>', help: 'what was done: which key, deployment or flag', required: true },
+      SIGN_FLAG,
     ],
     example: 'confirm incident-3f9c… --step rotate_secret_key --by bob@example.com --note "new sk_live key deployed, old one deleted"',
     request: (o) => parseOrThrow(confirmRequestSchema, defined({ step: o.step, confirmedBy: o.by, note: o.note }), { confirmedBy: '--by' }),
     update: confirmStep,
+    toSign: (req) => ({ decision: 'confirm', step: req.step, approver: req.confirmedBy, text: actionText(req), action: true }),
   }),
   // The key rotation's two updates (docs/key-rotation.md); a raw key is refused here, before anything is sent.
   row({
@@ -171,10 +174,12 @@ export const UPDATE_COMMANDS: readonly UpdateCommand[] = [
       { flags: '--ref <reference>', help: 'env:NAME, file:/path or vault:mount/path#field', required: true },
       { flags: '--by <name>', help: 'who provides it (the reporter or a listed approver)', required: true },
       { flags: '--note <text>', help: 'e.g. "added in the Dashboard"' },
+      SIGN_FLAG,
     ],
     example: 'provide-key incident-3f9c… --ref vault:secret/clerk/prod#next_secret_key --by bob@example.com',
     request: (o) => parseOrThrow(provideNewKeyRequestSchema, defined({ ref: o.ref, providedBy: o.by, note: o.note }), { providedBy: '--by' }),
     update: provideNewKey,
+    toSign: (req) => ({ decision: 'provide_key', step: 'rotate_secret_key', approver: req.providedBy, text: actionText(provideNewKeyRequestSchema.parse(req)), action: true }),
   }),
   row({
     name: 'key-deleted',
@@ -182,10 +187,12 @@ export const UPDATE_COMMANDS: readonly UpdateCommand[] = [
     flags: [
       { flags: '--by <name>', help: 'who deleted it (the reporter or a listed approver)', required: true },
       { flags: '--note <text>', help: 'what was done' },
+      SIGN_FLAG,
     ],
     example: 'key-deleted incident-3f9c… --by bob@example.com',
     request: (o) => parseOrThrow(confirmOldKeyDeletedRequestSchema, defined({ confirmedBy: o.by, note: o.note }), { confirmedBy: '--by' }),
     update: confirmOldKeyDeleted,
+    toSign: (req) => ({ decision: 'confirm_deletion', step: 'rotate_secret_key', approver: req.confirmedBy, text: actionText(confirmOldKeyDeletedRequestSchema.parse(req)), action: true }),
   }),
   row({
     name: 'extend',
@@ -194,6 +201,7 @@ export const UPDATE_COMMANDS: readonly UpdateCommand[] = [
       { flags: '--by <name>', help: 'the approver who extends it', required: true },
       { flags: '--for <duration>', help: 'how much longer, e.g. 30m', required: true },
       { flags: '--reason <text>', help: 'why auth stays bypassed', required: true },
+      SIGN_FLAG,
     ],
     example: 'extend incident-3f9c… --by bob@example.com --for 30m --reason "Clerk expects recovery in 20 minutes"',
     request: (o): ExtendBypassRequest => {
@@ -203,6 +211,7 @@ export const UPDATE_COMMANDS: readonly UpdateCommand[] = [
       return req;
     },
     update: extendBypass,
+    toSign: (req) => ({ decision: 'extend', step: 'emergency_bypass', approver: req.approver, text: actionText(extendBypassRequestSchema.parse(req)), action: true }),
   }),
   row({
     name: 'resolve',
@@ -221,6 +230,7 @@ export const UPDATE_COMMANDS: readonly UpdateCommand[] = [
       { flags: '--went-wrong <text>', help: 'a lesson: what went wrong (repeat)', repeat: true },
       { flags: '--got-lucky <text>', help: 'a lesson: where we got lucky (repeat)', repeat: true },
       { flags: '--action-item <text>', help: 'an action item for the review (repeat)', repeat: true },
+      SIGN_FLAG,
     ],
     example: 'resolve incident-3f9c… --by alice@example.com --summary "Clerk fixed it upstream; sign-ins normal for 30 minutes" --detection monitoring_alert --data-loss none',
     request: (o) => {
@@ -243,6 +253,7 @@ export const UPDATE_COMMANDS: readonly UpdateCommand[] = [
       );
     },
     update: resolveIncident,
+    toSign: (req) => ({ decision: 'resolve', step: 'incident', approver: req.resolvedBy, text: actionText(req), action: true }),
   }),
   row({
     name: 'request',
@@ -252,10 +263,12 @@ export const UPDATE_COMMANDS: readonly UpdateCommand[] = [
       { flags: '--requester <name>', help: 'who asks (the reporter or a listed approver; cannot approve it then)', required: true },
       { flags: '--user <userId>', help: 'targeted_revocation: a user whose sessions to end (repeat)', repeat: true },
       { flags: '--reason <text>', help: 'why, for the timeline' },
+      SIGN_FLAG,
     ],
     example: 'request incident-3f9c… --step targeted_revocation --requester alice@example.com --user user_2abc --reason "stuck sessions"',
     request: (o) => parseOrThrow(stepRequestSchema, defined({ step: o.step, requester: o.requester, reason: o.reason, userIds: many(o, 'user') }), { userIds: '--user' }),
     update: requestStep,
+    toSign: (req) => ({ decision: 'request', step: req.step, approver: req.requester, text: actionText(req), action: true }),
   }),
 ];
 

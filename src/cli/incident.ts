@@ -6,7 +6,10 @@
  * in incident-views.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { readRoster } from '../roster/load';
+import { expandRefs, resolvePerson } from '../roster/resolve';
+import { findRunningStart, runtimeFilePath } from '../runtime-file';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
 import { CliArgumentError, collect, defined, describeFlagIssues, existingWorkflow, operatorIdentity, parseOrThrow, runCli, withClient } from './common';
@@ -14,10 +17,11 @@ import type { Env } from '../config';
 import { describeIssues, incidentInputSchema, INCIDENT_CATEGORIES, INCIDENT_STATUSES, SEVERITIES, type IncidentInput } from '../domain';
 import { IncidentStatusKey } from '../shared';
 import { fetchReview, printReview } from '../review/fetch';
-import { getIncidentState, incidentWorkflow } from '../workflows/incident';
+import { cancelRequestSchema, getIncidentState, incidentWorkflow, requestCancel } from '../workflows/incident';
+import { actionText } from '../roster/policy';
 import { getRevocationProgress } from '../workflows/revoke-sessions';
-import { addSignCommand } from './sign';
-import { addUpdateCommand, DECISION_COMMANDS, example, INCIDENT, parseWorkflowId, UPDATE_COMMANDS } from './incident-updates';
+import { addSignCommand, keySpecSchema, signDecision } from './sign';
+import { addUpdateCommand, DECISION_COMMANDS, example, INCIDENT, parseWorkflowId, sendUpdate, SIGN_FLAG, UPDATE_COMMANDS } from './incident-updates';
 import {
   buildListQuery,
   childWorkflows,
@@ -145,6 +149,7 @@ export function buildProgram(): Command {
       }
       // The workflow parses its input itself: send what was validated, as typed (durations stay text).
       const input = raw as IncidentInput;
+      await checkNamesAgainstRoster(parsed.data, opts.input !== undefined);
       await connect(async (client, env) => {
         const workflowId = typeof opts.id === 'string' ? opts.id : `incident-${randomUUID()}`;
         const handle = await client.workflow
@@ -159,6 +164,9 @@ export function buildProgram(): Command {
             staticDetails: `Reported by ${parsed.data.reporter}. Approvers: ${parsed.data.approvers.join(', ') || 'none'}.${parsed.data.dryRun ? ' Dry run.' : ''}`,
           })
           .catch((err: unknown) => refuseUsedId(client, workflowId, err));
+        // The worker refuses names its roster does not know at once: say so rather than "started".
+        const refused = await refusedAtStart(handle);
+        if (refused) throw new Error(`refused: ${refused}`);
         console.log(`started ${handle.workflowId}`);
         console.log(`follow it: npm run incident -- show ${handle.workflowId}`);
         if (opts.wait) console.log(formatState(await handle.result()));
@@ -235,16 +243,30 @@ export function buildProgram(): Command {
     .description('cancel an incident: it runs the compensations of the steps already applied and ends cancelled')
     .argument('<workflowId>')
     .option('--reason <text>', 'why, recorded with the cancellation request in history')
-    .addHelpText('after', example('cancel incident-3f9c… --reason "false alarm: the status page test was ours"'))
+    .option('--by <name>', "who cancels: checked by the incident's roster (required when it has one) and recorded")
+    .option(SIGN_FLAG.flags, SIGN_FLAG.help)
+    .addHelpText('after', example('cancel incident-3f9c… --by alice@example.com --reason "false alarm: the status page test was ours"'))
     .action(async (workflowId: string, opts: Record<string, unknown>) => {
       const id = parseWorkflowId(workflowId);
       const { reason } = parseOrThrow(cancelFlagsSchema, defined({ reason: opts.reason }));
+      const asked = opts.by === undefined ? undefined : parseOrThrow(cancelRequestSchema, defined({ cancelledBy: opts.by, reason }), { cancelledBy: '--by' });
+      const key = opts.sign === undefined ? undefined : parseOrThrow(z.object({ sign: keySpecSchema }), { sign: opts.sign }).sign;
+      if (key !== undefined && !asked) throw new CliArgumentError('--sign: name who cancels with --by');
       await connect(async (client) => {
         const handle = await existingWorkflow(client, id, INCIDENT);
         const d = await handle.describe();
         if (d.status.name !== 'RUNNING') {
           const status = d.typedSearchAttributes.get(IncidentStatusKey) ?? 'unknown';
           throw new Error(`${id} is already closed (status ${status}, the workflow ${executionWord(d.status.name)}): nothing to cancel; npm run incident -- show ${id}`);
+        }
+        if (!asked && (await handle.query(getIncidentState)).roster) {
+          throw new CliArgumentError(`--by: ${id} decides by the on-call roster: name who cancels (--by <you>), whom its policy must allow`);
+        }
+        if (asked) {
+          // The roster's check first (requestCancel): refused, nothing is cancelled.
+          const signed = key === undefined ? {} : await signDecision(handle, { decision: 'cancel', step: 'incident', approver: asked.cancelledBy, text: actionText(asked), action: true }, key);
+          const answer = await sendUpdate((updateId) => handle.executeUpdate(requestCancel, { args: [{ ...asked, ...signed }], updateId }));
+          console.log(terminalLine(answer.message));
         }
         // handle.cancel() takes no reason; the service call records it on WorkflowExecutionCancelRequested.
         await client.workflowService.requestCancelWorkflowExecution({
@@ -285,3 +307,41 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 if (require.main === module) runCli(() => main(process.argv));
+
+/** The roster this CLI can see: ROSTER_FILE, else the running npm start's (its runtime file). */
+function localRosterFile(): string | undefined {
+  const fromEnv = process.env.ROSTER_FILE?.trim();
+  if (fromEnv) return fromEnv;
+  const running = findRunningStart(runtimeFilePath());
+  return running.kind === 'found' ? running.info.rosterFile : undefined;
+}
+
+/** Names the roster does not know are refused before anything starts, the flag named. */
+async function checkNamesAgainstRoster(input: { reporter: string; approvers: string[] }, asJson: boolean): Promise<void> {
+  const file = localRosterFile();
+  if (!file) return;
+  const roster = await readRoster(file).catch(() => undefined);
+  if (!roster) return; // the worker's own check still applies
+  const problems: string[] = [];
+  if (!input.reporter.startsWith('monitor:')) {
+    const found = resolvePerson(roster, input.reporter);
+    if (!found.ok) problems.push(`${asJson ? 'input.reporter' : '--reporter'}: ${found.error.message}`);
+  }
+  const expanded = expandRefs(roster, input.approvers);
+  if (!expanded.ok) problems.push(...expanded.problems.map((p) => `${asJson ? `input.approvers[${p.index}]` : `--approver ${JSON.stringify(p.ref)}`}: ${p.message}`));
+  if (problems.length) throw new CliArgumentError(`${problems.join('; ')} (roster ${file})`);
+}
+
+/** The worker's refusal of the input (InvalidIncidentInput), when it comes within a few seconds. */
+async function refusedAtStart(handle: WorkflowHandle): Promise<string | undefined> {
+  for (let i = 0; i < 12; i += 1) {
+    const d = await handle.describe();
+    if (d.status.name === 'FAILED') {
+      const err = await handle.result().then(() => undefined, (e: unknown) => e);
+      return err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : String(err);
+    }
+    if (d.status.name !== 'RUNNING' || d.historyLength > 10) return undefined;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return undefined;
+}

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { describeFlagIssues, CliArgumentError, existingWorkflow } from './common';
 import { approveRequestSchema, getIncidentState, incidentWorkflow, rejectRequestSchema, type IncidentState } from '../workflows/incident';
 import { decisionStatement, keysOf, parseAllowedSigners, SIGNATURE_NAMESPACE } from '../signing/sshsig';
+import { resolvePerson } from '../roster/resolve';
 
 /** Refusal to sign: no ssh-keygen, no key, no agent, or an incident that signs nothing. Exit code 1. */
 export class SigningFailed extends Error {
@@ -64,13 +65,15 @@ async function agentKeys(flag: string): Promise<string[]> {
  * fingerprint the registry lists for them), as a public key line.
  */
 async function agentKeyFor(approver: string, state: IncidentState, flag: string): Promise<string> {
-  const registered = new Set(keysOf(state.signing?.signers ?? [], approver).map((k) => k.fingerprint));
-  const keys = await agentKeys(flag);
-  const { signers } = parseAllowedSigners(keys.map((k) => `${approver} ${k}`).join('\n'));
+  const person = state.roster ? resolvePerson(state.roster.roster, approver) : undefined;
+  const keys = person ? (person.ok ? person.person.keys : []) : keysOf(state.signing?.signers ?? [], approver);
+  const registered = new Set(keys.map((k) => k.fingerprint));
+  const agent = await agentKeys(flag);
+  const { signers } = parseAllowedSigners(agent.map((k) => `${approver} ${k}`).join('\n'));
   const match = signers.find((s) => s.keyType === 'ssh-ed25519' && registered.has(s.fingerprint));
   if (!match) {
     throw new SigningFailed(
-      `${flag} agent: none of the agent's ${keys.length} key(s) is ${approver}'s in the approver registry (${[...registered].join(', ') || 'no key registered'}); ssh-add your key, or pass ${flag} <key file>`,
+      `${flag} agent: none of the agent's ${agent.length} key(s) is ${approver}'s in the approver registry (${[...registered].join(', ') || 'no key registered'}); ssh-add your key, or pass ${flag} <key file>`,
     );
   }
   return `ssh-ed25519 ${match.publicKey}`;
@@ -89,23 +92,33 @@ export async function sshSign(message: string, keyFile: string): Promise<string>
 }
 
 export interface DecisionToSign {
-  decision: 'approve' | 'reject';
+  /** approve or reject a gate; with a roster, any action of its policy (request, confirm, provide_key…). */
+  decision: string;
   step: string;
   approver: string;
-  /** The comment (approve) or reason (reject), as the workflow will see it ('' when none). */
+  /** The comment (approve) or reason (reject), as the workflow will see it ('' when none); other actions: `actionText` of the request. */
   text: string;
+  /** Not a gate decision: the signature answers the incident's roster nonce, not a pending request's. */
+  action?: true;
 }
 
 /** The signature and nonce a decision carries: the incident's pending request, its run id, and the key. */
 export async function signDecision(handle: WorkflowHandle, d: DecisionToSign, keySpec: string, flag = '--sign'): Promise<{ signature: string; nonce: string }> {
   const [{ runId }, state] = await Promise.all([handle.describe(), handle.query(getIncidentState)]);
-  if (!state.signing) throw new SigningFailed(`${handle.workflowId} has no approver registry (its worker had no APPROVER_ALLOWED_SIGNERS when it started): decide without --sign`);
-  const pending = state.pendingApprovals.find((p) => p.step === d.step);
-  if (!pending?.nonce) {
-    const waiting = state.pendingApprovals.map((p) => p.step).join(', ') || 'none';
-    throw new SigningFailed(`${d.step} is not pending in ${handle.workflowId} (pending: ${waiting}): there is no request to sign`);
+  if (!state.signing && !state.roster) throw new SigningFailed(`${handle.workflowId} has neither a roster nor an approver registry (its worker had no ROSTER_FILE or APPROVER_ALLOWED_SIGNERS when it started): send it without --sign`);
+  let nonce: string;
+  if (d.action) {
+    if (!state.roster) throw new SigningFailed(`${handle.workflowId} has no roster: only approvals and rejections are signed there; send it without --sign`);
+    nonce = state.roster.nonce;
+  } else {
+    const pending = state.pendingApprovals.find((p) => p.step === d.step);
+    if (!pending?.nonce) {
+      const waiting = state.pendingApprovals.map((p) => p.step).join(', ') || 'none';
+      throw new SigningFailed(`${d.step} is not pending in ${handle.workflowId} (pending: ${waiting}): there is no request to sign`);
+    }
+    nonce = pending.nonce;
   }
-  const message = decisionStatement({ workflowId: handle.workflowId, runId, step: d.step, decision: d.decision, reason: d.text, approver: d.approver, nonce: pending.nonce });
+  const message = decisionStatement({ workflowId: handle.workflowId, runId, step: d.step, decision: d.decision, reason: d.text, approver: d.approver, nonce });
   let signature: string;
   if (keySpec === 'agent') {
     const dir = await mkdtemp(join(tmpdir(), 'incident-sign-'));
@@ -123,7 +136,7 @@ export async function signDecision(handle: WorkflowHandle, d: DecisionToSign, ke
     });
     signature = await sshSign(message, file);
   }
-  return { signature, nonce: pending.nonce };
+  return { signature, nonce };
 }
 
 const signFlagsSchema = z.object({ decision: z.enum(['approve', 'reject'], { error: 'must be approve or reject' }), key: keySpecSchema });

@@ -21,7 +21,7 @@ import { startSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { freePort, serverAnswers, startDevServer } from '../temporal/dev-server';
 import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from '../temporal/provision';
 import { createWorker } from '../worker';
-import { sandboxOnly, workerDepsFromEnv } from '../worker/deps';
+import { SAMPLE_ROSTER_FILE, sandboxOnly, workerDepsFromEnv } from '../worker/deps';
 import type { DrillTarget } from './run';
 import { DrillSandbox } from './sandbox';
 
@@ -112,7 +112,7 @@ export async function openDrillTarget(log: (line: string) => void, reviewDir = D
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue,
       dataConverter: dataConverterFromEnv(env),
-      deps: await workerDepsFromEnv(sandboxOnly(env), { sandbox: { endpoints: sandbox, keyFile: join(dir, 'clerk-secret-key') }, reconcile: users.deps, chatWebhookUrl: chat.url }),
+      deps: await workerDepsFromEnv(sandboxOnly(env), { sandbox: { endpoints: sandbox, keyFile: join(dir, 'clerk-secret-key') }, reconcile: users.deps, chatWebhookUrl: chat.url, rosterFile: SAMPLE_ROSTER_FILE }),
     });
     const running = worker.run();
     stops.push(async () => {

@@ -22,7 +22,13 @@ export const SAMPLE_INPUTS: Record<IncidentCategory, IncidentInput> = {
   webhook_backlog: { category: 'webhook_backlog', reporter: 'alice@example.com', summary: 'user.created events missing in our store since 09:00', approvers: ['bob@example.com'], dryRun: true },
 };
 
-const drillInput = (category: IncidentCategory, extra: Partial<IncidentInput> = {}): IncidentInput => ({ ...SAMPLE_INPUTS[category], timeouts: { ...DRILL_TIMEOUTS }, ...extra });
+/**
+ * Drills run on the sample roster (config/roster.sample.yaml) and name roles only: the auth
+ * on-call rotation approves; its policy decides who may (bob and carol approve, alice reports).
+ */
+const DRILL_APPROVERS = ['@auth-oncall'];
+
+const drillInput = (category: IncidentCategory, extra: Partial<IncidentInput> = {}): IncidentInput => ({ ...SAMPLE_INPUTS[category], approvers: DRILL_APPROVERS, timeouts: { ...DRILL_TIMEOUTS }, ...extra });
 
 const outcomeOf = (s: IncidentState, step: string) => s.steps.filter((x) => x.step === step).at(-1)?.outcome;
 

@@ -9,6 +9,7 @@ import type { temporal } from '@temporalio/proto';
 import { formatDuration } from '../domain';
 import type { IncidentState } from '../workflows/incident-types';
 import { parseSshSignature } from '../signing/sshsig';
+import { resolvePerson } from '../roster/resolve';
 import { bypassMinutes } from '../workflows/bypass-record';
 import { promoteCommand, rollbackRecord, type RollbackRecord } from '../workflows/rollback-record';
 
@@ -40,6 +41,10 @@ export interface DecisionRow {
   mismatch?: string;
   /** Signed approvals: the fingerprint of the SSH key that signed the decision (the validator verified it). */
   fingerprint?: string;
+  /** With a roster: the roster person the name resolved to (the one its policy checked). */
+  person?: string;
+  /** Another person's decision of the same gate came from this client identity: one client, two names. */
+  sharedIdentity?: string;
 }
 
 /** Which client identities each person sends updates from (worker configuration `APPROVER_IDENTITIES`). */
@@ -206,9 +211,9 @@ function updatesSent(events: readonly HistoryEvent[]): UpdateSent[] {
     if (!request) return [];
     const args = asRecord(decode(request.input?.args?.payloads?.[0]));
     const name = request.input?.name ?? 'unknown';
-    const named = str(args.approver) ?? str(args.confirmedBy) ?? str(args.requester) ?? str(args.resolvedBy) ?? '';
+    const named = str(args.approver) ?? str(args.confirmedBy) ?? str(args.requester) ?? str(args.resolvedBy) ?? str(args.providedBy) ?? str(args.cancelledBy) ?? '';
     const fingerprint = signingKey(args.signature);
-    return [{ event, name, step: str(args.step) ?? (name === 'resolve' ? 'resolve' : ''), named, identity: request.meta?.identity ?? '', ...(fingerprint ? { fingerprint } : {}) }];
+    return [{ event, name, step: str(args.step) ?? (name === 'resolve' ? 'resolve' : name === 'requestCancel' ? 'cancel' : ''), named, identity: request.meta?.identity ?? '', ...(fingerprint ? { fingerprint } : {}) }];
   });
 }
 
@@ -288,6 +293,33 @@ function sourceEvent(
   // else what woke the task: an update it accepted, or the last event before it
   const woke = task.triggers.find((e) => e.workflowExecutionUpdateAcceptedEventAttributes) ?? task.triggers.at(-1);
   return woke && { event: woke, specific: false };
+}
+
+/** A decision of a gate: approve or reject. */
+const GATE_UPDATES = new Set(['approveStep', 'rejectStep']);
+
+/**
+ * With a roster: each row's roster person; and decisions of one gate by two people from one
+ * client identity flagged (one client speaking for two names is what the two-person rule forbids).
+ */
+function withRoster(rows: DecisionRow[], state: IncidentState): DecisionRow[] {
+  const roster = state.roster?.roster;
+  const personOf = (named: string) => {
+    if (!roster || !named) return undefined;
+    const found = resolvePerson(roster, named);
+    return found.ok ? found.person.id : undefined;
+  };
+  const out = rows.map((r) => {
+    const person = personOf(r.named);
+    return person ? { ...r, person } : r;
+  });
+  for (const row of out) {
+    if (!GATE_UPDATES.has(row.update) || !row.identity) continue;
+    const who = row.person ?? row.named;
+    const other = out.find((o) => o !== row && GATE_UPDATES.has(o.update) && o.step === row.step && o.identity === row.identity && (o.person ?? o.named) !== who && o.eventId < row.eventId);
+    if (other) row.sharedIdentity = `${who} and ${other.person ?? other.named} decided ${row.step} from the same client identity ${row.identity}`;
+  }
+  return out;
 }
 
 function decisionRows(events: readonly HistoryEvent[], updates: UpdateSent[], mapping?: IdentityMapping): DecisionRow[] {
@@ -469,7 +501,7 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
       ...(resolution?.actionItems ?? []).map((text): ActionItem => ({ kind: 'commander', text, why: `given by ${resolution?.resolvedBy} when resolving` })),
     ],
     lessons: { wentWell: resolution?.lessons?.wentWell ?? [], wentWrong: resolution?.lessons?.wentWrong ?? [], gotLucky: resolution?.lessons?.gotLucky ?? [] },
-    whoDecided: decisionRows(events, updates, identities),
+    whoDecided: withRoster(decisionRows(events, updates, identities), state),
     attention: state.attention,
   };
 }

@@ -11,11 +11,17 @@ function identityFlags(rows: readonly DecisionRow[]): string[] {
   return flagged.length ? ['', '**Identity mismatches** (against `APPROVER_IDENTITIES`):', '', ...flagged.map((d) => `- #${d.eventId} ${d.update} ${d.step}: ${markdownInline(d.mismatch ?? '')}`)] : [];
 }
 
+/** Decisions of one gate by two people from one client identity (with a roster), under the table. */
+function sharedIdentities(rows: readonly DecisionRow[]): string[] {
+  const flagged = rows.filter((d) => d.sharedIdentity);
+  return flagged.length ? ['', '**Shared client identities** (one client decided for two people):', '', ...flagged.map((d) => `- #${d.eventId} ${d.update} ${d.step}: ${markdownInline(d.sharedIdentity ?? '')}`)] : [];
+}
+
 /** Signed decisions (docs/signed-approvals.md): who, the key that signed, and the client identity Temporal recorded. */
 function signedDecisions(rows: readonly DecisionRow[]): string[] {
   const signed = rows.filter((d) => d.fingerprint);
   return signed.length
-    ? ['', '**Signed decisions** (SSH signatures verified against the approver registry before they reached history):', '', ...signed.map((d) => `- #${d.eventId} ${d.update} ${d.step}: ${markdownInline(`${d.named}, key ${d.fingerprint}, client identity ${d.identity || 'none recorded'}`)}`)]
+    ? ['', '**Signed decisions** (SSH signatures verified against the roster or the approver registry before they reached history):', '', ...signed.map((d) => `- #${d.eventId} ${d.update} ${d.step}: ${markdownInline(`${d.named}, key ${d.fingerprint}, client identity ${d.identity || 'none recorded'}`)}`)]
     : [];
 }
 
@@ -104,9 +110,12 @@ export function renderReviewMarkdown(r: Review): string {
     'The person named in each update beside the client identity Temporal recorded for it (`WorkflowExecutionUpdateAccepted` → accepted request → meta.identity).',
     '',
     r.whoDecided.length
-      ? table(['time (UTC)', 'event', 'update', 'step', 'named in the update', 'client identity', 'result'], r.whoDecided.map((d) => [d.time, `#${d.eventId}`, d.update, d.step, d.named, d.identity, d.result]))
+      ? r.whoDecided.some((d) => d.person)
+        ? table(['time (UTC)', 'event', 'update', 'step', 'named in the update', 'roster person', 'key', 'client identity', 'result'], r.whoDecided.map((d) => [d.time, `#${d.eventId}`, d.update, d.step, d.named, d.person ?? 'not in the roster', d.fingerprint ?? 'unsigned', d.identity, d.result]))
+        : table(['time (UTC)', 'event', 'update', 'step', 'named in the update', 'client identity', 'result'], r.whoDecided.map((d) => [d.time, `#${d.eventId}`, d.update, d.step, d.named, d.identity, d.result]))
       : '- nobody sent an update',
     ...identityFlags(r.whoDecided),
+    ...sharedIdentities(r.whoDecided),
     ...signedDecisions(r.whoDecided),
     '',
     '## Needs attention (flagged while it ran)',

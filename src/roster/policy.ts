@@ -191,3 +191,14 @@ export function checkDecision(roster: Roster, ctx: PolicyContext, requester: str
 export function signatureRequired(roster: Roster, ctx: Pick<PolicyContext, 'category' | 'severity' | 'step' | 'action'>): boolean {
   return ruleFor(roster, ctx)?.signed ?? false;
 }
+
+/**
+ * What a signature of an update other than a gate decision covers besides its action: the request
+ * as the workflow parsed it, without its signature and nonce, as JSON with sorted keys.
+ */
+export function actionText(request: object): string {
+  const sorted = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(sorted) : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted((v as Record<string, unknown>)[k])])) : v;
+  const { signature: _s, nonce: _n, ...rest } = request as Record<string, unknown>;
+  return JSON.stringify(sorted(rest));
+}

@@ -15,21 +15,6 @@ import { GATED_STEPS, incidentCategorySchema, MANUAL_STEPS, plainLine, SEVERITIE
 export const POLICY_ACTIONS = ['approve', 'reject', 'request', 'confirm', 'provide_key', 'confirm_deletion', 'extend', 'resolve', 'cancel'] as const;
 export type PolicyAction = (typeof POLICY_ACTIONS)[number];
 
-/**
- * The update that each action is, by update name (incident-messages.ts; `cancel` is the workflow cancellation).
- * @public for the validators once the roster is wired into the incident (docs/roster.md).
- */
-export const ACTION_OF_UPDATE = {
-  approveStep: 'approve',
-  rejectStep: 'reject',
-  requestStep: 'request',
-  confirmStep: 'confirm',
-  provideNewKey: 'provide_key',
-  confirmOldKeyDeleted: 'confirm_deletion',
-  extendBypass: 'extend',
-  resolve: 'resolve',
-  cancel: 'cancel',
-} as const satisfies Record<string, PolicyAction>;
 
 /**
  * What an action is about: a gated or manual step, or `incident` for resolve and cancel.
@@ -214,4 +199,13 @@ export interface Roster {
   where: Record<string, string>;
   /** Usable but worth a look (allowed_signers lines that name nobody in the roster, unusable keys). */
   warnings: string[];
+}
+
+/**
+ * The roster as an incident records it (in its state, so in history): every routing key left out
+ * (they stay in the worker), `pageable` names the paging targets that have one: `person:<id>`,
+ * `rotation:<id>`.
+ */
+export interface RecordedRoster extends Roster {
+  pageable: string[];
 }

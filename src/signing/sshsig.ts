@@ -281,8 +281,9 @@ export interface DecisionStatement {
   workflowId: string;
   runId: string;
   step: string;
-  decision: 'approve' | 'reject';
-  /** The approval's comment or the rejection's reason, as sent ('' when none). */
+  /** approve or reject; with a roster, any action of its policy (request, confirm, provide_key…). */
+  decision: string;
+  /** The approval's comment or the rejection's reason, as sent ('' when none); for other actions, `actionText` of the request. */
   reason: string;
   approver: string;
   /** The pending request's nonce (the query shows it). */

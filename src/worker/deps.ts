@@ -15,9 +15,16 @@ import { deployAdapterFromEnv, sandboxDeployAdapter, type SandboxVercel } from '
 import type { ReconcileDeps } from '../activities/reconcile-users';
 import { demoSigning, signingFromEnv } from '../activities/signing';
 import { pagingFromEnv } from '../activities/paging';
+import { rosterRoutingKeys } from '../activities/roster';
+import { watchRoster, type RosterWatcher } from '../roster/load';
 import { CLERK_STATUS_PAGE, diagnosticsConfig, type Env } from '../config';
 import { workerKeysFromEnv } from '../keys/worker-keys';
 import { reconcileDepsFromEnv } from '../reconcile-setup';
+import { PROJECT_ROOT } from '../temporal/provision';
+import { join } from 'node:path';
+
+/** The sample roster (alice, bob, carol, dave; two rotations): `npm start` in sandbox mode and the drills decide by it. */
+export const SAMPLE_ROSTER_FILE = join(PROJECT_ROOT, 'config', 'roster.sample.yaml');
 
 /** What the wiring needs of a running Clerk sandbox (the sandbox package's `RunningSandbox` has all of it). */
 export interface SandboxEndpoints {
@@ -29,6 +36,8 @@ export interface SandboxEndpoints {
   platform: { url: string; token: string; applicationId: string; instanceId: string };
   /** The emulated PagerDuty Events API: paged when PAGERDUTY_ROUTING_KEYS is unset. */
   pagerduty?: { url: string; routingKeys: string[] };
+  /** To make the emulated PagerDuty accept the roster's routing keys (the sandbox's `admin`). */
+  admin?: { pagerduty: { settings(settings: { routingKeys: string[] }): void } };
 }
 
 interface SandboxWiring {
@@ -48,6 +57,8 @@ export interface WorkerDepsOptions {
   chatWebhookUrl?: string;
   /** The Temporal UI when TEMPORAL_UI_URL is unset (`npm start`: the dev server's). */
   temporalUiUrl?: string;
+  /** The roster when ROSTER_FILE is unset (`npm start` in sandbox mode and the drills: config/roster.sample.yaml). */
+  rosterFile?: string;
   /** Where start-up lines go (which approver registry was read, the demo keys made). */
   say?: (line: string) => void;
 }
@@ -74,7 +85,19 @@ export async function workerDepsFromEnv(env: Env, opts: WorkerDepsOptions = {}):
   const reconcile = opts.reconcile ?? reconcileDepsFromEnv(env);
   const chatWebhookUrl = opts.chatWebhookUrl ?? env.CHAT_WEBHOOK_URL;
   const temporalUiUrl = env.TEMPORAL_UI_URL ?? opts.temporalUiUrl;
-  const paging = pagingFromEnv(env, { ...(sandbox?.pagerduty ? { sandbox: sandbox.pagerduty } : {}), ...(temporalUiUrl ? { uiUrl: temporalUiUrl } : {}), namespace: env.TEMPORAL_NAMESPACE });
+  const roster = await rosterFromEnv(env.ROSTER_FILE ?? opts.rosterFile, say);
+  if (roster && sandbox?.pagerduty && sandbox.admin) {
+    // The emulated PagerDuty refuses keys it does not know, as PagerDuty does: it learns the roster's.
+    const known = new Set(sandbox.pagerduty.routingKeys);
+    const add = rosterRoutingKeys(roster.current()).filter((k) => /^[A-Za-z0-9]{32}$/.test(k) && !known.has(k));
+    if (add.length) sandbox.admin.pagerduty.settings({ routingKeys: [...known, ...add] });
+  }
+  const paging = pagingFromEnv(env, {
+    ...(sandbox?.pagerduty ? { sandbox: sandbox.pagerduty } : {}),
+    ...(temporalUiUrl ? { uiUrl: temporalUiUrl } : {}),
+    namespace: env.TEMPORAL_NAMESPACE,
+    ...(roster ? { roster } : {}),
+  });
   return {
     statusPageUrl: sandbox?.url ?? env.CLERK_STATUS_PAGE_URL ?? CLERK_STATUS_PAGE,
     sandbox: sandbox !== undefined,
@@ -101,7 +124,24 @@ export async function workerDepsFromEnv(env: Env, opts: WorkerDepsOptions = {}):
     bypass: bypassConfigFromEnv(env),
     ...(reconcile ? { reconcile } : {}),
     ...(paging ? { paging } : {}),
+    ...(roster ? { roster } : {}),
   };
+}
+
+/**
+ * The roster, watched (an edit applies to the next incident; a version that does not validate is
+ * reported and the last good one stays). A roster that does not validate at start-up stops the worker.
+ */
+async function rosterFromEnv(file: string | undefined, say: (line: string) => void): Promise<RosterWatcher | undefined> {
+  if (!file) return undefined;
+  const watcher = await watchRoster(file, {
+    onChange: (r) => say(`Roster: ${r.source} changed; new incidents decide by ${r.version.slice(0, 19)}`),
+    onError: (err) => say(`Roster: the new version of ${file} is refused, the previous one stays in force: ${err.message}`),
+  });
+  const r = watcher.current();
+  say(`Roster: ${r.people.length} people, ${Object.keys(r.rotations).length} rotation(s), ${r.policy.rules.length} rule(s) from ${r.source} (${r.version.slice(0, 19)})`);
+  for (const w of r.warnings) say(`Roster: warning: ${w}`);
+  return watcher;
 }
 
 /**
@@ -125,5 +165,6 @@ export function sandboxOnly(env: Env): Env {
     CLERK_INSTANCE_TYPE: undefined,
     PAGERDUTY_EVENTS_URL: undefined,
     PAGERDUTY_ROUTING_KEYS: undefined,
+    ROSTER_FILE: undefined,
   };
 }

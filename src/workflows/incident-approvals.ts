@@ -5,24 +5,18 @@
  */
 import { condition } from '@temporalio/workflow';
 import { z } from 'zod';
-import { approvalsNeeded, MANUAL_STEPS, samePerson, CRITICAL_STEPS, describeIssues, formatDuration, type GatedStep, type ManualStep } from '../domain';
+import { approvalsNeeded, MANUAL_STEPS, samePerson, CRITICAL_STEPS, formatDuration, type GatedStep, type ManualStep } from '../domain';
 import type { NotificationKind } from '../activities/notify';
 import type { IncidentTracker } from './incident-state';
 import { approveRequestSchema, rejectRequestSchema, type ApprovalGate, type ApproveRequest, type Decision, type GateOutcome, type RejectRequest } from './incident-types';
 import { INCIDENT_COMMANDS } from '../shared';
 import { checkDecisionSignature, openSignedGate, SignatureRefused } from './incident-signing';
+import { actingPerson, eligibleApprovers, openRosterGate } from './incident-roster';
 import type { HistoryGuard } from './incident-continue';
 
-/** Refusal of an update, before it reaches history. The message says why and names the field. */
-export class UpdateRefused extends Error {
-  override readonly name = 'UpdateRefused';
-}
+import { parseRequest, UpdateRefused } from './incident-errors';
 
-export function parseRequest<T>(schema: z.ZodType<T>, raw: unknown): T {
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw new UpdateRefused(describeIssues(parsed.error, 'update'));
-  return parsed.data;
-}
+export { parseRequest, UpdateRefused };
 
 function pendingGate(gates: readonly ApprovalGate[], step: GatedStep): ApprovalGate {
   const pending = gates.filter((g) => !g.outcome);
@@ -141,23 +135,30 @@ export interface DecisionHandler {
 }
 
 function decisionHandler<R extends { step: GatedStep; approver: string; signature?: string; nonce?: string }>(tracker: IncidentTracker, rules: DecisionRules<R>): DecisionHandler {
-  const check = (raw: unknown) => {
+  const check = (raw: unknown): { req: R; gate: ApprovalGate; fingerprint: string | undefined; spelledAs?: string } => {
     const req = parseRequest(rules.schema, raw);
+    if (tracker.state.roster) {
+      // The roster decides: the person resolved, its policy applied, the signature verified (incident-roster.ts).
+      const gate = pendingGate(tracker.state.gates, req.step);
+      const acting = actingPerson(tracker, { action: rules.kind, step: req.step, field: 'approver', who: req.approver, text: rules.text(req), signature: req.signature, nonce: req.nonce, gate });
+      return { req: { ...req, approver: acting.person }, gate, fingerprint: acting.fingerprint, ...(acting.person !== req.approver ? { spelledAs: req.approver } : {}) };
+    }
     const gate = rules.check(tracker.state.gates, tracker.state.approvers, req);
     return { req, gate, fingerprint: signedBy(tracker, gate, req, rules) };
   };
   return {
     validate: (raw) => void check(raw),
     decide(raw) {
-      const { req, gate, fingerprint } = check(raw);
+      const { req, gate, fingerprint, spelledAs } = check(raw);
       const decision = rules.apply(gate, req, new Date().toISOString());
       if (fingerprint) {
         const entry = decision.decision === 'rejected' ? gate.rejection : gate.approvals.at(-1);
         if (entry) entry.fingerprint = fingerprint;
       }
-      const line = rules.describe(req, decision);
+      const line = `${rules.describe(req, decision)}${spelledAs ? ` (sent as "${spelledAs}")` : ''}`;
       if (fingerprint) tracker.record(req.step, req.approver, `${line} (signed with key ${fingerprint})`, { fingerprint });
       else tracker.record(req.step, req.approver, line);
+      if (decision.decision !== 'pending') tracker.pager.decided(req.step);
       tracker.publish();
       return withHandWork(fingerprint ? { ...decision, message: `${decision.message} (signed with key ${fingerprint})` } : decision, tracker.state.incidentId);
     },
@@ -207,7 +208,7 @@ export interface GateRequest {
 
 /** "two different approvers from [a, b], not alice" */
 function whoMayDecide(gate: ApprovalGate, approvers: readonly string[]): string {
-  const count = gate.approvalsNeeded === 2 ? 'two different approvers' : 'one approver';
+  const count = gate.approvalsNeeded === 1 ? 'one approver' : gate.approvalsNeeded === 2 ? 'two different approvers' : `${gate.approvalsNeeded} different approvers`;
   return `${count} from [${approvers.join(', ')}], not ${gate.requestedBy}`;
 }
 
@@ -249,6 +250,8 @@ export interface HumanWait {
   escalated?: boolean;
   /** Set where the wait is a safe point for continue-as-new (incident-continue.ts). */
   guard?: HistoryGuard;
+  /** A third level (gates with a roster): called halfway from the escalation to the deadline. */
+  further?: () => void;
 }
 
 function waitUntil(w: HumanWait, ms: number, summary: string): Promise<boolean> {
@@ -257,15 +260,24 @@ function waitUntil(w: HumanWait, ms: number, summary: string): Promise<boolean> 
 
 /** Wait for `answered()`; escalate once; false when nobody answered in time (the safe default). */
 export async function awaitHuman(tracker: IncidentTracker, w: HumanWait): Promise<boolean> {
-  if (w.escalated) return waitUntil(w, Math.max(1, w.since + w.decideWithin - Date.now()), `${w.label}: ${w.otherwise ?? 'safe default (not done)'} at ${w.decideBy}`);
-  if (await waitUntil(w, Math.max(1, w.since + w.escalateAfter - Date.now()), `${w.label}: escalate after ${formatDuration(w.escalateAfter)}`)) return true;
-  w.onEscalate();
-  tracker.record(String(w.step), 'runbook', `no decision after ${formatDuration(w.escalateAfter)}: escalated`);
   const otherwise = w.otherwise ?? 'safe default (not done)';
-  tracker.waitFor(`${w.label} (ESCALATED) by ${w.who}; ${otherwise} at ${w.decideBy}`);
-  await tracker.notify(w.escalation.kind, w.escalation.title, w.escalation.text, w.escalation.step, w.escalation.signed ? { signed: true } : undefined);
+  if (!w.escalated) {
+    if (await waitUntil(w, Math.max(1, w.since + w.escalateAfter - Date.now()), `${w.label}: escalate after ${formatDuration(w.escalateAfter)}`)) return true;
+    w.onEscalate();
+    tracker.record(String(w.step), 'runbook', `no decision after ${formatDuration(w.escalateAfter)}: escalated`);
+    tracker.waitFor(`${w.label} (ESCALATED) by ${w.who}; ${otherwise} at ${w.decideBy}`);
+    await tracker.notify(w.escalation.kind, w.escalation.title, w.escalation.text, w.escalation.step, w.escalation.signed ? { signed: true } : undefined);
+  }
+  if (w.further) {
+    // Halfway from the escalation to the deadline, the next level is paged (the rotation's escalation target).
+    const at = w.since + w.escalateAfter + Math.floor((w.decideWithin - w.escalateAfter) / 2);
+    if (Date.now() < at) {
+      if (await waitUntil(w, Math.max(1, at - Date.now()), `${w.label}: page the escalation target at ${new Date(at).toISOString()}`)) return true;
+      w.further();
+    }
+  }
   const remaining = Math.max(1, w.since + w.decideWithin - Date.now());
-  return waitUntil(w, remaining, `${w.label}: ${otherwise} after ${formatDuration(remaining)}`);
+  return waitUntil(w, remaining, `${w.label}: ${otherwise} at ${w.decideBy}`);
 }
 
 /**
@@ -292,11 +304,12 @@ export async function waitForApproval(tracker: IncidentTracker, request: GateReq
     approvals: [],
   };
   openSignedGate(tracker.state, gate);
+  openRosterGate(tracker.state, gate);
   const approvers = tracker.state.approvers;
   tracker.state.gates.push(gate);
   const who = whoMayDecide(gate, approvers);
   tracker.record(step, gate.requestedBy, `approval requested: ${title} (needs ${who})`, { decideBy: gate.decideBy });
-  const eligible = approvers.filter((a) => a !== gate.requestedBy).length;
+  const eligible = tracker.state.roster ? eligibleApprovers(tracker.state, gate).length : approvers.filter((a) => a !== gate.requestedBy).length;
   if (eligible < gate.approvalsNeeded) {
     // Say so now rather than let the gate time out silently: the approver list is fixed at start.
     tracker.attention(`${step} cannot be approved: it needs ${gate.approvalsNeeded} approver(s) other than ${gate.requestedBy}, the incident lists ${eligible}; it will time out (not done)`);
@@ -309,6 +322,7 @@ export async function waitForApproval(tracker: IncidentTracker, request: GateReq
     step,
     gate.signatureRequired ? { signed: true } : undefined,
   );
+  tracker.pager.page(step, 'primary', title, gate.decideBy, gate.requestedBy);
   return decideGate(tracker, gate, request);
 }
 
@@ -337,7 +351,11 @@ async function decideGate(tracker: IncidentTracker, gate: ApprovalGate, request:
       step,
       ...(gate.signatureRequired ? { signed: true } : {}),
     },
-    onEscalate: () => (gate.escalated = true),
+    onEscalate: () => {
+      gate.escalated = true;
+      tracker.pager.page(step, 'secondary', title, gate.decideBy, gate.requestedBy);
+    },
+    ...(tracker.state.roster ? { further: () => tracker.pager.page(step, 'escalation', title, gate.decideBy, gate.requestedBy) } : {}),
   });
   if (!decided) {
     gate.outcome = 'timed_out';

@@ -21,13 +21,16 @@ import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { LeaseAnswer, LeaseTarget } from './bypass-lease-messages';
 import type { BypassRecord } from './bypass-record';
 import { parseRequest, UpdateRefused, waitForApproval } from './incident-approvals';
+import { actedAs } from './incident-requests';
+import { actingPerson, spendNonce, type Acting } from './incident-roster';
+import { actionText } from '../roster/policy';
 import { errorMessage, type IncidentTracker } from './incident-state';
 import type { IncidentContext } from './incident-steps';
 import type { VerificationStep } from './incident-verification';
 import { extendBypassRequestSchema, type ExtendBypassAnswer } from './incident-types';
 import type { BypassWatch } from './incident-continue';
 
-type ExtendRequestParsed = ReturnType<typeof extendBypassRequestSchema.parse>;
+type ExtendRequestParsed = Omit<ReturnType<typeof extendBypassRequestSchema.parse>, 'signature' | 'nonce'> & { acting: Acting; sentAs: string };
 
 export const DEFAULT_BYPASS_MS = 60 * 60_000;
 const MAX_EXTENSIONS = 5;
@@ -371,7 +374,11 @@ export class EmergencyBypass implements BypassStep {
     if (!b || b.state !== 'on') throw new UpdateRefused(`update: the emergency auth bypass is not on${b ? ` (it is ${b.state})` : ''}; nothing to extend`);
     if (this.offRun) throw new UpdateRefused('update: the emergency auth bypass is being turned off; too late to extend it');
     const { approvers } = this.tracker.state;
-    if (!approvers.includes(req.approver)) throw new UpdateRefused(`update.approver: ${req.approver} is not on the approver list (${approvers.join(', ') || 'empty'})`);
+    // With a roster its policy decides who may extend (incident-roster.ts); without, a listed approver.
+    const acting = this.tracker.state.roster
+      ? actingPerson(this.tracker, { action: 'extend', step: 'emergency_bypass', field: 'approver', who: req.approver, text: actionText(req), signature: req.signature, nonce: req.nonce })
+      : { person: req.approver };
+    if (!this.tracker.state.roster && !approvers.includes(req.approver)) throw new UpdateRefused(`update.approver: ${req.approver} is not on the approver list (${approvers.join(', ') || 'empty'})`);
     // Applied and in flight both count: two extensions sent together cannot both pass the limit.
     const count = b.extensions.length + this.inFlight.count;
     if (count >= MAX_EXTENSIONS) throw new UpdateRefused(`update: the bypass was already extended ${count} times (at most ${MAX_EXTENSIONS})`);
@@ -380,7 +387,8 @@ export class EmergencyBypass implements BypassStep {
     if (total > max) {
       throw new UpdateRefused(`update.extendBy: the bypass would stay on ${formatDuration(total)} in all; at most ${formatDuration(max)} (BYPASS_MAX_DURATION)`);
     }
-    return req;
+    const { signature: _s, nonce: _n, ...rest } = req;
+    return { ...rest, approver: acting.person, acting, sentAs: req.approver };
   }
 
   /**
@@ -389,10 +397,11 @@ export class EmergencyBypass implements BypassStep {
    */
   async extend(raw: unknown): Promise<ExtendBypassAnswer> {
     const req = this.validateExtend(raw);
+    spendNonce(this.tracker.state, req.acting);
     const b = this.record as BypassRecord;
     const target = this.target as LeaseTarget;
     this.inFlight = { count: this.inFlight.count + 1, ms: this.inFlight.ms + req.extendBy };
-    this.tracker.record('emergency_bypass', req.approver, `extension by ${formatDuration(req.extendBy)} requested: ${req.reason}`);
+    this.tracker.record('emergency_bypass', req.approver, `extension by ${formatDuration(req.extendBy)} requested: ${req.reason}${actedAs(req.acting, req.sentAs)}`, req.acting.fingerprint ? { fingerprint: req.acting.fingerprint } : undefined);
     let answer: LeaseAnswer;
     try {
       answer = await lease.extendBypassLease.executeWithOptions({ summary: `emergency_bypass: extend ${b.flagKey} by ${formatDuration(req.extendBy)} (bypass lease)` }, [

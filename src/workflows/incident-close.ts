@@ -60,6 +60,8 @@ export class IncidentClose {
     this.ctx.tracker.state.waitingFor = `nothing: closed unresolved, still needs a human (${list})`;
     this.ctx.tracker.publish();
     await this.ctx.tracker.notify('needs_attention', 'Incident closed unresolved', `Nobody resolved it within ${formatDuration(t.resolveWithin)}. Still open: ${list}.`);
+    this.ctx.tracker.pager.closed();
+    await this.ctx.tracker.pager.flush();
     await this.writeReview();
     await this.ctx.tracker.flushNotifications();
   }
@@ -71,16 +73,22 @@ export class IncidentClose {
     const rollback = rollbackClosingNote(this.ctx.tracker.state);
     this.ctx.tracker.record('close', 'runbook', `${open ? `incident closed; ${open} item(s) need a human` : 'incident closed'}${rollback ? `; ${rollback}` : ''}`);
     this.ctx.tracker.publish();
+    this.ctx.tracker.pager.closed();
+    await this.ctx.tracker.pager.flush();
     if (rollback) await this.ctx.tracker.notify('status_changed', 'Incident closed: auto-promote is off', `The incident is closed; ${rollback}.`);
     await this.writeReview();
     await this.ctx.tracker.flushNotifications();
   }
 
   async cancel(): Promise<void> {
-    this.ctx.tracker.record('cancel', 'runbook', 'incident cancelled: running the compensations of the steps already applied');
+    const asked = this.ctx.tracker.state.cancelRequest;
+    const by = asked ? `by ${asked.by}${asked.reason ? ` (${asked.reason})` : ''}` : 'from outside the runbook\'s CLI (Temporal UI or CLI: no roster check; the review names the client identity)';
+    this.ctx.tracker.record('cancel', 'runbook', `incident cancelled ${by}: running the compensations of the steps already applied`);
     await this.ctx.compensations.compensate();
     this.ctx.tracker.state.waitingFor = 'nothing: incident cancelled';
     this.ctx.tracker.setStatus('cancelled');
+    this.ctx.tracker.pager.closed();
+    await this.ctx.tracker.pager.flush();
     await this.writeReview();
     await this.ctx.tracker.flushNotifications();
   }
@@ -103,7 +111,13 @@ export class IncidentClose {
       const note = `review written: ${review.timeline.length} timeline line(s), ${review.actionItems.length} action item(s); read it with ${INCIDENT_COMMANDS.review(id)}`;
       this.ctx.tracker.stepDone('review', 'succeeded', 'runbook', note, { actionItems: review.actionItems.map((a) => a.text) });
       const items = review.actionItems.map((a) => `• ${a.text}`);
-      await this.ctx.tracker.notify('review_written', 'Post-incident review', [`Status ${this.ctx.tracker.state.status}. ${note}.`, ...(items.length ? ['Action items:', ...items] : [])]);
+      // Only history knows the client identity of an update (the SDK's handlers do not see it): said here, at the end.
+      const shared = review.whoDecided.flatMap((d) => (d.sharedIdentity ? [`• #${d.eventId} ${d.sharedIdentity}`] : []));
+      await this.ctx.tracker.notify('review_written', 'Post-incident review', [
+        `Status ${this.ctx.tracker.state.status}. ${note}.`,
+        ...(shared.length ? ['SHARED CLIENT IDENTITY: one client decided for two people:', ...shared] : []),
+        ...(items.length ? ['Action items:', ...items] : []),
+      ]);
     } catch (err) {
       if (isCancellation(err)) throw err;
       this.ctx.tracker.stepDone('review', 'failed', 'runbook', `the review could not be written: ${errorMessage(err)}; ${INCIDENT_COMMANDS.review(id)} writes it from a terminal`);

@@ -7,6 +7,7 @@
  * continuation. The next run re-runs the playbook: journaled steps return their outcome without
  * running again, the step that was waiting resumes its wait.
  */
+import type { RecordedRoster } from '../roster/schema';
 import { CancelledFailure, allHandlersFinished, condition, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import {
@@ -128,13 +129,13 @@ const gateSchema = z.strictObject({
   step: gatedStepSchema,
   title: line(2000),
   critical: z.boolean(),
-  approvalsNeeded: z.union([z.literal(1), z.literal(2)]),
+  approvalsNeeded: z.number().int().min(1).max(5),
   requestedBy: person,
   requestedAt: iso,
   escalateAt: iso,
   decideBy: iso,
   escalated: z.boolean(),
-  approvals: z.array(z.strictObject({ approver: person, at: iso, comment: line(2000).optional(), fingerprint: line(200).optional() })).max(2),
+  approvals: z.array(z.strictObject({ approver: person, at: iso, comment: line(2000).optional(), fingerprint: line(200).optional() })).max(5),
   rejection: z.strictObject({ approver: person, at: iso, reason: line(2000), fingerprint: line(200).optional() }).optional(),
   outcome: z.enum(['approved', 'rejected', 'timed_out']).optional(),
   decidedAt: iso.optional(),
@@ -203,6 +204,29 @@ const incidentStateSchema = z.strictObject({
   bypass: bypassRecordSchema.optional(),
   timeline: z.array(timelineEventSchema).max(CARRIED_TIMELINE_LINES + 1),
   signing: signingSchema.optional(),
+  // The roster's shape was checked by the worker that read it (src/roster/parse.ts); here: that it is one.
+  roster: z
+    .strictObject({
+      roster: z.custom<RecordedRoster>((v) => typeof v === 'object' && v !== null && Array.isArray((v as RecordedRoster).people) && typeof (v as RecordedRoster).version === 'string', 'must be a recorded roster'),
+      nonce: line(100),
+    })
+    .optional(),
+  cancelRequest: z.strictObject({ by: person, reason: line(1000).optional(), at: iso, fingerprint: line(200).optional() }).optional(),
+  pages: z
+    .array(
+      z.strictObject({
+        step: line(100),
+        target: line(200),
+        person: person.optional(),
+        level: z.enum(['primary', 'secondary', 'escalation', 'change']),
+        action: z.enum(['trigger', 'acknowledge', 'resolve', 'change']),
+        at: iso,
+        outcome: z.enum(['sending', 'delivered', 'not_configured', 'failed']),
+        note: line(2000).optional(),
+      }),
+    )
+    .max(500)
+    .optional(),
 });
 
 /** Where the bypass's recovery watch was (incident-bypass.ts). */

@@ -7,6 +7,8 @@ import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { Review } from '../review/build';
 import type {
   ApproveRequest,
+  CancelAnswer,
+  CancelRequest,
   ConfirmAnswer,
   ConfirmOldKeyDeletedRequest,
   ConfirmRequest,
@@ -39,3 +41,8 @@ export const provideNewKey = defineUpdate<KeyRotationAnswer, [ProvideNewKeyReque
 export const confirmOldKeyDeleted = defineUpdate<KeyRotationAnswer, [ConfirmOldKeyDeletedRequest]>('confirmOldKeyDeleted');
 /** An approver keeps the bypass on longer: `{ approver, extendBy: "30m", reason }`. */
 export const extendBypass = defineUpdate<ExtendBypassAnswer, [ExtendBypassRequest]>('extendBypass');
+/**
+ * Our CLI's cancel, before it cancels the workflow: `{ cancelledBy, reason? }`, checked by the
+ * roster's policy (action cancel) and recorded; a cancel from elsewhere (UI, temporal CLI) is not checked.
+ */
+export const requestCancel = defineUpdate<CancelAnswer, [CancelRequest]>('requestCancel');

@@ -6,8 +6,13 @@
 import { condition } from '@temporalio/workflow';
 import { CATEGORIES, formatDuration, type GatedStep, type ManualStep } from '../domain';
 import { awaitHuman, parseRequest, UpdateRefused } from './incident-approvals';
+import { actingPerson, spendNonce, type Acting, type UpdateByPerson } from './incident-roster';
+import { actionText } from '../roster/policy';
 import {
+  cancelRequestSchema,
   confirmRequestSchema,
+  type CancelAnswer,
+  type CancelRequest,
   resolveRequestSchema,
   stepRequestSchema,
   type ConfirmAnswer,
@@ -28,6 +33,21 @@ function checkOnIncident(tracker: IncidentTracker, field: string, who: string): 
   if (who !== reporter && !approvers.includes(who)) {
     throw new UpdateRefused(`update.${field}: ${who} is neither the reporter (${reporter}) nor on the approver list (${approvers.join(', ') || 'empty'})`);
   }
+}
+
+/**
+ * Who sent an update: with a roster, the person its policy allows (incident-roster.ts: resolved,
+ * checked, signature verified); without one, the reporter or a listed approver, as given.
+ */
+export function personOnIncident(tracker: IncidentTracker, u: UpdateByPerson): Acting {
+  if (tracker.state.roster) return actingPerson(tracker, u);
+  checkOnIncident(tracker, u.field, u.who);
+  return { person: u.who };
+}
+
+/** The timeline's note of a person's update: the spelling sent, when the roster resolved it to someone else's id, and the key. */
+export function actedAs(acting: Acting, sent: string): string {
+  return `${acting.person !== sent ? ` (sent as "${sent}")` : ''}${acting.fingerprint ? ` (signed with key ${acting.fingerprint})` : ''}`;
 }
 
 // -- optional steps ------------------------------------------------------------------------------
@@ -60,7 +80,7 @@ export class OptionalSteps {
     return this.requests.get(step);
   }
 
-  validate(raw: unknown): StepRequest {
+  validate(raw: unknown): StepRequest & { acting: Acting } {
     const { state } = this.tracker;
     const req = parseRequest(stepRequestSchema, raw);
     const optional = state.category ? CATEGORIES[state.category].optionalSteps : [];
@@ -71,15 +91,17 @@ export class OptionalSteps {
     }
     if (this.requests.has(req.step)) throw new UpdateRefused(`update.step: ${req.step} was already requested by ${this.requests.get(req.step)?.requester}`);
     if (this.closedWindows.has(req.step)) throw new UpdateRefused(`update.step: the window to request ${req.step} has closed`);
-    checkOnIncident(this.tracker, 'requester', req.requester);
     if (req.step === 'targeted_revocation' && !req.userIds) throw new UpdateRefused('update.userIds: targeted_revocation needs the user ids whose sessions to end');
-    return req;
+    const acting = personOnIncident(this.tracker, { action: 'request', step: req.step, field: 'requester', who: req.requester, text: actionText(req), signature: req.signature, nonce: req.nonce });
+    return { ...req, acting };
   }
 
   request(raw: unknown): StepRequestAnswer {
-    const req = this.validate(raw);
+    const { acting, signature: _s, nonce: _n, ...sent } = this.validate(raw);
+    const req: StepRequest = { ...sent, requester: acting.person };
+    spendNonce(this.tracker.state, acting);
     this.requests.set(req.step, req);
-    this.tracker.record(req.step, req.requester, `requested${req.reason ? `: ${req.reason}` : ''}`, { userIds: req.userIds ?? null });
+    this.tracker.record(req.step, req.requester, `requested${req.reason ? `: ${req.reason}` : ''}${actedAs(acting, sent.requester)}`, { userIds: req.userIds ?? null, ...(acting.fingerprint ? { fingerprint: acting.fingerprint } : {}) });
     this.tracker.publish();
     return { step: req.step, requestedBy: req.requester, message: `${req.step} requested by ${req.requester}; it now needs an approval from someone else` };
   }
@@ -139,21 +161,22 @@ export class ManualSteps {
     );
   }
 
-  validate(raw: unknown): ConfirmRequest {
+  validate(raw: unknown): ConfirmRequest & { acting: Acting } {
     const req = parseRequest(confirmRequestSchema, raw);
     this.pending(req.step);
-    checkOnIncident(this.tracker, 'confirmedBy', req.confirmedBy);
-    return req;
+    const acting = personOnIncident(this.tracker, { action: 'confirm', step: req.step, field: 'confirmedBy', who: req.confirmedBy, text: actionText(req), signature: req.signature, nonce: req.nonce });
+    return { ...req, acting };
   }
 
   confirm(raw: unknown): ConfirmAnswer {
     const req = this.validate(raw);
     const record = this.pending(req.step);
+    spendNonce(this.tracker.state, req.acting);
     record.outcome = 'done_by_hand';
-    record.confirmedBy = req.confirmedBy;
-    record.note = req.note;
+    record.confirmedBy = req.acting.person;
+    record.note = `${req.note}${actedAs(req.acting, req.confirmedBy)}`;
     this.tracker.publish();
-    return { step: req.step, confirmedBy: req.confirmedBy, message: `${req.step} confirmed as done by hand by ${req.confirmedBy}` };
+    return { step: req.step, confirmedBy: req.acting.person, message: `${req.step} confirmed as done by hand by ${req.acting.person}` };
   }
 
   /** Ask a person to do `step` by hand and wait for `confirmStep`; true when confirmed in time. */
@@ -232,7 +255,7 @@ export class Resolution {
 
   constructor(private readonly tracker: IncidentTracker) {}
 
-  validate(raw: unknown): ResolveRequest {
+  validate(raw: unknown): ResolveRequest & { acting: Acting } {
     const req = parseRequest(resolveRequestSchema, raw);
     const { status } = this.tracker.state;
     if (status !== 'needs_human' || this.accepted) {
@@ -242,15 +265,17 @@ export class Resolution {
           : `update: the incident is ${status}; resolve is accepted once the playbook has finished and the incident needs a human (status needs_human)`,
       );
     }
-    checkOnIncident(this.tracker, 'resolvedBy', req.resolvedBy);
-    return req;
+    const acting = personOnIncident(this.tracker, { action: 'resolve', step: 'incident', field: 'resolvedBy', who: req.resolvedBy, text: actionText(req), signature: req.signature, nonce: req.nonce });
+    return { ...req, acting };
   }
 
   resolve(raw: unknown): ResolveAnswer {
-    const req = this.validate(raw);
-    this.accepted = { ...req, at: new Date().toISOString() };
+    const { acting, signature: _s, nonce: _n, ...req } = this.validate(raw);
+    spendNonce(this.tracker.state, acting);
+    this.accepted = { ...req, resolvedBy: acting.person, at: new Date().toISOString() };
+    if (acting.person !== req.resolvedBy || acting.fingerprint) this.tracker.record('resolve', acting.person, `resolve accepted${actedAs(acting, req.resolvedBy)}`, acting.fingerprint ? { fingerprint: acting.fingerprint } : undefined);
     this.tracker.publish();
-    return { resolvedBy: req.resolvedBy, message: `incident resolved by ${req.resolvedBy}` };
+    return { resolvedBy: acting.person, message: `incident resolved by ${acting.person}` };
   }
 
   /** Wait up to `within` for `resolve`, escalating once like the gates; true when it came. */
@@ -280,4 +305,24 @@ export class Resolution {
       otherwise: 'closes unresolved',
     });
   }
+}
+
+// -- cancel ----------------------------------------------------------------------------------------
+
+/** Our CLI's cancel, before it cancels the workflow: accepted while the incident is open, by the roster's policy. */
+export function validateCancel(tracker: IncidentTracker, raw: unknown): CancelRequest & { acting: Acting } {
+  const req = parseRequest(cancelRequestSchema, raw);
+  const { status } = tracker.state;
+  if (status === 'resolved' || status === 'cancelled') throw new UpdateRefused(`update: the incident is ${status}; nothing to cancel`);
+  const acting = personOnIncident(tracker, { action: 'cancel', step: 'incident', field: 'cancelledBy', who: req.cancelledBy, text: actionText(req), signature: req.signature, nonce: req.nonce });
+  return { ...req, acting };
+}
+
+export function cancelRequested(tracker: IncidentTracker, raw: unknown): CancelAnswer {
+  const { acting, cancelledBy, reason } = validateCancel(tracker, raw);
+  spendNonce(tracker.state, acting);
+  tracker.state.cancelRequest = { by: acting.person, ...(reason ? { reason } : {}), at: new Date().toISOString(), ...(acting.fingerprint ? { fingerprint: acting.fingerprint } : {}) };
+  tracker.record('cancel', acting.person, `cancellation asked${reason ? `: ${reason}` : ''}${actedAs(acting, cancelledBy)}`, acting.fingerprint ? { fingerprint: acting.fingerprint } : undefined);
+  tracker.publish();
+  return { cancelledBy: acting.person, message: `cancellation by ${acting.person} accepted; the CLI now cancels the workflow` };
 }

@@ -15,6 +15,9 @@ import { formatDuration } from '../domain';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import { redeployAndWait } from './deploy-wait';
 import { awaitHuman, parseRequest, UpdateRefused } from './incident-approvals';
+import { actedAs, personOnIncident } from './incident-requests';
+import { spendNonce, type Acting } from './incident-roster';
+import { actionText } from '../roster/policy';
 import { errorMessage, type IncidentTracker } from './incident-state';
 import type { Compensations, IncidentContext } from './incident-steps';
 import { confirmOldKeyDeletedRequestSchema, provideNewKeyRequestSchema, type KeyRotationAnswer } from './incident-types';
@@ -41,37 +44,36 @@ export class KeyRotationInbox {
 
   constructor(private readonly tracker: IncidentTracker) {}
 
-  private onIncident(field: string, who: string): void {
-    const { reporter, approvers } = this.tracker.state;
-    if (who !== reporter && !approvers.includes(who)) throw new UpdateRefused(`update.${field}: ${who} is neither the reporter (${reporter}) nor on the approver list`);
-  }
-
-  validateNewKey(raw: unknown): z.output<typeof provideNewKeyRequestSchema> {
+  validateNewKey(raw: unknown): z.output<typeof provideNewKeyRequestSchema> & { acting: Acting } {
     const req = parseRequest(provideNewKeyRequestSchema, raw);
     if (this.awaiting !== 'new_key') throw new UpdateRefused(`update: the rotation is not waiting for a new key (${this.awaiting ? `it waits for ${this.awaiting}` : 'no rotation is waiting'})`);
-    this.onIncident('providedBy', req.providedBy);
-    return req;
+    const acting = personOnIncident(this.tracker, { action: 'provide_key', step: 'rotate_secret_key', field: 'providedBy', who: req.providedBy, text: actionText(req), signature: req.signature, nonce: req.nonce });
+    return { ...req, acting };
   }
 
   provideNewKey(raw: unknown): KeyRotationAnswer {
-    const req = this.validateNewKey(raw);
+    const { acting, signature: _s, nonce: _n, ...sent } = this.validateNewKey(raw);
+    spendNonce(this.tracker.state, acting);
+    const req = { ...sent, providedBy: acting.person };
     this.newKey = req;
-    this.tracker.record('new_key', req.providedBy, `new key provided at ${req.ref}${req.note ? `: ${req.note}` : ''}`, { ref: req.ref });
+    this.tracker.record('new_key', req.providedBy, `new key provided at ${req.ref}${req.note ? `: ${req.note}` : ''}${actedAs(acting, sent.providedBy)}`, { ref: req.ref, ...(acting.fingerprint ? { fingerprint: acting.fingerprint } : {}) });
     this.tracker.publish();
     return { message: `new key reference ${req.ref} received; the runbook verifies it against the Backend API before pushing it` };
   }
 
-  validateDeleted(raw: unknown): z.output<typeof confirmOldKeyDeletedRequestSchema> {
+  validateDeleted(raw: unknown): z.output<typeof confirmOldKeyDeletedRequestSchema> & { acting: Acting } {
     const req = parseRequest(confirmOldKeyDeletedRequestSchema, raw);
     if (this.awaiting !== 'old_key_deleted') throw new UpdateRefused(`update: the rotation is not waiting for the old key's deletion (${this.awaiting ? `it waits for ${this.awaiting}` : 'no rotation is waiting'})`);
-    this.onIncident('confirmedBy', req.confirmedBy);
-    return req;
+    const acting = personOnIncident(this.tracker, { action: 'confirm_deletion', step: 'rotate_secret_key', field: 'confirmedBy', who: req.confirmedBy, text: actionText(req), signature: req.signature, nonce: req.nonce });
+    return { ...req, acting };
   }
 
   confirmDeleted(raw: unknown): KeyRotationAnswer {
-    const req = this.validateDeleted(raw);
+    const { acting, signature: _s, nonce: _n, ...sent } = this.validateDeleted(raw);
+    spendNonce(this.tracker.state, acting);
+    const req = { ...sent, confirmedBy: acting.person };
     this.deleted = req;
-    this.tracker.record('retire_old_key', req.confirmedBy, `says the old key is deleted${req.note ? `: ${req.note}` : ''}`);
+    this.tracker.record('retire_old_key', req.confirmedBy, `says the old key is deleted${req.note ? `: ${req.note}` : ''}${actedAs(acting, sent.confirmedBy)}`, acting.fingerprint ? { fingerprint: acting.fingerprint } : undefined);
     this.tracker.publish();
     return { message: 'received; the runbook now proves the old key dead (a request with it must get 401 clerk_key_invalid)' };
   }

@@ -11,6 +11,8 @@ import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey, NON_RETRYA
 import { chatInline } from '../render-safe';
 import type { ApprovalGate, IncidentState, PendingApproval, StepResult } from './incident-types';
 import { bypassLine } from './bypass-record';
+import { eligibleApprovers } from './incident-roster';
+import { Pager } from './incident-paging';
 
 export const notifications = proxyActivities<NotifyActivities>({
   startToCloseTimeout: '15 seconds',
@@ -20,7 +22,8 @@ export const notifications = proxyActivities<NotifyActivities>({
 export const errorMessage = (err: unknown) =>
   err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err);
 
-function pendingApproval(gate: ApprovalGate, approvers: readonly string[]): PendingApproval {
+function pendingApproval(gate: ApprovalGate, state: IncidentState): PendingApproval {
+  const approvers = state.approvers;
   const approvedBy = gate.approvals.map((a) => a.approver);
   return {
     step: gate.step,
@@ -28,13 +31,16 @@ function pendingApproval(gate: ApprovalGate, approvers: readonly string[]): Pend
     requestedBy: gate.requestedBy,
     approvalsNeeded: gate.approvalsNeeded,
     approvedBy,
-    eligible: approvers.filter((a) => a !== gate.requestedBy && !approvedBy.includes(a)),
+    eligible: state.roster ? eligibleApprovers(state, gate) : approvers.filter((a) => a !== gate.requestedBy && !approvedBy.includes(a)),
     escalateAt: gate.escalateAt,
     decideBy: gate.decideBy,
     escalated: gate.escalated,
     ...(gate.nonce ? { nonce: gate.nonce, signatureRequired: gate.signatureRequired === true } : {}),
   };
 }
+
+/** Steps whose success changes production: each is a PagerDuty change event. */
+const MITIGATIONS = new Set(['emergency_bypass', 'rotate_secret_key', 'revoke_all_sessions', 'targeted_revocation', 'bypass_off', 'rollback']);
 
 /** Outcomes that count as done when the runbook checks whether the incident is fixed. */
 const DONE: readonly StepResult[] = ['succeeded', 'done_by_hand'];
@@ -65,6 +71,8 @@ export function openItems(state: Pick<IncidentState, 'steps' | 'manualSteps'>, f
 export class IncidentTracker {
   readonly state: IncidentState;
   private pendingNotifications: Promise<void>[] = [];
+  /** Pages to the on-call, from the roster the incident recorded (incident-paging.ts). */
+  readonly pager: Pager = new Pager(this);
 
   /** `carried`: the state a previous run of this incident handed over (continue-as-new). */
   constructor(input: ValidIncidentInput, carried?: IncidentState) {
@@ -91,7 +99,7 @@ export class IncidentTracker {
   snapshot(): IncidentState {
     const open = this.state.status !== 'resolved' && this.state.status !== 'cancelled';
     this.state.pendingApprovals = open
-      ? this.state.gates.filter((g) => !g.outcome).map((g) => pendingApproval(g, this.state.approvers))
+      ? this.state.gates.filter((g) => !g.outcome).map((g) => pendingApproval(g, this.state))
       : [];
     return this.state;
   }
@@ -103,6 +111,8 @@ export class IncidentTracker {
   stepDone(step: string, outcome: StepResult, actor: string, note: string, details?: Record<string, unknown>): void {
     this.state.steps.push({ step, outcome, at: new Date().toISOString(), actor, note });
     this.record(step, actor, `${outcome}: ${note}`, { outcome, ...details });
+    // A mitigation applied is a change event on the on-call's service.
+    if (outcome === 'succeeded' && MITIGATIONS.has(step)) this.pager.change(step, note);
   }
 
   waitFor(what: string): void {
@@ -174,5 +184,6 @@ export class IncidentTracker {
 
   async flushNotifications(): Promise<void> {
     await Promise.all(this.pendingNotifications.splice(0));
+    await this.pager.flush();
   }
 }

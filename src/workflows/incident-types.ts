@@ -24,6 +24,7 @@ import type { ApproverRegistry } from '../signing/policy';
 import { MAX_SIGNATURE_CHARS } from '../signing/sshsig';
 import type { TriageVerdict } from '../triage/rules';
 import type { BypassRecord } from './bypass-record';
+import type { RecordedRoster } from '../roster/schema';
 
 // -- approvals -------------------------------------------------------------------------------------
 
@@ -56,6 +57,7 @@ export const stepRequestSchema = z.strictObject({
   reason: freeText(z.string().trim().min(1).max(2000)).optional(),
   /** targeted_revocation: whose sessions to end. */
   userIds: z.array(clerkUserIdSchema).min(1).max(1000).optional(),
+  ...signedFields,
 });
 export type StepRequest = z.infer<typeof stepRequestSchema>;
 
@@ -66,7 +68,8 @@ export interface ApprovalGate {
   /** What approving does, in a sentence. */
   title: string;
   critical: boolean;
-  approvalsNeeded: 1 | 2;
+  /** 1 or 2 by the step; a roster's rule may ask more. */
+  approvalsNeeded: number;
   requestedBy: string;
   requestedAt: string;
   escalateAt: string;
@@ -109,6 +112,7 @@ export const confirmRequestSchema = z.strictObject({
   confirmedBy: personSchema,
   /** What was done, for the timeline and the review: which key, which deployment, which flag. */
   note: freeText(z.string({ error: 'say what was done' }).trim().min(1, 'say what was done').max(2000)),
+  ...signedFields,
 });
 export type ConfirmRequest = z.infer<typeof confirmRequestSchema>;
 
@@ -151,6 +155,7 @@ export const resolveRequestSchema = z
     usersAffected: z.number().int().min(0).optional(),
     lessons: z.strictObject({ wentWell: lessons.optional(), wentWrong: lessons.optional(), gotLucky: lessons.optional() }).optional(),
     actionItems: z.array(text(500)).max(50).optional(),
+    ...signedFields,
   })
   .refine((r) => r.dataLoss !== 'partial' || r.dataLossDetails, { path: ['dataLossDetails'], message: 'say what was lost when dataLoss is "partial"' });
 export type ResolveRequest = z.infer<typeof resolveRequestSchema>;
@@ -167,12 +172,14 @@ export const provideNewKeyRequestSchema = z.strictObject({
   ref: providedKeyRefSchema,
   providedBy: personSchema,
   note: freeText(z.string().trim().max(2000)).optional(),
+  ...signedFields,
 });
 export type ProvideNewKeyRequest = z.input<typeof provideNewKeyRequestSchema>;
 
 export const confirmOldKeyDeletedRequestSchema = z.strictObject({
   confirmedBy: personSchema,
   note: freeText(z.string().trim().max(2000)).optional(),
+  ...signedFields,
 });
 export type ConfirmOldKeyDeletedRequest = z.input<typeof confirmOldKeyDeletedRequestSchema>;
 
@@ -187,8 +194,21 @@ export const extendBypassRequestSchema = z.strictObject({
   /** e.g. "30m"; the whole bypass never exceeds the worker's BYPASS_MAX_DURATION. */
   extendBy: durationSchema(60_000, 24 * 3_600_000),
   reason: freeText(z.string().trim().min(1).max(500)),
+  ...signedFields,
 });
 export type ExtendBypassRequest = z.input<typeof extendBypassRequestSchema>;
+/** Our CLI's cancel: who asks and why, checked by the roster's policy before the CLI cancels the workflow. */
+export const cancelRequestSchema = z.strictObject({
+  cancelledBy: personSchema,
+  reason: freeText(z.string().trim().min(1).max(1000)).optional(),
+  ...signedFields,
+});
+export type CancelRequest = z.infer<typeof cancelRequestSchema>;
+export interface CancelAnswer {
+  cancelledBy: string;
+  message: string;
+}
+
 export interface ExtendBypassAnswer {
   /** This incident's hold, as the lease applied it. */
   expiresAt: string;
@@ -261,4 +281,30 @@ export interface IncidentState {
   timeline: TimelineEvent[];
   /** Signed approvals: the approver registry read when the incident started (public keys and fingerprints). */
   signing?: ApproverRegistry;
+  /** The on-call roster the incident decides by (docs/roster.md), as read when it started; routing keys left out. */
+  roster?: IncidentRoster;
+  /** Who asked our CLI to cancel the incident, checked by the roster's policy (`requestCancel`). */
+  cancelRequest?: { by: string; reason?: string; at: string; fingerprint?: string };
+  /** Pages sent to the on-call (PagerDuty Events API v2), newest last. */
+  pages?: PageRecord[];
+}
+
+/** The roster an incident decides by, as its state records it. `nonce`: what a signed update other than a gate decision answers. */
+export interface IncidentRoster {
+  roster: RecordedRoster;
+  nonce: string;
+}
+
+/** One page: a step's alert at a target, or a change event. */
+export interface PageRecord {
+  step: string;
+  target: string;
+  /** The roster person paged, when the target is a person's. */
+  person?: string;
+  /** `primary`, `secondary`, `escalation`; `change` for a change event. */
+  level: 'primary' | 'secondary' | 'escalation' | 'change';
+  action: 'trigger' | 'acknowledge' | 'resolve' | 'change';
+  at: string;
+  outcome: 'sending' | 'delivered' | 'not_configured' | 'failed';
+  note?: string;
 }

@@ -19,6 +19,7 @@ import {
   getReview,
   provideNewKey,
   rejectStep,
+  requestCancel,
   requestStep,
   resolveIncident,
 } from './incident-messages';
@@ -27,6 +28,8 @@ import { PLAYBOOKS } from './incident-playbooks';
 import { Incident } from './incident-run';
 import type { IncidentState } from './incident-types';
 import { loadApproverRegistry } from './incident-signing';
+import { loadRoster } from './incident-roster';
+import { cancelRequested, validateCancel } from './incident-requests';
 
 export * from './incident-messages';
 export * from './incident-types';
@@ -97,6 +100,7 @@ export async function incidentWorkflow(rawInput: IncidentInput, rawCarried?: Car
   setHandler(provideNewKey, (req) => incident.rotation.inbox.provideNewKey(req), { validator: refusing((req) => void incident.rotation.inbox.validateNewKey(req)) });
   setHandler(confirmOldKeyDeleted, (req) => incident.rotation.inbox.confirmDeleted(req), { validator: refusing((req) => void incident.rotation.inbox.validateDeleted(req)) });
   setHandler(extendBypass, (req) => incident.bypass.extend(req), { validator: refusing((req) => void incident.bypass.validateExtend(req)) });
+  setHandler(requestCancel, (req) => cancelRequested(tracker, req), { validator: refusing((req) => void validateCancel(tracker, req)) });
 
   const dropped = carried?.dropped ?? { count: 0, lastRecordedAt: 0 };
   setDefaultSignalHandler((name) => {
@@ -120,8 +124,10 @@ export async function incidentWorkflow(rawInput: IncidentInput, rawCarried?: Car
   try {
     // A continued run: the undo of what is applied (the notice, the bypass) registered again.
     if (carried) await incident.restoreCompensations();
-    // Signed approvals: the worker's approver registry, recorded before any gate opens.
-    await incident.journal.once('signing', () => loadApproverRegistry(tracker));
+    // The on-call roster, recorded before any update is taken; its policy decides them all (incident-roster.ts).
+    await incident.journal.once('roster', () => loadRoster(tracker));
+    // Signed approvals without a roster: the worker's approver registry, recorded before any gate opens.
+    if (!tracker.state.roster) await incident.journal.once('signing', () => loadApproverRegistry(tracker));
     await incident.journal.once('triage', () => incident.verification.triage());
     const category = tracker.state.category;
     const open = category ? await runPlaybook(incident, category) : [NOTHING_TO_RUN];

@@ -10,7 +10,7 @@ import type { ReconcileDeps } from '../../src/activities/reconcile-users';
 import { loadEnv } from '../../src/config';
 import { DEFAULT_MAPPING, openUserStore } from '../../src/stores';
 import { createWorker } from '../../src/worker';
-import { workerDepsFromEnv, type SandboxEndpoints } from '../../src/worker/deps';
+import { SAMPLE_ROSTER_FILE, workerDepsFromEnv, type SandboxEndpoints } from '../../src/worker/deps';
 import { runChildWorker } from './child-worker-main';
 
 export interface DrillWorkerConfig {
@@ -36,6 +36,8 @@ async function start() {
     sandbox: { endpoints: { ...config.sandbox, secretKey }, keyFile: config.keyFile },
     reconcile: { store: openUserStore(config.reconcile.storeUrl), mapping: DEFAULT_MAPPING, delivery: config.reconcile.delivery },
     ...(config.chatWebhookUrl ? { chatWebhookUrl: config.chatWebhookUrl } : {}),
+    // The drills' roles (@auth-oncall) resolve through the sample roster, as in `npm run drill`.
+    rosterFile: SAMPLE_ROSTER_FILE,
   });
   // Started while the server restarts: wait for it, as a supervised worker would be restarted until it connects.
   const deadline = Date.now() + 60_000;
