@@ -76,7 +76,8 @@ export const samePerson = (a: string, b: string): boolean => personKey(a) === pe
 
 /**
  * Playbook steps a human decides (approval gates). Critical ones need two different approvers.
- * `operator_action` is the operator confirming a manual fix; `targeted_revocation` is optional;
+ * `operator_action` is the operator confirming a manual fix; `rollback` puts the last good deployment
+ * back (middleware_failure, on a worker that can roll back); `targeted_revocation` is optional;
  * `bypass_off` is asked only when BYPASS_OFF_NEEDS_APPROVAL is set.
  */
 export const GATED_STEPS = [
@@ -84,6 +85,7 @@ export const GATED_STEPS = [
   'rotate_secret_key',
   'revoke_all_sessions',
   'operator_action',
+  'rollback',
   'targeted_revocation',
   'bypass_off',
 ] as const;

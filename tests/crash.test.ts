@@ -134,6 +134,35 @@ describe('crashes: the worker SIGKILLed at random points of every playbook', () 
     }
   }, 600_000);
 
+  it('middleware_failure: the worker SIGKILLed between the rollback and its verification resumes without a second rollback', async () => {
+    const since = Date.now();
+    let killedAt: string | undefined;
+    let over = false;
+    // Killed as soon as the emulated Vercel has the rollback's alias job: the verification has not run yet.
+    const watch = (async () => {
+      while (!over && !killedAt) {
+        const r = sandbox.admin.vercel.lastAliasRequest;
+        if (r?.type === 'rollback' && r.requestedAt >= since) {
+          killedAt = `alias job ${r.jobStatus}`;
+          await chaos.killAndRestart('rollback-kill (middleware_failure)');
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    let report: DrillReport;
+    try {
+      report = await runDrill('middleware_failure', SCENARIOS.middleware_failure, target);
+    } finally {
+      over = true;
+      await watch;
+    }
+    reports.push(report);
+    expect(killedAt, explain(report)).toBeDefined();
+    // The drill's own checks include "rolled back once" from the Vercel log, and the good build serving.
+    expect(report.passed, `killed at ${killedAt}\n${explain(report)}`).toBe(true);
+  }, 300_000);
+
   it(`clerk_outage: Clerk down for ${Math.round(OUTAGE_MS / 1000)} s, the worker killed and the dev server restarted on its SQLite file meanwhile`, async () => {
     let restartedServer = '';
     const scenario = clerkOutageScenario({

@@ -138,32 +138,73 @@ export const clerkOutageScenario = (options: ClerkOutageOptions = {}): DrillScen
   },
 });
 
+/** The emulated Vercel's full overview (alias state, bad builds), as the sandbox's admin API answers it. */
+type VercelRecords = Awaited<ReturnType<DrillSandbox['admin']['vercel']>>;
+
+/** Poll the emulated Vercel until `ready` says so (bounded); its last overview. */
+async function vercelUntil(sandbox: DrillSandbox, ready: (v: VercelRecords) => boolean, what: string, withinMs = 30_000): Promise<VercelRecords> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const v = await sandbox.admin.vercel();
+    if (ready(v)) return v;
+    if (Date.now() > deadline) throw new Error(`the emulated Vercel did not show ${what} within ${withinMs / 1000} s (production ${v.productionDeploymentId})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const isBad = (v: VercelRecords, id: string) => v.deployments.some((d) => d.id === id && d.bad);
+
 const middlewareFailure: DrillScenario = {
   async play(run) {
-    await run.sandbox.admin.setApp({ middlewareFailure: true });
-    run.say('injected: the example app’s middleware throws (its routes answer 500)');
+    const good = (await run.sandbox.admin.vercel()).productionDeploymentId;
+    // A push that breaks the middleware: a new production build whose every /app route answers 500.
+    const bad = await run.sandbox.admin.createVercelDeployment({ bad: true, meta: { githubCommitRef: 'main', githubCommitMessage: 'drill: a bad build (clerkMiddleware throws)' } });
+    await vercelUntil(run.sandbox, (v) => v.productionDeploymentId === bad.id, `the bad build ${bad.id} serving production`);
+    run.say(`injected: bad build ${bad.id} serves production (every /app route 500); the good one was ${good}`);
     const broken = await run.sandbox.page();
+    const since = new Date().toISOString();
     await run.start(drillInput('middleware_failure'));
-    const asked = await run.waitForApproval('operator_action');
-    // The operator rolls the fix out, then confirms it is live.
-    await run.sandbox.admin.setApp({ middlewareFailure: false });
-    run.say('lifted: the operator rolled the middleware back');
-    await run.approve('operator_action', 'bob@example.com');
+    const asked = await run.waitForApproval('rollback');
+    await run.approve('rollback', 'bob@example.com');
     return async (final) => {
       const diagnostics = final.steps.find((s) => s.step === 'diagnostics');
-      const title = asked.pendingApprovals.find((p) => p.step === 'operator_action')?.title ?? '';
+      const title = asked.pendingApprovals.find((p) => p.step === 'rollback')?.title ?? '';
       run.check(
-        'diagnostics named the injected fault',
-        /middleware/i.test(diagnostics?.note ?? '') && /middleware/i.test(title),
-        `triage ${final.triage?.rule ?? 'none'}; diagnostics ${diagnostics?.outcome ?? 'missing'}: ${diagnostics?.note ?? ''}`,
+        'diagnostics named the failing middleware; the approval showed current and candidate',
+        /middleware/i.test(diagnostics?.note ?? '') && title.includes(`from ${bad.id} (`) && title.includes(`to ${good} (`),
+        `diagnostics ${diagnostics?.outcome ?? 'missing'}: ${diagnostics?.note ?? ''}; approval: ${title.slice(0, 300)}`,
+      );
+      const v = await run.sandbox.admin.vercel();
+      const rollbacks = v.log.filter((e) => e.time >= since && e.action === 'alias.requested' && e.type === 'rollback');
+      run.check(
+        'Vercel: the good build serves production again, rolled back once',
+        v.productionDeploymentId === good && v.lastAliasRequest?.type === 'rollback' && v.lastAliasRequest.toDeploymentId === good && v.lastAliasRequest.jobStatus === 'succeeded' && rollbacks.length === 1,
+        `production ${v.productionDeploymentId} (good ${good}, bad ${bad.id}); last alias request ${JSON.stringify(v.lastAliasRequest)}; ${rollbacks.length} rollback request(s)`,
       );
       const app = await run.sandbox.page();
-      run.check('the app answers again (sandbox)', broken.status === 500 && app.status < 500, `/app/dashboard answered ${broken.status} with the fault, ${app.status} now`);
-      workflowSays(run, final, { diagnostics: 'succeeded', operator_action: 'approved', verify_fix: 'succeeded' });
+      const profile = await run.sandbox.page('/app/profile');
+      run.check('the app answers again (sandbox)', broken.status === 500 && app.status === 200 && profile.status === 200, `/app/dashboard answered ${broken.status} on the bad build, ${app.status} now; /app/profile ${profile.status}`);
+      workflowSays(run, final, { diagnostics: 'succeeded', rollback: 'succeeded', verify_fix: 'succeeded' });
     };
   },
   async cleanup(sandbox) {
-    await sandbox.admin.setApp({ middlewareFailure: false });
+    // Production back on a good build with auto-promotion on, and a good build newest (the next drill's candidate).
+    let v = await sandbox.admin.vercel();
+    const project = v.project.id;
+    const promote = async (id: string) => {
+      const res = await fetch(`${sandbox.url}/v10/projects/${project}/promote/${id}`, { method: 'POST', headers: { authorization: `Bearer ${v.token}`, 'content-type': 'application/json' }, body: '{}' });
+      if (!res.ok) throw new Error(`promote ${id}: ${res.status} ${await res.text()}`);
+      await vercelUntil(sandbox, (o) => o.productionDeploymentId === id && o.autoAssignCustomDomains && o.lastAliasRequest?.jobStatus !== 'pending' && o.lastAliasRequest?.jobStatus !== 'in-progress', `${id} promoted`);
+    };
+    await vercelUntil(sandbox, (o) => o.lastAliasRequest?.jobStatus !== 'pending' && o.lastAliasRequest?.jobStatus !== 'in-progress', 'no alias job running');
+    v = await sandbox.admin.vercel();
+    if (isBad(v, v.productionDeploymentId) || !v.autoAssignCustomDomains) {
+      const target = isBad(v, v.productionDeploymentId) ? [...v.deployments].reverse().find((d) => !d.bad && d.rollbackCandidate && d.readyState === 'READY')?.id : v.productionDeploymentId;
+      if (!target) throw new Error('no good deployment to promote back');
+      await promote(target);
+    }
+    const fixed = await sandbox.admin.createVercelDeployment({ meta: { githubCommitRef: 'main', githubCommitMessage: 'drill cleanup: fix forward' } });
+    await vercelUntil(sandbox, (o) => o.productionDeploymentId === fixed.id, `the fixed build ${fixed.id} serving production`);
   },
 };
 

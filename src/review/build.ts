@@ -11,6 +11,7 @@ import type { IncidentState } from '../workflows/incident-types';
 import { parseSshSignature } from '../signing/sshsig';
 import { resolvePerson } from '../roster/resolve';
 import { bypassMinutes } from '../workflows/bypass-record';
+import { promoteCommand, rollbackRecord, type RollbackRecord } from '../workflows/rollback-record';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -57,7 +58,7 @@ function identityMismatch(row: Pick<DecisionRow, 'named' | 'identity'>, mapping:
   return known.includes(row.identity) ? undefined : `${row.named} sends from ${known.join(', ')}, not ${row.identity || 'an unnamed client'}`;
 }
 
-export type ActionItemKind = 'second_approver' | 'fix_webhook' | 'probe_or_rule' | 'automate' | 'follow_up' | 'commander';
+export type ActionItemKind = 'second_approver' | 'fix_webhook' | 'probe_or_rule' | 'automate' | 'follow_up' | 'fix_forward' | 'commander';
 
 export interface ActionItem {
   kind: ActionItemKind;
@@ -112,6 +113,8 @@ export interface Review {
     authBypass?: AuthBypassImpact;
     /** Differences the user reconciliation fixed (webhook events replayed or store writes); absent when none ran. */
     webhookEventsReplayed?: number;
+    /** Only when production was rolled back (and not undone): from and to which deployment, and the failure's minutes. */
+    rollback?: RollbackRecord;
   };
   actionItems: ActionItem[];
   /** The commander's lessons (`resolve`). */
@@ -396,6 +399,14 @@ function actionItems(state: IncidentState): ActionItem[] {
   for (const m of state.manualSteps.filter((m) => m.outcome === 'done_by_hand')) {
     once({ kind: 'automate', text: `automate ${m.step}`, why: `done by hand by ${m.confirmedBy ?? 'someone'}${m.note ? `: ${m.note}` : ''}` });
   }
+  const rollback = rollbackRecord(state);
+  if (rollback) {
+    once({
+      kind: 'fix_forward',
+      text: `fix forward: fix what broke in ${rollback.fromDeploymentId}, deploy it and promote it (${promoteCommand('<deployment-id or url>')})`,
+      why: `production was rolled back to ${rollback.toDeploymentId} at ${rollback.at}; auto-promote stays off until a promote`,
+    });
+  }
   for (const s of state.steps.filter((s) => s.outcome === 'failed' || s.outcome === 'partial')) {
     once({ kind: 'follow_up', text: `follow up ${s.step}: ${s.note}`, why: `${s.step} ${s.outcome} at ${s.at}` });
   }
@@ -483,6 +494,7 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
       ...keyExposure(state),
       ...authBypassImpact(state),
       ...webhookEventsReplayed(state),
+      ...rollbackImpact(state),
     },
     actionItems: [
       ...actionItems(state),
@@ -500,6 +512,12 @@ export interface AuthBypassImpact {
   onSince: string;
   offAt: string | null;
   state: string;
+}
+
+/** The rollback, when production was rolled back and not undone (absent otherwise, so other reviews do not change). */
+function rollbackImpact(state: IncidentState): { rollback?: RollbackRecord } {
+  const r = rollbackRecord(state);
+  return r ? { rollback: r } : {};
 }
 
 /** Minutes of auth bypass, when there was one (absent otherwise, so reviews without it do not change). */

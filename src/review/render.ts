@@ -87,6 +87,9 @@ export function renderReviewMarkdown(r: Review): string {
         ...(r.impact.authBypass
           ? [`minutes of auth bypass: ${r.impact.authBypass.minutes} (on ${r.impact.authBypass.onSince}, ${r.impact.authBypass.offAt ? `off ${r.impact.authBypass.offAt}` : `NOT off: ${r.impact.authBypass.state}`})`]
           : []),
+        ...(r.impact.rollback
+          ? [`rollback: production rolled back from ${r.impact.rollback.fromDeploymentId} to ${r.impact.rollback.toDeploymentId} at ${r.impact.rollback.at}${r.impact.rollback.failureMinutes !== undefined ? `; the failure lasted about ${r.impact.rollback.failureMinutes} min` : ''}`]
+          : []),
       ],
       '',
     ),

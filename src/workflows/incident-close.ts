@@ -9,6 +9,7 @@ import { formatDuration } from '../domain';
 import type { Review } from '../review/build';
 import { INCIDENT_COMMANDS, NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { Resolution } from './incident-requests';
+import { rollbackClosingNote } from './rollback-record';
 import { errorMessage, openItems } from './incident-state';
 import type { IncidentContext } from './incident-steps';
 
@@ -69,10 +70,12 @@ export class IncidentClose {
     this.ctx.tracker.state.waitingFor = 'nothing: incident closed';
     this.ctx.tracker.setStatus('resolved');
     const open = this.ctx.tracker.state.attention.length;
-    this.ctx.tracker.record('close', 'runbook', open ? `incident closed; ${open} item(s) need a human` : 'incident closed');
+    const rollback = rollbackClosingNote(this.ctx.tracker.state);
+    this.ctx.tracker.record('close', 'runbook', `${open ? `incident closed; ${open} item(s) need a human` : 'incident closed'}${rollback ? `; ${rollback}` : ''}`);
     this.ctx.tracker.publish();
     this.ctx.tracker.pager.closed();
     await this.ctx.tracker.pager.flush();
+    if (rollback) await this.ctx.tracker.notify('status_changed', 'Incident closed: auto-promote is off', `The incident is closed; ${rollback}.`);
     await this.writeReview();
     await this.ctx.tracker.flushNotifications();
   }

@@ -10,6 +10,7 @@ import type { GatedStep, IncidentCategory, ManualStep } from '../domain';
 import type { BypassStep } from './incident-bypass';
 import type { DiagnosticsStep } from './incident-diagnostics';
 import type { ReconciliationStep } from './incident-reconcile';
+import type { RollbackStep } from './incident-rollback';
 import type { RevocationStep } from './incident-revocation';
 import type { RotationStep } from './incident-rotation';
 import type { GateOutcome, StepRequest } from './incident-types';
@@ -46,6 +47,8 @@ export interface IncidentRun {
   readonly revocation: RevocationStep;
   /** User reconciliation through `reconcileUsersWorkflow` (incident-reconcile.ts). */
   readonly reconciliation: ReconciliationStep;
+  /** The rollback to the last good deployment (incident-rollback.ts). */
+  readonly rollback: RollbackStep;
 }
 
 export interface Playbook {
@@ -94,13 +97,20 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
   middleware_failure: {
     async mitigate(run) {
       const diagnosed = await run.diagnostics.run('middleware_failure');
-      // The approvers see the most likely fix in the request itself.
+      const proposal = await run.rollback.propose(diagnosed);
+      if (proposal.kind === 'rollback') {
+        const rollback = await run.approval('rollback', proposal.request);
+        if (rollback === 'approved') await run.rollback.rollBack(proposal);
+        return rollback;
+      }
+      // No rollback on this worker (proposal.why is on the timeline): the operator fixes it and confirms.
       const hint = diagnosed && diagnosed.summary.verdict !== 'ok' ? `; diagnostics: ${diagnosed.summary.text}` : '';
       return run.approval('operator_action', `confirm the fix (rollback, redeploy or key update) is live, so it can be verified${hint}`);
     },
     async monitor(run, action) {
-      if (action === 'approved') await run.verification.verifyFix('verify_fix');
-      else run.notNeeded('verify_fix', `no fix was confirmed (${action})`);
+      if (action !== 'approved') run.notNeeded('verify_fix', `no fix was confirmed or rolled back (${action})`);
+      else if (run.rollback.attempted) await run.rollback.verify('verify_fix');
+      else await run.verification.verifyFix('verify_fix');
     },
   },
 

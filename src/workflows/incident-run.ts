@@ -1,7 +1,7 @@
 /**
  * `IncidentRun`, what a playbook can do, over the incident's tracker: ask (approvals, optional
  * requests, steps by hand), record, and act through one object per capability (diagnostics,
- * bypass, verification, rotation, revocation, reconciliation), each in its own module. A new
+ * bypass, verification, rotation, revocation, reconciliation, rollback), each in its own module. A new
  * capability is a new module and one field here. Each step records its outcome; none throws but
  * cancellation.
  */
@@ -17,6 +17,7 @@ import type { IncidentRun } from './incident-playbooks';
 import { Reconciliation } from './incident-reconcile';
 import { ManualSteps, OptionalSteps, Resolution } from './incident-requests';
 import { Revocation } from './incident-revocation';
+import { Rollback } from './incident-rollback';
 import { SecretKeyRotation } from './incident-rotation';
 import { IncidentTracker, notifications } from './incident-state';
 import { incidentContext, type IncidentContext } from './incident-steps';
@@ -42,6 +43,8 @@ export class Incident {
   readonly rotation: SecretKeyRotation;
   readonly revocation: Revocation;
   readonly reconciliation: Reconciliation;
+  /** The rollback of middleware_failure to the last good deployment. */
+  readonly rollback: Rollback;
   /** Conclude, close, cancel, and the review written last. */
   readonly ending: IncidentClose;
   /** What the playbook is given: every step journaled; one a continue-as-new must not cut is atomic. */
@@ -66,6 +69,7 @@ export class Incident {
     this.rotation = new SecretKeyRotation(this.ctx);
     this.revocation = new Revocation(this.ctx);
     this.reconciliation = new Reconciliation(this.ctx);
+    this.rollback = new Rollback(this.ctx, this.verification, this.diagnostics);
     this.ending = new IncidentClose(this.ctx, this.resolution);
     this.run = this.journaledRun();
     if (carried) this.restoreWaits(carried);
@@ -74,7 +78,7 @@ export class Incident {
   private journaledRun(): IncidentRun {
     const j = this.journal;
     const step = <T>(name: string, run: () => Promise<T>) => j.once(name, () => this.guard.atomic(run));
-    const { diagnostics, verification, bypass, rotation, revocation, reconciliation } = this;
+    const { diagnostics, verification, bypass, rotation, revocation, reconciliation, rollback } = this;
     return {
       approval: (s, title) => this.approval(s, title),
       optionalRequest: (s, what) => this.optionalRequest(s, what),
@@ -96,6 +100,15 @@ export class Incident {
       rotation: { rotateSecretKey: () => step('rotation.rotateSecretKey', () => rotation.rotateSecretKey()) },
       revocation: { revokeSessions: (s, scope) => step('revocation.revokeSessions', () => revocation.revokeSessions(s, scope)) },
       reconciliation: { reconcileUsers: (s) => step('reconciliation.reconcileUsers', () => reconciliation.reconcileUsers(s)) },
+      rollback: {
+        // A continued run takes the proposal from the journal: the verification needs it.
+        propose: async (d) => (rollback.proposal = await step('rollback.propose', () => rollback.propose(d))),
+        rollBack: (p) => step('rollback.rollBack', () => rollback.rollBack(p)),
+        get attempted() {
+          return rollback.attempted;
+        },
+        verify: (s) => step('rollback.verify', () => rollback.verify(s)),
+      },
     };
   }
 
@@ -113,12 +126,13 @@ export class Incident {
 
   /**
    * The compensation list of a continued run, rebuilt from its state in the order the steps ran:
-   * the notice withdrawn if it was posted, the bypass turned off if it is on.
+   * the notice withdrawn if it was posted, an unconfirmed rollback promoted back, the bypass turned off if it is on.
    */
   async restoreCompensations(): Promise<void> {
     const { steps, bypass } = this.tracker.state;
     const notice = steps.filter((s) => s.step === 'incident_notice').at(-1);
     if (notice?.outcome === 'succeeded') this.ctx.compensations.push('incident_notice', 'withdraw the incident notice', () => this.withdrawNotice());
+    this.rollback.restore();
     if (bypass) await this.bypass.restore(bypass, this.bypass.watch);
   }
 

@@ -56,18 +56,29 @@ export class Compensations {
 
   /** Cancellation: undo what was applied, last first. A failed undo is escalated to a human. */
   async compensate(): Promise<void> {
-    while (this.undo.length) {
-      const u = this.undo.pop() as Compensation;
-      this.tracker.waitFor(`cancellation: ${u.title} (compensating ${u.step})`);
-      try {
-        await u.run();
-        this.tracker.stepDone(u.step, 'compensated', 'runbook', u.title);
-      } catch (err) {
-        const note = `compensation of ${u.step} failed (${u.title}): ${errorMessage(err)}; a human must undo it`;
-        this.tracker.stepDone(u.step, 'failed', 'runbook', note, { compensation: true });
-        this.tracker.attention(note);
-        await this.tracker.notify('needs_attention', `Compensation failed: ${u.step}`, note);
-      }
+    while (this.undo.length) await this.run(this.undo.pop() as Compensation, 'cancellation');
+  }
+
+  /** Undo `step` now, because a later step failed (the rollback that did not fix it); like a cancellation's undo. */
+  async undoNow(step: string): Promise<void> {
+    // Each stays on the list until it ran: a cancel meanwhile leaves it to the cancellation's undo.
+    for (const u of this.undo.filter((x) => x.step === step).reverse()) {
+      await this.run(u, `${step} did not fix it`);
+      this.undo.splice(this.undo.indexOf(u), 1);
+    }
+  }
+
+  private async run(u: Compensation, why: string): Promise<void> {
+    this.tracker.waitFor(`${why}: ${u.title} (compensating ${u.step})`);
+    try {
+      await u.run();
+      this.tracker.stepDone(u.step, 'compensated', 'runbook', u.title);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const note = `compensation of ${u.step} failed (${u.title}): ${errorMessage(err)}; a human must undo it`;
+      this.tracker.stepDone(u.step, 'failed', 'runbook', note, { compensation: true });
+      this.tracker.attention(note);
+      await this.tracker.notify('needs_attention', `Compensation failed: ${u.step}`, note);
     }
   }
 }

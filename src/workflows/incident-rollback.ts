@@ -1,0 +1,264 @@
+/**
+ * The rollback of `middleware_failure` (docs/rollback.md): propose the last good production
+ * deployment (env-aware, rollback-candidate.ts), roll back after approval, confirm the switch by
+ * the platform's alias job, then verify by the probes and the diagnostics check that failed. The
+ * undo (a promote of the deployment that was live) is registered before the rollback is requested
+ * and runs when the incident is cancelled or the verification fails. Workflow code: the I/O is in
+ * the `deploy*`, `bypassSettings` activities.
+ */
+import { ActivityFailure, ApplicationFailure, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import type { BypassActivities, DeployActivities } from '../activities';
+import type { AliasStatus } from '../activities/deploy/types';
+import type { Check, DiagnosticsSummary } from '../diagnostics/rules';
+import { formatDuration } from '../domain';
+import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
+import type { Diagnostics } from './incident-diagnostics';
+import { errorMessage } from './incident-state';
+import type { IncidentContext } from './incident-steps';
+import type { Verification } from './incident-verification';
+import { promoteCommand } from './rollback-record';
+import { chooseRollbackCandidate, describeDeployment, RUNBOOK_MARKERS, writesFromMarkers, type CandidateDeployment, type HealthyObservation } from './rollback-candidate';
+
+const acts = proxyActivities<DeployActivities & Pick<BypassActivities, 'bypassSettings'>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
+});
+
+/** Between two reads of the alias job; how long a job may take before the runbook stops waiting. */
+const ALIAS_POLL_MS = 1000;
+const ALIAS_WAIT_MS = 3 * 60_000;
+/** Production deployments listed as candidates. */
+const CANDIDATES_LISTED = 20;
+
+/** What the approvers are asked, or why the worker cannot roll back (then the operator confirms a fix by hand). */
+export type RollbackProposal =
+  | { kind: 'rollback'; request: string; current: CandidateDeployment; candidate: CandidateDeployment; failingChecks: string[]; failureStartedAt: number }
+  | { kind: 'manual'; why: string };
+
+export interface RollbackStep {
+  /** Find the candidate and phrase the approval; `manual` (with why, on the timeline) when this worker cannot roll back. */
+  propose(diagnosed: { summary: DiagnosticsSummary; checks: Check[] } | undefined): Promise<RollbackProposal>;
+  /** After approval: the undo registered, then the rollback and its alias job. True when production switched. */
+  rollBack(proposal: Extract<RollbackProposal, { kind: 'rollback' }>): Promise<boolean>;
+  /** A rollback was requested in this incident (approved, then tried): `verify` is the check of the fix. */
+  readonly attempted: boolean;
+  /** The probes and the failing diagnostics checks again; true when both pass. A failed verification promotes back. */
+  verify(step: string): Promise<boolean>;
+}
+
+function refusalReason(err: unknown): string | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (!(cause instanceof ApplicationFailure) || cause.type !== 'DeployRollbackRefused') return undefined;
+  const d = cause.details?.[0] as { reason?: unknown } | undefined;
+  return typeof d?.reason === 'string' ? d.reason : 'other';
+}
+
+const terminal = (s: AliasStatus, to: string) => s.lastAliasRequest?.toDeploymentId === to && ['succeeded', 'failed', 'skipped'].includes(s.lastAliasRequest.jobStatus);
+
+export class Rollback implements RollbackStep {
+  /** What `propose` found (set again from the journal in a continued run). */
+  proposal?: RollbackProposal;
+
+  constructor(
+    private readonly ctx: IncidentContext,
+    private readonly verification: Verification,
+    private readonly diagnostics: Diagnostics,
+  ) {}
+
+  private get tracker() {
+    return this.ctx.tracker;
+  }
+
+  /** The runbook's own records of deployments it saw healthy: its bypass and rotation builds. */
+  private healthy(): HealthyObservation[] {
+    const out: HealthyObservation[] = [];
+    const b = this.tracker.state.bypass;
+    if (b?.deployment && b.verified.length) out.push({ deploymentId: b.deployment.id, at: Date.parse(b.onSince), source: 'bypass' });
+    for (const e of this.tracker.state.timeline) {
+      const id = e.step === 'push_new_key' && e.details?.outcome === 'succeeded' ? e.details.deploymentId : undefined;
+      if (typeof id === 'string') out.push({ deploymentId: id, at: Date.parse(e.time), source: 'rotation' });
+    }
+    return out;
+  }
+
+  async propose(diagnosed: { summary: DiagnosticsSummary; checks: Check[] } | undefined): Promise<RollbackProposal> {
+    this.proposal = await this.find(diagnosed);
+    return this.proposal;
+  }
+
+  /** Why the operator confirms a fix by hand this time, on the timeline. */
+  private manual(why: string): RollbackProposal {
+    this.tracker.record('rollback', 'runbook', `no automated rollback: ${why}; an operator confirms the fix by hand`);
+    return { kind: 'manual', why };
+  }
+
+  private async find(diagnosed: { summary: DiagnosticsSummary; checks: Check[] } | undefined): Promise<RollbackProposal> {
+    const failingChecks = (diagnosed?.checks ?? []).filter((c) => c.verdict === 'fail').map((c) => c.id);
+    const triage = this.tracker.state.triage?.rule;
+    // Only what the runbook itself sees failing justifies a rollback (and gives the verification its check).
+    if (!failingChecks.length && (!triage || triage === 'all_clear')) return this.manual('neither the probes nor the diagnostics see the failure, so nothing says the deployment is at fault');
+    this.tracker.waitFor('rollback: looking for the last good production deployment');
+    try {
+      const support = await acts.deployRollbackSupport.executeWithOptions({ summary: 'rollback: what the deploy adapter can do' }, []);
+      if (!support.supported) return this.manual(support.reason);
+      if (!support.listsDeployments || !support.reportsAliasStatus) return this.manual(`the ${support.adapter} adapter cannot list deployments or report where production points, so the runbook cannot choose a candidate`);
+      const reported = this.tracker.state.timeline.find((e) => e.step === 'report')?.time;
+      const failureStartedAt = reported ? Date.parse(reported) : Date.now();
+      const status = await acts.deployAliasStatus.executeWithOptions({ summary: 'rollback: where production points now' }, []);
+      const currentId = status.productionDeploymentId;
+      if (!currentId) return this.manual('the platform does not say which deployment serves production');
+      const listed = await acts.deployListProductionDeployments.executeWithOptions({ summary: 'rollback: production deployments before the failure' }, [{ until: failureStartedAt, limit: CANDIDATES_LISTED }]);
+      const writes = await acts.deployEnvWrites.executeWithOptions({ summary: "rollback: the runbook's own env writes (markers)" }, []);
+      const settings = await acts.bypassSettings.executeWithOptions({ summary: 'rollback: the bypass flag key' }, []);
+      const secretKeyName = writes.find((w) => w.comment && RUNBOOK_MARKERS.rotation.test(w.comment))?.key ?? 'CLERK_SECRET_KEY';
+      const marked = writesFromMarkers(writes, { flagKey: settings.flagKey, secretKeyName });
+      // A bypass this incident already removed is gone from the env: its own record adds it.
+      const b = this.tracker.state.bypass;
+      const pastBypass = b && b.adapter === 'vercel' && b.offAt ? [{ key: b.flagKey, onAt: Date.parse(b.onSince), offAt: Date.parse(b.offAt) }] : [];
+      const now = Date.now();
+      const choice = chooseRollbackCandidate({
+        currentDeploymentId: currentId,
+        deployments: listed,
+        failureStartedAt,
+        healthy: this.healthy(),
+        rotations: marked.rotations,
+        bypasses: [...marked.bypasses, ...pastBypass],
+        flagKey: settings.flagKey,
+        canRedeploy: support.redeploysFrom,
+        now,
+      });
+      const refused = choice.refused.map((r) => `${describeDeployment(r.deployment, now)}: ${r.refusals.map((x) => x.reason).join('; ')}`);
+      const details = { currentDeploymentId: currentId, refused: choice.refused.map((r) => ({ id: r.deployment.id, codes: r.refusals.map((x) => x.code) })) };
+      if (!choice.chosen) {
+        const redeploy = choice.redeploy ? `; ${choice.redeploy.why} would do (not automated: redeploy by hand)` : '';
+        return this.manual(`no deployment to roll back to: ${choice.none ?? 'none'}${redeploy}`);
+      }
+      const candidate = choice.chosen.deployment;
+      const current = listed.find((d) => d.id === currentId) ?? { id: currentId, url: null, state: 'READY', createdAt: failureStartedAt };
+      const diag = diagnosed && diagnosed.summary.verdict !== 'ok' ? `; diagnostics: ${diagnosed.summary.text}` : '';
+      const request =
+        `roll production back from ${describeDeployment(current, now)} to ${describeDeployment(candidate, now)}: chosen because ${choice.chosen.why}` +
+        `${refused.length ? `; refused: ${refused.join(' | ')}` : ''}${diag}`;
+      this.tracker.record('rollback', 'runbook', `candidate ${candidate.id} (${choice.chosen.basis}): ${choice.chosen.why}`, { ...details, candidateDeploymentId: candidate.id, basis: choice.chosen.basis });
+      return { kind: 'rollback', request, current, candidate, failingChecks, failureStartedAt };
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      return this.manual(`the deployment platform could not be read (${errorMessage(err)})`);
+    }
+  }
+
+  /**
+   * A continued run: the undo again when the last rollback was neither confirmed nor seen failed
+   * (its alias job had not finished), as the run before had it.
+   */
+  restore(): void {
+    const last = [...this.tracker.state.timeline].reverse().find((e) => e.step === 'rollback' && e.details?.outcome !== undefined);
+    const d = last?.details;
+    if (d?.outcome !== 'failed' || typeof d.fromDeploymentId !== 'string' || typeof d.toDeploymentId !== 'string') return;
+    // Refused, or a failed job that left production where it was: nothing to undo (as `rollBack` decided).
+    if (d.reason !== undefined || (d.jobStatus === 'failed' && d.productionDeploymentId === d.fromDeploymentId)) return;
+    const from = d.fromDeploymentId;
+    this.ctx.compensations.push('rollback', `promote ${from} back (undo the rollback to ${d.toDeploymentId})`, () => this.promoteBack(from));
+  }
+
+  /** Read the alias job until it is over for `to` (bounded); the last status read. */
+  private async awaitAliasJob(to: string, label: string): Promise<{ status: AliasStatus; waitedMs: number }> {
+    const started = Date.now();
+    let status = await acts.deployAliasStatus.executeWithOptions({ summary: `${label}: alias job` }, []);
+    for (let i = 1; !terminal(status, to) && Date.now() - started < ALIAS_WAIT_MS; i++) {
+      await sleep(ALIAS_POLL_MS, { summary: `${label}: alias job ${status.lastAliasRequest?.jobStatus ?? 'not seen'}; check ${i}` });
+      status = await acts.deployAliasStatus.executeWithOptions({ summary: `${label}: alias job, check ${i}` }, []);
+    }
+    return { status, waitedMs: Date.now() - started };
+  }
+
+  /** The undo: wait out a job still running, then promote `deploymentId` back and wait for that job. Throws when it did not take. */
+  private async promoteBack(deploymentId: string): Promise<void> {
+    const label = `undo rollback: promote ${deploymentId}`;
+    let status = await acts.deployAliasStatus.executeWithOptions({ summary: `${label}: alias state` }, []);
+    const pending = status.lastAliasRequest && !['succeeded', 'failed', 'skipped'].includes(status.lastAliasRequest.jobStatus) ? status.lastAliasRequest.toDeploymentId : undefined;
+    if (pending) status = (await this.awaitAliasJob(pending, label)).status;
+    if (status.productionDeploymentId === deploymentId && status.autoAssignCustomDomains !== false) return;
+    await acts.deployPromote.executeWithOptions({ summary: label }, [{ deploymentId }]);
+    const done = await this.awaitAliasJob(deploymentId, label);
+    const job = done.status.lastAliasRequest;
+    if (done.status.productionDeploymentId !== deploymentId || job?.jobStatus !== 'succeeded') {
+      throw ApplicationFailure.create({ type: 'PromoteNotConfirmed', message: `the promote of ${deploymentId} did not take: alias job ${job?.jobStatus ?? 'not seen'}, production on ${done.status.productionDeploymentId ?? 'unknown'}` });
+    }
+  }
+
+  async rollBack(p: Extract<RollbackProposal, { kind: 'rollback' }>): Promise<boolean> {
+    const from = p.current.id;
+    const to = p.candidate.id;
+    const step = 'rollback';
+    const failed = (note: string, details: Record<string, unknown>) => {
+      this.tracker.stepDone(step, 'failed', 'runbook', note, details);
+      this.tracker.attention(`${step} failed: ${note}`);
+      return false;
+    };
+    // Registered before the request: a cancel while the job runs promotes the deployment that was live.
+    this.ctx.compensations.push(step, `promote ${from} back (undo the rollback to ${to})`, () => this.promoteBack(from));
+    this.tracker.waitFor(`rollback: production from ${from} to ${to}`);
+    try {
+      await acts.deployRollback.executeWithOptions({ summary: `rollback: production to ${to}` }, [{ deploymentId: to, description: `incident ${this.tracker.state.incidentId}` }]);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // A retry after a crash finds its own job: the platform refuses a second one, the first goes on.
+      const reason = refusalReason(err);
+      const own = reason === 'alias_job_in_progress' || reason === 'already_current' ? await acts.deployAliasStatus.executeWithOptions({ summary: 'rollback: whose alias job' }, []) : undefined;
+      if (!own || own.lastAliasRequest?.toDeploymentId !== to || own.lastAliasRequest.type !== 'rollback') {
+        this.ctx.compensations.drop(step);
+        return failed(`the platform refused the rollback to ${to}: ${errorMessage(err)}; production stays on ${from}`, { fromDeploymentId: from, toDeploymentId: to, reason: reason ?? null });
+      }
+    }
+    const { status, waitedMs } = await this.awaitAliasJob(to, 'rollback');
+    const job = status.lastAliasRequest;
+    const details = { fromDeploymentId: from, toDeploymentId: to, jobStatus: job?.jobStatus ?? null, productionDeploymentId: status.productionDeploymentId, autoAssignCustomDomains: status.autoAssignCustomDomains };
+    if (job?.toDeploymentId === to && job.jobStatus === 'succeeded' && status.productionDeploymentId === to) {
+      this.tracker.stepDone(step, 'succeeded', 'runbook', `production rolled back from ${from} to ${to} (alias job succeeded after ${formatDuration(waitedMs)})`, details);
+      return true;
+    }
+    // A failed job leaves production where it was: nothing to undo then.
+    if (status.productionDeploymentId === from && job?.jobStatus === 'failed') this.ctx.compensations.drop(step);
+    const seen = job?.toDeploymentId === to ? `the alias job ended ${job.jobStatus}` : `no alias job to ${to} finished within ${formatDuration(waitedMs)}`;
+    return failed(`the rollback to ${to} did not take: ${seen}; production is on ${status.productionDeploymentId ?? 'unknown'}`, details);
+  }
+
+  get attempted(): boolean {
+    return this.tracker.state.steps.some((s) => s.step === 'rollback' && (s.outcome === 'succeeded' || s.outcome === 'failed'));
+  }
+
+  async verify(step: string): Promise<boolean> {
+    const p = this.proposal;
+    const last = this.tracker.state.steps.filter((s) => s.step === 'rollback').at(-1);
+    if (p?.kind !== 'rollback' || last?.outcome !== 'succeeded') {
+      const why = `the rollback did not take (${last?.note ?? 'no rollback'}): production was not switched, so there is nothing to verify`;
+      this.tracker.stepDone(step, 'skipped', 'runbook', why);
+      this.tracker.attention(`${step} skipped: ${why}`);
+      return false;
+    }
+    const from = p.current.id;
+    const to = p.candidate.id;
+    const probesPass = await this.verification.verifyFix(step);
+    let ok = probesPass;
+    if (probesPass && p.failingChecks.length) {
+      const again = await this.diagnostics.run('middleware_failure');
+      const still = p.failingChecks.filter((id) => again?.checks.find((c) => c.id === id)?.verdict !== 'ok');
+      if (still.length) {
+        ok = false;
+        this.tracker.stepDone(step, 'failed', 'runbook', `the probes pass on ${to}, but the diagnostics check(s) that failed still do not pass: ${still.join(', ')}`, { checks: still });
+        this.tracker.attention(`${step}: diagnostics ${still.join(', ')} still not ok after the rollback`);
+      }
+    }
+    if (ok) {
+      this.ctx.compensations.drop('rollback');
+      const lasted = Math.max(1, Math.ceil((Date.now() - Math.min(p.failureStartedAt, p.current.createdAt)) / 60_000));
+      const note = `rollback verified: production on ${to} (was ${from}); the failure lasted about ${lasted} min. Auto-promote is off: new production builds do not take production until someone promotes (${promoteCommand(to)}); fix forward, then promote the fixed build`;
+      this.tracker.record('rollback', 'runbook', note, { fromDeploymentId: from, toDeploymentId: to, failureMinutes: lasted });
+      return true;
+    }
+    // The rollback did not fix it: put back what was live (and auto-promotion with it), escalated if that fails.
+    await this.ctx.compensations.undoNow('rollback');
+    return false;
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The rollback of `middleware_failure` end to end: a real Temporal server, the sandbox over HTTP
+ * (Clerk, the example app, the emulated Vercel) and the real Vercel adapter. A bad build serves
+ * production; each outcome is judged by the emulated Vercel's records and the app's pages.
+ */
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ActivityDeps } from '../src/activities';
+import { sandboxDeployAdapter } from '../src/activities/deploy';
+import type { IncidentInput } from '../src/domain';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
+import { approveStep, getIncidentState, incidentWorkflow, type IncidentState } from '../src/workflows/incident';
+import { findSecrets } from './helpers/history-scan';
+import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
+import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
+
+let temporal: TemporalTestContext;
+beforeAll(async () => {
+  temporal = await connectTemporal();
+});
+afterAll(async () => {
+  await temporal?.close();
+});
+
+const input: IncidentInput = {
+  category: 'middleware_failure',
+  reporter: 'alice',
+  approvers: ['alice', 'bob'],
+  summary: '/dashboard answers 500 since the 14:00 deploy',
+  timeouts: { escalateAfter: '20s', decideWithin: '40s', probe: '2s', resolveWithin: '3s' },
+};
+
+interface Run {
+  sandbox: RunningSandbox;
+  handle: WorkflowHandle<typeof incidentWorkflow>;
+  good: string;
+  bad: string;
+}
+
+/** A sandbox whose production is a bad build (every /app route 500), the good one before it. */
+async function withBadBuild<T>(opts: { adapter?: 'vercel' | 'vercel-edge-config'; setup?: (s: RunningSandbox) => void }, body: (run: Run) => Promise<T>): Promise<T> {
+  const sandbox = await startSandbox({ users: 5, seed: 'rollback-test' });
+  try {
+    const vercel = sandbox.admin.vercel;
+    vercel.buildMs = 200;
+    vercel.aliasDelayMs = 600;
+    const good = vercel.productionId;
+    const bad = vercel.createDeployment({ bad: true, meta: { githubCommitMessage: 'Refactor the middleware matcher' } }).id;
+    await eventually(async () => vercel.servingBad());
+    opts.setup?.(sandbox);
+    const deps: ActivityDeps = { ...sandboxDeps(sandbox), deploy: sandboxDeployAdapter(sandbox.vercel, opts.adapter ?? 'vercel') };
+    const taskQueue = uniqueTaskQueue();
+    const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
+    return await worker.runUntil(async () => {
+      const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rollback'), args: [input] });
+      const result = await body({ sandbox, handle, good, bad });
+      expect(findSecrets(await handle.fetchHistory(), [sandbox.vercel.token, sandbox.secretKey])).toEqual([]);
+      return result;
+    });
+  } finally {
+    await sandbox.close();
+  }
+}
+
+const outcome = (s: IncidentState, step: string) => s.steps.filter((x) => x.step === step).at(-1)?.outcome;
+const status = async (sandbox: RunningSandbox, path = '/app/dashboard') => (await fetch(`${sandbox.url}${path}`)).status;
+
+async function approveRollback(handle: WorkflowHandle<typeof incidentWorkflow>): Promise<IncidentState> {
+  const asked = await waitForState(handle, getIncidentState, pendingStep('rollback'), 30_000);
+  await handle.executeUpdate(approveStep, { args: [{ step: 'rollback', approver: 'bob' }] });
+  return asked;
+}
+
+describe('middleware_failure rolls back to the last good deployment', () => {
+  it('asks with current and candidate, rolls back after one approval, verifies by alias job and probes, resolves', async () => {
+    await withBadBuild({}, async ({ sandbox, handle, good, bad }) => {
+      expect(await status(sandbox)).toBe(500);
+      const asked = await approveRollback(handle);
+      const title = asked.pendingApprovals.find((p) => p.step === 'rollback')?.title ?? '';
+      expect(title).toContain(`from ${bad} (`);
+      expect(title).toContain(`to ${good} (`);
+      expect(title).toMatch(/vercel\.app, \d+ min old/);
+      expect(title).toContain('chosen because');
+      expect(asked.pendingApprovals.find((p) => p.step === 'rollback')?.approvalsNeeded).toBe(1);
+
+      const done = await handle.result();
+      expect(done.status).toBe('resolved');
+      expect(outcome(done, 'rollback')).toBe('succeeded');
+      expect(outcome(done, 'verify_fix')).toBe('succeeded');
+      const rolled = done.timeline.find((e) => e.step === 'rollback' && e.details?.outcome === 'succeeded');
+      expect(rolled?.details).toMatchObject({ fromDeploymentId: bad, toDeploymentId: good, jobStatus: 'succeeded' });
+      expect(done.timeline.find((e) => e.step === 'close')?.description).toMatch(new RegExp(`auto-promote is off.*vercel promote ${good} --scope <team>`));
+      // The emulated Vercel's own records, and the app as a user sees it.
+      const v = sandbox.admin.vercel.overview();
+      expect(v.productionDeploymentId).toBe(good);
+      expect(v.lastAliasRequest).toMatchObject({ type: 'rollback', fromDeploymentId: bad, toDeploymentId: good, jobStatus: 'succeeded' });
+      expect(v.autoAssignCustomDomains).toBe(false);
+      expect(await status(sandbox)).toBe(200);
+      expect(await status(sandbox, '/app/profile')).toBe(200);
+      // The review: the rollback on the timeline, the failure's minutes, the fix-forward action item.
+      expect(done.review).toContain(`rollback: production rolled back from ${bad} to ${good}`);
+      expect(done.review).toMatch(/the failure lasted about \d+ min/);
+      expect(done.review).toContain(`fix forward: fix what broke in ${bad}, deploy it and promote it`);
+    });
+  });
+
+  it('an alias job that fails: not resolved, and it says so; production stays', async () => {
+    await withBadBuild({ setup: (s) => void (s.admin.vercel.failAliasJobs = 1) }, async ({ sandbox, handle, bad }) => {
+      await approveRollback(handle);
+      const done = await handle.result();
+      expect(done.status).toBe('needs_human');
+      expect(outcome(done, 'rollback')).toBe('failed');
+      expect(done.steps.find((s) => s.step === 'rollback' && s.outcome === 'failed')?.note).toMatch(/alias job ended failed; production is on dpl_/);
+      expect(outcome(done, 'verify_fix')).toBe('skipped');
+      expect(done.openItems.join('\n')).toMatch(/rollback failed/);
+      const v = sandbox.admin.vercel.overview();
+      expect(v.productionDeploymentId).toBe(bad);
+      expect(await status(sandbox)).toBe(500);
+    });
+  });
+
+  it('a rollback that does not fix it (the candidate is bad too): the deployment that was live is promoted back, not resolved', async () => {
+    let goodToo = '';
+    await withBadBuild({ setup: (s) => void s.admin.vercel.badDeployments.add((goodToo = s.admin.vercel.deployments[0]?.id ?? '')) }, async ({ sandbox, handle, bad, good }) => {
+      expect(goodToo).toBe(good);
+      await approveRollback(handle);
+      const done = await handle.result();
+      expect(done.status).toBe('needs_human');
+      expect(outcome(done, 'verify_fix')).toBe('failed');
+      expect(outcome(done, 'rollback')).toBe('compensated');
+      expect(done.timeline.find((e) => e.step === 'close')?.description).not.toMatch(/auto-promote is off/);
+      const v = sandbox.admin.vercel.overview();
+      expect(v.productionDeploymentId).toBe(bad);
+      expect(v.lastAliasRequest).toMatchObject({ type: 'promote', fromDeploymentId: good, toDeploymentId: bad, jobStatus: 'succeeded' });
+      expect(v.autoAssignCustomDomains).toBe(true);
+    });
+  });
+
+  it('cancelled while the rollback runs: the deployment that was live is promoted back', async () => {
+    await withBadBuild({ setup: (s) => void (s.admin.vercel.aliasDelayMs = 4000) }, async ({ sandbox, handle, bad, good }) => {
+      await approveRollback(handle);
+      await eventually(async () => sandbox.admin.vercel.lastAliasRequest?.type === 'rollback', 20_000);
+      await handle.cancel();
+      const err = await handle.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+      const state = await handle.query(getIncidentState);
+      expect(state.status).toBe('cancelled');
+      expect(outcome(state, 'rollback')).toBe('compensated');
+      const v = sandbox.admin.vercel.overview();
+      expect(v.productionDeploymentId).toBe(bad);
+      expect(v.lastAliasRequest).toMatchObject({ type: 'promote', fromDeploymentId: good, toDeploymentId: bad, jobStatus: 'succeeded' });
+      expect(v.autoAssignCustomDomains).toBe(true);
+    });
+  });
+
+  it('Edge Config only: no rollback, the operator confirms by hand, and the timeline says why', async () => {
+    await withBadBuild({ adapter: 'vercel-edge-config' }, async ({ handle }) => {
+      const asked = await waitForState(handle, getIncidentState, pendingStep('operator_action'), 30_000);
+      expect(asked.timeline.find((e) => e.step === 'rollback')?.description).toMatch(/no automated rollback: .*Edge Config holds items, not deployments/);
+      await handle.cancel();
+    });
+  });
+});
