@@ -275,6 +275,15 @@ async function main(): Promise<void> {
     await until(ro, outcome('emergency_bypass', 'succeeded'));
     sandbox.admin.setOutage({ active: false });
     await ro.result();
+
+    // middleware_failure after a bad deploy: the last good build found, rolled back on one approval, verified.
+    const vercel = sandbox.admin.vercel;
+    vercel.createDeployment({ bad: true, meta: { githubCommitMessage: 'Refactor the middleware matcher' } });
+    for (let i = 0; i < 200 && !vercel.servingBad(); i++) await new Promise((r) => setTimeout(r, 100));
+    const rb = await start('middleware-failure-rollback', { ...base, approvers: ['@auth-oncall'], category: 'middleware_failure', summary: '/dashboard answers 500 since the 14:00 deploy', timeouts: patient }, `${TASK_QUEUE}-roster`);
+    await until(rb, pending('rollback'));
+    await rb.executeUpdate(approveStep, { args: [{ step: 'rollback', approver: 'bob' }] });
+    await rb.result();
   };
 
   await byHandWorker.runUntil(byHandIncidents);
