@@ -8,20 +8,20 @@ import { markdownBlock, markdownCell, markdownInline } from '../render-safe';
 /** Decisions whose client identity does not match the configured mapping, under the table. */
 function identityFlags(rows: readonly DecisionRow[]): string[] {
   const flagged = rows.filter((d) => d.mismatch);
-  return flagged.length ? ['', '**Identity mismatches** (against `APPROVER_IDENTITIES`):', '', ...flagged.map((d) => `- #${d.eventId} ${d.update} ${d.step}: ${markdownInline(d.mismatch ?? '')}`)] : [];
+  return flagged.length ? ['', '**Identity mismatches** (against `APPROVER_IDENTITIES`):', '', ...flagged.map((d) => `- ${markdownInline(`#${d.eventId} ${d.update} ${d.step}: ${d.mismatch ?? ''}`)}`)] : [];
 }
 
 /** Decisions of one gate by two people from one client identity (with a roster), under the table. */
 function sharedIdentities(rows: readonly DecisionRow[]): string[] {
   const flagged = rows.filter((d) => d.sharedIdentity);
-  return flagged.length ? ['', '**Shared client identities** (one client decided for two people):', '', ...flagged.map((d) => `- #${d.eventId} ${d.update} ${d.step}: ${markdownInline(d.sharedIdentity ?? '')}`)] : [];
+  return flagged.length ? ['', '**Shared client identities** (one client decided for two people):', '', ...flagged.map((d) => `- ${markdownInline(`#${d.eventId} ${d.update} ${d.step}: ${d.sharedIdentity ?? ''}`)}`)] : [];
 }
 
 /** Signed decisions (docs/signed-approvals.md): who, the key that signed, and the client identity Temporal recorded. */
 function signedDecisions(rows: readonly DecisionRow[]): string[] {
   const signed = rows.filter((d) => d.fingerprint);
   return signed.length
-    ? ['', '**Signed decisions** (SSH signatures verified against the roster or the approver registry before they reached history):', '', ...signed.map((d) => `- #${d.eventId} ${d.update} ${d.step}: ${markdownInline(`${d.named}, key ${d.fingerprint}, client identity ${d.identity || 'none recorded'}`)}`)]
+    ? ['', '**Signed decisions** (SSH signatures verified against the roster or the approver registry before they reached history):', '', ...signed.map((d) => `- ${markdownInline(`#${d.eventId} ${d.update} ${d.step}: ${d.named}, key ${d.fingerprint}, client identity ${d.identity || 'none recorded'}`)}`)]
     : [];
 }
 

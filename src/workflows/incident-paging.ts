@@ -39,9 +39,9 @@ export class Pager {
 
   constructor(private readonly host: PagerHost) {}
 
-  private get pages(): PageRecord[] {
-    this.host.state.pages ??= [];
-    return this.host.state.pages;
+  /** Read without creating: a state that never paged has no `pages` (queries compare equal). */
+  private get pages(): readonly PageRecord[] {
+    return this.host.state.pages ?? [];
   }
 
   /** The rotation that answers for a step: the first the incident's approvers name, else the first the policy names for it. */
@@ -76,7 +76,7 @@ export class Pager {
 
   private run(record: Omit<PageRecord, 'at' | 'outcome'>, send: () => Promise<{ delivered: 'pagerduty' | 'not_configured' }>): void {
     const entry: PageRecord = { ...record, at: new Date().toISOString(), outcome: 'sending' };
-    this.pages.push(entry);
+    (this.host.state.pages ??= []).push(entry);
     const who = entry.person ? `${entry.person} (${entry.target})` : entry.target;
     // Said when sent (in the task that decided it); only a page that did not go out is said again.
     this.host.record('page', 'runbook', `${entry.action === 'trigger' ? `paging ${entry.level}` : entry.action} ${who} for ${entry.step}`, { target: entry.target, level: entry.level, action: entry.action });
