@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { readRoster } from '../roster/load';
-import { expandRefs, resolvePerson } from '../roster/resolve';
+import { inputNameProblems } from '../roster/resolve';
 import { findRunningStart, runtimeFilePath } from '../runtime-file';
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
@@ -322,13 +322,9 @@ async function checkNamesAgainstRoster(input: { reporter: string; approvers: str
   if (!file) return;
   const roster = await readRoster(file).catch(() => undefined);
   if (!roster) return; // the worker's own check still applies
-  const problems: string[] = [];
-  if (!input.reporter.startsWith('monitor:')) {
-    const found = resolvePerson(roster, input.reporter);
-    if (!found.ok) problems.push(`${asJson ? 'input.reporter' : '--reporter'}: ${found.error.message}`);
-  }
-  const expanded = expandRefs(roster, input.approvers);
-  if (!expanded.ok) problems.push(...expanded.problems.map((p) => `${asJson ? `input.approvers[${p.index}]` : `--approver ${JSON.stringify(p.ref)}`}: ${p.message}`));
+  const problems = inputNameProblems(roster, input).map((p) =>
+    p.field === 'reporter' ? `${asJson ? 'input.reporter' : '--reporter'}: ${p.message}` : `${asJson ? `input.approvers[${p.index}]` : `--approver ${JSON.stringify(p.ref)}`}: ${p.message}`,
+  );
   if (problems.length) throw new CliArgumentError(`${problems.join('; ')} (roster ${file})`);
 }
 

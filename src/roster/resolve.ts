@@ -130,3 +130,29 @@ export function expandRefs(roster: Roster, refs: readonly string[]): Expansion {
   });
   return problems.length ? { ok: false, problems } : { ok: true, people: [...people.values()] };
 }
+
+/** Reporters that are not people (an alert rule, a monitor): accepted, and never a person any rule names. */
+export const isMonitorReporter = (reporter: string): boolean => /^monitor:/u.test(reporter);
+
+export interface InputNameProblem {
+  /** `reporter`, or `approvers` with the place in the list. */
+  field: 'reporter' | 'approvers';
+  index?: number;
+  ref: string;
+  message: string;
+}
+
+/**
+ * Why an incident's reporter and approvers do not name roster people (empty when they do): what
+ * the workflow refuses at start and the CLI before starting, each naming its own field or flag.
+ */
+export function inputNameProblems(roster: Roster, input: { reporter: string; approvers: readonly string[] }): InputNameProblem[] {
+  const problems: InputNameProblem[] = [];
+  if (!isMonitorReporter(input.reporter)) {
+    const found = resolvePerson(roster, input.reporter);
+    if (!found.ok) problems.push({ field: 'reporter', ref: input.reporter, message: found.error.message });
+  }
+  const expanded = expandRefs(roster, input.approvers);
+  if (!expanded.ok) problems.push(...expanded.problems.map((p) => ({ field: 'approvers' as const, index: p.index, ref: p.ref, message: p.message })));
+  return problems;
+}

@@ -10,7 +10,8 @@ import { isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { PagingActivities } from '../activities';
 import { INCIDENT_COMMANDS, NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import { onCallAt } from '../roster/rotation';
-import type { RosterPerson, WhoRef } from '../roster/schema';
+import type { PolicyStep, RosterPerson, WhoRef } from '../roster/schema';
+import type { GatedStep } from '../domain';
 import { ruleFor } from '../roster/policy';
 import { resolvePerson } from '../roster/resolve';
 import type { IncidentState, PageRecord } from './incident-types';
@@ -45,12 +46,12 @@ export class Pager {
   }
 
   /** The rotation that answers for a step: the first the incident's approvers name, else the first the policy names for it. */
-  private rotationFor(step: string): string | undefined {
+  private rotationFor(step: PolicyStep): string | undefined {
     const roster = this.host.state.roster?.roster;
     if (!roster) return undefined;
     const named = this.host.state.approvers.map((a) => /^@(\S+)$/u.exec(a.trim())?.[1]).find((r) => r !== undefined && roster.rotations[r]);
     if (named) return named;
-    const rule = ruleFor(roster, { ...(this.host.state.category ? { category: this.host.state.category } : {}), severity: this.host.state.severity ?? 'critical', step: step as never, action: 'approve' });
+    const rule = ruleFor(roster, { ...(this.host.state.category ? { category: this.host.state.category } : {}), severity: this.host.state.severity ?? 'critical', step, action: 'approve' });
     return rule?.who.find((w): w is Extract<WhoRef, { rotation: string }> => 'rotation' in w && roster.rotations[w.rotation] !== undefined)?.rotation;
   }
 
@@ -59,7 +60,7 @@ export class Pager {
    * the rotation's primary, secondary and escalation target in that order, leaving out whoever
    * requested the step (they cannot decide it).
    */
-  private targetFor(step: string, level: Level, requester?: string): { target: string; person?: RosterPerson } | undefined {
+  private targetFor(step: PolicyStep, level: Level, requester?: string): { target: string; person?: RosterPerson } | undefined {
     const roster = this.host.state.roster?.roster;
     const rotation = this.rotationFor(step);
     if (!roster || !rotation) return undefined;
@@ -98,7 +99,7 @@ export class Pager {
   }
 
   /** A gate needs a decision (`primary`), or its escalation came (`secondary`, then `escalation`). */
-  page(step: string, level: Level, title: string, decideBy: string, requester?: string): void {
+  page(step: GatedStep, level: Level, title: string, decideBy: string, requester?: string): void {
     if (this.pages.some((p) => p.step === step && p.level === level && p.action === 'trigger')) return;
     const to = this.targetFor(step, level, requester);
     if (!to) return;
@@ -140,7 +141,7 @@ export class Pager {
   }
 
   /** A mitigation was applied: a change event on the rotation's (or its primary's) service. */
-  change(step: string, note: string): void {
+  change(step: GatedStep, note: string): void {
     const to = this.targetFor(step, 'primary');
     if (!to) return;
     this.run({ step, target: to.target, level: 'change', action: 'change' }, () =>

@@ -9,7 +9,7 @@ import { ApplicationFailure, proxyActivities, uuid4, workflowInfo } from '@tempo
 import type { RosterActivities } from '../activities';
 import { approvalsNeeded } from '../domain';
 import { checkDecision, ruleFor, signatureRequired, type DecisionCheck, type RecordedDecision } from '../roster/policy';
-import { expandRefs, resolvePerson } from '../roster/resolve';
+import { expandRefs, inputNameProblems, isMonitorReporter } from '../roster/resolve';
 import type { PolicyAction, PolicyStep, RosterPerson } from '../roster/schema';
 import { decisionStatement, parseSshSignature, SIGNATURE_NAMESPACE, SignatureError, verifySshSignature } from '../signing/sshsig';
 import { INCIDENT_COMMANDS } from '../shared';
@@ -25,9 +25,6 @@ interface Recorder {
 const activities = proxyActivities<RosterActivities>({ startToCloseTimeout: '10 seconds', retry: { initialInterval: '1 second', maximumAttempts: 3 } });
 
 
-/** Reporters that are not people (an alert rule, a monitor): accepted with a roster, never a person any rule names. */
-const MONITOR_REPORTER = /^monitor:/u;
-
 const invalid = (message: string) => ApplicationFailure.create({ type: 'InvalidIncidentInput', message, nonRetryable: true });
 
 /**
@@ -38,14 +35,17 @@ export async function loadRoster(tracker: Recorder): Promise<void> {
   const roster = await activities.loadRoster.executeWithOptions({ summary: 'roster: read the on-call roster' }, []);
   if (!roster) return;
   const { state } = tracker;
-  if (!MONITOR_REPORTER.test(state.reporter)) {
-    const reporter = resolvePerson(roster, state.reporter);
-    if (!reporter.ok) throw invalid(`input.reporter: ${reporter.error.message} (roster ${roster.source}; a monitor reports as "monitor:<name>")`);
+  const problems = inputNameProblems(roster, state);
+  if (problems.length) {
+    throw invalid(
+      problems
+        .map((p) => (p.field === 'reporter' ? `input.reporter: ${p.message} (roster ${roster.source}; a monitor reports as "monitor:<name>")` : `input.approvers[${p.index}]: ${p.message}`))
+        .join('; '),
+    );
   }
   const expanded = expandRefs(roster, state.approvers);
-  if (!expanded.ok) throw invalid(expanded.problems.map((p) => `input.approvers[${p.index}]: ${p.message}`).join('; '));
   state.roster = { roster, nonce: uuid4() };
-  const people = expanded.people.map((p) => p.id);
+  const people = expanded.ok ? expanded.people.map((p) => p.id) : [];
   tracker.record('roster', 'runbook', `roster ${roster.version.slice(0, 19)} from ${roster.source}: ${roster.people.length} people, rotations ${Object.keys(roster.rotations).join(', ') || 'none'}; every decision is checked against its ${roster.policy.rules.length} rule(s)`, {
     version: roster.version,
     source: roster.source,
@@ -113,7 +113,7 @@ function rosterCheck(state: IncidentState, u: { action: PolicyAction; step: Poli
     action: u.action,
     ...(state.approvers.length ? { approvers: state.approvers } : {}),
   };
-  return checkDecision(roster, ctx, MONITOR_REPORTER.test(u.requester) ? undefined : u.requester, decisions, { person: u.who, ...(u.fingerprint ? { keyFingerprint: u.fingerprint } : {}) });
+  return checkDecision(roster, ctx, isMonitorReporter(u.requester) ? undefined : u.requester, decisions, { person: u.who, ...(u.fingerprint ? { keyFingerprint: u.fingerprint } : {}) });
 }
 
 /** The fingerprint of the key whose signature over this update verifies; refuses a signature that does not. */

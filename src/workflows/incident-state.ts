@@ -40,7 +40,8 @@ function pendingApproval(gate: ApprovalGate, state: IncidentState): PendingAppro
 }
 
 /** Steps whose success changes production: each is a PagerDuty change event. */
-const MITIGATIONS = new Set(['emergency_bypass', 'rotate_secret_key', 'revoke_all_sessions', 'targeted_revocation', 'bypass_off', 'rollback']);
+const MITIGATIONS: ReadonlySet<string> = new Set<GatedStep>(['emergency_bypass', 'rotate_secret_key', 'revoke_all_sessions', 'targeted_revocation', 'bypass_off', 'rollback']);
+const isMitigation = (step: string): step is GatedStep => MITIGATIONS.has(step);
 
 /** Outcomes that count as done when the runbook checks whether the incident is fixed. */
 const DONE: readonly StepResult[] = ['succeeded', 'done_by_hand'];
@@ -112,7 +113,7 @@ export class IncidentTracker {
     this.state.steps.push({ step, outcome, at: new Date().toISOString(), actor, note });
     this.record(step, actor, `${outcome}: ${note}`, { outcome, ...details });
     // A mitigation applied is a change event on the on-call's service.
-    if (outcome === 'succeeded' && MITIGATIONS.has(step)) this.pager.change(step, note);
+    if (outcome === 'succeeded' && isMitigation(step)) this.pager.change(step, note);
   }
 
   waitFor(what: string): void {
