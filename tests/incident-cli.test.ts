@@ -14,8 +14,8 @@ import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk
 import { IncidentStatusKey } from '../src/shared';
 import { confirmStep, getIncidentState, incidentWorkflow } from '../src/workflows/incident';
 import { ctrlC, runCli, spawnCli, type CliRun } from './helpers/cli';
-import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
-import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
+import { eventually, pendingStep, sandboxDeps, waitForState, withIncidents } from './helpers/incident';
+import { connectTemporal, testWorker, uniqueTaskQueue, type TemporalTestContext } from './helpers/temporal';
 
 let temporal: TemporalTestContext;
 let sandbox: RunningSandbox;
@@ -48,22 +48,7 @@ type Handle = WorkflowHandle<typeof incidentWorkflow>;
 async function withQueue<T>(body: (start: (input: IncidentInput) => Promise<Handle>, taskQueue: string) => Promise<T>): Promise<T> {
   const taskQueue = uniqueTaskQueue('incident-cli');
   const worker = await testWorker(temporal.nativeConnection, taskQueue, sandboxDeps(sandbox));
-  const started: Handle[] = [];
-  return worker.runUntil(async () => {
-    try {
-      return await body(async (input) => {
-        const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId(), args: [input], staticSummary: `Incident: ${input.summary}` });
-        started.push(handle);
-        return handle;
-      }, taskQueue);
-    } finally {
-      // Leave nothing running on a queue whose worker is gone.
-      for (const h of started) {
-        await h.cancel().catch(() => undefined);
-        await h.result().catch(() => undefined);
-      }
-    }
-  });
+  return withIncidents(temporal.client, worker, taskQueue, (start) => body(start, taskQueue), { staticSummary: (input) => `Incident: ${input.summary}` });
 }
 
 async function expectCancelled(handle: Handle): Promise<void> {

@@ -30,10 +30,10 @@ import { recordedRoster } from '../src/activities/roster';
 import { approveStep, getIncidentState, getReview, incidentWorkflow, requestCancel, requestStep, type IncidentState } from '../src/workflows/incident';
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
 import { runCli } from './helpers/cli';
-import { sandboxDeps, waitForState } from './helpers/incident';
+import { sandboxDeps, waitForState, withIncidents } from './helpers/incident';
 import { refusal } from './helpers/refusal';
 import { keyDir } from './helpers/ssh-keys';
-import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
+import { connectTemporal, testWorker, uniqueTaskQueue, type TemporalTestContext } from './helpers/temporal';
 
 const SAMPLE = readFileSync(join(__dirname, '..', 'config', 'roster.sample.yaml'), 'utf8');
 const sample = parseRoster({ file: 'roster.sample.yaml', text: SAMPLE });
@@ -85,21 +85,7 @@ async function withWorker<T>(roster: Roster, body: (start: (input: IncidentInput
   const paging = pagingFromEnv(loadEnv({}), { sandbox: sandbox.pagerduty, roster: holder });
   const deps: ActivityDeps = { ...sandboxDeps(sandbox, chat.url), roster: holder, ...(paging ? { paging } : {}) };
   const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
-  const started: Handle[] = [];
-  return worker.runUntil(async () => {
-    try {
-      return await body(async (input, id) => {
-        const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: id ?? uniqueWorkflowId('roster'), args: [input] });
-        started.push(handle);
-        return handle;
-      }, taskQueue);
-    } finally {
-      for (const h of started) {
-        await h.cancel().catch(() => undefined);
-        await h.result().catch(() => undefined);
-      }
-    }
-  });
+  return withIncidents(temporal.client, worker, taskQueue, (start) => body(start, taskQueue), { idPrefix: 'roster' });
 }
 
 const gateOpen = (step: string) => (s: IncidentState) => s.pendingApprovals.some((p) => p.step === step);

@@ -18,10 +18,10 @@ import { getIncidentState, getReview, incidentWorkflow, type IncidentState } fro
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
 import { runCli, type CliRun } from './helpers/cli';
 import { findSecrets, historyText } from './helpers/history-scan';
-import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
+import { eventually, pendingStep, sandboxDeps, waitForState, withIncidents } from './helpers/incident';
 import { refusal } from './helpers/refusal';
 import { keyDir, startAgent, type TestKey } from './helpers/ssh-keys';
-import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
+import { connectTemporal, testWorker, uniqueTaskQueue, type TemporalTestContext } from './helpers/temporal';
 
 let temporal: TemporalTestContext;
 let sandbox: RunningSandbox;
@@ -58,21 +58,7 @@ async function withWorker<T>(registry: string | undefined, body: (start: (input:
   const taskQueue = uniqueTaskQueue('signed');
   const deps: ActivityDeps = { ...sandboxDeps(sandbox, chat.url), ...(registry ? { signing: { allowedSignersPath: registry, steps: [...CRITICAL_STEPS] } } : {}) };
   const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
-  const started: Handle[] = [];
-  return worker.runUntil(async () => {
-    try {
-      return await body(async (input) => {
-        const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId(), args: [input] });
-        started.push(handle);
-        return handle;
-      });
-    } finally {
-      for (const h of started) {
-        await h.cancel().catch(() => undefined);
-        await h.result().catch(() => undefined);
-      }
-    }
-  });
+  return withIncidents(temporal.client, worker, taskQueue, body);
 }
 
 function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {

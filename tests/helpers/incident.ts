@@ -1,10 +1,13 @@
 /** Incident tests: activity dependencies pointing at a Clerk sandbox, and waiting on a workflow's state. */
-import type { WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
 import type { ActivityDeps } from '../../src/activities';
 import { createClerkGateway } from '../../src/activities/clerk';
 import { diagnosticsConfig, loadEnv } from '../../src/config';
 import type { RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
-import type { getIncidentState, IncidentState } from '../../src/workflows/incident';
+import type { IncidentInput } from '../../src/domain';
+import { incidentWorkflow, type getIncidentState, type IncidentState } from '../../src/workflows/incident';
+import { uniqueWorkflowId } from './temporal';
 
 /** What the worker would get in sandbox mode (src/main.ts), plus an optional chat webhook. */
 export function sandboxDeps(sandbox: Pick<RunningSandbox, 'url' | 'secretKey' | 'publishableKey'>, chatWebhookUrl?: string): ActivityDeps {
@@ -59,3 +62,39 @@ export async function waitForState(
 }
 
 export const pendingStep = (step: string) => (s: IncidentState) => s.pendingApprovals.some((p) => p.step === step);
+
+export type IncidentHandle = WorkflowHandle<typeof incidentWorkflow>;
+export type StartIncident = (input: IncidentInput, id?: string) => Promise<IncidentHandle>;
+
+/**
+ * Run `worker` while `body` starts incidents on its queue; whatever `body` started is cancelled
+ * (and waited for) before the worker stops, so nothing is left running on a queue nobody polls.
+ */
+export async function withIncidents<T>(
+  client: Client,
+  worker: Worker,
+  taskQueue: string,
+  body: (start: StartIncident) => Promise<T>,
+  opts: { idPrefix?: string; staticSummary?: (input: IncidentInput) => string } = {},
+): Promise<T> {
+  const started: IncidentHandle[] = [];
+  return worker.runUntil(async () => {
+    try {
+      return await body(async (input, id) => {
+        const handle = await client.workflow.start(incidentWorkflow, {
+          taskQueue,
+          workflowId: id ?? uniqueWorkflowId(opts.idPrefix),
+          args: [input],
+          ...(opts.staticSummary ? { staticSummary: opts.staticSummary(input) } : {}),
+        });
+        started.push(handle);
+        return handle;
+      });
+    } finally {
+      for (const h of started) {
+        await h.cancel().catch(() => undefined);
+        await h.result().catch(() => undefined);
+      }
+    }
+  });
+}
