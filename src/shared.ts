@@ -3,6 +3,14 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 
 export const TASK_QUEUE = 'clerk-incident';
 export const NAMESPACE_DEFAULT = 'default';
+/**
+ * The incident's workflow task timeout (the server's default is 10 s). A flood of large signals
+ * makes one task over a multi-MiB history take longer than 10 s on a loaded worker; each timeout
+ * evicts the run and the next attempt replays the whole history, slower still, so the run could
+ * never reach the continue-as-new that would save it. A minute lets that task finish; a crashed
+ * worker's task is retried after it (sticky tasks go back to the normal queue after 5 s anyway).
+ */
+export const INCIDENT_WORKFLOW_TASK_TIMEOUT = '1 minute';
 
 /** Keyword search attributes registered on every server we start (dev server and tests). */
 export const SEARCH_ATTRIBUTES = ['IncidentCategory', 'IncidentSeverity', 'IncidentStatus'] as const;

@@ -14,7 +14,7 @@ import { BYPASS_DEFAULTS } from '../src/activities/bypass';
 import { sandboxDeployAdapter } from '../src/activities/deploy';
 import type { IncidentInput } from '../src/domain';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
-import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
+import { INCIDENT_WORKFLOW_TASK_TIMEOUT, IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
 import { findBinary, TEMPORAL_CLI } from '../src/temporal/provision';
 import { buildListQuery, listFlagsSchema, listIncidents } from '../src/cli/incident-views';
 import { createWorker } from '../src/worker';
@@ -129,7 +129,7 @@ describe('a flood of large unknown signals', () => {
   it('the incident continues as new, stays open and listed, keeps its approvals and timeline, and still runs its playbook', async () => {
     await withSandbox(async (sandbox, taskQueue) => {
       const workflowId = uniqueWorkflowId('flood');
-      const handle: Handle = await client.workflow.start(incidentWorkflow, { taskQueue, workflowId, args: [outage], staticSummary: `Incident (clerk_outage): ${outage.summary}` });
+      const handle: Handle = await client.workflow.start(incidentWorkflow, { taskQueue, workflowId, args: [outage], workflowTaskTimeout: INCIDENT_WORKFLOW_TASK_TIMEOUT, staticSummary: `Incident (clerk_outage): ${outage.summary}` });
       await stateWhen(handle, pendingStep('emergency_bypass'), 30_000);
       await handle.executeUpdate(approveStep, { args: [{ step: 'emergency_bypass', approver: 'bob', comment: 'first of two' }] });
 
@@ -192,7 +192,7 @@ describe('a continued run with the bypass on', () => {
   it('is cancelled: the compensations rebuilt from the carried state turn the bypass off and withdraw the notice', async () => {
     await withSandbox(async (sandbox, taskQueue) => {
       const workflowId = uniqueWorkflowId('flood-cancel');
-      const handle: Handle = await client.workflow.start(incidentWorkflow, { taskQueue, workflowId, args: [outage] });
+      const handle: Handle = await client.workflow.start(incidentWorkflow, { taskQueue, workflowId, args: [outage], workflowTaskTimeout: INCIDENT_WORKFLOW_TASK_TIMEOUT });
       await stateWhen(handle, pendingStep('emergency_bypass'), 30_000);
       await handle.executeUpdate(approveStep, { args: [{ step: 'emergency_bypass', approver: 'bob' }] });
       await handle.executeUpdate(approveStep, { args: [{ step: 'emergency_bypass', approver: 'carol' }] });

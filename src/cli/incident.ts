@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { CliArgumentError, collect, defined, describeFlagIssues, existingWorkflow, operatorIdentity, parseOrThrow, runCli, withClient } from './common';
 import type { Env } from '../config';
 import { describeIssues, incidentInputSchema, INCIDENT_CATEGORIES, INCIDENT_STATUSES, SEVERITIES, type IncidentInput } from '../domain';
-import { IncidentStatusKey } from '../shared';
+import { INCIDENT_WORKFLOW_TASK_TIMEOUT, IncidentStatusKey } from '../shared';
 import { fetchReview, printReview } from '../review/fetch';
 import { cancelRequestSchema, getIncidentState, incidentWorkflow, requestCancel } from '../workflows/incident';
 import { actionText } from '../roster/policy';
@@ -159,6 +159,7 @@ export function buildProgram(): Command {
             args: [input],
             // An incident id names one incident for ever: its history is that incident's record.
             workflowIdReusePolicy: 'REJECT_DUPLICATE',
+            workflowTaskTimeout: INCIDENT_WORKFLOW_TASK_TIMEOUT,
             // One line by design: the UI and `list` show it as the incident's title.
             staticSummary: terminalLine(`Incident${parsed.data.category ? ` (${parsed.data.category})` : ''}: ${parsed.data.summary}`),
             staticDetails: `Reported by ${parsed.data.reporter}. Approvers: ${parsed.data.approvers.join(', ') || 'none'}.${parsed.data.dryRun ? ' Dry run.' : ''}`,

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { ServiceError, WorkflowNotFoundError, type Client, type UpdateDefinition, type WorkflowHandle } from '@temporalio/client';
 import { formatDuration, type GatedStep, type IncidentCategory, type IncidentInput } from '../domain';
 import { sendUpdate } from '../temporal/updates';
+import { INCIDENT_WORKFLOW_TASK_TIMEOUT } from '../shared';
 import { approveStep, getIncidentState, incidentWorkflow, resolveIncident, type IncidentState } from '../workflows/incident';
 import type { DrillSandbox } from './sandbox';
 import { terminalLines } from '../render-safe';
@@ -102,6 +103,7 @@ export class DrillRun {
       workflowId,
       args: [input],
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      workflowTaskTimeout: INCIDENT_WORKFLOW_TASK_TIMEOUT,
       staticSummary: `drill: ${input.summary}`,
     });
     this.say(`started incident ${workflowId}`);

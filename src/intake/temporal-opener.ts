@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { incidentInputSchema, type IncidentCategory, type IncidentInput } from '../domain';
 import { incidentWorkflow } from '../workflows/incident';
+import { INCIDENT_WORKFLOW_TASK_TIMEOUT } from '../shared';
 import { IntakeConfigError } from './rules';
 import { oneLine, type AlertResolvedNotice, type AlertResolvedResult, type IncidentOpener, type OpenOrJoinRequest, type OpenOrJoinResult } from './server';
 
@@ -62,6 +63,7 @@ export function createTemporalIncidentOpener(opts: TemporalOpenerOptions): Incid
         workflowId,
         args: [raw satisfies IncidentInput],
         workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowTaskTimeout: INCIDENT_WORKFLOW_TASK_TIMEOUT,
         memo: { detectedBy: req.detectedBy, detectedAt: req.startsAt, severity: req.severity, dedupKey: oneLine(req.dedupKey, 1000), startToken },
         staticSummary: oneLine(`Incident (${req.category}, ${req.severity}) detected by ${req.detectedBy}`, 400),
         staticDetails: `Detected by ${req.detectedBy} at ${req.startsAt}.\n${req.evidence.join('\n')}`,

@@ -9,6 +9,7 @@
  */
 import { ApplicationFailure, CancellationScope, isCancellation, makeContinueAsNewFunc, setDefaultSignalHandler, setHandler, workflowInfo } from '@temporalio/workflow';
 import { CATEGORIES, describeIssues, incidentInputSchema, type IncidentCategory, type IncidentInput } from '../domain';
+import { INCIDENT_WORKFLOW_TASK_TIMEOUT } from '../shared';
 import { approvalHandler, rejectionHandler, UpdateRefused } from './incident-approvals';
 import {
   approveStep,
@@ -136,7 +137,7 @@ export async function incidentWorkflow(rawInput: IncidentInput, rawCarried?: Car
     if (err instanceof ContinueAsNewRequested) {
       const info = workflowInfo();
       tracker.record('continue_as_new', 'runbook', `history at ${(info.historySize / 1_048_576).toFixed(1)} MiB, ${info.historyLength} events${info.continueAsNewSuggested ? ' (the server suggests continue-as-new)' : ''}: continuing as new with the state`);
-      const next = makeContinueAsNewFunc<typeof incidentWorkflow>({ typedSearchAttributes: info.typedSearchAttributes, ...(info.memo ? { memo: info.memo } : {}) });
+      const next = makeContinueAsNewFunc<typeof incidentWorkflow>({ workflowTaskTimeout: INCIDENT_WORKFLOW_TASK_TIMEOUT, typedSearchAttributes: info.typedSearchAttributes, ...(info.memo ? { memo: info.memo } : {}) });
       return next(rawInput, incident.carry((carried?.runs ?? 0) + 1, dropped));
     }
     if (isCancellation(err)) {
