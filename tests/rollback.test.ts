@@ -158,6 +158,54 @@ describe('middleware_failure rolls back to the last good deployment', () => {
     });
   });
 
+  it('every earlier build carries the retired key: a rebuild of the good source with today\'s env is proposed, built, put on production and verified', async () => {
+    // The key rotation's push (its marker) after the good build: that build carries the dead key, an instant rollback would serve it.
+    const rotated = (s: RunningSandbox) => void s.admin.vercel.upsertEnv('CLERK_SECRET_KEY', s.secretKey, 'encrypted', ['production'], 'clerk-incident-runbook key fp_0123456789abcdef');
+    await withBadBuild({ setup: rotated }, async ({ sandbox, handle, good, bad }) => {
+      const asked = await approveRollback(handle);
+      const title = asked.pendingApprovals.find((p) => p.step === 'rollback')?.title ?? '';
+      expect(title).toMatch(new RegExp(`^build ${good} \\(.*\\) again from its source with today's env and put it on production in place of ${bad} `));
+      expect(title).toMatch(/refused: .*carries the retired key/);
+
+      const done = await handle.result();
+      expect(done.status).toBe('resolved');
+      expect(outcome(done, 'rollback')).toBe('succeeded');
+      expect(outcome(done, 'verify_fix')).toBe('succeeded');
+      const moved = done.timeline.find((e) => e.step === 'rollback' && e.details?.outcome === 'succeeded');
+      const rebuilt = String(moved?.details?.toDeploymentId);
+      expect(moved?.details).toMatchObject({ fromDeploymentId: bad, rebuiltFrom: good, via: 'redeploy' });
+      expect(rebuilt).not.toBe(good);
+      // The emulated Vercel: a new build of the good source serves production, with the rotated key; no instant rollback, auto-assignment on.
+      const v = sandbox.admin.vercel;
+      expect(v.overview().productionDeploymentId).toBe(rebuilt);
+      expect(v.deployment(rebuilt)?.redeployOf).toBe(good);
+      expect(v.entries().some((e) => e.action === 'alias.requested' && e.type === 'rollback')).toBe(false);
+      expect(v.overview().autoAssignCustomDomains).toBe(true);
+      expect(await status(sandbox)).toBe(200);
+      // No auto-promote warning: nothing turned it off. The review says it was a rebuild.
+      expect(done.timeline.find((e) => e.step === 'close')?.description).not.toMatch(/auto-promote is off/);
+      expect(done.review).toContain(`to ${rebuilt} (a new build of ${good}'s source with today's env)`);
+    });
+  });
+
+  it('a rebuild on a project that does not auto-assign (rolled back before): the new build is promoted, and auto-assignment is back on', async () => {
+    const setup = (s: RunningSandbox) => {
+      s.admin.vercel.upsertEnv('CLERK_SECRET_KEY', s.secretKey, 'encrypted', ['production'], 'clerk-incident-runbook key fp_0123456789abcdef');
+      s.admin.vercel.autoAssignCustomDomains = false;
+    };
+    await withBadBuild({ setup }, async ({ sandbox, handle, good, bad }) => {
+      await approveRollback(handle);
+      const done = await handle.result();
+      expect(done.status).toBe('resolved');
+      const rebuilt = String(done.timeline.find((e) => e.step === 'rollback' && e.details?.outcome === 'succeeded')?.details?.toDeploymentId);
+      const v = sandbox.admin.vercel.overview();
+      expect(v.productionDeploymentId).toBe(rebuilt);
+      expect(v.lastAliasRequest).toMatchObject({ type: 'promote', fromDeploymentId: bad, toDeploymentId: rebuilt, jobStatus: 'succeeded' });
+      expect(v.autoAssignCustomDomains).toBe(true);
+      expect(sandbox.admin.vercel.deployment(rebuilt)?.redeployOf).toBe(good);
+    });
+  });
+
   it('Edge Config only: no rollback, the operator confirms by hand, and the timeline says why', async () => {
     await withBadBuild({ adapter: 'vercel-edge-config' }, async ({ handle }) => {
       const asked = await waitForState(handle, getIncidentState, pendingStep('operator_action'), 30_000);

@@ -403,8 +403,12 @@ function actionItems(state: IncidentState): ActionItem[] {
   if (rollback) {
     once({
       kind: 'fix_forward',
-      text: `fix forward: fix what broke in ${rollback.fromDeploymentId}, deploy it and promote it (${promoteCommand('<deployment-id or url>')})`,
-      why: `production was rolled back to ${rollback.toDeploymentId} at ${rollback.at}; auto-promote stays off until a promote`,
+      text: rollback.rebuiltFrom
+        ? `fix forward: fix what broke in ${rollback.fromDeploymentId} and deploy it`
+        : `fix forward: fix what broke in ${rollback.fromDeploymentId}, deploy it and promote it (${promoteCommand('<deployment-id or url>')})`,
+      why: rollback.rebuiltFrom
+        ? `production was moved to ${rollback.toDeploymentId}, a new build of ${rollback.rebuiltFrom}'s source with today's env, at ${rollback.at}`
+        : `production was rolled back to ${rollback.toDeploymentId} at ${rollback.at}; auto-promote stays off until a promote`,
     });
   }
   for (const s of state.steps.filter((s) => s.outcome === 'failed' || s.outcome === 'partial')) {

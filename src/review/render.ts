@@ -88,7 +88,7 @@ export function renderReviewMarkdown(r: Review): string {
           ? [`minutes of auth bypass: ${r.impact.authBypass.minutes} (on ${r.impact.authBypass.onSince}, ${r.impact.authBypass.offAt ? `off ${r.impact.authBypass.offAt}` : `NOT off: ${r.impact.authBypass.state}`})`]
           : []),
         ...(r.impact.rollback
-          ? [`rollback: production rolled back from ${r.impact.rollback.fromDeploymentId} to ${r.impact.rollback.toDeploymentId} at ${r.impact.rollback.at}${r.impact.rollback.failureMinutes !== undefined ? `; the failure lasted about ${r.impact.rollback.failureMinutes} min` : ''}`]
+          ? [`rollback: production rolled back from ${r.impact.rollback.fromDeploymentId} to ${r.impact.rollback.toDeploymentId}${r.impact.rollback.rebuiltFrom ? ` (a new build of ${r.impact.rollback.rebuiltFrom}'s source with today's env)` : ''} at ${r.impact.rollback.at}${r.impact.rollback.failureMinutes !== undefined ? `; the failure lasted about ${r.impact.rollback.failureMinutes} min` : ''}`]
           : []),
       ],
       '',

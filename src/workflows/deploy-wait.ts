@@ -22,6 +22,8 @@ export interface RedeployOptions {
   readyWithin: number;
   /** Prefix of activity and timer summaries, e.g. `emergency_bypass`. */
   step: string;
+  /** Build this deployment's source again (with today's env) instead of production's. */
+  fromDeploymentId?: string;
 }
 
 export type RedeployResult =
@@ -32,7 +34,9 @@ export type RedeployResult =
 /** Redeploy production and wait until the new deployment is READY (bounded). Throws only if the redeploy cannot start. */
 export async function redeployAndWait(opts: RedeployOptions): Promise<RedeployResult> {
   const started = Date.now();
-  let deployment = await deploy.deployRedeploy.executeWithOptions({ summary: `${opts.step}: redeploy production` }, []);
+  let deployment = opts.fromDeploymentId
+    ? await deploy.deployRedeploy.executeWithOptions({ summary: `${opts.step}: build ${opts.fromDeploymentId}'s source with today's env` }, [{ fromDeploymentId: opts.fromDeploymentId }])
+    : await deploy.deployRedeploy.executeWithOptions({ summary: `${opts.step}: redeploy production` }, []);
   const polls = Math.max(1, Math.ceil(opts.readyWithin / opts.pollEvery));
   for (let i = 1; deployment.state !== 'READY' && deployment.state !== 'ERROR' && deployment.state !== 'CANCELED' && i <= polls; i++) {
     await sleep(opts.pollEvery, { summary: `${opts.step}: deployment ${deployment.id} is ${deployment.state}; check ${i}/${polls}` });

@@ -16,6 +16,7 @@ import type { Diagnostics } from './incident-diagnostics';
 import { errorMessage } from './incident-state';
 import type { IncidentContext } from './incident-steps';
 import type { Verification } from './incident-verification';
+import { redeployAndWait, type RedeployResult } from './deploy-wait';
 import { promoteCommand } from './rollback-record';
 import { chooseRollbackCandidate, describeDeployment, RUNBOOK_MARKERS, writesFromMarkers, type CandidateDeployment, type HealthyObservation } from './rollback-candidate';
 
@@ -29,10 +30,17 @@ const ALIAS_POLL_MS = 1000;
 const ALIAS_WAIT_MS = 3 * 60_000;
 /** Production deployments listed as candidates. */
 const CANDIDATES_LISTED = 20;
+/** How long a rebuild of a refused candidate's source may take to be READY. */
+const REBUILD_READY_WITHIN_MS = 15 * 60_000;
+const REBUILD_POLL_MS = 2000;
 
-/** What the approvers are asked, or why the worker cannot roll back (then the operator confirms a fix by hand). */
+/**
+ * What the approvers are asked, or why the worker cannot roll back (then the operator confirms a fix
+ * by hand). `via`: an instant rollback to `candidate`, or (every earlier build refused for its env
+ * alone) a new build of `candidate`'s source with today's env, put on production once READY.
+ */
 export type RollbackProposal =
-  | { kind: 'rollback'; request: string; current: CandidateDeployment; candidate: CandidateDeployment; failingChecks: string[]; failureStartedAt: number }
+  | { kind: 'rollback'; via: 'rollback' | 'redeploy'; request: string; current: CandidateDeployment; candidate: CandidateDeployment; failingChecks: string[]; failureStartedAt: number }
   | { kind: 'manual'; why: string };
 
 export interface RollbackStep {
@@ -129,18 +137,24 @@ export class Rollback implements RollbackStep {
       });
       const refused = choice.refused.map((r) => `${describeDeployment(r.deployment, now)}: ${r.refusals.map((x) => x.reason).join('; ')}`);
       const details = { currentDeploymentId: currentId, refused: choice.refused.map((r) => ({ id: r.deployment.id, codes: r.refusals.map((x) => x.code) })) };
-      if (!choice.chosen) {
-        const redeploy = choice.redeploy ? `; ${choice.redeploy.why} would do (not automated: redeploy by hand)` : '';
-        return this.manual(`no deployment to roll back to: ${choice.none ?? 'none'}${redeploy}`);
-      }
-      const candidate = choice.chosen.deployment;
       const current = listed.find((d) => d.id === currentId) ?? { id: currentId, url: null, state: 'READY', createdAt: failureStartedAt };
       const diag = diagnosed && diagnosed.summary.verdict !== 'ok' ? `; diagnostics: ${diagnosed.summary.text}` : '';
+      if (!choice.chosen && choice.redeploy) {
+        // Every earlier build carries something the runbook changed (a dead key, the bypass flag): its source again, with today's env.
+        const from = choice.redeploy.from;
+        const request =
+          `build ${describeDeployment(from, now)} again from its source with today's env and put it on production in place of ${describeDeployment(current, now)}: ` +
+          `${choice.redeploy.why}; an instant rollback would serve it with its old env (refused: ${refused.join(' | ')})${diag}`;
+        this.tracker.record('rollback', 'runbook', `candidate ${from.id} refused for its env only: proposing a rebuild of its source with today's env`, { ...details, candidateDeploymentId: from.id, basis: 'rebuild' });
+        return { kind: 'rollback', via: 'redeploy', request, current, candidate: from, failingChecks, failureStartedAt };
+      }
+      if (!choice.chosen) return this.manual(`no deployment to roll back to: ${choice.none ?? 'none'}`);
+      const candidate = choice.chosen.deployment;
       const request =
         `roll production back from ${describeDeployment(current, now)} to ${describeDeployment(candidate, now)}: chosen because ${choice.chosen.why}` +
         `${refused.length ? `; refused: ${refused.join(' | ')}` : ''}${diag}`;
       this.tracker.record('rollback', 'runbook', `candidate ${candidate.id} (${choice.chosen.basis}): ${choice.chosen.why}`, { ...details, candidateDeploymentId: candidate.id, basis: choice.chosen.basis });
-      return { kind: 'rollback', request, current, candidate, failingChecks, failureStartedAt };
+      return { kind: 'rollback', via: 'rollback', request, current, candidate, failingChecks, failureStartedAt };
     } catch (err) {
       if (isCancellation(err)) throw err;
       return this.manual(`the deployment platform could not be read (${errorMessage(err)})`);
@@ -188,6 +202,7 @@ export class Rollback implements RollbackStep {
   }
 
   async rollBack(p: Extract<RollbackProposal, { kind: 'rollback' }>): Promise<boolean> {
+    if (p.via === 'redeploy') return this.rebuild(p);
     const from = p.current.id;
     const to = p.candidate.id;
     const step = 'rollback';
@@ -224,6 +239,60 @@ export class Rollback implements RollbackStep {
     return failed(`the rollback to ${to} did not take: ${seen}; production is on ${status.productionDeploymentId ?? 'unknown'}`, details);
   }
 
+  /**
+   * The rollback by a new build: `candidate`'s source built again with today's env, then put on
+   * production (by itself when the project auto-assigns, else by a promote), confirmed by where
+   * production points. The undo (promote what was live) is registered before the build starts.
+   */
+  private async rebuild(p: Extract<RollbackProposal, { kind: 'rollback' }>): Promise<boolean> {
+    const from = p.current.id;
+    const source = p.candidate.id;
+    const step = 'rollback';
+    const failed = (note: string, details: Record<string, unknown>) => {
+      this.tracker.stepDone(step, 'failed', 'runbook', note, { fromDeploymentId: from, rebuiltFrom: source, via: 'redeploy', ...details });
+      this.tracker.attention(`${step} failed: ${note}`);
+      return false;
+    };
+    this.ctx.compensations.push(step, `promote ${from} back (undo the rebuild of ${source})`, () => this.promoteBack(from));
+    this.tracker.waitFor(`rollback: a new build of ${source}'s source with today's env, then production on it`);
+    let built: RedeployResult;
+    try {
+      built = await redeployAndWait({ step, pollEvery: REBUILD_POLL_MS, readyWithin: REBUILD_READY_WITHIN_MS, fromDeploymentId: source });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      this.ctx.compensations.drop(step);
+      return failed(`the platform refused a new build of ${source}: ${errorMessage(err)}; production stays on ${from}`, { reason: 'redeploy_refused' });
+    }
+    const to = built.deployment.id;
+    if (built.outcome === 'failed') {
+      // A build that failed never took production: nothing to undo.
+      this.ctx.compensations.drop(step);
+      return failed(`the new build of ${source} (${to}) failed: ${built.reason}; production stays on ${from}`, { toDeploymentId: to, reason: 'build_failed' });
+    }
+    // Timed out, the build may still take production later: the undo stays registered (it checks where production is first).
+    if (built.outcome === 'timed_out') return failed(`the new build of ${source} is not READY: ${built.reason}; production is still on ${from}`, { toDeploymentId: to });
+    let status = await acts.deployAliasStatus.executeWithOptions({ summary: `rollback: is ${to} on production` }, []);
+    if (status.productionDeploymentId !== to) {
+      try {
+        await acts.deployPromote.executeWithOptions({ summary: `rollback: promote ${to}` }, [{ deploymentId: to }]);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        // Production took the build meanwhile (auto-assignment): the promote is refused as already current.
+        if (refusalReason(err) !== 'already_current') return failed(`the platform refused to promote the new build ${to}: ${errorMessage(err)}; production is on ${status.productionDeploymentId ?? 'unknown'}`, { toDeploymentId: to });
+      }
+      status = (await this.awaitAliasJob(to, 'rollback: promote')).status;
+    }
+    const details = { toDeploymentId: to, jobStatus: status.lastAliasRequest?.jobStatus ?? null, productionDeploymentId: status.productionDeploymentId, autoAssignCustomDomains: status.autoAssignCustomDomains };
+    if (status.productionDeploymentId !== to) return failed(`the new build ${to} did not take production: production is on ${status.productionDeploymentId ?? 'unknown'}`, details);
+    this.tracker.stepDone(step, 'succeeded', 'runbook', `production moved from ${from} to ${to}, a new build of ${source}'s source with today's env (READY after ${formatDuration(built.waitedMs)})`, {
+      fromDeploymentId: from,
+      rebuiltFrom: source,
+      via: 'redeploy',
+      ...details,
+    });
+    return true;
+  }
+
   get attempted(): boolean {
     return this.tracker.state.steps.some((s) => s.step === 'rollback' && (s.outcome === 'succeeded' || s.outcome === 'failed'));
   }
@@ -238,7 +307,9 @@ export class Rollback implements RollbackStep {
       return false;
     }
     const from = p.current.id;
-    const to = p.candidate.id;
+    // The deployment production was switched to: the candidate, or the new build of its source.
+    const switched = [...this.tracker.state.timeline].reverse().find((e) => e.step === 'rollback' && e.details?.outcome === 'succeeded')?.details?.toDeploymentId;
+    const to = typeof switched === 'string' ? switched : p.candidate.id;
     const probesPass = await this.verification.verifyFix(step);
     let ok = probesPass;
     if (probesPass && p.failingChecks.length) {
@@ -253,7 +324,8 @@ export class Rollback implements RollbackStep {
     if (ok) {
       this.ctx.compensations.drop('rollback');
       const lasted = Math.max(1, Math.ceil((Date.now() - Math.min(p.failureStartedAt, p.current.createdAt)) / 60_000));
-      const note = `rollback verified: production on ${to} (was ${from}); the failure lasted about ${lasted} min. Auto-promote is off: new production builds do not take production until someone promotes (${promoteCommand(to)}); fix forward, then promote the fixed build`;
+      const autoPromoteOff = p.via !== 'redeploy' ? ` Auto-promote is off: new production builds do not take production until someone promotes (${promoteCommand(to)}); fix forward, then promote the fixed build` : ' Fix forward: the next production build takes production as usual';
+      const note = `rollback verified: production on ${to} (was ${from}); the failure lasted about ${lasted} min.${autoPromoteOff}`;
       this.tracker.record('rollback', 'runbook', note, { fromDeploymentId: from, toDeploymentId: to, failureMinutes: lasted });
       return true;
     }

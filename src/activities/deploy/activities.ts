@@ -83,12 +83,16 @@ export function createDeployActivities(adapter: () => DeployAdapter | undefined)
       return translated(() => a.removeValue(input.key));
     },
 
-    /** Redeploy production so env changes take effect (adapters with `needsRedeploy` only). */
-    async deployRedeploy(): Promise<Deployment> {
+    /**
+     * Redeploy production so env changes take effect (adapters with `needsRedeploy` only), or, with
+     * `fromDeploymentId`, build that deployment's source again with today's env (a rollback
+     * candidate refused for its env alone).
+     */
+    async deployRedeploy(input: { fromDeploymentId?: string } = {}): Promise<Deployment> {
       const a = need('deployRedeploy');
       if (!a.redeploy) throw ApplicationFailure.create({ type: 'DeployRequestRejected', message: `deployRedeploy: the ${a.name} adapter has no redeploy (its changes are live at once)`, nonRetryable: true });
       const redeploy = a.redeploy.bind(a);
-      return translated(() => redeploy());
+      return translated(() => redeploy(input.fromDeploymentId));
     },
 
     async deployRollbackSupport(): Promise<RollbackSupport> {
