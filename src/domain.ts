@@ -77,7 +77,8 @@ export const samePerson = (a: string, b: string): boolean => personKey(a) === pe
 /**
  * Playbook steps a human decides (approval gates). Critical ones need two different approvers.
  * `operator_action` is the operator confirming a manual fix; `rollback` puts the last good deployment
- * back (middleware_failure, on a worker that can roll back); `targeted_revocation` is optional;
+ * back (middleware_failure, on a worker that can roll back), and `undo_rollback`, optional once it
+ * is verified, promotes the deployment that was live back; `targeted_revocation` is optional;
  * `bypass_off` is asked only when BYPASS_OFF_NEEDS_APPROVAL is set.
  */
 export const GATED_STEPS = [
@@ -86,6 +87,7 @@ export const GATED_STEPS = [
   'revoke_all_sessions',
   'operator_action',
   'rollback',
+  'undo_rollback',
   'targeted_revocation',
   'bypass_off',
 ] as const;
@@ -138,7 +140,7 @@ export const CATEGORIES: Record<IncidentCategory, CategoryProfile> = {
     visibleFromOutside: false,
     fields: ['exposedAt', 'excludeUserIds'],
   },
-  middleware_failure: { severity: 'high', gates: ['operator_action'], optionalSteps: [], fixedWhen: ['verify_fix'], visibleFromOutside: true, fields: [] },
+  middleware_failure: { severity: 'high', gates: ['operator_action'], optionalSteps: ['undo_rollback'], fixedWhen: ['verify_fix'], visibleFromOutside: true, fields: [] },
   session_issues: {
     severity: 'medium',
     gates: [],

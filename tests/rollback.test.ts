@@ -10,8 +10,9 @@ import type { ActivityDeps } from '../src/activities';
 import { sandboxDeployAdapter } from '../src/activities/deploy';
 import type { IncidentInput } from '../src/domain';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
-import { approveStep, getIncidentState, incidentWorkflow, type IncidentState } from '../src/workflows/incident';
+import { approveStep, getIncidentState, incidentWorkflow, requestStep, type IncidentState } from '../src/workflows/incident';
 import { findSecrets } from './helpers/history-scan';
+import { refusal } from './helpers/refusal';
 import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 
@@ -28,7 +29,8 @@ const input: IncidentInput = {
   reporter: 'alice',
   approvers: ['alice', 'bob'],
   summary: '/dashboard answers 500 since the 14:00 deploy',
-  timeouts: { escalateAfter: '20s', decideWithin: '40s', probe: '2s', resolveWithin: '3s' },
+  // The undo of a verified rollback is offered for 2 s only here (15 min by default).
+  timeouts: { escalateAfter: '20s', decideWithin: '40s', probe: '2s', resolveWithin: '3s', steps: { undo_rollback: { escalateAfter: '1s', decideWithin: '2s' } } },
 };
 
 interface Run {
@@ -39,7 +41,7 @@ interface Run {
 }
 
 /** A sandbox whose production is a bad build (every /app route 500), the good one before it. */
-async function withBadBuild<T>(opts: { adapter?: 'vercel' | 'vercel-edge-config'; setup?: (s: RunningSandbox) => void }, body: (run: Run) => Promise<T>): Promise<T> {
+async function withBadBuild<T>(opts: { adapter?: 'vercel' | 'vercel-edge-config'; setup?: (s: RunningSandbox) => void; input?: IncidentInput }, body: (run: Run) => Promise<T>): Promise<T> {
   const sandbox = await startSandbox({ users: 5, seed: 'rollback-test' });
   try {
     const vercel = sandbox.admin.vercel;
@@ -53,7 +55,7 @@ async function withBadBuild<T>(opts: { adapter?: 'vercel' | 'vercel-edge-config'
     const taskQueue = uniqueTaskQueue();
     const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
     return await worker.runUntil(async () => {
-      const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rollback'), args: [input] });
+      const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rollback'), args: [opts.input ?? input] });
       const result = await body({ sandbox, handle, good, bad });
       expect(findSecrets(await handle.fetchHistory(), [sandbox.vercel.token, sandbox.secretKey])).toEqual([]);
       return result;
@@ -203,6 +205,34 @@ describe('middleware_failure rolls back to the last good deployment', () => {
       expect(v.lastAliasRequest).toMatchObject({ type: 'promote', fromDeploymentId: bad, toDeploymentId: rebuilt, jobStatus: 'succeeded' });
       expect(v.autoAssignCustomDomains).toBe(true);
       expect(sandbox.admin.vercel.deployment(rebuilt)?.redeployOf).toBe(good);
+    });
+  });
+
+  it('the verified rollback undone on request (the offered step): the live deployment promoted back, and the fix checked again', async () => {
+    const offered = { ...input, timeouts: { ...input.timeouts, steps: { undo_rollback: { decideWithin: '60s' } } } };
+    await withBadBuild({ input: offered }, async ({ sandbox, handle, good, bad }) => {
+      await approveRollback(handle);
+      const waiting = await waitForState(handle, getIncidentState, (s) => outcome(s, 'verify_fix') === 'succeeded' && /undo_rollback/.test(s.waitingFor ?? ''), 30_000);
+      expect(waiting.waitingFor).toContain(`promote ${bad} back (undo the rollback to ${good})`);
+      // One person asks, the same person cannot approve it, another does.
+      await handle.executeUpdate(requestStep, { args: [{ step: 'undo_rollback', requester: 'alice', reason: 'the rollback brought back the old signup bug' }] });
+      const asked = await waitForState(handle, getIncidentState, pendingStep('undo_rollback'), 20_000);
+      expect(asked.pendingApprovals.find((p) => p.step === 'undo_rollback')?.title).toContain(`promote ${bad} back in place of ${good}`);
+      expect(await refusal(handle.executeUpdate(approveStep, { args: [{ step: 'undo_rollback', approver: 'alice' }] }))).toMatch(/alice/);
+      await handle.executeUpdate(approveStep, { args: [{ step: 'undo_rollback', approver: 'bob' }] });
+
+      const done = await handle.result();
+      expect(outcome(done, 'undo_rollback')).toBe('succeeded');
+      expect(outcome(done, 'rollback')).toBe('compensated');
+      // The bad build is live again: the fix no longer holds, and the incident does not claim it does.
+      expect(outcome(done, 'verify_fix')).toBe('failed');
+      expect(done.status).not.toBe('resolved');
+      const v = sandbox.admin.vercel.overview();
+      expect(v.productionDeploymentId).toBe(bad);
+      expect(v.lastAliasRequest).toMatchObject({ type: 'promote', fromDeploymentId: good, toDeploymentId: bad, jobStatus: 'succeeded' });
+      expect(v.autoAssignCustomDomains).toBe(true);
+      expect(await status(sandbox)).toBe(500);
+      expect(done.timeline.find((e) => e.step === 'close')?.description).not.toMatch(/auto-promote is off/);
     });
   });
 

@@ -163,7 +163,8 @@ const middlewareFailure: DrillScenario = {
     run.say(`injected: bad build ${bad.id} serves production (every /app route 500); the good one was ${good}`);
     const broken = await run.sandbox.page();
     const since = new Date().toISOString();
-    await run.start(drillInput('middleware_failure'));
+    // The undo of the verified rollback is offered for 10 s (nobody asks for it in this drill).
+    await run.start(drillInput('middleware_failure', { timeouts: { ...DRILL_TIMEOUTS, steps: { undo_rollback: { escalateAfter: '5s', decideWithin: '10s' } } } }));
     const asked = await run.waitForApproval('rollback');
     await run.approve('rollback', 'bob@example.com');
     return async (final) => {
@@ -184,7 +185,7 @@ const middlewareFailure: DrillScenario = {
       const app = await run.sandbox.page();
       const profile = await run.sandbox.page('/app/profile');
       run.check('the app answers again (sandbox)', broken.status === 500 && app.status === 200 && profile.status === 200, `/app/dashboard answered ${broken.status} on the bad build, ${app.status} now; /app/profile ${profile.status}`);
-      workflowSays(run, final, { diagnostics: 'succeeded', rollback: 'succeeded', verify_fix: 'succeeded' });
+      workflowSays(run, final, { diagnostics: 'succeeded', rollback: 'succeeded', verify_fix: 'succeeded', undo_rollback: 'not_requested' });
     };
   },
   async cleanup(sandbox) {

@@ -51,6 +51,21 @@ export interface IncidentRun {
   readonly rollback: RollbackStep;
 }
 
+/**
+ * A verified rollback can still be the wrong call (it brought back something the bad build had
+ * fixed): its undo, a promote of the deployment that was live, is offered for a while as an
+ * optional step, asked for by one person and approved by another, like any other.
+ */
+async function offerUndo(run: IncidentRun): Promise<void> {
+  const r = run.rollback.undoable;
+  if (!r) return;
+  const what = `promote ${r.fromDeploymentId} back (undo the rollback to ${r.toDeploymentId}), should the rollback itself have broken something`;
+  const request = await run.optionalRequest('undo_rollback', what);
+  if (!request) return;
+  const decision = await run.approval('undo_rollback', `undo the rollback: promote ${r.fromDeploymentId} back in place of ${r.toDeploymentId}; the failure it fixed may come back${request.reason ? ` (asked: ${request.reason})` : ''}`);
+  if (decision === 'approved') await run.rollback.undo('undo_rollback');
+}
+
 export interface Playbook {
   /** While the incident is `mitigating`. Returns the decision that monitoring depends on, if any. */
   mitigate(run: IncidentRun): Promise<GateOutcome | undefined>;
@@ -109,8 +124,8 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
     },
     async monitor(run, action) {
       if (action !== 'approved') run.notNeeded('verify_fix', `no fix was confirmed or rolled back (${action})`);
-      else if (run.rollback.attempted) await run.rollback.verify('verify_fix');
-      else await run.verification.verifyFix('verify_fix');
+      else if (!run.rollback.attempted) await run.verification.verifyFix('verify_fix');
+      else if (await run.rollback.verify('verify_fix')) await offerUndo(run);
     },
   },
 

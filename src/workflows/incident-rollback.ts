@@ -17,7 +17,7 @@ import { errorMessage } from './incident-state';
 import type { IncidentContext } from './incident-steps';
 import type { Verification } from './incident-verification';
 import { redeployAndWait, type RedeployResult } from './deploy-wait';
-import { promoteCommand } from './rollback-record';
+import { promoteCommand, rollbackRecord, type RollbackRecord } from './rollback-record';
 import { chooseRollbackCandidate, describeDeployment, RUNBOOK_MARKERS, writesFromMarkers, type CandidateDeployment, type HealthyObservation } from './rollback-candidate';
 
 const acts = proxyActivities<DeployActivities & Pick<BypassActivities, 'bypassSettings'>>({
@@ -52,6 +52,10 @@ export interface RollbackStep {
   readonly attempted: boolean;
   /** The probes and the failing diagnostics checks again; true when both pass. A failed verification promotes back. */
   verify(step: string): Promise<boolean>;
+  /** The rollback in place (it succeeded and was not undone), whose undo can be offered. */
+  readonly undoable: RollbackRecord | undefined;
+  /** The offered undo, approved: promote the deployment that was live back, then check the fix again. True when that promote took. */
+  undo(step: string): Promise<boolean>;
 }
 
 function refusalReason(err: unknown): string | undefined {
@@ -295,6 +299,35 @@ export class Rollback implements RollbackStep {
 
   get attempted(): boolean {
     return this.tracker.state.steps.some((s) => s.step === 'rollback' && (s.outcome === 'succeeded' || s.outcome === 'failed'));
+  }
+
+  get undoable(): RollbackRecord | undefined {
+    return rollbackRecord(this.tracker.state);
+  }
+
+  async undo(step: string): Promise<boolean> {
+    const r = this.undoable;
+    if (!r) {
+      this.tracker.stepDone(step, 'skipped', 'runbook', 'no rollback in place to undo');
+      return false;
+    }
+    const from = r.toDeploymentId;
+    const back = r.fromDeploymentId;
+    this.tracker.waitFor(`undo_rollback: promote ${back} back in place of ${from}`);
+    try {
+      await this.promoteBack(back);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const note = `the promote of ${back} back did not take: ${errorMessage(err)}; production stays on ${from}`;
+      this.tracker.stepDone(step, 'failed', 'runbook', note, { fromDeploymentId: from, toDeploymentId: back });
+      this.tracker.attention(`${step} failed: ${note}`);
+      return false;
+    }
+    this.tracker.stepDone(step, 'succeeded', 'runbook', `promoted ${back} back in place of ${from}: the rollback is undone, auto-assignment is on`, { fromDeploymentId: from, toDeploymentId: back });
+    this.tracker.stepDone('rollback', 'compensated', 'runbook', `undone by ${step}: production is on ${back} again`);
+    // The deployment that failed is live again: the fix is checked again, and the incident resolves only if it holds.
+    await this.verification.verifyFix('verify_fix');
+    return true;
   }
 
   async verify(step: string): Promise<boolean> {

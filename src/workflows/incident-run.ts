@@ -24,6 +24,9 @@ import { incidentContext, type IncidentContext } from './incident-steps';
 import type { GateOutcome, StepRequest } from './incident-types';
 import { Verification } from './incident-verification';
 
+/** The longest a verified rollback's undo is offered by default (`timeouts.steps.undo_rollback.decideWithin` sets it). */
+const UNDO_ROLLBACK_WINDOW_MS = 15 * 60_000;
+
 export class Incident {
   readonly tracker: IncidentTracker;
   readonly optionalSteps: OptionalSteps;
@@ -108,6 +111,10 @@ export class Incident {
           return rollback.attempted;
         },
         verify: (s) => step('rollback.verify', () => rollback.verify(s)),
+        get undoable() {
+          return rollback.undoable;
+        },
+        undo: (s) => step('rollback.undo', () => rollback.undo(s)),
       },
     };
   }
@@ -217,6 +224,17 @@ export class Incident {
     return this.journal.once('approval', () => waitForApproval(this.tracker, { step, title, requestedBy, ...this.ctx.gateTimeouts(step), guard: this.guard }));
   }
 
+  /**
+   * How long an optional step may be asked for: the step's `decideWithin`. The undo of a verified
+   * rollback holds a fixed incident open, so without its own setting it is offered for 15 minutes
+   * at most, not the gates' hour.
+   */
+  private optionalWindow(step: GatedStep): number {
+    const own = this.ctx.input.timeouts.steps[step]?.decideWithin;
+    if (step === 'undo_rollback') return own ?? Math.min(UNDO_ROLLBACK_WINDOW_MS, this.ctx.input.timeouts.decideWithin);
+    return this.ctx.gateTimeouts(step).decideWithin;
+  }
+
   optionalRequest(step: GatedStep, what: string): Promise<StepRequest | undefined> {
     return this.journal.once('optionalRequest', async () => {
       const fromInput = this.ctx.input.targetedRevocation;
@@ -224,7 +242,7 @@ export class Incident {
         const req: StepRequest = { step, requester: this.tracker.state.reporter, userIds: fromInput.userIds, reason: 'in the incident input' };
         this.optionalSteps.fromInput(req, `requested in the incident input (${fromInput.userIds.length} user(s))`);
       }
-      return this.optionalSteps.awaitRequest(step, what, this.ctx.gateTimeouts(step).decideWithin);
+      return this.optionalSteps.awaitRequest(step, what, this.optionalWindow(step));
     });
   }
 }

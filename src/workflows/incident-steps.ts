@@ -60,10 +60,10 @@ export class Compensations {
   }
 
   /** Undo `step` now, because a later step failed (the rollback that did not fix it); like a cancellation's undo. */
-  async undoNow(step: string): Promise<void> {
+  async undoNow(step: string, why = `${step} did not fix it`): Promise<void> {
     // Each stays on the list until it ran: a cancel meanwhile leaves it to the cancellation's undo.
     for (const u of this.undo.filter((x) => x.step === step).reverse()) {
-      await this.run(u, `${step} did not fix it`);
+      await this.run(u, why);
       this.undo.splice(this.undo.indexOf(u), 1);
     }
   }
