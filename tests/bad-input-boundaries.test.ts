@@ -9,8 +9,7 @@
  * bad-input.test.ts.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 import { DeployUnavailable, vercelEnvAdapter } from '../src/activities/deploy';
 import { createDeployActivities } from '../src/activities/deploy/activities';
@@ -22,6 +21,7 @@ import { createAlertIntakeServer, type OpenOrJoinRequest } from '../src/intake/s
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { runCli } from './helpers/cli';
 import { huge, MB_STRING } from './helpers/bad-input';
+import { vercelAnswering, type Listed, type ListChange } from './helpers/vercel-proxy';
 
 // -- CLI ------------------------------------------------------------------------------------------
 
@@ -354,9 +354,8 @@ describe('the alert intake answers 4xx naming the field, opens nothing, and stil
 
 // -- the deploy platform's answers ----------------------------------------------------------------
 
-type Listed = Record<string, unknown>;
 /** What, how the emulated Vercel's `GET /v6/deployments` answer is changed (a string is sent as the body), what the error names. */
-type PlatformRow = [what: string, change: (deployments: Listed[]) => unknown, message: RegExp];
+type PlatformRow = [what: string, change: ListChange, message: RegExp];
 const without = (d: Listed, ...keys: string[]): Listed => Object.fromEntries(Object.entries(d).filter(([k]) => !keys.includes(k)));
 // Each bad deployment comes after a good one where it can: the list is refused whole, never used in part.
 const PLATFORM_ROWS: PlatformRow[] = [
@@ -374,32 +373,11 @@ const PLATFORM_ROWS: PlatformRow[] = [
   ['a body that is not JSON', () => '<html>Deployment list</html>', /^vercel: GET \/v6\/deployments answered 200 with a body that is not JSON$/],
 ];
 
-/** The emulated Vercel behind a proxy that hands every request on and changes the deployment list's answer by `change`. */
-async function vercelAnswering(change: { current: PlatformRow[1] }): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const headers = Object.fromEntries(Object.entries(req.headers).filter((e): e is [string, string] => typeof e[1] === 'string' && !['host', 'content-length', 'connection'].includes(e[0])));
-      void fetch(`${sandbox.url}${req.url ?? '/'}`, { method: req.method ?? 'GET', headers, ...(chunks.length ? { body: Buffer.concat(chunks) } : {}) }).then(async (answer) => {
-        let body = await answer.text();
-        if (answer.ok && req.url?.startsWith('/v6/deployments')) {
-          const changed = change.current((JSON.parse(body) as { deployments: Listed[] }).deployments);
-          body = typeof changed === 'string' ? changed : JSON.stringify(changed);
-        }
-        res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' }).end(body);
-      });
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
 describe('a malformed deployment list from the deploy platform is a typed failure naming the field, and nothing of it is used', () => {
-  const change: { current: PlatformRow[1] } = { current: (deployments) => ({ deployments }) };
+  const change: { current: ListChange } = { current: (deployments) => ({ deployments }) };
   let proxy: Awaited<ReturnType<typeof vercelAnswering>>;
   beforeAll(async () => {
-    proxy = await vercelAnswering(change);
+    proxy = await vercelAnswering(sandbox.url, change);
   });
   afterAll(async () => proxy?.close());
   const adapter = () => vercelEnvAdapter({ token: sandbox.vercel.token, project: sandbox.vercel.projectId, apiUrl: proxy.url });
