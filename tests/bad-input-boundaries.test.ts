@@ -3,11 +3,16 @@
  * malformed argument with one `error:` line naming it (exit 2, no stack trace, nothing sent to
  * Temporal: the address is unreachable); the sandbox's admin API answers 400 naming the field and
  * changes nothing; the codec server answers 4xx with a message naming what is wrong and still
- * serves a good request; the alert intake answers 4xx naming the field and opens nothing. Workflow
- * starts and updates are in bad-input.test.ts.
+ * serves a good request; the alert intake answers 4xx naming the field and opens nothing; a
+ * malformed answer of the deploy platform (the Vercel deployment list a rollback chooses from) is
+ * a typed failure naming the field, and nothing of it is used. Workflow starts and updates are in
+ * bad-input.test.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
+import { ApplicationFailure } from '@temporalio/common';
+import { DeployUnavailable, vercelEnvAdapter } from '../src/activities/deploy';
+import { createDeployActivities } from '../src/activities/deploy/activities';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncryptionCodec, ENCODING, keyRing, METADATA_ENCODING_KEY, METADATA_KEY_ID_KEY } from '../src/codec';
 import { startCodecServer, type RunningCodecServer } from '../src/codec/server';
@@ -16,6 +21,7 @@ import { createAlertIntakeServer, type OpenOrJoinRequest } from '../src/intake/s
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { runCli } from './helpers/cli';
 import { huge, MB_STRING } from './helpers/bad-input';
+import { vercelAnswering, type Listed, type ListChange } from './helpers/vercel-proxy';
 
 // -- CLI ------------------------------------------------------------------------------------------
 
@@ -343,5 +349,73 @@ describe('the alert intake answers 4xx naming the field, opens nothing, and stil
     const res = await postAlert('/alerts/alertmanager', amPayload());
     expect(res.status).toBe(202);
     expect(opened.map((o) => o.category)).toEqual(['clerk_outage']);
+  });
+});
+
+// -- the deploy platform's answers ----------------------------------------------------------------
+
+/** What, how the emulated Vercel's `GET /v6/deployments` answer is changed (a string is sent as the body), what the error names. */
+type PlatformRow = [what: string, change: ListChange, message: RegExp];
+const without = (d: Listed, ...keys: string[]): Listed => Object.fromEntries(Object.entries(d).filter(([k]) => !keys.includes(k)));
+// Each bad deployment comes after a good one where it can: the list is refused whole, never used in part.
+const PLATFORM_ROWS: PlatformRow[] = [
+  ['a deployment without its id', ([d]) => ({ deployments: [d, without(d!, 'uid')] }), /\(deployments\.1\.uid: Invalid input: expected string, received undefined\)$/],
+  ['an id that is not a string', ([d]) => ({ deployments: [{ ...d, uid: { $ne: null } }] }), /\(deployments\.0\.uid: Invalid input: expected string, received object\)$/],
+  ['createdAt not a number', ([d]) => ({ deployments: [d, { ...d, createdAt: '$(date)' }] }), /\(deployments\.1\.createdAt: Invalid input: expected number, received string\)$/],
+  ['no creation time at all (it would pass for a 1970 build)', ([d]) => ({ deployments: [d, without(d!, 'created', 'createdAt')] }), /\(deployments\.1\.createdAt: has neither createdAt nor created\)$/],
+  ['meta not an object', ([d]) => ({ deployments: [d, { ...d, meta: 'githubCommitMessage=fix\n2026-12-03T03:00:00Z bob: approved' }] }), /\(deployments\.1\.meta: Invalid input: expected record, received string\)$/],
+  ['meta a list', ([d]) => ({ deployments: [{ ...d, meta: ['fix'] }] }), /\(deployments\.0\.meta: Invalid input: expected record, received array\)$/],
+  ['a state Vercel has no name for', ([d]) => ({ deployments: [{ ...d, readyState: 'READY; rm -rf /' }] }), /\(deployments\.0\.readyState: Invalid option: expected one of "QUEUED"/],
+  ['isRollbackCandidate not a boolean', ([d]) => ({ deployments: [{ ...d, isRollbackCandidate: 'yes' }] }), /\(deployments\.0\.isRollbackCandidate: Invalid input: expected boolean, received string\)$/],
+  ['deployments not a list', ([d]) => ({ deployments: { 0: d } }), /\(deployments: Invalid input: expected array, received object\)$/],
+  ['no deployments field', () => ({ error: null }), /\(deployments: Invalid input: expected array, received undefined\)$/],
+  ['an empty body', () => '', /\(body: Invalid input: expected object, received undefined\)$/],
+  ['a body that is not JSON', () => '<html>Deployment list</html>', /^vercel: GET \/v6\/deployments answered 200 with a body that is not JSON$/],
+];
+
+describe('a malformed deployment list from the deploy platform is a typed failure naming the field, and nothing of it is used', () => {
+  const change: { current: ListChange } = { current: (deployments) => ({ deployments }) };
+  let proxy: Awaited<ReturnType<typeof vercelAnswering>>;
+  beforeAll(async () => {
+    proxy = await vercelAnswering(sandbox.url, change);
+  });
+  afterAll(async () => proxy?.close());
+  const adapter = () => vercelEnvAdapter({ token: sandbox.vercel.token, project: sandbox.vercel.projectId, apiUrl: proxy.url });
+
+  // One at a time: the rows share the proxy's `change`.
+  it.each(PLATFORM_ROWS)('%s', async (_what, row, message) => {
+    change.current = row;
+    try {
+      const list = adapter().rollbacks!.listProductionDeployments!;
+      const err = await list({ limit: 20 }).then(
+        (got) => ({ got }),
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(DeployUnavailable);
+      const e = err as DeployUnavailable;
+      expect(e.message).toMatch(/^vercel: GET \/v6\/deployments answered /);
+      expect(e.message).toMatch(message);
+      // The platform's text is not echoed: the message is ours, one line.
+      expect(e.message).not.toMatch(/\$\(|rm -rf|approved|<html/);
+      expect(e.message).not.toContain('\n');
+      // At the activity boundary: an ApplicationFailure of the same type and message, for the workflow to say.
+      const failure = await createDeployActivities(adapter)
+        .deployListProductionDeployments({ limit: 20 })
+        .then(
+          () => undefined,
+          (f: unknown) => f,
+        );
+      expect(failure).toBeInstanceOf(ApplicationFailure);
+      expect(failure).toMatchObject({ type: 'DeployUnavailable', message: e.message });
+    } finally {
+      change.current = (deployments) => ({ deployments });
+    }
+  });
+
+  it('afterwards: the same list unchanged is read, with the commit from meta', async () => {
+    const got = await adapter().rollbacks!.listProductionDeployments!({ limit: 20 });
+    expect(got.length).toBeGreaterThan(0);
+    expect(got[0]).toMatchObject({ id: expect.stringMatching(/^dpl_/), state: 'READY', createdAt: expect.any(Number), commit: { ref: 'main' } });
+    expect(got[0]!.createdAt).toBeGreaterThan(Date.parse('2026-01-01'));
   });
 });

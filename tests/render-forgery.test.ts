@@ -6,13 +6,14 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
+import { sandboxDeployAdapter } from '../src/activities/deploy';
 import { renderReviewMarkdown } from '../src/review/render';
 import type { Review } from '../src/review/build';
-import { getIncidentState } from '../src/workflows/incident';
+import { approveStep, getIncidentState, incidentWorkflow } from '../src/workflows/incident';
 import type { IncidentState } from '../src/workflows/incident-types';
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
 import { runCli, type CliRun } from './helpers/cli';
-import { FORGED_RUNBOOK_LINE, FORGED_TIMELINE, INVISIBLE, LIVE_MARKDOWN_INLINE, LIVE_SLACK, markdownBlocks } from './helpers/hostile-text';
+import { FORGED_EVENT_LINE, FORGED_RUNBOOK_LINE, FORGED_TIMELINE, HOSTILE_COMMIT_TEXTS, INVISIBLE, LIVE_MARKDOWN_INLINE, LIVE_SLACK, markdownBlocks } from './helpers/hostile-text';
 import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 
@@ -153,3 +154,138 @@ describe('hostile text through the CLI, the review and the chat, on the test ser
     });
   }, 180_000);
 });
+
+/** Every row of the commit-text table, joined by `join`: one candidate carries all of them. */
+const allCommitTexts = (join: string) => HOSTILE_COMMIT_TEXTS.map((h) => h.text).join(join);
+
+/**
+ * Deployment meta as the real platform may report it (anyone who can push writes a commit's message
+ * and branch; the API takes any meta). The sandbox's admin door refuses a non-hex sha and values over
+ * 1000 characters, so the test writes the emulated Vercel's record itself; the adapter still reads
+ * it over HTTP from `GET /v6/deployments`.
+ */
+const HOSTILE_META = {
+  // The first line is what the approval quotes: the attacks that keep to one line go first.
+  candidate: {
+    githubCommitMessage: `\u001b[2J\u001b]8;;http://evil.example\u0007fix"), approved by bob and carol\r${FORGED_EVENT_LINE}\u2028**x** | y |\n${allCommitTexts('\n')}`,
+    githubCommitRef: `main\n${FORGED_EVENT_LINE}\n${allCommitTexts(' ')}`,
+    githubCommitSha: `$(id)\u202e\n${FORGED_EVENT_LINE}`,
+  },
+  current: {
+    githubCommitMessage: `[link](http://evil.example) \`code\` <script>alert(1)</script> \u202erevo\u202c z\u200bw\n${FORGED_EVENT_LINE}`,
+    githubCommitRef: `x\u2029${FORGED_EVENT_LINE}\r\n${'R'.repeat(100_000)}`,
+    githubCommitSha: 'not-hex-at-all',
+  },
+};
+
+describe('hostile commit text on a rollback candidate, on the test server', () => {
+  it('the approval request, show, the review and the chat quote the deployments inert and bounded', async () => {
+    const vsandbox = await startSandbox({ users: 5, seed: 'render-forgery-rollback' });
+    const taskQueue = uniqueTaskQueue('render-forgery-rollback');
+    const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue, INCIDENT_OPERATOR: 'tester' };
+    delete env.TEMPORAL_NAMESPACE;
+    const incident = (args: string[]): Promise<CliRun> => runCli('src/cli/incident.ts', args, env);
+    try {
+      // As tests/rollback.test.ts: the good build serves, a bad one takes production; then both carry hostile meta.
+      const v = vsandbox.admin.vercel;
+      v.buildMs = 200;
+      v.aliasDelayMs = 300;
+      const good = v.productionId;
+      const bad = v.createDeployment({ bad: true }).id;
+      await eventually(async () => v.servingBad());
+      const record = (id: string) => v.deployments.find((d) => d.id === id)!;
+      record(good).meta = { ...HOSTILE_META.candidate };
+      record(bad).meta = { ...HOSTILE_META.current };
+
+      const deps = { ...sandboxDeps(vsandbox, chat.url), deploy: sandboxDeployAdapter(vsandbox.vercel, 'vercel') };
+      const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
+      const workflowId = uniqueWorkflowId('forgery-rollback');
+      await worker.runUntil(async () => {
+        const handle = await temporal.client.workflow.start(incidentWorkflow, {
+          taskQueue,
+          workflowId,
+          args: [{ category: 'middleware_failure', reporter: 'alice', approvers: ['alice', 'bob'], summary: '/dashboard answers 500', timeouts: { escalateAfter: '20s', decideWithin: '40s', probe: '2s', resolveWithin: '3s' } }],
+        });
+        try {
+          const asked = await waitForState(handle, getIncidentState, pendingStep('rollback'), 30_000);
+          // The approval request in the state: one line of visible text, bounded, the hostile text quoted.
+          const title = asked.pendingApprovals.find((p) => p.step === 'rollback')?.title ?? '';
+          expect(title).toContain(`from ${bad} (`);
+          expect(title).toContain(`to ${good} (`);
+          expect(title).toContain('(not a hex sha)');
+          expect(title).toContain('\\u001b[2J'); // the attack reached the request, as visible text
+          expect(title).not.toMatch(INVISIBLE);
+          expect(title.length).toBeLessThan(2000);
+          expect(title).not.toContain('RRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRRR');
+          expect(title).toContain('\\"), approved by'); // the fake approval is inside the message's quotes, which it cannot close
+          expect(title).not.toMatch(/(?<!\\)"\), approved by/);
+          await handle.executeUpdate(approveStep, { args: [{ step: 'rollback', approver: 'bob' }] });
+          const done = (await handle.result()) as IncidentState;
+          expect(done.status).toBe('resolved');
+          expect(v.overview().productionDeploymentId).toBe(good);
+          // Only bob approved, whatever the commit text says.
+          const approvals = done.timeline.filter((e) => e.step === 'rollback' && /approved by/.test(e.description) && !e.description.startsWith('approval requested'));
+          expect(approvals.map((e) => e.description.match(/: approved by (.*)$/)?.[1])).toEqual(['bob']);
+          for (const e of done.timeline) {
+            expect(e.description).not.toMatch(INVISIBLE);
+            expect(e.description.length).toBeLessThan(4000);
+          }
+
+          // show: one line per timeline event, nothing starts like one but those, nothing invisible, bounded.
+          const shown = await incident(['show', workflowId]);
+          expect(shown.code, shown.stderr).toBe(0);
+          const lines = shown.stdout.replace(/\n$/, '').split('\n');
+          expect(lines.filter((l) => /^ {4}\d{4}-\d{2}-\d{2}T/.test(l))).toHaveLength(done.timeline.length);
+          expect(lines.filter((l) => /^\s*\d{4}-\d{2}-\d{2}T/.test(l) && !/^ {4}\d{4}-\d{2}-\d{2}T\S+ \S/.test(l))).toEqual([]);
+          expect(lines.filter((l) => l.trimStart().startsWith(FORGED_EVENT_LINE))).toEqual([]);
+          expect(lines.slice(1).filter((l) => !l.startsWith('  '))).toEqual([]);
+          for (const l of lines) {
+            expect(l).not.toMatch(INVISIBLE);
+            expect(l.length).toBeLessThan(4000);
+          }
+
+          // review: the structure of the same review with benign text; nothing live; bounded.
+          const [md, json] = await Promise.all([incident(['review', workflowId]), incident(['review', workflowId, '--json'])]);
+          expect(md.code, md.stderr).toBe(0);
+          const review = JSON.parse(json.stdout) as Review;
+          const keep = new Set(['state', 'not run', 'none']);
+          const got = markdownBlocks(md.stdout);
+          const want = markdownBlocks(renderReviewMarkdown(mapStrings(review, (s) => (keep.has(s) ? s : 'x'))));
+          expect(got.headings).toHaveLength(want.headings.length);
+          expect(got.headings.slice(1)).toEqual(want.headings.slice(1));
+          const pipes = (row: string) => row.match(/(?<!\\)\|/g)?.length;
+          expect(got.tableRows.map(pipes)).toEqual(want.tableRows.map(pipes));
+          expect(got.blockStarts).toHaveLength(want.blockStarts.length);
+          expect(md.stdout).toContain('approval requested: roll production back');
+          expect(md.stdout).not.toMatch(LIVE_MARKDOWN_INLINE);
+          expect(md.stdout).not.toContain('<script');
+          expect(md.stdout).not.toMatch(/(?<!\\)\*\*x(?<!\\)\*\*/);
+          expect(md.stdout).not.toMatch(/(?<!\\)`code(?<!\\)`/);
+          expect(md.stdout.split('\n').filter((l) => l.trimStart().startsWith(FORGED_EVENT_LINE))).toEqual([]);
+          expect(md.stdout).not.toMatch(INVISIBLE_NOT_NEWLINE);
+          expect(md.stdout.length).toBeLessThan(50_000);
+
+          // chat: the approval request reached it, inert, one line, bounded.
+          const mine = chat.messages.filter((m) => m.text.includes(workflowId));
+          expect(mine.some((m) => m.text.includes('roll production back'))).toBe(true);
+          for (const m of mine) {
+            for (const text of [m.text, ...(m.blocks ?? []).map((block) => (block as { text: { text: string } }).text.text)]) {
+              expect(text).not.toMatch(LIVE_SLACK);
+              expect(text).not.toMatch(INVISIBLE_NOT_NEWLINE);
+              expect(text.split('\n').filter((l) => l.trimStart().startsWith(FORGED_EVENT_LINE))).toEqual([]);
+              expect(text.length).toBeLessThan(6000);
+            }
+          }
+        } finally {
+          await handle.cancel().catch(() => undefined);
+          await handle.result().catch(() => undefined);
+        }
+      });
+    } finally {
+      await vsandbox.close();
+    }
+  }, 180_000);
+});
+
+/** Invisible characters other than the newline that separates a text's lines. */
+const INVISIBLE_NOT_NEWLINE = /(?!\n)[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;

@@ -7,6 +7,7 @@ import {
   type CandidateDeployment,
   type CandidateInput,
 } from '../src/workflows/rollback-candidate';
+import { FORGED_EVENT_LINE, HOSTILE_COMMIT_TEXTS, INVISIBLE } from './helpers/hostile-text';
 
 const T = Date.parse('2026-12-02T14:00:00.000Z');
 const H = 3_600_000;
@@ -164,6 +165,29 @@ describe('describeDeployment and writesFromMarkers', () => {
     const d = dep('dpl_c', 2, { commit: { sha: 'abcdef1234567890abcdef1234567890abcdef12', ref: 'main', message: 'Fix the header\n\nlong body' } });
     expect(describeDeployment(d, T)).toBe('dpl_c (example-app-c.vercel.app, 2 h old, abcdef1 on main: "Fix the header")');
     expect(describeDeployment(dep('dpl_x', 0.5, { commit: { sha: null, ref: null, message: null }, url: null }), T)).toBe('dpl_x (no url, 30 min old)');
+  });
+
+  it('a branch or url of the usual shape reads as is; any other is quoted', () => {
+    const d = dep('dpl_c', 2, { commit: { sha: 'abcdef1', ref: 'feature/x-1', message: 'say "hi"' } });
+    expect(describeDeployment(d, T)).toBe('dpl_c (example-app-c.vercel.app, 2 h old, abcdef1 on feature/x-1: "say \\"hi\\"")');
+    expect(describeDeployment(dep('dpl_c', 2, { url: 'a b', commit: { sha: 'zz', ref: 'my branch', message: null } }), T)).toBe('dpl_c ("a b", 2 h old, "zz" (not a hex sha) on "my branch")');
+  });
+
+  /** A quoted field: a JSON string, which hostile text cannot close. */
+  const Q = '"(?:[^"\\\\]|\\\\.)*"';
+  const SHAPE = new RegExp(`^dpl_h \\((?:[\\w.:/-]+|${Q}), 2 h old, (?:[0-9a-f]{7}|${Q} \\(not a hex sha\\)) on (?:[\\w./-]+|${Q}): ${Q}\\)$`);
+  const fields = ['message', 'ref', 'sha', 'url'] as const;
+  it.each(HOSTILE_COMMIT_TEXTS.flatMap((h) => fields.map((field) => ({ ...h, field }))))('hostile commit text in the $field ($name): one line of visible text, bounded, inside its quotes', ({ text, field }) => {
+    const commit = { sha: 'abcdef1234567890abcdef1234567890abcdef12', ref: 'main', message: 'Fix the header', ...(field === 'url' ? {} : { [field]: text }) };
+    const shown = describeDeployment(dep('dpl_h', 2, { commit, ...(field === 'url' ? { url: text } : {}) }), T);
+    expect(shown).not.toMatch(INVISIBLE);
+    expect(shown).toMatch(SHAPE);
+    expect(shown.length).toBeLessThan(600);
+    // The hostile text is in the description, escaped (a forged line, if shown at all, is text inside a quote).
+    if (text.includes(FORGED_EVENT_LINE) && shown.includes(FORGED_EVENT_LINE)) expect(shown).toMatch(/\\{1,2}[rnu]/);
+    const parsed = [...shown.matchAll(new RegExp(Q, 'g'))].map((m) => JSON.parse(m[0]) as string);
+    expect(parsed.length).toBeGreaterThan(0);
+    for (const p of parsed) expect(p).not.toMatch(INVISIBLE);
   });
 
   it("reads the rotation's and the bypass's markers off the project env", () => {

@@ -7,7 +7,7 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../src/activities';
-import { sandboxDeployAdapter } from '../src/activities/deploy';
+import { sandboxDeployAdapter, vercelEnvAdapter } from '../src/activities/deploy';
 import type { IncidentInput } from '../src/domain';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { approveStep, getIncidentState, incidentWorkflow, requestStep, type IncidentState } from '../src/workflows/incident';
@@ -15,6 +15,7 @@ import { findSecrets } from './helpers/history-scan';
 import { refusal } from './helpers/refusal';
 import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
+import { vercelAnswering, type ListChange } from './helpers/vercel-proxy';
 
 let temporal: TemporalTestContext;
 beforeAll(async () => {
@@ -41,8 +42,10 @@ interface Run {
 }
 
 /** A sandbox whose production is a bad build (every /app route 500), the good one before it. */
-async function withBadBuild<T>(opts: { adapter?: 'vercel' | 'vercel-edge-config'; setup?: (s: RunningSandbox) => void; input?: IncidentInput }, body: (run: Run) => Promise<T>): Promise<T> {
+/** `listChange`: the Vercel adapter reads the deployment list through a proxy that changes it (a platform answering malformed). */
+async function withBadBuild<T>(opts: { adapter?: 'vercel' | 'vercel-edge-config'; setup?: (s: RunningSandbox) => void; listChange?: ListChange; input?: IncidentInput }, body: (run: Run) => Promise<T>): Promise<T> {
   const sandbox = await startSandbox({ users: 5, seed: 'rollback-test' });
+  const proxy = opts.listChange ? await vercelAnswering(sandbox.url, { current: opts.listChange }) : undefined;
   try {
     const vercel = sandbox.admin.vercel;
     vercel.buildMs = 200;
@@ -51,7 +54,8 @@ async function withBadBuild<T>(opts: { adapter?: 'vercel' | 'vercel-edge-config'
     const bad = vercel.createDeployment({ bad: true, meta: { githubCommitMessage: 'Refactor the middleware matcher' } }).id;
     await eventually(async () => vercel.servingBad());
     opts.setup?.(sandbox);
-    const deps: ActivityDeps = { ...sandboxDeps(sandbox), deploy: sandboxDeployAdapter(sandbox.vercel, opts.adapter ?? 'vercel') };
+    const deploy = proxy ? vercelEnvAdapter({ token: sandbox.vercel.token, project: sandbox.vercel.projectId, apiUrl: proxy.url, timeoutMs: 5000 }) : sandboxDeployAdapter(sandbox.vercel, opts.adapter ?? 'vercel');
+    const deps: ActivityDeps = { ...sandboxDeps(sandbox), deploy };
     const taskQueue = uniqueTaskQueue();
     const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
     return await worker.runUntil(async () => {
@@ -61,6 +65,7 @@ async function withBadBuild<T>(opts: { adapter?: 'vercel' | 'vercel-edge-config'
       return result;
     });
   } finally {
+    await proxy?.close();
     await sandbox.close();
   }
 }
@@ -235,6 +240,22 @@ describe('middleware_failure rolls back to the last good deployment', () => {
       expect(done.timeline.find((e) => e.step === 'close')?.description).not.toMatch(/auto-promote is off/);
     });
   });
+
+  it('a deployment list the platform answers malformed: no rollback is asked or sent, the operator confirms by hand, and the timeline names the field', async () => {
+    // The current deployment listed as it is, every earlier one (the candidate) with a createdAt that is not a number.
+    const listChange: ListChange = ([current, ...rest]) => ({ deployments: [current, ...rest.map((d) => ({ ...d, createdAt: 'yesterday' }))] });
+    await withBadBuild({ listChange }, async ({ sandbox, handle, bad }) => {
+      const asked = await waitForState(handle, getIncidentState, pendingStep('operator_action'), 60_000);
+      expect(asked.pendingApprovals.map((p) => p.step)).not.toContain('rollback');
+      expect(asked.timeline.find((e) => e.step === 'rollback')?.description).toMatch(
+        /no automated rollback: the deployment platform could not be read \(.*GET \/v6\/deployments answered with an unexpected body \(deployments\.[1-9]\d*\.createdAt: Invalid input: expected number, received string\)/,
+      );
+      const v = sandbox.admin.vercel.overview();
+      expect(v.productionDeploymentId).toBe(bad);
+      expect(v.lastAliasRequest).toBeNull();
+      await handle.cancel();
+    });
+  }, 90_000);
 
   it('Edge Config only: no rollback, the operator confirms by hand, and the timeline says why', async () => {
     await withBadBuild({ adapter: 'vercel-edge-config' }, async ({ handle }) => {

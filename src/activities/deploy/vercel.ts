@@ -73,7 +73,9 @@ const deploymentList = z
           isRollbackCandidate: z.boolean().nullish(),
           meta: z.record(z.string(), z.unknown()).nullish(),
         })
-        .loose(),
+        .loose()
+        // Without a creation time a deployment would pass for one built in 1970: before every failure and rotation.
+        .refine((d) => d.createdAt !== undefined || d.created !== undefined, { message: 'has neither createdAt nor created', path: ['createdAt'] }),
     ),
   })
   .loose();
@@ -118,7 +120,10 @@ class VercelApi {
     });
     const parsed = schema.safeParse(answer);
     if (!parsed.success) {
-      throw new DeployUnavailable(`${this.adapter}: ${operation} answered with an unexpected body (${parsed.error.issues[0]?.message ?? 'invalid'})`, {
+      // The field's path (`deployments.3.createdAt`) says which answer of the platform is at fault.
+      const issue = parsed.error.issues[0];
+      const what = issue ? `${issue.path.join('.') || 'body'}: ${issue.message}` : 'invalid';
+      throw new DeployUnavailable(`${this.adapter}: ${operation} answered with an unexpected body (${what})`, {
         adapter: this.adapter,
         operation,
       });
@@ -152,7 +157,7 @@ export function vercelEnvAdapter(opts: VercelOptions): DeployAdapter {
     id: d.uid,
     url: d.url ?? null,
     state: d.readyState ?? d.state ?? 'READY',
-    createdAt: d.createdAt ?? d.created ?? 0,
+    createdAt: d.createdAt ?? d.created ?? 0, // one of them is there (the schema's refine)
     rollbackCandidate: d.isRollbackCandidate ?? false,
     commit: { sha: metaString(d.meta, 'githubCommitSha'), ref: metaString(d.meta, 'githubCommitRef'), message: metaString(d.meta, 'githubCommitMessage') },
   });
