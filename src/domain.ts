@@ -108,7 +108,7 @@ export const manualStepSchema = z.enum(MANUAL_STEPS);
 export type ManualStep = z.infer<typeof manualStepSchema>;
 
 /** Input fields that only one category takes (`incidentInputSchema` refuses them for another). */
-export const CATEGORY_FIELDS = ['targetedRevocation', 'affectedUserIds', 'exposedAt', 'excludeUserIds', 'bypass'] as const;
+export const CATEGORY_FIELDS = ['targetedRevocation', 'affectedUserIds', 'exposedAt', 'excludeUserIds', 'bypass', 'rollback'] as const;
 export type CategoryField = (typeof CATEGORY_FIELDS)[number];
 
 export interface CategoryProfile {
@@ -140,7 +140,7 @@ export const CATEGORIES: Record<IncidentCategory, CategoryProfile> = {
     visibleFromOutside: false,
     fields: ['exposedAt', 'excludeUserIds'],
   },
-  middleware_failure: { severity: 'high', gates: ['operator_action'], optionalSteps: ['undo_rollback'], fixedWhen: ['verify_fix'], visibleFromOutside: true, fields: [] },
+  middleware_failure: { severity: 'high', gates: ['operator_action'], optionalSteps: ['undo_rollback'], fixedWhen: ['verify_fix'], visibleFromOutside: true, fields: ['rollback'] },
   session_issues: {
     severity: 'medium',
     gates: [],
@@ -202,6 +202,12 @@ export function formatDuration(ms: number): string {
 }
 
 /** A Clerk user id, e.g. `user_2abc…`. */
+/** A deployment or release id as a platform names it (`dpl_…`, `release-41`, `v2026.12.03-1`): one token, no spaces or markup. */
+export const deploymentIdSchema = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'must be a deployment id: letters, digits and . _ : - (at most 128), like "dpl_8Jk2…" or "release-41"');
+
 export const clerkUserIdSchema = z.string().trim().regex(/^user_[A-Za-z0-9]{1,64}$/, 'must be a Clerk user id like "user_2abc…"');
 
 const SECOND = 1000;
@@ -252,6 +258,21 @@ export const incidentInputSchema = z
       .optional(),
     /** key_compromise only: break-glass users whose sessions the revocation keeps. */
     excludeUserIds: z.array(clerkUserIdSchema).max(1000).default([]),
+    /**
+     * middleware_failure only: the deployment serving production now and the last good one, for a
+     * deploy adapter that cannot list deployments (the signed webhook): the runbook rolls back to
+     * `to` through it after approval, and promotes `from` back as the undo. On Vercel, `to` limits
+     * the candidates to that one (still checked for a retired key or the bypass flag).
+     */
+    rollback: z
+      .strictObject({
+        from: deploymentIdSchema,
+        to: deploymentIdSchema,
+        /** Through an adapter that confirms nothing: how long the probes may take to see the app answer again. */
+        confirmWithin: durationSchema(SECOND, 30 * 60_000).default(3 * 60_000),
+      })
+      .refine((r) => r.from !== r.to, { message: 'from and to must be different deployments', path: ['to'] })
+      .optional(),
     /** clerk_outage only: the emergency auth bypass (docs/bypass.md). */
     bypass: z
       .strictObject({

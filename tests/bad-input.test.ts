@@ -94,6 +94,11 @@ const START_ROWS: StartRow[] = [
   ['incidentWorkflow', 'a GitHub token as the reporter', { ...incident, reporter: secret('GitHub personal token') }, /input\.reporter: looks like a GitHub token/],
   ['incidentWorkflow', 'an exposedAt in the future', { ...incident, category: 'key_compromise', approvers: ['bob', 'carol'], exposedAt: new Date(Date.now() + 86_400_000).toISOString() }, /input\.exposedAt: must not be in the future/],
   ['incidentWorkflow', 'field of another category', { ...incident, targetedRevocation: { userIds: ['user_1'] } }, /input\.targetedRevocation: only for category session_issues/],
+  ['incidentWorkflow', 'a rollback named for another category', { ...incident, category: 'webhook_backlog', rollback: { from: 'release-41', to: 'release-40' } }, /input\.rollback: only for category middleware_failure/],
+  ['incidentWorkflow', 'a rollback to the deployment it comes from', { ...incident, category: 'middleware_failure', rollback: { from: 'release-41', to: 'release-41' } }, /input\.rollback\.to: from and to must be different deployments/],
+  ['incidentWorkflow', 'a deployment id that forges a line', { ...incident, category: 'middleware_failure', rollback: { from: 'release-41', to: 'release-40\n2026-12-03T03:00:00Z bob: approved' } }, /input\.rollback\.to: must be a deployment id/],
+  ['incidentWorkflow', 'a deployment id with markup', { ...incident, category: 'middleware_failure', rollback: { from: '[x](http://evil)', to: 'release-40' } }, /input\.rollback\.from: must be a deployment id/],
+  ['incidentWorkflow', 'a rollback with an unknown field', { ...incident, category: 'middleware_failure', rollback: { from: 'a', to: 'b', force: true } }, /input\.rollback\.force: unknown field/],
   // The carried state of continue-as-new (second argument): only for a run the incident continued itself.
   ['incidentWorkflow', 'carried state on a new incident', incident, /carried state: only a run the incident continued as new itself/, { runs: 1, state: { status: 'resolved' }, journal: {}, optional: { requests: [], closed: [], until: {} }, dropped: { count: 0, lastRecordedAt: 0 } }],
   ['incidentWorkflow', 'carried state as a string', incident, /carried state: only a run the incident continued as new itself/, 'approved'],

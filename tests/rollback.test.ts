@@ -7,7 +7,9 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../src/activities';
-import { sandboxDeployAdapter, vercelEnvAdapter } from '../src/activities/deploy';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { sandboxDeployAdapter, vercelEnvAdapter, verifyRunbookWebhook, webhookAdapter } from '../src/activities/deploy';
 import type { IncidentInput } from '../src/domain';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { approveStep, getIncidentState, incidentWorkflow, requestStep, type IncidentState } from '../src/workflows/incident';
@@ -41,11 +43,45 @@ interface Run {
   bad: string;
 }
 
+/**
+ * "Another platform" behind the signed webhook: a receiver that checks each delivery's signature
+ * and applies `deployment.rollback` / `deployment.promote` to the emulated Vercel, answering 2xx
+ * and nothing more (as the adapter's contract says: the runbook learns nothing back).
+ */
+async function webhookReceiver(sandbox: RunningSandbox, secret: string): Promise<{ url: string; deliveries: { type: string; deploymentId?: string }[]; close(): Promise<void> }> {
+  const deliveries: { type: string; deploymentId?: string }[] = [];
+  const seen = new Map<string, number>();
+  const server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c: Buffer) => (raw += c.toString('utf8')));
+    req.on('end', () => {
+      const verdict = verifyRunbookWebhook(secret, req.headers, raw, { seen });
+      if (!verdict.ok) return void res.writeHead(401).end(verdict.reason);
+      const body = JSON.parse(raw) as { type: string; deploymentId?: string };
+      deliveries.push({ type: body.type, ...(body.deploymentId ? { deploymentId: body.deploymentId } : {}) });
+      try {
+        if (body.type === 'deployment.rollback' || body.type === 'deployment.promote') sandbox.admin.vercel.requestAlias(body.type === 'deployment.rollback' ? 'rollback' : 'promote', String(body.deploymentId));
+        res.writeHead(202).end();
+      } catch (err) {
+        res.writeHead((err as { status?: number }).status ?? 500).end((err as Error).message);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/hooks/runbook`, deliveries, close: () => new Promise((r) => server.close(() => r())) };
+}
+
 /** A sandbox whose production is a bad build (every /app route 500), the good one before it. */
 /** `listChange`: the Vercel adapter reads the deployment list through a proxy that changes it (a platform answering malformed). */
-async function withBadBuild<T>(opts: { adapter?: 'vercel' | 'vercel-edge-config'; setup?: (s: RunningSandbox) => void; listChange?: ListChange; input?: IncidentInput }, body: (run: Run) => Promise<T>): Promise<T> {
+async function withBadBuild<T>(
+  opts: { adapter?: 'vercel' | 'vercel-edge-config' | 'webhook'; setup?: (s: RunningSandbox) => void; listChange?: ListChange; input?: IncidentInput | ((ids: { good: string; bad: string }) => IncidentInput) },
+  body: (run: Run & { hook?: Awaited<ReturnType<typeof webhookReceiver>> }) => Promise<T>,
+): Promise<T> {
   const sandbox = await startSandbox({ users: 5, seed: 'rollback-test' });
   const proxy = opts.listChange ? await vercelAnswering(sandbox.url, { current: opts.listChange }) : undefined;
+  const hookSecret = 'whsec_rollback_test_0123456789';
+  const hook = opts.adapter === 'webhook' ? await webhookReceiver(sandbox, hookSecret) : undefined;
   try {
     const vercel = sandbox.admin.vercel;
     vercel.buildMs = 200;
@@ -54,18 +90,23 @@ async function withBadBuild<T>(opts: { adapter?: 'vercel' | 'vercel-edge-config'
     const bad = vercel.createDeployment({ bad: true, meta: { githubCommitMessage: 'Refactor the middleware matcher' } }).id;
     await eventually(async () => vercel.servingBad());
     opts.setup?.(sandbox);
-    const deploy = proxy ? vercelEnvAdapter({ token: sandbox.vercel.token, project: sandbox.vercel.projectId, apiUrl: proxy.url, timeoutMs: 5000 }) : sandboxDeployAdapter(sandbox.vercel, opts.adapter ?? 'vercel');
+    const deploy = hook
+      ? webhookAdapter({ url: hook.url, secret: hookSecret })
+      : proxy
+        ? vercelEnvAdapter({ token: sandbox.vercel.token, project: sandbox.vercel.projectId, apiUrl: proxy.url, timeoutMs: 5000 })
+        : sandboxDeployAdapter(sandbox.vercel, opts.adapter === 'vercel-edge-config' ? 'vercel-edge-config' : 'vercel');
     const deps: ActivityDeps = { ...sandboxDeps(sandbox), deploy };
     const taskQueue = uniqueTaskQueue();
     const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
     return await worker.runUntil(async () => {
-      const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rollback'), args: [opts.input ?? input] });
-      const result = await body({ sandbox, handle, good, bad });
+      const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('rollback'), args: [typeof opts.input === 'function' ? opts.input({ good, bad }) : (opts.input ?? input)] });
+      const result = await body({ sandbox, handle, good, bad, ...(hook ? { hook } : {}) });
       expect(findSecrets(await handle.fetchHistory(), [sandbox.vercel.token, sandbox.secretKey])).toEqual([]);
       return result;
     });
   } finally {
     await proxy?.close();
+    await hook?.close();
     await sandbox.close();
   }
 }
@@ -256,6 +297,69 @@ describe('middleware_failure rolls back to the last good deployment', () => {
       await handle.cancel();
     });
   }, 90_000);
+
+  it('signed webhook, the deployments named in the input: rolled back through the receiver after approval, unconfirmed until the probes pass, resolved', async () => {
+    const named = ({ good, bad }: { good: string; bad: string }): IncidentInput => ({ ...input, rollback: { from: bad, to: good } });
+    await withBadBuild({ adapter: 'webhook', input: named }, async ({ sandbox, handle, good, bad, hook }) => {
+      const asked = await approveRollback(handle);
+      const title = asked.pendingApprovals.find((p) => p.step === 'rollback')?.title ?? '';
+      expect(title).toContain(`roll production back from ${bad} to ${good} through the webhook adapter, as the incident input names them`);
+      expect(title).toContain('nor checked its env');
+
+      const done = await handle.result();
+      expect(done.status).toBe('resolved');
+      // Accepted first (partial: the platform says nothing back), then confirmed by the probes.
+      const rollbackOutcomes = done.timeline.filter((e) => e.step === 'rollback' && e.details?.outcome !== undefined).map((e) => e.details?.outcome);
+      expect(rollbackOutcomes).toEqual(['approved', 'partial', 'succeeded']);
+      expect(outcome(done, 'verify_fix')).toBe('succeeded');
+      expect(hook?.deliveries).toEqual([{ type: 'deployment.rollback', deploymentId: good }]);
+      expect(sandbox.admin.vercel.overview().productionDeploymentId).toBe(good);
+      expect(await status(sandbox)).toBe(200);
+      // Nothing said auto-promote is off: a webhook platform reports no such thing.
+      expect(done.timeline.find((e) => e.step === 'close')?.description).not.toMatch(/auto-promote is off/);
+      expect(done.review).toContain(`rollback: production rolled back from ${bad} to ${good}`);
+    });
+  });
+
+  it('signed webhook, a rollback to a deployment that does not fix it: the undo promotes the live one back through the receiver', async () => {
+    let goodToo = '';
+    const setup = (s: RunningSandbox) => void s.admin.vercel.badDeployments.add((goodToo = s.admin.vercel.deployments[0]?.id ?? ''));
+    await withBadBuild({ adapter: 'webhook', setup, input: ({ good, bad }) => ({ ...input, rollback: { from: bad, to: good, confirmWithin: '4s' } }) }, async ({ sandbox, handle, good, bad, hook }) => {
+      expect(goodToo).toBe(good);
+      await approveRollback(handle);
+      const done = await handle.result();
+      expect(done.status).toBe('needs_human');
+      expect(outcome(done, 'verify_fix')).toBe('failed');
+      expect(outcome(done, 'rollback')).toBe('compensated');
+      expect(hook?.deliveries).toEqual([
+        { type: 'deployment.rollback', deploymentId: good },
+        { type: 'deployment.promote', deploymentId: bad },
+      ]);
+      await eventually(async () => sandbox.admin.vercel.overview().productionDeploymentId === bad);
+    });
+  });
+
+  it('Vercel, a rollback named in the input: that deployment is the only candidate; a wrong "from" is refused with both ids', async () => {
+    await withBadBuild({ input: ({ good, bad }) => ({ ...input, rollback: { from: bad, to: good } }) }, async ({ handle, good }) => {
+      const asked = await approveRollback(handle);
+      expect(asked.pendingApprovals.find((p) => p.step === 'rollback')?.title).toContain(`to ${good} (`);
+      expect((await handle.result()).status).toBe('resolved');
+    });
+    await withBadBuild({ input: ({ good }) => ({ ...input, rollback: { from: 'dpl_notLive', to: good } }) }, async ({ handle, bad }) => {
+      const asked = await waitForState(handle, getIncidentState, pendingStep('operator_action'), 30_000);
+      expect(asked.timeline.find((e) => e.step === 'rollback')?.description).toContain(`the incident input names dpl_notLive as the deployment serving production, but the platform says ${bad} is`);
+      await handle.cancel();
+    });
+  });
+
+  it('signed webhook without deployments named: no rollback, and the timeline says how to name them', async () => {
+    await withBadBuild({ adapter: 'webhook' }, async ({ handle, hook }) => {
+      const asked = await waitForState(handle, getIncidentState, pendingStep('operator_action'), 30_000);
+      expect(asked.timeline.find((e) => e.step === 'rollback')?.description).toMatch(/webhook adapter cannot list deployments.*"rollback": \{"from": "<live>", "to": "<last good>"\}/);
+      expect(hook?.deliveries).toEqual([]);
+      await handle.cancel();
+    });
+  });
 
   it('Edge Config only: no rollback, the operator confirms by hand, and the timeline says why', async () => {
     await withBadBuild({ adapter: 'vercel-edge-config' }, async ({ handle }) => {

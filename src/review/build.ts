@@ -403,12 +403,12 @@ function actionItems(state: IncidentState): ActionItem[] {
   if (rollback) {
     once({
       kind: 'fix_forward',
-      text: rollback.rebuiltFrom
-        ? `fix forward: fix what broke in ${rollback.fromDeploymentId} and deploy it`
-        : `fix forward: fix what broke in ${rollback.fromDeploymentId}, deploy it and promote it (${promoteCommand('<deployment-id or url>')})`,
+      text: rollback.autoPromoteOff
+        ? `fix forward: fix what broke in ${rollback.fromDeploymentId}, deploy it and promote it (${promoteCommand('<deployment-id or url>')})`
+        : `fix forward: fix what broke in ${rollback.fromDeploymentId} and deploy it`,
       why: rollback.rebuiltFrom
         ? `production was moved to ${rollback.toDeploymentId}, a new build of ${rollback.rebuiltFrom}'s source with today's env, at ${rollback.at}`
-        : `production was rolled back to ${rollback.toDeploymentId} at ${rollback.at}; auto-promote stays off until a promote`,
+        : `production was rolled back to ${rollback.toDeploymentId} at ${rollback.at}${rollback.autoPromoteOff ? '; auto-promote stays off until a promote' : ''}`,
     });
   }
   for (const s of state.steps.filter((s) => s.outcome === 'failed' || s.outcome === 'partial')) {

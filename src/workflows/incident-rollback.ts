@@ -37,10 +37,12 @@ const REBUILD_POLL_MS = 2000;
 /**
  * What the approvers are asked, or why the worker cannot roll back (then the operator confirms a fix
  * by hand). `via`: an instant rollback to `candidate`, or (every earlier build refused for its env
- * alone) a new build of `candidate`'s source with today's env, put on production once READY.
+ * alone) a new build of `candidate`'s source with today's env, put on production once READY, or
+ * (`named`: an adapter that lists nothing, the signed webhook) a rollback to the deployment the
+ * incident input names, which only the verification's probes can confirm.
  */
 export type RollbackProposal =
-  | { kind: 'rollback'; via: 'rollback' | 'redeploy'; request: string; current: CandidateDeployment; candidate: CandidateDeployment; failingChecks: string[]; failureStartedAt: number }
+  | { kind: 'rollback'; via: 'rollback' | 'redeploy' | 'named'; request: string; current: CandidateDeployment; candidate: CandidateDeployment; failingChecks: string[]; failureStartedAt: number }
   | { kind: 'manual'; why: string };
 
 export interface RollbackStep {
@@ -113,13 +115,21 @@ export class Rollback implements RollbackStep {
     try {
       const support = await acts.deployRollbackSupport.executeWithOptions({ summary: 'rollback: what the deploy adapter can do' }, []);
       if (!support.supported) return this.manual(support.reason);
-      if (!support.listsDeployments || !support.reportsAliasStatus) return this.manual(`the ${support.adapter} adapter cannot list deployments or report where production points, so the runbook cannot choose a candidate`);
+      const named = this.ctx.input.rollback;
+      if (!support.listsDeployments || !support.reportsAliasStatus) {
+        if (!named) return this.manual(`the ${support.adapter} adapter cannot list deployments or report where production points, so the runbook cannot choose a candidate (name them in the incident input: "rollback": {"from": "<live>", "to": "<last good>"})`);
+        return this.namedProposal(support.adapter, named, failingChecks, diagnosed);
+      }
       const reported = this.tracker.state.timeline.find((e) => e.step === 'report')?.time;
       const failureStartedAt = reported ? Date.parse(reported) : Date.now();
       const status = await acts.deployAliasStatus.executeWithOptions({ summary: 'rollback: where production points now' }, []);
       const currentId = status.productionDeploymentId;
       if (!currentId) return this.manual('the platform does not say which deployment serves production');
-      const listed = await acts.deployListProductionDeployments.executeWithOptions({ summary: 'rollback: production deployments before the failure' }, [{ until: failureStartedAt, limit: CANDIDATES_LISTED }]);
+      if (named && named.from !== currentId) return this.manual(`the incident input names ${named.from} as the deployment serving production, but the platform says ${currentId} is`);
+      const all = await acts.deployListProductionDeployments.executeWithOptions({ summary: 'rollback: production deployments before the failure' }, [{ until: failureStartedAt, limit: CANDIDATES_LISTED }]);
+      // A deployment named in the input is the only candidate (still checked for what the runbook changed).
+      const listed = named ? all.filter((d) => d.id === named.to || d.id === currentId) : all;
+      if (named && !listed.some((d) => d.id === named.to)) return this.manual(`the incident input names ${named.to} to roll back to, but the platform lists no READY production deployment ${named.to} from before the failure`);
       const writes = await acts.deployEnvWrites.executeWithOptions({ summary: "rollback: the runbook's own env writes (markers)" }, []);
       const settings = await acts.bypassSettings.executeWithOptions({ summary: 'rollback: the bypass flag key' }, []);
       const secretKeyName = writes.find((w) => w.comment && RUNBOOK_MARKERS.rotation.test(w.comment))?.key ?? 'CLERK_SECRET_KEY';
@@ -165,6 +175,24 @@ export class Rollback implements RollbackStep {
     }
   }
 
+  /** The rollback to the deployment the incident input names, through an adapter that cannot list or confirm (the signed webhook). */
+  private namedProposal(
+    adapter: string,
+    named: { from: string; to: string },
+    failingChecks: string[],
+    diagnosed: { summary: DiagnosticsSummary } | undefined,
+  ): RollbackProposal {
+    const reported = this.tracker.state.timeline.find((e) => e.step === 'report')?.time;
+    const failureStartedAt = reported ? Date.parse(reported) : Date.now();
+    const deployment = (id: string): CandidateDeployment => ({ id, url: null, state: 'unknown', createdAt: failureStartedAt });
+    const diag = diagnosed && diagnosed.summary.verdict !== 'ok' ? `; diagnostics: ${diagnosed.summary.text}` : '';
+    const request =
+      `roll production back from ${named.from} to ${named.to} through the ${adapter} adapter, as the incident input names them: the platform lists nothing, ` +
+      `so the runbook neither chose ${named.to} nor checked its env for a retired key or the bypass flag; the probes alone will confirm it${diag}`;
+    this.tracker.record('rollback', 'runbook', `candidate ${named.to} named in the incident input (the ${adapter} adapter cannot list deployments)`, { currentDeploymentId: named.from, candidateDeploymentId: named.to, basis: 'named' });
+    return { kind: 'rollback', via: 'named', request, current: deployment(named.from), candidate: deployment(named.to), failingChecks, failureStartedAt };
+  }
+
   /**
    * A continued run: the undo again when the last rollback was neither confirmed nor seen failed
    * (its alias job had not finished), as the run before had it.
@@ -172,7 +200,14 @@ export class Rollback implements RollbackStep {
   restore(): void {
     const last = [...this.tracker.state.timeline].reverse().find((e) => e.step === 'rollback' && e.details?.outcome !== undefined);
     const d = last?.details;
-    if (d?.outcome !== 'failed' || typeof d.fromDeploymentId !== 'string' || typeof d.toDeploymentId !== 'string') return;
+    if (typeof d?.fromDeploymentId !== 'string' || typeof d.toDeploymentId !== 'string') return;
+    // A named rollback accepted by the receiver and not yet confirmed by the probes: its undo as before.
+    if (d.outcome === 'partial' && d.via === 'named') {
+      const from = d.fromDeploymentId;
+      this.ctx.compensations.push('rollback', `promote ${from} back (undo the rollback to ${d.toDeploymentId})`, () => this.promoteBlind(from));
+      return;
+    }
+    if (d.outcome !== 'failed') return;
     // Refused, or a failed job that left production where it was: nothing to undo (as `rollBack` decided).
     if (d.reason !== undefined || (d.jobStatus === 'failed' && d.productionDeploymentId === d.fromDeploymentId)) return;
     const from = d.fromDeploymentId;
@@ -205,8 +240,39 @@ export class Rollback implements RollbackStep {
     }
   }
 
+  /** The undo through an adapter that reports nothing back (the signed webhook): the promote is sent; the receiver's 2xx is all there is. */
+  private async promoteBlind(deploymentId: string): Promise<void> {
+    await acts.deployPromote.executeWithOptions({ summary: `undo rollback: promote ${deploymentId} (the receiver confirms nothing)` }, [{ deploymentId }]);
+  }
+
+  /** A rollback to the deployment the input names, through an adapter that cannot confirm it: `partial` until the probes do. */
+  private async rollBackNamed(p: Extract<RollbackProposal, { kind: 'rollback' }>): Promise<boolean> {
+    const from = p.current.id;
+    const to = p.candidate.id;
+    const step = 'rollback';
+    this.ctx.compensations.push(step, `promote ${from} back (undo the rollback to ${to})`, () => this.promoteBlind(from));
+    this.tracker.waitFor(`rollback: production from ${from} to ${to} (named in the input)`);
+    try {
+      await acts.deployRollback.executeWithOptions({ summary: `rollback: production to ${to}` }, [{ deploymentId: to, description: `incident ${this.tracker.state.incidentId}` }]);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      this.ctx.compensations.drop(step);
+      const note = `the receiver refused the rollback to ${to}: ${errorMessage(err)}; production stays on ${from}`;
+      this.tracker.stepDone(step, 'failed', 'runbook', note, { fromDeploymentId: from, toDeploymentId: to, via: 'named', reason: refusalReason(err) ?? 'refused' });
+      this.tracker.attention(`${step} failed: ${note}`);
+      return false;
+    }
+    this.tracker.stepDone(step, 'partial', 'runbook', `the receiver accepted the rollback from ${from} to ${to}; the platform reports nothing back, so it is unconfirmed until the verification's probes pass`, {
+      fromDeploymentId: from,
+      toDeploymentId: to,
+      via: 'named',
+    });
+    return true;
+  }
+
   async rollBack(p: Extract<RollbackProposal, { kind: 'rollback' }>): Promise<boolean> {
     if (p.via === 'redeploy') return this.rebuild(p);
+    if (p.via === 'named') return this.rollBackNamed(p);
     const from = p.current.id;
     const to = p.candidate.id;
     const step = 'rollback';
@@ -298,7 +364,7 @@ export class Rollback implements RollbackStep {
   }
 
   get attempted(): boolean {
-    return this.tracker.state.steps.some((s) => s.step === 'rollback' && (s.outcome === 'succeeded' || s.outcome === 'failed'));
+    return this.tracker.state.steps.some((s) => s.step === 'rollback' && (s.outcome === 'succeeded' || s.outcome === 'failed' || s.outcome === 'partial'));
   }
 
   get undoable(): RollbackRecord | undefined {
@@ -315,7 +381,7 @@ export class Rollback implements RollbackStep {
     const back = r.fromDeploymentId;
     this.tracker.waitFor(`undo_rollback: promote ${back} back in place of ${from}`);
     try {
-      await this.promoteBack(back);
+      await (this.proposal?.kind === 'rollback' && this.proposal.via === 'named' ? this.promoteBlind(back) : this.promoteBack(back));
     } catch (err) {
       if (isCancellation(err)) throw err;
       const note = `the promote of ${back} back did not take: ${errorMessage(err)}; production stays on ${from}`;
@@ -323,7 +389,8 @@ export class Rollback implements RollbackStep {
       this.tracker.attention(`${step} failed: ${note}`);
       return false;
     }
-    this.tracker.stepDone(step, 'succeeded', 'runbook', `promoted ${back} back in place of ${from}: the rollback is undone, auto-assignment is on`, { fromDeploymentId: from, toDeploymentId: back });
+    const how = this.proposal?.kind === 'rollback' && this.proposal.via === 'named' ? 'the receiver accepted the promote (the probes check it next)' : 'auto-assignment is on';
+    this.tracker.stepDone(step, 'succeeded', 'runbook', `promoted ${back} back in place of ${from}: the rollback is undone, ${how}`, { fromDeploymentId: from, toDeploymentId: back });
     this.tracker.stepDone('rollback', 'compensated', 'runbook', `undone by ${step}: production is on ${back} again`);
     // The deployment that failed is live again: the fix is checked again, and the incident resolves only if it holds.
     await this.verification.verifyFix('verify_fix');
@@ -333,7 +400,8 @@ export class Rollback implements RollbackStep {
   async verify(step: string): Promise<boolean> {
     const p = this.proposal;
     const last = this.tracker.state.steps.filter((s) => s.step === 'rollback').at(-1);
-    if (p?.kind !== 'rollback' || last?.outcome !== 'succeeded') {
+    const unconfirmed = p?.kind === 'rollback' && p.via === 'named' && last?.outcome === 'partial';
+    if (p?.kind !== 'rollback' || (last?.outcome !== 'succeeded' && !unconfirmed)) {
       const why = `the rollback did not take (${last?.note ?? 'no rollback'}): production was not switched, so there is nothing to verify`;
       this.tracker.stepDone(step, 'skipped', 'runbook', why);
       this.tracker.attention(`${step} skipped: ${why}`);
@@ -343,7 +411,9 @@ export class Rollback implements RollbackStep {
     // The deployment production was switched to: the candidate, or the new build of its source.
     const switched = [...this.tracker.state.timeline].reverse().find((e) => e.step === 'rollback' && e.details?.outcome === 'succeeded')?.details?.toDeploymentId;
     const to = typeof switched === 'string' ? switched : p.candidate.id;
-    const probesPass = await this.verification.verifyFix(step);
+    // Nothing confirms a named rollback but the app answering: give the platform `confirmWithin` to serve it.
+    const within = p.via === 'named' ? this.ctx.input.rollback?.confirmWithin : undefined;
+    const probesPass = await this.verification.verifyFix(step, within ? { within, every: Math.min(5000, Math.max(1000, Math.floor(within / 10))) } : undefined);
     let ok = probesPass;
     if (probesPass && p.failingChecks.length) {
       const again = await this.diagnostics.run('middleware_failure');
@@ -356,8 +426,11 @@ export class Rollback implements RollbackStep {
     }
     if (ok) {
       this.ctx.compensations.drop('rollback');
+      if (unconfirmed) {
+        this.tracker.stepDone('rollback', 'succeeded', 'runbook', `production rolled back from ${from} to ${to}: confirmed by the probes (the receiver reports nothing back)`, { fromDeploymentId: from, toDeploymentId: to, via: 'named' });
+      }
       const lasted = Math.max(1, Math.ceil((Date.now() - Math.min(p.failureStartedAt, p.current.createdAt)) / 60_000));
-      const autoPromoteOff = p.via !== 'redeploy' ? ` Auto-promote is off: new production builds do not take production until someone promotes (${promoteCommand(to)}); fix forward, then promote the fixed build` : ' Fix forward: the next production build takes production as usual';
+      const autoPromoteOff = p.via === 'rollback' || p.via === undefined ? ` Auto-promote is off: new production builds do not take production until someone promotes (${promoteCommand(to)}); fix forward, then promote the fixed build` : ' Fix forward: the next production build takes production as usual';
       const note = `rollback verified: production on ${to} (was ${from}); the failure lasted about ${lasted} min.${autoPromoteOff}`;
       this.tracker.record('rollback', 'runbook', note, { fromDeploymentId: from, toDeploymentId: to, failureMinutes: lasted });
       return true;

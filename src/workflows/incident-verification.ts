@@ -2,7 +2,7 @@
  * What the probes see: triage when the incident opens, the recovery watch on the Clerk status page
  * (durable timers), and the verification of a fix by probing again.
  */
-import { isCancellation, proxyActivities } from '@temporalio/workflow';
+import { isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import type { TriageActivities } from '../activities';
 import { formatDuration } from '../domain';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
@@ -19,7 +19,8 @@ export interface VerificationStep {
   /** Poll the Clerk status page on a durable timer until it says `none`; false when it never did. */
   watchRecovery(): Promise<boolean>;
   /** Re-run the triage probes; true when every probe ran and passes. */
-  verifyFix(step: string): Promise<boolean>;
+  /** `settle`: the fix may take a while to show (a rollback nobody confirms): probe every `every` ms until it passes or `within` ms are over. */
+  verifyFix(step: string, settle?: { within: number; every: number }): Promise<boolean>;
 }
 
 export class Verification implements VerificationStep {
@@ -92,14 +93,19 @@ export class Verification implements VerificationStep {
     return recovered;
   }
 
-  async verifyFix(step: string): Promise<boolean> {
-    this.ctx.tracker.waitFor(`${step}: probing again to verify the fix`);
+  async verifyFix(step: string, settle?: { within: number; every: number }): Promise<boolean> {
+    this.ctx.tracker.waitFor(`${step}: probing again to verify the fix${settle ? ` (for up to ${formatDuration(settle.within)} while it takes effect)` : ''}`);
     const timeoutMs = this.ctx.input.timeouts.probe;
-    const report = await activities.runTriageProbes.executeWithOptions(
-      { summary: `${step}: probe again (${formatDuration(timeoutMs)} each)`, startToCloseTimeout: timeoutMs * 2 + 10_000 },
-      [{ timeoutMs }],
-    );
-    const seen = classify(report);
+    const probe = () =>
+      activities.runTriageProbes.executeWithOptions({ summary: `${step}: probe again (${formatDuration(timeoutMs)} each)`, startToCloseTimeout: timeoutMs * 2 + 10_000 }, [{ timeoutMs }]);
+    let report = await probe();
+    let seen = classify(report);
+    const until = Date.now() + (settle?.within ?? 0);
+    while (settle && seen.rule !== 'all_clear' && Date.now() + settle.every <= until) {
+      await sleep(settle.every, { summary: `${step}: not yet (${seen.rule}); probe again` });
+      report = await probe();
+      seen = classify(report);
+    }
     // Verified means every probe ran and passed: another failure (an outage masks the app's
     // symptoms) or a probe that could not run verifies nothing.
     const fixed = seen.rule === 'all_clear';

@@ -20,6 +20,8 @@ export interface RollbackRecord {
   failureMinutes?: number;
   /** A new build of this deployment's source with today's env (every earlier build was refused for its env), not an instant rollback. */
   rebuiltFrom?: string;
+  /** The platform said new production builds no longer take production (Vercel after an instant rollback) until a promote. */
+  autoPromoteOff: boolean;
 }
 
 export function rollbackRecord(state: RollbackView): RollbackRecord | undefined {
@@ -33,6 +35,7 @@ export function rollbackRecord(state: RollbackView): RollbackRecord | undefined 
     fromDeploymentId: String(done.details?.fromDeploymentId),
     toDeploymentId: String(done.details?.toDeploymentId),
     at: done.time,
+    autoPromoteOff: done.details?.autoAssignCustomDomains === false,
     ...(typeof done.details?.rebuiltFrom === 'string' ? { rebuiltFrom: done.details.rebuiltFrom } : {}),
     ...(verified ? { failureMinutes: verified.details?.failureMinutes as number } : {}),
   };
@@ -41,7 +44,7 @@ export function rollbackRecord(state: RollbackView): RollbackRecord | undefined 
 /** The closing message's line about auto-promotion, when this incident rolled production back and did not undo it. */
 export function rollbackClosingNote(state: RollbackView): string | undefined {
   const r = rollbackRecord(state);
-  // A rebuild leaves auto-assignment on (or a promote turned it back on): nothing to say.
-  if (r?.rebuiltFrom) return undefined;
+  // A rebuild leaves auto-assignment on (or a promote turned it back on), a webhook platform says nothing: nothing to say.
+  if (!r?.autoPromoteOff) return undefined;
   return r && `production was rolled back to ${r.toDeploymentId}, so Vercel does not auto-promote new production builds (auto-promote is off) until someone promotes: ${promoteCommand(r.toDeploymentId)}`;
 }
