@@ -257,7 +257,7 @@ export const UPDATE_COMMANDS: readonly UpdateCommand[] = [
   }),
   row({
     name: 'request',
-    description: 'request an optional step of the playbook (session_issues: targeted_revocation)',
+    description: 'request an optional step of the playbook (session_issues: targeted_revocation; middleware_failure: undo_rollback)',
     flags: [
       { flags: '--step <step>', help: stepHelp, required: true },
       { flags: '--requester <name>', help: 'who asks (the reporter or a listed approver; cannot approve it then)', required: true },
