@@ -79,7 +79,8 @@ export const samePerson = (a: string, b: string): boolean => personKey(a) === pe
  * `operator_action` is the operator confirming a manual fix; `rollback` puts the last good deployment
  * back (middleware_failure, on a worker that can roll back), and `undo_rollback`, optional once it
  * is verified, promotes the deployment that was live back; `targeted_revocation` is optional;
- * `bypass_off` is asked only when BYPASS_OFF_NEEDS_APPROVAL is set.
+ * `bypass_off` is asked only when BYPASS_OFF_NEEDS_APPROVAL is set; `update_allowed_origins` and
+ * `update_session_lifetime` are session_issues' remedies that change Clerk (src/diagnostics/rules.ts).
  */
 export const GATED_STEPS = [
   'emergency_bypass',
@@ -89,6 +90,8 @@ export const GATED_STEPS = [
   'rollback',
   'undo_rollback',
   'targeted_revocation',
+  'update_allowed_origins',
+  'update_session_lifetime',
   'bypass_off',
 ] as const;
 export const gatedStepSchema = z.enum(GATED_STEPS);
@@ -103,7 +106,7 @@ export const approvalsNeeded = (step: GatedStep): 1 | 2 => (CRITICAL_STEPS.inclu
  * depend on them run: the automated bypass, rotation and reconciliation fall back to them on a
  * worker without a deploy adapter, key references or a user store.
  */
-export const MANUAL_STEPS = ['emergency_bypass', 'bypass_off', 'rotate_secret_key', 'reconcile_webhooks'] as const;
+export const MANUAL_STEPS = ['emergency_bypass', 'bypass_off', 'rotate_secret_key', 'reconcile_webhooks', 'update_session_lifetime', 'remedy_by_hand'] as const;
 export const manualStepSchema = z.enum(MANUAL_STEPS);
 export type ManualStep = z.infer<typeof manualStepSchema>;
 
@@ -145,7 +148,8 @@ export const CATEGORIES: Record<IncidentCategory, CategoryProfile> = {
     severity: 'medium',
     gates: [],
     optionalSteps: ['targeted_revocation'],
-    fixedWhen: ['targeted_revocation'],
+    // Whatever the remedy (an instance setting, a step by hand, a revocation), the check that failed must pass again.
+    fixedWhen: ['verify_remedy'],
     visibleFromOutside: false,
     fields: ['targetedRevocation', 'affectedUserIds'],
   },

@@ -137,6 +137,43 @@ describe('each rule from broken evidence', () => {
   });
 });
 
+/** The remedy column: the kind each broken check gets, and what it names. */
+const remedies: [string, CheckId, Patch, string, RegExp][] = [
+  ['origin outside the domains, its cookie on its own domain', 'domains_origins', (e) => {
+    e.settings.appUrl = 'https://app.elsewhere.test';
+    if (e.health.kind === 'ok') e.health.value.cookieDomain = 'elsewhere.test';
+  }, 'allowed_origins', /add https:\/\/app\.elsewhere\.test to the instance's allowed_origins \(PATCH \/v1\/instance; now https:\/\/partner\.test/],
+  ['origin outside the domains, cookie elsewhere too', 'domains_origins', (e) => {
+    e.settings.appUrl = 'https://app.elsewhere.test';
+    if (e.health.kind === 'ok') e.health.value.cookieDomain = 'example.com';
+  }, 'by_hand', /by hand: Serve the app from the instance's domain, or add https:\/\/app\.elsewhere\.test as a satellite domain/],
+  ['cookie domain does not cover the origin', 'domains_origins', (e) => void (e.health.kind === 'ok' && (e.health.value.cookieDomain = 'other.example.com')), 'by_hand', /by hand: Set the session cookie on a domain covering app\.example\.com/],
+  ['the instance grants 10 min', 'session_lifetime', (e) => {
+    e.sessions = { kind: 'ok', value: [{ userId: 'user_2', sessions: [1, 2, 3, 4].map((k) => session('expired', 600_000, 600_000, k * 600_000)) }] };
+  }, 'session_lifetime', /set the instance's maximum session lifetime to 7d \(the instance grants 10m\)/],
+  ['the instance grants 7 d, sessions still end early', 'session_lifetime', (e) => {
+    e.sessions = { kind: 'ok', value: [{ userId: 'user_5', sessions: [1, 2, 3].map((k) => session('expired', 600_000, 7 * DAY, k * 600_000)) }] };
+  }, 'targeted_revocation', /end the sessions of user_5: the instance grants the right lifetime/],
+  ['Clerk 30 s ahead', 'clock_skew', (e) => void (e.clerkClock = { kind: 'ok', value: { skewMs: 30_000, uncertaintyMs: 500 } }), 'by_hand', /by hand: Synchronise the clock of .* with NTP/],
+  ['a foreign publishable key', 'keys_match', (e) => void (e.health.kind === 'ok' && (e.health.value.publishableKeyHost = 'other.clerk.accounts.dev')), 'by_hand', /by hand: Deploy the app with the publishable key and the secret key of the same Clerk instance/],
+  ['azp not authorized', 'authorized_parties', (e) => void (e.token.kind === 'ok' && (e.token.value.azp = 'https://evil.example.net')), 'by_hand', /CLERK_AUTHORIZED_PARTIES/],
+];
+
+describe('the remedy of each broken check', () => {
+  it.each(remedies)('%s → a remedy for %s', (_name, id, patch, kind, changes) => {
+    const e = healthy();
+    patch(e);
+    const check = verdictOf(e, id);
+    expect(check.remedy).toMatchObject({ check: id, kind, gated: kind !== 'by_hand' });
+    expect(check.remedy?.changes).toMatch(changes);
+    expect(check.remedy?.verifiedBy).toContain(`runs ${id} again`);
+  });
+
+  it('a check that passes has no remedy', () => {
+    for (const c of evaluateChecks(healthy())) expect(c.remedy).toBeUndefined();
+  });
+});
+
 describe('summary', () => {
   it('names the most likely cause for the kind, and its fix', () => {
     const e = healthy();

@@ -436,24 +436,26 @@ describe('honest outcomes', () => {
         expect(step?.note).toContain(`1 user(s) not found: ${unknown}`);
         expect(result.attention.some((a) => a.startsWith('targeted_revocation partial: 1 user(s) not found: user_doesnotexist'))).toBe(true);
         expect(result.status).toBe('needs_human');
-        expect(result.openItems[0]).toMatch(/^targeted_revocation not done \(partial\)/);
+        // The remedy is not verified: the revocation left a user's sessions (the one Clerk does not know).
+        expect(result.openItems).toEqual(['verify_remedy not done (failed)', expect.stringMatching(/^targeted_revocation partial: .*1 user\(s\) not found: user_doesnotexist/)]);
       },
     );
   });
 
-  it('session issues: diagnostics run on the affected users, see sessions ending early, and propose ending them', async () => {
+  it('session issues: diagnostics run on the affected users, see sessions the instance grants for a minute, and propose the lifetime setting (not a revocation)', async () => {
     const affected: string[] = [];
     await withIncident(
       { ...people, category: 'session_issues', summary: 'two users signed out every minute', affectedUserIds: affected, timeouts: fast },
       async ({ handle }) => {
-        const waiting = await waitForState(handle, getIncidentState, (s) => s.waitingFor.includes('requestStep'));
+        const waiting = await waitForState(handle, getIncidentState, (s) => s.manualSteps.some((m) => m.step === 'update_session_lifetime'));
         const diagnostics = waiting.steps.find((x) => x.step === 'diagnostics');
         expect(diagnostics?.outcome).toBe('succeeded');
         expect(diagnostics?.note).toMatch(/^(warn|fail): /);
         expect(waiting.timeline.find((e) => e.step === 'diagnostics')?.details?.checks).toEqual(
           expect.arrayContaining([expect.stringMatching(/^(warn|fail) session_lifetime: /)]),
         );
-        expect(waiting.waitingFor).toContain(`diagnostics propose it for ${affected.join(', ')}: their sessions end early`);
+        expect(waiting.timeline.find((e) => e.step === 'remedy')?.description).toMatch(/^session_lifetime failed, the most likely cause: remedy session_lifetime \(set the instance's maximum session lifetime to 7d \(the instance grants 1m\)\)/);
+        expect(waiting.waitingFor).not.toContain('targeted_revocation');
         await handle.cancel();
         await handle.result().catch(() => undefined);
       },

@@ -60,6 +60,8 @@ export interface RunDiagnosticsInput {
   kind: DiagnosticKind;
   /** Users whose sessions to look at (session_issues); at most 100. */
   userIds?: string[];
+  /** Only their sessions created at or after this time (ms): a remedy's verification judges what came after it. */
+  sessionsCreatedAfter?: number;
   /** Each check's own timeout. */
   timeoutMs: number;
 }
@@ -229,13 +231,13 @@ async function verifyToken(clerk: ClerkGateway, token: string): Promise<TokenEvi
   };
 }
 
-async function readSessions(clerk: ClerkGateway, userIds: string[]): Promise<UserSessionsEvidence[]> {
+async function readSessions(clerk: ClerkGateway, userIds: string[], createdAfter = 0): Promise<UserSessionsEvidence[]> {
   return Promise.all(
     userIds.map(async (userId) => {
       const page = await clerk.call('sessions.getSessionList', (c) => c.sessions.getSessionList({ userId, limit: SESSIONS_PER_USER }));
       return {
         userId,
-        sessions: page.data.map((s) => ({ id: s.id, status: s.status, createdAt: s.createdAt, updatedAt: s.updatedAt, lastActiveAt: s.lastActiveAt, expireAt: s.expireAt })),
+        sessions: page.data.filter((s) => s.createdAt >= createdAfter).map((s) => ({ id: s.id, status: s.status, createdAt: s.createdAt, updatedAt: s.updatedAt, lastActiveAt: s.lastActiveAt, expireAt: s.expireAt })),
       };
     }),
   );
@@ -273,7 +275,7 @@ export async function gatherDiagnostics(
     userIds.length === 0
       ? Promise.resolve(skipped('no user ids given (the affected users, e.g. `--user user_…`)'))
       : clerk
-        ? within(() => readSessions(clerk, userIds))
+        ? within(() => readSessions(clerk, userIds, input.sessionsCreatedAfter))
         : Promise.resolve(noClerk),
   ]);
   const settings: DiagnosticsSettings = {
@@ -312,7 +314,11 @@ export function createDiagnosticsActivities(deps: DiagnosticsDeps | (() => Diagn
   return {
     async runDiagnostics(input: RunDiagnosticsInput): Promise<DiagnosticsReport> {
       const cancel = activityCancellation();
-      return runDiagnostics(resolve(), { kind: input.kind, timeoutMs: input.timeoutMs, ...(input.userIds ? { userIds: input.userIds } : {}) }, cancel ? { cancel } : {});
+      return runDiagnostics(
+        resolve(),
+        { kind: input.kind, timeoutMs: input.timeoutMs, ...(input.userIds ? { userIds: input.userIds } : {}), ...(input.sessionsCreatedAfter !== undefined ? { sessionsCreatedAfter: input.sessionsCreatedAfter } : {}) },
+        cancel ? { cancel } : {},
+      );
     },
   };
 }

@@ -7,6 +7,7 @@ import { notify, type Notification, type NotifyResult } from './notify';
 import type { ClerkGateway } from './clerk';
 import { fetchStatusPage, probeBackendApi, runProbes, type StatusPageResult } from './probes';
 import { createDiagnosticsActivities, type DiagnosticsDeps } from './diagnostics';
+import { createRemedyActivities } from './remedies';
 import { createRevokeSessionsActivities } from './revoke-sessions';
 import { createSigningActivities, type SigningDeps } from './signing';
 import { createDeployActivities } from './deploy/activities';
@@ -104,6 +105,9 @@ export function createActivities(deps: ActivityDeps) {
       ...(deps.appRoutes ? { appRoutes: deps.appRoutes } : {}),
     })),
 
+    /** The diagnostics' remedies that change Clerk: the instance's allowed_origins (compare-and-set, read back). */
+    ...createRemedyActivities(() => (deps.clerk ? { clerk: deps.clerk } : {})),
+
     async probeStatusPage(input: { timeoutMs: number }): Promise<StatusPageResult & { sandbox: boolean }> {
       const result = await fetchStatusPage(deps.statusPageUrl, input.timeoutMs);
       return { ...result, sandbox: deps.sandbox };
@@ -172,6 +176,7 @@ export type DeployActivities = ReturnType<typeof createDeployActivities>;
 export type KeyRotationActivities = ReturnType<typeof createKeyRotationActivities>;
 export type BypassActivities = ReturnType<typeof createBypassActivities>;
 export type DiagnosticsActivities = ReturnType<typeof createDiagnosticsActivities>;
+export type RemedyActivities = ReturnType<typeof createRemedyActivities>;
 export type RevocationActivities = ReturnType<typeof createRevokeSessionsActivities>;
 export type ReconcileActivities = ReturnType<typeof createReconcileActivities>;
 export type RosterActivities = ReturnType<typeof createRosterActivities>;

@@ -24,6 +24,32 @@ export interface Check {
   evidence: string;
   /** One sentence; empty when there is nothing to fix. */
   fix: string;
+  /** What the runbook does about a `warn` or `fail` (the rule table's remedy column); absent otherwise. */
+  remedy?: Remedy;
+}
+
+/**
+ * A check's remedy: what it changes, where, and how it is verified. `allowed_origins` is applied
+ * through the Backend API (`PATCH /v1/instance`), `session_lifetime` through the Platform API's
+ * instance config when a token is configured (else by hand, naming the Dashboard setting),
+ * `targeted_revocation` ends the affected users' sessions (only when the sessions themselves are
+ * bad), `by_hand` is a person's step confirmed with `confirmStep`. Every one is verified by running
+ * its check again (on sessions created after it, for the session checks) and the triage probes.
+ */
+export type RemedyPlan =
+  | { kind: 'allowed_origins'; add: string; current: string[] }
+  | { kind: 'session_lifetime'; maxLifetimeMs: number; inactivityTimeoutMs: number | null; grantedMs: number | null }
+  | { kind: 'targeted_revocation'; userIds: string[] }
+  | { kind: 'by_hand'; instructions: string };
+
+export type Remedy = RemedyPlan & {
+  check: CheckId;
+  /** One line: what changes (the approval request, the chat, the review). */
+  changes: string;
+  /** Needs an approval before the runbook applies it (by-hand remedies are confirmed instead). */
+  gated: boolean;
+  /** One line: how the runbook checks it worked. */
+  verifiedBy: string;
 }
 
 /** One piece of evidence as gathered: a value, a failure (a timeout among them), or nothing to gather. */
@@ -203,7 +229,9 @@ function unavailable(what: string, g: { kind: 'error'; message: string; timedOut
 interface Rule {
   id: CheckId;
   title: string;
-  evaluate: (e: DiagnosticsEvidence) => Omit<Check, 'id' | 'title'>;
+  evaluate: (e: DiagnosticsEvidence) => Omit<Check, 'id' | 'title' | 'remedy'>;
+  /** The remedy of a warn or fail; without one (or when it returns undefined), the check's fix done by hand. */
+  remedy?: (e: DiagnosticsEvidence, check: Omit<Check, 'remedy'>) => RemedyPlan | undefined;
 }
 
 const clockSkew: Rule = {
@@ -261,12 +289,18 @@ const keysMatch: Rule = {
   },
 };
 
+/** Where the app is served: APP_URL, else what its health route reports. */
+function appOrigin(e: DiagnosticsEvidence): string | null {
+  const health = e.health.kind === 'ok' ? e.health.value : undefined;
+  return e.settings.appUrl ? originOf(e.settings.appUrl) : health?.origin ? originOf(health.origin) : null;
+}
+
 const domainsOrigins: Rule = {
   id: 'domains_origins',
   title: 'Domains and origins',
   evaluate: (e) => {
     const health = e.health.kind === 'ok' ? e.health.value : undefined;
-    const origin = e.settings.appUrl ? originOf(e.settings.appUrl) : health?.origin ? originOf(health.origin) : null;
+    const origin = appOrigin(e);
     if (!origin) return { verdict: 'skipped', evidence: "the app's URL is unknown (set APP_URL, or let the health route report `origin`)", fix: '' };
     if (e.instance.kind === 'error') return { ...unavailable('Reading the domains (GET /v1/domains)', e.instance), fix: 'Retry the diagnostics once the Backend API answers.' };
     if (e.instance.kind === 'skipped') return { verdict: 'skipped', evidence: e.instance.reason, fix: '' };
@@ -288,6 +322,15 @@ const domainsOrigins: Rule = {
       ? `Serve the app from the instance's domain, or add ${origin} as a satellite domain (Dashboard → Domains) or to allowed_origins (PATCH /v1/instance).`
       : `Set the session cookie on a domain covering ${new URL(origin).hostname} (the app's domain, not another), so the browser sends it back.`;
     return { verdict: 'fail', evidence: `${evidence}: the browser does not send Clerk's session cookie back, so users look signed out`, fix };
+  },
+  // A missing origin is one Backend API change; a cookie on the wrong domain is the app's own setting (by hand).
+  remedy: (e) => {
+    const origin = appOrigin(e);
+    if (!origin || e.instance.kind !== 'ok' || originMembership(origin, e.instance.value)) return undefined;
+    // With the cookie on another domain too, adding the origin alone would not make the check pass: by hand.
+    const cookieDomain = e.health.kind === 'ok' ? e.health.value.cookieDomain : undefined;
+    if (cookieDomain !== undefined && !cookieCovers(cookieDomain, new URL(origin).hostname)) return undefined;
+    return { kind: 'allowed_origins', add: origin, current: [...e.instance.value.allowedOrigins] };
   },
 };
 
@@ -360,6 +403,8 @@ const sessionLifetime: Rule = {
     const s = e.settings;
     const expected = `max lifetime ${formatDuration(s.maxSessionLifetimeMs)}${s.inactivityTimeoutMs !== undefined ? `, inactivity timeout ${formatDuration(s.inactivityTimeoutMs)}` : ''}`;
     const users = sessionLifetimes(e.sessions.value, s);
+    // No session to judge by (e.g. none created since a remedy): neither ok nor failing.
+    if (users.every((u) => u.total === 0)) return { verdict: 'skipped', evidence: `${users.map((u) => u.userId).join(', ')}: no sessions to judge by; configured ${expected}`, fix: '' };
     const lines = users.map((u) => {
       const statuses = Object.entries(u.byStatus).map(([k, n]) => `${n} ${k}`).join(', ') || 'no sessions';
       const expired = u.medianExpiredMs !== null ? `; expired after median ${formatDuration(u.medianExpiredMs)}` : '';
@@ -378,6 +423,18 @@ const sessionLifetime: Rule = {
       evidence: `${evidence}: ${affected.join(', ')} had sessions expire well before the configured lifetime`,
       fix: `Set the instance's maximum session lifetime and inactivity timeout (Dashboard → Sessions) back to ${expected}${actual}; if they already are, look at clock skew.`,
     };
+  },
+  // The instance grants too short a lifetime: its setting is the fault. It grants the right one and sessions still end early: the sessions are (revoke them).
+  remedy: (e) => {
+    if (e.sessions.kind !== 'ok') return undefined;
+    const s = e.settings;
+    const hit = sessionLifetimes(e.sessions.value, s).filter((u) => u.shortExpired > 0);
+    if (hit.length === 0) return undefined;
+    const granted = median(hit.map((u) => u.grantedMs).filter((g): g is number => g !== null));
+    if (granted !== null && granted < s.maxSessionLifetimeMs * SHORT_SESSION_SHARE) {
+      return { kind: 'session_lifetime', maxLifetimeMs: s.maxSessionLifetimeMs, inactivityTimeoutMs: s.inactivityTimeoutMs ?? null, grantedMs: granted };
+    }
+    return { kind: 'targeted_revocation', userIds: hit.map((u) => u.userId) };
   },
 };
 
@@ -427,10 +484,32 @@ const middlewareSdk: Rule = {
 /** The checks, in the order they are printed. */
 export const DIAGNOSTIC_RULES: readonly Rule[] = [clockSkew, keysMatch, domainsOrigins, authorizedParties, sessionLifetime, middlewareSdk];
 
+/** The remedy column: what the runbook does about a check that warns or fails, in words the approval and the review use. */
+export function describeRemedy(check: Pick<Check, 'id' | 'title' | 'fix'>, plan: RemedyPlan): Remedy {
+  const base = { check: check.id };
+  const again = `runs ${check.id} again`;
+  switch (plan.kind) {
+    case 'allowed_origins':
+      return { ...base, ...plan, gated: true, changes: `add ${plan.add} to the instance's allowed_origins (PATCH /v1/instance; now ${plan.current.join(', ') || 'none'}; the previous list is the undo)`, verifiedBy: `reads allowed_origins back and ${again}` };
+    case 'session_lifetime': {
+      const to = `${formatDuration(plan.maxLifetimeMs)}${plan.inactivityTimeoutMs !== null ? `, inactivity timeout ${formatDuration(plan.inactivityTimeoutMs)}` : ''}`;
+      const from = plan.grantedMs !== null ? ` (the instance grants ${formatDuration(plan.grantedMs)})` : '';
+      return { ...base, ...plan, gated: true, changes: `set the instance's maximum session lifetime to ${to}${from}`, verifiedBy: `reads the instance's session settings back and ${again} on sessions created after the change` };
+    }
+    case 'targeted_revocation':
+      return { ...base, ...plan, gated: true, changes: `end the sessions of ${plan.userIds.join(', ')}: the instance grants the right lifetime, so their sessions themselves are bad`, verifiedBy: `${again} on sessions created after the revocation` };
+    case 'by_hand':
+      return { ...base, ...plan, gated: false, changes: `by hand: ${plan.instructions}`, verifiedBy: `a person confirms it, then the runbook ${again}` };
+  }
+}
+
 export function evaluateChecks(e: DiagnosticsEvidence): Check[] {
   return DIAGNOSTIC_RULES.map((rule) => {
     try {
-      return { id: rule.id, title: rule.title, ...rule.evaluate(e) };
+      const check = { id: rule.id, title: rule.title, ...rule.evaluate(e) };
+      if (check.verdict !== 'warn' && check.verdict !== 'fail') return check;
+      const plan = rule.remedy?.(e, check) ?? (check.fix ? { kind: 'by_hand' as const, instructions: check.fix } : undefined);
+      return plan ? { ...check, remedy: describeRemedy(check, plan) } : check;
     } catch (err) {
       // A rule's own bug must not hide the other checks.
       return { id: rule.id, title: rule.title, verdict: 'warn' as const, evidence: `the rule failed: ${err instanceof Error ? err.message : String(err)}`, fix: 'Report this diagnostics bug; check by hand meanwhile.' };

@@ -209,36 +209,37 @@ const middlewareFailure: DrillScenario = {
   },
 };
 
+/** The origin the session_issues drill serves the app from: one the instance does not list. */
+const DRILL_FOREIGN_ORIGIN = 'https://app.elsewhere.test';
+
 const sessionIssues: DrillScenario = {
   async play(run) {
-    const activeBefore = new Set((await run.sandbox.admin.sessionIds('active')).ids);
-    const users = await run.sandbox.createUsersWithShortSessions(3, 60_000);
-    const targets = (await run.sandbox.admin.sessionIds('active')).ids.filter((id) => !activeBefore.has(id));
-    const revokesBefore = (await run.sandbox.admin.revokes()).revokes;
-    run.say(`injected: ${users.length} users whose sessions end after a minute (${targets.length} active sessions)`);
-    await run.start(drillInput('session_issues', { affectedUserIds: users, targetedRevocation: { userIds: users } }));
-    await run.waitForApproval('targeted_revocation');
-    await run.approve('targeted_revocation', 'bob@example.com');
+    // Users look signed out because the app is served from an origin the instance does not know (its cookie on that domain).
+    const before = (await run.sandbox.admin.instance()).allowedOrigins;
+    const revokesBefore = (await run.sandbox.admin.auditSummary()).revokes.calls;
+    await run.sandbox.admin.setApp({ origin: DRILL_FOREIGN_ORIGIN, cookieDomain: 'elsewhere.test' });
+    run.say(`injected: the app served from ${DRILL_FOREIGN_ORIGIN}, which the instance lists neither as a domain nor in allowed_origins (${before.join(', ') || 'none'})`);
+    await run.start(drillInput('session_issues'));
+    const asked = await run.waitForApproval('update_allowed_origins');
+    await run.approve('update_allowed_origins', 'bob@example.com');
     return async (final) => {
-      const diagnostics = final.timeline.find((e) => e.step === 'diagnostics');
-      const checks = (diagnostics?.details?.checks as string[] | undefined) ?? [];
-      const lifetime = checks.find((c) => /^(warn|fail) session_lifetime/.test(c));
-      run.check('diagnostics named the injected fault', lifetime !== undefined, lifetime ?? `no session_lifetime warning among: ${checks.join('; ') || '(no checks)'}`);
-      const active = new Set((await run.sandbox.admin.sessionIds('active')).ids);
-      const revokes = (await run.sandbox.admin.revokes()).revokes;
-      const notEnded = targets.filter((id) => active.has(id) || (revokes[id]?.revoked ?? 0) !== 1);
+      const title = asked.pendingApprovals.find((p) => p.step === 'update_allowed_origins')?.title ?? '';
+      run.check('the approval named the failing check and its remedy', title.startsWith(`add ${DRILL_FOREIGN_ORIGIN} to the instance's allowed_origins`) && title.includes('check domains_origins failed'), title.slice(0, 300));
+      const after = (await run.sandbox.admin.instance()).allowedOrigins;
       run.check(
-        'sessions of the affected users revoked (sandbox store and audit)',
-        targets.length === users.length && notEnded.length === 0,
-        notEnded.length ? `still active or not revoked once: ${notEnded.join(', ')}` : `${targets.length} session(s) revoked exactly once, none active`,
+        "the instance's allowed_origins holds the app's origin, and kept the others (sandbox)",
+        after.includes(DRILL_FOREIGN_ORIGIN) && before.every((o) => after.includes(o)) && after.length === before.length + 1,
+        `before: ${before.join(', ') || 'none'}; after: ${after.join(', ') || 'none'}`,
       );
-      const others = Object.entries(revokes).filter(([id, r]) => !targets.includes(id) && r.revoked > (revokesBefore[id]?.revoked ?? 0)).map(([id]) => id);
-      run.check('no other session revoked', others.length === 0, others.length ? `also revoked: ${others.slice(0, 5).join(', ')}${others.length > 5 ? ` and ${others.length - 5} more` : ''}` : 'only the affected users’ sessions');
-      workflowSays(run, final, { diagnostics: 'succeeded', targeted_revocation: 'succeeded' });
+      const revokes = (await run.sandbox.admin.auditSummary()).revokes.calls - revokesBefore;
+      run.check('no session revoked (it would not have helped)', revokes === 0, `${revokes} revoke call(s)`);
+      workflowSays(run, final, { diagnostics: 'succeeded', update_allowed_origins: 'succeeded', verify_remedy: 'succeeded' });
     };
   },
-  async cleanup() {
-    // The users stay (as after a real incident); nothing else was changed.
+  async cleanup(sandbox) {
+    const inst = await sandbox.admin.instance();
+    await sandbox.admin.setAllowedOrigins(inst.allowedOrigins.filter((o) => o !== DRILL_FOREIGN_ORIGIN));
+    await sandbox.admin.resetApp();
   },
 };
 

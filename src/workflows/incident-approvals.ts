@@ -187,6 +187,9 @@ function withHandWork(decision: Decision, incidentId: string): Decision {
     // Automated when the worker's key is a reference it can rotate (docs/key-rotation.md).
     return { ...decision, message: `${decision.message}; the runbook rotates the key (Platform API, or the key sent with provideNewKey); a worker without key rotation configured asks for it by hand (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
   }
+  if (step === 'update_session_lifetime') {
+    return { ...decision, message: `${decision.message}; the runbook changes it through Clerk's Platform API (CLERK_PLATFORM_API_TOKEN); a worker without one asks for it by hand (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
+  }
   return { ...decision, message: `${decision.message}; it is not automated yet: do it by hand, then confirm (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
 }
 

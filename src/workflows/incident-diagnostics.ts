@@ -17,7 +17,7 @@ const activities = proxyActivities<DiagnosticsActivities>({
 
 export interface DiagnosticsStep {
   /** Run the diagnostics of `kind` (for `userIds`' sessions); their summary, or undefined when they could not run. */
-  run(kind: DiagnosticKind, userIds?: string[]): Promise<{ summary: DiagnosticsSummary; checks: Check[] } | undefined>;
+  run(kind: DiagnosticKind, userIds?: string[], opts?: { sessionsCreatedAfter?: number }): Promise<{ summary: DiagnosticsSummary; checks: Check[] } | undefined>;
 }
 
 export class Diagnostics implements DiagnosticsStep {
@@ -29,13 +29,13 @@ export class Diagnostics implements DiagnosticsStep {
    * session lifetime, middleware and SDK), each bounded; the verdicts go to the timeline, the
    * details and the channel. Undefined when they could not run.
    */
-  async run(kind: DiagnosticKind, userIds?: string[]): Promise<{ summary: DiagnosticsSummary; checks: Check[] } | undefined> {
+  async run(kind: DiagnosticKind, userIds?: string[], opts: { sessionsCreatedAfter?: number } = {}): Promise<{ summary: DiagnosticsSummary; checks: Check[] } | undefined> {
     const timeoutMs = this.ctx.input.timeouts.probe;
     this.ctx.tracker.waitFor(`diagnostics: ${kind} checks (${formatDuration(timeoutMs)} each)`);
     try {
       const report = await activities.runDiagnostics.executeWithOptions(
         { summary: `diagnostics: ${kind} checks (${formatDuration(timeoutMs)} each)`, startToCloseTimeout: timeoutMs * 3 + 10_000 },
-        [{ kind, timeoutMs, ...(userIds?.length ? { userIds } : {}) }],
+        [{ kind, timeoutMs, ...(userIds?.length ? { userIds } : {}), ...(opts.sessionsCreatedAfter !== undefined ? { sessionsCreatedAfter: opts.sessionsCreatedAfter } : {}) }],
       );
       const { summary, checks } = report;
       const findings = checks.filter((c) => c.verdict === 'warn' || c.verdict === 'fail').map(checkLine);

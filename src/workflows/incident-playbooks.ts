@@ -6,10 +6,11 @@
  * fixed, the gates and the severity of each category are in `CATEGORIES` (domain.ts). A step the
  * worker cannot do goes to a person (`byHand`): never skipped silently, never reported as success.
  */
-import type { GatedStep, IncidentCategory, ManualStep } from '../domain';
+import { formatDuration, type GatedStep, type IncidentCategory, type ManualStep } from '../domain';
 import type { BypassStep } from './incident-bypass';
 import type { DiagnosticsStep } from './incident-diagnostics';
 import type { ReconciliationStep } from './incident-reconcile';
+import { remedyRequest, type RemedyStep } from './incident-remedies';
 import type { RollbackStep } from './incident-rollback';
 import type { RevocationStep } from './incident-revocation';
 import type { RotationStep } from './incident-rotation';
@@ -49,6 +50,8 @@ export interface IncidentRun {
   readonly reconciliation: ReconciliationStep;
   /** The rollback to the last good deployment (incident-rollback.ts). */
   readonly rollback: RollbackStep;
+  /** The remedy of the diagnosis's failing check, and its verification (incident-remedies.ts). */
+  readonly remedies: RemedyStep;
 }
 
 /**
@@ -130,17 +133,38 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
   },
 
   session_issues: {
+    // The remedy follows the failing check (rules.ts): an instance setting, a step by hand, or, only when the sessions themselves are bad, a revocation.
     async mitigate(run) {
       const diagnosed = await run.diagnostics.run('session_issues', [...run.affectedUserIds]);
-      // Sessions that end early point at the affected users' sessions: propose ending them.
-      const corrupt = diagnosed?.checks.some((c) => c.id === 'session_lifetime' && (c.verdict === 'warn' || c.verdict === 'fail'));
-      const proposal = corrupt && run.affectedUserIds.length ? ` (diagnostics propose it for ${run.affectedUserIds.join(', ')}: their sessions end early)` : '';
+      const remedy = await run.remedies.propose(diagnosed);
+      const check = diagnosed?.checks.find((c) => c.id === remedy?.check);
+      if (remedy && check && remedy.kind === 'allowed_origins') {
+        const decision = await run.approval('update_allowed_origins', remedyRequest(check, remedy));
+        if (decision === 'approved') await run.remedies.applyAllowedOrigins(remedy);
+        return decision;
+      }
+      if (remedy && check && remedy.kind === 'session_lifetime') {
+        const done = await run.byHand('update_session_lifetime', `${remedy.changes}: in the Clerk Dashboard, Configure → Sessions, set "Maximum lifetime" to ${formatDuration(remedy.maxLifetimeMs)}${remedy.inactivityTimeoutMs !== null ? ` and "Inactivity timeout" to ${formatDuration(remedy.inactivityTimeoutMs)}` : ''} (check ${check.id}: ${check.evidence})`);
+        return done ? 'approved' : 'timed_out';
+      }
+      if (remedy && check && remedy.kind === 'by_hand') {
+        const done = await run.byHand('remedy_by_hand', `${remedy.instructions} (check ${check.id}: ${check.evidence})`);
+        return done ? 'approved' : 'timed_out';
+      }
+      const proposal = remedy?.kind === 'targeted_revocation' ? ` (diagnostics propose it for ${remedy.userIds.join(', ')}: ${remedy.changes})` : '';
       const request = await run.optionalRequest('targeted_revocation', `end the sessions of the affected users${proposal}`);
       if (request?.userIds) {
         const decision = await run.approval('targeted_revocation', `revoke the sessions of ${request.userIds.length} user(s)`);
         if (decision === 'approved') await run.revocation.revokeSessions('targeted_revocation', { type: 'users', userIds: request.userIds });
+        return decision;
       }
       return undefined;
+    },
+    async monitor(run, decision) {
+      const remedy = run.remedies.chosen;
+      if (!remedy || remedy.kind === 'targeted_revocation') return run.remedies.verifyRevocation();
+      if (decision !== 'approved') return run.notNeeded('verify_remedy', `the remedy (${remedy.kind}) was not applied (${decision ?? 'no decision'})`);
+      await run.remedies.verify('session_issues', remedy, { userIds: [...run.affectedUserIds], since: Date.now() });
     },
   },
 

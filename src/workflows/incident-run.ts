@@ -17,6 +17,7 @@ import type { IncidentRun } from './incident-playbooks';
 import { Reconciliation } from './incident-reconcile';
 import { ManualSteps, OptionalSteps, Resolution } from './incident-requests';
 import { Revocation } from './incident-revocation';
+import { Remedies } from './incident-remedies';
 import { Rollback } from './incident-rollback';
 import { SecretKeyRotation } from './incident-rotation';
 import { IncidentTracker, notifications } from './incident-state';
@@ -48,6 +49,8 @@ export class Incident {
   readonly reconciliation: Reconciliation;
   /** The rollback of middleware_failure to the last good deployment. */
   readonly rollback: Rollback;
+  /** The remedies of a diagnosis (session_issues). */
+  readonly remedies: Remedies;
   /** Conclude, close, cancel, and the review written last. */
   readonly ending: IncidentClose;
   /** What the playbook is given: every step journaled; one a continue-as-new must not cut is atomic. */
@@ -73,6 +76,7 @@ export class Incident {
     this.revocation = new Revocation(this.ctx);
     this.reconciliation = new Reconciliation(this.ctx);
     this.rollback = new Rollback(this.ctx, this.verification, this.diagnostics);
+    this.remedies = new Remedies(this.ctx, this.diagnostics);
     this.ending = new IncidentClose(this.ctx, this.resolution);
     this.run = this.journaledRun();
     if (carried) this.restoreWaits(carried);
@@ -81,7 +85,7 @@ export class Incident {
   private journaledRun(): IncidentRun {
     const j = this.journal;
     const step = <T>(name: string, run: () => Promise<T>) => j.once(name, () => this.guard.atomic(run));
-    const { diagnostics, verification, bypass, rotation, revocation, reconciliation, rollback } = this;
+    const { diagnostics, verification, bypass, rotation, revocation, reconciliation, rollback, remedies } = this;
     return {
       approval: (s, title) => this.approval(s, title),
       optionalRequest: (s, what) => this.optionalRequest(s, what),
@@ -90,7 +94,7 @@ export class Incident {
       notNeeded: (s, why) => this.notNeeded(s, why),
       skipped: (s, why) => this.skipped(s, why),
       affectedUserIds: this.affectedUserIds,
-      diagnostics: { run: (kind, userIds) => step('diagnostics.run', () => diagnostics.run(kind, userIds)) },
+      diagnostics: { run: (kind, userIds, o) => step('diagnostics.run', () => diagnostics.run(kind, userIds, o)) },
       // The watches are safe points: journaled, not atomic.
       verification: { watchRecovery: () => j.once('verification.watchRecovery', () => verification.watchRecovery()), verifyFix: (s) => step('verification.verifyFix', () => verification.verifyFix(s)) },
       bypass: {
@@ -116,6 +120,16 @@ export class Incident {
         },
         undo: (s) => step('rollback.undo', () => rollback.undo(s)),
       },
+      remedies: {
+        // A continued run takes the choice from the journal: the verification needs it.
+        propose: async (d) => (remedies.chosen = await step('remedies.propose', () => remedies.propose(d))),
+        get chosen() {
+          return remedies.chosen;
+        },
+        verifyRevocation: () => j.onceSync('remedies.verifyRevocation', () => remedies.verifyRevocation()),
+        applyAllowedOrigins: (r) => step('remedies.applyAllowedOrigins', () => remedies.applyAllowedOrigins(r)),
+        verify: (k, r, o) => step('remedies.verify', () => remedies.verify(k, r, o)),
+      },
     };
   }
 
@@ -140,6 +154,7 @@ export class Incident {
     const notice = steps.filter((s) => s.step === 'incident_notice').at(-1);
     if (notice?.outcome === 'succeeded') this.ctx.compensations.push('incident_notice', 'withdraw the incident notice', () => this.withdrawNotice());
     this.rollback.restore();
+    this.remedies.restore();
     if (bypass) await this.bypass.restore(bypass, this.bypass.watch);
   }
 

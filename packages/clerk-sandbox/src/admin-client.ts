@@ -127,6 +127,9 @@ export class SandboxAdminClient {
   instance(): Promise<InstanceOverview> {
     return this.call('GET', '/instance');
   }
+  setAllowedOrigins(origins: string[]): Promise<{ allowedOrigins: string[] }> {
+    return this.call('PUT', '/instance/allowed-origins', { origins });
+  }
   setClock(body: ClockBody): Promise<ClockSetting> {
     return this.call('PUT', '/clock', body);
   }

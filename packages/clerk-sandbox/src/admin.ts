@@ -11,6 +11,7 @@ import {
   addKeyBodySchema,
   appBodySchema,
   auditQuerySchema,
+  allowedOriginsBodySchema,
   clockBodySchema,
   createUsersBodySchema,
   faultConfigSchema,
@@ -338,6 +339,12 @@ export class SandboxAdmin {
   }
 
   /** Skews the clock Clerk's answers (`Date`, token times) and/or the health route's `Date` show. */
+  setAllowedOrigins(body: unknown): { allowedOrigins: string[] } {
+    const b = parseInput(allowedOriginsBodySchema, body);
+    this.instance.setAllowedOrigins(b.origins);
+    return { allowedOrigins: [...this.instance.allowedOrigins] };
+  }
+
   setClock(body: unknown): ClockSetting {
     const b = parseInput(clockBodySchema, body);
     this.instance.clock = { skewMs: b.skewMs, applyTo: [...new Set(b.applyTo)] };

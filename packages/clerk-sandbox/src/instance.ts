@@ -56,8 +56,12 @@ export class SandboxInstance {
   readonly frontendApiHost: string;
   readonly publishableKey: string;
   readonly satelliteName = 'satellite.sandbox.test';
-  /** Extra origins allowed besides the domains (Backend API `allowed_origins`). */
+  /** Extra origins allowed besides the domains (Backend API `allowed_origins`, written by `PATCH /v1/instance`). */
   readonly allowedOrigins: string[] = [];
+
+  setAllowedOrigins(origins: readonly string[]): void {
+    this.allowedOrigins.splice(0, this.allowedOrigins.length, ...new Set(origins.map((o) => o.replace(/\/$/, ''))));
+  }
   clock: ClockSetting = { skewMs: 0, applyTo: ['clerk', 'app'] };
   private keys: { privateKey: KeyObject; jwk: RsaJwk } | null = null;
 

@@ -20,6 +20,7 @@ export const CLERK_ROUTES = [
   'POST /v1/sessions/{session_id}/revoke',
   'POST /v1/webhooks/svix_url',
   'GET /v1/instance',
+  'PATCH /v1/instance',
   'GET /v1/domains',
   'GET /v1/jwks',
   'POST /v1/sessions/{session_id}/tokens',
@@ -212,6 +213,9 @@ export const appBodySchema = z
 export type AppBody = z.infer<typeof appBodySchema>;
 
 /** A skewed clock: the `Date` header (and token times) of Clerk's answers and/or the health route's. */
+/** `PUT /__sandbox/instance/allowed-origins`: the list as the Backend API would hold it (a drill's cleanup, a test's fault). */
+export const allowedOriginsBodySchema = z.object({ origins: z.array(z.string().url()).max(100) }).strict();
+
 export const clockBodySchema = z
   .object({
     skewMs: z.number().int().min(-86_400_000).max(86_400_000),

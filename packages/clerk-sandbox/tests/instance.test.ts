@@ -25,6 +25,21 @@ const health = async () => {
   return { date: res.headers.get('date'), body: (await res.json()) as Record<string, unknown> };
 };
 
+describe('allowed_origins through @clerk/backend (PATCH /v1/instance)', () => {
+  it('replaces the list, reads back through GET /v1/instance, and refuses what is not an origin naming the field', async () => {
+    const before = (await clerk.instance.get()).allowedOrigins ?? [];
+    await clerk.instance.update({ allowedOrigins: [...before, 'https://app.elsewhere.test'] });
+    expect((await clerk.instance.get()).allowedOrigins).toEqual([...before, 'https://app.elsewhere.test']);
+    const err = await clerkError(clerk.instance.update({ allowedOrigins: ['https://ok.test', 'not an origin'] }));
+    expect(err.status).toBe(422);
+    expect(err.errors[0]).toMatchObject({ code: 'form_param_format_invalid', meta: { paramName: 'allowed_origins' } });
+    // Refused whole: the list is as it was.
+    expect((await clerk.instance.get()).allowedOrigins).toEqual([...before, 'https://app.elsewhere.test']);
+    await clerk.instance.update({ allowedOrigins: before });
+    expect((await clerk.instance.get()).allowedOrigins).toEqual(before);
+  });
+});
+
 describe('the instance through @clerk/backend', () => {
   it('publishable key encodes the Frontend API host the domains name', async () => {
     const host = Buffer.from(sandbox.publishableKey.replace(/^pk_test_/, ''), 'base64').toString();

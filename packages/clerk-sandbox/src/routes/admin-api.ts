@@ -10,6 +10,7 @@ import {
   addKeyBodySchema,
   appBodySchema,
   auditQuerySchema,
+  allowedOriginsBodySchema,
   clockBodySchema,
   createUsersBodySchema,
   faultConfigSchema,
@@ -120,6 +121,7 @@ export async function adminApi(app: FastifyInstance, ctx: ServerContext): Promis
   app.delete(`${A}/app`, async () => admin.resetApp());
 
   app.get(`${A}/instance`, async () => admin.instanceOverview(ctx.selfUrl()));
+  app.put(`${A}/instance/allowed-origins`, body(allowedOriginsBodySchema), async (req) => admin.setAllowedOrigins(req.body));
   app.get(`${A}/clock`, async () => admin.clock());
   app.put(`${A}/clock`, body(clockBodySchema), async (req) => admin.setClock(req.body));
   app.delete(`${A}/clock`, async () => admin.resetClock());

@@ -133,6 +133,16 @@ const sessionListQuery = z.preprocess(
   }),
 );
 
+/** `PATCH /v1/instance`: each allowed origin a bare origin (`scheme://host[:port]`), as Clerk stores them. */
+const instancePatchBody = z
+  .object({
+    allowed_origins: z
+      .array(z.string().refine((o) => URL.canParse(o) && new URL(o).origin === o.replace(/\/$/, ''), 'must be an origin like https://app.example.com'))
+      .max(100)
+      .optional(),
+  })
+  .loose();
+
 const tokenBody = z.looseObject({ expires_in_seconds: z.number().int().min(30).max(315_360_000).nullish() });
 
 /** The first issue of a Clerk querystring, as the 422 Clerk answers. */
@@ -285,6 +295,17 @@ export async function clerkBackendApi(app: FastifyInstance, ctx: ServerContext):
 
   // The instance, its domains and the keys its session tokens are signed with (diagnostics read these).
   app.get('/v1/instance', clerk('GET /v1/instance'), async (_req, reply) => sendClerk(reply, 200, admin.instance.instanceJson()));
+
+  // Clerk's UpdateInstance: the settings given change, the rest stay; 204 with no body. Only allowed_origins is kept here.
+  app.patch('/v1/instance', clerk('PATCH /v1/instance'), async (req, reply) => {
+    const body = instancePatchBody.safeParse(req.body ?? {});
+    if (!body.success) {
+      const issue = body.error.issues[0];
+      throw new ClerkParamError(String(issue?.path[0] ?? 'body'), 'form_param_format_invalid', `${String(issue?.path.join('.') ?? 'body')} is invalid: ${issue?.message ?? 'unexpected value'}`);
+    }
+    if (body.data.allowed_origins) admin.instance.setAllowedOrigins(body.data.allowed_origins);
+    return reply.code(204).send();
+  });
 
   app.get('/v1/domains', clerk('GET /v1/domains'), async (_req, reply) => {
     const data = admin.instance.domains(ctx.selfUrl());

@@ -1,0 +1,155 @@
+/**
+ * The remedies of a diagnosis (docs/diagnostics.md "Remedies"): the rule table gives each failing
+ * check its remedy (src/diagnostics/rules.ts); this module picks the most likely cause's, says on
+ * the timeline which check failed, which remedy and why, applies the automated ones (after their
+ * approval, their undo registered) and verifies every remedy by running the check that failed
+ * again, on sessions created after the remedy for the session checks. Workflow code: the I/O is in
+ * the `applyAllowedOrigins` and `runDiagnostics` activities.
+ */
+import { isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import type { RemedyActivities } from '../activities';
+import type { Check, CheckId, DiagnosticKind, DiagnosticsSummary, Remedy } from '../diagnostics/rules';
+import { formatDuration } from '../domain';
+import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
+import type { Diagnostics } from './incident-diagnostics';
+import { errorMessage } from './incident-state';
+import type { IncidentContext } from './incident-steps';
+
+const acts = proxyActivities<RemedyActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
+});
+
+/** The step whose success means the remedy worked (session_issues' `fixedWhen`). */
+export const VERIFY_REMEDY = 'verify_remedy';
+/** Checks judged on sessions: verified only by sessions created after the remedy, which may take users a while to make. */
+const SESSION_CHECKS: readonly CheckId[] = ['session_lifetime'];
+const SESSION_VERIFY_EVERY_MS = 30_000;
+const SESSION_VERIFY_WITHIN_MS = 15 * 60_000;
+
+export type Diagnosed = { summary: DiagnosticsSummary; checks: Check[] } | undefined;
+
+export interface RemedyStep {
+  /** The remedy of the most likely failing cause (recorded on the timeline), or null when no check fails. */
+  propose(diagnosed: Diagnosed): Promise<Remedy | null>;
+  /** What `propose` chose (undefined before it ran). */
+  readonly chosen: Remedy | null | undefined;
+  /** A targeted revocation as the remedy: `verify_remedy` from its own verified outcome (nothing recorded when none ran). */
+  verifyRevocation(): void;
+  /** After approval: the instance's allowed_origins changed (compare-and-set), its undo registered; true when read back. */
+  applyAllowedOrigins(remedy: Extract<Remedy, { kind: 'allowed_origins' }>): Promise<boolean>;
+  /** The check that failed run again (after `since`); `verify_remedy` succeeded only when it passes. */
+  verify(kind: DiagnosticKind, remedy: Remedy, opts: { userIds: string[]; since: number }): Promise<boolean>;
+}
+
+/** The approval request of a remedy: the check, what it saw, what changes, how it is verified. */
+export function remedyRequest(check: Check, remedy: Remedy): string {
+  return `${remedy.changes}: check ${check.id} failed (${check.evidence}); verified when the runbook ${remedy.verifiedBy}`;
+}
+
+export class Remedies implements RemedyStep {
+  /** What `propose` chose (set again from the journal in a continued run). */
+  chosen: Remedy | null | undefined;
+
+  constructor(
+    private readonly ctx: IncidentContext,
+    private readonly diagnostics: Diagnostics,
+  ) {}
+
+  private get tracker() {
+    return this.ctx.tracker;
+  }
+
+  async propose(diagnosed: Diagnosed): Promise<Remedy | null> {
+    const cause = diagnosed?.summary.verdict === 'fail' ? diagnosed.summary.cause : null;
+    const check = diagnosed?.checks.find((c) => c.id === cause);
+    const remedy = check?.verdict === 'fail' ? (check.remedy ?? null) : null;
+    if (check && remedy) {
+      const others = diagnosed?.checks.filter((c) => c.verdict === 'fail' && c.id !== check.id).map((c) => c.id) ?? [];
+      this.tracker.record('remedy', 'runbook', `${check.id} failed, the most likely cause: remedy ${remedy.kind} (${remedy.changes}); verified when the runbook ${remedy.verifiedBy}${others.length ? `; also failing, after it: ${others.join(', ')}` : ''}`, {
+        check: check.id,
+        remedy: remedy.kind,
+        gated: remedy.gated,
+      });
+    }
+    this.chosen = remedy;
+    return remedy;
+  }
+
+  /** A continued run: the undo of an allowed_origins change not yet verified, as the run before had it. */
+  restore(): void {
+    const changed = [...this.tracker.state.timeline].reverse().find((e) => e.step === 'update_allowed_origins' && e.details?.outcome !== undefined);
+    const verified = this.tracker.state.steps.some((s) => s.step === VERIFY_REMEDY && s.outcome === 'succeeded');
+    const before = changed?.details?.before;
+    const after = changed?.details?.after;
+    if (verified || changed?.details?.outcome !== 'succeeded' || !Array.isArray(before) || !Array.isArray(after)) return;
+    const list = (v: unknown[]) => v.filter((x): x is string => typeof x === 'string');
+    this.ctx.compensations.push('update_allowed_origins', `put allowed_origins back to ${list(before).join(', ') || 'none'}`, () =>
+      acts.applyAllowedOrigins.executeWithOptions({ summary: 'update_allowed_origins: undo' }, [{ origins: list(before), expected: list(after) }]),
+    );
+  }
+
+  verifyRevocation(): void {
+    const last = this.tracker.state.steps.filter((s) => s.step === 'targeted_revocation').at(-1);
+    if (!last || !['succeeded', 'partial', 'failed'].includes(last.outcome)) return;
+    if (last.outcome === 'succeeded') {
+      this.tracker.stepDone(VERIFY_REMEDY, 'succeeded', 'runbook', `the affected users' sessions are revoked, each confirmed by the revocation (${last.note})`, { remedy: 'targeted_revocation' });
+    } else {
+      this.tracker.stepDone(VERIFY_REMEDY, 'failed', 'runbook', `the revocation did not end every session (${last.outcome}: ${last.note})`, { remedy: 'targeted_revocation' });
+    }
+  }
+
+  async applyAllowedOrigins(remedy: Extract<Remedy, { kind: 'allowed_origins' }>): Promise<boolean> {
+    const step = 'update_allowed_origins';
+    const origins = [...remedy.current, remedy.add];
+    // Registered first: a cancel while the change is in flight puts the list back (if it is still ours).
+    this.ctx.compensations.push(step, `put allowed_origins back to ${remedy.current.join(', ') || 'none'}`, () => acts.applyAllowedOrigins.executeWithOptions({ summary: `${step}: undo` }, [{ origins: remedy.current, expected: origins }]));
+    this.tracker.waitFor(`${step}: add ${remedy.add} (PATCH /v1/instance)`);
+    try {
+      const change = await acts.applyAllowedOrigins.executeWithOptions({ summary: `${step}: add ${remedy.add}` }, [{ origins, expected: remedy.current }]);
+      this.tracker.stepDone(step, 'succeeded', 'runbook', `allowed_origins ${change.alreadyDone ? 'already was' : 'is now'} ${change.after.join(', ')} (read back with GET /v1/instance; was ${change.before.join(', ') || 'none'})`, {
+        before: change.before,
+        after: change.after,
+      });
+      return true;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      this.ctx.compensations.drop(step);
+      const note = `allowed_origins not changed: ${errorMessage(err)}`;
+      this.tracker.stepDone(step, 'failed', 'runbook', note);
+      this.tracker.attention(`${step} failed: ${note}`);
+      return false;
+    }
+  }
+
+  async verify(kind: DiagnosticKind, remedy: Remedy, opts: { userIds: string[]; since: number }): Promise<boolean> {
+    const sessions = SESSION_CHECKS.includes(remedy.check);
+    const until = Date.now() + (sessions ? SESSION_VERIFY_WITHIN_MS : 0);
+    this.tracker.waitFor(`${VERIFY_REMEDY}: ${remedy.check} again${sessions ? ` on sessions created after ${new Date(opts.since).toISOString()} (for up to ${formatDuration(SESSION_VERIFY_WITHIN_MS)}, as users sign in again)` : ''}`);
+    for (let attempt = 1; ; attempt++) {
+      const again = await this.diagnostics.run(kind, opts.userIds, sessions ? { sessionsCreatedAfter: opts.since } : {});
+      const check = again?.checks.find((c) => c.id === remedy.check);
+      if (check?.verdict === 'ok') {
+        this.ctx.compensations.drop('update_allowed_origins');
+        this.tracker.stepDone(VERIFY_REMEDY, 'succeeded', 'runbook', `${remedy.check} passes after the remedy (${remedy.kind}): ${check.evidence}`, { check: remedy.check, remedy: remedy.kind });
+        return true;
+      }
+      // No session to judge by yet: wait for users to make some, within the bound.
+      if (check?.verdict === 'skipped' && sessions && Date.now() + SESSION_VERIFY_EVERY_MS <= until) {
+        await sleep(SESSION_VERIFY_EVERY_MS, { summary: `${VERIFY_REMEDY}: no session since the remedy yet; check ${attempt}` });
+        continue;
+      }
+      if (check?.verdict === 'skipped') {
+        const note = `not verified: ${remedy.check} had nothing to judge by within ${formatDuration(SESSION_VERIFY_WITHIN_MS)} (${check.evidence}); the change stands, check it when users sign in again`;
+        this.tracker.stepDone(VERIFY_REMEDY, 'partial', 'runbook', note, { check: remedy.check, remedy: remedy.kind });
+        this.tracker.attention(`${VERIFY_REMEDY}: ${note}`);
+        return false;
+      }
+      const seen = check ? `${check.verdict}: ${check.evidence}` : 'the diagnostics could not run';
+      const note = `${remedy.check} still does not pass after the remedy (${remedy.kind}): ${seen}`;
+      this.tracker.stepDone(VERIFY_REMEDY, 'failed', 'runbook', note, { check: remedy.check, remedy: remedy.kind });
+      this.tracker.attention(`${VERIFY_REMEDY}: ${note}`);
+      return false;
+    }
+  }
+}

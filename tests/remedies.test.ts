@@ -1,0 +1,165 @@
+/**
+ * session_issues acts on its diagnosis (issue 35): the failing check's remedy from the rule table,
+ * applied where Clerk allows it (allowed_origins through the Backend API, after an approval, its
+ * undo registered), by hand where it does not, and verified by running the check that failed
+ * again. A real Temporal server, the sandbox over HTTP through @clerk/backend; each outcome judged
+ * by the sandbox's own instance as well as by the workflow.
+ */
+import type { WorkflowHandle } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IncidentInput } from '../src/domain';
+import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
+import { approveStep, confirmStep, getIncidentState, incidentWorkflow, rejectStep, type IncidentState } from '../src/workflows/incident';
+import { pendingStep, sandboxDeps, waitForState } from './helpers/incident';
+import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
+
+let temporal: TemporalTestContext;
+beforeAll(async () => {
+  temporal = await connectTemporal();
+});
+afterAll(async () => {
+  await temporal?.close();
+});
+
+const FOREIGN = 'https://app.elsewhere.test';
+const input: IncidentInput = {
+  category: 'session_issues',
+  reporter: 'alice',
+  approvers: ['alice', 'bob'],
+  summary: 'users on app.elsewhere.test look signed out',
+  timeouts: { escalateAfter: '20s', decideWithin: '40s', probe: '2s', resolveWithin: '3s' },
+};
+
+type Handle = WorkflowHandle<typeof incidentWorkflow>;
+
+async function withSessionIssue<T>(setup: (s: RunningSandbox) => void, body: (run: { sandbox: RunningSandbox; handle: Handle }) => Promise<T>, start: IncidentInput = input): Promise<T> {
+  const sandbox = await startSandbox({ users: 5, seed: 'remedies-test' });
+  try {
+    setup(sandbox);
+    const taskQueue = uniqueTaskQueue('remedies');
+    const worker = await testWorker(temporal.nativeConnection, taskQueue, sandboxDeps(sandbox));
+    return await worker.runUntil(async () => {
+      const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('remedy'), args: [start] });
+      try {
+        return await body({ sandbox, handle });
+      } finally {
+        await handle.cancel().catch(() => undefined);
+        await handle.result().catch(() => undefined);
+      }
+    });
+  } finally {
+    await sandbox.close();
+  }
+}
+
+const outcome = (s: IncidentState, step: string) => s.steps.filter((x) => x.step === step).at(-1)?.outcome;
+// The app on a domain of its own (its cookie there too), which the instance does not list.
+const foreignOrigin = (s: RunningSandbox) => s.admin.setApp({ origin: FOREIGN, cookieDomain: 'elsewhere.test' });
+
+describe('session_issues: the remedy follows the failing check', () => {
+  it('the app served from an origin the instance does not know: allowed_origins changed after one approval, read back, verified by the check, resolved', async () => {
+    await withSessionIssue(foreignOrigin, async ({ sandbox, handle }) => {
+      const before = [...sandbox.admin.instance.allowedOrigins];
+      const asked = await waitForState(handle, getIncidentState, pendingStep('update_allowed_origins'), 30_000);
+      const title = asked.pendingApprovals.find((p) => p.step === 'update_allowed_origins')?.title ?? '';
+      expect(title).toMatch(new RegExp(`^add ${FOREIGN.replace(/\./g, '\\.')} to the instance's allowed_origins \\(PATCH /v1/instance`));
+      expect(title).toContain('check domains_origins failed');
+      expect(title).toContain('verified when the runbook reads allowed_origins back and runs domains_origins again');
+      expect(asked.timeline.find((e) => e.step === 'remedy')?.description).toMatch(/^domains_origins failed, the most likely cause: remedy allowed_origins/);
+      // Nothing changes before the approval.
+      expect(sandbox.admin.instance.allowedOrigins).toEqual(before);
+      await handle.executeUpdate(approveStep, { args: [{ step: 'update_allowed_origins', approver: 'bob' }] });
+
+      const done = await handle.result();
+      expect({ status: done.status, open: done.openItems }).toEqual({ status: 'resolved', open: [] });
+      expect(outcome(done, 'update_allowed_origins')).toBe('succeeded');
+      expect(outcome(done, 'verify_remedy')).toBe('succeeded');
+      expect(done.steps.find((s) => s.step === 'verify_remedy')?.note).toMatch(/^domains_origins passes after the remedy \(allowed_origins\): .*allowed origin/);
+      expect(sandbox.admin.instance.allowedOrigins).toEqual([...before, FOREIGN]);
+      // No revocation: it would not have helped.
+      expect(sandbox.admin.auditSummary().revokes.calls).toBe(0);
+      expect(done.review).toContain('update_allowed_origins');
+    });
+  });
+
+  it('the remedy rejected: nothing changes, verify_remedy not needed, the incident stays open', async () => {
+    await withSessionIssue(foreignOrigin, async ({ sandbox, handle }) => {
+      const before = [...sandbox.admin.instance.allowedOrigins];
+      await waitForState(handle, getIncidentState, pendingStep('update_allowed_origins'), 30_000);
+      await handle.executeUpdate(rejectStep, { args: [{ step: 'update_allowed_origins', approver: 'bob', reason: 'serve it from the primary domain instead' }] });
+      const done = await handle.result();
+      expect(done.status).toBe('needs_human');
+      expect(outcome(done, 'verify_remedy')).toBe('not_needed');
+      expect(sandbox.admin.instance.allowedOrigins).toEqual(before);
+    });
+  });
+
+  it('allowed_origins changed by someone else after the diagnosis: not overwritten, the step fails and says so', async () => {
+    await withSessionIssue(foreignOrigin, async ({ sandbox, handle }) => {
+      await waitForState(handle, getIncidentState, pendingStep('update_allowed_origins'), 30_000);
+      sandbox.admin.instance.setAllowedOrigins(['https://someone-else.test']);
+      await handle.executeUpdate(approveStep, { args: [{ step: 'update_allowed_origins', approver: 'bob' }] });
+      const done = await handle.result();
+      expect(outcome(done, 'update_allowed_origins')).toBe('failed');
+      expect(done.steps.find((s) => s.step === 'update_allowed_origins' && s.outcome === 'failed')?.note).toMatch(/changed since it was read \(now https:\/\/someone-else\.test/);
+      expect(done.status).toBe('needs_human');
+      expect(sandbox.admin.instance.allowedOrigins).toEqual(['https://someone-else.test']);
+    });
+  });
+
+  it('cancelled after the change, before it is verified: the list is put back', async () => {
+    // The health route hangs after the change, so the verification's diagnostics take their time.
+    await withSessionIssue(foreignOrigin, async ({ sandbox, handle }) => {
+      const before = [...sandbox.admin.instance.allowedOrigins];
+      await waitForState(handle, getIncidentState, pendingStep('update_allowed_origins'), 30_000);
+      await handle.executeUpdate(approveStep, { args: [{ step: 'update_allowed_origins', approver: 'bob' }] });
+      await waitForState(handle, getIncidentState, (s) => outcome(s, 'update_allowed_origins') === 'succeeded' || outcome(s, 'verify_remedy') !== undefined, 30_000);
+      const state = await handle.query(getIncidentState);
+      if (outcome(state, 'verify_remedy') === 'succeeded') return; // verified first: nothing to put back (the race this test cannot always win)
+      await handle.cancel();
+      await handle.result().catch(() => undefined);
+      const after = await handle.query(getIncidentState);
+      if (outcome(after, 'verify_remedy') === 'succeeded') return;
+      expect(outcome(after, 'update_allowed_origins')).toBe('compensated');
+      expect(sandbox.admin.instance.allowedOrigins).toEqual(before);
+    });
+  });
+
+  it('a clock off by 30 s: a step by hand that names the skew; confirmed while the clock is still off, the check still fails and the incident stays open with the evidence', async () => {
+    await withSessionIssue((s) => s.admin.setClock({ skewMs: 30_000 }), async ({ handle }) => {
+      const asked = await waitForState(handle, getIncidentState, (s) => s.manualSteps.some((m) => m.step === 'remedy_by_hand'), 30_000);
+      const instructions = asked.manualSteps.find((m) => m.step === 'remedy_by_hand')?.instructions ?? '';
+      expect(instructions).toMatch(/^Synchronise the clock of .* with NTP/);
+      expect(instructions).toContain('check clock_skew:');
+      expect(instructions).toMatch(/Clerk's clock \+(29|30)\.\d s/);
+      await handle.executeUpdate(confirmStep, { args: [{ step: 'remedy_by_hand', confirmedBy: 'bob', note: 'restarted chrony' }] });
+      const done = await handle.result();
+      expect(outcome(done, 'verify_remedy')).toBe('failed');
+      expect(done.steps.find((s) => s.step === 'verify_remedy')?.note).toMatch(/^clock_skew still does not pass after the remedy \(by_hand\): fail: .*(29|30)\.\d s/);
+      expect(done.status).toBe('needs_human');
+    });
+  });
+
+  it('the clock fixed before the confirmation: verified by the check, resolved', async () => {
+    await withSessionIssue((s) => s.admin.setClock({ skewMs: 30_000 }), async ({ sandbox, handle }) => {
+      await waitForState(handle, getIncidentState, (s) => s.manualSteps.some((m) => m.step === 'remedy_by_hand'), 30_000);
+      sandbox.admin.resetClock();
+      await handle.executeUpdate(confirmStep, { args: [{ step: 'remedy_by_hand', confirmedBy: 'bob', note: 'restarted chrony' }] });
+      const done = await handle.result();
+      expect(outcome(done, 'verify_remedy')).toBe('succeeded');
+      expect(done.status).toBe('resolved');
+    });
+  });
+
+  it('sessions the instance grants for one minute: the lifetime setting is the remedy (by hand without a Platform API token), not a revocation', async () => {
+    const affected: string[] = [];
+    const setup = (s: RunningSandbox) => void affected.push(...s.admin.createUsers({ count: 2, expiredSessions: { count: 4, lifetimeMs: 60_000 } }).map((u) => u.id));
+    await withSessionIssue(setup, async ({ sandbox, handle }) => {
+      const asked = await waitForState(handle, getIncidentState, (s) => s.manualSteps.some((m) => m.step === 'update_session_lifetime'), 30_000);
+      const instructions = asked.manualSteps.find((m) => m.step === 'update_session_lifetime')?.instructions ?? '';
+      expect(instructions).toMatch(/^set the instance's maximum session lifetime to 7d \(the instance grants 1m\): in the Clerk Dashboard, Configure → Sessions, set "Maximum lifetime" to 7d/);
+      expect(asked.waitingFor).not.toContain('targeted_revocation');
+      expect(sandbox.admin.auditSummary().revokes.calls).toBe(0);
+    }, { ...input, affectedUserIds: affected });
+  });
+});
