@@ -160,6 +160,8 @@ const UPDATE_ROWS: UpdateRow[] = [
   ['incident', 'rejectStep', 'reason missing', { step: 'operator_action', approver: 'bob' }, /update\.reason: a rejection needs a reason/],
   ['incident', 'rejectStep', 'step of the wrong type', { step: 42, approver: 'bob', reason: 'no' }, /update\.step: .*expected one of/],
   ['incident', 'rejectStep', 'ANSI escape in the reason', { step: 'operator_action', approver: 'bob', reason: '\u001b[31mred\u001b[0m' }, /update\.reason: must be plain text/],
+  ['incident', 'requestStep', 'a remedy that is not optional', { step: 'update_allowed_origins', requester: 'alice' }, /update\.step: update_allowed_origins cannot be requested in this incident/],
+  ['incident', 'requestStep', 'the undo of a rollback that never happened', { step: 'undo_rollback', requester: 'alice' }, /update\.step: undo_rollback can be requested once a rollback is verified and in place \(there is none\)/],
   ['incident', 'requestStep', 'SQL injection as a user id', { step: 'targeted_revocation', requester: 'alice', userIds: ["user_1'; DROP TABLE sessions;--"] }, /update\.userIds\.0: must be a Clerk user id/],
   ['incident', 'requestStep', '100k user ids', { step: 'targeted_revocation', requester: 'alice', userIds: huge(100_000, (i) => `user_${i}`) }, /update\.userIds: Too big: expected array to have <=1000 items/],
   ['incident', 'requestStep', 'NUL as the requester', { step: 'targeted_revocation', requester: '\u0000', userIds: ['user_1'] }, /update\.requester: must be one line of plain text/],

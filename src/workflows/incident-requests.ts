@@ -3,6 +3,7 @@
  * of steps done by hand (`confirmStep`) and the commander's `resolve`. Each has a pure check the
  * update validator runs before anything reaches history, and a durable wait the playbook uses.
  */
+import { rollbackRecord } from './rollback-record';
 import { condition } from '@temporalio/workflow';
 import { CATEGORIES, formatDuration, type GatedStep, type ManualStep } from '../domain';
 import { awaitHuman, parseRequest, UpdateRefused } from './incident-approvals';
@@ -92,6 +93,8 @@ export class OptionalSteps {
     if (this.requests.has(req.step)) throw new UpdateRefused(`update.step: ${req.step} was already requested by ${this.requests.get(req.step)?.requester}`);
     if (this.closedWindows.has(req.step)) throw new UpdateRefused(`update.step: the window to request ${req.step} has closed`);
     if (req.step === 'targeted_revocation' && !req.userIds) throw new UpdateRefused('update.userIds: targeted_revocation needs the user ids whose sessions to end');
+    // Asked for before there is a verified rollback, the undo would run the moment one is verified, unseen.
+    if (req.step === 'undo_rollback' && !rollbackRecord(state)) throw new UpdateRefused('update.step: undo_rollback can be requested once a rollback is verified and in place (there is none)');
     const acting = personOnIncident(this.tracker, { action: 'request', step: req.step, field: 'requester', who: req.requester, text: actionText(req), signature: req.signature, nonce: req.nonce });
     return { ...req, acting };
   }
