@@ -28,6 +28,13 @@ export type DeployErrorName = (typeof DEPLOY_ERROR_NAMES)[number];
 export const PAGING_ERROR_NAMES = ['PagingUnavailable', 'PagingRateLimited', 'PagingEventRejected', 'PagingTargetUnknown'] as const;
 export type PagingErrorName = (typeof PAGING_ERROR_NAMES)[number];
 /**
+ * The kinds of Clerk Platform API failure (`src/activities/instance-config.ts`; key-rotation.ts
+ * throws the first two too), also activity failure types. Only `PlatformApiUnavailable` is retried;
+ * a version mismatch means someone else changed the config: read it again, decide again.
+ */
+export const PLATFORM_ERROR_NAMES = ['PlatformApiUnavailable', 'PlatformApiRejected', 'InstanceConfigVersionMismatch', 'PlatformApiNotConfigured'] as const;
+export type PlatformErrorName = (typeof PLATFORM_ERROR_NAMES)[number];
+/**
  * Activity failure types that retrying will not fix. Every `proxyActivities` retry policy names
  * them in `nonRetryableErrorTypes`, so they stop at once even if thrown as retryable.
  */

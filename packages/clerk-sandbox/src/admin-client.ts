@@ -7,10 +7,11 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { AppState, InstanceOverview, SeedReport } from './admin';
 import type { ClockSetting } from './instance';
+import type { InstanceConfigOverview } from './instance-config';
 import type { AuditEntry, AuditSummary, RevokeRecord } from './audit';
 import type { OutageState } from './faults';
 import type { SecretKeyInfo } from './keys';
-import type { AddKeyBody, AppBody, AuditQuery, ClockBody, FaultConfig, OutageBody, RateLimitSetting, ReplayBody, SeedBody, WebhookBody } from './schemas';
+import type { AddKeyBody, AppBody, AuditQuery, ClockBody, FaultConfig, OutageBody, RateLimitSetting, ReplayBody, SeedBody, SessionSettingsBody, WebhookBody } from './schemas';
 import type { UserJson } from './clerk-json';
 import type { SessionStatus } from './columns';
 import type { StoreStats } from './store';
@@ -129,6 +130,14 @@ export class SandboxAdminClient {
   }
   setAllowedOrigins(origins: string[]): Promise<{ allowedOrigins: string[] }> {
     return this.call('PUT', '/instance/allowed-origins', { origins });
+  }
+  /** The instance's config: version, session settings, the lifetime new sessions get, every change and dry run. */
+  instanceConfig(): Promise<InstanceConfigOverview> {
+    return this.call('GET', '/instance/config');
+  }
+  /** Sets the session settings as a Dashboard change would (a drill's short lifetime: `{ maxLifetimeMs: 60_000 }`). */
+  setSessionSettings(body: SessionSettingsBody): Promise<InstanceConfigOverview> {
+    return this.call('PUT', '/instance/session', body);
   }
   setClock(body: ClockBody): Promise<ClockSetting> {
     return this.call('PUT', '/clock', body);

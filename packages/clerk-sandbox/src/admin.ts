@@ -225,7 +225,8 @@ export class SandboxAdmin {
   /** Creates users as sign-ups would (each with one active session), with their webhook events. */
   createUsers(body: unknown): UserJson[] {
     const { count, expiredSessions } = parseInput(createUsersBodySchema, body);
-    const rows = this.store.createUsers(count, Date.now(), expiredSessions);
+    // New sessions last as the instance is configured now (instance-config.ts).
+    const rows = this.store.createUsers(count, Date.now(), expiredSessions, this.instance.config.newSessionLifetimeMs());
     return rows.map((i) => {
       const user = this.store.userJson(i);
       this.webhooks.emit('user.created', user.id, user);

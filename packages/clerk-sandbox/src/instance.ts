@@ -1,9 +1,12 @@
 /**
  * The sandbox's Clerk instance as the diagnostics see it: its Frontend API host (and the
  * publishable key that encodes it), its domains and allowed origins, the RS256 key pair that
- * signs session tokens (served as JWKS), and the clock its answers carry in their `Date` header.
+ * signs session tokens (served as JWKS), the clock its answers carry in their `Date` header, and
+ * its configuration (session lifetime; served by the Platform API, instance-config.ts).
  */
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { InstanceConfig, type InstanceConfigOverview, type SessionSettings } from './instance-config';
+import { parseInput, SandboxInputError, sessionSettingsBodySchema } from './schemas';
 
 /** How Clerk encodes a publishable key: `pk_test_` / `pk_live_` + base64 of `<frontend api host>$`. */
 export function encodePublishableKey(frontendApiHost: string, live = false): string {
@@ -63,6 +66,8 @@ export class SandboxInstance {
     this.allowedOrigins.splice(0, this.allowedOrigins.length, ...new Set(origins.map((o) => o.replace(/\/$/, ''))));
   }
   clock: ClockSetting = { skewMs: 0, applyTo: ['clerk', 'app'] };
+  /** The `session` settings and their version, as the Platform API's config endpoint serves them. */
+  readonly config = new InstanceConfig();
   private keys: { privateKey: KeyObject; jwk: RsaJwk } | null = null;
 
   constructor(
@@ -81,6 +86,30 @@ export class SandboxInstance {
 
   instanceJson(): InstanceJson {
     return { object: 'instance', id: this.instanceId, environment_type: 'development', allowed_origins: [...this.allowedOrigins], workspace_id: null };
+  }
+
+  /**
+   * Injects a maximum session lifetime (whole seconds, from 1 s: shorter than the API allows, for
+   * drills), as a Dashboard change would: the config version moves, sessions created from now on
+   * expire after it, existing ones keep their `expire_at`.
+   */
+  setSessionLifetime(ms: number): SessionSettings {
+    return this.setSessionSettings({ maxLifetimeMs: ms });
+  }
+
+  /** `setSessionLifetime` for both settings; null turns one off (one must stay on). */
+  setSessionSettings(body: unknown): SessionSettings {
+    const b = parseInput(sessionSettingsBodySchema, body);
+    try {
+      return this.config.set(b);
+    } catch (err) {
+      throw new SandboxInputError('(body)', (err as Error).message);
+    }
+  }
+
+  /** The configuration for assertions: version, session settings, the lifetime new sessions get, every change and dry run. */
+  configOverview(): InstanceConfigOverview {
+    return this.config.overview();
   }
 
   /** The primary domain is the app's own origin (development instances name it with its port), plus one satellite. */

@@ -27,6 +27,8 @@ export const CLERK_ROUTES = [
 ] as const;
 export const SIDE_ROUTES = [
   'POST /v1/platform/applications/{app}/instances/{env}/rotate_secret_keys',
+  'GET /v1/platform/applications/{app}/instances/{env}/config',
+  'PATCH /v1/platform/applications/{app}/instances/{env}/config',
   'GET /api/v2/status.json',
   'GET /api/v2/summary.json',
   'GET /api/clerk-health',
@@ -236,6 +238,20 @@ export const auditQuerySchema = z
   .strict();
 export type AuditQuery = z.input<typeof auditQuerySchema>;
 export type ParsedAuditQuery = z.output<typeof auditQuerySchema>;
+
+/** Whole seconds, as Clerk keeps the session settings; from 1 s, below the API's own bounds, so a drill can make them short. */
+const sessionDurationMs = z
+  .number()
+  .int()
+  .min(1000)
+  .max(10 * 365 * 86_400_000)
+  .refine((ms) => ms % 1000 === 0, 'must be whole seconds (a multiple of 1000 ms)');
+/** The instance's session settings set from outside (a Dashboard change, a drill); null turns one off. */
+export const sessionSettingsBodySchema = z
+  .object({ maxLifetimeMs: sessionDurationMs.nullable().optional(), inactivityTimeoutMs: sessionDurationMs.nullable().optional() })
+  .strict()
+  .refine((b) => b.maxLifetimeMs !== undefined || b.inactivityTimeoutMs !== undefined, 'give maxLifetimeMs and/or inactivityTimeoutMs');
+export type SessionSettingsBody = z.input<typeof sessionSettingsBodySchema>;
 
 export const sessionsQuerySchema = z.object({ status: z.enum(SESSION_STATUSES).default('active') }).strict();
 export const webhookEventsQuerySchema = z.object({ type: z.string().optional(), status: z.string().optional() }).strict();

@@ -174,8 +174,9 @@ export class ClerkStore {
    * Adds users as if they had just signed up and signed in (one active session each). With
    * `expired`, each also has that many earlier sessions, back to back, that each ended as
    * `expired` after `lifetimeMs` (newest first, as Clerk lists them: the active one first).
+   * `sessionLifetimeMs` is the instance's configured lifetime: the new session's `expire_at`.
    */
-  createUsers(count: number, now = Date.now(), expired?: { count: number; lifetimeMs: number }): number[] {
+  createUsers(count: number, now = Date.now(), expired?: { count: number; lifetimeMs: number }, sessionLifetimeMs = MAX_SESSION_LIFETIME_MS): number[] {
     const created: number[] = [];
     for (let k = 0; k < count; k++) {
       const last = this.u.count > 0 ? this.u.createdAt[this.u.count - 1]! : 0;
@@ -188,7 +189,7 @@ export class ClerkStore {
         this.addSession(i, start, start + lifetime - 1000, 'expired', lifetime);
         this.s.updatedAt[this.s.count - 1] = start + lifetime;
       }
-      this.addSession(i, createdAt, createdAt, 'active');
+      this.addSession(i, createdAt, createdAt, 'active', sessionLifetimeMs);
       u.lastActiveAt[i] = createdAt;
       u.lastSignInAt[i] = createdAt;
       u.updatedAt[i] = createdAt;

@@ -1,6 +1,6 @@
 /**
  * The sandbox's own admin API (`/__sandbox/*`): faults, rate limit, keys, audit, data, outage,
- * webhooks and the example app's switches, over HTTP for tests and benchmarks in another
+ * webhooks, the example app's switches and the instance's session settings, over HTTP for tests and benchmarks in another
  * process. Never rate limited nor faulted. Bodies and queries are declared with the zod schemas
  * `SandboxAdmin` validates with, so a bad one answers 400 naming the field.
  */
@@ -18,6 +18,7 @@ import {
   rateLimitBodySchema,
   replayBodySchema,
   seedBodySchema,
+  sessionSettingsBodySchema,
   sessionsQuerySchema,
   webhookBodySchema,
   webhookEventsQuerySchema,
@@ -122,6 +123,12 @@ export async function adminApi(app: FastifyInstance, ctx: ServerContext): Promis
 
   app.get(`${A}/instance`, async () => admin.instanceOverview(ctx.selfUrl()));
   app.put(`${A}/instance/allowed-origins`, body(allowedOriginsBodySchema), async (req) => admin.setAllowedOrigins(req.body));
+  // The instance's session settings: what the Platform API config serves and new sessions last.
+  app.get(`${A}/instance/config`, async () => admin.instance.configOverview());
+  app.put(`${A}/instance/session`, body(sessionSettingsBodySchema), async (req) => {
+    admin.instance.setSessionSettings(req.body);
+    return admin.instance.configOverview();
+  });
   app.get(`${A}/clock`, async () => admin.clock());
   app.put(`${A}/clock`, body(clockBodySchema), async (req) => admin.setClock(req.body));
   app.delete(`${A}/clock`, async () => admin.resetClock());
