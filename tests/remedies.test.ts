@@ -32,12 +32,19 @@ const input: IncidentInput = {
 
 type Handle = WorkflowHandle<typeof incidentWorkflow>;
 
-async function withSessionIssue<T>(setup: (s: RunningSandbox) => void, body: (run: { sandbox: RunningSandbox; handle: Handle }) => Promise<T>, start: IncidentInput = input): Promise<T> {
+async function withSessionIssue<T>(
+  setup: (s: RunningSandbox) => void,
+  body: (run: { sandbox: RunningSandbox; handle: Handle }) => Promise<T>,
+  start: IncidentInput = input,
+  opts: { platform?: boolean } = {},
+): Promise<T> {
   const sandbox = await startSandbox({ users: 5, seed: 'remedies-test' });
   try {
     setup(sandbox);
     const taskQueue = uniqueTaskQueue('remedies');
-    const worker = await testWorker(temporal.nativeConnection, taskQueue, sandboxDeps(sandbox));
+    const p = sandbox.platform;
+    const deps = { ...sandboxDeps(sandbox), ...(opts.platform ? { instanceConfig: { url: p.url, token: p.token, applicationId: p.applicationId, instance: p.instanceId } } : {}) };
+    const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
     return await worker.runUntil(async () => {
       const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('remedy'), args: [start] });
       try {
@@ -161,5 +168,55 @@ describe('session_issues: the remedy follows the failing check', () => {
       expect(asked.waitingFor).not.toContain('targeted_revocation');
       expect(sandbox.admin.auditSummary().revokes.calls).toBe(0);
     }, { ...input, affectedUserIds: affected });
+  });
+
+  it('a lifetime the instance grants for one minute, with a Platform API token: changed after one approval (dry run, then If-Match), read back, verified by a session made after it, resolved', async () => {
+    const DAY = 86_400_000;
+    const affected: string[] = [];
+    const setup = (s: RunningSandbox) => {
+      s.admin.instance.setSessionLifetime(60_000);
+      affected.push(...s.admin.createUsers({ count: 2, expiredSessions: { count: 4, lifetimeMs: 60_000 } }).map((u) => u.id));
+    };
+    const start: IncidentInput = { ...input, affectedUserIds: affected, timeouts: { ...input.timeouts, recoveryCheckEvery: '1s', recoveryWatchFor: '30s' } };
+    await withSessionIssue(setup, async ({ sandbox, handle }) => {
+      const versionBefore = sandbox.admin.instance.configOverview().configVersion;
+      const asked = await waitForState(handle, getIncidentState, pendingStep('update_session_lifetime'), 30_000);
+      const title = asked.pendingApprovals.find((p) => p.step === 'update_session_lifetime')?.title ?? '';
+      expect(title).toMatch(/^set the instance's maximum session lifetime to 7d \(the instance grants 1m\): check session_lifetime failed/);
+      expect(title).toContain("through Clerk's Platform API");
+      expect(sandbox.admin.instance.configOverview().newSessionLifetimeMs).toBe(60_000);
+      await handle.executeUpdate(approveStep, { args: [{ step: 'update_session_lifetime', approver: 'bob' }] });
+      await waitForState(handle, getIncidentState, (s) => outcome(s, 'update_session_lifetime') === 'succeeded', 30_000);
+      const config = sandbox.admin.instance.configOverview();
+      expect(config.newSessionLifetimeMs).toBe(7 * DAY);
+      expect(config.configVersion).not.toBe(versionBefore);
+      // A dry run first, then one real change.
+      expect(config.changes.map((c) => c.dryRun)).toEqual(expect.arrayContaining([true, false]));
+      // A user signs in after the change: their session is the evidence the check needs.
+      const [fresh] = sandbox.admin.createUsers({ count: 1 });
+      const done = await handle.result();
+      expect({ status: done.status, open: done.openItems }).toEqual({ status: 'resolved', open: [] });
+      expect(outcome(done, 'verify_remedy')).toBe('succeeded');
+      expect(done.steps.find((s) => s.step === 'verify_remedy')?.note).toContain(fresh!.id);
+      expect(sandbox.admin.auditSummary().revokes.calls).toBe(0);
+    }, start, { platform: true });
+  });
+
+  it('with a Platform API token but nobody signing in afterwards: the change stands, verify_remedy is partial, the incident stays open', async () => {
+    const affected: string[] = [];
+    const setup = (s: RunningSandbox) => {
+      s.admin.instance.setSessionLifetime(60_000);
+      affected.push(...s.admin.createUsers({ count: 2, expiredSessions: { count: 4, lifetimeMs: 60_000 } }).map((u) => u.id));
+    };
+    const start: IncidentInput = { ...input, affectedUserIds: affected, timeouts: { ...input.timeouts, recoveryCheckEvery: '1s', recoveryWatchFor: '4s' } };
+    await withSessionIssue(setup, async ({ handle }) => {
+      await waitForState(handle, getIncidentState, pendingStep('update_session_lifetime'), 30_000);
+      await handle.executeUpdate(approveStep, { args: [{ step: 'update_session_lifetime', approver: 'bob' }] });
+      const done = await handle.result();
+      expect(outcome(done, 'update_session_lifetime')).toBe('succeeded');
+      expect(outcome(done, 'verify_remedy')).toBe('partial');
+      expect(done.steps.find((s) => s.step === 'verify_remedy')?.note).toMatch(/^not verified: session_lifetime had nothing to judge by within 4s/);
+      expect(done.status).toBe('needs_human');
+    }, start, { platform: true });
   });
 });

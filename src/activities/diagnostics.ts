@@ -231,6 +231,15 @@ async function verifyToken(clerk: ClerkGateway, token: string): Promise<TokenEvi
   };
 }
 
+/** Signed in since: a setting's remedy shows in anyone's new session, not only the affected users' (a few, newest first). */
+const RECENT_SIGN_INS = 5;
+
+async function withRecentSignIns(clerk: ClerkGateway, userIds: string[], since: number | undefined): Promise<string[]> {
+  if (since === undefined) return userIds;
+  const recent = await clerk.call('users.getUserList', (c) => c.users.getUserList({ lastSignInAtAfter: since, orderBy: '-last_sign_in_at', limit: RECENT_SIGN_INS }));
+  return [...new Set([...userIds, ...recent.data.map((u) => u.id)])].slice(0, MAX_USERS);
+}
+
 async function readSessions(clerk: ClerkGateway, userIds: string[], createdAfter = 0): Promise<UserSessionsEvidence[]> {
   return Promise.all(
     userIds.map(async (userId) => {
@@ -275,7 +284,7 @@ export async function gatherDiagnostics(
     userIds.length === 0
       ? Promise.resolve(skipped('no user ids given (the affected users, e.g. `--user user_…`)'))
       : clerk
-        ? within(() => readSessions(clerk, userIds, input.sessionsCreatedAfter))
+        ? within(async () => readSessions(clerk, await withRecentSignIns(clerk, userIds, input.sessionsCreatedAfter), input.sessionsCreatedAfter))
         : Promise.resolve(noClerk),
   ]);
   const settings: DiagnosticsSettings = {

@@ -8,6 +8,7 @@ import type { ClerkGateway } from './clerk';
 import { fetchStatusPage, probeBackendApi, runProbes, type StatusPageResult } from './probes';
 import { createDiagnosticsActivities, type DiagnosticsDeps } from './diagnostics';
 import { createRemedyActivities } from './remedies';
+import { createInstanceConfigActivities, type InstanceConfigOptions } from './instance-config';
 import { createRevokeSessionsActivities } from './revoke-sessions';
 import { createSigningActivities, type SigningDeps } from './signing';
 import { createDeployActivities } from './deploy/activities';
@@ -61,6 +62,8 @@ export interface ActivityDeps {
   paging?: PagingDeps;
   /** The on-call roster (ROSTER_FILE, watched; docs/roster.md): who may decide what. Approvals are unauthenticated without it. */
   roster?: RosterDeps;
+  /** Clerk's Platform API instance config (CLERK_PLATFORM_API_TOKEN…): the session lifetime remedy; done by hand without it. */
+  instanceConfig?: InstanceConfigOptions;
 }
 
 const DEFAULT_MAX_SESSION_LIFETIME_MS = 7 * 86_400_000;
@@ -107,6 +110,12 @@ export function createActivities(deps: ActivityDeps) {
 
     /** The diagnostics' remedies that change Clerk: the instance's allowed_origins (compare-and-set, read back). */
     ...createRemedyActivities(() => (deps.clerk ? { clerk: deps.clerk } : {})),
+    /** Clerk's Platform API instance config: the session settings read and changed (dry run first, If-Match on the version read). */
+    ...createInstanceConfigActivities(() => deps.instanceConfig),
+    /** Whether the session lifetime can be changed here (a Platform API token), for the workflow to choose the remedy's path. */
+    async sessionSettingsSupport(): Promise<{ automated: boolean }> {
+      return { automated: deps.instanceConfig !== undefined };
+    },
 
     async probeStatusPage(input: { timeoutMs: number }): Promise<StatusPageResult & { sandbox: boolean }> {
       const result = await fetchStatusPage(deps.statusPageUrl, input.timeoutMs);
@@ -176,7 +185,7 @@ export type DeployActivities = ReturnType<typeof createDeployActivities>;
 export type KeyRotationActivities = ReturnType<typeof createKeyRotationActivities>;
 export type BypassActivities = ReturnType<typeof createBypassActivities>;
 export type DiagnosticsActivities = ReturnType<typeof createDiagnosticsActivities>;
-export type RemedyActivities = ReturnType<typeof createRemedyActivities>;
+export type RemedyActivities = ReturnType<typeof createRemedyActivities> & ReturnType<typeof createInstanceConfigActivities> & { sessionSettingsSupport(): Promise<{ automated: boolean }> };
 export type RevocationActivities = ReturnType<typeof createRevokeSessionsActivities>;
 export type ReconcileActivities = ReturnType<typeof createReconcileActivities>;
 export type RosterActivities = ReturnType<typeof createRosterActivities>;

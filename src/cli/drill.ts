@@ -9,8 +9,8 @@ import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { z } from 'zod';
 import { INCIDENT_CATEGORIES, type IncidentCategory } from '../domain';
 import { openDrillTarget } from '../drill/environment';
-import { formatReports, reportsJson, runDrill, type DrillHooks, type DrillReport, type DrillTarget } from '../drill/run';
-import { SCENARIOS } from '../drill/scenarios';
+import { formatReports, reportsJson, runDrill, type DrillHooks, type DrillReport, type DrillScenario, type DrillTarget } from '../drill/run';
+import { SCENARIOS, VARIANTS } from '../drill/scenarios';
 import { CliArgumentError, runCli } from './common';
 
 const argumentSchema = z.union([z.enum(INCIDENT_CATEGORIES), z.literal('all')], {
@@ -25,11 +25,21 @@ export function drillCategories(arg: unknown): IncidentCategory[] {
 }
 
 /** Runs the drills one after the other (they share one sandbox: faults must not overlap). */
-export async function runDrills(categories: IncidentCategory[], target: DrillTarget, hooks: DrillHooks = {}): Promise<DrillReport[]> {
+/** The scenario `--variant` names: one category, one of its variants. */
+export function drillVariant(categories: IncidentCategory[], name: string): DrillScenario {
+  const [category] = categories;
+  const variants = category && categories.length === 1 ? VARIANTS[category] : undefined;
+  const known = Object.keys(variants ?? {});
+  const scenario = variants?.[name];
+  if (!scenario) throw new CliArgumentError(`--variant: ${categories.length === 1 ? `${category} has ${known.length ? `the variants ${known.join(', ')}` : 'no variants'}` : 'give one category'} (got ${JSON.stringify(name)})`);
+  return scenario;
+}
+
+export async function runDrills(categories: IncidentCategory[], target: DrillTarget, hooks: DrillHooks = {}, variant?: DrillScenario): Promise<DrillReport[]> {
   const reports: DrillReport[] = [];
   for (const category of categories) {
     target.log(`[${category}] drill starting`);
-    const report = await runDrill(category, SCENARIOS[category], target, hooks);
+    const report = await runDrill(category, variant ?? SCENARIOS[category], target, hooks);
     target.log(`[${category}] ${report.passed ? 'passed' : 'FAILED'}`);
     reports.push(report);
   }
@@ -48,10 +58,12 @@ export function buildDrillProgram(): Command {
     .description('game-day drills: inject a fault in the Clerk sandbox, run the playbook, check the outcome in the sandbox’s own records (docs/drills.md)')
     .argument('<category>', `${INCIDENT_CATEGORIES.join(' | ')} | all`)
     .option('--json', 'print the reports as JSON: [{category, passed, checks, workflowId, steps}]')
+    .option('--variant <name>', `another fault of the category's drill (${Object.entries(VARIANTS).flatMap(([c, v]) => Object.keys(v ?? {}).map((n) => `${c}: ${n}`)).join('; ')})`)
     .addHelpText('after', EXIT_CODES_HELP)
     .showHelpAfterError('(add --help for usage)')
-    .action(async (arg: string, opts: { json?: boolean }) => {
+    .action(async (arg: string, opts: { json?: boolean; variant?: string }) => {
       const categories = drillCategories(arg);
+      const variant = opts.variant === undefined ? undefined : drillVariant(categories, opts.variant);
       // Progress goes to stderr: stdout is the report (or the JSON).
       const log = (line: string) => console.error(line);
       Runtime.install({ logger: new DefaultLogger(process.env.LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
@@ -59,7 +71,7 @@ export function buildDrillProgram(): Command {
       let reports: DrillReport[];
       try {
         log(`drills run on ${opened.description}`);
-        reports = await runDrills(categories, opened.target);
+        reports = await runDrills(categories, opened.target, {}, variant);
       } finally {
         await opened.close();
       }

@@ -212,7 +212,44 @@ const middlewareFailure: DrillScenario = {
 /** The origin the session_issues drill serves the app from: one the instance does not list. */
 const DRILL_FOREIGN_ORIGIN = 'https://app.elsewhere.test';
 
+const DAY_MS = 86_400_000;
+
+/** session_issues: the instance grants one-minute sessions; the runbook sets the lifetime back through the Platform API. */
 const sessionIssues: DrillScenario = {
+  async play(run) {
+    await run.sandbox.admin.setSessionSettings({ maxLifetimeMs: 60_000 });
+    const users = await run.sandbox.createUsersWithShortSessions(2, 60_000);
+    const revokesBefore = (await run.sandbox.admin.auditSummary()).revokes.calls;
+    run.say(`injected: the instance grants 1-minute sessions (its config, as a Dashboard change would); ${users.length} users whose sessions keep expiring after a minute`);
+    await run.start(drillInput('session_issues', { affectedUserIds: users }));
+    const asked = await run.waitForApproval('update_session_lifetime');
+    await run.approve('update_session_lifetime', 'bob@example.com');
+    await run.waitFor('the lifetime changed', (s) => outcomeOf(s, 'update_session_lifetime') !== 'approved' && outcomeOf(s, 'update_session_lifetime') !== undefined, 60_000);
+    // Someone signs in after the change: the session the verification judges.
+    const fresh = (await run.sandbox.admin.createUsers(1)).users[0]?.id ?? '';
+    return async (final) => {
+      const title = asked.pendingApprovals.find((p) => p.step === 'update_session_lifetime')?.title ?? '';
+      run.check('the approval named the failing check and its remedy', title.startsWith("set the instance's maximum session lifetime to 7d (the instance grants 1m)") && title.includes('check session_lifetime failed'), title.slice(0, 300));
+      const config = await run.sandbox.admin.instanceConfig();
+      run.check(
+        "the instance config is back to the expected lifetime, and new sessions get it (sandbox)",
+        config.session.maxLifetimeMs === 7 * DAY_MS && config.newSessionLifetimeMs === 7 * DAY_MS,
+        `max lifetime ${config.session.maxLifetimeMs} ms, new sessions ${config.newSessionLifetimeMs} ms, config version ${config.configVersion}`,
+      );
+      const verified = final.steps.find((s) => s.step === 'verify_remedy')?.note ?? '';
+      run.check('a session made after the change lives that long', new RegExp(`${fresh}: 1 sessions \\(1 active\\); granted 7d`).test(verified), verified.slice(0, 300));
+      const revokes = (await run.sandbox.admin.auditSummary()).revokes.calls - revokesBefore;
+      run.check('no session revoked (it would not have helped)', revokes === 0, `${revokes} revoke call(s)`);
+      workflowSays(run, final, { diagnostics: 'succeeded', update_session_lifetime: 'succeeded', verify_remedy: 'succeeded' });
+    };
+  },
+  async cleanup(sandbox) {
+    await sandbox.admin.setSessionSettings({ maxLifetimeMs: 7 * DAY_MS });
+  },
+};
+
+/** session_issues, variant `foreign-origin`: the app served from an origin the instance does not know. */
+const sessionIssuesForeignOrigin: DrillScenario = {
   async play(run) {
     // Users look signed out because the app is served from an origin the instance does not know (its cookie on that domain).
     const before = (await run.sandbox.admin.instance()).allowedOrigins;
@@ -331,6 +368,11 @@ export const notDrillableYet = (reason: string): DrillScenario => ({
   play: () => Promise.reject(new Error(reason)),
   cleanup: () => Promise.resolve(),
 });
+
+/** Other faults of a category's drill (`npm run drill -- session_issues --variant foreign-origin`). */
+export const VARIANTS: Partial<Record<IncidentCategory, Record<string, DrillScenario>>> = {
+  session_issues: { 'foreign-origin': sessionIssuesForeignOrigin },
+};
 
 export const SCENARIOS: Record<IncidentCategory, DrillScenario> = {
   clerk_outage: clerkOutageScenario(),

@@ -8,6 +8,7 @@
  * DEPLOY_ADAPTER names one, and its example app for triage unless APP_HEALTH_URL / APP_ROUTES say
  * otherwise. A worker that must reach nothing but the sandbox gets `sandboxOnly(env)`.
  */
+import { instanceConfigOptionsFromEnv } from '../activities/instance-config';
 import type { ActivityDeps } from '../activities';
 import { bypassConfigFromEnv } from '../activities/bypass';
 import { clerkLimitsFromEnv, createClerkGateway, createClerkRateLimiters } from '../activities/clerk';
@@ -86,6 +87,9 @@ export async function workerDepsFromEnv(env: Env, opts: WorkerDepsOptions = {}):
   const chatWebhookUrl = opts.chatWebhookUrl ?? env.CHAT_WEBHOOK_URL;
   const temporalUiUrl = env.TEMPORAL_UI_URL ?? opts.temporalUiUrl;
   const roster = await rosterFromEnv(env.ROSTER_FILE ?? opts.rosterFile, say);
+  // The session lifetime remedy: the Platform API configured, or in sandbox mode the sandbox's own.
+  const instanceConfig =
+    instanceConfigOptionsFromEnv(env) ?? (sandbox ? { url: sandbox.platform.url, token: sandbox.platform.token, applicationId: sandbox.platform.applicationId, instance: sandbox.platform.instanceId } : undefined);
   if (roster && sandbox?.pagerduty && sandbox.admin) {
     // The emulated PagerDuty refuses keys it does not know, as PagerDuty does: it learns the roster's.
     const known = new Set(sandbox.pagerduty.routingKeys);
@@ -125,6 +129,7 @@ export async function workerDepsFromEnv(env: Env, opts: WorkerDepsOptions = {}):
     ...(reconcile ? { reconcile } : {}),
     ...(paging ? { paging } : {}),
     ...(roster ? { roster } : {}),
+    ...(instanceConfig ? { instanceConfig } : {}),
   };
 }
 

@@ -143,6 +143,11 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
         if (decision === 'approved') await run.remedies.applyAllowedOrigins(remedy);
         return decision;
       }
+      if (remedy && check && remedy.kind === 'session_lifetime' && (await run.remedies.sessionSettingsAutomated())) {
+        const decision = await run.approval('update_session_lifetime', `${remedyRequest(check, remedy)} (through Clerk's Platform API: a dry run, then the change on the config version read)`);
+        if (decision === 'approved') await run.remedies.applySessionLifetime(remedy);
+        return decision;
+      }
       if (remedy && check && remedy.kind === 'session_lifetime') {
         const done = await run.byHand('update_session_lifetime', `${remedy.changes}: in the Clerk Dashboard, Configure → Sessions, set "Maximum lifetime" to ${formatDuration(remedy.maxLifetimeMs)}${remedy.inactivityTimeoutMs !== null ? ` and "Inactivity timeout" to ${formatDuration(remedy.inactivityTimeoutMs)}` : ''} (check ${check.id}: ${check.evidence})`);
         return done ? 'approved' : 'timed_out';

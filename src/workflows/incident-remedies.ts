@@ -17,13 +17,19 @@ import type { IncidentContext } from './incident-steps';
 
 const acts = proxyActivities<RemedyActivities>({
   startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
+  retry: {
+    initialInterval: '1 second',
+    maximumInterval: '10 seconds',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'PlatformApiRejected', 'PlatformApiNotConfigured', 'InstanceConfigVersionMismatch'],
+  },
 });
 
 /** The step whose success means the remedy worked (session_issues' `fixedWhen`). */
 export const VERIFY_REMEDY = 'verify_remedy';
 /** Checks judged on sessions: verified only by sessions created after the remedy, which may take users a while to make. */
 const SESSION_CHECKS: readonly CheckId[] = ['session_lifetime'];
+/** At most: look every 30 s, for 15 min (the incident's recoveryCheckEvery / recoveryWatchFor when shorter). */
 const SESSION_VERIFY_EVERY_MS = 30_000;
 const SESSION_VERIFY_WITHIN_MS = 15 * 60_000;
 
@@ -38,6 +44,10 @@ export interface RemedyStep {
   verifyRevocation(): void;
   /** After approval: the instance's allowed_origins changed (compare-and-set), its undo registered; true when read back. */
   applyAllowedOrigins(remedy: Extract<Remedy, { kind: 'allowed_origins' }>): Promise<boolean>;
+  /** The session lifetime can be changed by this worker (a Platform API token), not only by hand. */
+  sessionSettingsAutomated(): Promise<boolean>;
+  /** After approval: the instance's session settings changed through the Platform API (dry run, then If-Match on the version read), read back. */
+  applySessionLifetime(remedy: Extract<Remedy, { kind: 'session_lifetime' }>): Promise<boolean>;
   /** The check that failed run again (after `since`); `verify_remedy` succeeded only when it passes. */
   verify(kind: DiagnosticKind, remedy: Remedy, opts: { userIds: string[]; since: number }): Promise<boolean>;
 }
@@ -122,10 +132,60 @@ export class Remedies implements RemedyStep {
     }
   }
 
+  async sessionSettingsAutomated(): Promise<boolean> {
+    return (await acts.sessionSettingsSupport.executeWithOptions({ summary: 'update_session_lifetime: can this worker change it' }, [])).automated;
+  }
+
+  async applySessionLifetime(remedy: Extract<Remedy, { kind: 'session_lifetime' }>): Promise<boolean> {
+    const step = 'update_session_lifetime';
+    const change = { maxLifetimeMs: remedy.maxLifetimeMs, ...(remedy.inactivityTimeoutMs !== null ? { inactivityTimeoutMs: remedy.inactivityTimeoutMs } : {}) };
+    const same = (v: { maxLifetimeMs: number | null; inactivityTimeoutMs: number | null }) =>
+      v.maxLifetimeMs === change.maxLifetimeMs && (change.inactivityTimeoutMs === undefined || v.inactivityTimeoutMs === change.inactivityTimeoutMs);
+    const show = (v: { maxLifetimeMs: number | null; inactivityTimeoutMs: number | null }) =>
+      `max lifetime ${v.maxLifetimeMs === null ? 'off' : formatDuration(v.maxLifetimeMs)}, inactivity timeout ${v.inactivityTimeoutMs === null ? 'off' : formatDuration(v.inactivityTimeoutMs)}`;
+    this.tracker.waitFor(`${step}: ${remedy.changes} (Platform API instance config)`);
+    try {
+      const before = await acts.readSessionSettings.executeWithOptions({ summary: `${step}: read the session settings` }, []);
+      let after = before;
+      if (!same(before)) {
+        // The dry run first: Clerk validates the change without applying it.
+        await acts.patchSessionSettings.executeWithOptions({ summary: `${step}: dry run` }, [change, { dryRun: true, version: before.version }]);
+        try {
+          await acts.patchSessionSettings.executeWithOptions({ summary: `${step}: apply (If-Match ${before.version})` }, [change, { dryRun: false, version: before.version }]);
+        } catch (err) {
+          // A retry after a crash finds its own change applied (the version moved on): read back decides.
+          if (isCancellation(err) || !/InstanceConfigVersionMismatch/.test(errorMessage(err) + String((err as { cause?: { type?: string } }).cause?.type))) throw err;
+        }
+        after = await acts.readSessionSettings.executeWithOptions({ summary: `${step}: read back` }, []);
+      }
+      if (!same(after)) throw new Error(`the settings read back as ${show(after)}, not as asked (someone changed them meanwhile?)`);
+      // No undo on cancel: putting a lifetime back that signs users out would not help anyone. The old value is on the timeline.
+      this.tracker.stepDone(step, 'succeeded', 'runbook', `${show(after)} (read back, config version ${after.version}; was ${show(before)})`, { before: { ...before }, after: { ...after } });
+      return true;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const note = `the session settings were not changed: ${errorMessage(err)}`;
+      this.tracker.stepDone(step, 'failed', 'runbook', note);
+      this.tracker.attention(`${step} failed: ${note}`);
+      return false;
+    }
+  }
+
   async verify(kind: DiagnosticKind, remedy: Remedy, opts: { userIds: string[]; since: number }): Promise<boolean> {
+    // An automated remedy that failed changed nothing: there is nothing to verify.
+    const applyStep = remedy.kind === 'allowed_origins' ? 'update_allowed_origins' : remedy.kind === 'session_lifetime' ? 'update_session_lifetime' : undefined;
+    const applied = applyStep ? this.tracker.state.steps.filter((s) => s.step === applyStep).at(-1) : undefined;
+    if (applied?.outcome === 'failed') {
+      const why = `the remedy was not applied (${applied.note})`;
+      this.tracker.stepDone(VERIFY_REMEDY, 'skipped', 'runbook', why);
+      this.tracker.attention(`${VERIFY_REMEDY} skipped: ${why}`);
+      return false;
+    }
     const sessions = SESSION_CHECKS.includes(remedy.check);
-    const until = Date.now() + (sessions ? SESSION_VERIFY_WITHIN_MS : 0);
-    this.tracker.waitFor(`${VERIFY_REMEDY}: ${remedy.check} again${sessions ? ` on sessions created after ${new Date(opts.since).toISOString()} (for up to ${formatDuration(SESSION_VERIFY_WITHIN_MS)}, as users sign in again)` : ''}`);
+    const every = Math.min(SESSION_VERIFY_EVERY_MS, this.ctx.input.timeouts.recoveryCheckEvery);
+    const within = Math.min(SESSION_VERIFY_WITHIN_MS, this.ctx.input.timeouts.recoveryWatchFor);
+    const until = Date.now() + (sessions ? within : 0);
+    this.tracker.waitFor(`${VERIFY_REMEDY}: ${remedy.check} again${sessions ? ` on sessions created after ${new Date(opts.since).toISOString()} (for up to ${formatDuration(within)}, as users sign in again)` : ''}`);
     for (let attempt = 1; ; attempt++) {
       const again = await this.diagnostics.run(kind, opts.userIds, sessions ? { sessionsCreatedAfter: opts.since } : {});
       const check = again?.checks.find((c) => c.id === remedy.check);
@@ -135,12 +195,12 @@ export class Remedies implements RemedyStep {
         return true;
       }
       // No session to judge by yet: wait for users to make some, within the bound.
-      if (check?.verdict === 'skipped' && sessions && Date.now() + SESSION_VERIFY_EVERY_MS <= until) {
-        await sleep(SESSION_VERIFY_EVERY_MS, { summary: `${VERIFY_REMEDY}: no session since the remedy yet; check ${attempt}` });
+      if (check?.verdict === 'skipped' && sessions && Date.now() + every <= until) {
+        await sleep(every, { summary: `${VERIFY_REMEDY}: no session since the remedy yet; check ${attempt}` });
         continue;
       }
       if (check?.verdict === 'skipped') {
-        const note = `not verified: ${remedy.check} had nothing to judge by within ${formatDuration(SESSION_VERIFY_WITHIN_MS)} (${check.evidence}); the change stands, check it when users sign in again`;
+        const note = `not verified: ${remedy.check} had nothing to judge by within ${formatDuration(within)} (${check.evidence}); the change stands, check it when users sign in again`;
         this.tracker.stepDone(VERIFY_REMEDY, 'partial', 'runbook', note, { check: remedy.check, remedy: remedy.kind });
         this.tracker.attention(`${VERIFY_REMEDY}: ${note}`);
         return false;

@@ -128,6 +128,8 @@ export class Incident {
         },
         verifyRevocation: () => j.onceSync('remedies.verifyRevocation', () => remedies.verifyRevocation()),
         applyAllowedOrigins: (r) => step('remedies.applyAllowedOrigins', () => remedies.applyAllowedOrigins(r)),
+        sessionSettingsAutomated: () => step('remedies.sessionSettingsAutomated', () => remedies.sessionSettingsAutomated()),
+        applySessionLifetime: (r) => step('remedies.applySessionLifetime', () => remedies.applySessionLifetime(r)),
         verify: (k, r, o) => step('remedies.verify', () => remedies.verify(k, r, o)),
       },
     };
