@@ -7,10 +7,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { drillCategories, runDrills } from '../src/cli/drill';
+import { drillCategories, drillVariant, runDrills } from '../src/cli/drill';
 import { CliArgumentError } from '../src/cli/common';
 import { reportsJson, runDrill, type DrillReport, type DrillTarget } from '../src/drill/run';
-import { notDrillableYet } from '../src/drill/scenarios';
+import { notDrillableYet, VARIANTS } from '../src/drill/scenarios';
+import { INCIDENT_CATEGORIES } from '../src/domain';
 import { loadEnv } from '../src/config';
 import { startSandboxReconcile } from '../src/reconcile-sandbox';
 import { DrillSandbox } from '../src/drill/sandbox';
@@ -123,6 +124,10 @@ describe('npm run drill', () => {
   it('the argument is a category or all; anything else is a usage error naming it', () => {
     expect(drillCategories('all')).toHaveLength(5);
     expect(drillCategories('session_issues')).toEqual(['session_issues']);
+    expect(drillVariant(['session_issues'], 'foreign-origin')).toBe(VARIANTS.session_issues?.['foreign-origin']);
+    expect(() => drillVariant(['session_issues'], 'nope')).toThrow(/^--variant: session_issues has the variants foreign-origin \(got "nope"\)/);
+    expect(() => drillVariant(['clerk_outage'], 'foreign-origin')).toThrow(/^--variant: clerk_outage has no variants/);
+    expect(() => drillVariant([...INCIDENT_CATEGORIES], 'foreign-origin')).toThrow(/^--variant: give one category/);
     expect(() => drillCategories('outage')).toThrow(CliArgumentError);
     expect(() => drillCategories('outage')).toThrow(/<category>: must be one of clerk_outage, .* or all \(got "outage"\)/);
   });
