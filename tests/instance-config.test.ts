@@ -10,6 +10,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { createInstanceConfigActivities, instanceConfigOptionsFromEnv, type InstanceConfigOptions } from '../src/activities/instance-config';
+import { activityFailure } from './helpers/refusal';
 
 const DAY = 86_400_000;
 let sandbox: RunningSandbox | undefined;
@@ -27,15 +28,7 @@ async function setup(over: Partial<InstanceConfigOptions> = {}) {
 
 const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> => new MockActivityEnvironment().run(fn, ...args);
 
-async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ApplicationFailure) return err;
-    throw err;
-  }
-  throw new Error('expected an ApplicationFailure');
-}
+const failure = activityFailure;
 
 /** A sign-up in the sandbox, and how long its session lasts (`expire_at - created_at`, read over the Backend API). */
 async function newSessionLifetime(sbx: RunningSandbox): Promise<number> {

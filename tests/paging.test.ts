@@ -11,6 +11,7 @@ import { newRoutingKey, startSandbox, type RunningSandbox } from '@clerk-inciden
 import { createPagingActivities, dedupKeyFor, oneLine, pagerDutySeverity, pagingFromEnv, type PagingDeps } from '../src/activities/paging';
 import { ConfigError, loadEnv } from '../src/config';
 import { sandboxOnly } from '../src/worker/deps';
+import { activityFailure } from './helpers/refusal';
 
 let sandbox: RunningSandbox;
 let primary: string;
@@ -37,16 +38,7 @@ const activities = (d: PagingDeps | undefined = deps()) => createPagingActivitie
 const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> => new MockActivityEnvironment().run(fn, ...args);
 const log = () => sandbox.admin.pagerduty.entries();
 
-/** The ApplicationFailure an activity threw (fails the test when it resolved). */
-async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ApplicationFailure) return err;
-    throw err;
-  }
-  throw new Error('expected the activity to fail');
-}
+const failure = activityFailure;
 /** Everything of a result or failure that would reach the workflow's history. */
 const visible = (x: unknown) => (x instanceof ApplicationFailure ? JSON.stringify({ type: x.type, message: x.message, details: x.details, nonRetryable: x.nonRetryable }) : JSON.stringify(x));
 const noKeyIn = (x: unknown) => {

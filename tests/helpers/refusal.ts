@@ -15,3 +15,14 @@ export async function refusal(promise: Promise<unknown>): Promise<string> {
   expect((cause as ApplicationFailure).type).toBe('UpdateRefused');
   return cause?.message ?? '';
 }
+
+/** The ApplicationFailure an activity threw (fails the test when it resolved or threw something else). */
+export async function activityFailure(p: Promise<unknown>): Promise<ApplicationFailure> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof ApplicationFailure) return err;
+    throw err;
+  }
+  throw new Error('expected the activity to fail with an ApplicationFailure');
+}
