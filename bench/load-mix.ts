@@ -13,8 +13,8 @@
  *    (it lists every active user's sessions, revokes none).
  *  - middleware_failure: for real, no fault injected; the operator confirms the fix, the workflow
  *    probes again and verifies it.
- *  - session_issues: for real; each incident has two users of its own (sign-ups whose earlier
- *    sessions ended early), and the targeted revocation of their sessions is approved and done.
+ *  - session_issues: for real; each incident has two users of its own (fresh sign-ups), and the
+ *    targeted revocation of their sessions the reporter asks for is approved, done and verified.
  *  - webhook_backlog: a dry run of the reconciliation (compares Clerk and the app's store, delivers
  *    nothing); no gate.
  * A dry run always ends `needs_human` ("dry run: nothing was changed"): the commander resolves it.
@@ -91,12 +91,12 @@ export const MIX: Record<IncidentCategory, MixEntry> = {
     openItems: [],
   },
   session_issues: {
-    how: 'for real: two users of its own with sessions that ended early; their targeted revocation approved and done',
+    how: 'for real: two users of its own; the reporter asks to end their sessions (no diagnostics check fails, so no other remedy); the targeted revocation approved, done and verified',
     input: (users) => base('session_issues', 'load: some users are signed out every minute', { affectedUserIds: users, targetedRevocation: { userIds: users } }),
     usersEach: 2,
     approvals: { targeted_revocation: [APPROVERS[0] as string] },
     applied: { targeted_revocation: { child: 'revokeSessionsWorkflow' } },
-    expected: { diagnostics: 'succeeded', targeted_revocation: 'succeeded', review: 'succeeded' },
+    expected: { diagnostics: 'succeeded', targeted_revocation: 'succeeded', verify_remedy: 'succeeded', review: 'succeeded' },
     openItems: [],
   },
   webhook_backlog: {
