@@ -8,10 +8,9 @@
  * flood's route (the server terminates the incident at its history limit) is the terminate route.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createBypassLeaseActivities } from '../src/activities/bypass-lease';
-import { CancelledFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../src/activities';
 import { BYPASS_DEFAULTS, type BypassConfig } from '../src/activities/bypass';
@@ -24,6 +23,7 @@ import { getBypassLease, leaseWorkflowId } from '../src/workflows/bypass-lease-m
 import { approveStep, extendBypass, getIncidentState, incidentWorkflow, type IncidentState } from '../src/workflows/incident';
 import { findSecrets } from './helpers/history-scan';
 import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
+import { cancelAndWait } from './helpers/refusal';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 
 let temporal: TemporalTestContext;
@@ -184,13 +184,7 @@ describe('the flag outlives no incident', () => {
       await new Promise((r) => setTimeout(r, 1500));
       expect(actions(sandbox)).not.toContain('env.upsert');
       const cancelledAt = Date.now();
-      await handle.cancel();
-      const err = await handle.result().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(err).toBeInstanceOf(WorkflowFailedError);
-      expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+      await cancelAndWait(handle);
       await timeToRemoval(sandbox, 'cancel_during_set', cancelledAt);
       expect(actions(sandbox)).toContain('env.upsert');
       const log = actions(sandbox);

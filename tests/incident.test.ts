@@ -4,7 +4,7 @@
  * escalation), optional steps, the revocation child workflow, and cancellation with compensation.
  */
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import type { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentInput } from '../src/domain';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
@@ -12,7 +12,7 @@ import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../
 import { approveStep, confirmStep, getIncidentState, getReview, incidentWorkflow, rejectStep, requestStep, resolveIncident, type IncidentState } from '../src/workflows/incident';
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
 import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
-import { refusal } from './helpers/refusal';
+import { cancelAndWait, refusal } from './helpers/refusal';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 
 let temporal: TemporalTestContext;
@@ -63,15 +63,6 @@ async function withIncident<T>(
 
 const outcomes = (s: IncidentState) => Object.fromEntries(s.steps.map((x) => [x.step, x.outcome]));
 
-async function cancelAndWait(handle: WorkflowHandle<typeof incidentWorkflow>): Promise<void> {
-  await handle.cancel();
-  const err = await handle.result().then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(WorkflowFailedError);
-  expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
-}
 
 describe('triage classifies each category from injected faults', () => {
   type Scenario = [name: string, category: IncidentInput['category'], inject: (s: RunningSandbox) => void, expected: { category: string; severity: string; rule: string; agreement: string }];

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentInput } from '../src/domain';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { approveStep, confirmStep, getIncidentState, incidentWorkflow, rejectStep, type IncidentState } from '../src/workflows/incident';
+import { findSecrets } from './helpers/history-scan';
 import { pendingStep, sandboxDeps, waitForState } from './helpers/incident';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 
@@ -48,7 +49,10 @@ async function withSessionIssue<T>(
     return await worker.runUntil(async () => {
       const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('remedy'), args: [start] });
       try {
-        return await body({ sandbox, handle });
+        const result = await body({ sandbox, handle });
+        // Neither the secret key nor the Platform API token reaches the history.
+        expect(findSecrets(await handle.fetchHistory(), [sandbox.secretKey, p.token])).toEqual([]);
+        return result;
       } finally {
         await handle.cancel().catch(() => undefined);
         await handle.result().catch(() => undefined);

@@ -6,7 +6,7 @@
  * again, on sessions created after the remedy for the session checks. Workflow code: the I/O is in
  * the `applyAllowedOrigins` and `runDiagnostics` activities.
  */
-import { isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import type { RemedyActivities } from '../activities';
 import type { Check, CheckId, DiagnosticKind, DiagnosticsSummary, Remedy } from '../diagnostics/rules';
 import { formatDuration } from '../domain';
@@ -32,6 +32,9 @@ const SESSION_CHECKS: readonly CheckId[] = ['session_lifetime'];
 /** At most: look every 30 s, for 15 min (the incident's recoveryCheckEvery / recoveryWatchFor when shorter). */
 const SESSION_VERIFY_EVERY_MS = 30_000;
 const SESSION_VERIFY_WITHIN_MS = 15 * 60_000;
+
+/** The type of the ApplicationFailure an activity failed with (undefined for anything else: a cancellation among them). */
+const failureType = (err: unknown): string | undefined => (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.type ?? undefined : undefined);
 
 export type Diagnosed = { summary: DiagnosticsSummary; checks: Check[] } | undefined;
 
@@ -73,7 +76,7 @@ export class Remedies implements RemedyStep {
   async propose(diagnosed: Diagnosed): Promise<Remedy | null> {
     const cause = diagnosed?.summary.verdict === 'fail' ? diagnosed.summary.cause : null;
     const check = diagnosed?.checks.find((c) => c.id === cause);
-    const remedy = check?.verdict === 'fail' ? (check.remedy ?? null) : null;
+    const remedy = check?.remedy ?? null;
     if (check && remedy) {
       const others = diagnosed?.checks.filter((c) => c.verdict === 'fail' && c.id !== check.id).map((c) => c.id) ?? [];
       this.tracker.record('remedy', 'runbook', `${check.id} failed, the most likely cause: remedy ${remedy.kind} (${remedy.changes}); verified when the runbook ${remedy.verifiedBy}${others.length ? `; also failing, after it: ${others.join(', ')}` : ''}`, {
@@ -154,7 +157,7 @@ export class Remedies implements RemedyStep {
           await acts.patchSessionSettings.executeWithOptions({ summary: `${step}: apply (If-Match ${before.version})` }, [change, { dryRun: false, version: before.version }]);
         } catch (err) {
           // A retry after a crash finds its own change applied (the version moved on): read back decides.
-          if (isCancellation(err) || !/InstanceConfigVersionMismatch/.test(errorMessage(err) + String((err as { cause?: { type?: string } }).cause?.type))) throw err;
+          if (failureType(err) !== 'InstanceConfigVersionMismatch') throw err;
         }
         after = await acts.readSessionSettings.executeWithOptions({ summary: `${step}: read back` }, []);
       }

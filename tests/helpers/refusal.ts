@@ -1,6 +1,6 @@
 /** Update refusals in tests (apart from incident.ts, which child worker processes import without vitest). */
-import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { expect } from 'vitest';
 
 /** The message of an update the workflow refused (`UpdateRefused`); fails the test when it was accepted or failed otherwise. */
@@ -25,4 +25,15 @@ export async function activityFailure(p: Promise<unknown>): Promise<ApplicationF
     throw err;
   }
   throw new Error('expected the activity to fail with an ApplicationFailure');
+}
+
+/** Cancel a workflow and wait for it to end as cancelled (fails the test when it ended otherwise). */
+export async function cancelAndWait(handle: WorkflowHandle): Promise<void> {
+  await handle.cancel();
+  const err = await handle.result().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
 }
