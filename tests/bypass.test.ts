@@ -3,8 +3,8 @@
  * status page, the example app and the emulated Vercel), the real deploy adapters. Each outcome is
  * checked in the incident's state and in the sandbox's own records (Vercel log, audit, app pages).
  */
-import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../src/activities';
 import { BYPASS_DEFAULTS, type BypassConfig } from '../src/activities/bypass';
@@ -17,6 +17,7 @@ import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
 import { findSecrets } from './helpers/history-scan';
 import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
+import { cancelAndWait } from './helpers/refusal';
 
 let temporal: TemporalTestContext;
 beforeAll(async () => {
@@ -83,16 +84,6 @@ const page = async (sandbox: RunningSandbox, path = '/app/dashboard') => {
   const res = await fetch(`${sandbox.url}${path}`);
   return { status: res.status, bypass: res.headers.get('x-auth-bypass') };
 };
-
-async function cancelAndWait(handle: WorkflowHandle<typeof incidentWorkflow>): Promise<void> {
-  await handle.cancel();
-  const err = await handle.result().then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(WorkflowFailedError);
-  expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
-}
 
 describe('emergency bypass on Vercel project env + redeploy', () => {
   it('on after two approvals, verified on the app, off by itself when Clerk recovers; the timeline and the platform record both', async () => {
