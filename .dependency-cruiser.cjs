@@ -1,15 +1,22 @@
 // @ts-check
-// The layering of src/ and the sandbox package, checked by `npm run lint:layers` (CI runs it).
+// The layering of src/ and the sandbox package (and what the tests' child worker processes may import), checked by `npm run lint:layers` (CI runs it).
 // Arrows run one way: entry points → worker → activities → adapters; workflows → pure rules only.
 
 /** Modules that run inside Temporal's workflow sandbox, or that workflow code imports as values. */
 const WORKFLOW_SIDE = '^src/(workflows|triage|diagnostics|signing)/|^src/(domain|shared|revoke-sessions|reconcile|user-paging|render-safe)\\.ts$|^src/review/(build|render)\\.ts$|^src/keys/ref\\.ts$|^src/roster/(schema|parse|resolve|policy|rotation)\\.ts$';
 /** I/O: Node built-ins and the clients that reach the network or the disk. */
-const IO_MODULES = '^(node:)?(fs|http|https|net|child_process|os|path|dns|tls|worker_threads|stream)$|^@clerk/backend|^@temporalio/(client|worker|activity)$|^(pg|fastify|node-sqlite3-wasm|undici)$';
+const IO_MODULES = '^(node:)?(fs|http|https|net|child_process|os|path|dns|tls|worker_threads|stream)$|^node_modules/(@clerk/backend|@temporalio/(client|worker|activity)|pg|fastify|node-sqlite3-wasm|undici)/';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
+    {
+      name: 'child-workers-no-vitest',
+      severity: 'error',
+      comment: 'Child worker processes of the tests run under plain node (tsx), where importing vitest throws: keep vitest out of everything they import (tests/helpers/ids.ts, not temporal.ts).',
+      from: { path: '^tests/(helpers/[a-z-]+-worker|selfhosted/incident-worker)\\.ts$' },
+      to: { path: '(^|/)node_modules/vitest/', reachable: true },
+    },
     {
       name: 'no-circular',
       severity: 'error',
@@ -83,7 +90,8 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '(^|/)(node_modules|dist|\\.tools|\\.data)/' },
+    // Packages stay in the graph as leaves (doNotFollow), so rules can name them; only our own build output is left out.
+    exclude: { path: '^(dist|\\.tools|\\.data)/|^packages/[^/]+/dist/' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'] },

@@ -7,7 +7,7 @@ import { diagnosticsConfig, loadEnv } from '../../src/config';
 import type { RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import type { IncidentInput } from '../../src/domain';
 import { incidentWorkflow, type getIncidentState, type IncidentState } from '../../src/workflows/incident';
-import { uniqueWorkflowId } from './temporal';
+import { uniqueWorkflowId } from './ids';
 
 /** What the worker would get in sandbox mode (src/main.ts), plus an optional chat webhook. */
 export function sandboxDeps(sandbox: Pick<RunningSandbox, 'url' | 'secretKey' | 'publishableKey'>, chatWebhookUrl?: string): ActivityDeps {

@@ -1,5 +1,4 @@
 /** Per-test-file access to the run's Temporal dev server (started in tests/global-setup.ts). */
-import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Runtime } from '@temporalio/worker';
@@ -38,14 +37,7 @@ export async function connectTemporal(opts: { dataConverter?: DataConverter } = 
   };
 }
 
-/** A task queue of its own per test, so workers of parallel tests never steal each other's tasks. */
-export function uniqueTaskQueue(prefix = 'test'): string {
-  return `${prefix}-${randomUUID()}`;
-}
-
-export function uniqueWorkflowId(prefix = 'incident'): string {
-  return `${prefix}-${randomUUID()}`;
-}
+export { uniqueTaskQueue, uniqueWorkflowId } from './ids';
 
 export function testWorker(nativeConnection: NativeConnection, taskQueue: string, deps: ActivityDeps, identity?: string) {
   return createWorker({

@@ -20,7 +20,7 @@ import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk
 import { buildWorkflowBundle } from '../../src/worker/bundle';
 import { getIncidentState, incidentWorkflow } from '../../src/workflows';
 import { ensureTemporalServer } from '../../scripts/temporal-server';
-import { uniqueTaskQueue, uniqueWorkflowId } from '../helpers/temporal';
+import { uniqueTaskQueue, uniqueWorkflowId } from '../helpers/ids';
 import { startSelfHostedCluster, type SelfHostedCluster } from './cluster';
 import type { IncidentWorkerConfig } from './incident-worker';
 
