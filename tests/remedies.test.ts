@@ -224,3 +224,52 @@ describe('session_issues: the remedy follows the failing check', () => {
     }, start, { platform: true });
   });
 });
+
+describe('the triage probes beside the check', () => {
+  it('the check passes after the remedy but the app now fails another way: verify_remedy fails with what the probes saw, the incident stays open', async () => {
+    await withSessionIssue(foreignOrigin, async ({ sandbox, handle }) => {
+      await waitForState(handle, getIncidentState, pendingStep('update_allowed_origins'), 30_000);
+      // A bad deploy lands while the change waits: every app route 500s, the origin still foreign.
+      await sandbox.admin.setApp({ origin: FOREIGN, cookieDomain: 'elsewhere.test', middlewareFailure: true });
+      await handle.executeUpdate(approveStep, { args: [{ step: 'update_allowed_origins', approver: 'bob' }] });
+      const done = await handle.result();
+      expect(outcome(done, 'update_allowed_origins')).toBe('succeeded');
+      expect(outcome(done, 'verify_remedy')).toBe('failed');
+      expect(done.steps.find((s) => s.step === 'verify_remedy')?.note).toMatch(/^domains_origins passes after the remedy \(allowed_origins\), but the triage probes see middleware_failure/);
+      expect(done.status).toBe('needs_human');
+      expect(done.openItems.join('; ')).toContain('verify_remedy not done (failed)');
+    });
+  });
+});
+
+describe('middleware_failure without a rollback: the failing check has its remedy', () => {
+  const middleware: IncidentInput = { ...input, category: 'middleware_failure', summary: 'sign-in loops on app.elsewhere.test since the domain move' };
+
+  it('no deploy adapter, the app on an origin the instance does not know: the origin is the remedy (not "confirm the fix"), applied after approval, verified by the probes and the check, resolved', async () => {
+    await withSessionIssue(foreignOrigin, async ({ sandbox, handle }) => {
+      const asked = await waitForState(handle, getIncidentState, pendingStep('update_allowed_origins'), 30_000);
+      expect(asked.pendingApprovals.map((p) => p.step)).toEqual(['update_allowed_origins']);
+      await handle.executeUpdate(approveStep, { args: [{ step: 'update_allowed_origins', approver: 'bob' }] });
+      const done = await handle.result();
+      expect({ status: done.status, open: done.openItems }).toEqual({ status: 'resolved', open: [] });
+      expect(done.gates.some((g) => g.step === 'operator_action')).toBe(false);
+      expect(outcome(done, 'verify_fix')).toBe('succeeded');
+      expect(outcome(done, 'verify_remedy')).toBe('succeeded');
+      expect(sandbox.admin.instance.allowedOrigins).toContain(FOREIGN);
+    }, middleware);
+  });
+
+  it('a failing check whose remedy is by hand: the operator confirms, the check is run again, and while it still fails the incident stays open', async () => {
+    // The app deployed with another instance's publishable key: by hand (the deploy's environment).
+    const otherKey = `pk_test_${Buffer.from('clerk.other-instance.test$').toString('base64')}`;
+    await withSessionIssue((s) => s.admin.setApp({ publishableKey: otherKey }), async ({ handle }) => {
+      const asked = await waitForState(handle, getIncidentState, pendingStep('operator_action'), 30_000);
+      expect(asked.timeline.find((e) => e.step === 'remedy')?.description).toMatch(/^keys_match failed, the most likely cause: remedy by_hand/);
+      await handle.executeUpdate(approveStep, { args: [{ step: 'operator_action', approver: 'bob' }] });
+      const done = await handle.result();
+      expect(outcome(done, 'verify_remedy')).toBe('failed');
+      expect(done.steps.find((s) => s.step === 'verify_remedy')?.note).toMatch(/^keys_match still does not pass after the remedy \(by_hand\)/);
+      expect(done.status).toBe('needs_human');
+    }, middleware);
+  });
+});

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { sandboxDeployAdapter, vercelEnvAdapter, verifyRunbookWebhook, webhookAdapter } from '../src/activities/deploy';
 import type { IncidentInput } from '../src/domain';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
-import { approveStep, getIncidentState, incidentWorkflow, requestStep, type IncidentState } from '../src/workflows/incident';
+import { approveStep, getIncidentState, incidentWorkflow, rejectStep, requestStep, type IncidentState } from '../src/workflows/incident';
 import { findSecrets } from './helpers/history-scan';
 import { cancelAndWait, refusal } from './helpers/refusal';
 import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
@@ -149,6 +149,36 @@ describe('middleware_failure rolls back to the last good deployment', () => {
       expect(done.review).toContain(`rollback: production rolled back from ${bad} to ${good}`);
       expect(done.review).toMatch(/the failure lasted about \d+ min/);
       expect(done.review).toContain(`fix forward: fix what broke in ${bad}, deploy it and promote it`);
+    });
+  });
+
+  it('a check the rollback cannot fix (the app on an origin the instance does not know): after the verified rollback, the diagnosis again; that check\'s remedy approved, applied and verified by it; resolved', async () => {
+    const foreign = 'https://app.elsewhere.test';
+    await withBadBuild({ setup: (s) => void s.admin.setApp({ origin: foreign, cookieDomain: 'elsewhere.test' }) }, async ({ sandbox, handle, good }) => {
+      await approveRollback(handle);
+      const asked = await waitForState(handle, getIncidentState, pendingStep('update_allowed_origins'), 60_000);
+      expect(outcome(asked, 'verify_fix')).toBe('succeeded');
+      expect(asked.timeline.filter((e) => e.step === 'remedy').at(-1)?.description).toMatch(/^domains_origins failed, the most likely cause: remedy allowed_origins/);
+      expect(asked.pendingApprovals.find((p) => p.step === 'update_allowed_origins')?.title).toContain(`add ${foreign} to the instance's allowed_origins`);
+      await handle.executeUpdate(approveStep, { args: [{ step: 'update_allowed_origins', approver: 'bob' }] });
+      const done = await handle.result();
+      expect({ status: done.status, open: done.openItems }).toEqual({ status: 'resolved', open: [] });
+      expect(outcome(done, 'verify_remedy')).toBe('succeeded');
+      expect(sandbox.admin.instance.allowedOrigins).toContain(foreign);
+      expect(sandbox.admin.vercel.overview().productionDeploymentId).toBe(good);
+    });
+  });
+
+  it('after the verified rollback the remedy of a still-failing check is rejected: the rollback stands, and the incident stays open with that check named', async () => {
+    await withBadBuild({ setup: (s) => void s.admin.setApp({ origin: 'https://app.elsewhere.test', cookieDomain: 'elsewhere.test' }) }, async ({ handle }) => {
+      await approveRollback(handle);
+      await waitForState(handle, getIncidentState, pendingStep('update_allowed_origins'), 60_000);
+      await handle.executeUpdate(rejectStep, { args: [{ step: 'update_allowed_origins', approver: 'bob', reason: 'we move the app back to the primary domain' }] });
+      const done = await handle.result();
+      expect(outcome(done, 'rollback')).toBe('succeeded');
+      expect(outcome(done, 'verify_remedy')).toBe('not_needed');
+      expect(done.status).toBe('needs_human');
+      expect(done.openItems.join('; ')).toContain('verify_remedy not done (not_needed)');
     });
   });
 

@@ -14,6 +14,12 @@ export type DiagnosticKind = (typeof DIAGNOSTIC_KINDS)[number];
 
 export const CHECK_IDS = ['clock_skew', 'keys_match', 'domains_origins', 'authorized_parties', 'session_lifetime', 'middleware_sdk'] as const;
 export type CheckId = (typeof CHECK_IDS)[number];
+/**
+ * The checks of what a deployment carries (its code and its environment: the middleware, the SDK,
+ * the keys and authorized parties it was built with): a rollback can fix these. The instance's
+ * settings (origins, session lifetime) and the hosts' clocks it cannot; their remedies do.
+ */
+export const DEPLOYED_CHECKS: readonly CheckId[] = ['keys_match', 'authorized_parties', 'middleware_sdk'];
 
 export type Verdict = 'ok' | 'warn' | 'fail' | 'skipped';
 

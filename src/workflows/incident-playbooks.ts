@@ -6,11 +6,12 @@
  * fixed, the gates and the severity of each category are in `CATEGORIES` (domain.ts). A step the
  * worker cannot do goes to a person (`byHand`): never skipped silently, never reported as success.
  */
+import type { DiagnosticKind, Remedy } from '../diagnostics/rules';
 import { formatDuration, type GatedStep, type IncidentCategory, type ManualStep } from '../domain';
 import type { BypassStep } from './incident-bypass';
 import type { DiagnosticsStep } from './incident-diagnostics';
 import type { ReconciliationStep } from './incident-reconcile';
-import { remedyRequest, type RemedyStep } from './incident-remedies';
+import { remedyRequest, type Diagnosed, type RemedyStep } from './incident-remedies';
 import type { RollbackStep } from './incident-rollback';
 import type { RevocationStep } from './incident-revocation';
 import type { RotationStep } from './incident-rotation';
@@ -69,6 +70,57 @@ async function offerUndo(run: IncidentRun): Promise<void> {
   if (decision === 'approved') await run.rollback.undo('undo_rollback');
 }
 
+/**
+ * The remedy of a failing check applied as the rule table says (rules.ts): an instance setting
+ * after its approval, the lifetime by hand when no Platform API token is configured, a step by
+ * hand confirmed. `not_applicable` for no remedy or a revocation (the playbook's own path).
+ */
+async function applyRemedy(run: IncidentRun, diagnosed: Diagnosed, remedy: Remedy | null): Promise<GateOutcome | 'not_applicable'> {
+  const check = diagnosed?.checks.find((c) => c.id === remedy?.check);
+  if (!remedy || !check) return 'not_applicable';
+  switch (remedy.kind) {
+    case 'allowed_origins': {
+      const decision = await run.approval('update_allowed_origins', remedyRequest(check, remedy));
+      if (decision === 'approved') await run.remedies.applyAllowedOrigins(remedy);
+      return decision;
+    }
+    case 'session_lifetime': {
+      if (await run.remedies.sessionSettingsAutomated()) {
+        const decision = await run.approval('update_session_lifetime', `${remedyRequest(check, remedy)} (through Clerk's Platform API: a dry run, then the change on the config version read)`);
+        if (decision === 'approved') await run.remedies.applySessionLifetime(remedy);
+        return decision;
+      }
+      const done = await run.byHand('update_session_lifetime', `${remedy.changes}: in the Clerk Dashboard, Configure → Sessions, set "Maximum lifetime" to ${formatDuration(remedy.maxLifetimeMs)}${remedy.inactivityTimeoutMs !== null ? ` and "Inactivity timeout" to ${formatDuration(remedy.inactivityTimeoutMs)}` : ''} (check ${check.id}: ${check.evidence})`);
+      return done ? 'approved' : 'timed_out';
+    }
+    case 'by_hand': {
+      const done = await run.byHand('remedy_by_hand', `${remedy.instructions} (check ${check.id}: ${check.evidence})`);
+      return done ? 'approved' : 'timed_out';
+    }
+    case 'targeted_revocation':
+      return 'not_applicable';
+  }
+}
+
+/** `verify_remedy`: the check that failed run again once the remedy is in (its decision approved), else why it was not. */
+async function verifyRemedy(run: IncidentRun, kind: DiagnosticKind, remedy: Remedy, decision: GateOutcome | undefined): Promise<void> {
+  if (decision !== 'approved') return run.notNeeded('verify_remedy', `the remedy (${remedy.kind}) was not applied (${decision ?? 'no decision'})`);
+  await run.remedies.verify(kind, remedy, { userIds: kind === 'session_issues' ? [...run.affectedUserIds] : [], since: Date.now() });
+}
+
+/**
+ * After a verified rollback, the diagnosis again: a check that still fails (one a rollback does not
+ * change: the instance's origins, the keys in the environment) gets its remedy, verified by that check.
+ * While a remedy is chosen, the incident is fixed only once `verify_remedy` succeeds.
+ */
+async function afterRollback(run: IncidentRun): Promise<void> {
+  const again = await run.diagnostics.run('middleware_failure');
+  const remedy = await run.remedies.propose(again);
+  if (!remedy || remedy.kind === 'targeted_revocation') return;
+  const decision = await applyRemedy(run, again, remedy);
+  await verifyRemedy(run, 'middleware_failure', remedy, decision === 'not_applicable' ? undefined : decision);
+}
+
 export interface Playbook {
   /** While the incident is `mitigating`. Returns the decision that monitoring depends on, if any. */
   mitigate(run: IncidentRun): Promise<GateOutcome | undefined>;
@@ -121,14 +173,27 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
         if (rollback === 'approved') await run.rollback.rollBack(proposal);
         return rollback;
       }
-      // No rollback on this worker (proposal.why is on the timeline): the operator fixes it and confirms.
+      // No rollback on this worker (proposal.why is on the timeline): the failing check's remedy
+      // where the runbook can apply it (an instance setting), else the operator fixes it and confirms.
+      const remedy = await run.remedies.propose(diagnosed);
+      if (remedy && remedy.kind !== 'by_hand' && remedy.kind !== 'targeted_revocation') {
+        const applied = await applyRemedy(run, diagnosed, remedy);
+        if (applied !== 'not_applicable') return applied;
+      }
       const hint = diagnosed && diagnosed.summary.verdict !== 'ok' ? `; diagnostics: ${diagnosed.summary.text}` : '';
       return run.approval('operator_action', `confirm the fix (rollback, redeploy or key update) is live, so it can be verified${hint}`);
     },
     async monitor(run, action) {
       if (action !== 'approved') run.notNeeded('verify_fix', `no fix was confirmed or rolled back (${action})`);
-      else if (!run.rollback.attempted) await run.verification.verifyFix('verify_fix');
-      else if (await run.rollback.verify('verify_fix')) await offerUndo(run);
+      else if (!run.rollback.attempted) {
+        await run.verification.verifyFix('verify_fix');
+        // The operator's fix (or the runbook's remedy) is verified by the check that failed too.
+        const remedy = run.remedies.chosen;
+        if (remedy) await run.remedies.verify('middleware_failure', remedy, { userIds: [], since: Date.now() });
+      } else if (await run.rollback.verify('verify_fix')) {
+        await afterRollback(run);
+        await offerUndo(run);
+      }
     },
   },
 
@@ -137,25 +202,8 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
     async mitigate(run) {
       const diagnosed = await run.diagnostics.run('session_issues', [...run.affectedUserIds]);
       const remedy = await run.remedies.propose(diagnosed);
-      const check = diagnosed?.checks.find((c) => c.id === remedy?.check);
-      if (remedy && check && remedy.kind === 'allowed_origins') {
-        const decision = await run.approval('update_allowed_origins', remedyRequest(check, remedy));
-        if (decision === 'approved') await run.remedies.applyAllowedOrigins(remedy);
-        return decision;
-      }
-      if (remedy && check && remedy.kind === 'session_lifetime' && (await run.remedies.sessionSettingsAutomated())) {
-        const decision = await run.approval('update_session_lifetime', `${remedyRequest(check, remedy)} (through Clerk's Platform API: a dry run, then the change on the config version read)`);
-        if (decision === 'approved') await run.remedies.applySessionLifetime(remedy);
-        return decision;
-      }
-      if (remedy && check && remedy.kind === 'session_lifetime') {
-        const done = await run.byHand('update_session_lifetime', `${remedy.changes}: in the Clerk Dashboard, Configure → Sessions, set "Maximum lifetime" to ${formatDuration(remedy.maxLifetimeMs)}${remedy.inactivityTimeoutMs !== null ? ` and "Inactivity timeout" to ${formatDuration(remedy.inactivityTimeoutMs)}` : ''} (check ${check.id}: ${check.evidence})`);
-        return done ? 'approved' : 'timed_out';
-      }
-      if (remedy && check && remedy.kind === 'by_hand') {
-        const done = await run.byHand('remedy_by_hand', `${remedy.instructions} (check ${check.id}: ${check.evidence})`);
-        return done ? 'approved' : 'timed_out';
-      }
+      const applied = await applyRemedy(run, diagnosed, remedy);
+      if (applied !== 'not_applicable') return applied;
       const proposal = remedy?.kind === 'targeted_revocation' ? ` (diagnostics propose it for ${remedy.userIds.join(', ')}: ${remedy.changes})` : '';
       const request = await run.optionalRequest('targeted_revocation', `end the sessions of the affected users${proposal}`);
       if (request?.userIds) {
@@ -168,8 +216,7 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
     async monitor(run, decision) {
       const remedy = run.remedies.chosen;
       if (!remedy || remedy.kind === 'targeted_revocation') return run.remedies.verifyRevocation();
-      if (decision !== 'approved') return run.notNeeded('verify_remedy', `the remedy (${remedy.kind}) was not applied (${decision ?? 'no decision'})`);
-      await run.remedies.verify('session_issues', remedy, { userIds: [...run.affectedUserIds], since: Date.now() });
+      await verifyRemedy(run, 'session_issues', remedy, decision);
     },
   },
 

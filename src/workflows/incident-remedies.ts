@@ -14,6 +14,7 @@ import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { Diagnostics } from './incident-diagnostics';
 import { errorMessage } from './incident-state';
 import type { IncidentContext } from './incident-steps';
+import type { Verification } from './incident-verification';
 
 const acts = proxyActivities<RemedyActivities>({
   startToCloseTimeout: '30 seconds',
@@ -51,7 +52,10 @@ export interface RemedyStep {
   sessionSettingsAutomated(): Promise<boolean>;
   /** After approval: the instance's session settings changed through the Platform API (dry run, then If-Match on the version read), read back. */
   applySessionLifetime(remedy: Extract<Remedy, { kind: 'session_lifetime' }>): Promise<boolean>;
-  /** The check that failed run again (after `since`); `verify_remedy` succeeded only when it passes. */
+  /**
+   * The check that failed run again (after `since`), then the triage probes; `verify_remedy`
+   * succeeded only when the check passes and the probes see nothing wrong (gaps are said, not failed).
+   */
   verify(kind: DiagnosticKind, remedy: Remedy, opts: { userIds: string[]; since: number }): Promise<boolean>;
 }
 
@@ -67,6 +71,7 @@ export class Remedies implements RemedyStep {
   constructor(
     private readonly ctx: IncidentContext,
     private readonly diagnostics: Diagnostics,
+    private readonly verification: Pick<Verification, 'probeOnce'>,
   ) {}
 
   private get tracker() {
@@ -193,8 +198,18 @@ export class Remedies implements RemedyStep {
       const again = await this.diagnostics.run(kind, opts.userIds, sessions ? { sessionsCreatedAfter: opts.since } : {});
       const check = again?.checks.find((c) => c.id === remedy.check);
       if (check?.verdict === 'ok') {
+        const probes = await this.verification.probeOnce(VERIFY_REMEDY);
+        const details = { check: remedy.check, remedy: remedy.kind, probes: probes.probes };
+        if (probes.sees) {
+          // The check passes, yet the app is broken another way: the users' trouble may not be over.
+          const note = `${remedy.check} passes after the remedy (${remedy.kind}), but the triage probes see ${probes.sees} (${probes.line}): ${check.evidence}`;
+          this.tracker.stepDone(VERIFY_REMEDY, 'failed', 'runbook', note, details);
+          this.tracker.attention(`${VERIFY_REMEDY}: ${note}`);
+          return false;
+        }
         this.ctx.compensations.drop('update_allowed_origins');
-        this.tracker.stepDone(VERIFY_REMEDY, 'succeeded', 'runbook', `${remedy.check} passes after the remedy (${remedy.kind}): ${check.evidence}`, { check: remedy.check, remedy: remedy.kind });
+        const gaps = probes.clear ? 'the triage probes pass' : `the triage probes see nothing wrong but not everything (${probes.line})`;
+        this.tracker.stepDone(VERIFY_REMEDY, 'succeeded', 'runbook', `${remedy.check} passes after the remedy (${remedy.kind}): ${check.evidence}; ${gaps}`, details);
         return true;
       }
       // No session to judge by yet: wait for users to make some, within the bound.

@@ -9,7 +9,7 @@
 import { ActivityFailure, ApplicationFailure, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import type { BypassActivities, DeployActivities } from '../activities';
 import type { AliasStatus } from '../activities/deploy/types';
-import type { Check, DiagnosticsSummary } from '../diagnostics/rules';
+import { DEPLOYED_CHECKS, type Check, type DiagnosticsSummary } from '../diagnostics/rules';
 import { formatDuration } from '../domain';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import type { Diagnostics } from './incident-diagnostics';
@@ -107,10 +107,11 @@ export class Rollback implements RollbackStep {
   }
 
   private async find(diagnosed: { summary: DiagnosticsSummary; checks: Check[] } | undefined): Promise<RollbackProposal> {
-    const failingChecks = (diagnosed?.checks ?? []).filter((c) => c.verdict === 'fail').map((c) => c.id);
+    // Only a failing check of what the deployment carries says a rollback can help (an unknown origin does not).
+    const failingChecks = (diagnosed?.checks ?? []).filter((c) => c.verdict === 'fail' && DEPLOYED_CHECKS.includes(c.id)).map((c) => c.id);
     const triage = this.tracker.state.triage?.rule;
     // Only what the runbook itself sees failing justifies a rollback (and gives the verification its check).
-    if (!failingChecks.length && (!triage || triage === 'all_clear')) return this.manual('neither the probes nor the diagnostics see the failure, so nothing says the deployment is at fault');
+    if (!failingChecks.length && (!triage || triage === 'all_clear')) return this.manual('neither the probes nor a check of what the deployment carries (keys, authorized parties, middleware and SDK) see the failure, so nothing says the deployment is at fault');
     this.tracker.waitFor('rollback: looking for the last good production deployment');
     try {
       const support = await acts.deployRollbackSupport.executeWithOptions({ summary: 'rollback: what the deploy adapter can do' }, []);

@@ -49,7 +49,7 @@ export class Incident {
   readonly reconciliation: Reconciliation;
   /** The rollback of middleware_failure to the last good deployment. */
   readonly rollback: Rollback;
-  /** The remedies of a diagnosis (session_issues). */
+  /** The remedies of a diagnosis (session_issues, middleware_failure). */
   readonly remedies: Remedies;
   /** Conclude, close, cancel, and the review written last. */
   readonly ending: IncidentClose;
@@ -76,7 +76,7 @@ export class Incident {
     this.revocation = new Revocation(this.ctx);
     this.reconciliation = new Reconciliation(this.ctx);
     this.rollback = new Rollback(this.ctx, this.verification, this.diagnostics);
-    this.remedies = new Remedies(this.ctx, this.diagnostics);
+    this.remedies = new Remedies(this.ctx, this.diagnostics, this.verification);
     this.ending = new IncidentClose(this.ctx, this.resolution);
     this.run = this.journaledRun();
     if (carried) this.restoreWaits(carried);

@@ -23,6 +23,17 @@ export interface VerificationStep {
   verifyFix(step: string, settle?: { within: number; every: number }): Promise<boolean>;
 }
 
+/** One run of the triage probes, as a remedy's verification reads it. */
+export interface ProbesSeen {
+  /** Every probe ran and passes. */
+  clear: boolean;
+  /** The category of what is wrong, visible from outside; absent when nothing is (or only gaps: a probe could not run). */
+  sees?: string;
+  /** One line: the rule and its reason. */
+  line: string;
+  probes: string[];
+}
+
 export class Verification implements VerificationStep {
   /** Checks of the status-page watch under way (carried by continue-as-new); undefined when none runs. */
   recoveryChecks?: number;
@@ -91,6 +102,16 @@ export class Verification implements VerificationStep {
       await this.ctx.tracker.notify('needs_attention', 'Clerk has not recovered', `The status page still reports ${indicator} after ${formatDuration(this.ctx.input.timeouts.recoveryWatchFor)}.`);
     }
     return recovered;
+  }
+
+  /** The triage probes once (`step` names the activity), for a remedy's verification beside its check. */
+  async probeOnce(step: string): Promise<ProbesSeen> {
+    const timeoutMs = this.ctx.input.timeouts.probe;
+    const report = await activities.runTriageProbes.executeWithOptions({ summary: `${step}: the triage probes (${formatDuration(timeoutMs)} each)`, startToCloseTimeout: timeoutMs * 2 + 10_000 }, [{ timeoutMs }]);
+    const seen = classify(report);
+    // A minor incident on Clerk's status page, our own probes passing, is said but breaks nothing of ours.
+    const broken = seen.category && seen.rule !== 'status_page_minor';
+    return { clear: seen.rule === 'all_clear', ...(broken ? { sees: seen.category } : {}), line: `${seen.rule}: ${seen.reason}`, probes: formatProbeReport(report) };
   }
 
   async verifyFix(step: string, settle?: { within: number; every: number }): Promise<boolean> {

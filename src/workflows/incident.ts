@@ -26,6 +26,7 @@ import {
 } from './incident-messages';
 import { carriedIncidentSchema, ContinueAsNewRequested, type CarriedIncident } from './incident-continue';
 import { PLAYBOOKS } from './incident-playbooks';
+import { VERIFY_REMEDY } from './incident-remedies';
 import { Incident } from './incident-run';
 import type { IncidentState } from './incident-types';
 import { loadApproverRegistry } from './incident-signing';
@@ -55,7 +56,10 @@ async function runPlaybook(incident: Incident, category: IncidentCategory): Prom
   const decision = await playbook.mitigate(incident.run);
   incident.tracker.setStatus('monitoring');
   await playbook.monitor?.(incident.run, decision);
-  return incident.ending.openItems(CATEGORIES[category].fixedWhen);
+  // A remedy's verification, once the playbook reached it (middleware_failure's remedies), is part of the fix: succeeded, or open.
+  const fixedWhen = CATEGORIES[category].fixedWhen;
+  const reached = incident.remedies.chosen && incident.tracker.state.steps.some((s) => s.step === VERIFY_REMEDY);
+  return incident.ending.openItems(reached && !fixedWhen.includes(VERIFY_REMEDY) ? [...fixedWhen, VERIFY_REMEDY] : fixedWhen);
 }
 
 const NOTHING_TO_RUN = 'no category named and none seen: nothing to run. Start a new incident with a category if users still report trouble';
