@@ -85,7 +85,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
 
 export { SandboxAdmin, SandboxNotFoundError, type AppState, type InstanceOverview, type SeedReport } from './admin';
 export { encodePublishableKey, SESSION_TOKEN_TTL_SECONDS, type ClockSetting, type DomainJson } from './instance';
-export type { ConfigChange, InstanceConfigOverview, SessionConfigJson, SessionSettings } from './instance-config';
+export type { ConfigChange, ConfigConflict, InstanceConfigOverview, SessionConfigJson, SessionSettings } from './instance-config';
 export type { AuditEntry, AuditSummary, RevokeRecord } from './audit';
 export { RATE_LIMITS, type OutageState } from './faults';
 export type { SecretKeyInfo } from './keys';

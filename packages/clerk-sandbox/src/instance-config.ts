@@ -1,8 +1,9 @@
 /**
  * The instance configuration Clerk's Platform API serves at
  * `/v1/platform/applications/{app}/instances/{env}/config` (routes/clerk-platform.ts), as far as
- * the sandbox emulates it: the `session` key, its version, and a log of what each change and dry
- * run did. What new sessions get as `expire_at` follows it (`newSessionLifetimeMs`).
+ * the sandbox emulates it: the `session` key, its version, a log of what each change and dry
+ * run did (`applied`: the version moved), and the PATCHes refused for a stale `If-Match`. What
+ * new sessions get as `expire_at` follows it (`newSessionLifetimeMs`).
  *
  * As Clerk's spec and CLI show it (checked 2026-12-03; github.com/clerk/openapi-specs
  * platform/beta.yml `PlatformGetConfig`/`PlatformPatchConfig`, github.com/clerk/cli
@@ -36,8 +37,20 @@ export interface ConfigChange {
   version: string;
   via: 'platform_api' | 'admin';
   dryRun: boolean;
+  /** The settings changed and the version moved: false for a dry run or a change to the same values. */
+  applied: boolean;
   before: SessionSettings;
   after: SessionSettings;
+}
+
+/** A Platform API PATCH refused for a stale `If-Match` (409): it changed nothing, so it is not in `changes`. */
+export interface ConfigConflict {
+  time: string;
+  dryRun: boolean;
+  /** The `If-Match` as sent. */
+  ifMatch: string;
+  /** The version it did not match. */
+  version: string;
 }
 
 /** What `GET /__sandbox/instance/config` shows. */
@@ -47,6 +60,8 @@ export interface InstanceConfigOverview {
   /** What a session created now gets: `expire_at - created_at`. */
   newSessionLifetimeMs: number;
   changes: ConfigChange[];
+  /** The PATCHes refused for a stale `If-Match` (a retry that finds its own change applied meets one). */
+  conflicts: ConfigConflict[];
 }
 
 export interface ConfigPatchAnswer {
@@ -94,6 +109,7 @@ export class InstanceConfig {
   private version = 1;
   private session: SessionSettings = { maxLifetimeMs: MAX_SESSION_LIFETIME_MS, inactivityTimeoutMs: null };
   private readonly log: ConfigChange[] = [];
+  private readonly conflicts: ConfigConflict[] = [];
 
   get configVersion(): string {
     return String(this.version);
@@ -141,12 +157,14 @@ export class InstanceConfig {
       if (next.maxLifetimeMs === null && next.inactivityTimeoutMs === null) throw invalid('session', 'At least one of session.lifetime and session.inactivity_timeout must be set.');
     }
     if (opts.ifMatch !== undefined && !matchVersion(opts.ifMatch, this.configVersion)) {
+      this.conflicts.push({ time: new Date().toISOString(), dryRun: opts.dryRun, ifMatch: opts.ifMatch, version: this.configVersion });
       throw new ConfigRequestError(409, 'conflict', 'Config version mismatch', `The config changed since version ${opts.ifMatch} was read; read it again and retry.`);
     }
     const before = this.sessionSettings();
     const changed = !same(before, next) && 'session' in body;
-    if (changed && !opts.dryRun) this.apply(next);
-    this.record('platform_api', opts.dryRun, before, changed ? next : before);
+    const applied = changed && !opts.dryRun;
+    if (applied) this.apply(next);
+    this.record('platform_api', opts.dryRun, applied, before, changed ? next : before);
     const touched = 'session' in body;
     return {
       config_version: this.configVersion,
@@ -164,13 +182,14 @@ export class InstanceConfig {
     };
     if (next.maxLifetimeMs === null && next.inactivityTimeoutMs === null) throw new Error('one of maxLifetimeMs and inactivityTimeoutMs must stay set');
     const before = this.sessionSettings();
-    if (!same(before, next)) this.apply(next);
-    this.record('admin', false, before, next);
+    const applied = !same(before, next);
+    if (applied) this.apply(next);
+    this.record('admin', false, applied, before, next);
     return this.sessionSettings();
   }
 
   overview(): InstanceConfigOverview {
-    return { configVersion: this.configVersion, session: this.sessionSettings(), newSessionLifetimeMs: this.newSessionLifetimeMs(), changes: this.log.map((c) => ({ ...c })) };
+    return { configVersion: this.configVersion, session: this.sessionSettings(), newSessionLifetimeMs: this.newSessionLifetimeMs(), changes: this.log.map((c) => ({ ...c })), conflicts: this.conflicts.map((c) => ({ ...c })) };
   }
 
   private apply(next: SessionSettings): void {
@@ -178,7 +197,7 @@ export class InstanceConfig {
     this.version++;
   }
 
-  private record(via: ConfigChange['via'], dryRun: boolean, before: SessionSettings, after: SessionSettings): void {
-    this.log.push({ time: new Date().toISOString(), version: this.configVersion, via, dryRun, before, after: { ...after } });
+  private record(via: ConfigChange['via'], dryRun: boolean, applied: boolean, before: SessionSettings, after: SessionSettings): void {
+    this.log.push({ time: new Date().toISOString(), version: this.configVersion, via, dryRun, applied, before, after: { ...after } });
   }
 }

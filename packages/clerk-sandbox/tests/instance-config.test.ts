@@ -72,7 +72,7 @@ describe('PATCH …/config', () => {
     });
     expect((await platform(sbx, 'GET')).body).toMatchObject({ config_version: '1', session: { lifetime: 604800 } });
     expect(await newSessionLifetime(sbx)).toBe(7 * DAY);
-    expect(sbx.admin.instance.configOverview().changes).toMatchObject([{ via: 'platform_api', dryRun: true, version: '1' }]);
+    expect(sbx.admin.instance.configOverview().changes).toMatchObject([{ via: 'platform_api', dryRun: true, applied: false, version: '1' }]);
   });
 
   it('a real change moves the version, and sessions created after it last the new lifetime', async () => {
@@ -95,6 +95,13 @@ describe('PATCH …/config', () => {
     expect(clear.status).toBe(400);
     expect((clear.body as unknown as ClerkErrorBody).errors[0]).toMatchObject({ code: 'destructive_operation_not_allowed', meta: { param_name: 'session.inactivity_timeout' } });
     expect((await platform(sbx, 'PATCH', '?destructive=true', { body: { session: { inactivity_timeout: null } } })).body).toMatchObject({ config_version: '4', after: { session: { inactivity_timeout: null } } });
+    // The log: each accepted PATCH, `applied` where the version moved (the refused one is not there).
+    expect(sbx.admin.instance.configOverview().changes.map((c) => [c.dryRun, c.applied, c.version])).toEqual([
+      [false, true, '2'],
+      [false, true, '3'],
+      [false, false, '3'],
+      [false, true, '4'],
+    ]);
   });
 
   it('refuses a stale If-Match with 409 and changes nothing', async () => {
@@ -106,6 +113,12 @@ describe('PATCH …/config', () => {
     const staleDry = await platform(sbx, 'PATCH', '?dry_run=true', { body: { session: { lifetime: 3600 } }, ifMatch: 'W/"1"' });
     expect(staleDry.status).toBe(409);
     expect((await platform(sbx, 'GET')).body).toEqual({ config_version: '2', session: { lifetime: 86400, inactivity_timeout: null } });
+    const overview = await new SandboxAdminClient(sbx.url).instanceConfig();
+    expect(overview.changes.map((c) => [c.dryRun, c.applied])).toEqual([[false, true]]);
+    expect(overview.conflicts).toMatchObject([
+      { dryRun: false, ifMatch: '1', version: '2' },
+      { dryRun: true, ifMatch: 'W/"1"', version: '2' },
+    ]);
   });
 
   it('answers invalid changes as Clerk does: 400 with the parameter named', async () => {
@@ -152,6 +165,7 @@ describe('admin hooks', () => {
       ['admin', '2'],
       ['admin', '3'],
     ]);
+    expect(overview.changes.every((c) => c.applied)).toBe(true);
 
     const bad = await client.setSessionSettings({ maxLifetimeMs: 1500 }).catch((err: unknown) => err);
     expect(bad).toBeInstanceOf(SandboxAdminHttpError);
