@@ -187,6 +187,17 @@ async function main(): Promise<void> {
     await si.executeUpdate(approveStep, { args: [{ step: 'targeted_revocation', approver: 'bob@example.com' }] });
     await si.result();
 
+    // session_issues whose diagnosis fails on the app's origin: its remedy (allowed_origins) approved,
+    // applied through the Backend API, verified by the check and the probes.
+    const origins = [...sandbox.admin.instance.allowedOrigins];
+    sandbox.admin.setApp({ origin: 'https://app.elsewhere.test', cookieDomain: 'elsewhere.test' });
+    const so = await start('session-issues-origin', { ...base, category: 'session_issues', summary: 'users on app.elsewhere.test look signed out' });
+    await until(so, pending('update_allowed_origins'));
+    await so.executeUpdate(approveStep, { args: [{ step: 'update_allowed_origins', approver: 'bob@example.com' }] });
+    await so.result();
+    sandbox.admin.instance.setAllowedOrigins(origins);
+    sandbox.admin.resetApp();
+
     // webhook_backlog: sign-ups and deletions whose webhooks were partly dropped; the reconciliation
     // child replays what the store missed.
     for (let k = 0; k < 2; k++) {

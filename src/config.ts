@@ -148,6 +148,8 @@ export const envSchema = z.object({
     .optional(),
   /** Where the app is served (its origin must be an instance domain, a satellite or an allowed origin). */
   APP_URL: optionalUrl,
+  /** The env var the deployed app reads its publishable key from: the keys remedy sets it through the deploy adapter. */
+  APP_PUBLISHABLE_KEY_ENV: z.string().trim().regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'must be an env var name like NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY').default('NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY'),
   /** Origins the app accepts as a session token's `azp` (its `authorizedParties`), comma-separated. */
   CLERK_AUTHORIZED_PARTIES: z
     .string()
@@ -291,6 +293,7 @@ export function diagnosticsConfig(env: Env, sandbox?: { url: string; publishable
     ...(clerkApiUrl ? { clerkApiUrl } : {}),
     ...(env.APP_URL ? { appUrl: env.APP_URL } : {}),
     ...(publishableKey ? { publishableKey } : {}),
+    publishableKeyEnv: env.APP_PUBLISHABLE_KEY_ENV,
     authorizedParties: env.CLERK_AUTHORIZED_PARTIES.length ? env.CLERK_AUTHORIZED_PARTIES : sandbox ? [new URL(sandbox.url).origin] : [],
     minSdkVersion: env.CLERK_MIN_SDK_VERSION,
     maxSessionLifetimeMs: env.CLERK_SESSION_MAX_LIFETIME,

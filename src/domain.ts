@@ -80,7 +80,8 @@ export const samePerson = (a: string, b: string): boolean => personKey(a) === pe
  * back (middleware_failure, on a worker that can roll back), and `undo_rollback`, optional once it
  * is verified, promotes the deployment that was live back; `targeted_revocation` is optional;
  * `bypass_off` is asked only when BYPASS_OFF_NEEDS_APPROVAL is set; `update_allowed_origins` and
- * `update_session_lifetime` are session_issues' remedies that change Clerk (src/diagnostics/rules.ts).
+ * `update_session_lifetime` are the diagnosis's remedies that change Clerk, `update_deployed_env` the one
+ * that deploys the app's publishable key (src/diagnostics/rules.ts).
  */
 export const GATED_STEPS = [
   'emergency_bypass',
@@ -92,6 +93,7 @@ export const GATED_STEPS = [
   'targeted_revocation',
   'update_allowed_origins',
   'update_session_lifetime',
+  'update_deployed_env',
   'bypass_off',
 ] as const;
 export const gatedStepSchema = z.enum(GATED_STEPS);
@@ -106,7 +108,7 @@ export const approvalsNeeded = (step: GatedStep): 1 | 2 => (CRITICAL_STEPS.inclu
  * depend on them run: the automated bypass, rotation and reconciliation fall back to them on a
  * worker without a deploy adapter, key references or a user store.
  */
-export const MANUAL_STEPS = ['emergency_bypass', 'bypass_off', 'rotate_secret_key', 'reconcile_webhooks', 'update_session_lifetime', 'remedy_by_hand'] as const;
+export const MANUAL_STEPS = ['emergency_bypass', 'bypass_off', 'rotate_secret_key', 'reconcile_webhooks', 'update_session_lifetime', 'update_deployed_env', 'remedy_by_hand'] as const;
 export const manualStepSchema = z.enum(MANUAL_STEPS);
 export type ManualStep = z.infer<typeof manualStepSchema>;
 

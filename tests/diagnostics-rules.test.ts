@@ -1,5 +1,6 @@
 /** The diagnostics rule table, from healthy and broken evidence (no I/O). */
 import { describe, expect, it } from 'vitest';
+import { diagnosticsConfig, loadEnv } from '../src/config';
 import {
   cookieCovers,
   evaluateChecks,
@@ -156,6 +157,15 @@ const remedies: [string, CheckId, Patch, string, RegExp][] = [
   }, 'targeted_revocation', /end the sessions of user_5: the instance grants the right lifetime/],
   ['Clerk 30 s ahead', 'clock_skew', (e) => void (e.clerkClock = { kind: 'ok', value: { skewMs: 30_000, uncertaintyMs: 500 } }), 'by_hand', /by hand: Synchronise the clock of .* with NTP/],
   ['a foreign publishable key', 'keys_match', (e) => void (e.health.kind === 'ok' && (e.health.value.publishableKeyHost = 'other.clerk.accounts.dev')), 'by_hand', /by hand: Deploy the app with the publishable key and the secret key of the same Clerk instance/],
+  ['a foreign publishable key deployed, the worker\'s own key names the instance, the app\'s env var known', 'keys_match', (e) => {
+    if (e.health.kind === 'ok') e.health.value.publishableKeyHost = 'other.clerk.accounts.dev';
+    e.settings.publishableKeyEnv = 'NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY';
+  }, 'deployed_publishable_key', /^set the app's NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY to the worker's CLERK_PUBLISHABLE_KEY \(names clerk\.example\.com; the app's names other\.clerk\.accounts\.dev\) through the deploy adapter, and redeploy$/],
+  ['a foreign publishable key deployed and the worker\'s own key foreign too: by hand', 'keys_match', (e) => {
+    if (e.health.kind === 'ok') e.health.value.publishableKeyHost = 'other.clerk.accounts.dev';
+    e.settings.configuredKeyHost = 'third.clerk.accounts.dev';
+    e.settings.publishableKeyEnv = 'NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY';
+  }, 'by_hand', /by hand: Deploy the app with the publishable key/],
   ['azp not authorized', 'authorized_parties', (e) => void (e.token.kind === 'ok' && (e.token.value.azp = 'https://evil.example.net')), 'by_hand', /CLERK_AUTHORIZED_PARTIES/],
 ];
 
@@ -201,5 +211,13 @@ describe('helpers', () => {
     expect(versionBelow('latest', '3.0.0')).toBeNull();
     expect(cookieCovers('.example.com', 'app.example.com')).toBe(true);
     expect(cookieCovers('example.com', 'badexample.com')).toBe(false);
+  });
+});
+
+describe("the app's publishable key env var (APP_PUBLISHABLE_KEY_ENV)", () => {
+  it('defaults to the Next.js name, takes another, and refuses what is not an env var name', () => {
+    expect(diagnosticsConfig(loadEnv({})).publishableKeyEnv).toBe('NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY');
+    expect(diagnosticsConfig(loadEnv({ APP_PUBLISHABLE_KEY_ENV: 'VITE_CLERK_PUBLISHABLE_KEY' })).publishableKeyEnv).toBe('VITE_CLERK_PUBLISHABLE_KEY');
+    for (const bad of ['lower_case', 'A B', 'KEY;rm -rf', '']) expect(() => loadEnv({ APP_PUBLISHABLE_KEY_ENV: bad })).toThrow(/APP_PUBLISHABLE_KEY_ENV: must be an env var name/);
   });
 });

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drillCategories, drillVariant, runDrills } from '../src/cli/drill';
 import { CliArgumentError } from '../src/cli/common';
-import { reportsJson, runDrill, type DrillReport, type DrillTarget } from '../src/drill/run';
+import { formatReports, reportsJson, runDrill, type DrillReport, type DrillTarget } from '../src/drill/run';
 import { notDrillableYet, VARIANTS } from '../src/drill/scenarios';
-import { INCIDENT_CATEGORIES } from '../src/domain';
+import { INCIDENT_CATEGORIES, type IncidentCategory } from '../src/domain';
 import { loadEnv } from '../src/config';
 import { startSandboxReconcile } from '../src/reconcile-sandbox';
 import { DrillSandbox } from '../src/drill/sandbox';
@@ -42,6 +42,7 @@ async function drill(
   categories: Parameters<typeof runDrills>[0],
   hooks: Parameters<typeof runDrills>[2] = {},
   after?: (sandbox: RunningSandbox) => Promise<void>,
+  variant?: Parameters<typeof runDrills>[3],
 ): Promise<DrillReport[]> {
   const sandbox = await startSandbox({ users: 20, seed: 'drill-test' });
   try {
@@ -53,7 +54,7 @@ async function drill(
       const deps = await workerDepsFromEnv(loadEnv({}), { sandbox: { endpoints: sandbox, keyFile: join(reviewDir, `key-${taskQueue}`) }, reconcile: users.deps, chatWebhookUrl: chat.url, rosterFile: SAMPLE_ROSTER_FILE });
       const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
       const target: DrillTarget = { client: temporal.client, taskQueue, sandbox: new DrillSandbox(sandbox.url), reviewDir, log: () => undefined, userStoreUrl: users.storeUrl };
-      const reports = await worker.runUntil(runDrills(categories, target, hooks));
+      const reports = await worker.runUntil(runDrills(categories, target, hooks, variant));
       await after?.(sandbox);
       return reports;
     } finally {
@@ -95,6 +96,11 @@ describe('npm run drill', () => {
     expect(rotation.checks.map((c) => c.name)).toEqual(expect.arrayContaining(['old key dead (sandbox key ring and audit)', 'every non-excluded session revoked, on the new key (sandbox store and audit)']));
   }, 360_000);
 
+  it.each(Object.entries(VARIANTS).flatMap(([category, variants]) => Object.keys(variants ?? {}).map((name) => [category as IncidentCategory, name] as const)))('the %s variant %s passes, checked in the sandbox', async (category, name) => {
+    const [report] = await drill([category], {}, undefined, drillVariant([category], name));
+    expect(report?.passed, formatReports(report ? [report] : [])).toBe(true);
+  }, 240_000);
+
   it('a sabotaged clerk_outage (the bypass flag forced back on after the workflow turned it off) is reported as failed', async () => {
     const [report] = await drill(['clerk_outage'], {
       beforeChecks: async ({ sandbox: s }) => {
@@ -125,7 +131,7 @@ describe('npm run drill', () => {
     expect(drillCategories('all')).toHaveLength(5);
     expect(drillCategories('session_issues')).toEqual(['session_issues']);
     expect(drillVariant(['session_issues'], 'foreign-origin')).toBe(VARIANTS.session_issues?.['foreign-origin']);
-    expect(() => drillVariant(['session_issues'], 'nope')).toThrow(/^--variant: session_issues has the variants foreign-origin \(got "nope"\)/);
+    expect(() => drillVariant(['session_issues'], 'nope')).toThrow(/^--variant: session_issues has the variants foreign-origin, foreign-publishable-key \(got "nope"\)/);
     expect(() => drillVariant(['clerk_outage'], 'foreign-origin')).toThrow(/^--variant: clerk_outage has no variants/);
     expect(() => drillVariant([...INCIDENT_CATEGORIES], 'foreign-origin')).toThrow(/^--variant: give one category/);
     expect(() => drillCategories('outage')).toThrow(CliArgumentError);

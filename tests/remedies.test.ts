@@ -10,8 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IncidentInput } from '../src/domain';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { approveStep, confirmStep, getIncidentState, incidentWorkflow, rejectStep, type IncidentState } from '../src/workflows/incident';
+import { sandboxDeployAdapter } from '../src/activities/deploy';
 import { findSecrets } from './helpers/history-scan';
-import { pendingStep, sandboxDeps, waitForState } from './helpers/incident';
+import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
 
 let temporal: TemporalTestContext;
@@ -34,17 +35,22 @@ const input: IncidentInput = {
 type Handle = WorkflowHandle<typeof incidentWorkflow>;
 
 async function withSessionIssue<T>(
-  setup: (s: RunningSandbox) => void,
+  setup: (s: RunningSandbox) => unknown,
   body: (run: { sandbox: RunningSandbox; handle: Handle }) => Promise<T>,
   start: IncidentInput = input,
-  opts: { platform?: boolean } = {},
+  opts: { platform?: boolean; deploy?: boolean } = {},
 ): Promise<T> {
   const sandbox = await startSandbox({ users: 5, seed: 'remedies-test' });
   try {
-    setup(sandbox);
+    sandbox.admin.vercel.buildMs = 200;
+    await setup(sandbox);
     const taskQueue = uniqueTaskQueue('remedies');
     const p = sandbox.platform;
-    const deps = { ...sandboxDeps(sandbox), ...(opts.platform ? { instanceConfig: { url: p.url, token: p.token, applicationId: p.applicationId, instance: p.instanceId } } : {}) };
+    const deps = {
+      ...sandboxDeps(sandbox),
+      ...(opts.platform ? { instanceConfig: { url: p.url, token: p.token, applicationId: p.applicationId, instance: p.instanceId } } : {}),
+      ...(opts.deploy ? { deploy: sandboxDeployAdapter(sandbox.vercel, 'vercel') } : {}),
+    };
     const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
     return await worker.runUntil(async () => {
       const handle = await temporal.client.workflow.start(incidentWorkflow, { taskQueue, workflowId: uniqueWorkflowId('remedy'), args: [start] });
@@ -260,16 +266,59 @@ describe('middleware_failure without a rollback: the failing check has its remed
   });
 
   it('a failing check whose remedy is by hand: the operator confirms, the check is run again, and while it still fails the incident stays open', async () => {
-    // The app deployed with another instance's publishable key: by hand (the deploy's environment).
-    const otherKey = `pk_test_${Buffer.from('clerk.other-instance.test$').toString('base64')}`;
-    await withSessionIssue((s) => s.admin.setApp({ publishableKey: otherKey }), async ({ handle }) => {
+    // The middleware throws on every route (no deploy adapter, so no rollback): fixing it is the team's code, by hand.
+    await withSessionIssue((s) => s.admin.setApp({ middlewareFailure: true }), async ({ handle }) => {
       const asked = await waitForState(handle, getIncidentState, pendingStep('operator_action'), 30_000);
-      expect(asked.timeline.find((e) => e.step === 'remedy')?.description).toMatch(/^keys_match failed, the most likely cause: remedy by_hand/);
+      expect(asked.timeline.find((e) => e.step === 'remedy')?.description).toMatch(/^middleware_sdk failed, the most likely cause: remedy by_hand/);
       await handle.executeUpdate(approveStep, { args: [{ step: 'operator_action', approver: 'bob' }] });
       const done = await handle.result();
+      expect(outcome(done, 'verify_fix')).toBe('failed');
       expect(outcome(done, 'verify_remedy')).toBe('failed');
-      expect(done.steps.find((s) => s.step === 'verify_remedy')?.note).toMatch(/^keys_match still does not pass after the remedy \(by_hand\)/);
+      expect(done.steps.find((s) => s.step === 'verify_remedy')?.note).toMatch(/^middleware_sdk still does not pass after the remedy \(by_hand\)/);
       expect(done.status).toBe('needs_human');
     }, middleware);
+  });
+});
+
+describe("the app deployed with another instance's publishable key", () => {
+  const PK_ENV = 'NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY';
+  const otherKey = `pk_test_${Buffer.from('clerk.other-instance.test$').toString('base64')}`;
+  /** A build of the app whose env names another instance's key, serving production. */
+  const deploy = async (s: RunningSandbox, key: string) => {
+    s.admin.vercel.upsertEnv(PK_ENV, key, 'plain', ['production']);
+    s.admin.vercel.createDeployment({});
+    await eventually(async () => s.admin.vercel.productionEnv()[PK_ENV] === key);
+  };
+  const appKey = async (s: RunningSandbox) => ((await (await fetch(`${s.url}/api/clerk-health`)).json()) as { publishableKey: string }).publishableKey;
+
+  it('with a deploy adapter: the worker\'s own key set in the app\'s env after one approval, redeployed, verified by keys_match', async () => {
+    await withSessionIssue((s) => deploy(s, otherKey), async ({ sandbox, handle }) => {
+      const asked = await waitForState(handle, getIncidentState, pendingStep('update_deployed_env'), 30_000);
+      const title = asked.pendingApprovals.find((p) => p.step === 'update_deployed_env')?.title ?? '';
+      expect(title).toMatch(new RegExp(`^set the app's ${PK_ENV} to the worker's CLERK_PUBLISHABLE_KEY \\(names [^;]+; the app's names clerk\\.other-instance\\.test\\) through the deploy adapter, and redeploy: check keys_match failed`));
+      const before = sandbox.admin.vercel.productionId;
+      expect(await appKey(sandbox)).toBe(otherKey);
+      await handle.executeUpdate(approveStep, { args: [{ step: 'update_deployed_env', approver: 'bob' }] });
+      const done = await handle.result();
+      expect({ status: done.status, open: done.openItems }).toEqual({ status: 'resolved', open: [] });
+      expect(outcome(done, 'update_deployed_env')).toBe('succeeded');
+      expect(done.steps.filter((s) => s.step === 'update_deployed_env').at(-1)?.note).toMatch(new RegExp(`^${PK_ENV} is now the key of .+ \\(vercel\\); deployment dpl_\\w+ READY after`));
+      expect(done.steps.find((s) => s.step === 'verify_remedy')?.note).toMatch(/^keys_match passes after the remedy \(deployed_publishable_key\)/);
+      // The sandbox's own records: a new build serves production, with the instance's key in its env.
+      expect(sandbox.admin.vercel.productionId).not.toBe(before);
+      expect(sandbox.admin.vercel.productionEnv()[PK_ENV]).toBe(sandbox.publishableKey);
+      expect(await appKey(sandbox)).toBe(sandbox.publishableKey);
+    }, input, { deploy: true });
+  });
+
+  it('without a deploy adapter: a step by hand naming the env var and the instance; confirmed while the app still has the wrong key, verify_remedy fails and the incident stays open', async () => {
+    await withSessionIssue((s) => deploy(s, otherKey), async ({ handle }) => {
+      const asked = await waitForState(handle, getIncidentState, (s) => s.manualSteps.some((m) => m.step === 'update_deployed_env' && !m.outcome), 30_000);
+      expect(asked.manualSteps.find((m) => m.step === 'update_deployed_env')?.instructions).toMatch(new RegExp(`^set the app's ${PK_ENV} to the publishable key of the instance whose Frontend API is `));
+      await handle.executeUpdate(confirmStep, { args: [{ step: 'update_deployed_env', confirmedBy: 'bob', note: 'redeployed' }] });
+      const done = await handle.result();
+      expect(outcome(done, 'verify_remedy')).toBe('failed');
+      expect(done.status).toBe('needs_human');
+    });
   });
 });

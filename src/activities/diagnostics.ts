@@ -47,6 +47,8 @@ export interface DiagnosticsDeps {
   appUrl?: string;
   /** CLERK_PUBLISHABLE_KEY (public, but reports carry only the host it encodes). */
   publishableKey?: string;
+  /** APP_PUBLISHABLE_KEY_ENV: where the deployed app reads its publishable key (the keys remedy's env var). */
+  publishableKeyEnv?: string;
   /** CLERK_AUTHORIZED_PARTIES. */
   authorizedParties?: string[];
   /** CLERK_MIN_SDK_VERSION. */
@@ -294,6 +296,7 @@ export async function gatherDiagnostics(
     ...(deps.inactivityTimeoutMs !== undefined ? { inactivityTimeoutMs: deps.inactivityTimeoutMs } : {}),
     ...(deps.appUrl ? { appUrl: deps.appUrl } : {}),
     ...(deps.publishableKey ? { configuredKeyHost: publishableKeyHost(deps.publishableKey) } : {}),
+    ...(deps.publishableKeyEnv ? { publishableKeyEnv: deps.publishableKeyEnv } : {}),
   };
   return { kind: input.kind, settings, clerkClock, instance, health, routes: routeEvidence, token, sessions };
 }

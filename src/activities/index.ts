@@ -108,8 +108,12 @@ export function createActivities(deps: ActivityDeps) {
       ...(deps.appRoutes ? { appRoutes: deps.appRoutes } : {}),
     })),
 
-    /** The diagnostics' remedies that change Clerk: the instance's allowed_origins (compare-and-set, read back). */
-    ...createRemedyActivities(() => (deps.clerk ? { clerk: deps.clerk } : {})),
+    /** The diagnostics' remedies that change Clerk (allowed_origins, compare-and-set, read back) or the deployed app (its publishable key). */
+    ...createRemedyActivities(() => ({
+      ...(deps.clerk ? { clerk: deps.clerk } : {}),
+      ...(deps.deploy ? { deploy: deps.deploy } : {}),
+      ...(deps.diagnostics?.publishableKey ? { publishableKey: deps.diagnostics.publishableKey } : {}),
+    })),
     /** Clerk's Platform API instance config: the session settings read and changed (dry run first, If-Match on the version read). */
     ...createInstanceConfigActivities(() => deps.instanceConfig),
     /** Whether the session lifetime can be changed here (a Platform API token), for the workflow to choose the remedy's path. */

@@ -8,9 +8,23 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { ClerkGateway } from './clerk';
 import { toApplicationFailure } from './clerk-errors';
+import { toDeployFailure } from './deploy/errors';
+import type { DeployAdapter, ValueChange } from './deploy/types';
+import { publishableKeyHost } from './diagnostics';
 
 export interface RemedyDeps {
   clerk?: ClerkGateway;
+  /** The deploy adapter (DEPLOY_ADAPTER), for a remedy that is a deployed env var. */
+  deploy?: DeployAdapter;
+  /** CLERK_PUBLISHABLE_KEY: the key the app should be deployed with (read here, never passed through history). */
+  publishableKey?: string;
+}
+
+/** What the publishable key's remedy wrote (the host it names, never the key). */
+export interface PublishableKeyChange extends ValueChange {
+  host: string;
+  /** The change reaches the app only with a new build (Vercel project env). */
+  needsRedeploy: boolean;
 }
 
 /** What `applyAllowedOrigins` found and left: the list before and after, as Clerk reads them back. */
@@ -30,6 +44,32 @@ export function createRemedyActivities(deps: () => RemedyDeps) {
     return clerk;
   };
   return {
+    /** Whether this worker can set the app's publishable key itself (a deploy adapter and CLERK_PUBLISHABLE_KEY), else by hand. */
+    async deployedEnvSupport(): Promise<{ automated: boolean; adapter: string | null }> {
+      const d = deps();
+      return { automated: d.deploy !== undefined && d.publishableKey !== undefined, adapter: d.deploy?.name ?? null };
+    },
+
+    /**
+     * Set the app's `env` (its publishable key) to CLERK_PUBLISHABLE_KEY for production, when that
+     * key still names `host` (the diagnosis's); the redeploy is the workflow's. A retry finds its
+     * own write by its marker and writes nothing.
+     */
+    async applyDeployedPublishableKey(input: { env: string; host: string; marker: string }): Promise<PublishableKeyChange> {
+      const { deploy, publishableKey } = deps();
+      if (!deploy || !publishableKey) throw ApplicationFailure.create({ type: 'DeployRequestRejected', nonRetryable: true, message: 'applyDeployedPublishableKey: needs a deploy adapter (DEPLOY_ADAPTER) and CLERK_PUBLISHABLE_KEY' });
+      const host = publishableKeyHost(publishableKey);
+      if (host !== input.host) {
+        throw ApplicationFailure.create({ type: 'DeployRequestRejected', nonRetryable: true, message: `CLERK_PUBLISHABLE_KEY names ${host ?? 'nothing valid'} now, not ${input.host} as when diagnosed: not deployed; look again` });
+      }
+      try {
+        const change = await deploy.setValue(input.env, publishableKey, { marker: input.marker });
+        return { ...change, host, needsRedeploy: deploy.needsRedeploy };
+      } catch (err) {
+        throw toDeployFailure(err);
+      }
+    },
+
     /**
      * Set the instance's `allowed_origins` to `origins` when it still is `expected` (the list the
      * diagnostics read, or the change being undone); confirmed by reading it back.

@@ -39,13 +39,16 @@ export interface Check {
  * through the Backend API (`PATCH /v1/instance`), `session_lifetime` through the Platform API's
  * instance config when a token is configured (else by hand, naming the Dashboard setting),
  * `targeted_revocation` ends the affected users' sessions (only when the sessions themselves are
- * bad), `by_hand` is a person's step confirmed with `confirmStep`. Every one is verified by running
+ * bad), `deployed_publishable_key` sets the app's publishable key env var through the deploy adapter
+ * and redeploys (when the app names another instance and the worker's own key names this one), `by_hand` is a person's step confirmed with `confirmStep`. Every one is verified by running
  * its check again (on sessions created after it, for the session checks) and the triage probes.
  */
 export type RemedyPlan =
   | { kind: 'allowed_origins'; add: string; current: string[] }
   | { kind: 'session_lifetime'; maxLifetimeMs: number; inactivityTimeoutMs: number | null; grantedMs: number | null }
   | { kind: 'targeted_revocation'; userIds: string[] }
+  /** The deployed app's publishable key set to the worker's (CLERK_PUBLISHABLE_KEY, which names `host`), then a redeploy. */
+  | { kind: 'deployed_publishable_key'; env: string; host: string; wrongHost: string | null }
   | { kind: 'by_hand'; instructions: string };
 
 export type Remedy = RemedyPlan & {
@@ -144,6 +147,8 @@ export interface DiagnosticsSettings {
   appUrl?: string;
   /** The Frontend API host the configured publishable key (CLERK_PUBLISHABLE_KEY) encodes; null: it does not decode. */
   configuredKeyHost?: string | null;
+  /** The env var the deployed app reads its publishable key from (APP_PUBLISHABLE_KEY_ENV). */
+  publishableKeyEnv?: string;
 }
 
 export interface DiagnosticsEvidence {
@@ -292,6 +297,15 @@ const keysMatch: Rule = {
       evidence: `${evidence}: the publishable and secret keys belong to different instances, so every request's session fails to verify`,
       fix: `Deploy the app with the publishable key and the secret key of the same Clerk instance (Dashboard → API keys of ${inst.instanceId}) and redeploy.`,
     };
+  },
+  // The app names another instance, and the worker's own publishable key names this one: that key, deployed.
+  remedy: (e) => {
+    const app = e.health.kind === 'ok' ? e.health.value.publishableKeyHost : undefined;
+    const own = e.settings.configuredKeyHost;
+    if (e.instance.kind !== 'ok' || app === undefined || !own || !e.settings.publishableKeyEnv) return undefined;
+    const hosts = e.instance.value.domains.map((d) => hostOf(d.frontendApiUrl));
+    if (!hosts.includes(own) || (app !== null && hosts.includes(app))) return undefined;
+    return { kind: 'deployed_publishable_key', env: e.settings.publishableKeyEnv, host: own, wrongHost: app };
   },
 };
 
@@ -502,6 +516,14 @@ export function describeRemedy(check: Pick<Check, 'id' | 'title' | 'fix'>, plan:
       const from = plan.grantedMs !== null ? ` (the instance grants ${formatDuration(plan.grantedMs)})` : '';
       return { ...base, ...plan, gated: true, changes: `set the instance's maximum session lifetime to ${to}${from}`, verifiedBy: `reads the instance's session settings back and ${again} on sessions created after the change` };
     }
+    case 'deployed_publishable_key':
+      return {
+        ...base,
+        ...plan,
+        gated: true,
+        changes: `set the app's ${plan.env} to the worker's CLERK_PUBLISHABLE_KEY (names ${plan.host}; the app's names ${plan.wrongHost ?? 'nothing valid'}) through the deploy adapter, and redeploy`,
+        verifiedBy: `waits for the new build, then ${again}`,
+      };
     case 'targeted_revocation':
       return { ...base, ...plan, gated: true, changes: `end the sessions of ${plan.userIds.join(', ')}: the instance grants the right lifetime, so their sessions themselves are bad`, verifiedBy: `${again} on sessions created after the revocation` };
     case 'by_hand':

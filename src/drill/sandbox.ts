@@ -61,6 +61,35 @@ export class DrillSandbox {
     return body.users.map((u) => u.id);
   }
 
+  /**
+   * Set (`value`) or remove (null) a production env var of the emulated Vercel project through its
+   * REST API, as a team's own deploy would; it reaches the app with the next build.
+   */
+  async productionEnv(key: string, value: string | null): Promise<void> {
+    const v = await this.vercel();
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(new URL(path, this.url), {
+        method,
+        headers: { authorization: `Bearer ${v.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
+      return text ? (JSON.parse(text) as unknown) : undefined;
+    };
+    const project = v.project.id;
+    if (value !== null) return void (await call('POST', `/v10/projects/${project}/env?upsert=true`, { key, value, type: 'plain', target: ['production'] }));
+    const listed = z.object({ envs: z.array(z.object({ id: z.string(), key: z.string() })) }).parse(await call('GET', `/v10/projects/${project}/env`));
+    for (const e of listed.envs.filter((x) => x.key === key)) await call('DELETE', `/v9/projects/${project}/env/${e.id}`);
+  }
+
+  /** The publishable key the example app reports on its health route (what its build runs with). */
+  async appPublishableKey(): Promise<string | null> {
+    const res = await fetch(new URL('/api/clerk-health', this.url), { signal: AbortSignal.timeout(10_000) });
+    return z.object({ publishableKey: z.string().nullable().optional() }).parse(await res.json()).publishableKey ?? null;
+  }
+
   /** An example-app page as a user's browser gets it. */
   async page(path = '/app/dashboard'): Promise<{ status: number; bypass: string | null }> {
     const res = await fetch(new URL(path, this.url), { redirect: 'manual', signal: AbortSignal.timeout(10_000) });

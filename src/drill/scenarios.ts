@@ -154,8 +154,16 @@ async function vercelUntil(sandbox: DrillSandbox, ready: (v: VercelRecords) => b
 
 const isBad = (v: VercelRecords, id: string) => v.deployments.some((d) => d.id === id && d.bad);
 
-const middlewareFailure: DrillScenario = {
+/** What a variant of the middleware_failure drill adds: a fault beside the bad build, what it does after the rollback, its checks. */
+interface MiddlewareExtra {
+  inject(run: DrillRun): Promise<void>;
+  afterRollback(run: DrillRun): Promise<void>;
+  checks(run: DrillRun, final: IncidentState): Promise<void>;
+}
+
+const middlewareFailureScenario = (extra?: MiddlewareExtra): DrillScenario => ({
   async play(run) {
+    await extra?.inject(run);
     const good = (await run.sandbox.admin.vercel()).productionDeploymentId;
     // A push that breaks the middleware: a new production build whose every /app route answers 500.
     const bad = await run.sandbox.admin.createVercelDeployment({ bad: true, meta: { githubCommitRef: 'main', githubCommitMessage: 'drill: a bad build (clerkMiddleware throws)' } });
@@ -167,7 +175,9 @@ const middlewareFailure: DrillScenario = {
     await run.start(drillInput('middleware_failure', { timeouts: { ...DRILL_TIMEOUTS, steps: { undo_rollback: { escalateAfter: '5s', decideWithin: '10s' } } } }));
     const asked = await run.waitForApproval('rollback');
     await run.approve('rollback', 'bob@example.com');
+    await extra?.afterRollback(run);
     return async (final) => {
+      await extra?.checks(run, final);
       const diagnostics = final.steps.find((s) => s.step === 'diagnostics');
       const title = asked.pendingApprovals.find((p) => p.step === 'rollback')?.title ?? '';
       run.check(
@@ -207,7 +217,8 @@ const middlewareFailure: DrillScenario = {
     const fixed = await sandbox.admin.createVercelDeployment({ meta: { githubCommitRef: 'main', githubCommitMessage: 'drill cleanup: fix forward' } });
     await vercelUntil(sandbox, (o) => o.productionDeploymentId === fixed.id, `the fixed build ${fixed.id} serving production`);
   },
-};
+});
+const middlewareFailure = middlewareFailureScenario();
 
 /** The origin the session_issues drill serves the app from: one the instance does not list. */
 const DRILL_FOREIGN_ORIGIN = 'https://app.elsewhere.test';
@@ -277,6 +288,90 @@ const sessionIssuesForeignOrigin: DrillScenario = {
     const inst = await sandbox.admin.instance();
     await sandbox.admin.setAllowedOrigins(inst.allowedOrigins.filter((o) => o !== DRILL_FOREIGN_ORIGIN));
     await sandbox.admin.resetApp();
+  },
+};
+
+/**
+ * middleware_failure, variant `bad-build-foreign-origin`: a bad build and, underneath it, the app
+ * served from an origin the instance does not know. The rollback fixes the 500s; the diagnosis
+ * after it still fails on the origin, whose remedy (not a second rollback, nor its undo) is the rest of the fix.
+ */
+function middlewareFailureForeignOrigin(): DrillScenario {
+  let before: string[] = [];
+  const base = middlewareFailureScenario({
+    async inject(run) {
+      before = (await run.sandbox.admin.instance()).allowedOrigins;
+      await run.sandbox.admin.setApp({ origin: DRILL_FOREIGN_ORIGIN, cookieDomain: 'elsewhere.test' });
+      run.say(`injected: the app served from ${DRILL_FOREIGN_ORIGIN}, which the instance does not know (allowed_origins: ${before.join(', ') || 'none'})`);
+    },
+    async afterRollback(run) {
+      await run.waitForApproval('update_allowed_origins');
+      await run.approve('update_allowed_origins', 'bob@example.com');
+    },
+    async checks(run, final) {
+      const after = (await run.sandbox.admin.instance()).allowedOrigins;
+      run.check("after the verified rollback, the origin's remedy: allowed_origins holds the app's origin (sandbox)", after.includes(DRILL_FOREIGN_ORIGIN) && before.every((o) => after.includes(o)), `before: ${before.join(', ') || 'none'}; after: ${after.join(', ') || 'none'}`);
+      workflowSays(run, final, { update_allowed_origins: 'succeeded', verify_remedy: 'succeeded' });
+    },
+  });
+  return {
+    play: (run) => base.play(run),
+    async cleanup(sandbox) {
+      await base.cleanup(sandbox);
+      await sessionIssuesForeignOrigin.cleanup(sandbox);
+    },
+  };
+}
+
+/** The env var the example app reads its publishable key from (APP_PUBLISHABLE_KEY_ENV's default). */
+const PK_ENV = 'NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY';
+/** A publishable key of another instance (its Frontend API host encoded as Clerk does). */
+const FOREIGN_PUBLISHABLE_KEY = `pk_test_${Buffer.from('clerk.other-instance.test$').toString('base64')}`;
+
+/** Wait for a new production build after a deploy, bounded. */
+async function newBuildServing(sandbox: DrillSandbox, before: string | null, what: string): Promise<VercelOverview> {
+  return vercelUntil(sandbox, (v) => v.productionDeploymentId !== before && v.deployments.some((d) => d.id === v.productionDeploymentId && d.readyState === 'READY'), what);
+}
+
+/**
+ * session_issues, variant `foreign-publishable-key`: the app deployed with another instance's
+ * publishable key. The remedy sets the worker's own key in the app's env through the deploy
+ * adapter and redeploys; verified by keys_match on the new build.
+ */
+const sessionIssuesForeignPublishableKey: DrillScenario = {
+  async play(run) {
+    const own = (await run.sandbox.admin.instance()).publishableKey;
+    const before = (await run.sandbox.vercel()).productionDeploymentId;
+    await run.sandbox.productionEnv(PK_ENV, FOREIGN_PUBLISHABLE_KEY);
+    const bad = await run.sandbox.admin.createVercelDeployment({ meta: { githubCommitRef: 'main', githubCommitMessage: 'drill: deploy with another instance\'s publishable key' } });
+    await vercelUntil(run.sandbox, (v) => v.productionDeploymentId === bad.id, `the build ${bad.id} serving production`);
+    run.say(`injected: production build ${bad.id} runs with ${PK_ENV} of another instance (clerk.other-instance.test); it was ${before ?? 'none'}`);
+    const revokesBefore = (await run.sandbox.admin.auditSummary()).revokes.calls;
+    await run.start(drillInput('session_issues'));
+    const asked = await run.waitForApproval('update_deployed_env');
+    await run.approve('update_deployed_env', 'bob@example.com');
+    return async (final) => {
+      const title = asked.pendingApprovals.find((p) => p.step === 'update_deployed_env')?.title ?? '';
+      run.check('the approval named the failing check and its remedy', title.startsWith(`set the app's ${PK_ENV} to the worker's CLERK_PUBLISHABLE_KEY`) && title.includes('check keys_match failed'), title.slice(0, 300));
+      const v = await run.sandbox.vercel();
+      const serving = v.deployments.find((d) => d.id === v.productionDeploymentId);
+      const appKey = await run.sandbox.appPublishableKey();
+      run.check(
+        "a new build serves production with the instance's own publishable key (sandbox Vercel, the app's health route)",
+        // The adapter writes it encrypted, so the overview hides the value: the app says which key its build runs with.
+        v.productionDeploymentId !== bad.id && serving?.env[PK_ENV] !== undefined && appKey === own,
+        `production ${v.productionDeploymentId} (the bad build ${bad.id}); its build ${serving?.env[PK_ENV] !== undefined ? 'has' : 'lacks'} ${PK_ENV}; the app reports ${appKey === own ? "the instance's key" : (appKey ?? 'no key')}`,
+      );
+      const revokes = (await run.sandbox.admin.auditSummary()).revokes.calls - revokesBefore;
+      run.check('no session revoked (it would not have helped)', revokes === 0, `${revokes} revoke call(s)`);
+      workflowSays(run, final, { diagnostics: 'succeeded', update_deployed_env: 'succeeded', verify_remedy: 'succeeded' });
+    };
+  },
+  async cleanup(sandbox) {
+    await sandbox.productionEnv(PK_ENV, null);
+    const before = (await sandbox.vercel()).productionDeploymentId;
+    await sandbox.admin.createVercelDeployment({ meta: { githubCommitRef: 'main', githubCommitMessage: 'drill cleanup: the env as before' } });
+    await newBuildServing(sandbox, before, 'the cleanup build serving production');
   },
 };
 
@@ -371,7 +466,8 @@ export const notDrillableYet = (reason: string): DrillScenario => ({
 
 /** Other faults of a category's drill (`npm run drill -- session_issues --variant foreign-origin`). */
 export const VARIANTS: Partial<Record<IncidentCategory, Record<string, DrillScenario>>> = {
-  session_issues: { 'foreign-origin': sessionIssuesForeignOrigin },
+  session_issues: { 'foreign-origin': sessionIssuesForeignOrigin, 'foreign-publishable-key': sessionIssuesForeignPublishableKey },
+  middleware_failure: { 'bad-build-foreign-origin': middlewareFailureForeignOrigin() },
 };
 
 export const SCENARIOS: Record<IncidentCategory, DrillScenario> = {

@@ -190,6 +190,9 @@ function withHandWork(decision: Decision, incidentId: string): Decision {
   if (step === 'update_session_lifetime') {
     return { ...decision, message: `${decision.message}; the runbook changes it through Clerk's Platform API (CLERK_PLATFORM_API_TOKEN); a worker without one asks for it by hand (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
   }
+  if (step === 'update_deployed_env') {
+    return { ...decision, message: `${decision.message}; the runbook sets it through the deployment platform (DEPLOY_ADAPTER) and redeploys; a worker without one asks for it by hand (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
+  }
   return { ...decision, message: `${decision.message}; it is not automated yet: do it by hand, then confirm (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
 }
 

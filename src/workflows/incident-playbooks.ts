@@ -93,6 +93,15 @@ async function applyRemedy(run: IncidentRun, diagnosed: Diagnosed, remedy: Remed
       const done = await run.byHand('update_session_lifetime', `${remedy.changes}: in the Clerk Dashboard, Configure → Sessions, set "Maximum lifetime" to ${formatDuration(remedy.maxLifetimeMs)}${remedy.inactivityTimeoutMs !== null ? ` and "Inactivity timeout" to ${formatDuration(remedy.inactivityTimeoutMs)}` : ''} (check ${check.id}: ${check.evidence})`);
       return done ? 'approved' : 'timed_out';
     }
+    case 'deployed_publishable_key': {
+      if (await run.remedies.deployedEnvAutomated()) {
+        const decision = await run.approval('update_deployed_env', remedyRequest(check, remedy));
+        if (decision === 'approved') await run.remedies.applyDeployedPublishableKey(remedy);
+        return decision;
+      }
+      const done = await run.byHand('update_deployed_env', `set the app's ${remedy.env} to the publishable key of the instance whose Frontend API is ${remedy.host} (the worker's CLERK_PUBLISHABLE_KEY; Dashboard → API keys), then redeploy production (check ${check.id}: ${check.evidence})`);
+      return done ? 'approved' : 'timed_out';
+    }
     case 'by_hand': {
       const done = await run.byHand('remedy_by_hand', `${remedy.instructions} (check ${check.id}: ${check.evidence})`);
       return done ? 'approved' : 'timed_out';

@@ -11,6 +11,7 @@ import type { RemedyActivities } from '../activities';
 import type { Check, CheckId, DiagnosticKind, DiagnosticsSummary, Remedy } from '../diagnostics/rules';
 import { formatDuration } from '../domain';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared';
+import { redeployAndWait } from './deploy-wait';
 import type { Diagnostics } from './incident-diagnostics';
 import { errorMessage } from './incident-state';
 import type { IncidentContext } from './incident-steps';
@@ -22,9 +23,15 @@ const acts = proxyActivities<RemedyActivities>({
     initialInterval: '1 second',
     maximumInterval: '10 seconds',
     maximumAttempts: 5,
-    nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'PlatformApiRejected', 'PlatformApiNotConfigured', 'InstanceConfigVersionMismatch'],
+    nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'PlatformApiRejected', 'PlatformApiNotConfigured', 'InstanceConfigVersionMismatch', 'DeployRequestRejected'],
   },
 });
+
+/** The step that deploys the app's publishable key (the keys remedy). */
+export const DEPLOYED_ENV_STEP = 'update_deployed_env';
+/** The redeploy after it: read every 3 s, for up to 10 min (a build). */
+const DEPLOYED_ENV_POLL_MS = 3_000;
+const DEPLOYED_ENV_READY_WITHIN_MS = 10 * 60_000;
 
 /** The step whose success means the remedy worked (session_issues' `fixedWhen`). */
 export const VERIFY_REMEDY = 'verify_remedy';
@@ -52,6 +59,10 @@ export interface RemedyStep {
   sessionSettingsAutomated(): Promise<boolean>;
   /** After approval: the instance's session settings changed through the Platform API (dry run, then If-Match on the version read), read back. */
   applySessionLifetime(remedy: Extract<Remedy, { kind: 'session_lifetime' }>): Promise<boolean>;
+  /** The app's publishable key can be deployed by this worker (a deploy adapter and CLERK_PUBLISHABLE_KEY), not only by hand. */
+  deployedEnvAutomated(): Promise<boolean>;
+  /** After approval: the app's publishable key env var set through the deploy adapter, then a redeploy waited for; true when the new build is READY. */
+  applyDeployedPublishableKey(remedy: Extract<Remedy, { kind: 'deployed_publishable_key' }>): Promise<boolean>;
   /**
    * The check that failed run again (after `since`), then the triage probes; `verify_remedy`
    * succeeded only when the check passes and the probes see nothing wrong (gaps are said, not failed).
@@ -179,9 +190,45 @@ export class Remedies implements RemedyStep {
     }
   }
 
+  async deployedEnvAutomated(): Promise<boolean> {
+    return (await acts.deployedEnvSupport.executeWithOptions({ summary: `${DEPLOYED_ENV_STEP}: can this worker deploy it` }, [])).automated;
+  }
+
+  async applyDeployedPublishableKey(remedy: Extract<Remedy, { kind: 'deployed_publishable_key' }>): Promise<boolean> {
+    const step = DEPLOYED_ENV_STEP;
+    this.tracker.waitFor(`${step}: ${remedy.changes}`);
+    try {
+      // The key is read inside the activity from the worker's CLERK_PUBLISHABLE_KEY: only its host is in the history.
+      const change = await acts.applyDeployedPublishableKey.executeWithOptions({ summary: `${step}: set ${remedy.env}` }, [
+        { env: remedy.env, host: remedy.host, marker: `clerk-incident-runbook ${this.tracker.state.incidentId} publishable key ${remedy.host}` },
+      ]);
+      const set = `${remedy.env} ${change.already ? 'already was' : 'is now'} the key of ${change.host} (${change.adapter})`;
+      if (!change.needsRedeploy) {
+        this.tracker.stepDone(step, 'succeeded', 'runbook', `${set}; live without a redeploy`, { env: remedy.env, host: change.host, adapter: change.adapter });
+        return true;
+      }
+      // No undo on cancel: the value it replaced named another instance, which is what broke sign-in.
+      const built = await redeployAndWait({ step, pollEvery: DEPLOYED_ENV_POLL_MS, readyWithin: DEPLOYED_ENV_READY_WITHIN_MS });
+      if (built.outcome !== 'ready') throw new Error(`${set}, but the redeploy did not finish: ${built.reason}`);
+      this.tracker.stepDone(step, 'succeeded', 'runbook', `${set}; deployment ${built.deployment.id} READY after ${formatDuration(built.waitedMs)}`, {
+        env: remedy.env,
+        host: change.host,
+        adapter: change.adapter,
+        deploymentId: built.deployment.id,
+      });
+      return true;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const note = `the app's publishable key was not deployed: ${errorMessage(err)}`;
+      this.tracker.stepDone(step, 'failed', 'runbook', note);
+      this.tracker.attention(`${step} failed: ${note}`);
+      return false;
+    }
+  }
+
   async verify(kind: DiagnosticKind, remedy: Remedy, opts: { userIds: string[]; since: number }): Promise<boolean> {
     // An automated remedy that failed changed nothing: there is nothing to verify.
-    const applyStep = remedy.kind === 'allowed_origins' ? 'update_allowed_origins' : remedy.kind === 'session_lifetime' ? 'update_session_lifetime' : undefined;
+    const applyStep = { allowed_origins: 'update_allowed_origins', session_lifetime: 'update_session_lifetime', deployed_publishable_key: DEPLOYED_ENV_STEP, targeted_revocation: undefined, by_hand: undefined }[remedy.kind];
     const applied = applyStep ? this.tracker.state.steps.filter((s) => s.step === applyStep).at(-1) : undefined;
     if (applied?.outcome === 'failed') {
       const why = `the remedy was not applied (${applied.note})`;

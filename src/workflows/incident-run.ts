@@ -130,6 +130,8 @@ export class Incident {
         applyAllowedOrigins: (r) => step('remedies.applyAllowedOrigins', () => remedies.applyAllowedOrigins(r)),
         sessionSettingsAutomated: () => step('remedies.sessionSettingsAutomated', () => remedies.sessionSettingsAutomated()),
         applySessionLifetime: (r) => step('remedies.applySessionLifetime', () => remedies.applySessionLifetime(r)),
+        deployedEnvAutomated: () => step('remedies.deployedEnvAutomated', () => remedies.deployedEnvAutomated()),
+        applyDeployedPublishableKey: (r) => step('remedies.applyDeployedPublishableKey', () => remedies.applyDeployedPublishableKey(r)),
         verify: (k, r, o) => step('remedies.verify', () => remedies.verify(k, r, o)),
       },
     };

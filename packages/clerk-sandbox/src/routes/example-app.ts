@@ -38,6 +38,9 @@ function safeJson(text: string): unknown {
 
 const clerkErrorBody = z.object({ errors: z.array(z.object({ code: z.string(), message: z.string() })) });
 
+/** The env var the example app reads its publishable key from (the runbook's APP_PUBLISHABLE_KEY_ENV default). */
+const PUBLISHABLE_KEY_ENV = 'NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY';
+
 export async function exampleApp(app: FastifyInstance, ctx: ServerContext): Promise<void> {
   const { admin } = ctx;
   const route = (routeKey: RouteKey) => ({ config: { routeKey } });
@@ -75,7 +78,8 @@ export async function exampleApp(app: FastifyInstance, ctx: ServerContext): Prom
       url: `${origin}/`,
       origin,
       cookieDomain: admin.app.cookieDomain ?? self.hostname,
-      publishableKey: admin.app.publishableKey ?? admin.instance.publishableKey,
+      // As a Next.js app reads it: its production build's env first (what a deploy changes), else the fault override, else the instance's own.
+      publishableKey: vercel.productionEnv()[PUBLISHABLE_KEY_ENV] ?? admin.app.publishableKey ?? admin.instance.publishableKey,
       bypass,
     };
     try {
