@@ -4,7 +4,10 @@
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDeployActivities } from '../src/activities/deploy/activities';
+import type { Deployment } from '../src/activities/deploy/types';
 import {
   DeployAuthFailed,
   DeployRateLimited,
@@ -110,6 +113,31 @@ describe('Vercel project env + redeploy', () => {
     await adapterWith(log).setValue('CLERK_SECRET_KEY', 'sk_test_notarealkeyatall', { sensitive: true });
     expect(log[0]?.body).toMatchObject({ type: 'sensitive' });
     expect(JSON.stringify(sandbox.admin.vercel.overview())).not.toContain('sk_test_notarealkeyatall');
+  });
+
+  it('a redeploy asked again by the same activity (its retry after a crash) finds the build it started and starts none; another activity starts its own', async () => {
+    sandbox.admin.vercel.reset();
+    sandbox.admin.vercel.buildMs = 300;
+    const acts = createDeployActivities(() => sandboxDeployAdapter(sandbox.vercel));
+    const info = { activityId: '7', workflowExecution: { workflowId: 'incident-redeploy', runId: 'run-1' } };
+    // In an activity of that workflow run (MockActivityEnvironment), as the worker runs it.
+    const inActivity = (i: typeof info & { attempt?: number }, call: () => Promise<Deployment>) => new MockActivityEnvironment(i).run(call) as Promise<Deployment>;
+    const builds = () => sandbox.admin.vercel.entries().filter((e) => e.action === 'deployment.create').length;
+    const before = builds();
+    const first = await inActivity(info, () => acts.deployRedeploy({}));
+    const retried = await inActivity({ ...info, attempt: 2 }, () => acts.deployRedeploy({}));
+    expect(retried.id).toBe(first.id);
+    expect(builds() - before).toBe(1);
+    // The request is named by a hash: the workflow id is not in the build's meta.
+    expect(JSON.stringify(sandbox.admin.vercel.overview().deployments)).not.toContain('incident-redeploy');
+    const other = await inActivity({ ...info, activityId: '8' }, () => acts.deployRedeploy({}));
+    expect(other.id).not.toBe(first.id);
+    expect(builds() - before).toBe(2);
+    // A rebuild of a named source (the rollback's) the same way.
+    const rebuilt = await inActivity({ ...info, activityId: '9' }, () => acts.deployRedeployFrom({ fromDeploymentId: first.id }));
+    const rebuiltAgain = await inActivity({ ...info, activityId: '9', attempt: 3 }, () => acts.deployRedeployFrom({ fromDeploymentId: first.id }));
+    expect(rebuiltAgain.id).toBe(rebuilt.id);
+    expect(builds() - before).toBe(3);
   });
 
   it('classifies failures: 5xx and 429 retryable, 401/403 a non-retryable failure that names the adapter and the fix', async () => {

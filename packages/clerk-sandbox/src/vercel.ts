@@ -419,7 +419,8 @@ export class VercelSandbox {
    * A new production deployment from `from`'s source (its commit; bad if the source was), with the
    * project's production env of now. After a rollback it does not take production until a promote.
    */
-  redeploy(from: SandboxDeployment): SandboxDeployment {
+  /** `meta`: the request's own (Vercel's create-deployment `meta`), over the source's. */
+  redeploy(from: SandboxDeployment, meta: Record<string, string> = {}): SandboxDeployment {
     this.advance();
     const now = Date.now();
     const env = this.projectProductionEnv();
@@ -433,7 +434,7 @@ export class VercelSandbox {
       readyAt: now + this.buildMs,
       redeployOf: from.id,
       env,
-      meta: { ...from.meta },
+      meta: { ...from.meta, ...meta },
       rollbackCandidate: false,
       buildError: false,
       autoPromote: true,

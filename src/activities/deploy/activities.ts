@@ -8,6 +8,8 @@
  * Secrets never go through these: `deploySetEnv` refuses values that look like keys. A step
  * that pushes a secret resolves it inside its own activity and calls `adapter.setValue` there.
  */
+import { createHash } from 'node:crypto';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { DeployNotSupported, toDeployFailure } from './errors';
 import type { AliasRequested, AliasStatus, DeployAdapter, Deployment, EnvWrite, ProductionDeployment, RollbackCapability, ValueChange } from './types';
@@ -48,6 +50,25 @@ async function translated<T>(run: () => Promise<T>): Promise<T> {
   } catch (err) {
     throw toDeployFailure(err);
   }
+}
+
+/**
+ * The id of the activity asking for a build, stable across its retries (and the worker's crashes:
+ * the workflow schedules it once), so a retry finds the build it started. Hashed: it names a
+ * workflow id the incident's starter chose. Undefined outside an activity.
+ */
+function redeployRequestId(): string | undefined {
+  let info: Context['info'];
+  try {
+    info = Context.current().info;
+  } catch {
+    return undefined;
+  }
+  // Standalone activities (SDK 1.24) have no workflow: nothing to find a retry by.
+  const run = info.workflowExecution;
+  if (!run) return undefined;
+  const { workflowId, runId } = run;
+  return createHash('sha256').update(`${workflowId}/${runId}/${info.activityId}`).digest('hex').slice(0, 32);
 }
 
 export function createDeployActivities(adapter: () => DeployAdapter | undefined) {
@@ -92,7 +113,8 @@ export function createDeployActivities(adapter: () => DeployAdapter | undefined)
       const a = need('deployRedeploy');
       if (!a.redeploy) throw ApplicationFailure.create({ type: 'DeployRequestRejected', message: `deployRedeploy: the ${a.name} adapter has no redeploy (its changes are live at once)`, nonRetryable: true });
       const redeploy = a.redeploy.bind(a);
-      return translated(() => redeploy(input.fromDeploymentId));
+      const requestId = redeployRequestId();
+      return translated(() => redeploy(input.fromDeploymentId, requestId ? { requestId } : {}));
     },
 
     async deployRollbackSupport(): Promise<RollbackSupport> {
@@ -137,7 +159,8 @@ export function createDeployActivities(adapter: () => DeployAdapter | undefined)
       const a = need('deployRedeployFrom');
       if (!a.redeploy) throw toDeployFailure(notSupported(a, 'deployRedeployFrom', 'redeploy'));
       const redeploy = a.redeploy.bind(a);
-      return translated(() => redeploy(input.fromDeploymentId));
+      const requestId = redeployRequestId();
+      return translated(() => redeploy(input.fromDeploymentId, requestId ? { requestId } : {}));
     },
 
     async deploymentStatus(input: { id: string }): Promise<Deployment> {

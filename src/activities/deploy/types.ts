@@ -122,9 +122,10 @@ export interface DeployAdapter {
   /**
    * Redeploy the current production deployment, or `fromDeploymentId`'s source, with today's env
    * (only adapters with `needsRedeploy`). After a Vercel rollback the new build does not take
-   * production by itself: promote it once READY.
+   * production by itself: promote it once READY. `requestId` names the request (the activity that
+   * asks): a retry of it finds the build it already started and starts none (Vercel: the build's `meta`).
    */
-  redeploy?(fromDeploymentId?: string): Promise<Deployment>;
+  redeploy?(fromDeploymentId?: string, opts?: { requestId?: string }): Promise<Deployment>;
   /** A deployment's state, by id. */
   deployment?(id: string): Promise<Deployment>;
   /** Absent: this platform cannot roll back (Edge Config: see `rollbackSupport`). */

@@ -57,6 +57,8 @@ const envList = z
     ),
   })
   .loose();
+/** The `meta` key a redeploy is tagged with: the hash of the activity that asked (never a secret, never an incident's text). */
+const REDEPLOY_REQUEST_META = 'clerkIncidentRunbookRequest';
 const deploymentAnswer = z.object({ id: z.string(), name: z.string().optional(), url: z.string().nullish(), readyState: z.enum(DEPLOYMENT_STATES) }).loose();
 const deploymentList = z
   .object({
@@ -152,6 +154,13 @@ export function vercelEnvAdapter(opts: VercelOptions): DeployAdapter {
     return { id: d.id, name: d.name ?? opts.project };
   }
   const toDeployment = (d: z.infer<typeof deploymentAnswer>): Deployment => ({ id: d.id, url: d.url ?? null, state: d.readyState });
+  /** The production build a request already started (its `meta`), among the newest: a retried redeploy finds it instead of starting another. */
+  async function startedBy(requestId: string): Promise<Deployment | undefined> {
+    const q = new URLSearchParams({ projectId: opts.project, target: 'production', limit: '20' });
+    const list = await api.call('GET', `/v6/deployments?${q.toString()}`, 'GET /v6/deployments', deploymentList);
+    const d = list.deployments.find((x) => metaString(x.meta, REDEPLOY_REQUEST_META) === requestId);
+    return d ? { id: d.uid, url: d.url ?? null, state: d.readyState ?? d.state ?? 'QUEUED' } : undefined;
+  }
   const metaString = (meta: Record<string, unknown> | null | undefined, key: string) => (typeof meta?.[key] === 'string' ? meta[key] : null);
   const toProduction = (d: z.infer<typeof deploymentList>['deployments'][number]): ProductionDeployment => ({
     id: d.uid,
@@ -229,9 +238,12 @@ export function vercelEnvAdapter(opts: VercelOptions): DeployAdapter {
       return { adapter: 'vercel', key, action: 'removed', id: env.id };
     },
     /** Without `fromDeploymentId`: the current production deployment (the newest READY one). */
-    async redeploy(fromDeploymentId?: string): Promise<Deployment> {
+    async redeploy(fromDeploymentId?: string, redeployOpts: { requestId?: string } = {}): Promise<Deployment> {
+      const { requestId } = redeployOpts;
+      const earlier = requestId ? await startedBy(requestId) : undefined;
+      if (earlier) return earlier;
       const current = fromDeploymentId ? await source(fromDeploymentId) : await currentProduction();
-      const body = { name: current.name, deploymentId: current.id, target: 'production' };
+      const body = { name: current.name, deploymentId: current.id, target: 'production', ...(requestId ? { meta: { [REDEPLOY_REQUEST_META]: requestId } } : {}) };
       return toDeployment(await api.call('POST', '/v13/deployments', 'POST /v13/deployments', deploymentAnswer, body));
     },
     async deployment(id: string): Promise<Deployment> {

@@ -34,7 +34,12 @@ const envInput = z.object({
   comment: z.string().optional(),
 });
 const envBody = z.union([envInput, z.array(envInput).min(1)]);
-const deployBody = z.object({ name: z.string().min(1), deploymentId: z.string().min(1).optional(), target: z.string().optional() });
+const deployBody = z.object({
+  name: z.string().min(1),
+  deploymentId: z.string().min(1).optional(),
+  target: z.string().optional(),
+  meta: z.record(z.string().max(256), z.string().max(1024)).refine((m) => Object.keys(m).length <= 32, 'at most 32 keys').optional(),
+});
 const edgeItemsBody = z.object({
   items: z
     .array(z.object({ operation: z.enum(['create', 'update', 'upsert', 'delete']), key: z.string().regex(/^[\w-]+$/).max(256), value: z.unknown().optional() }))
@@ -177,12 +182,12 @@ export async function vercelApi(app: FastifyInstance, ctx: ServerContext): Promi
   app.post('/v13/deployments', route('POST /v13/deployments'), async (req, reply) => {
     const parsed = deployBody.safeParse(req.body);
     if (!parsed.success) return vercelError(reply, 400, 'bad_request', `Invalid request: ${first(parsed.error)}`);
-    const { deploymentId, target } = parsed.data;
+    const { deploymentId, target, meta } = parsed.data;
     if (!deploymentId) return vercelError(reply, 400, 'bad_request', 'The sandbox only redeploys: give deploymentId');
     if (target !== 'production') return vercelError(reply, 400, 'bad_request', 'The sandbox only deploys to target "production"');
     const from = v.deployment(deploymentId);
     if (!from) return vercelError(reply, 404, 'not_found', `Deployment not found: ${deploymentId}`);
-    return deploymentJson(v, v.redeploy(from));
+    return deploymentJson(v, v.redeploy(from, meta));
   });
 
   app.get<{ Params: { idOrUrl: string } }>('/v13/deployments/:idOrUrl', route('GET /v13/deployments/{idOrUrl}'), async (req, reply) => {
