@@ -5,7 +5,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { notify, type Notification, type NotifyResult } from './notify';
 import type { ClerkGateway } from './clerk';
-import { fetchStatusPage, probeBackendApi, runProbes, type StatusPageResult } from './probes';
+import { fetchStatusPage, probeBackendApi, reportForHistory, runProbes, type StatusPageResult } from './probes';
 import { createDiagnosticsActivities, type DiagnosticsDeps } from './diagnostics';
 import { createRemedyActivities } from './remedies';
 import { createInstanceConfigActivities, type InstanceConfigOptions } from './instance-config';
@@ -138,7 +138,8 @@ export function createActivities(deps: ActivityDeps) {
         input.timeoutMs,
         Context.current().cancellationSignal,
       );
-      return { ...report, sandbox: deps.sandbox };
+      // Only what triage reads crosses into history: the app's answers are the app's to fill.
+      return { ...reportForHistory(report), sandbox: deps.sandbox };
     },
 
     /**

@@ -184,3 +184,32 @@ function errorMessage(err: unknown): string {
   }
   return String(err);
 }
+
+/** The health route's fields the workflow's triage reads (src/triage/rules.ts: `middleware`), each at most this long. */
+const HEALTH_FIELDS_FOR_HISTORY = ['status', 'middleware'] as const;
+const MAX_FIELD_CHARS = 64;
+
+/**
+ * The report as it may enter workflow history: the app's own answers reduced to what triage reads.
+ * A health route or page answers whatever the app puts in it (an echoed env, a megabyte of JSON):
+ * only the health route's `status` and `middleware` (short strings) are kept, page bodies not at all.
+ */
+export function reportForHistory(report: ProbeReport): ProbeReport {
+  const health = report.health;
+  const keep = (body: unknown): unknown => {
+    if (typeof body === 'string') return body.slice(0, 200);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return null;
+    const fields = Object.fromEntries(
+      HEALTH_FIELDS_FOR_HISTORY.flatMap((k) => {
+        const v = (body as Record<string, unknown>)[k];
+        return typeof v === 'string' ? [[k, v.slice(0, MAX_FIELD_CHARS)]] : [];
+      }),
+    );
+    return fields;
+  };
+  return {
+    ...report,
+    health: health.kind === 'ok' || health.kind === 'http_error' ? { ...health, body: keep(health.body) } : health,
+    routes: report.routes.map((p) => (p.kind === 'ok' || p.kind === 'http_error' ? { ...p, body: null } : p)),
+  };
+}
