@@ -98,6 +98,31 @@ afterAll(async () => {
 });
 
 /** What a failed assertion shows: the drill's report, the seed and the kills. */
+/**
+ * A drill of `category` whose worker is SIGKILLed (and started again) the first time `moment`
+ * names one, polled every `pollMs` while the drill runs: a kill at a chosen point of a step.
+ */
+async function drillKilledWhen(category: IncidentCategory, label: string, pollMs: number, moment: () => string | undefined): Promise<{ report: DrillReport; killedAt: string | undefined }> {
+  let killedAt: string | undefined;
+  let over = false;
+  const watch = (async () => {
+    while (!over && !killedAt) {
+      killedAt = moment();
+      if (killedAt) await chaos.killAndRestart(label);
+      else await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  })();
+  let report: DrillReport;
+  try {
+    report = await runDrill(category, SCENARIOS[category], target);
+  } finally {
+    over = true;
+    await watch;
+  }
+  reports.push(report);
+  return { report, killedAt };
+}
+
 function explain(report: DrillReport): string {
   const kills = chaos.kills.filter((k) => k.playbook.startsWith(report.category)).map((k) => `${k.afterMs} ms after ready`);
   const log = (() => {
@@ -136,28 +161,11 @@ describe('crashes: the worker SIGKILLed at random points of every playbook', () 
 
   it('middleware_failure: the worker SIGKILLed between the rollback and its verification resumes without a second rollback', async () => {
     const since = Date.now();
-    let killedAt: string | undefined;
-    let over = false;
     // Killed as soon as the emulated Vercel has the rollback's alias job: the verification has not run yet.
-    const watch = (async () => {
-      while (!over && !killedAt) {
-        const r = sandbox.admin.vercel.lastAliasRequest;
-        if (r?.type === 'rollback' && r.requestedAt >= since) {
-          killedAt = `alias job ${r.jobStatus}`;
-          await chaos.killAndRestart('rollback-kill (middleware_failure)');
-          break;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    })();
-    let report: DrillReport;
-    try {
-      report = await runDrill('middleware_failure', SCENARIOS.middleware_failure, target);
-    } finally {
-      over = true;
-      await watch;
-    }
-    reports.push(report);
+    const { report, killedAt } = await drillKilledWhen('middleware_failure', 'rollback-kill (middleware_failure)', 20, () => {
+      const r = sandbox.admin.vercel.lastAliasRequest;
+      return r?.type === 'rollback' && r.requestedAt >= since ? `alias job ${r.jobStatus}` : undefined;
+    });
     expect(killedAt, explain(report)).toBeDefined();
     // The drill's own checks include "rolled back once" from the Vercel log, and the good build serving.
     expect(report.passed, `killed at ${killedAt}\n${explain(report)}`).toBe(true);
@@ -174,27 +182,10 @@ describe('crashes: the worker SIGKILLed at random points of every playbook', () 
   it.each(CONFIG_KILLS)('session_issues: the worker SIGKILLed right after %s changes the session lifetime exactly once', async (at, when) => {
     const since = new Date().toISOString();
     const ours = () => sandbox.admin.instance.configOverview().changes.filter((c) => c.via === 'platform_api' && c.time >= since);
-    let killedAt: string | undefined;
-    let over = false;
-    const watch = (async () => {
-      while (!over && !killedAt) {
-        const hit = ours().find(when);
-        if (hit) {
-          killedAt = `${at} (config version ${hit.version}, ${hit.time})`;
-          await chaos.killAndRestart(`session_issues (config kill after ${at})`);
-          break;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    })();
-    let report: DrillReport;
-    try {
-      report = await runDrill('session_issues', SCENARIOS.session_issues, target);
-    } finally {
-      over = true;
-      await watch;
-    }
-    reports.push(report);
+    const { report, killedAt } = await drillKilledWhen('session_issues', `session_issues (config kill after ${at})`, 5, () => {
+      const hit = ours().find(when);
+      return hit ? `${at} (config version ${hit.version}, ${hit.time})` : undefined;
+    });
     const config = sandbox.admin.instance.configOverview();
     const patches = ours();
     const applied = patches.filter((c) => !c.dryRun && c.applied);
