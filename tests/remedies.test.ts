@@ -11,6 +11,8 @@ import type { IncidentInput } from '../src/domain';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { approveStep, confirmStep, getIncidentState, incidentWorkflow, rejectStep, type IncidentState } from '../src/workflows/incident';
 import { sandboxDeployAdapter } from '../src/activities/deploy';
+import { publishableKeyHost } from '../src/activities/diagnostics';
+import { createRemedyActivities } from '../src/activities/remedies';
 import { findSecrets } from './helpers/history-scan';
 import { eventually, pendingStep, sandboxDeps, waitForState } from './helpers/incident';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId, type TemporalTestContext } from './helpers/temporal';
@@ -309,6 +311,20 @@ describe("the app deployed with another instance's publishable key", () => {
       expect(sandbox.admin.vercel.productionEnv()[PK_ENV]).toBe(sandbox.publishableKey);
       expect(await appKey(sandbox)).toBe(sandbox.publishableKey);
     }, input, { deploy: true });
+  });
+
+  it('the activity writes only APP_PUBLISHABLE_KEY_ENV: another variable (the secret key\'s, one with a newline) is refused and nothing is written', async () => {
+    const sandbox = await startSandbox({ users: 1, seed: 'remedy-env' });
+    try {
+      const acts = createRemedyActivities(() => ({ deploy: sandboxDeployAdapter(sandbox.vercel, 'vercel'), publishableKey: sandbox.publishableKey, publishableKeyEnv: PK_ENV }));
+      const host = publishableKeyHost(sandbox.publishableKey) ?? '';
+      for (const env of ['CLERK_SECRET_KEY', `${PK_ENV}\nCLERK_SECRET_KEY`]) {
+        await expect(acts.applyDeployedPublishableKey({ env, host, marker: 'm' })).rejects.toThrow(/^applyDeployedPublishableKey: writes only APP_PUBLISHABLE_KEY_ENV \(NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY\), not "/);
+      }
+      expect(sandbox.admin.vercel.entries().filter((e) => e.action === 'env.upsert')).toHaveLength(0);
+    } finally {
+      await sandbox.close();
+    }
   });
 
   it('without a deploy adapter: a step by hand naming the env var and the instance; confirmed while the app still has the wrong key, verify_remedy fails and the incident stays open', async () => {

@@ -113,6 +113,7 @@ export function createActivities(deps: ActivityDeps) {
       ...(deps.clerk ? { clerk: deps.clerk } : {}),
       ...(deps.deploy ? { deploy: deps.deploy } : {}),
       ...(deps.diagnostics?.publishableKey ? { publishableKey: deps.diagnostics.publishableKey } : {}),
+      ...(deps.diagnostics?.publishableKeyEnv ? { publishableKeyEnv: deps.diagnostics.publishableKeyEnv } : {}),
     })),
     /** Clerk's Platform API instance config: the session settings read and changed (dry run first, If-Match on the version read). */
     ...createInstanceConfigActivities(() => deps.instanceConfig),

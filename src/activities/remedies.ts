@@ -1,9 +1,11 @@
 /**
- * The remedies of the diagnostics' rule table that change Clerk (src/diagnostics/rules.ts,
- * docs/diagnostics.md "Remedies"): the instance's `allowed_origins` through the Backend API
- * (`PATCH /v1/instance`, read back with `GET /v1/instance`). Each call is a compare-and-set on the
- * list the workflow saw, so a retry after a crash finds its own change done and a list someone
- * else changed meanwhile is refused, not overwritten.
+ * The remedies of the diagnostics' rule table that change Clerk or the deployed app
+ * (src/diagnostics/rules.ts, docs/diagnostics.md "Remedies"): the instance's `allowed_origins`
+ * through the Backend API (`PATCH /v1/instance`, read back with `GET /v1/instance`), a
+ * compare-and-set on the list the workflow saw, so a retry after a crash finds its own change done
+ * and a list someone else changed meanwhile is refused, not overwritten; and the app's publishable
+ * key through the deploy adapter, written with a marker so a retry writes nothing twice. (The
+ * session lifetime is instance-config.ts.)
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { ClerkGateway } from './clerk';
@@ -18,6 +20,8 @@ export interface RemedyDeps {
   deploy?: DeployAdapter;
   /** CLERK_PUBLISHABLE_KEY: the key the app should be deployed with (read here, never passed through history). */
   publishableKey?: string;
+  /** APP_PUBLISHABLE_KEY_ENV: the only env var the keys remedy writes. */
+  publishableKeyEnv?: string;
 }
 
 /** What the publishable key's remedy wrote (the host it names, never the key). */
@@ -56,8 +60,12 @@ export function createRemedyActivities(deps: () => RemedyDeps) {
      * own write by its marker and writes nothing.
      */
     async applyDeployedPublishableKey(input: { env: string; host: string; marker: string }): Promise<PublishableKeyChange> {
-      const { deploy, publishableKey } = deps();
+      const { deploy, publishableKey, publishableKeyEnv } = deps();
       if (!deploy || !publishableKey) throw ApplicationFailure.create({ type: 'DeployRequestRejected', nonRetryable: true, message: 'applyDeployedPublishableKey: needs a deploy adapter (DEPLOY_ADAPTER) and CLERK_PUBLISHABLE_KEY' });
+      // The variable is the worker's configuration, not the caller's to choose (never CLERK_SECRET_KEY, say).
+      if (input.env !== publishableKeyEnv) {
+        throw ApplicationFailure.create({ type: 'DeployRequestRejected', nonRetryable: true, message: `applyDeployedPublishableKey: writes only APP_PUBLISHABLE_KEY_ENV (${publishableKeyEnv ?? 'unset'}), not ${JSON.stringify(input.env.slice(0, 128))}` });
+      }
       const host = publishableKeyHost(publishableKey);
       if (host !== input.host) {
         throw ApplicationFailure.create({ type: 'DeployRequestRejected', nonRetryable: true, message: `CLERK_PUBLISHABLE_KEY names ${host ?? 'nothing valid'} now, not ${input.host} as when diagnosed: not deployed; look again` });

@@ -276,6 +276,9 @@ const clockSkew: Rule = {
   },
 };
 
+/** The Frontend API hosts of the instance's domains (what a publishable key of this instance names). */
+const frontendApiHosts = (inst: InstanceEvidence): string[] => inst.domains.map((d) => hostOf(d.frontendApiUrl)).filter((h): h is string => h !== null);
+
 const keysMatch: Rule = {
   id: 'keys_match',
   title: 'Keys match the instance',
@@ -287,7 +290,7 @@ const keysMatch: Rule = {
     if (e.instance.kind === 'error') return { ...unavailable('Reading the instance (GET /v1/instance, /v1/domains)', e.instance), fix: 'Retry the diagnostics once the Backend API answers.' };
     if (e.instance.kind === 'skipped') return { verdict: 'skipped', evidence: e.instance.reason, fix: '' };
     const inst = e.instance.value;
-    const fapiHosts = inst.domains.map((d) => hostOf(d.frontendApiUrl)).filter((h): h is string => h !== null);
+    const fapiHosts = frontendApiHosts(inst);
     const wrong = keys.filter((k) => k.host === null || !fapiHosts.includes(k.host));
     const said = keys.map((k) => `${k.who} names ${k.host ?? '(not a valid publishable key)'}`).join('; ');
     const evidence = `${said}; the secret key's instance ${inst.instanceId} serves ${fapiHosts.join(', ') || 'no Frontend API'}`;
@@ -303,7 +306,7 @@ const keysMatch: Rule = {
     const app = e.health.kind === 'ok' ? e.health.value.publishableKeyHost : undefined;
     const own = e.settings.configuredKeyHost;
     if (e.instance.kind !== 'ok' || app === undefined || !own || !e.settings.publishableKeyEnv) return undefined;
-    const hosts = e.instance.value.domains.map((d) => hostOf(d.frontendApiUrl));
+    const hosts = frontendApiHosts(e.instance.value);
     if (!hosts.includes(own) || (app !== null && hosts.includes(app))) return undefined;
     return { kind: 'deployed_publishable_key', env: e.settings.publishableKeyEnv, host: own, wrongHost: app };
   },

@@ -25,10 +25,11 @@ export class DrillSandbox {
     this.admin = new SandboxAdminClient(url);
   }
 
-  private async json(method: string, path: string, body?: unknown): Promise<unknown> {
+  private async json(method: string, path: string, body?: unknown, token?: string): Promise<unknown> {
     const res = await fetch(new URL(path, this.url), {
       method,
-      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(10_000),
     });
     const text = await res.text();
@@ -66,22 +67,15 @@ export class DrillSandbox {
    * REST API, as a team's own deploy would; it reaches the app with the next build.
    */
   async productionEnv(key: string, value: string | null): Promise<void> {
-    const v = await this.vercel();
-    const call = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(new URL(path, this.url), {
-        method,
-        headers: { authorization: `Bearer ${v.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(10_000),
-      });
-      const text = await res.text();
-      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
-      return text ? (JSON.parse(text) as unknown) : undefined;
-    };
-    const project = v.project.id;
-    if (value !== null) return void (await call('POST', `/v10/projects/${project}/env?upsert=true`, { key, value, type: 'plain', target: ['production'] }));
-    const listed = z.object({ envs: z.array(z.object({ id: z.string(), key: z.string() })) }).parse(await call('GET', `/v10/projects/${project}/env`));
-    for (const e of listed.envs.filter((x) => x.key === key)) await call('DELETE', `/v9/projects/${project}/env/${e.id}`);
+    const project = (await this.vercel()).project.id;
+    if (value !== null) return void (await this.vercelApi('POST', `/v10/projects/${project}/env?upsert=true`, { key, value, type: 'plain', target: ['production'] }));
+    const listed = z.object({ envs: z.array(z.object({ id: z.string(), key: z.string() })) }).parse(await this.vercelApi('GET', `/v10/projects/${project}/env`));
+    for (const e of listed.envs.filter((x) => x.key === key)) await this.vercelApi('DELETE', `/v9/projects/${project}/env/${e.id}`);
+  }
+
+  /** A call to the emulated Vercel's REST API with its token, as a team's own tooling would make it. */
+  async vercelApi(method: string, path: string, body?: unknown): Promise<unknown> {
+    return this.json(method, path, body, (await this.vercel()).token);
   }
 
   /** The publishable key the example app reports on its health route (what its build runs with). */

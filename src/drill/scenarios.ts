@@ -203,8 +203,7 @@ const middlewareFailureScenario = (extra?: MiddlewareExtra): DrillScenario => ({
     let v = await sandbox.admin.vercel();
     const project = v.project.id;
     const promote = async (id: string) => {
-      const res = await fetch(`${sandbox.url}/v10/projects/${project}/promote/${id}`, { method: 'POST', headers: { authorization: `Bearer ${v.token}`, 'content-type': 'application/json' }, body: '{}' });
-      if (!res.ok) throw new Error(`promote ${id}: ${res.status} ${await res.text()}`);
+      await sandbox.vercelApi('POST', `/v10/projects/${project}/promote/${id}`, {});
       await vercelUntil(sandbox, (o) => o.productionDeploymentId === id && o.autoAssignCustomDomains && o.lastAliasRequest?.jobStatus !== 'pending' && o.lastAliasRequest?.jobStatus !== 'in-progress', `${id} promoted`);
     };
     await vercelUntil(sandbox, (o) => o.lastAliasRequest?.jobStatus !== 'pending' && o.lastAliasRequest?.jobStatus !== 'in-progress', 'no alias job running');

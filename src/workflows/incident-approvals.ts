@@ -175,25 +175,23 @@ function signedBy<R extends { step: GatedStep; approver: string; signature?: str
   }
 }
 
+/** How the runbook does a gated step that is also done by hand elsewhere, and what it needs to (the approval's answer). */
+const AUTOMATED_WHEN: Partial<Record<ManualStep, string>> = {
+  // docs/bypass.md: a deployment platform.
+  emergency_bypass: 'the runbook does it through the deployment platform (DEPLOY_ADAPTER); without one it asks for it by hand',
+  bypass_off: 'the runbook does it through the deployment platform (DEPLOY_ADAPTER); without one it asks for it by hand',
+  // docs/key-rotation.md: a key reference the worker can rotate.
+  rotate_secret_key: 'the runbook rotates the key (Platform API, or the key sent with provideNewKey); a worker without key rotation configured asks for it by hand',
+  update_session_lifetime: "the runbook changes it through Clerk's Platform API (CLERK_PLATFORM_API_TOKEN); a worker without one asks for it by hand",
+  update_deployed_env: 'the runbook sets it through the deployment platform (DEPLOY_ADAPTER) and redeploys; a worker without one asks for it by hand',
+};
+
 /** An approved step the runbook cannot do yet: the answer says what the approvers do next. */
 function withHandWork(decision: Decision, incidentId: string): Decision {
   const step = decision.step as string;
   if (decision.decision !== 'approved' || !(MANUAL_STEPS as readonly string[]).includes(step)) return decision;
-  if (step === 'emergency_bypass' || step === 'bypass_off') {
-    // Automated when the worker has a deployment platform (docs/bypass.md); by hand otherwise.
-    return { ...decision, message: `${decision.message}; the runbook does it through the deployment platform (DEPLOY_ADAPTER); without one it asks for it by hand (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
-  }
-  if (step === 'rotate_secret_key') {
-    // Automated when the worker's key is a reference it can rotate (docs/key-rotation.md).
-    return { ...decision, message: `${decision.message}; the runbook rotates the key (Platform API, or the key sent with provideNewKey); a worker without key rotation configured asks for it by hand (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
-  }
-  if (step === 'update_session_lifetime') {
-    return { ...decision, message: `${decision.message}; the runbook changes it through Clerk's Platform API (CLERK_PLATFORM_API_TOKEN); a worker without one asks for it by hand (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
-  }
-  if (step === 'update_deployed_env') {
-    return { ...decision, message: `${decision.message}; the runbook sets it through the deployment platform (DEPLOY_ADAPTER) and redeploys; a worker without one asks for it by hand (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
-  }
-  return { ...decision, message: `${decision.message}; it is not automated yet: do it by hand, then confirm (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
+  const how = AUTOMATED_WHEN[step as ManualStep] ?? 'it is not automated yet: do it by hand, then confirm';
+  return { ...decision, message: `${decision.message}; ${how} (${INCIDENT_COMMANDS.confirm(incidentId, step)})` };
 }
 
 export const approvalHandler = (tracker: IncidentTracker) => decisionHandler(tracker, approveRules);

@@ -186,8 +186,7 @@ export class EmergencyBypass implements BypassStep {
     } catch (err) {
       if (isCancellation(err)) throw err;
       const note = `could not set ${how}: ${errorMessage(err)}; check on the platform that ${flagKey} is not set`;
-      this.tracker.stepDone(step, 'failed', 'runbook', note);
-      this.tracker.attention(`${step} failed: ${note}`);
+      this.tracker.stepFailed(step, note);
       await this.tracker.notify('needs_attention', 'Emergency bypass could not be turned on', note);
       // Drop this hold: the lease removes whatever of the set may have landed.
       await this.turnOff(`${step} failed`);

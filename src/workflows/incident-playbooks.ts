@@ -196,9 +196,9 @@ export const PLAYBOOKS: Record<IncidentCategory, Playbook> = {
       if (action !== 'approved') run.notNeeded('verify_fix', `no fix was confirmed or rolled back (${action})`);
       else if (!run.rollback.attempted) {
         await run.verification.verifyFix('verify_fix');
-        // The operator's fix (or the runbook's remedy) is verified by the check that failed too.
+        // The operator's fix (or the runbook's remedy) is verified by the check that failed too; verify_fix just probed.
         const remedy = run.remedies.chosen;
-        if (remedy) await run.remedies.verify('middleware_failure', remedy, { userIds: [], since: Date.now() });
+        if (remedy) await run.remedies.verify('middleware_failure', remedy, { userIds: [], since: Date.now(), probed: true });
       } else if (await run.rollback.verify('verify_fix')) {
         await afterRollback(run);
         await offerUndo(run);

@@ -3,8 +3,9 @@
  * check its remedy (src/diagnostics/rules.ts); this module picks the most likely cause's, says on
  * the timeline which check failed, which remedy and why, applies the automated ones (after their
  * approval, their undo registered) and verifies every remedy by running the check that failed
- * again, on sessions created after the remedy for the session checks. Workflow code: the I/O is in
- * the `applyAllowedOrigins` and `runDiagnostics` activities.
+ * again (on sessions created after the remedy for the session checks), then the triage probes.
+ * Workflow code: the I/O is in the remedy activities (Backend API, Platform API, deploy adapter),
+ * `runDiagnostics` and `runTriageProbes`.
  */
 import { ActivityFailure, ApplicationFailure, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import type { RemedyActivities } from '../activities';
@@ -67,7 +68,15 @@ export interface RemedyStep {
    * The check that failed run again (after `since`), then the triage probes; `verify_remedy`
    * succeeded only when the check passes and the probes see nothing wrong (gaps are said, not failed).
    */
-  verify(kind: DiagnosticKind, remedy: Remedy, opts: { userIds: string[]; since: number }): Promise<boolean>;
+  verify(kind: DiagnosticKind, remedy: Remedy, opts: VerifyOptions): Promise<boolean>;
+}
+
+export interface VerifyOptions {
+  userIds: string[];
+  /** Judge sessions created after this (ms), for the session checks. */
+  since: number;
+  /** The probes already ran right before (the playbook's `verify_fix`): not run again. */
+  probed?: boolean;
 }
 
 /** The approval request of a remedy: the check, what it saw, what changes, how it is verified. */
@@ -113,9 +122,13 @@ export class Remedies implements RemedyStep {
     const after = changed?.details?.after;
     if (verified || changed?.details?.outcome !== 'succeeded' || !Array.isArray(before) || !Array.isArray(after)) return;
     const list = (v: unknown[]) => v.filter((x): x is string => typeof x === 'string');
-    this.ctx.compensations.push('update_allowed_origins', `put allowed_origins back to ${list(before).join(', ') || 'none'}`, () =>
-      acts.applyAllowedOrigins.executeWithOptions({ summary: 'update_allowed_origins: undo' }, [{ origins: list(before), expected: list(after) }]),
-    );
+    this.registerOriginsUndo(list(before), list(after));
+  }
+
+  /** The undo of an allowed_origins change: the list put back, if it still is the one the change left. */
+  private registerOriginsUndo(before: string[], after: string[]): void {
+    const step = 'update_allowed_origins';
+    this.ctx.compensations.push(step, `put allowed_origins back to ${before.join(', ') || 'none'}`, () => acts.applyAllowedOrigins.executeWithOptions({ summary: `${step}: undo` }, [{ origins: before, expected: after }]));
   }
 
   verifyRevocation(): void {
@@ -132,7 +145,7 @@ export class Remedies implements RemedyStep {
     const step = 'update_allowed_origins';
     const origins = [...remedy.current, remedy.add];
     // Registered first: a cancel while the change is in flight puts the list back (if it is still ours).
-    this.ctx.compensations.push(step, `put allowed_origins back to ${remedy.current.join(', ') || 'none'}`, () => acts.applyAllowedOrigins.executeWithOptions({ summary: `${step}: undo` }, [{ origins: remedy.current, expected: origins }]));
+    this.registerOriginsUndo(remedy.current, origins);
     this.tracker.waitFor(`${step}: add ${remedy.add} (PATCH /v1/instance)`);
     try {
       const change = await acts.applyAllowedOrigins.executeWithOptions({ summary: `${step}: add ${remedy.add}` }, [{ origins, expected: remedy.current }]);
@@ -145,8 +158,7 @@ export class Remedies implements RemedyStep {
       if (isCancellation(err)) throw err;
       this.ctx.compensations.drop(step);
       const note = `allowed_origins not changed: ${errorMessage(err)}`;
-      this.tracker.stepDone(step, 'failed', 'runbook', note);
-      this.tracker.attention(`${step} failed: ${note}`);
+      this.tracker.stepFailed(step, note);
       return false;
     }
   }
@@ -184,8 +196,7 @@ export class Remedies implements RemedyStep {
     } catch (err) {
       if (isCancellation(err)) throw err;
       const note = `the session settings were not changed: ${errorMessage(err)}`;
-      this.tracker.stepDone(step, 'failed', 'runbook', note);
-      this.tracker.attention(`${step} failed: ${note}`);
+      this.tracker.stepFailed(step, note);
       return false;
     }
   }
@@ -220,13 +231,18 @@ export class Remedies implements RemedyStep {
     } catch (err) {
       if (isCancellation(err)) throw err;
       const note = `the app's publishable key was not deployed: ${errorMessage(err)}`;
-      this.tracker.stepDone(step, 'failed', 'runbook', note);
-      this.tracker.attention(`${step} failed: ${note}`);
+      this.tracker.stepFailed(step, note);
       return false;
     }
   }
 
-  async verify(kind: DiagnosticKind, remedy: Remedy, opts: { userIds: string[]; since: number }): Promise<boolean> {
+  async verify(kind: DiagnosticKind, remedy: Remedy, opts: VerifyOptions): Promise<boolean> {
+    const about = { check: remedy.check, remedy: remedy.kind };
+    const unverified = (outcome: 'failed' | 'partial', note: string, details: Record<string, unknown> = about) => {
+      this.tracker.stepDone(VERIFY_REMEDY, outcome, 'runbook', note, details);
+      this.tracker.attention(`${VERIFY_REMEDY}: ${note}`);
+      return false;
+    };
     // An automated remedy that failed changed nothing: there is nothing to verify.
     const applyStep = { allowed_origins: 'update_allowed_origins', session_lifetime: 'update_session_lifetime', deployed_publishable_key: DEPLOYED_ENV_STEP, targeted_revocation: undefined, by_hand: undefined }[remedy.kind];
     const applied = applyStep ? this.tracker.state.steps.filter((s) => s.step === applyStep).at(-1) : undefined;
@@ -245,18 +261,13 @@ export class Remedies implements RemedyStep {
       const again = await this.diagnostics.run(kind, opts.userIds, sessions ? { sessionsCreatedAfter: opts.since } : {});
       const check = again?.checks.find((c) => c.id === remedy.check);
       if (check?.verdict === 'ok') {
-        const probes = await this.verification.probeOnce(VERIFY_REMEDY);
-        const details = { check: remedy.check, remedy: remedy.kind, probes: probes.probes };
-        if (probes.sees) {
-          // The check passes, yet the app is broken another way: the users' trouble may not be over.
-          const note = `${remedy.check} passes after the remedy (${remedy.kind}), but the triage probes see ${probes.sees} (${probes.line}): ${check.evidence}`;
-          this.tracker.stepDone(VERIFY_REMEDY, 'failed', 'runbook', note, details);
-          this.tracker.attention(`${VERIFY_REMEDY}: ${note}`);
-          return false;
-        }
+        const probes = opts.probed ? undefined : await this.verification.probeOnce(VERIFY_REMEDY);
+        const details = { ...about, ...(probes ? { probes: probes.probes } : {}) };
+        // The check passes, yet the app is broken another way: the users' trouble may not be over.
+        if (probes?.sees) return unverified('failed', `${remedy.check} passes after the remedy (${remedy.kind}), but the triage probes see ${probes.sees} (${probes.line}): ${check.evidence}`, details);
         this.ctx.compensations.drop('update_allowed_origins');
-        const gaps = probes.clear ? 'the triage probes pass' : `the triage probes see nothing wrong but not everything (${probes.line})`;
-        this.tracker.stepDone(VERIFY_REMEDY, 'succeeded', 'runbook', `${remedy.check} passes after the remedy (${remedy.kind}): ${check.evidence}; ${gaps}`, details);
+        const seen = !probes ? 'the triage probes ran just before (verify_fix)' : probes.clear ? 'the triage probes pass' : `the triage probes see nothing wrong but not everything (${probes.line})`;
+        this.tracker.stepDone(VERIFY_REMEDY, 'succeeded', 'runbook', `${remedy.check} passes after the remedy (${remedy.kind}): ${check.evidence}; ${seen}`, details);
         return true;
       }
       // No session to judge by yet: wait for users to make some, within the bound.
@@ -265,16 +276,10 @@ export class Remedies implements RemedyStep {
         continue;
       }
       if (check?.verdict === 'skipped') {
-        const note = `not verified: ${remedy.check} had nothing to judge by within ${formatDuration(within)} (${check.evidence}); the change stands, check it when users sign in again`;
-        this.tracker.stepDone(VERIFY_REMEDY, 'partial', 'runbook', note, { check: remedy.check, remedy: remedy.kind });
-        this.tracker.attention(`${VERIFY_REMEDY}: ${note}`);
-        return false;
+        return unverified('partial', `not verified: ${remedy.check} had nothing to judge by within ${formatDuration(within)} (${check.evidence}); the change stands, check it when users sign in again`);
       }
       const seen = check ? `${check.verdict}: ${check.evidence}` : 'the diagnostics could not run';
-      const note = `${remedy.check} still does not pass after the remedy (${remedy.kind}): ${seen}`;
-      this.tracker.stepDone(VERIFY_REMEDY, 'failed', 'runbook', note, { check: remedy.check, remedy: remedy.kind });
-      this.tracker.attention(`${VERIFY_REMEDY}: ${note}`);
-      return false;
+      return unverified('failed', `${remedy.check} still does not pass after the remedy (${remedy.kind}): ${seen}`);
     }
   }
 }

@@ -259,8 +259,7 @@ export class Rollback implements RollbackStep {
       if (isCancellation(err)) throw err;
       this.ctx.compensations.drop(step);
       const note = `the receiver refused the rollback to ${to}: ${errorMessage(err)}; production stays on ${from}`;
-      this.tracker.stepDone(step, 'failed', 'runbook', note, { fromDeploymentId: from, toDeploymentId: to, via: 'named', reason: refusalReason(err) ?? 'refused' });
-      this.tracker.attention(`${step} failed: ${note}`);
+      this.tracker.stepFailed(step, note, { fromDeploymentId: from, toDeploymentId: to, via: 'named', reason: refusalReason(err) ?? 'refused' });
       return false;
     }
     this.tracker.stepDone(step, 'partial', 'runbook', `the receiver accepted the rollback from ${from} to ${to}; the platform reports nothing back, so it is unconfirmed until the verification's probes pass`, {
@@ -278,8 +277,7 @@ export class Rollback implements RollbackStep {
     const to = p.candidate.id;
     const step = 'rollback';
     const failed = (note: string, details: Record<string, unknown>) => {
-      this.tracker.stepDone(step, 'failed', 'runbook', note, details);
-      this.tracker.attention(`${step} failed: ${note}`);
+      this.tracker.stepFailed(step, note, details);
       return false;
     };
     // Registered before the request: a cancel while the job runs promotes the deployment that was live.
@@ -320,8 +318,7 @@ export class Rollback implements RollbackStep {
     const source = p.candidate.id;
     const step = 'rollback';
     const failed = (note: string, details: Record<string, unknown>) => {
-      this.tracker.stepDone(step, 'failed', 'runbook', note, { fromDeploymentId: from, rebuiltFrom: source, via: 'redeploy', ...details });
-      this.tracker.attention(`${step} failed: ${note}`);
+      this.tracker.stepFailed(step, note, { fromDeploymentId: from, rebuiltFrom: source, via: 'redeploy', ...details });
       return false;
     };
     this.ctx.compensations.push(step, `promote ${from} back (undo the rebuild of ${source})`, () => this.promoteBack(from));
@@ -386,8 +383,7 @@ export class Rollback implements RollbackStep {
     } catch (err) {
       if (isCancellation(err)) throw err;
       const note = `the promote of ${back} back did not take: ${errorMessage(err)}; production stays on ${from}`;
-      this.tracker.stepDone(step, 'failed', 'runbook', note, { fromDeploymentId: from, toDeploymentId: back });
-      this.tracker.attention(`${step} failed: ${note}`);
+      this.tracker.stepFailed(step, note, { fromDeploymentId: from, toDeploymentId: back });
       return false;
     }
     const how = this.proposal?.kind === 'rollback' && this.proposal.via === 'named' ? 'the receiver accepted the promote (the probes check it next)' : 'auto-assignment is on';

@@ -116,6 +116,12 @@ export class IncidentTracker {
     if (outcome === 'succeeded' && isMitigation(step)) this.pager.change(step, note);
   }
 
+  /** The runbook's step failed: recorded, and in the attention list as `<step> failed: <note>`. */
+  stepFailed(step: string, note: string, details?: Record<string, unknown>): void {
+    this.stepDone(step, 'failed', 'runbook', note, details);
+    this.attention(`${step} failed: ${note}`);
+  }
+
   waitFor(what: string): void {
     this.state.waitingFor = what;
     this.publish();

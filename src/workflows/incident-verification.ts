@@ -106,19 +106,22 @@ export class Verification implements VerificationStep {
 
   /** The triage probes once (`step` names the activity), for a remedy's verification beside its check. */
   async probeOnce(step: string): Promise<ProbesSeen> {
-    const timeoutMs = this.ctx.input.timeouts.probe;
-    const report = await activities.runTriageProbes.executeWithOptions({ summary: `${step}: the triage probes (${formatDuration(timeoutMs)} each)`, startToCloseTimeout: timeoutMs * 2 + 10_000 }, [{ timeoutMs }]);
+    const report = await this.probe(`${step}: the triage probes`);
     const seen = classify(report);
     // A minor incident on Clerk's status page, our own probes passing, is said but breaks nothing of ours.
     const broken = seen.category && seen.rule !== 'status_page_minor';
     return { clear: seen.rule === 'all_clear', ...(broken ? { sees: seen.category } : {}), line: `${seen.rule}: ${seen.reason}`, probes: formatProbeReport(report) };
   }
 
+  /** The triage probes once, each bounded by the incident's probe timeout (`summary` names the activity). */
+  private probe(summary: string): Promise<ProbeReport> {
+    const timeoutMs = this.ctx.input.timeouts.probe;
+    return activities.runTriageProbes.executeWithOptions({ summary: `${summary} (${formatDuration(timeoutMs)} each)`, startToCloseTimeout: timeoutMs * 2 + 10_000 }, [{ timeoutMs }]);
+  }
+
   async verifyFix(step: string, settle?: { within: number; every: number }): Promise<boolean> {
     this.ctx.tracker.waitFor(`${step}: probing again to verify the fix${settle ? ` (for up to ${formatDuration(settle.within)} while it takes effect)` : ''}`);
-    const timeoutMs = this.ctx.input.timeouts.probe;
-    const probe = () =>
-      activities.runTriageProbes.executeWithOptions({ summary: `${step}: probe again (${formatDuration(timeoutMs)} each)`, startToCloseTimeout: timeoutMs * 2 + 10_000 }, [{ timeoutMs }]);
+    const probe = () => this.probe(`${step}: probe again`);
     let report = await probe();
     let seen = classify(report);
     const until = Date.now() + (settle?.within ?? 0);

@@ -58,7 +58,7 @@ async function runPlaybook(incident: Incident, category: IncidentCategory): Prom
   await playbook.monitor?.(incident.run, decision);
   // A remedy's verification, once the playbook reached it (middleware_failure's remedies), is part of the fix: succeeded, or open.
   const fixedWhen = CATEGORIES[category].fixedWhen;
-  const reached = incident.remedies.chosen && incident.tracker.state.steps.some((s) => s.step === VERIFY_REMEDY);
+  const reached = incident.tracker.state.steps.some((s) => s.step === VERIFY_REMEDY);
   return incident.ending.openItems(reached && !fixedWhen.includes(VERIFY_REMEDY) ? [...fixedWhen, VERIFY_REMEDY] : fixedWhen);
 }
 

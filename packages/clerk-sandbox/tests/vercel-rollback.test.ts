@@ -261,3 +261,21 @@ describe('admin: deploying a bad build from outside', () => {
     expect(reset.deployments).toHaveLength(1);
   });
 });
+
+describe("a redeploy's meta (POST /v13/deployments)", () => {
+  it('is kept on the build and listed; a malformed one is refused naming the field, and no build starts', async () => {
+    const v = sandbox.admin.vercel;
+    const from = v.deployments[0]!;
+    const made = await json(await api('POST', '/v13/deployments', { name: 'example-app', deploymentId: from.id, target: 'production', meta: { clerkIncidentRunbookRequest: 'abc123' } }));
+    const listed = await json(await api('GET', `/v6/deployments?projectId=${p()}&target=production&limit=20`));
+    const mine = (listed.deployments as { uid: string; meta?: Record<string, string> }[]).find((d) => d.uid === made.id);
+    expect(mine?.meta?.clerkIncidentRunbookRequest).toBe('abc123');
+    const count = v.deployments.length;
+    for (const meta of [{ request: 42 }, { request: 'x'.repeat(2000) }, Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, 'v'])), 'request=abc']) {
+      const res = await api('POST', '/v13/deployments', { name: 'example-app', deploymentId: from.id, target: 'production', meta });
+      expect(res.status).toBe(400);
+      expect(((await json(res)).error as { message: string }).message).toMatch(/^Invalid request: meta/);
+    }
+    expect(v.deployments.length).toBe(count);
+  });
+});

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { DeployNotSupported, toDeployFailure } from './errors';
-import type { AliasRequested, AliasStatus, DeployAdapter, Deployment, EnvWrite, ProductionDeployment, RollbackCapability, ValueChange } from './types';
+import type { AliasRequested, AliasStatus, DeployAdapter, Deployment, EnvWrite, ProductionDeployment, RedeployRequest, RollbackCapability, ValueChange } from './types';
 
 /** What the configured adapter can do for a rollback, with the reason when it cannot (for the workflow to say). */
 export type RollbackSupport =
@@ -57,7 +57,7 @@ async function translated<T>(run: () => Promise<T>): Promise<T> {
  * the workflow schedules it once), so a retry finds the build it started. Hashed: it names a
  * workflow id the incident's starter chose. Undefined outside an activity.
  */
-function redeployRequestId(): string | undefined {
+function redeployRequest(): RedeployRequest | undefined {
   let info: Context['info'];
   try {
     info = Context.current().info;
@@ -68,7 +68,8 @@ function redeployRequestId(): string | undefined {
   const run = info.workflowExecution;
   if (!run) return undefined;
   const { workflowId, runId } = run;
-  return createHash('sha256').update(`${workflowId}/${runId}/${info.activityId}`).digest('hex').slice(0, 32);
+  // A first attempt started nothing yet: only a retry looks for its build.
+  return { id: createHash('sha256').update(`${workflowId}/${runId}/${info.activityId}`).digest('hex').slice(0, 32), retry: info.attempt > 1 };
 }
 
 export function createDeployActivities(adapter: () => DeployAdapter | undefined) {
@@ -113,8 +114,8 @@ export function createDeployActivities(adapter: () => DeployAdapter | undefined)
       const a = need('deployRedeploy');
       if (!a.redeploy) throw ApplicationFailure.create({ type: 'DeployRequestRejected', message: `deployRedeploy: the ${a.name} adapter has no redeploy (its changes are live at once)`, nonRetryable: true });
       const redeploy = a.redeploy.bind(a);
-      const requestId = redeployRequestId();
-      return translated(() => redeploy(input.fromDeploymentId, requestId ? { requestId } : {}));
+      const request = redeployRequest();
+      return translated(() => redeploy(input.fromDeploymentId, request ? { request } : {}));
     },
 
     async deployRollbackSupport(): Promise<RollbackSupport> {
@@ -159,8 +160,8 @@ export function createDeployActivities(adapter: () => DeployAdapter | undefined)
       const a = need('deployRedeployFrom');
       if (!a.redeploy) throw toDeployFailure(notSupported(a, 'deployRedeployFrom', 'redeploy'));
       const redeploy = a.redeploy.bind(a);
-      const requestId = redeployRequestId();
-      return translated(() => redeploy(input.fromDeploymentId, requestId ? { requestId } : {}));
+      const request = redeployRequest();
+      return translated(() => redeploy(input.fromDeploymentId, request ? { request } : {}));
     },
 
     async deploymentStatus(input: { id: string }): Promise<Deployment> {

@@ -104,6 +104,12 @@ export interface RollbackCapability {
   envWrites?(): Promise<EnvWrite[]>;
 }
 
+/** Who asks for a redeploy: the activity's id (hashed) and whether this is a retry of it. */
+export interface RedeployRequest {
+  id: string;
+  retry: boolean;
+}
+
 export interface DeployAdapter {
   readonly name: AdapterName;
   /**
@@ -122,10 +128,11 @@ export interface DeployAdapter {
   /**
    * Redeploy the current production deployment, or `fromDeploymentId`'s source, with today's env
    * (only adapters with `needsRedeploy`). After a Vercel rollback the new build does not take
-   * production by itself: promote it once READY. `requestId` names the request (the activity that
-   * asks): a retry of it finds the build it already started and starts none (Vercel: the build's `meta`).
+   * production by itself: promote it once READY. `request` names the asking activity (`id`, stable
+   * across its retries): a build is tagged with it, and a retry (`retry`) first looks for the build
+   * it already started and starts none (Vercel: the build's `meta`).
    */
-  redeploy?(fromDeploymentId?: string, opts?: { requestId?: string }): Promise<Deployment>;
+  redeploy?(fromDeploymentId?: string, opts?: { request?: RedeployRequest }): Promise<Deployment>;
   /** A deployment's state, by id. */
   deployment?(id: string): Promise<Deployment>;
   /** Absent: this platform cannot roll back (Edge Config: see `rollbackSupport`). */

@@ -23,7 +23,7 @@
 import { z } from 'zod';
 import { DeployRequestRejected, DeployUnavailable, errorForStatus, rollbackErrorForStatus, type AdapterName } from './errors';
 import { callJson } from './http';
-import { DEPLOYMENT_STATES, type AliasRequested, type AliasStatus, type DeployAdapter, type Deployment, type ProductionDeployment, type RollbackCapability, type SetValueOptions, type ValueChange } from './types';
+import { DEPLOYMENT_STATES, type AliasRequested, type AliasStatus, type DeployAdapter, type Deployment, type ProductionDeployment, type RedeployRequest, type RollbackCapability, type SetValueOptions, type ValueChange } from './types';
 
 export const VERCEL_API_URL = 'https://api.vercel.com';
 
@@ -154,6 +154,7 @@ export function vercelEnvAdapter(opts: VercelOptions): DeployAdapter {
     return { id: d.id, name: d.name ?? opts.project };
   }
   const toDeployment = (d: z.infer<typeof deploymentAnswer>): Deployment => ({ id: d.id, url: d.url ?? null, state: d.readyState });
+  const metaString = (meta: Record<string, unknown> | null | undefined, key: string) => (typeof meta?.[key] === 'string' ? meta[key] : null);
   /** The production build a request already started (its `meta`), among the newest: a retried redeploy finds it instead of starting another. */
   async function startedBy(requestId: string): Promise<Deployment | undefined> {
     const q = new URLSearchParams({ projectId: opts.project, target: 'production', limit: '20' });
@@ -161,7 +162,6 @@ export function vercelEnvAdapter(opts: VercelOptions): DeployAdapter {
     const d = list.deployments.find((x) => metaString(x.meta, REDEPLOY_REQUEST_META) === requestId);
     return d ? { id: d.uid, url: d.url ?? null, state: d.readyState ?? d.state ?? 'QUEUED' } : undefined;
   }
-  const metaString = (meta: Record<string, unknown> | null | undefined, key: string) => (typeof meta?.[key] === 'string' ? meta[key] : null);
   const toProduction = (d: z.infer<typeof deploymentList>['deployments'][number]): ProductionDeployment => ({
     id: d.uid,
     url: d.url ?? null,
@@ -238,12 +238,12 @@ export function vercelEnvAdapter(opts: VercelOptions): DeployAdapter {
       return { adapter: 'vercel', key, action: 'removed', id: env.id };
     },
     /** Without `fromDeploymentId`: the current production deployment (the newest READY one). */
-    async redeploy(fromDeploymentId?: string, redeployOpts: { requestId?: string } = {}): Promise<Deployment> {
-      const { requestId } = redeployOpts;
-      const earlier = requestId ? await startedBy(requestId) : undefined;
+    async redeploy(fromDeploymentId?: string, redeployOpts: { request?: RedeployRequest } = {}): Promise<Deployment> {
+      const { request } = redeployOpts;
+      const earlier = request?.retry ? await startedBy(request.id) : undefined;
       if (earlier) return earlier;
       const current = fromDeploymentId ? await source(fromDeploymentId) : await currentProduction();
-      const body = { name: current.name, deploymentId: current.id, target: 'production', ...(requestId ? { meta: { [REDEPLOY_REQUEST_META]: requestId } } : {}) };
+      const body = { name: current.name, deploymentId: current.id, target: 'production', ...(request ? { meta: { [REDEPLOY_REQUEST_META]: request.id } } : {}) };
       return toDeployment(await api.call('POST', '/v13/deployments', 'POST /v13/deployments', deploymentAnswer, body));
     },
     async deployment(id: string): Promise<Deployment> {
