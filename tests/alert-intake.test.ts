@@ -22,6 +22,7 @@ import {
 } from '../src/intake/server';
 import { createTemporalIncidentOpener, detectedIncidentId } from '../src/intake/temporal-opener';
 import { connectTemporal, uniqueTaskQueue, type TemporalTestContext } from './helpers/temporal';
+import { eventually } from './helpers/incident';
 
 const TOKEN = 'a'.repeat(20) + randomUUID();
 const rules = alertRulesSchema.parse(DEFAULT_ALERT_RULES);
@@ -410,8 +411,12 @@ describe('the Temporal opener against the dev server', () => {
       expect(incidents.filter((i) => i?.joined === false)).toHaveLength(1);
 
       // Judged by the server's records, not the opener's word: one execution under that id, running.
-      const runs: string[] = [];
-      for await (const w of temporal.client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) runs.push(w.runId);
+      // Visibility is eventually consistent: wait for the run to be listed, then count.
+      const runs = await eventually(async () => {
+        const found: string[] = [];
+        for await (const w of temporal.client.workflow.list({ query: `WorkflowId = "${workflowId}"` })) found.push(w.runId);
+        return found.length > 0 ? found : undefined;
+      }, 15_000);
       expect(runs).toHaveLength(1);
       const handle = temporal.client.workflow.getHandle(workflowId);
       const description = await handle.describe();
