@@ -231,6 +231,32 @@ export const EXPOSED_AT_CLOCK_SKEW = 5 * 60_000;
 const DEFAULT_ESCALATE_AFTER = 15 * 60_000;
 const DEFAULT_DECIDE_WITHIN = 60 * 60_000;
 
+/**
+ * Who noticed an incident first: the runbook's watch (a Temporal Schedule of the triage probes),
+ * an alert receiver (`alert:<receiver>`, from Alertmanager or Grafana), or a person (`manual`).
+ */
+export const detectedBySchema = plainLine(z.string().max(110)).refine(
+  (s) => s === 'watch' || s === 'manual' || /^alert:[^\s].{0,99}$/u.test(s),
+  'must be "watch", "manual" or "alert:<receiver>" (at most 100 characters of receiver)',
+);
+export type DetectedBy = z.infer<typeof detectedBySchema>;
+
+/** At most this many evidence lines per detection, each one line of at most DETECTION_EVIDENCE_CHARS. */
+export const DETECTION_EVIDENCE_LINES = 20;
+export const DETECTION_EVIDENCE_CHARS = 300;
+
+const isoTime = (what: string) => z.iso.datetime({ offset: true, message: `must be an ISO date-time like "2026-12-02T03:00:00Z" (${what})` });
+
+/** The detection an incident was opened for: the first failing probe run or the alert's `startsAt` (MTTD starts there). */
+export const detectionSchema = z.strictObject({
+  detectedBy: detectedBySchema,
+  detectedAt: isoTime('when the first failing probe ran or the alert started firing'),
+  /** What grouped it: `<groupKey>|<category>` for an alert, `watch|<category>` for the watch. Later reports of the same key are counted, not listed again. */
+  dedupKey: plainLine(z.string().min(1).max(1000)).optional(),
+  evidence: z.array(freeText(z.string().max(DETECTION_EVIDENCE_CHARS)).refine((l) => !/[\r\n]/.test(l), 'must be one line')).max(DETECTION_EVIDENCE_LINES).default([]),
+});
+export type DetectionInput = z.input<typeof detectionSchema>;
+
 /** Input of `incidentWorkflow`: one JSON object, pasteable into the UI's Start Workflow form. */
 export const incidentInputSchema = z
   .strictObject({
@@ -279,6 +305,8 @@ export const incidentInputSchema = z
       })
       .refine((r) => r.from !== r.to, { message: 'from and to must be different deployments', path: ['to'] })
       .optional(),
+    /** Opened by detection (the watch, an alert): who noticed and when, for the timeline and MTTD. Absent: a person reported it. */
+    detection: detectionSchema.optional(),
     /** clerk_outage only: the emergency auth bypass (docs/bypass.md). */
     bypass: z
       .strictObject({

@@ -13,11 +13,14 @@ import { startCodecServerFromEnv, type RunningCodecServer } from './codec/server
 import { loadEnv } from './config';
 import { temporalConnectionOptions, usesTls, type TemporalConnectionOptions } from './connection';
 import { SEARCH_ATTRIBUTES } from './shared';
+import { formatDuration } from './domain';
 import { serverAnswers, startDevServer, startDevServerViaSdkDownload, type RunningDevServer } from './temporal/dev-server';
 import { ensureBinary, PROJECT_ROOT, TEMPORAL_CLI } from './temporal/provision';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { createWorker } from './worker';
 import { ensureBypassSweepSchedule } from './worker/bypass-sweep';
+import { ensureWatchSchedule, watchConfigFromEnv } from './watch/schedule';
+import { startAlertIntakeFromEnv } from './intake/start';
 import { SAMPLE_ROSTER_FILE, workerDepsFromEnv, type WorkerDepsOptions } from './worker/deps';
 import { workerLogger } from './worker/logger';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
@@ -152,6 +155,23 @@ async function main(): Promise<void> {
 
     // The backstop of the bypass lease: every minute, a flag no running incident holds is removed.
     await ensureBypassSweepSchedule(connection, env.TEMPORAL_NAMESPACE, env.TEMPORAL_TASK_QUEUE);
+
+    // Detection: the watch (a Schedule of triage's probes) and, with a token, the alert intake (docs/detection.md).
+    const detectionApprovers = sandboxUrl ? (deps.roster ? ['@auth-oncall'] : SAMPLE_INPUT.approvers) : [];
+    const watch = watchConfigFromEnv(process.env, detectionApprovers);
+    if (watch.enabled) {
+      const how = await ensureWatchSchedule(connection, env.TEMPORAL_NAMESPACE, env.TEMPORAL_TASK_QUEUE, watch);
+      say(`Watch: probes every ${formatDuration(watch.intervalMs)}, opens an incident on ${watch.input.consecutive} failing run(s) in a row (schedule ${how}; npm run watch -- status | pause | resume)`);
+    } else {
+      say(`Watch: off (${watch.reason}); see docs/detection.md`);
+    }
+    const intake = await startAlertIntakeFromEnv(process.env, { connection, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, defaultApprovers: detectionApprovers });
+    if (intake) {
+      stops.push(() => intake.close());
+      say(`Alert intake: ${intake.url}/alerts/alertmanager and /alerts/grafana (bearer ALERT_INTAKE_TOKEN; deployment ${intake.deployment})`);
+    } else {
+      say('Alert intake: off (set ALERT_INTAKE_TOKEN to take Alertmanager and Grafana webhooks; docs/alert-intake.md)');
+    }
 
     say('');
     say(`Temporal UI:  ${uiUrl}/namespaces/${env.TEMPORAL_NAMESPACE}/workflows${uiNote}`);

@@ -20,6 +20,7 @@ import { createBypassLeaseActivities } from './bypass-lease';
 import { createReconcileActivities, type ReconcileDeps } from './reconcile-users';
 import { createPagingActivities, type PagingDeps } from './paging';
 import { createRosterActivities, type RosterDeps } from './roster';
+import { createWatchActivities } from './watch';
 import type { ProbeReport } from '../triage/rules';
 import type { IdentityMapping, Review } from '../review/build';
 import { renderReviewMarkdown } from '../review/render';
@@ -98,6 +99,8 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Paging the on-call (PagerDuty Events API v2): trigger, acknowledge, resolve a step's alert; change events (docs/paging.md). */
     ...createPagingActivities(() => deps.paging),
+    /** The watch (a Schedule of triage's probes) opens, joins and tells incidents, with the worker's client. */
+    ...createWatchActivities(),
 
     /** Diagnostics of middleware failures and session issues: every check in parallel, each bounded. */
     ...createDiagnosticsActivities(() => ({

@@ -17,6 +17,7 @@ export const NOTIFICATION_KINDS = [
   'needs_attention',
   'action_needed',
   'review_written',
+  'detection_cleared',
 ] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 

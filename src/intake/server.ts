@@ -15,7 +15,7 @@ import { mapAlert, type AlertRule } from './rules';
 
 // -- what the intake asks of the incident side ----------------------------------------------------
 
-export type DetectedBy = `alert:${string}`;
+export type DetectedBy = `alert:${string}` | 'watch';
 
 export interface OpenOrJoinRequest {
   category: IncidentCategory;
@@ -33,6 +33,10 @@ export interface OpenOrJoinResult {
   incidentId: string;
   /** True when an incident of this category was already open and the alert joined it. */
   joined: boolean;
+  /** Whether the incident's timeline says so: false when the same source had already reported it (counted only). */
+  recorded?: boolean;
+  /** The incident's run the alert opened or joined. */
+  runId?: string;
 }
 
 export interface AlertResolvedNotice {

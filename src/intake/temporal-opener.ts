@@ -6,9 +6,13 @@
  * incident is closed, the next alert starts a new run under the same id.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { incidentInputSchema, type IncidentCategory, type IncidentInput } from '../domain';
-import { incidentWorkflow } from '../workflows/incident';
+import { recordDetection } from '../workflows/incident-messages';
+import type { IncidentState, RecordDetectionAnswer, RecordDetectionRequest } from '../workflows/incident-types';
+
+/** The incident workflow's signature, by name: the intake and the watch's activities import no workflow code. */
+type IncidentWorkflow = (input: IncidentInput) => Promise<IncidentState>;
 import { INCIDENT_WORKFLOW_TASK_TIMEOUT } from '../shared';
 import { IntakeConfigError } from './rules';
 import { oneLine, type AlertResolvedNotice, type AlertResolvedResult, type IncidentOpener, type OpenOrJoinRequest, type OpenOrJoinResult } from './server';
@@ -24,6 +28,8 @@ export interface TemporalOpenerOptions {
   approvers: string[];
   /** The categories the rules map to: each is checked at construction, so missing approvers fail at start-up, not at 3 a.m. */
   categories?: readonly IncidentCategory[];
+  /** The variable named when the approvers do not fit a category (ALERT_APPROVERS, WATCH_APPROVERS). */
+  approversVariable?: string;
 }
 
 /** The incident input refused what the alert would give it (the request was still single-line and bounded). */
@@ -33,14 +39,61 @@ export class AlertIncidentInputInvalid extends Error {
 
 const MAX_SUMMARY = 2000;
 
-/** The incident input has no detection fields yet: the detection goes into its summary (and the memo). */
+/** The summary people read in the UI's list: who detected what, since when, and the first evidence lines. */
 function summaryOf(req: OpenOrJoinRequest): string {
-  const head = `Alert (${req.severity}) detected by ${req.detectedBy}, firing since ${req.startsAt}:`;
+  const head = `${req.detectedBy === 'watch' ? 'The runbook\'s watch' : 'Alert'} (${req.severity}) detected by ${req.detectedBy}, failing since ${req.startsAt}:`;
   const text = [head, ...req.evidence].join('\n');
   return text.length <= MAX_SUMMARY ? text : `${text.slice(0, MAX_SUMMARY - 1)}…`;
 }
 
-const inputOf = (req: OpenOrJoinRequest, approvers: string[]) => ({ category: req.category, reporter: oneLine(req.detectedBy, 200), summary: summaryOf(req), approvers });
+const inputOf = (req: OpenOrJoinRequest, approvers: string[]): IncidentInput => ({
+  category: req.category,
+  reporter: oneLine(req.detectedBy, 200),
+  summary: summaryOf(req),
+  approvers,
+  detection: { detectedBy: req.detectedBy, detectedAt: req.startsAt, dedupKey: oneLine(req.dedupKey, 1000), evidence: req.evidence },
+});
+
+/** Reports remembered as sent (per incident run, source and kind): a repeat within the window is not sent again. */
+const RECENT_REPORTS = 1000;
+const RECENT_REPORT_MS = 10 * 60_000;
+
+/**
+ * Reports to one incident go one at a time (the server allows few updates in flight per
+ * workflow), an equal report already in flight is shared, and one sent in the last ten minutes is
+ * not sent again (the incident would only count it).
+ */
+class ReportQueue {
+  private readonly tails = new Map<string, Promise<unknown>>();
+  private readonly inFlight = new Map<string, Promise<RecordDetectionAnswer>>();
+  private readonly recent = new Map<string, number>();
+
+  send(workflowId: string, key: string, call: () => Promise<RecordDetectionAnswer>): Promise<RecordDetectionAnswer | undefined> {
+    const sentAt = this.recent.get(key);
+    if (sentAt !== undefined && Date.now() - sentAt < RECENT_REPORT_MS) return Promise.resolve(undefined);
+    const shared = this.inFlight.get(key);
+    if (shared) return shared;
+    const previous = this.tails.get(workflowId) ?? Promise.resolve();
+    const mine = previous.catch(() => undefined).then(call);
+    this.inFlight.set(key, mine);
+    const tail = mine.then(
+      () => this.remember(key),
+      () => undefined,
+    );
+    this.tails.set(workflowId, tail);
+    void tail.finally(() => {
+      this.inFlight.delete(key);
+      if (this.tails.get(workflowId) === tail) this.tails.delete(workflowId);
+    });
+    return mine;
+  }
+
+  private remember(key: string): void {
+    this.recent.delete(key);
+    this.recent.set(key, Date.now());
+    if (this.recent.size > RECENT_REPORTS) this.recent.delete(this.recent.keys().next().value as string);
+  }
+}
 
 export function createTemporalIncidentOpener(opts: TemporalOpenerOptions): IncidentOpener {
   const { client } = opts;
@@ -49,7 +102,16 @@ export function createTemporalIncidentOpener(opts: TemporalOpenerOptions): Incid
     const parsed = incidentInputSchema.safeParse(probe);
     return parsed.success ? [] : parsed.error.issues.map((i) => `${category}: ${i.path.join('.')}: ${i.message}`);
   });
-  if (problems.length) throw new IntakeConfigError(`ALERT_APPROVERS: ${problems.join('; ')}`);
+  if (problems.length) throw new IntakeConfigError(`${opts.approversVariable ?? 'ALERT_APPROVERS'}: ${problems.join('; ')}`);
+  const reports = new ReportQueue();
+
+  /** A report to the running incident (`recordDetection`), once per source and kind. */
+  const report = async (workflowId: string, runId: string | undefined, req: RecordDetectionRequest): Promise<boolean> => {
+    const handle = client.workflow.getHandle(workflowId, runId);
+    const answer = await reports.send(workflowId, `${runId ?? ''}|${req.kind}|${req.dedupKey}`, () => handle.executeUpdate(recordDetection, { args: [req] }));
+    return answer?.recorded ?? false;
+  };
+
   return {
     async openOrJoin(req: OpenOrJoinRequest): Promise<OpenOrJoinResult> {
       const workflowId = detectedIncidentId(opts.deployment, req.category);
@@ -58,10 +120,10 @@ export function createTemporalIncidentOpener(opts: TemporalOpenerOptions): Incid
       if (!parsed.success) throw new AlertIncidentInputInvalid(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
       // The memo marks who started the run: the start answer does not say whether it started one or found one.
       const startToken = randomUUID();
-      const handle = await client.workflow.start(incidentWorkflow, {
+      const handle = await client.workflow.start<IncidentWorkflow>('incidentWorkflow', {
         taskQueue: opts.taskQueue,
         workflowId,
-        args: [raw satisfies IncidentInput],
+        args: [raw],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowTaskTimeout: INCIDENT_WORKFLOW_TASK_TIMEOUT,
         memo: { detectedBy: req.detectedBy, detectedAt: req.startsAt, severity: req.severity, dedupKey: oneLine(req.dedupKey, 1000), startToken },
@@ -69,17 +131,23 @@ export function createTemporalIncidentOpener(opts: TemporalOpenerOptions): Incid
         staticDetails: `Detected by ${req.detectedBy} at ${req.startsAt}.\n${req.evidence.join('\n')}`,
       });
       const description = await handle.describe();
-      return { incidentId: workflowId, joined: description.memo?.startToken !== startToken };
+      if (description.memo?.startToken === startToken) return { incidentId: workflowId, runId: description.runId, joined: false, recorded: true };
+      // Joined: the open incident's timeline says so (the same source again is only counted).
+      const recorded = await report(workflowId, description.runId, { kind: 'firing', detectedBy: req.detectedBy, detectedAt: req.startsAt, dedupKey: oneLine(req.dedupKey, 1000), evidence: req.evidence });
+      return { incidentId: workflowId, runId: description.runId, joined: true, recorded };
     },
 
     async alertResolved(notice: AlertResolvedNotice): Promise<AlertResolvedResult> {
       const workflowId = detectedIncidentId(opts.deployment, notice.category);
       try {
         const description = await client.workflow.getHandle(workflowId).describe();
-        // The incident workflow has no message for "the alert cleared" yet: the intake logs it (alert_resolved).
-        return description.status.name === 'RUNNING' ? { incidentId: workflowId, recorded: false } : { recorded: false };
+        if (description.status.name !== 'RUNNING') return { recorded: false };
+        const recorded = await report(workflowId, description.runId, { kind: 'cleared', detectedBy: notice.detectedBy, detectedAt: notice.endsAt, dedupKey: oneLine(notice.dedupKey, 1000), evidence: notice.evidence });
+        return { incidentId: workflowId, recorded };
       } catch (e) {
         if (e instanceof WorkflowNotFoundError) return { recorded: false };
+        // Closed between the describe and the update: nothing open to tell.
+        if (e instanceof WorkflowUpdateFailedError && /already (resolved|cancelled)/.test(e.cause?.message ?? '')) return { recorded: false };
         throw e;
       }
     },

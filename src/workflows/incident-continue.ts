@@ -19,7 +19,7 @@ import {
   STEP_OUTCOMES,
   type TimelineEvent,
 } from '../domain';
-import { resolveRequestSchema, stepRequestSchema, type IncidentState } from './incident-types';
+import { MAX_DETECTION_KEYS, resolveRequestSchema, stepRequestSchema, type IncidentState } from './incident-types';
 
 /**
  * When to continue as new: the server's own hint (`continueAsNewSuggested`: 4 MiB or 4,096 events
@@ -209,6 +209,17 @@ const incidentStateSchema = z.strictObject({
     .strictObject({
       roster: z.custom<RecordedRoster>((v) => typeof v === 'object' && v !== null && Array.isArray((v as RecordedRoster).people) && typeof (v as RecordedRoster).version === 'string', 'must be a recorded roster'),
       nonce: line(100),
+    })
+    .optional(),
+  detection: z
+    .strictObject({
+      detectedBy: line(200),
+      detectedAt: iso,
+      openedAt: iso,
+      reports: z.number().int().min(0),
+      lines: z.number().int().min(0),
+      last: z.record(line(1000), z.enum(['firing', 'cleared'])).refine((l) => Object.keys(l).length <= MAX_DETECTION_KEYS, `at most ${MAX_DETECTION_KEYS} sources`),
+      clearedAt: iso.optional(),
     })
     .optional(),
   cancelRequest: z.strictObject({ by: person, reason: line(1000).optional(), at: iso, fingerprint: line(200).optional() }).optional(),

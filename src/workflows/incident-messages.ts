@@ -18,6 +18,8 @@ import type {
   IncidentState,
   KeyRotationAnswer,
   ProvideNewKeyRequest,
+  RecordDetectionAnswer,
+  RecordDetectionRequest,
   RejectRequest,
   ResolveAnswer,
   ResolveRequest,
@@ -46,3 +48,8 @@ export const extendBypass = defineUpdate<ExtendBypassAnswer, [ExtendBypassReques
  * roster's policy (action cancel) and recorded; a cancel from elsewhere (UI, temporal CLI) is not checked.
  */
 export const requestCancel = defineUpdate<CancelAnswer, [CancelRequest]>('requestCancel');
+/**
+ * The watch or an alert reports this incident's trouble again or cleared:
+ * `{ kind: "firing" | "cleared", detectedBy, detectedAt, dedupKey, evidence }`. Timeline only; closes nothing.
+ */
+export const recordDetection = defineUpdate<RecordDetectionAnswer, [RecordDetectionRequest]>('recordDetection');

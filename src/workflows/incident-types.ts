@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import {
   clerkUserIdSchema,
+  detectionSchema,
   durationSchema,
   gatedStepSchema,
   manualStepSchema,
@@ -287,6 +288,43 @@ export interface IncidentState {
   cancelRequest?: { by: string; reason?: string; at: string; fingerprint?: string };
   /** Pages sent to the on-call (PagerDuty Events API v2), newest last. */
   pages?: PageRecord[];
+  /** Opened by detection (the watch, an alert): who noticed, when, and what reported it since. */
+  detection?: DetectionRecord;
+}
+
+/** The incident's detection: the one it was opened for, and the reports that joined or cleared since. */
+export interface DetectionRecord {
+  detectedBy: string;
+  detectedAt: string;
+  /** When the incident workflow started: MTTD is `openedAt - detectedAt`. */
+  openedAt: string;
+  /** Every report received (the opening one included), recorded or only counted. */
+  reports: number;
+  /** Detection lines in the timeline (incident-detection.ts bounds them). */
+  lines: number;
+  /** What each source (dedup key) reported last: a repeat of it is counted, not listed again. */
+  last: Record<string, 'firing' | 'cleared'>;
+  /** The last report that said the trouble cleared, while nothing else fires since. */
+  clearedAt?: string;
+}
+
+/** Detection reports written into the timeline at most; later ones are counted in `state.detection.reports`. */
+export const MAX_DETECTION_LINES = 40;
+/** Report sources (dedup keys) remembered at most; a report from a source beyond them is counted only. */
+export const MAX_DETECTION_KEYS = 50;
+
+/**
+ * `recordDetection`: the watch or an alert saw this incident's trouble again (`firing`: it joins)
+ * or saw it clear (`cleared`). Only adds to the timeline (and, for a clear before any decision,
+ * the channel); it never closes or decides anything, so it takes no approver.
+ */
+export const recordDetectionSchema = detectionSchema.extend({ kind: z.enum(['firing', 'cleared']), dedupKey: detectionSchema.shape.dedupKey.unwrap() });
+export type RecordDetectionRequest = z.input<typeof recordDetectionSchema>;
+export interface RecordDetectionAnswer {
+  incidentId: string;
+  /** False when the report was only counted: the same source already reported the same thing. */
+  recorded: boolean;
+  message: string;
 }
 
 /** The roster an incident decides by, as its state records it. `nonce`: what a signed update other than a gate decision answers. */

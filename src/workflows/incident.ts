@@ -19,6 +19,7 @@ import {
   getIncidentState,
   getReview,
   provideNewKey,
+  recordDetection,
   rejectStep,
   requestCancel,
   requestStep,
@@ -28,10 +29,11 @@ import { carriedIncidentSchema, ContinueAsNewRequested, type CarriedIncident } f
 import { PLAYBOOKS } from './incident-playbooks';
 import { VERIFY_REMEDY } from './incident-remedies';
 import { Incident } from './incident-run';
-import type { IncidentState } from './incident-types';
+import type { IncidentState, RecordDetectionRequest } from './incident-types';
 import { loadApproverRegistry } from './incident-signing';
 import { loadRoster } from './incident-roster';
 import { cancelRequested, validateCancel } from './incident-requests';
+import { Detections } from './incident-detection';
 
 export * from './incident-messages';
 export * from './incident-types';
@@ -106,6 +108,8 @@ export async function incidentWorkflow(rawInput: IncidentInput, rawCarried?: Car
   setHandler(confirmOldKeyDeleted, (req) => incident.rotation.inbox.confirmDeleted(req), { validator: refusing((req) => void incident.rotation.inbox.validateDeleted(req)) });
   setHandler(extendBypass, (req) => incident.bypass.extend(req), { validator: refusing((req) => void incident.bypass.validateExtend(req)) });
   setHandler(requestCancel, (req) => cancelRequested(tracker, req), { validator: refusing((req) => void validateCancel(tracker, req)) });
+  const detections = new Detections(tracker);
+  setHandler(recordDetection, (req) => detections.record(req), { validator: refusing<RecordDetectionRequest>((req) => void detections.validate(req)) });
 
   const dropped = carried?.dropped ?? { count: 0, lastRecordedAt: 0 };
   setDefaultSignalHandler((name) => {
@@ -123,6 +127,7 @@ export async function incidentWorkflow(rawInput: IncidentInput, rawCarried?: Car
     tracker.record('continue_as_new', 'runbook', `run ${carried.runs + 1} of this incident, continued from run ${from} with its state (${Object.keys(carried.journal).length} step(s) done)`);
   } else {
     tracker.record('report', input.reporter, `incident reported: ${input.summary}`, { category: input.category ?? null, dryRun: input.dryRun });
+    detections.opened(input.detection);
   }
   tracker.publish();
 

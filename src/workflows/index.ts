@@ -3,3 +3,4 @@ export { incidentWorkflow, getIncidentState, approveStep, rejectStep, requestSte
 export { revokeSessionsWorkflow, getRevocationProgress } from './revoke-sessions';
 export { reconcileUsersWorkflow, getReconcileProgress, decideReconcile } from './reconcile-users';
 export { bypassLeaseWorkflow, bypassSweepWorkflow } from './bypass-lease';
+export { watchWorkflow } from './watch';
