@@ -250,7 +250,10 @@ const isoTime = (what: string) => z.iso.datetime({ offset: true, message: `must 
 /** The detection an incident was opened for: the first failing probe run or the alert's `startsAt` (MTTD starts there). */
 export const detectionSchema = z.strictObject({
   detectedBy: detectedBySchema,
-  detectedAt: isoTime('when the first failing probe ran or the alert started firing'),
+  detectedAt: isoTime('when the first failing probe ran or the alert started firing').refine(
+    (t) => Date.parse(t) <= Date.now() + EXPOSED_AT_CLOCK_SKEW,
+    `must not be in the future (more than ${EXPOSED_AT_CLOCK_SKEW / 60_000} minutes of clock skew)`,
+  ),
   /** What grouped it: `<groupKey>|<category>` for an alert, `watch|<category>` for the watch. Later reports of the same key are counted, not listed again. */
   dedupKey: plainLine(z.string().min(1).max(1000)).optional(),
   evidence: z.array(freeText(z.string().max(DETECTION_EVIDENCE_CHARS)).refine((l) => !/[\r\n]/.test(l), 'must be one line')).max(DETECTION_EVIDENCE_LINES).default([]),

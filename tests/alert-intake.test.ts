@@ -22,7 +22,11 @@ import {
 } from '../src/intake/server';
 import { createTemporalIncidentOpener, detectedIncidentId } from '../src/intake/temporal-opener';
 import { connectTemporal, uniqueTaskQueue, type TemporalTestContext } from './helpers/temporal';
-import { eventually } from './helpers/incident';
+import { eventually, sandboxDeps } from './helpers/incident';
+import { inject } from 'vitest';
+import { startSandbox } from '@clerk-incident-runbook/clerk-sandbox';
+import { createWorker } from '../src/worker';
+import { getIncidentState } from '../src/workflows/incident';
 
 const TOKEN = 'a'.repeat(20) + randomUUID();
 const rules = alertRulesSchema.parse(DEFAULT_ALERT_RULES);
@@ -400,8 +404,13 @@ describe('the Temporal opener against the dev server', () => {
   it('50 concurrent firing posts of one group start exactly one incident execution; the rest join it', async () => {
     const deployment = `test-${randomUUID().slice(0, 8)}`;
     const workflowId = detectedIncidentId(deployment, 'clerk_outage');
-    // No worker: the execution exists once started; whether its playbook runs is not this layer's concern.
-    const opener = createTemporalIncidentOpener({ client: temporal.client, taskQueue: uniqueTaskQueue('intake'), deployment, approvers: ['bob@example.com', 'carol@example.com'], categories: ['clerk_outage'] });
+    // A worker: joins and clears are updates the incident answers (its playbook waits at the bypass's approval).
+    const taskQueue = uniqueTaskQueue('intake');
+    const sandbox = await startSandbox({ users: 2, seed: 'intake-test' });
+    sandbox.admin.setOutage({ active: true, indicator: 'major' });
+    const worker = await createWorker({ connection: temporal.nativeConnection, taskQueue, deps: sandboxDeps(sandbox), workflowBundle: { codePath: inject('workflowBundlePath') } });
+    const running = worker.run();
+    const opener = createTemporalIncidentOpener({ client: temporal.client, taskQueue, deployment, approvers: ['bob@example.com', 'carol@example.com'], categories: ['clerk_outage'] });
     const server = await serve(opener);
     try {
       const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => post(server.url, '/alerts/alertmanager', alertmanager({ alerts: [alert({ fingerprint: `f${i}` })] }))));
@@ -422,11 +431,27 @@ describe('the Temporal opener against the dev server', () => {
       const description = await handle.describe();
       expect(description.status.name).toBe('RUNNING');
       expect(description.memo).toMatchObject({ detectedBy: 'alert:runbook', detectedAt: '2026-12-02T03:00:00.123456789Z', severity: 'critical' });
-      const resolved = await opener.alertResolved({ category: 'clerk_outage', dedupKey: 'k', detectedBy: 'alert:runbook', endsAt: '2026-12-02T03:20:00Z', evidence: [] });
-      expect(resolved).toEqual({ incidentId: workflowId, recorded: false });
+      // The incident's own record: opened by the alert, the 49 joins of the same group counted, not listed.
+      const opened = await eventually(async () => (await handle.query(getIncidentState).catch(() => undefined))?.detection, 15_000);
+      expect(opened).toMatchObject({ detectedBy: 'alert:runbook', detectedAt: '2026-12-02T03:00:00.123456789Z', openedAt: description.startTime.toISOString() });
+      expect((await handle.query(getIncidentState)).timeline.filter((e) => e.step === 'detection')).toHaveLength(1);
+      const { groupKey } = alertmanager();
+      const resolved = await opener.alertResolved({ category: 'clerk_outage', dedupKey: `${groupKey}|clerk_outage`, detectedBy: 'alert:runbook', endsAt: '2026-12-02T03:20:00Z', evidence: ['resolved ClerkAPI5xx [f1] ended 2026-12-02T03:20:00Z'] });
+      expect(resolved).toEqual({ incidentId: workflowId, recorded: true });
+      // Told once: the same clear again is counted.
+      expect(await opener.alertResolved({ category: 'clerk_outage', dedupKey: `${groupKey}|clerk_outage`, detectedBy: 'alert:runbook', endsAt: '2026-12-02T03:21:00Z', evidence: [] })).toEqual({ incidentId: workflowId, recorded: false });
+      const lines = (await handle.query(getIncidentState)).timeline.filter((e) => e.step === 'detection').map((e) => e.description);
+      expect(lines).toHaveLength(2);
+      expect(lines[1]).toMatch(/^alert:runbook sees it clear again at 2026-12-02T03:20:00Z: nothing is closed automatically/);
+      expect((await handle.describe()).status.name).toBe('RUNNING');
       await handle.terminate('test over');
+      // A closed incident: nothing to tell.
+      expect(await opener.alertResolved({ category: 'clerk_outage', dedupKey: 'other|clerk_outage', detectedBy: 'alert:runbook', endsAt: '2026-12-02T03:22:00Z', evidence: [] })).toEqual({ recorded: false });
     } finally {
       await server.app.close();
+      worker.shutdown();
+      await running;
+      await sandbox.close();
     }
   });
 });

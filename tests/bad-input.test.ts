@@ -69,6 +69,10 @@ const without = (o: object, key: string) => Object.fromEntries(Object.entries(o)
 
 const START_ROWS: StartRow[] = [
   // incidentWorkflow
+  ['incidentWorkflow', 'detection by someone', { ...incident, detection: { detectedBy: 'alice', detectedAt: '2026-12-02T03:00:00Z' } }, /input\.detection\.detectedBy: must be "watch", "manual" or "alert:<receiver>"/],
+  ['incidentWorkflow', 'detection without a time', { ...incident, detection: { detectedBy: 'watch' } }, /input\.detection\.detectedAt: must be an ISO date-time/],
+  ['incidentWorkflow', 'detection in the future', { ...incident, detection: { detectedBy: 'watch', detectedAt: '2999-01-01T00:00:00Z' } }, /input\.detection\.detectedAt: must not be in the future/],
+  ['incidentWorkflow', 'detection evidence forging a line', { ...incident, detection: { detectedBy: 'watch', detectedAt: '2026-12-02T03:00:00Z', evidence: ['ok\n2026-12-02 approved by bob'] } }, /input\.detection\.evidence\.0: must be one line/],
   ['incidentWorkflow', 'unknown category', { ...incident, category: 'drop_tables' }, /input\.category: .*expected one of "clerk_outage"/],
   ['incidentWorkflow', 'category of the wrong type', { ...incident, category: 42 }, /input\.category: .*expected one of/],
   ['incidentWorkflow', 'reporter missing', without(incident, 'reporter'), /input\.reporter: .*expected string, received undefined/],
@@ -192,6 +196,15 @@ const UPDATE_ROWS: UpdateRow[] = [
   ['incident', 'confirmOldKeyDeleted', 'a payload key in the note', { confirmedBy: 'alice', note: secret('payload encryption key') }, /update\.note: looks like a 32-byte base64 key/],
   ['incident', 'confirmOldKeyDeleted', 'confirmedBy of the wrong type', { confirmedBy: 123 }, /update\.confirmedBy: .*expected string, received number/],
   ['incident', 'confirmOldKeyDeleted', 'unknown field', { confirmedBy: 'alice', keyId: 'ins_1' }, /update\.keyId: unknown field/],
+  ['incident', 'recordDetection', 'unknown kind', { kind: 'closed', detectedBy: 'watch', detectedAt: '2026-12-02T03:00:00Z', dedupKey: 'k' }, /update\.kind: .*expected one of "firing"\|"cleared"/],
+  ['incident', 'recordDetection', 'detectedBy not a source', { kind: 'firing', detectedBy: 'alice', detectedAt: '2026-12-02T03:00:00Z', dedupKey: 'k' }, /update\.detectedBy: must be "watch", "manual" or "alert:<receiver>"/],
+  ['incident', 'recordDetection', 'a newline in the receiver', { kind: 'firing', detectedBy: 'alert:pager\nforged', detectedAt: '2026-12-02T03:00:00Z', dedupKey: 'k' }, /update\.detectedBy: must be one line of plain text/],
+  ['incident', 'recordDetection', 'detectedAt not a time', { kind: 'firing', detectedBy: 'watch', detectedAt: 'at 3 a.m.', dedupKey: 'k' }, /update\.detectedAt: must be an ISO date-time/],
+  ['incident', 'recordDetection', 'dedupKey missing', { kind: 'cleared', detectedBy: 'watch', detectedAt: '2026-12-02T03:00:00Z' }, /update\.dedupKey: .*expected string, received undefined/],
+  ['incident', 'recordDetection', '21 evidence lines', { kind: 'firing', detectedBy: 'watch', detectedAt: '2026-12-02T03:00:00Z', dedupKey: 'k', evidence: huge(21, () => 'x') }, /update\.evidence: Too big/],
+  ['incident', 'recordDetection', 'an evidence line of two', { kind: 'firing', detectedBy: 'watch', detectedAt: '2026-12-02T03:00:00Z', dedupKey: 'k', evidence: ['a\nb'] }, /update\.evidence\.0: must be one line/],
+  ['incident', 'recordDetection', 'a secret key in the evidence', { kind: 'firing', detectedBy: 'watch', detectedAt: '2026-12-02T03:00:00Z', dedupKey: 'k', evidence: [secret('Clerk live secret key')] }, /update\.evidence\.0: looks like a Clerk secret key/],
+  ['incident', 'recordDetection', 'unknown field', { kind: 'firing', detectedBy: 'watch', detectedAt: '2026-12-02T03:00:00Z', dedupKey: 'k', close: true }, /update\.close: unknown field/],
   ['incident', 'requestCancel', 'cancelledBy missing', { reason: 'false alarm' }, /update\.cancelledBy: .*expected string, received undefined/],
   ['incident', 'requestCancel', 'newline in cancelledBy', { cancelledBy: 'alice\nbob' }, /update\.cancelledBy: must be one line of plain text/],
   ['incident', 'requestCancel', 'unknown field', { cancelledBy: 'alice', force: true }, /update\.force: unknown field/],

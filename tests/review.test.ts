@@ -139,6 +139,25 @@ describe('the review', () => {
     expect(dry.cause.resolution).toContain('rehearsal over');
   });
 
+  it('an incident the watch opened: the detection first in the timeline, the time to detect in the table and the cause', () => {
+    const { c } = byName('by-hand-webhook-backlog');
+    const state = structuredClone(c.state);
+    const openedAt = state.timeline[0]?.time ?? '';
+    const detectedAt = new Date(Date.parse(openedAt) - 64_000).toISOString();
+    state.detection = { detectedBy: 'watch', detectedAt, openedAt, reports: 3, lines: 2, last: { 'watch|webhook_backlog': 'firing' } };
+    const review = buildReview(c.history, state);
+    expect(review.detection).toEqual({ by: 'watch', at: detectedAt, openedAt, mttdMs: 64_000, mttd: '1m 4s', reports: 3 });
+    expect(review.timeline[0]).toEqual({ time: detectedAt, source: 'state', step: 'detected', actor: 'watch', description: 'first seen by watch (the incident opened 1m 4s later)' });
+    expect(review.cause.detection).toBe("the runbook's watch (triage probes on a Schedule), time to detect 1m 4s");
+    const markdown = renderReviewMarkdown(review);
+    expect(markdown).toContain(`| detected | by watch at ${detectedAt}; opened ${openedAt}; time to detect 1m 4s; 3 detection report(s) |`);
+    // An alert's receiver is input: the review's Markdown escapes it like any other text.
+    state.detection = { ...state.detection, detectedBy: 'alert:pager|*x*' };
+    const fromAlert = renderReviewMarkdown(buildReview(c.history, state));
+    expect(fromAlert).toContain('an alert (receiver pager\\|\\*x\\*)');
+    expect(buildReview(c.history, { ...state, detection: undefined }).cause.detection).toBe('not given');
+  });
+
   it('a failed notification asks to fix the chat webhook; a failed step asks for a follow-up', () => {
     const { c } = byName('by-hand-webhook-backlog');
     const state = structuredClone(c.state);

@@ -16,6 +16,7 @@ import { eventually, sandboxDeps } from './helpers/incident';
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
 import { connectTemporal, uniqueTaskQueue, type TemporalTestContext } from './helpers/temporal';
 import { refusal } from './helpers/refusal';
+import { runCli } from './helpers/cli';
 
 let temporal: TemporalTestContext;
 let client: Client;
@@ -236,4 +237,41 @@ describe('recordDetection: what anyone who can reach Temporal may send', () => {
       await expect(handle.executeUpdate(recordDetection, { args: [ok] })).rejects.toThrow();
     });
   }, 120_000);
+});
+
+describe('npm run watch', () => {
+  const cli = (args: string[], taskQueue: string) => runCli('src/cli/watch.ts', args, { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: taskQueue, INCIDENT_OPERATOR: 'dana' });
+
+  it('pauses, resumes, triggers and shows the watch; refuses bad arguments by name; names a missing watch', { timeout: 120_000 }, async () => {
+    const taskQueue = uniqueTaskQueue('watch-cli');
+    const missing = await cli(['status'], taskQueue);
+    expect(missing.code).toBe(1);
+    expect(missing.firstError).toMatch(/^error: runbook-watch:\S+: no such watch; npm start creates it/);
+
+    await ensureWatchSchedule(temporal.nativeConnection, 'default', taskQueue, config({ deployment: 'cli' }));
+    const paused = await cli(['pause', '--reason', 'maintenance until 04:00'], taskQueue);
+    expect(paused.code, paused.stderr).toBe(0);
+    expect(paused.stdout).toMatch(/paused \(paused by dana: maintenance until 04:00\)/);
+    const shown = await cli(['status'], taskQueue);
+    expect(shown.code).toBe(1); // paused: not watching
+    expect(shown.stdout).toMatch(/: PAUSED \(paused by dana: maintenance until 04:00\)\nevery 1h, acts on 2 run\(s\) in a row/);
+    const resumed = await cli(['resume'], taskQueue);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const json = await cli(['status', '--json'], taskQueue);
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ paused: false, every: '1h', consecutive: 2, runs: [] });
+
+    for (const [args, message] of [
+      [['pause', '--reason', 'line one\nline two'], /^error: --reason: must be one line/],
+      [['pause', '--reason', `key ${'sk_live_' + 'a'.repeat(40)}`], /^error: --reason: looks like a Clerk secret key/],
+      [['status', '--runs', '0'], /^error: --runs: must be a whole number from 1 to 100/],
+      [['status', '--runs', 'all'], /^error: --runs: must be a whole number from 1 to 100/],
+      [['stop'], /^error: unknown command 'stop'/],
+    ] as const) {
+      const run = await cli([...args], taskQueue);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.firstError, args.join(' ')).toMatch(message);
+    }
+    await client.schedule.getHandle(watchScheduleId(taskQueue)).delete();
+  });
 });

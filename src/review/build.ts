@@ -98,6 +98,8 @@ export interface Review {
   dryRun: boolean;
   timeline: ReviewTimelineRow[];
   cause: { rootCause: string; trigger: string; detection: string; resolution: string };
+  /** Opened by detection (the watch, an alert): who noticed, when, and the time to detect (detection → incident opened). */
+  detection?: ReviewDetection;
   impact: {
     sessionsRevoked: number;
     usersAffected: number;
@@ -125,6 +127,28 @@ export interface Review {
 }
 
 export const NOT_GIVEN = 'not given';
+
+export interface ReviewDetection {
+  by: string;
+  /** The first failing probe run (watch) or the alert's `startsAt`. */
+  at: string;
+  openedAt: string;
+  /** Time to detect: `openedAt - at` (0 when the clocks disagree the other way). */
+  mttdMs: number;
+  mttd: string;
+  /** Detection reports the incident received (the opening one included). */
+  reports: number;
+}
+
+/** How the detection reads in the review's cause section, when the commander did not say. */
+const detectedByText = (by: string) => (by === 'watch' ? "the runbook's watch (triage probes on a Schedule)" : by.startsWith('alert:') ? `an alert (receiver ${by.slice(6)})` : 'reported by a person');
+
+function reviewDetection(state: IncidentState): ReviewDetection | undefined {
+  const d = state.detection;
+  if (!d) return undefined;
+  const mttdMs = Math.max(0, Date.parse(d.openedAt) - Date.parse(d.detectedAt)) || 0;
+  return { by: d.detectedBy, at: d.detectedAt, openedAt: d.openedAt, mttdMs, mttd: formatDuration(mttdMs), reports: d.reports };
+}
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const eventId = (e: HistoryEvent) => Number(e.eventId ?? 0);
@@ -453,6 +477,11 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
       description: entry.description,
     };
   });
+  // The detection happened before the incident existed: its line comes first, at the detection's time.
+  const detection = reviewDetection(state);
+  if (detection && detection.by !== 'manual') {
+    timeline.unshift({ time: detection.at, source: 'state', step: 'detected', actor: detection.by, description: `first seen by ${detection.by} (the incident opened ${detection.mttd} later)` });
+  }
   if (closeEvent) {
     const kind = eventKind(closeEvent);
     timeline.push({ time: iso(eventMs(closeEvent)), source: { eventId: eventId(closeEvent), eventType: kind }, step: 'closed', actor: 'temporal', description: `workflow ${CLOSE[kind]} (status ${state.status})` });
@@ -479,9 +508,14 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
     cause: {
       rootCause: given(resolution?.rootCause),
       trigger: given(resolution?.trigger),
-      detection: resolution?.detection ? (DETECTION[resolution.detection] ?? resolution.detection) : NOT_GIVEN,
+      detection: resolution?.detection
+        ? (DETECTION[resolution.detection] ?? resolution.detection)
+        : detection && detection.by !== 'manual'
+          ? `${detectedByText(detection.by)}, time to detect ${detection.mttd}`
+          : NOT_GIVEN,
       resolution: resolution ? `${resolution.summary} (resolved by ${resolution.resolvedBy})` : NOT_GIVEN,
     },
+    ...(detection ? { detection } : {}),
     impact: {
       sessionsRevoked: revoked.filter((r) => !r.dryRun).reduce((n, r) => n + r.sessionsRevoked, 0),
       usersAffected: revoked.filter((r) => !r.dryRun && r.sessionsRevoked > 0).reduce((n, r) => n + r.usersChecked, 0),

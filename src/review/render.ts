@@ -53,6 +53,7 @@ export function renderReviewMarkdown(r: Review): string {
         ['category', r.category],
         ['triage', triage],
         ['reporter', r.reporter],
+        ...(r.detection && r.detection.by !== 'manual' ? [['detected', `by ${r.detection.by} at ${r.detection.at}; opened ${r.detection.openedAt}; time to detect ${r.detection.mttd}; ${r.detection.reports} detection report(s)`]] : []),
         ['dry run', r.dryRun ? 'yes: nothing was changed' : 'no'],
       ],
     ),
