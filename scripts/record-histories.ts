@@ -35,7 +35,7 @@ import { decisionStatement, SIGNATURE_NAMESPACE } from '../src/signing/sshsig';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
 import { findBinary, PROJECT_ROOT, TEMPORAL_CLI } from '../src/temporal/provision';
 import { createWorker } from '../src/worker';
-import { approveStep, confirmStep, getIncidentState, incidentWorkflow, rejectStep, requestStep, resolveIncident } from '../src/workflows';
+import { approveStep, confirmStep, getIncidentState, incidentWorkflow, recordDetection, rejectStep, requestStep, resolveIncident } from '../src/workflows';
 import type { IncidentState } from '../src/workflows/incident';
 import { keyDir } from '../tests/helpers/ssh-keys';
 
@@ -245,6 +245,21 @@ async function main(): Promise<void> {
     await until(cx, pending('emergency_bypass'));
     await cx.cancel();
     await cx.result().catch(() => undefined);
+
+    // clerk_outage opened by the watch (as its opener starts it): an alert joins, the watch sees it
+    // clear before any decision (timeline and chat), a person cancels.
+    const cd = await start('clerk-outage-detected', {
+      ...base,
+      reporter: 'monitor:watch',
+      category: 'clerk_outage',
+      summary: 'The runbook watch (critical) detected by watch, failing since the first run',
+      detection: { detectedBy: 'watch', detectedAt: new Date(Date.now() - 60_000).toISOString(), dedupKey: 'watch|clerk_outage', evidence: ['status_page_outage: the status page says major'] },
+    });
+    await until(cd, pending('emergency_bypass'));
+    await cd.executeUpdate(recordDetection, { args: [{ kind: 'firing', detectedBy: 'alert:pager', detectedAt: new Date(Date.now() - 30_000).toISOString(), dedupKey: '{}:{alertname="ClerkAPI5xx"}|clerk_outage', evidence: ['firing ClerkAPI5xx [f1]'] }] });
+    await cd.executeUpdate(recordDetection, { args: [{ kind: 'cleared', detectedBy: 'watch', detectedAt: new Date().toISOString(), dedupKey: 'watch|clerk_outage', evidence: [] }] });
+    await cd.cancel();
+    await cd.result().catch(() => undefined);
 
     // middleware_failure where nobody decides: escalation, the safe default (timed_out), then
     // needs_human until resolveWithin runs out: closed unresolved.

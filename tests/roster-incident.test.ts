@@ -32,6 +32,7 @@ import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
 import { runCli } from './helpers/cli';
 import { sandboxDeps, waitForState, withIncidents } from './helpers/incident';
 import { refusal } from './helpers/refusal';
+import { createTemporalIncidentOpener } from '../src/intake/temporal-opener';
 import { keyDir } from './helpers/ssh-keys';
 import { connectTemporal, testWorker, uniqueTaskQueue, type TemporalTestContext } from './helpers/temporal';
 
@@ -255,6 +256,23 @@ describe('paging', () => {
       expect(opened.length).toBe(order.length);
       expect(opened.every((a) => a.status === 'resolved')).toBe(true);
       expect(final.pages?.filter((p) => p.action === 'trigger').map((p) => [p.level, p.person])).toEqual(order.map((id, i) => [['primary', 'secondary', 'escalation'][i], id]));
+    });
+  }, 90_000);
+
+  it('an incident opened by detection (reporter monitor:<source>, approvers @auth-oncall) starts and pages the on-call; the monitor approves nothing', async () => {
+    await withWorker(sample, async (_start, taskQueue) => {
+      sandbox.admin.pagerduty.reset();
+      const deployment = taskQueue.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 60);
+      const opener = createTemporalIncidentOpener({ client: temporal.client, taskQueue, deployment, approvers: ['@auth-oncall'], categories: ['middleware_failure'] });
+      const opened = await opener.openOrJoin({ category: 'middleware_failure', severity: 'high', dedupKey: 'g|middleware_failure', detectedBy: 'alert:pager', startsAt: new Date(Date.now() - 30_000).toISOString(), evidence: ['firing AuthMiddleware5xx [f1]'] });
+      const h = temporal.client.workflow.getHandle<typeof incidentWorkflow>(opened.incidentId);
+      const s = await waitForState(h, getIncidentState, (x) => gateOpen('operator_action')(x) && (x.pages ?? []).some((p) => p.action === 'trigger' && p.outcome === 'delivered'), 30_000);
+      expect(s.reporter).toBe('monitor:alert:pager');
+      expect(s.detection).toMatchObject({ detectedBy: 'alert:pager' });
+      expect(s.pages?.find((p) => p.action === 'trigger')).toMatchObject({ level: 'primary' });
+      const refused = await refusal(h.executeUpdate(approveStep, { args: [{ step: 'operator_action', approver: 'monitor:alert:pager' }] }));
+      expect(refused).toMatch(/^update\.approver: /);
+      await h.terminate('test over');
     });
   }, 90_000);
 

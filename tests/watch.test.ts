@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { createWorker } from '../src/worker';
+import { Worker } from '@temporalio/worker';
 import { ensureWatchSchedule, watchConfigFromEnv, watchScheduleId, watchStatus, WatchConfigError, type WatchConfig } from '../src/watch/schedule';
 import { createTemporalIncidentOpener, detectedIncidentId } from '../src/intake/temporal-opener';
 import { getIncidentState, recordDetection, type IncidentState } from '../src/workflows/incident';
@@ -157,7 +158,7 @@ describe('the watch against the sandbox', () => {
       const state = await eventually(async () => (await stateOf(incidentId).catch(() => undefined))?.detection, 15_000);
       expect(state).toMatchObject({ detectedBy: 'watch', detectedAt: first?.at, reports: 1 });
       const s0 = await stateOf(incidentId);
-      expect(s0.reporter).toBe('watch');
+      expect(s0.reporter).toBe('monitor:watch');
       expect(s0.category).toBe('clerk_outage');
       expect(s0.timeline.find((e) => e.step === 'detection')?.description).toMatch(new RegExp(`^detected by watch at ${first?.at}; the incident opened \\d+ s later \\(2 evidence line\\(s\\)`));
 
@@ -177,7 +178,11 @@ describe('the watch against the sandbox', () => {
       // Clear for two runs: the incident is told (timeline and channel, nothing decided yet); it stays open.
       sandbox.admin.setOutage({ active: false });
       expect((await runOnce(taskQueue)).result).toMatchObject({ outcome: 'clear', incident: { clearRuns: 1, reportedClear: false } });
-      expect((await runOnce(taskQueue)).result).toMatchObject({ outcome: 'reported_clear', incident: { reportedClear: true } });
+      const reported = await runOnce(taskQueue);
+      expect(reported.result).toMatchObject({ outcome: 'reported_clear', incident: { reportedClear: true } });
+      // The run's history replays against the current workflow code (it read the last result, probed and reported).
+      const history = await client.workflow.getHandle(reported.workflowId, reported.runId).fetchHistory();
+      await Worker.runReplayHistory({ workflowBundle: { codePath: inject('workflowBundlePath') }, replayName: 'watch' }, history, reported.workflowId);
       expect((await runOnce(taskQueue)).result).toMatchObject({ outcome: 'clear', incident: { reportedClear: true } });
       const told = await stateOf(incidentId);
       expect(told.timeline.filter((e) => e.step === 'detection' && /sees it clear again/.test(e.description))).toHaveLength(1);

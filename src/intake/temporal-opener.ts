@@ -48,7 +48,8 @@ function summaryOf(req: OpenOrJoinRequest): string {
 
 const inputOf = (req: OpenOrJoinRequest, approvers: string[]): IncidentInput => ({
   category: req.category,
-  reporter: oneLine(req.detectedBy, 200),
+  // A monitor, not a person: the roster takes `monitor:<name>` as a reporter (and it approves nothing).
+  reporter: oneLine(`monitor:${req.detectedBy}`, 200),
   summary: summaryOf(req),
   approvers,
   detection: { detectedBy: req.detectedBy, detectedAt: req.startsAt, dedupKey: oneLine(req.dedupKey, 1000), evidence: req.evidence },
