@@ -239,7 +239,6 @@ export const detectedBySchema = plainLine(z.string().max(110)).refine(
   (s) => s === 'watch' || s === 'manual' || /^alert:[^\s].{0,99}$/u.test(s),
   'must be "watch", "manual" or "alert:<receiver>" (at most 100 characters of receiver)',
 );
-export type DetectedBy = z.infer<typeof detectedBySchema>;
 
 /** At most this many evidence lines per detection, each one line of at most DETECTION_EVIDENCE_CHARS. */
 export const DETECTION_EVIDENCE_LINES = 20;
@@ -258,7 +257,6 @@ export const detectionSchema = z.strictObject({
   dedupKey: plainLine(z.string().min(1).max(1000)).optional(),
   evidence: z.array(freeText(z.string().max(DETECTION_EVIDENCE_CHARS)).refine((l) => !/[\r\n]/.test(l), 'must be one line')).max(DETECTION_EVIDENCE_LINES).default([]),
 });
-export type DetectionInput = z.input<typeof detectionSchema>;
 
 /** Input of `incidentWorkflow`: one JSON object, pasteable into the UI's Start Workflow form. */
 export const incidentInputSchema = z

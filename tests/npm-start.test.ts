@@ -12,11 +12,14 @@ import { getIncidentState, incidentWorkflow } from '../src/workflows';
 import { eventually } from './helpers/incident';
 import { ctrlC, tsxArgs } from './helpers/cli';
 import { freePort } from './helpers/ports';
+import { randomUUID } from 'node:crypto';
+import { SandboxAdminClient } from '@clerk-incident-runbook/clerk-sandbox/admin-client';
 import { connectTemporal, uniqueTaskQueue, uniqueWorkflowId } from './helpers/temporal';
 
-it('uses the server already at TEMPORAL_ADDRESS, runs the printed sample incident, and stops on SIGINT', async () => {
+it('uses the server already at TEMPORAL_ADDRESS, runs the printed sample incident, detects an outage by its watch (an alert joins it), and stops on SIGINT', async () => {
   const root = join(__dirname, '..');
   const taskQueue = uniqueTaskQueue('npm-start');
+  const deployment = `npm-start-${randomUUID().slice(0, 8)}`;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     TEMPORAL_ADDRESS: inject('temporalAddress'),
@@ -24,6 +27,11 @@ it('uses the server already at TEMPORAL_ADDRESS, runs the printed sample inciden
     CLERK_SANDBOX_PORT: String(await freePort()),
     // Keep this run away from the project's real .data/runtime.json.
     CIR_RUNTIME_FILE: join(mkdtempSync(join(tmpdir(), 'cir-runtime-')), 'runtime.json'),
+    // Detection on: a fast watch, and the alert intake on a port of its own, for a deployment of this test only.
+    WATCH_INTERVAL: '2s',
+    ALERT_INTAKE_TOKEN: 'npm-start-test-token-0123456789abcdef',
+    ALERT_INTAKE_PORT: String(await freePort()),
+    ALERT_DEPLOYMENT: deployment,
   };
   const runtimeFile = env.CIR_RUNTIME_FILE as string;
   delete env.CLERK_SECRET_KEY;
@@ -61,6 +69,26 @@ it('uses the server already at TEMPORAL_ADDRESS, runs the printed sample inciden
     }, 30_000);
     expect(state.category).toBe('clerk_outage');
     await handle.terminate('test over');
+
+    // Detection: the watch runs every 2 s; Clerk goes down, two failing runs open the incident by themselves.
+    expect(output).toContain('Watch: probes every 2s, opens an incident on 2 failing run(s) in a row (schedule created;');
+    const intakeUrl = /Alert intake: (http:\/\/\S+)\/alerts\/alertmanager/.exec(output)?.[1];
+    expect(intakeUrl).toBeDefined();
+    const sandboxUrl = (JSON.parse(readFileSync(runtimeFile, 'utf8')) as { sandboxUrl: string }).sandboxUrl;
+    await new SandboxAdminClient(sandboxUrl).outage({ active: true, indicator: 'major' });
+    const detectedId = `incident-${deployment}-clerk_outage`;
+    const detected = await eventually(async () => (await temporal.client.workflow.getHandle(detectedId).query(getIncidentState).catch(() => undefined))?.detection, 30_000, 250);
+    expect(detected.detectedBy).toBe('watch');
+    // An Alertmanager notification of the same category joins it (one incident, one more timeline line).
+    const alert = { version: '4', groupKey: '{}:{alertname="ClerkAPI5xx"}', truncatedAlerts: 0, status: 'firing', receiver: 'pager', groupLabels: {}, commonLabels: {}, commonAnnotations: {}, externalURL: 'http://am:9093',
+      alerts: [{ status: 'firing', labels: { alertname: 'ClerkAPI5xx' }, annotations: {}, startsAt: new Date().toISOString(), endsAt: '0001-01-01T00:00:00Z', generatorURL: 'http://prom', fingerprint: 'f1' }] };
+    const res = await fetch(`${intakeUrl}/alerts/alertmanager`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${env.ALERT_INTAKE_TOKEN}` }, body: JSON.stringify(alert) });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toMatchObject({ incidents: [{ category: 'clerk_outage', incidentId: detectedId, joined: true }] });
+    const joined = await temporal.client.workflow.getHandle(detectedId).query(getIncidentState);
+    expect(joined.timeline.filter((e) => e.step === 'detection').map((e) => e.actor)).toEqual(['watch', 'alert:pager']);
+    await temporal.client.workflow.getHandle(detectedId).terminate('test over');
+    await temporal.client.schedule.getHandle(`runbook-watch:${taskQueue}`).delete();
 
     ctrlC(child);
     expect(await exited).toBe(0);

@@ -4,7 +4,7 @@
  * line with the configuration when that changed, paused or not as it was); `npm run watch`
  * pauses, resumes, triggers and shows it (src/cli/watch.ts).
  */
-import { Client, ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowFailedError, type ConnectionLike, type ScheduleDescription } from '@temporalio/client';
+import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy, WorkflowFailedError, type ConnectionLike, type ScheduleDescription } from '@temporalio/client';
 import { z } from 'zod';
 import { durationSchema, formatDuration, personSchema } from '../domain';
 import { watchInputSchema, watchResultSchema, type WatchInput, type WatchResult } from '../workflows/watch';
@@ -151,4 +151,3 @@ export async function watchStatus(client: Client, taskQueue: string, recent = 10
   };
 }
 
-export { ScheduleNotFoundError };
