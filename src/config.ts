@@ -204,6 +204,13 @@ export const envSchema = z.object({
   BYPASS_FLAG_KEY: z.string().trim().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an env var name like CLERK_AUTH_BYPASS').default('CLERK_AUTH_BYPASS'),
   /** The longest a bypass may stay on, extensions included (an incident may ask for less; default 60 minutes). */
   BYPASS_MAX_DURATION: durationSchema(60_000, 86_400_000).default(4 * 3_600_000),
+  /**
+   * The post-incident phase: after `resolved` the incident stays open this long with its review a
+   * draft, for the commander's findings (docs/review.md); `off` (the default for now): the review is final at once.
+   */
+  REVIEW_PHASE: z.union([z.literal('off'), durationSchema(1_000, 30 * 86_400_000)]).default('off'),
+  /** How often the channel is reminded while the review's findings are missing. */
+  REVIEW_REMIND_EVERY: durationSchema(1_000, 7 * 86_400_000).default(86_400_000),
   /** Turning the bypass off after recovery waits for one approver (`bypass_off`). */
   BYPASS_OFF_NEEDS_APPROVAL: z
     .enum(['true', 'false', '1', '0', ''])

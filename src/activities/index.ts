@@ -26,6 +26,7 @@ import type { IdentityMapping, Review } from '../review/build';
 import { renderReviewMarkdown } from '../review/render';
 import { reviewOf } from '../review/fetch';
 import type { IncidentState } from '../workflows/incident-types';
+import type { ReviewPhaseSettings } from '../review/phase-settings';
 
 export interface ActivityDeps {
   /** Base URL of the Clerk status page (real: https://status.clerk.com; sandbox: its own). */
@@ -47,6 +48,8 @@ export interface ActivityDeps {
   diagnostics?: Omit<DiagnosticsDeps, 'clerk' | 'appHealthUrl' | 'appRoutes'>;
   /** People → the client identities they send updates from (APPROVER_IDENTITIES); the review flags decisions that do not match. */
   approverIdentities?: IdentityMapping;
+  /** The post-incident phase after `resolved` (REVIEW_PHASE, REVIEW_REMIND_EVERY); absent: the review is final at once. */
+  reviewPhase?: ReviewPhaseSettings;
   /** The approver registry and which steps need signed decisions (APPROVER_ALLOWED_SIGNERS, SIGNED_STEPS); signing is off without it. */
   signing?: SigningDeps;
   /** The deployment platform (DEPLOY_ADAPTER, src/activities/deploy); steps that change the deployment are done by hand without it. */
@@ -150,6 +153,11 @@ export function createActivities(deps: ActivityDeps) {
      * The post-incident review of the calling incident, from its event history (fetched with the
      * worker's client) and the state it passes, so it agrees with the UI's timeline to the second.
      */
+    /** The worker's post-incident phase, read once by an incident as it resolves (journaled). */
+    async reviewPhaseSettings(): Promise<ReviewPhaseSettings | null> {
+      return deps.reviewPhase ?? null;
+    },
+
     async writeReview(input: { state: IncidentState }): Promise<{ markdown: string; review: Review }> {
       const execution = Context.current().info.workflowExecution;
       if (!execution) throw ApplicationFailure.create({ type: 'NotInWorkflow', message: 'writeReview runs only for an incident workflow', nonRetryable: true });
@@ -188,7 +196,7 @@ export type Activities = ReturnType<typeof createActivities>;
  */
 export type NotifyActivities = Pick<Activities, 'notify'>;
 export type TriageActivities = Pick<Activities, 'runTriageProbes' | 'probeStatusPage'>;
-export type ReviewActivities = Pick<Activities, 'writeReview'>;
+export type ReviewActivities = Pick<Activities, 'writeReview' | 'reviewPhaseSettings'>;
 export type SigningActivities = ReturnType<typeof createSigningActivities>;
 export type DeployActivities = ReturnType<typeof createDeployActivities>;
 export type KeyRotationActivities = ReturnType<typeof createKeyRotationActivities>;

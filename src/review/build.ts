@@ -65,6 +65,18 @@ export interface ActionItem {
   text: string;
   /** What happened that calls for it. */
   why: string;
+  /** The commander's (completeReview): who owns it, by when, and where it stands. */
+  owner?: string;
+  due?: string;
+  state?: 'open' | 'done' | 'dropped';
+}
+
+/** An action item as an issue tracker imports it (`incident review --json`): title, body, owner, due. */
+export interface TrackerItem {
+  title: string;
+  body: string;
+  owner: string;
+  due: string;
 }
 
 export interface RevocationImpact {
@@ -119,6 +131,13 @@ export interface Review {
     rollback?: RollbackRecord;
   };
   actionItems: ActionItem[];
+  /** The commander's open action items, ready for an issue tracker (none while they are only proposed). */
+  trackerItems: TrackerItem[];
+  /**
+   * `draft`: the post-incident phase is open (findings still come, `until`); `final`: written at
+   * the end (`finalized` by a person or at the phase's `deadline`); no phase: final at once.
+   */
+  reviewState: { state: 'draft'; until: string } | { state: 'final'; how?: 'finalized' | 'deadline'; by?: string; at?: string };
   /** The commander's lessons (`resolve`). */
   lessons: { wentWell: string[]; wentWrong: string[]; gotLucky: string[] };
   whoDecided: DecisionRow[];
@@ -487,7 +506,13 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
     timeline.push({ time: iso(eventMs(closeEvent)), source: { eventId: eventId(closeEvent), eventType: kind }, step: 'closed', actor: 'temporal', description: `workflow ${CLOSE[kind]} (status ${state.status})` });
   }
 
-  const resolution = state.resolution as Resolution | undefined;
+  // The commander's findings: those of `resolve`, overridden field by field by the post-incident phase's completeReview.
+  const phase = state.postIncident;
+  const { by: findingsBy, at: _at, ...findings } = phase?.findings ?? { by: undefined, at: undefined };
+  const resolution = (state.resolution || phase?.findings ? { ...state.resolution, ...findings } : undefined) as Resolution | undefined;
+  const commanderItems = phase?.actionItems?.map(
+    (a): ActionItem => ({ kind: 'commander', text: a.title, why: a.body ?? `kept by ${findingsBy ?? 'the commander'} in the post-incident review`, owner: a.owner, due: a.due, state: a.state }),
+  );
   const revoked = revocations(state);
   return {
     incidentId: state.incidentId,
@@ -534,10 +559,15 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
       ...webhookEventsReplayed(state),
       ...rollbackImpact(state),
     },
-    actionItems: [
+    // Once the commander sent them, the action items are theirs (the derived ones kept, edited or dropped); before, the derived ones are proposed.
+    actionItems: commanderItems ?? [
       ...actionItems(state),
       ...(resolution?.actionItems ?? []).map((text): ActionItem => ({ kind: 'commander', text, why: `given by ${resolution?.resolvedBy} when resolving` })),
     ],
+    trackerItems: (commanderItems ?? [])
+      .filter((a) => a.state === 'open')
+      .map((a) => ({ title: a.text, body: `${a.why}\n\nIncident ${state.incidentId}: ${state.summary}`, owner: a.owner ?? '', due: a.due ?? '' })),
+    reviewState: phase && !phase.final ? { state: 'draft', until: phase.until } : { state: 'final', ...(phase?.final ? { how: phase.final.how, ...(phase.final.by ? { by: phase.final.by } : {}), at: phase.final.at } : {}) },
     lessons: { wentWell: resolution?.lessons?.wentWell ?? [], wentWrong: resolution?.lessons?.wentWrong ?? [], gotLucky: resolution?.lessons?.gotLucky ?? [] },
     whoDecided: withRoster(decisionRows(events, updates, identities), state),
     attention: state.attention,

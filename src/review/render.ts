@@ -38,8 +38,13 @@ export function renderReviewMarkdown(r: Review): string {
       `${v.step}${v.dryRun ? ' (dry run, nothing revoked)' : ''}: ${v.sessionsRevoked} session(s) revoked of ${v.sessionsFound} found, ${v.usersChecked} user(s) checked, ${v.usersNotFound} not found, ${v.failures} failure(s)`,
   );
   return [
-    `# Post-incident review: ${markdownInline(r.summary)}`,
+    `# Post-incident review${r.reviewState.state === 'draft' ? ' (DRAFT)' : ''}: ${markdownInline(r.summary)}`,
     '',
+    ...(r.reviewState.state === 'draft'
+      ? [`**Draft:** the commander's findings are still coming (completeReview) until ${r.reviewState.until}; the proposed action items are to keep, edit or drop.`, '']
+      : r.reviewState.how
+        ? [r.reviewState.how === 'finalized' ? `**Final:** finalized by ${markdownInline(r.reviewState.by ?? '?')} at ${r.reviewState.at}.` : `**Final:** the post-incident phase ended at its deadline (${r.reviewState.at}); the review stands as it was.`, '']
+        : []),
     table(
       ['field', 'value'],
       [
@@ -97,7 +102,9 @@ export function renderReviewMarkdown(r: Review): string {
     '',
     '## Action items',
     '',
-    list(r.actionItems.map((a) => `${a.text} — ${a.why}`), 'none derived from what happened'),
+    r.actionItems.some((a) => a.owner)
+      ? table(['action item', 'owner', 'due', 'state', 'why'], r.actionItems.map((a) => [a.text, a.owner ?? '-', a.due ?? '-', a.state ?? 'open', a.why]))
+      : list(r.actionItems.map((a) => `${r.reviewState.state === 'draft' ? '(proposed) ' : ''}${a.text} — ${a.why}`), 'none derived from what happened'),
     '',
     '## Lessons',
     '',

@@ -117,6 +117,7 @@ export async function workerDepsFromEnv(env: Env, opts: WorkerDepsOptions = {}):
     appHealthUrl: env.APP_HEALTH_URL ?? app?.appHealthUrl,
     appRoutes: env.APP_ROUTES.length || !app ? env.APP_ROUTES : app.appRoutes,
     ...(env.APPROVER_IDENTITIES ? { approverIdentities: env.APPROVER_IDENTITIES } : {}),
+    ...(env.REVIEW_PHASE !== 'off' ? { reviewPhase: { withinMs: env.REVIEW_PHASE, remindEveryMs: env.REVIEW_REMIND_EVERY } } : {}),
     ...(signing ? { signing } : {}),
     diagnostics: diagnosticsConfig(env, sandbox ? { url: sandbox.url, publishableKey: sandbox.publishableKey } : undefined),
     ...(chatWebhookUrl ? { chatWebhookUrl } : {}),

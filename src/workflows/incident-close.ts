@@ -12,6 +12,8 @@ import type { Resolution } from './incident-requests';
 import { rollbackClosingNote } from './rollback-record';
 import { errorMessage, openItems } from './incident-state';
 import type { IncidentContext } from './incident-steps';
+import type { Journal } from './incident-continue';
+import { ReviewPhase } from './incident-review-phase';
 
 const activities = proxyActivities<ReviewActivities>({
   startToCloseTimeout: '30 seconds',
@@ -22,10 +24,16 @@ export class IncidentClose {
   /** The post-incident review, once written (the `getReview` query). */
   review?: { markdown: string; review: Review };
 
+  /** After `resolved`: the findings and the final review (completeReview, finalizeReview go to it). */
+  readonly phase: ReviewPhase;
+
   constructor(
     private readonly ctx: IncidentContext,
     private readonly resolution: Resolution,
-  ) {}
+    private readonly journal: Journal,
+  ) {
+    this.phase = new ReviewPhase(ctx.tracker);
+  }
 
   /** What keeps the incident from `resolved` (see `openItems`). */
   openItems(fixedWhen: readonly string[]): string[] {
@@ -76,6 +84,9 @@ export class IncidentClose {
     this.ctx.tracker.pager.closed();
     await this.ctx.tracker.pager.flush();
     if (rollback) await this.ctx.tracker.notify('status_changed', 'Incident closed: auto-promote is off', `The incident is closed; ${rollback}.`);
+    // The worker's post-incident phase (REVIEW_PHASE): a draft now, the findings from the commander, then the final review.
+    const phase = await this.journal.once('review_phase', () => activities.reviewPhaseSettings.executeWithOptions({ summary: 'review: the post-incident phase setting' }, []));
+    if (phase) await this.phase.run(phase, () => this.writeReview('draft'));
     await this.writeReview();
     await this.ctx.tracker.flushNotifications();
   }
@@ -97,17 +108,23 @@ export class IncidentClose {
    * The post-incident review, written by an activity from this incident's event history and
    * state, as the last step however it ended; posted to the channel with the command to read it.
    */
-  async writeReview(): Promise<void> {
+  async writeReview(kind: 'draft' | 'final' = 'final'): Promise<void> {
     const id = this.ctx.tracker.state.incidentId;
     const after = this.ctx.tracker.state.waitingFor;
-    this.ctx.tracker.waitFor('review: writing the post-incident review from the event history');
+    this.ctx.tracker.waitFor(`review: writing the ${kind === 'draft' ? 'draft of the ' : ''}post-incident review from the event history`);
     try {
       this.review = await activities.writeReview.executeWithOptions(
-        { summary: 'review: the post-incident review from the event history', startToCloseTimeout: '1 minute' },
+        { summary: `review: the ${kind === 'draft' ? 'draft' : 'post-incident review'} from the event history`, startToCloseTimeout: '1 minute' },
         [{ state: this.ctx.tracker.snapshot() }],
       );
       const { review, markdown } = this.review;
       this.ctx.tracker.state.review = markdown;
+      // A draft is read with the same command; only the final review is a step, and goes to the channel.
+      if (kind === 'draft') {
+        this.ctx.tracker.state.waitingFor = after;
+        this.ctx.tracker.publish();
+        return;
+      }
       const note = `review written: ${review.timeline.length} timeline line(s), ${review.actionItems.length} action item(s); read it with ${INCIDENT_COMMANDS.review(id)}`;
       this.ctx.tracker.stepDone('review', 'succeeded', 'runbook', note, { actionItems: review.actionItems.map((a) => a.text) });
       const items = review.actionItems.map((a) => `• ${a.text}`);

@@ -19,7 +19,7 @@ import {
   STEP_OUTCOMES,
   type TimelineEvent,
 } from '../domain';
-import { MAX_DETECTION_KEYS, resolveRequestSchema, stepRequestSchema, type IncidentState } from './incident-types';
+import { MAX_DETECTION_KEYS, resolveRequestSchema, stepRequestSchema, type IncidentState, type PostIncidentRecord } from './incident-types';
 
 /**
  * When to continue as new: the server's own hint (`continueAsNewSuggested`: 4 MiB or 4,096 events
@@ -222,6 +222,8 @@ const incidentStateSchema = z.strictObject({
       clearedAt: iso.optional(),
     })
     .optional(),
+  // Carried only if a run continued during the post-incident phase (it does not: the phase has no safe point); checked to be a record.
+  postIncident: z.custom<PostIncidentRecord>((v) => typeof v === 'object' && v !== null && typeof (v as PostIncidentRecord).until === 'string', 'must be a post-incident record').optional(),
   cancelRequest: z.strictObject({ by: person, reason: line(1000).optional(), at: iso, fingerprint: line(200).optional() }).optional(),
   pages: z
     .array(

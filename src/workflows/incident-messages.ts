@@ -18,6 +18,9 @@ import type {
   IncidentState,
   KeyRotationAnswer,
   ProvideNewKeyRequest,
+  CompleteReviewRequest,
+  FinalizeReviewRequest,
+  ReviewPhaseAnswer,
   RecordDetectionAnswer,
   RecordDetectionRequest,
   RejectRequest,
@@ -53,3 +56,7 @@ export const requestCancel = defineUpdate<CancelAnswer, [CancelRequest]>('reques
  * `{ kind: "firing" | "cleared", detectedBy, detectedAt, dedupKey, evidence }`. Timeline only; closes nothing.
  */
 export const recordDetection = defineUpdate<RecordDetectionAnswer, [RecordDetectionRequest]>('recordDetection');
+/** The commander's findings during the post-incident phase (docs/review.md): `{ completedBy, rootCause?, …, actionItems? }`. */
+export const completeReview = defineUpdate<ReviewPhaseAnswer, [CompleteReviewRequest]>('completeReview');
+/** The review is final: `{ finalizedBy, note? }`; the incident's workflow closes with it. */
+export const finalizeReview = defineUpdate<ReviewPhaseAnswer, [FinalizeReviewRequest]>('finalizeReview');

@@ -77,7 +77,7 @@ export class Incident {
     this.reconciliation = new Reconciliation(this.ctx);
     this.rollback = new Rollback(this.ctx, this.verification, this.diagnostics);
     this.remedies = new Remedies(this.ctx, this.diagnostics, this.verification);
-    this.ending = new IncidentClose(this.ctx, this.resolution);
+    this.ending = new IncidentClose(this.ctx, this.resolution, this.journal);
     this.run = this.journaledRun();
     if (carried) this.restoreWaits(carried);
   }

@@ -161,6 +161,66 @@ export const resolveRequestSchema = z
   .refine((r) => r.dataLoss !== 'partial' || r.dataLossDetails, { path: ['dataLossDetails'], message: 'say what was lost when dataLoss is "partial"' });
 export type ResolveRequest = z.infer<typeof resolveRequestSchema>;
 
+/** An action item of the final review: a roster person owns it (the name resolved with a roster), by a date. */
+export const reviewActionItemSchema = z.strictObject({
+  title: text(300).refine((t) => !/[\r\n]/.test(t), 'must be one line'),
+  owner: personSchema,
+  /** The day it is due, `YYYY-MM-DD`. */
+  due: z
+    .string()
+    .refine((d) => /^\d{4}-\d{2}-\d{2}$/.test(d) && !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && new Date(`${d}T00:00:00Z`).toISOString().startsWith(d), 'must be a date like "2026-12-31"'),
+  state: z.enum(['open', 'done', 'dropped']).default('open'),
+  body: text(4000).optional(),
+});
+export type ReviewActionItem = z.output<typeof reviewActionItemSchema>;
+
+/**
+ * `completeReview`: the commander's findings during the post-incident phase. Each field given
+ * replaces what was sent before; `actionItems`, when given, is the whole list (the proposed ones
+ * kept, edited or left out). May be sent more than once until the review is final.
+ */
+export const completeReviewSchema = z
+  .strictObject({
+    completedBy: personSchema,
+    rootCause: text().optional(),
+    trigger: text().optional(),
+    detection: z.enum(['monitoring_alert', 'user_report', 'manual']).optional(),
+    dataLoss: z.enum(['none', 'partial']).optional(),
+    dataLossDetails: text().optional(),
+    usersAffected: z.number().int().min(0).optional(),
+    lessons: z.strictObject({ wentWell: lessons.optional(), wentWrong: lessons.optional(), gotLucky: lessons.optional() }).optional(),
+    actionItems: z.array(reviewActionItemSchema).max(50).optional(),
+    ...signedFields,
+  })
+  .refine((r) => r.dataLoss !== 'partial' || r.dataLossDetails, { path: ['dataLossDetails'], message: 'say what was lost when dataLoss is "partial"' });
+export type CompleteReviewRequest = z.input<typeof completeReviewSchema>;
+
+/** `finalizeReview`: the review is final; the incident's workflow closes with it. */
+export const finalizeReviewSchema = z.strictObject({ finalizedBy: personSchema, note: text(1000).optional(), ...signedFields });
+export type FinalizeReviewRequest = z.input<typeof finalizeReviewSchema>;
+
+export interface ReviewPhaseAnswer {
+  by: string;
+  message: string;
+}
+
+/** The commander's findings as the incident keeps them (the last value of each field, and who sent it). */
+export type ReviewFindings = Omit<z.output<typeof completeReviewSchema>, 'completedBy' | 'signature' | 'nonce' | 'actionItems'> & { by: string; at: string };
+
+/** The post-incident phase: from `resolved` until the review is final (finalizeReview, or its deadline). */
+export interface PostIncidentRecord {
+  since: string;
+  until: string;
+  remindEveryMs: number;
+  findings?: ReviewFindings;
+  /** The commander's action items (once sent); before that the review proposes its derived ones. */
+  actionItems?: ReviewActionItem[];
+  /** How many completeReview were accepted. */
+  completions: number;
+  reminders: number;
+  final?: { how: 'finalized' | 'deadline'; by?: string; at: string; note?: string };
+}
+
 export interface ResolveAnswer {
   resolvedBy: string;
   message: string;
@@ -290,6 +350,8 @@ export interface IncidentState {
   pages?: PageRecord[];
   /** Opened by detection (the watch, an alert): who noticed, when, and what reported it since. */
   detection?: DetectionRecord;
+  /** After `resolved`, while the review is a draft: the commander's findings and action items. */
+  postIncident?: PostIncidentRecord;
 }
 
 /** The incident's detection: the one it was opened for, and the reports that joined or cleared since. */

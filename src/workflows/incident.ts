@@ -20,6 +20,8 @@ import {
   getReview,
   provideNewKey,
   recordDetection,
+  completeReview,
+  finalizeReview,
   rejectStep,
   requestCancel,
   requestStep,
@@ -29,7 +31,7 @@ import { carriedIncidentSchema, ContinueAsNewRequested, type CarriedIncident } f
 import { PLAYBOOKS } from './incident-playbooks';
 import { VERIFY_REMEDY } from './incident-remedies';
 import { Incident } from './incident-run';
-import type { IncidentState, RecordDetectionRequest } from './incident-types';
+import type { CompleteReviewRequest, FinalizeReviewRequest, IncidentState, RecordDetectionRequest } from './incident-types';
 import { loadApproverRegistry } from './incident-signing';
 import { loadRoster } from './incident-roster';
 import { cancelRequested, validateCancel } from './incident-requests';
@@ -110,6 +112,8 @@ export async function incidentWorkflow(rawInput: IncidentInput, rawCarried?: Car
   setHandler(requestCancel, (req) => cancelRequested(tracker, req), { validator: refusing((req) => void validateCancel(tracker, req)) });
   const detections = new Detections(tracker);
   setHandler(recordDetection, (req) => detections.record(req), { validator: refusing<RecordDetectionRequest>((req) => void detections.validate(req)) });
+  setHandler(completeReview, (req) => incident.ending.phase.complete(req), { validator: refusing<CompleteReviewRequest>((req) => void incident.ending.phase.validateComplete(req)) });
+  setHandler(finalizeReview, (req) => incident.ending.phase.finalize(req), { validator: refusing<FinalizeReviewRequest>((req) => void incident.ending.phase.validateFinalize(req)) });
 
   const dropped = carried?.dropped ?? { count: 0, lastRecordedAt: 0 };
   setDefaultSignalHandler((name) => {
