@@ -49,6 +49,8 @@ export const INCIDENT_COMMANDS = {
   confirm: (id: string, step: string) => `npm run incident -- confirm ${id} --step ${step} --by <you> --note "<what you did>"`,
   resolve: (id: string) => `npm run incident -- resolve ${id} --by <you> --summary "<why it is over>"`,
   review: (id: string) => `npm run incident -- review ${id}`,
+  completeReview: (id: string) => `npm run incident -- complete-review ${id} --by <you> --file findings.json (or --root-cause … --action-item "title|owner|YYYY-MM-DD")`,
+  finalizeReview: (id: string) => `npm run incident -- finalize-review ${id} --by <you>`,
   /** Signed approvals (docs/signed-approvals.md): decide with your SSH key, or print the JSON to paste into the UI. */
   decideSigned: (id: string, step: string, decision: 'approve' | 'reject' = 'approve') =>
     `npm run incident -- ${decision} ${id} --step ${step} --approver <you>${decision === 'reject' ? ' --reason "<why>"' : ''} --sign <~/.ssh/id_ed25519 | agent>`,

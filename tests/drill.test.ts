@@ -7,7 +7,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { drillCategories, drillVariant, runDrills } from '../src/cli/drill';
+import { ScheduleNotFoundError } from '@temporalio/client';
+import { buildDrillProgram, drillCategories, drillDetection, drillVariant, runDrills } from '../src/cli/drill';
+import { DRILL_DETECT, WatchDetector } from '../src/drill/detect';
+import { detectedIncidentId } from '../src/intake/temporal-opener';
+import { watchScheduleId } from '../src/watch/schedule';
+import { getIncidentState, type IncidentState } from '../src/workflows/incident';
 import { CliArgumentError } from '../src/cli/common';
 import { formatReports, reportsJson, runDrill, type DrillReport, type DrillTarget } from '../src/drill/run';
 import { notDrillableYet, VARIANTS } from '../src/drill/scenarios';
@@ -41,8 +46,9 @@ afterAll(async () => {
 async function drill(
   categories: Parameters<typeof runDrills>[0],
   hooks: Parameters<typeof runDrills>[2] = {},
-  after?: (sandbox: RunningSandbox) => Promise<void>,
+  after?: (sandbox: RunningSandbox, taskQueue: string) => Promise<void>,
   variant?: Parameters<typeof runDrills>[3],
+  detect?: Parameters<typeof runDrills>[4],
 ): Promise<DrillReport[]> {
   const sandbox = await startSandbox({ users: 20, seed: 'drill-test' });
   try {
@@ -54,8 +60,8 @@ async function drill(
       const deps = await workerDepsFromEnv(loadEnv({}), { sandbox: { endpoints: sandbox, keyFile: join(reviewDir, `key-${taskQueue}`) }, reconcile: users.deps, chatWebhookUrl: chat.url, rosterFile: SAMPLE_ROSTER_FILE });
       const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
       const target: DrillTarget = { client: temporal.client, taskQueue, sandbox: new DrillSandbox(sandbox.url), reviewDir, log: () => undefined, userStoreUrl: users.storeUrl };
-      const reports = await worker.runUntil(runDrills(categories, target, hooks, variant));
-      await after?.(sandbox);
+      const reports = await worker.runUntil(runDrills(categories, target, hooks, variant, detect));
+      await after?.(sandbox, taskQueue);
       return reports;
     } finally {
       await users.close();
@@ -120,6 +126,39 @@ describe('npm run drill', () => {
     expect(off).toMatchObject({ passed: false, detail: expect.stringMatching(/Edge Config still has CLERK_AUTH_BYPASS.*X-Auth-Bypass: true/) });
   }, 240_000);
 
+  it('clerk_outage --detect: nobody starts the incident, the watch opens it under its id; the same checks pass and the MTTD is reported', async () => {
+    const detector = new WatchDetector('clerk_outage');
+    let state: IncidentState | undefined;
+    let scheduleId = '';
+    const [report] = await drill(
+      ['clerk_outage'],
+      { beforeChecks: async ({ workflowId }) => void (state = await temporal.client.workflow.getHandle(workflowId).query(getIncidentState)) },
+      async (_sandbox, taskQueue) => {
+        // The drill's watch is gone once it is over.
+        scheduleId = watchScheduleId(taskQueue, detector.deployment);
+        await expect(temporal.client.schedule.getHandle(scheduleId).describe()).rejects.toThrow(ScheduleNotFoundError);
+      },
+      undefined,
+      () => detector,
+    );
+    expect(failedChecks(report)).toEqual([]);
+    expect(report?.workflowId).toBe(detectedIncidentId(detector.deployment, 'clerk_outage'));
+    expect(state?.detection?.detectedBy).toBe('watch');
+    expect(state?.reporter).toBe('monitor:watch');
+    const goal = DRILL_DETECT.intervalMs * DRILL_DETECT.consecutive + 5_000;
+    const d = report?.detection;
+    expect(d).toMatchObject({ scheduleId, incidentId: report?.workflowId, detectedBy: 'watch', detectedAt: state?.detection?.detectedAt, openedAt: state?.detection?.openedAt, goalMs: goal });
+    expect(d?.mttdMs).toEqual(expect.any(Number));
+    expect(d?.mttdMs).toBeGreaterThanOrEqual(0);
+    expect(d?.mttdMs).toBeLessThanOrEqual(goal);
+    expect(d?.injectedToOpenedMs).toBeLessThanOrEqual(goal);
+    expect(report?.checks.map((c) => c.name)).toEqual(
+      expect.arrayContaining(['the watch opened the incident (nobody started it)', 'detected within interval × consecutive + 5 s', 'bypass off on the platform and the app', 'triage named the injected fault']),
+    );
+    expect(formatReports(report ? [report] : [])).toMatch(/detection: incident-drill-\w+-clerk_outage opened by watch: MTTD \d+\.\d s/);
+    expect((JSON.parse(reportsJson(report ? [report] : [])) as Array<{ detection?: unknown }>)[0]?.detection).toEqual(d);
+  }, 300_000);
+
   it('a playbook that cannot be drilled in a build is reported as failed, naming why, without starting anything', async () => {
     const target: DrillTarget = { client: temporal.client, taskQueue: uniqueTaskQueue('never'), sandbox: new DrillSandbox('http://127.0.0.1:9'), reviewDir, log: () => undefined };
     const report = await runDrill('webhook_backlog', notDrillableYet('the reconciliation is done by hand in this build'), target);
@@ -134,7 +173,14 @@ describe('npm run drill', () => {
     expect(() => drillVariant(['session_issues'], 'nope')).toThrow(/^--variant: session_issues has the variants foreign-origin, foreign-publishable-key \(got "nope"\)/);
     expect(() => drillVariant(['clerk_outage'], 'foreign-origin')).toThrow(/^--variant: clerk_outage has no variants/);
     expect(() => drillVariant([...INCIDENT_CATEGORIES], 'foreign-origin')).toThrow(/^--variant: give one category/);
+    expect(drillDetection(['clerk_outage'])('clerk_outage')).toBeInstanceOf(WatchDetector);
+    expect(() => drillDetection(['key_compromise'])).toThrow(/^--detect: only clerk_outage can be drilled with detection .* \(got key_compromise\)$/);
+    expect(() => drillDetection([...INCIDENT_CATEGORIES])).toThrow(CliArgumentError);
     expect(() => drillCategories('outage')).toThrow(CliArgumentError);
     expect(() => drillCategories('outage')).toThrow(/<category>: must be one of clerk_outage, .* or all \(got "outage"\)/);
+  });
+
+  it('--detect with another category is a usage error naming the flag, before anything starts', async () => {
+    for (const arg of ['all', 'webhook_backlog']) await expect(buildDrillProgram().parseAsync(['node', 'drill', arg, '--detect'])).rejects.toThrow(/^--detect: only clerk_outage/);
   });
 });

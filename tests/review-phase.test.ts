@@ -5,7 +5,11 @@
  * closes it with a final review holding what was sent; a phase nobody answers closes at its
  * deadline saying so.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from './helpers/cli';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import type { IncidentInput } from '../src/domain';
 import { approveStep, completeReview, finalizeReview, getIncidentState, getReview } from '../src/workflows/incident';
@@ -130,4 +134,43 @@ describe('the post-incident phase', () => {
       expect(final?.review.cause.rootCause).toBe('not given');
     });
   }, 120_000);
+
+  it('from the CLI: complete-review with flags and a file, bad flags refused by name, finalize-review closes it', async () => {
+    await withPhase({ withinMs: 10 * 60_000, remindEveryMs: 60_000 }, async (start) => {
+      const h = await start(middleware);
+      await waitForState(h, getIncidentState, pendingStep('operator_action'), 30_000);
+      await h.executeUpdate(approveStep, { args: [{ step: 'operator_action', approver: 'bob@example.com' }] });
+      await waitForState(h, getIncidentState, (s) => s.postIncident !== undefined, 60_000);
+      const env = { ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress'), INCIDENT_OPERATOR: 'alice' };
+      const cli = (args: string[]) => runCli('src/cli/incident.ts', args, env);
+      const dir = mkdtempSync(join(tmpdir(), 'cir-findings-'));
+      const file = join(dir, 'findings.json');
+      writeFileSync(file, JSON.stringify({ rootCause: 'from the file', trigger: 'deploy dpl_9', lessons: { wentWell: ['paged in a minute'] } }));
+      for (const [args, message] of [
+        [['--action-item', 'only a title'], /^error: --action-item 1: write "title\|owner\|YYYY-MM-DD"/],
+        [['--action-item', 'canary|bob@example.com|soon'], /^error: --action-item: .*must be a date like "2026-12-31"/],
+        [['--file', join(dir, 'missing.json')], /^error: --file: .* is not readable JSON/],
+        [['--detection', 'psychic'], /^error: --detection: /],
+      ] as const) {
+        const run = await cli(['complete-review', h.workflowId, '--by', 'alice@example.com', ...args]);
+        expect(run.code, args.join(' ')).toBe(2);
+        expect(run.firstError, args.join(' ')).toMatch(message);
+      }
+      const sent = await cli(['complete-review', h.workflowId, '--by', 'alice@example.com', '--file', file, '--root-cause', 'the flag wins', '--went-wrong', 'no canary', '--action-item', 'add a canary|bob@example.com|2026-12-20']);
+      expect(sent.code, sent.stderr).toBe(0);
+      expect(sent.stdout).toMatch(/^findings recorded \(/);
+      const s = await h.query(getIncidentState);
+      expect(s.postIncident?.findings).toMatchObject({ rootCause: 'the flag wins', trigger: 'deploy dpl_9', lessons: { wentWell: ['paged in a minute'], wentWrong: ['no canary'] }, by: 'alice@example.com' });
+      expect(s.postIncident?.actionItems).toEqual([{ title: 'add a canary', owner: 'bob@example.com', due: '2026-12-20', state: 'open' }]);
+      const fin = await cli(['finalize-review', h.workflowId, '--by', 'bob@example.com']);
+      expect(fin.code, fin.stderr).toBe(0);
+      const done = await h.result();
+      expect(done.postIncident?.final).toMatchObject({ how: 'finalized', by: 'bob@example.com' });
+      const printed = await cli(['review', h.workflowId]);
+      expect(printed.stdout).toContain('root cause: the flag wins');
+      expect(printed.stdout).toContain('| add a canary | bob@example.com | 2026-12-20 | open |');
+      const json = await cli(['review', h.workflowId, '--json']);
+      expect((JSON.parse(json.stdout) as { trackerItems: unknown[] }).trackerItems).toEqual([{ title: 'add a canary', body: expect.any(String), owner: 'bob@example.com', due: '2026-12-20' }]);
+    });
+  }, 180_000);
 });

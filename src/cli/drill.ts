@@ -1,6 +1,8 @@
 /**
- * `npm run drill -- <category>|all [--json]`: game-day drills of the playbooks against the Clerk
- * sandbox (docs/drills.md). Uses a running `npm start` in sandbox mode, or starts what it needs.
+ * `npm run drill -- <category>|all [--json] [--variant <name>] [--detect]`: game-day drills of the
+ * playbooks against the Clerk sandbox (docs/drills.md). Uses a running `npm start` in sandbox mode,
+ * or starts what it needs. `--detect` (clerk_outage): the runbook's watch opens the incident
+ * (src/drill/detect.ts), nobody starts it.
  * Exit code: 0 every check of every drill passed, 1 a check failed (or the drill could not run),
  * 2 usage error (docs/cli.md).
  */
@@ -8,8 +10,9 @@ import { Command } from 'commander';
 import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { z } from 'zod';
 import { INCIDENT_CATEGORIES, type IncidentCategory } from '../domain';
+import { DETECTABLE_CATEGORIES, DRILL_DETECT, WatchDetector } from '../drill/detect';
 import { openDrillTarget } from '../drill/environment';
-import { formatReports, reportsJson, runDrill, type DrillHooks, type DrillReport, type DrillScenario, type DrillTarget } from '../drill/run';
+import { formatReports, reportsJson, runDrill, type DrillDetector, type DrillHooks, type DrillReport, type DrillScenario, type DrillTarget } from '../drill/run';
 import { SCENARIOS, VARIANTS } from '../drill/scenarios';
 import { CliArgumentError, runCli } from './common';
 
@@ -24,7 +27,6 @@ export function drillCategories(arg: unknown): IncidentCategory[] {
   return parsed.data === 'all' ? [...INCIDENT_CATEGORIES] : [parsed.data];
 }
 
-/** Runs the drills one after the other (they share one sandbox: faults must not overlap). */
 /** The scenario `--variant` names: one category, one of its variants. */
 export function drillVariant(categories: IncidentCategory[], name: string): DrillScenario {
   const [category] = categories;
@@ -35,11 +37,28 @@ export function drillVariant(categories: IncidentCategory[], name: string): Dril
   return scenario;
 }
 
-export async function runDrills(categories: IncidentCategory[], target: DrillTarget, hooks: DrillHooks = {}, variant?: DrillScenario): Promise<DrillReport[]> {
+const detectSchema = z.tuple([z.enum(DETECTABLE_CATEGORIES)]);
+const DETECT_ONLY = `only ${DETECTABLE_CATEGORIES.join(', ')} can be drilled with detection (the watch opening the incident); give that one category`;
+
+/** `--detect`: the categories must be one the watch's drill supports; its detector per category. */
+export function drillDetection(categories: IncidentCategory[]): (category: IncidentCategory) => DrillDetector {
+  const parsed = detectSchema.safeParse(categories);
+  if (!parsed.success) throw new CliArgumentError(`--detect: ${DETECT_ONLY} (got ${categories.join(', ')})`);
+  return (category) => new WatchDetector(category, DRILL_DETECT);
+}
+
+/** Runs the drills one after the other (they share one sandbox: faults must not overlap). `detect`: who opens each incident instead of the drill. */
+export async function runDrills(
+  categories: IncidentCategory[],
+  target: DrillTarget,
+  hooks: DrillHooks = {},
+  variant?: DrillScenario,
+  detect?: (category: IncidentCategory) => DrillDetector,
+): Promise<DrillReport[]> {
   const reports: DrillReport[] = [];
   for (const category of categories) {
-    target.log(`[${category}] drill starting`);
-    const report = await runDrill(category, variant ?? SCENARIOS[category], target, hooks);
+    target.log(`[${category}] drill starting${detect ? ' (detection: the watch opens the incident)' : ''}`);
+    const report = await runDrill(category, variant ?? SCENARIOS[category], target, hooks, detect?.(category));
     target.log(`[${category}] ${report.passed ? 'passed' : 'FAILED'}`);
     reports.push(report);
   }
@@ -50,7 +69,7 @@ export const EXIT_CODES_HELP = `
 Exit code:
   0  every check of every drill passed
   1  a check failed, or a drill could not run to the end
-  2  usage error (an unknown category or flag)`;
+  2  usage error (an unknown category or flag, --detect with another category than clerk_outage)`;
 
 export function buildDrillProgram(): Command {
   return new Command('drill')
@@ -59,11 +78,13 @@ export function buildDrillProgram(): Command {
     .argument('<category>', `${INCIDENT_CATEGORIES.join(' | ')} | all`)
     .option('--json', 'print the reports as JSON: [{category, passed, checks, workflowId, steps}]')
     .option('--variant <name>', `another fault of the category's drill (${Object.entries(VARIANTS).flatMap(([c, v]) => Object.keys(v ?? {}).map((n) => `${c}: ${n}`)).join('; ')})`)
+    .option('--detect', `no incident is started by hand: the runbook's watch (every ${DRILL_DETECT.intervalMs / 1000} s, ${DRILL_DETECT.consecutive} runs in a row) must open it; reports the time to detect (${DETECTABLE_CATEGORIES.join(', ')})`)
     .addHelpText('after', EXIT_CODES_HELP)
     .showHelpAfterError('(add --help for usage)')
-    .action(async (arg: string, opts: { json?: boolean; variant?: string }) => {
+    .action(async (arg: string, opts: { json?: boolean; variant?: string; detect?: boolean }) => {
       const categories = drillCategories(arg);
       const variant = opts.variant === undefined ? undefined : drillVariant(categories, opts.variant);
+      const detect = opts.detect ? drillDetection(categories) : undefined;
       // Progress goes to stderr: stdout is the report (or the JSON).
       const log = (line: string) => console.error(line);
       Runtime.install({ logger: new DefaultLogger(process.env.LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
@@ -71,7 +92,7 @@ export function buildDrillProgram(): Command {
       let reports: DrillReport[];
       try {
         log(`drills run on ${opened.description}`);
-        reports = await runDrills(categories, opened.target, {}, variant);
+        reports = await runDrills(categories, opened.target, {}, variant, detect);
       } finally {
         await opened.close();
       }

@@ -36,7 +36,13 @@ import {
   type ApproveRequest,
   type ExtendBypassRequest,
   type RejectRequest,
+  completeReview,
+  completeReviewSchema,
+  finalizeReview,
+  finalizeReviewSchema,
 } from '../workflows/incident';
+import { readFileSync } from 'node:fs';
+import { CliArgumentError } from './common';
 
 export const INCIDENT = incidentWorkflow.name;
 
@@ -254,6 +260,71 @@ export const UPDATE_COMMANDS: readonly UpdateCommand[] = [
     },
     update: resolveIncident,
     toSign: (req) => ({ decision: 'resolve', step: 'incident', approver: req.resolvedBy, text: actionText(req), action: true }),
+  }),
+  row({
+    name: 'complete-review',
+    description: "the commander's findings for the post-incident review (after resolved, until it is final); may be sent again: each field given replaces the last",
+    flags: [
+      { flags: '--by <name>', help: 'who sends them (the reporter or a listed approver)', required: true },
+      { flags: '--file <findings.json>', help: 'the findings as one JSON object (the update\'s fields but completedBy); flags given override it' },
+      { flags: '--root-cause <text>', help: 'the root cause' },
+      { flags: '--trigger <text>', help: 'what set it off' },
+      { flags: '--detection <how>', help: 'monitoring_alert, user_report or manual' },
+      { flags: '--data-loss <none|partial>', help: 'whether data was lost' },
+      { flags: '--data-loss-details <text>', help: 'with --data-loss partial: what was lost' },
+      { flags: '--users-affected <n>', help: 'how many users were affected', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
+      { flags: '--went-well <text>', help: 'a lesson: what went well (repeat)', repeat: true },
+      { flags: '--went-wrong <text>', help: 'a lesson: what went wrong (repeat)', repeat: true },
+      { flags: '--got-lucky <text>', help: 'a lesson: where we got lucky (repeat)', repeat: true },
+      { flags: '--action-item <title|owner|YYYY-MM-DD>', help: 'an action item with its owner and due date, "|"-separated (repeat: the whole list)', repeat: true },
+      SIGN_FLAG,
+    ],
+    example: 'complete-review incident-3f9c… --by alice@example.com --root-cause "a matcher threw on /dashboard" --went-wrong "no canary for /dashboard" --action-item "add a canary for /dashboard|bob@example.com|2026-12-20"',
+    request: (o) => {
+      let fromFile: Record<string, unknown> = {};
+      if (typeof o.file === 'string') {
+        try {
+          fromFile = JSON.parse(readFileSync(o.file, 'utf8')) as Record<string, unknown>;
+        } catch (e) {
+          throw new CliArgumentError(`--file: ${o.file} is not readable JSON (${(e as Error).message.split('\n')[0]})`);
+        }
+        if (typeof fromFile !== 'object' || fromFile === null || Array.isArray(fromFile)) throw new CliArgumentError('--file: must hold one JSON object');
+      }
+      const items = many(o, 'actionItem')?.map((spec, i) => {
+        const [title, owner, due, ...rest] = spec.split('|').map((p) => p.trim());
+        if (!title || !owner || !due || rest.length) throw new CliArgumentError(`--action-item ${i + 1}: write "title|owner|YYYY-MM-DD"`);
+        return { title, owner, due };
+      });
+      const lessons = defined({ wentWell: many(o, 'wentWell'), wentWrong: many(o, 'wentWrong'), gotLucky: many(o, 'gotLucky') });
+      const fileLessons = (fromFile.lessons ?? {}) as Record<string, unknown>;
+      return parseOrThrow(
+        completeReviewSchema,
+        defined({
+          ...fromFile,
+          completedBy: o.by,
+          rootCause: o.rootCause ?? fromFile.rootCause,
+          trigger: o.trigger ?? fromFile.trigger,
+          detection: o.detection ?? fromFile.detection,
+          dataLoss: o.dataLoss ?? fromFile.dataLoss,
+          dataLossDetails: o.dataLossDetails ?? fromFile.dataLossDetails,
+          usersAffected: o.usersAffected ?? fromFile.usersAffected,
+          lessons: Object.keys(lessons).length || fromFile.lessons ? { ...fileLessons, ...lessons } : undefined,
+          actionItems: items ?? fromFile.actionItems,
+        }),
+        { completedBy: '--by', 'lessons.wentWell': '--went-well', 'lessons.wentWrong': '--went-wrong', 'lessons.gotLucky': '--got-lucky', actionItems: '--action-item' },
+      );
+    },
+    update: completeReview,
+    toSign: (req) => ({ decision: 'resolve', step: 'incident', approver: req.completedBy, text: actionText(req), action: true }),
+  }),
+  row({
+    name: 'finalize-review',
+    description: 'the post-incident review is final: the incident closes with it',
+    flags: [{ flags: '--by <name>', help: 'who finalizes it (the reporter or a listed approver)', required: true }, { flags: '--note <text>', help: 'a note for the timeline' }, SIGN_FLAG],
+    example: 'finalize-review incident-3f9c… --by alice@example.com --note "reviewed on Thursday"',
+    request: (o) => parseOrThrow(finalizeReviewSchema, defined({ finalizedBy: o.by, note: o.note }), { finalizedBy: '--by' }),
+    update: finalizeReview,
+    toSign: (req) => ({ decision: 'resolve', step: 'incident', approver: req.finalizedBy, text: actionText(req), action: true }),
   }),
   row({
     name: 'request',

@@ -32,6 +32,41 @@ export interface DrillReport {
   /** Where the post-incident review was written, when it was. */
   reviewPath: string | null;
   durationMs: number;
+  /** With `--detect`: how the watch found the fault. */
+  detection?: DrillDetectionReport;
+}
+
+/** How detection opened the drill's incident (`--detect`, src/drill/detect.ts). */
+export interface DrillDetectionReport {
+  /** The watch's Schedule the drill ran, and its interval and runs in a row. */
+  scheduleId: string;
+  intervalMs: number;
+  consecutive: number;
+  incidentId: string;
+  detectedBy: string;
+  /** The first failing run's probes (detection) and the incident's start, as the incident's state has them. */
+  detectedAt: string;
+  openedAt: string;
+  /** When the drill injected the fault (this machine's clock). */
+  injectedAt: string | null;
+  /** detectedAt → openedAt: this incident's time to detect (MTTD over drills). */
+  mttdMs: number;
+  /** Fault injected → incident opened: what a user waited for the runbook to know. */
+  injectedToOpenedMs: number | null;
+  /** interval × consecutive + 5 s. */
+  goalMs: number;
+}
+
+/**
+ * Who opens a drill's incident when it is not the drill (`--detect`): set up before the fault is
+ * injected, asked for the incident where the drill would start it, torn down whatever happened.
+ */
+export interface DrillDetector {
+  setup(run: DrillRun): Promise<void>;
+  /** Waits for detection to open the incident (the drill's checks of it recorded on `run`); its handle. */
+  open(run: DrillRun): Promise<WorkflowHandle<typeof incidentWorkflow>>;
+  teardown(run: DrillRun): Promise<void>;
+  readonly report?: DrillDetectionReport;
 }
 
 /** Where the drill's incidents run: a Temporal client, the task queue a sandbox-mode worker polls, the sandbox. */
@@ -76,11 +111,14 @@ const DONE: ReadonlySet<string> = new Set(['resolved', 'cancelled']);
 export class DrillRun {
   readonly checks: DrillCheck[] = [];
   handle: WorkflowHandle<typeof incidentWorkflow> | undefined;
+  /** When the scenario injected its fault (`injected`). */
+  injectedAt: number | undefined;
   private input: IncidentInput | undefined;
 
   constructor(
     readonly category: IncidentCategory,
     readonly target: DrillTarget,
+    readonly detector?: DrillDetector,
   ) {}
 
   get sandbox(): DrillSandbox {
@@ -95,8 +133,22 @@ export class DrillRun {
     this.target.log(`[${this.category}] ${line}`);
   }
 
+  /** The scenario's fault is in place: said, and its time kept (detection is measured from it). */
+  injected(what: string): void {
+    this.injectedAt ??= Date.now();
+    this.say(`injected: ${what}`);
+  }
+
+  /**
+   * Starts the incident with `input`; with a detector (`--detect`) nothing is started: detection
+   * opens the incident (with its own input) and the drill goes on with it.
+   */
   async start(input: IncidentInput): Promise<void> {
     this.input = input;
+    if (this.detector) {
+      this.handle = await this.detector.open(this);
+      return;
+    }
     const workflowId = `drill-${this.category.replace(/_/g, '-')}-${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${Math.random().toString(36).slice(2, 6)}`;
     this.handle = await this.target.client.workflow.start(incidentWorkflow, {
       taskQueue: this.target.taskQueue,
@@ -231,15 +283,16 @@ async function pagingCheck(run: DrillRun, final: IncidentState, sandbox: DrillSa
   run.check('the on-call was paged for each gate (sandbox PagerDuty log)', problems.length === 0, problems.length ? problems.join('; ') : seen.join('; '));
 }
 
-export async function runDrill(category: IncidentCategory, scenario: DrillScenario, target: DrillTarget, hooks: DrillHooks = {}): Promise<DrillReport> {
+export async function runDrill(category: IncidentCategory, scenario: DrillScenario, target: DrillTarget, hooks: DrillHooks = {}, detector?: DrillDetector): Promise<DrillReport> {
   const startedAt = Date.now();
-  const run = new DrillRun(category, target);
+  const run = new DrillRun(category, target, detector);
   let reviewPath: string | null = null;
   let final: IncidentState | undefined;
   if (scenario.notDrillable) {
     run.check('drillable', false, `not drillable yet: ${scenario.notDrillable}`);
   } else {
     try {
+      await detector?.setup(run);
       const verify = await scenario.play(run);
       final = await run.finish();
       await hooks.beforeChecks?.({ category, workflowId: final.incidentId, sandbox: target.sandbox });
@@ -255,6 +308,7 @@ export async function runDrill(category: IncidentCategory, scenario: DrillScenar
       }
     } finally {
       await scenario.cleanup(target.sandbox).catch((err: unknown) => run.check('fault lifted after the drill', false, String(err)));
+      await detector?.teardown(run).catch((err: unknown) => run.check('detection torn down after the drill', false, String(err)));
     }
   }
   const state = final ?? (run.handle ? await run.handle.query(getIncidentState).catch(() => undefined) : undefined);
@@ -266,15 +320,26 @@ export async function runDrill(category: IncidentCategory, scenario: DrillScenar
     steps: (state?.steps ?? []).map((s) => ({ step: s.step, outcome: s.outcome })),
     reviewPath,
     durationMs: Date.now() - startedAt,
+    ...(detector?.report ? { detection: detector.report } : {}),
   };
 }
 
-/** What `--json` prints: `[{category, passed, checks, workflowId, steps, reviewPath, durationMs}]`. */
+/** What `--json` prints: `[{category, passed, checks, workflowId, steps, reviewPath, durationMs}]`, and `detection` with `--detect`. */
 export function reportsJson(reports: DrillReport[]): string {
   return JSON.stringify(
-    reports.map(({ category, passed, checks, workflowId, steps, reviewPath, durationMs }) => ({ category, passed, checks, workflowId, steps, reviewPath, durationMs })),
+    reports.map(({ category, passed, checks, workflowId, steps, reviewPath, durationMs, detection }) => ({ category, passed, checks, workflowId, steps, reviewPath, durationMs, ...(detection ? { detection } : {}) })),
     null,
     2,
+  );
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** "opened by watch: MTTD 2.1 s (detectedAt → openedAt), fault injected → opened 3.4 s; goal ≤ 9.0 s (every 2s, 2 runs in a row)" */
+export function describeDetection(d: DrillDetectionReport): string {
+  return (
+    `${d.incidentId} opened by ${d.detectedBy}: MTTD ${seconds(d.mttdMs)} (detectedAt ${d.detectedAt} → openedAt ${d.openedAt}), ` +
+    `fault injected → opened ${d.injectedToOpenedMs === null ? 'unknown' : seconds(d.injectedToOpenedMs)}; goal ≤ ${seconds(d.goalMs)} (${d.scheduleId} every ${formatDuration(d.intervalMs)}, ${d.consecutive} run(s) in a row)`
   );
 }
 
@@ -283,6 +348,7 @@ export function formatReports(reports: DrillReport[]): string {
   const lines: string[] = [];
   for (const r of reports) {
     lines.push(`${r.passed ? 'PASSED' : 'FAILED'}  ${r.category}  (${formatDuration(r.durationMs)}${r.workflowId ? `, incident ${r.workflowId}` : ''})`);
+    if (r.detection) lines.push(`  detection: ${describeDetection(r.detection)}`);
     if (r.steps.length) lines.push(`  steps: ${r.steps.map((s) => `${s.step} ${s.outcome}`).join(' → ')}`);
     for (const c of r.checks) lines.push(`  ${c.passed ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`);
     if (r.reviewPath) lines.push(`  review: ${r.reviewPath}`);

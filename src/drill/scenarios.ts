@@ -26,7 +26,7 @@ export const SAMPLE_INPUTS: Record<IncidentCategory, IncidentInput> = {
  * Drills run on the sample roster (config/roster.sample.yaml) and name roles only: the auth
  * on-call rotation approves; its policy decides who may (bob and carol approve, alice reports).
  */
-const DRILL_APPROVERS = ['@auth-oncall'];
+export const DRILL_APPROVERS = ['@auth-oncall'];
 
 const drillInput = (category: IncidentCategory, extra: Partial<IncidentInput> = {}): IncidentInput => ({ ...SAMPLE_INPUTS[category], approvers: DRILL_APPROVERS, timeouts: { ...DRILL_TIMEOUTS }, ...extra });
 
@@ -65,7 +65,7 @@ export const clerkOutageScenario = (options: ClerkOutageOptions = {}): DrillScen
     // By time, not index: the sandbox keeps the last 1000 entries only.
     const since = new Date().toISOString();
     await run.sandbox.admin.outage({ active: true, indicator: 'major' });
-    run.say('injected: Clerk outage (status page major, Backend API 503)');
+    run.injected('Clerk outage (status page major, Backend API 503)');
     const during = await run.sandbox.page();
     const watchFor = options.hold ? `${Math.ceil((3 * 60_000 + options.hold.ms) / 1000)}s` : DRILL_TIMEOUTS.recoveryWatchFor;
     await run.start(drillInput('clerk_outage', { bypass: { duration: '15m', verifyWithin: '45s' }, timeouts: { ...DRILL_TIMEOUTS, recoveryWatchFor: watchFor } }));

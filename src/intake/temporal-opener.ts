@@ -113,12 +113,10 @@ export function createTemporalIncidentOpener(opts: TemporalOpenerOptions): Incid
     return answer?.recorded ?? false;
   };
 
-  return {
-    async openOrJoin(req: OpenOrJoinRequest): Promise<OpenOrJoinResult> {
-      const workflowId = detectedIncidentId(opts.deployment, req.category);
-      const raw = inputOf(req, opts.approvers);
-      const parsed = incidentInputSchema.safeParse(raw);
-      if (!parsed.success) throw new AlertIncidentInputInvalid(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  /** Starts in flight, by workflow id: a burst's other requests wait for this one's answer instead of starting again. */
+  const opening = new Map<string, Promise<{ runId: string; startedByMe: boolean }>>();
+  const openShared = (workflowId: string, req: OpenOrJoinRequest, raw: IncidentInput) => {
+    const started = (async () => {
       // The memo marks who started the run: the start answer does not say whether it started one or found one.
       const startToken = randomUUID();
       const handle = await client.workflow.start<IncidentWorkflow>('incidentWorkflow', {
@@ -132,10 +130,26 @@ export function createTemporalIncidentOpener(opts: TemporalOpenerOptions): Incid
         staticDetails: `Detected by ${req.detectedBy} at ${req.startsAt}.\n${req.evidence.join('\n')}`,
       });
       const description = await handle.describe();
-      if (description.memo?.startToken === startToken) return { incidentId: workflowId, runId: description.runId, joined: false, recorded: true };
+      return { runId: description.runId, startedByMe: description.memo?.startToken === startToken };
+    })();
+    opening.set(workflowId, started);
+    void started.finally(() => opening.delete(workflowId)).catch(() => undefined);
+    return started;
+  };
+
+  return {
+    async openOrJoin(req: OpenOrJoinRequest): Promise<OpenOrJoinResult> {
+      const workflowId = detectedIncidentId(opts.deployment, req.category);
+      const raw = inputOf(req, opts.approvers);
+      const parsed = incidentInputSchema.safeParse(raw);
+      if (!parsed.success) throw new AlertIncidentInputInvalid(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+      // Concurrent detections of one incident share one start (a burst costs one round trip, not one each): the first's answer is true for all of them at that moment.
+      const shared = opening.get(workflowId);
+      const { runId, startedByMe } = shared ? { ...(await shared), startedByMe: false } : await openShared(workflowId, req, raw);
+      if (startedByMe) return { incidentId: workflowId, runId, joined: false, recorded: true };
       // Joined: the open incident's timeline says so (the same source again is only counted).
-      const recorded = await report(workflowId, description.runId, { kind: 'firing', detectedBy: req.detectedBy, detectedAt: req.startsAt, dedupKey: oneLine(req.dedupKey, 1000), evidence: req.evidence });
-      return { incidentId: workflowId, runId: description.runId, joined: true, recorded };
+      const recorded = await report(workflowId, runId, { kind: 'firing', detectedBy: req.detectedBy, detectedAt: req.startsAt, dedupKey: oneLine(req.dedupKey, 1000), evidence: req.evidence });
+      return { incidentId: workflowId, runId, joined: true, recorded };
     },
 
     async alertResolved(notice: AlertResolvedNotice): Promise<AlertResolvedResult> {

@@ -9,8 +9,11 @@ import { z } from 'zod';
 import { durationSchema, formatDuration, personSchema } from '../domain';
 import { watchInputSchema, watchResultSchema, type WatchInput, type WatchResult } from '../workflows/watch';
 
-/** One watch per task queue: each worker pool watches the Clerk and app it is configured for. */
-export const watchScheduleId = (taskQueue: string): string => `runbook-watch:${taskQueue}`;
+/**
+ * One watch per task queue: each worker pool watches the Clerk and app it is configured for.
+ * `name` tells apart another watch on the same queue (a drill's, `npm run drill -- --detect`).
+ */
+export const watchScheduleId = (taskQueue: string, name?: string): string => `runbook-watch:${taskQueue}${name ? `:${name}` : ''}`;
 
 const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : []);
 
@@ -54,7 +57,7 @@ const intervalOf = (d: ScheduleDescription) => {
 };
 const sameArgs = (d: ScheduleDescription, input: WatchInput) => d.action.type === 'startWorkflow' && JSON.stringify(d.action.args?.[0]) === JSON.stringify(input);
 
-function scheduleOptions(taskQueue: string, config: WatchConfig) {
+function scheduleOptions(taskQueue: string, config: WatchConfig, name?: string) {
   return {
     spec: { intervals: [{ every: config.intervalMs }] },
     action: {
@@ -62,7 +65,7 @@ function scheduleOptions(taskQueue: string, config: WatchConfig) {
       workflowType: 'watchWorkflow',
       args: [config.input],
       taskQueue,
-      workflowId: `watch:${taskQueue}`,
+      workflowId: `watch:${taskQueue}${name ? `:${name}` : ''}`,
       // A run stuck (the worker down) ends and shows as timed out in the recent actions; the next one runs.
       workflowExecutionTimeout: Math.max(60_000, config.intervalMs * 4),
     },
@@ -72,10 +75,10 @@ function scheduleOptions(taskQueue: string, config: WatchConfig) {
 }
 
 /** Created once; an existing one is updated only when the configuration changed, and keeps its paused state. */
-export async function ensureWatchSchedule(connection: ConnectionLike, namespace: string, taskQueue: string, config: WatchConfig): Promise<'created' | 'exists' | 'updated'> {
+export async function ensureWatchSchedule(connection: ConnectionLike, namespace: string, taskQueue: string, config: WatchConfig, name?: string): Promise<'created' | 'exists' | 'updated'> {
   const client = new Client({ connection, namespace });
-  const scheduleId = watchScheduleId(taskQueue);
-  const options = scheduleOptions(taskQueue, config);
+  const scheduleId = watchScheduleId(taskQueue, name);
+  const options = scheduleOptions(taskQueue, config, name);
   try {
     await client.schedule.create({ scheduleId, ...options, memo: { purpose: 'the runbook watch: triage probes every interval; opens an incident on a rule seen in consecutive runs (docs/detection.md)' } });
     return 'created';
@@ -112,8 +115,8 @@ export interface WatchStatus {
   runs: WatchRun[];
 }
 
-export async function watchStatus(client: Client, taskQueue: string, recent = 10): Promise<WatchStatus> {
-  const scheduleId = watchScheduleId(taskQueue);
+export async function watchStatus(client: Client, taskQueue: string, recent = 10, name?: string): Promise<WatchStatus> {
+  const scheduleId = watchScheduleId(taskQueue, name);
   const d = await client.schedule.getHandle(scheduleId).describe();
   const actions = d.info.recentActions.slice(-recent);
   const runs = await Promise.all(

@@ -69,7 +69,7 @@ export class ReviewPhase {
     const fields = [...Object.keys(given), ...(actionItems ? [`${actionItems.length} action item(s)`] : [])];
     this.tracker.record('review', acting.person, `findings from ${acting.person}${actedAs(acting, req.completedBy)}: ${fields.join(', ') || 'nothing new'}`, { fields });
     this.tracker.publish();
-    return { by: acting.person, message: `findings recorded (${fields.join(', ') || 'nothing new'}); the draft is rewritten; finalize with ${INCIDENT_COMMANDS.review(this.tracker.state.incidentId)} --finalize` };
+    return { by: acting.person, message: `findings recorded (${fields.join(', ') || 'nothing new'}); the draft is rewritten; finalize with ${INCIDENT_COMMANDS.finalizeReview(this.tracker.state.incidentId)}` };
   }
 
   validateFinalize(raw: FinalizeReviewRequest) {
@@ -113,12 +113,12 @@ export class ReviewPhase {
     const id = state.incidentId;
     const until = Date.parse(p.until);
     this.tracker.record('review', 'runbook', `post-incident phase: the review is a draft until ${p.until}; the commander sends the findings (completeReview) and finalizes it`);
-    this.tracker.waitFor(`the post-incident review: findings from the commander (${INCIDENT_COMMANDS.review(id)} --complete …), then --finalize, by ${p.until}`);
+    this.tracker.waitFor(`the post-incident review: findings from the commander (${INCIDENT_COMMANDS.completeReview(id)}), then ${INCIDENT_COMMANDS.finalizeReview(id)}, by ${p.until}`);
     await writeDraft();
     await this.tracker.notify('action_needed', 'Post-incident review: findings needed', [
       `Incident "${state.summary}" is resolved. Its review is a draft until ${p.until}.`,
       `Still to give: ${this.missing(p).join(', ')}.`,
-      `Send them: ${INCIDENT_COMMANDS.review(id)} --complete --file findings.json (or the flags), then ${INCIDENT_COMMANDS.review(id)} --finalize.`,
+      `Read the draft: ${INCIDENT_COMMANDS.review(id)}. Send them: ${INCIDENT_COMMANDS.completeReview(id)}; then ${INCIDENT_COMMANDS.finalizeReview(id)}.`,
     ]);
     let seen = p.completions;
     let lastReminder = Date.now();
@@ -136,7 +136,7 @@ export class ReviewPhase {
         const missing = this.missing(p);
         await this.tracker.notify('action_needed', 'Reminder: post-incident review', [
           `The review of "${state.summary}" is still a draft; it closes by itself at ${p.until}.`,
-          missing.length ? `Still to give: ${missing.join(', ')}.` : `Everything is given: finalize it (${INCIDENT_COMMANDS.review(id)} --finalize).`,
+          missing.length ? `Still to give: ${missing.join(', ')}.` : `Everything is given: finalize it (${INCIDENT_COMMANDS.finalizeReview(id)}).`,
         ]);
       }
     }

@@ -111,7 +111,6 @@ export async function incidentWorkflow(rawInput: IncidentInput, rawCarried?: Car
   setHandler(extendBypass, (req) => incident.bypass.extend(req), { validator: refusing((req) => void incident.bypass.validateExtend(req)) });
   setHandler(requestCancel, (req) => cancelRequested(tracker, req), { validator: refusing((req) => void validateCancel(tracker, req)) });
   const detections = new Detections(tracker);
-  setHandler(recordDetection, (req) => detections.record(req), { validator: refusing<RecordDetectionRequest>((req) => void detections.validate(req)) });
   setHandler(completeReview, (req) => incident.ending.phase.complete(req), { validator: refusing<CompleteReviewRequest>((req) => void incident.ending.phase.validateComplete(req)) });
   setHandler(finalizeReview, (req) => incident.ending.phase.finalize(req), { validator: refusing<FinalizeReviewRequest>((req) => void incident.ending.phase.validateFinalize(req)) });
 
@@ -134,6 +133,10 @@ export async function incidentWorkflow(rawInput: IncidentInput, rawCarried?: Car
     detections.opened(input.detection);
   }
   tracker.publish();
+  // After the opening detection: a report that reached the incident with its first task (a second source,
+  // or the watch's own open retried after a crash) is dispatched here, and joins or is counted; registered
+  // earlier it ran first, listed itself before the detection, and was overwritten by it.
+  setHandler(recordDetection, (req) => detections.record(req), { validator: refusing<RecordDetectionRequest>((req) => void detections.validate(req)) });
 
   try {
     // A continued run: the undo of what is applied (the notice, the bypass) registered again.

@@ -23,6 +23,8 @@ export interface DrillWorkerConfig {
   keyFile: string;
   reconcile: { storeUrl: string; delivery: ReconcileDeps['delivery'] };
   chatWebhookUrl?: string;
+  /** No on-call roster (approvals unauthenticated, as a worker without ROSTER_FILE); the sample roster otherwise. */
+  noRoster?: boolean;
 }
 
 async function start() {
@@ -37,7 +39,7 @@ async function start() {
     reconcile: { store: openUserStore(config.reconcile.storeUrl), mapping: DEFAULT_MAPPING, delivery: config.reconcile.delivery },
     ...(config.chatWebhookUrl ? { chatWebhookUrl: config.chatWebhookUrl } : {}),
     // The drills' roles (@auth-oncall) resolve through the sample roster, as in `npm run drill`.
-    rosterFile: SAMPLE_ROSTER_FILE,
+    ...(config.noRoster ? {} : { rosterFile: SAMPLE_ROSTER_FILE }),
   });
   // Started while the server restarts: wait for it, as a supervised worker would be restarted until it connects.
   const deadline = Date.now() + 60_000;
