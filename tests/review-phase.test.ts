@@ -10,6 +10,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './helpers/cli';
+import { createTemporalIncidentOpener, detectedIncidentId } from '../src/intake/temporal-opener';
+import { IncidentStatusKey } from '../src/shared';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import type { IncidentInput } from '../src/domain';
 import { approveStep, completeReview, finalizeReview, getIncidentState, getReview } from '../src/workflows/incident';
@@ -171,6 +173,32 @@ describe('the post-incident phase', () => {
       expect(printed.stdout).toContain('| add a canary | bob@example.com | 2026-12-20 | open |');
       const json = await cli(['review', h.workflowId, '--json']);
       expect((JSON.parse(json.stdout) as { trackerItems: unknown[] }).trackerItems).toEqual([{ title: 'add a canary', body: expect.any(String), owner: 'bob@example.com', due: '2026-12-20' }]);
+    });
+  }, 180_000);
+
+  it('an incident in its post-incident phase is over for detection: the next alert opens a new incident, the one after joins it', async () => {
+    const taskQueue = uniqueTaskQueue('review-phase-detect');
+    const worker = await testWorker(temporal.nativeConnection, taskQueue, { ...sandboxDeps(sandbox, chat.url), reviewPhase: { withinMs: 10 * 60_000, remindEveryMs: 60_000 } });
+    await worker.runUntil(async () => {
+      const deployment = taskQueue.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 60);
+      const opener = createTemporalIncidentOpener({ client: temporal.client, taskQueue, deployment, approvers: ['bob@example.com', 'carol@example.com'], categories: ['middleware_failure'] });
+      const alert = (key: string) => ({ category: 'middleware_failure' as const, severity: 'high' as const, dedupKey: key, detectedBy: 'alert:pager' as const, startsAt: new Date(Date.now() - 10_000).toISOString(), evidence: [] });
+      const first = await opener.openOrJoin(alert('g1|middleware_failure'));
+      expect(first).toMatchObject({ incidentId: detectedIncidentId(deployment, 'middleware_failure'), joined: false });
+      const h1 = temporal.client.workflow.getHandle(first.incidentId);
+      await waitForState(h1, getIncidentState, pendingStep('operator_action'), 30_000);
+      await h1.executeUpdate(approveStep, { args: [{ step: 'operator_action', approver: 'bob@example.com' }] });
+      await waitForState(h1, getIncidentState, (s) => s.postIncident !== undefined, 60_000);
+      await eventually(async () => (await h1.describe()).typedSearchAttributes.get(IncidentStatusKey) === 'resolved', 15_000);
+
+      const second = await opener.openOrJoin(alert('g2|middleware_failure'));
+      expect(second.joined).toBe(false);
+      expect(second.incidentId).toBe(`${first.incidentId}-after-${first.runId?.slice(0, 8)}`);
+      expect(await opener.openOrJoin(alert('g3|middleware_failure'))).toMatchObject({ incidentId: second.incidentId, joined: true, recorded: true });
+      expect(await opener.alertResolved({ category: 'middleware_failure', dedupKey: 'g3|middleware_failure', detectedBy: 'alert:pager', endsAt: new Date().toISOString(), evidence: [] })).toEqual({ incidentId: second.incidentId, recorded: true });
+      // The first incident's phase is untouched.
+      expect((await h1.query(getIncidentState)).timeline.filter((e) => e.step === 'detection')).toHaveLength(1);
+      for (const id of [first.incidentId, second.incidentId]) await temporal.client.workflow.getHandle(id).terminate('test over');
     });
   }, 180_000);
 });

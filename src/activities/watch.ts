@@ -11,6 +11,7 @@ import { createTemporalIncidentOpener } from '../intake/temporal-opener';
 import { IntakeConfigError } from '../intake/rules';
 import type { ProbeReport } from '../triage/rules';
 import { recordDetection } from '../workflows/incident-messages';
+import { IncidentStatusKey } from '../shared';
 
 export interface WatchOpenRequest {
   deployment: string;
@@ -43,7 +44,7 @@ export interface WatchReportRequest {
 
 export interface WatchReportAnswer {
   incidentId: string;
-  /** The incident under that id is still open (a run of it, continued as new or not). */
+  /** The incident under that id is still open (a run of it, continued as new or not), and not yet resolved. */
   running: boolean;
   recorded: boolean;
   message: string;
@@ -77,7 +78,9 @@ export function createWatchActivities(): Pick<WatchActivities, 'watchOpenOrJoin'
       const handle = Context.current().client.workflow.getHandle(req.workflowId);
       let running: boolean;
       try {
-        running = (await handle.describe()).status.name === 'RUNNING';
+        // An incident in its post-incident phase (resolved, the review a draft) is over for detection: the next detection opens a new one.
+        const d = await handle.describe();
+        running = d.status.name === 'RUNNING' && d.typedSearchAttributes.get(IncidentStatusKey) !== 'resolved';
       } catch (e) {
         if (e instanceof WorkflowNotFoundError) running = false;
         else throw e;

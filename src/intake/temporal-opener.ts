@@ -13,7 +13,7 @@ import type { IncidentState, RecordDetectionAnswer, RecordDetectionRequest } fro
 
 /** The incident workflow's signature, by name: the intake and the watch's activities import no workflow code. */
 type IncidentWorkflow = (input: IncidentInput) => Promise<IncidentState>;
-import { INCIDENT_WORKFLOW_TASK_TIMEOUT } from '../shared';
+import { INCIDENT_WORKFLOW_TASK_TIMEOUT, IncidentStatusKey } from '../shared';
 import { IntakeConfigError } from './rules';
 import { oneLine, type AlertResolvedNotice, type AlertResolvedResult, type IncidentOpener, type OpenOrJoinRequest, type OpenOrJoinResult } from './server';
 
@@ -38,6 +38,8 @@ export class AlertIncidentInputInvalid extends Error {
 }
 
 const MAX_SUMMARY = 2000;
+/** Incidents in their post-incident phase followed at most, from the category's id to the open one. */
+const MAX_HOPS = 10;
 
 /** The summary people read in the UI's list: who detected what, since when, and the first evidence lines. */
 function summaryOf(req: OpenOrJoinRequest): string {
@@ -113,28 +115,59 @@ export function createTemporalIncidentOpener(opts: TemporalOpenerOptions): Incid
     return answer?.recorded ?? false;
   };
 
+  /** One start under `id` (USE_EXISTING): the run there, whether this call started it, and whether it is past `resolved` (its post-incident phase). */
+  const startOnce = async (id: string, req: OpenOrJoinRequest, raw: IncidentInput) => {
+    // The memo marks who started the run: the start answer does not say whether it started one or found one.
+    const startToken = randomUUID();
+    const handle = await client.workflow.start<IncidentWorkflow>('incidentWorkflow', {
+      taskQueue: opts.taskQueue,
+      workflowId: id,
+      args: [raw],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowTaskTimeout: INCIDENT_WORKFLOW_TASK_TIMEOUT,
+      memo: { detectedBy: req.detectedBy, detectedAt: req.startsAt, severity: req.severity, dedupKey: oneLine(req.dedupKey, 1000), startToken },
+      staticSummary: oneLine(`Incident (${req.category}, ${req.severity}) detected by ${req.detectedBy}`, 400),
+      staticDetails: `Detected by ${req.detectedBy} at ${req.startsAt}.\n${req.evidence.join('\n')}`,
+    });
+    const description = await handle.describe();
+    const startedByMe = description.memo?.startToken === startToken;
+    return { workflowId: id, runId: description.runId, startedByMe, reviewing: !startedByMe && description.typedSearchAttributes.get(IncidentStatusKey) === 'resolved' };
+  };
+
   /** Starts in flight, by workflow id: a burst's other requests wait for this one's answer instead of starting again. */
-  const opening = new Map<string, Promise<{ runId: string; startedByMe: boolean }>>();
+  const opening = new Map<string, Promise<{ workflowId: string; runId: string; startedByMe: boolean }>>();
   const openShared = (workflowId: string, req: OpenOrJoinRequest, raw: IncidentInput) => {
     const started = (async () => {
-      // The memo marks who started the run: the start answer does not say whether it started one or found one.
-      const startToken = randomUUID();
-      const handle = await client.workflow.start<IncidentWorkflow>('incidentWorkflow', {
-        taskQueue: opts.taskQueue,
-        workflowId,
-        args: [raw],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowTaskTimeout: INCIDENT_WORKFLOW_TASK_TIMEOUT,
-        memo: { detectedBy: req.detectedBy, detectedAt: req.startsAt, severity: req.severity, dedupKey: oneLine(req.dedupKey, 1000), startToken },
-        staticSummary: oneLine(`Incident (${req.category}, ${req.severity}) detected by ${req.detectedBy}`, 400),
-        staticDetails: `Detected by ${req.detectedBy} at ${req.startsAt}.\n${req.evidence.join('\n')}`,
-      });
-      const description = await handle.describe();
-      return { runId: description.runId, startedByMe: description.memo?.startToken === startToken };
+      // An incident in its post-incident phase (resolved, its review still a draft) is over: the next one goes
+      // under an id derived from that run, again with USE_EXISTING, so concurrent detections still meet.
+      let id = workflowId;
+      for (let hop = 0; ; hop++) {
+        const found = await startOnce(id, req, raw);
+        if (!found.reviewing || hop >= MAX_HOPS) return found;
+        id = `${workflowId}-after-${found.runId.slice(0, 8)}`;
+      }
     })();
     opening.set(workflowId, started);
     void started.finally(() => opening.delete(workflowId)).catch(() => undefined);
     return started;
+  };
+
+  /** The open incident (before `resolved`) under the category's id or one of its successors; undefined when none. */
+  const currentIncident = async (workflowId: string): Promise<{ workflowId: string; runId: string } | undefined> => {
+    let id = workflowId;
+    for (let hop = 0; hop <= MAX_HOPS; hop++) {
+      let d;
+      try {
+        d = await client.workflow.getHandle(id).describe();
+      } catch (e) {
+        if (e instanceof WorkflowNotFoundError) return undefined;
+        throw e;
+      }
+      if (d.status.name !== 'RUNNING') return undefined;
+      if (d.typedSearchAttributes.get(IncidentStatusKey) !== 'resolved') return { workflowId: id, runId: d.runId };
+      id = `${workflowId}-after-${d.runId.slice(0, 8)}`;
+    }
+    return undefined;
   };
 
   return {
@@ -145,23 +178,22 @@ export function createTemporalIncidentOpener(opts: TemporalOpenerOptions): Incid
       if (!parsed.success) throw new AlertIncidentInputInvalid(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
       // Concurrent detections of one incident share one start (a burst costs one round trip, not one each): the first's answer is true for all of them at that moment.
       const shared = opening.get(workflowId);
-      const { runId, startedByMe } = shared ? { ...(await shared), startedByMe: false } : await openShared(workflowId, req, raw);
-      if (startedByMe) return { incidentId: workflowId, runId, joined: false, recorded: true };
+      const { workflowId: incidentId, runId, startedByMe } = shared ? { ...(await shared), startedByMe: false } : await openShared(workflowId, req, raw);
+      if (startedByMe) return { incidentId, runId, joined: false, recorded: true };
       // Joined: the open incident's timeline says so (the same source again is only counted).
-      const recorded = await report(workflowId, runId, { kind: 'firing', detectedBy: req.detectedBy, detectedAt: req.startsAt, dedupKey: oneLine(req.dedupKey, 1000), evidence: req.evidence });
-      return { incidentId: workflowId, runId, joined: true, recorded };
+      const recorded = await report(incidentId, runId, { kind: 'firing', detectedBy: req.detectedBy, detectedAt: req.startsAt, dedupKey: oneLine(req.dedupKey, 1000), evidence: req.evidence });
+      return { incidentId, runId, joined: true, recorded };
     },
 
     async alertResolved(notice: AlertResolvedNotice): Promise<AlertResolvedResult> {
-      const workflowId = detectedIncidentId(opts.deployment, notice.category);
+      const open = await currentIncident(detectedIncidentId(opts.deployment, notice.category));
+      if (!open) return { recorded: false };
       try {
-        const description = await client.workflow.getHandle(workflowId).describe();
-        if (description.status.name !== 'RUNNING') return { recorded: false };
-        const recorded = await report(workflowId, description.runId, { kind: 'cleared', detectedBy: notice.detectedBy, detectedAt: notice.endsAt, dedupKey: oneLine(notice.dedupKey, 1000), evidence: notice.evidence });
-        return { incidentId: workflowId, recorded };
+        const recorded = await report(open.workflowId, open.runId, { kind: 'cleared', detectedBy: notice.detectedBy, detectedAt: notice.endsAt, dedupKey: oneLine(notice.dedupKey, 1000), evidence: notice.evidence });
+        return { incidentId: open.workflowId, recorded };
       } catch (e) {
+        // Closed or resolved between the describe and the update: nothing open to tell.
         if (e instanceof WorkflowNotFoundError) return { recorded: false };
-        // Closed between the describe and the update: nothing open to tell.
         if (e instanceof WorkflowUpdateFailedError && /already (resolved|cancelled)/.test(e.cause?.message ?? '')) return { recorded: false };
         throw e;
       }
