@@ -139,6 +139,16 @@ describe('the review', () => {
     expect(dry.cause.resolution).toContain('rehearsal over');
   });
 
+  it('shows each event once: an approval is one row, not "approved" and then "approved: …"', () => {
+    for (const c of built) {
+      const rows = buildReview(c.history, c.state).timeline;
+      const doubled = rows.filter((r, i) => i > 0 && rows[i - 1]!.time === r.time && rows[i - 1]!.step === r.step && rows[i - 1]!.actor === r.actor && r.description.startsWith(`${rows[i - 1]!.description}: `));
+      expect(doubled, c.name).toEqual([]);
+    }
+    const approvals = buildReview(byName('automated-middleware-failure-approved').c.history, byName('automated-middleware-failure-approved').c.state).timeline.filter((t) => t.step === 'operator_action' && t.actor === 'bob@example.com');
+    expect(approvals.map((a) => a.description)).toEqual([expect.stringMatching(/^approved: confirm the fix .* approved by bob@example\.com$/)]);
+  });
+
   it('an incident the watch opened: the detection first in the timeline, the time to detect in the table and the cause', () => {
     const { c } = byName('by-hand-webhook-backlog');
     const state = structuredClone(c.state);

@@ -496,6 +496,11 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
       description: entry.description,
     };
   });
+  // One event, one row: a short line ("approved") followed at the same moment by its full form ("approved: … by bob") is the same event.
+  for (let i = timeline.length - 2; i >= 0; i--) {
+    const [a, b] = [timeline[i]!, timeline[i + 1]!];
+    if (a.time === b.time && a.step === b.step && a.actor === b.actor && b.description.startsWith(`${a.description}: `)) timeline.splice(i, 1);
+  }
   // The detection happened before the incident existed: its line comes first, at the detection's time.
   const detection = reviewDetection(state);
   if (detection && detection.by !== 'manual') {
