@@ -45,7 +45,8 @@ const send = (m: FromWorker) => process.send?.(m);
 
 async function run(config: LoadWorkerConfig): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const env = loadEnv({ CLERK_RATE_HEADROOM: String(config.clerkHeadroom) });
+  // No post-incident phase: the bench measures the incidents to their end, not a week of waiting for findings.
+  const env = loadEnv({ CLERK_RATE_HEADROOM: String(config.clerkHeadroom), REVIEW_PHASE: 'off' });
   const connection = await NativeConnection.connect({ address: config.temporalAddress });
   // The receiver runs in the parent: the store and endpoint it serves, as USER_STORE_URL and RECONCILE_WEBHOOK_URL would name them.
   const reconcile = reconcileDepsFromEnv(env, { storeUrl: config.reconcile.storeUrl, webhookUrl: config.reconcile.receiverUrl, signingSecret: config.reconcile.signingSecret });

@@ -206,9 +206,9 @@ export const envSchema = z.object({
   BYPASS_MAX_DURATION: durationSchema(60_000, 86_400_000).default(4 * 3_600_000),
   /**
    * The post-incident phase: after `resolved` the incident stays open this long with its review a
-   * draft, for the commander's findings (docs/review.md); `off` (the default for now): the review is final at once.
+   * draft, for the commander's findings (docs/review.md); `off`: the review is final at once.
    */
-  REVIEW_PHASE: z.union([z.literal('off'), durationSchema(1_000, 30 * 86_400_000)]).default('off'),
+  REVIEW_PHASE: z.union([z.literal('off'), durationSchema(1_000, 30 * 86_400_000)]).default(7 * 86_400_000),
   /** How often the channel is reminded while the review's findings are missing. */
   REVIEW_REMIND_EVERY: durationSchema(1_000, 7 * 86_400_000).default(86_400_000),
   /** Turning the bypass off after recovery waits for one approver (`bypass_off`). */

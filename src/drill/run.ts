@@ -13,7 +13,7 @@ import { ServiceError, WorkflowNotFoundError, type Client, type UpdateDefinition
 import { formatDuration, type GatedStep, type IncidentCategory, type IncidentInput } from '../domain';
 import { sendUpdate } from '../temporal/updates';
 import { INCIDENT_WORKFLOW_TASK_TIMEOUT } from '../shared';
-import { approveStep, getIncidentState, incidentWorkflow, resolveIncident, type IncidentState } from '../workflows/incident';
+import { approveStep, completeReview, finalizeReview, getIncidentState, getReview, incidentWorkflow, resolveIncident, type IncidentState } from '../workflows/incident';
 import type { DrillSandbox } from './sandbox';
 import { terminalLines } from '../render-safe';
 
@@ -221,6 +221,41 @@ export class DrillRun {
   }
 
   /**
+   * The worker's post-incident phase (REVIEW_PHASE), played as the commander would: the draft at
+   * `resolved`, the findings (the proposed action items kept, each owned and due in two weeks, and
+   * one of the drill's own), then the review finalized. Undefined when the worker has no phase.
+   */
+  private async reviewPhase(): Promise<{ rootCause: string; lessons: string[]; item: string } | undefined> {
+    const s = await this.waitFor('the review: a draft (post-incident phase) or the final one', (x) => x.postIncident !== undefined || x.steps.some((st) => st.step === 'review'), 60_000);
+    if (!s.postIncident) return undefined;
+    const draft = await this.waitFor('the draft review', (x) => (x.review ?? '').startsWith('# Post-incident review (DRAFT)'), 60_000);
+    this.check('draft review at resolved', draft.status === 'resolved', `status ${draft.status}; draft until ${draft.postIncident?.until}`);
+    const commander = draft.reporter.startsWith('monitor:') ? (draft.approvers[0] ?? draft.reporter) : draft.reporter;
+    const proposed = (await this.h.query(getReview))?.review.actionItems ?? [];
+    const due = new Date(Date.now() + 14 * 86_400_000).toISOString().slice(0, 10);
+    const item = `rehearse the ${this.category} drill again`;
+    const found = { rootCause: `game-day drill: the ${this.category} fault was injected in the sandbox`, lessons: [`the ${this.category} playbook ran against the sandbox`], item };
+    await this.update(
+      completeReview,
+      [
+        {
+          completedBy: commander,
+          rootCause: found.rootCause,
+          trigger: 'the drill injected the fault',
+          detection: this.detector ? 'monitoring_alert' : 'manual',
+          dataLoss: 'none',
+          lessons: { wentWell: found.lessons },
+          actionItems: [...proposed.map((a) => ({ title: a.text.replace(/\s+/g, ' ').slice(0, 300), owner: commander, due })), { title: item, owner: commander, due }],
+        },
+      ],
+      'complete-review',
+    );
+    await this.update(finalizeReview, [{ finalizedBy: commander, note: 'game-day drill' }], 'finalize-review');
+    this.say(`${commander} sent the review's findings (${proposed.length + 1} action item(s)) and finalized it`);
+    return found;
+  }
+
+  /**
    * Waits for the playbook to end. An incident the runbook could not verify (`needs_human`) is
    * closed by its commander with `resolve`, as a person would; the check "resolved by the runbook's
    * own verification" then fails. Returns the final state (the workflow's result).
@@ -237,10 +272,18 @@ export class DrillRun {
       await this.update(resolveIncident, [{ resolvedBy: commander, summary: `game-day drill: closed by the drill; open: ${over.openItems.join('; ')}` }], 'resolve');
       this.say(`${commander} resolved the incident (the runbook could not verify it)`);
     }
+    const findings = await this.reviewPhase();
     // The end is known from the query; the result is read again when the call fails (a server restarting).
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.h.result();
+        const final = await this.h.result();
+        if (findings) {
+          // The owner as the incident recorded it (with a roster: the person's id).
+          const owner = final.postIncident?.actionItems?.find((a) => a.title === findings.item)?.owner ?? '(no owner)';
+          const missing = [findings.rootCause, ...findings.lessons, `| ${findings.item} | ${owner} |`].filter((t) => !(final.review ?? '').includes(t));
+          this.check('final review holds the findings', missing.length === 0 && final.postIncident?.final?.how === 'finalized', missing.length ? `missing from the final review: ${missing.join('; ')}` : `root cause, lessons and ${final.postIncident?.actionItems?.length ?? 0} owned action item(s); finalized by ${final.postIncident?.final?.by}`);
+        }
+        return final;
       } catch (err) {
         if (!(err instanceof ServiceError) || attempt >= 20) throw err;
         await sleep(500);
