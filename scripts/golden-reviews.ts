@@ -43,6 +43,18 @@ export function reviewCases(): ReviewCase[] {
     .map((file) => reviewCase(file.replace(/\.json$/, '')));
 }
 
+/**
+ * The review as it was at `resolved` for an incident that had a post-incident phase: the state
+ * without the findings, the commander's action items and the end of the phase (nor their lines).
+ */
+export function draftOf(state: IncidentState): IncidentState | undefined {
+  const p = state.postIncident;
+  if (!p) return undefined;
+  const { findings: _f, actionItems: _a, final: _e, ...open } = p;
+  const cut = state.timeline.findIndex((t) => t.step === 'review' && /^findings from /.test(t.description));
+  return { ...state, postIncident: { ...open, completions: 0 }, timeline: cut < 0 ? state.timeline : state.timeline.slice(0, cut) };
+}
+
 function writeGoldenFiles(): void {
   mkdirSync(GOLDEN_DIR, { recursive: true });
   for (const c of reviewCases()) {
@@ -52,6 +64,11 @@ function writeGoldenFiles(): void {
     }
     writeFileSync(join(GOLDEN_DIR, `${c.name}.md`), renderReviewMarkdown(buildReview(c.history, c.state)));
     console.log(`wrote tests/golden/reviews/${c.name}.md`);
+    const draft = draftOf(c.state);
+    if (draft) {
+      writeFileSync(join(GOLDEN_DIR, `${c.name}-draft.md`), renderReviewMarkdown(buildReview(c.history, draft)));
+      console.log(`wrote tests/golden/reviews/${c.name}-draft.md`);
+    }
   }
 }
 

@@ -35,7 +35,7 @@ import { decisionStatement, SIGNATURE_NAMESPACE } from '../src/signing/sshsig';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
 import { findBinary, PROJECT_ROOT, TEMPORAL_CLI } from '../src/temporal/provision';
 import { createWorker } from '../src/worker';
-import { approveStep, confirmStep, getIncidentState, incidentWorkflow, recordDetection, rejectStep, requestStep, resolveIncident } from '../src/workflows';
+import { approveStep, completeReview, confirmStep, finalizeReview, getIncidentState, incidentWorkflow, recordDetection, rejectStep, requestStep, resolveIncident } from '../src/workflows';
 import type { IncidentState } from '../src/workflows/incident';
 import { keyDir } from '../tests/helpers/ssh-keys';
 
@@ -127,6 +127,12 @@ async function main(): Promise<void> {
     connection: env.nativeConnection,
     taskQueue: `${TASK_QUEUE}-roster`,
     deps: { ...deps, roster: rosterHolder, ...(rosterPaging ? { paging: rosterPaging } : {}) },
+  });
+  // The same worker with the post-incident phase (REVIEW_PHASE), on a queue of its own: the draft, the findings, the final review.
+  const reviewWorker = await createWorker({
+    connection: env.nativeConnection,
+    taskQueue: `${TASK_QUEUE}-review`,
+    deps: { ...deps, reviewPhase: { withinMs: 10 * 60_000, remindEveryMs: 5 * 60_000 } },
   });
   // Only what `npm start` has without a deploy adapter, key references or a user store.
   const byHandWorker = await createWorker({
@@ -319,6 +325,32 @@ async function main(): Promise<void> {
     await rosterWorker.runUntil(rosterIncident);
   });
   await signedWorker.runUntil(signedIncident);
+
+  // middleware_failure resolved by the runbook, then its post-incident phase: the commander's findings
+  // (sent twice), owned action items, the review finalized.
+  await reviewWorker.runUntil(async () => {
+    const mr = await start('middleware-failure-reviewed', { ...base, category: 'middleware_failure', summary: 'every page 500s after the deploy' }, `${TASK_QUEUE}-review`);
+    await until(mr, pending('operator_action'));
+    await mr.executeUpdate(approveStep, { args: [{ step: 'operator_action', approver: 'bob@example.com' }] });
+    await until(mr, (s) => s.postIncident !== undefined && (s.review ?? '').includes('(DRAFT)'));
+    await mr.executeUpdate(completeReview, {
+      args: [{ completedBy: 'alice@example.com', rootCause: 'a middleware matcher threw on /dashboard', trigger: 'the 14:00 deploy', detection: 'monitoring_alert', dataLoss: 'none', usersAffected: 120 }],
+    });
+    await mr.executeUpdate(completeReview, {
+      args: [
+        {
+          completedBy: 'bob@example.com',
+          lessons: { wentWell: ['the fix was verified by the probes'], wentWrong: ['no canary loads /dashboard'], gotLucky: ['it was a quiet hour'] },
+          actionItems: [
+            { title: 'add a canary that loads /dashboard', owner: 'bob@example.com', due: '2026-12-20' },
+            { title: 'alert on middleware 5xx', owner: 'carol@example.com', due: '2026-12-10', state: 'done' },
+          ],
+        },
+      ],
+    });
+    await mr.executeUpdate(finalizeReview, { args: [{ finalizedBy: 'alice@example.com', note: 'reviewed with the team' }] });
+    await mr.result();
+  });
 
   // Exported by the Temporal CLI, the same JSON the UI's download gives (historyFromJSON reads it).
   const exportHistory = (workflowId: string, runId?: string) =>

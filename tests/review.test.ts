@@ -14,7 +14,7 @@ import { getIncidentState, incidentWorkflow } from '../src/workflows/incident';
 import { runCli } from './helpers/cli';
 import { sandboxDeps, waitForState } from './helpers/incident';
 import { connectTemporal, testWorker, uniqueTaskQueue, uniqueWorkflowId } from './helpers/temporal';
-import { GOLDEN_DIR, reviewCase, reviewCases, type ReviewCase } from '../scripts/golden-reviews';
+import { draftOf, GOLDEN_DIR, reviewCase, reviewCases, type ReviewCase } from '../scripts/golden-reviews';
 import { defaultPayloadConverter } from '@temporalio/common';
 
 const cases = reviewCases();
@@ -44,6 +44,22 @@ describe('post-incident review golden files', () => {
     const golden = join(GOLDEN_DIR, `${name}.md`);
     expect(existsSync(golden), `${golden} missing: npm run reviews:golden`).toBe(true);
     expect(renderReviewMarkdown(review)).toBe(readFileSync(golden, 'utf8'));
+  });
+
+  it('a post-incident phase has a draft golden file (at resolved) and a final one (the findings, owned action items)', () => {
+    const c = built.find((b) => b.name === 'automated-middleware-failure-reviewed');
+    expect(c, 'the recorded incident with a post-incident phase').toBeDefined();
+    const draftState = draftOf(c!.state)!;
+    const draft = renderReviewMarkdown(buildReview(c!.history, draftState));
+    expect(draft).toBe(readFileSync(join(GOLDEN_DIR, `${c!.name}-draft.md`), 'utf8'));
+    expect(draft).toMatch(/^# Post-incident review \(DRAFT\): /);
+    expect(draft).toContain('- root cause: not given');
+    const final = renderReviewMarkdown(buildReview(c!.history, c!.state));
+    expect(final).toContain('**Final:** finalized by alice@example.com at');
+    expect(final).toContain('- root cause: a middleware matcher threw on /dashboard');
+    expect(final).toContain('- went wrong: no canary loads /dashboard');
+    expect(final).toContain('| add a canary that loads /dashboard | bob@example.com | 2026-12-20 | open |');
+    expect(final).toContain('| alert on middleware 5xx | carol@example.com | 2026-12-10 | done |');
   });
 
   // A cancelled incident's history holds no result; the review its last step wrote is the writeReview activity's result.

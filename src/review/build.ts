@@ -254,9 +254,9 @@ function updatesSent(events: readonly HistoryEvent[]): UpdateSent[] {
     if (!request) return [];
     const args = asRecord(decode(request.input?.args?.payloads?.[0]));
     const name = request.input?.name ?? 'unknown';
-    const named = str(args.approver) ?? str(args.confirmedBy) ?? str(args.requester) ?? str(args.resolvedBy) ?? str(args.providedBy) ?? str(args.cancelledBy) ?? '';
+    const named = str(args.approver) ?? str(args.confirmedBy) ?? str(args.requester) ?? str(args.resolvedBy) ?? str(args.providedBy) ?? str(args.cancelledBy) ?? str(args.completedBy) ?? str(args.finalizedBy) ?? '';
     const fingerprint = signingKey(args.signature);
-    return [{ event, name, step: str(args.step) ?? (name === 'resolve' ? 'resolve' : name === 'requestCancel' ? 'cancel' : ''), named, identity: request.meta?.identity ?? '', ...(fingerprint ? { fingerprint } : {}) }];
+    return [{ event, name, step: str(args.step) ?? (name === 'resolve' ? 'resolve' : name === 'requestCancel' ? 'cancel' : name === 'completeReview' || name === 'finalizeReview' ? 'review' : ''), named, identity: request.meta?.identity ?? '', ...(fingerprint ? { fingerprint } : {}) }];
   });
 }
 
@@ -543,7 +543,7 @@ export function buildReview(history: temporal.api.history.v1.IHistory, state: In
         : detection && detection.by !== 'manual'
           ? `${detectedByText(detection.by)}, time to detect ${detection.mttd}`
           : NOT_GIVEN,
-      resolution: resolution ? `${resolution.summary} (resolved by ${resolution.resolvedBy})` : NOT_GIVEN,
+      resolution: state.resolution ? `${state.resolution.summary} (resolved by ${state.resolution.resolvedBy})` : state.status === 'resolved' ? 'verified by the runbook (no resolve needed)' : NOT_GIVEN,
     },
     ...(detection ? { detection } : {}),
     impact: {
