@@ -230,7 +230,9 @@ export class DrillRun {
     if (!s.postIncident) return undefined;
     const draft = await this.waitFor('the draft review', (x) => (x.review ?? '').startsWith('# Post-incident review (DRAFT)'), 60_000);
     this.check('draft review at resolved', draft.status === 'resolved', `status ${draft.status}; draft until ${draft.postIncident?.until}`);
-    const commander = draft.reporter.startsWith('monitor:') ? (draft.approvers[0] ?? draft.reporter) : draft.reporter;
+    // The commander: the reporter, or for an incident a monitor opened, the first person who decided a gate in it.
+    const decider = draft.gates.flatMap((g) => g.approvals.map((a) => a.approver)).at(0);
+    const commander = draft.reporter.startsWith('monitor:') ? (decider ?? draft.approvers[0] ?? draft.reporter) : draft.reporter;
     const proposed = (await this.h.query(getReview))?.review.actionItems ?? [];
     const due = new Date(Date.now() + 14 * 86_400_000).toISOString().slice(0, 10);
     const item = `rehearse the ${this.category} drill again`;
