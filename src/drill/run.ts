@@ -225,7 +225,7 @@ export class DrillRun {
    * `resolved`, the findings (the proposed action items kept, each owned and due in two weeks, and
    * one of the drill's own), then the review finalized. Undefined when the worker has no phase.
    */
-  private async reviewPhase(): Promise<{ rootCause: string; lessons: string[]; item: string } | undefined> {
+  private async reviewPhase(): Promise<{ rootCause: string; detection: string; lessons: string[]; item: string } | undefined> {
     const s = await this.waitFor('the review: a draft (post-incident phase) or the final one', (x) => x.postIncident !== undefined || x.steps.some((st) => st.step === 'review'), 60_000);
     if (!s.postIncident) return undefined;
     const draft = await this.waitFor('the draft review', (x) => (x.review ?? '').startsWith('# Post-incident review (DRAFT)'), 60_000);
@@ -236,7 +236,7 @@ export class DrillRun {
     const proposed = (await this.h.query(getReview))?.review.actionItems ?? [];
     const due = new Date(Date.now() + 14 * 86_400_000).toISOString().slice(0, 10);
     const item = `rehearse the ${this.category} drill again`;
-    const found = { rootCause: `game-day drill: the ${this.category} fault was injected in the sandbox`, lessons: [`the ${this.category} playbook ran against the sandbox`], item };
+    const found = { rootCause: `game-day drill: the ${this.category} fault was injected in the sandbox`, detection: this.detector ? 'a monitoring alert' : 'found by hand', lessons: [`the ${this.category} playbook ran against the sandbox`], item };
     await this.update(
       completeReview,
       [
@@ -282,8 +282,8 @@ export class DrillRun {
         if (findings) {
           // The owner as the incident recorded it (with a roster: the person's id).
           const owner = final.postIncident?.actionItems?.find((a) => a.title === findings.item)?.owner ?? '(no owner)';
-          const missing = [findings.rootCause, ...findings.lessons, `| ${findings.item} | ${owner} |`].filter((t) => !(final.review ?? '').includes(t));
-          this.check('final review holds the findings', missing.length === 0 && final.postIncident?.final?.how === 'finalized', missing.length ? `missing from the final review: ${missing.join('; ')}` : `root cause, lessons and ${final.postIncident?.actionItems?.length ?? 0} owned action item(s); finalized by ${final.postIncident?.final?.by}`);
+          const missing = [findings.rootCause, `detection: ${findings.detection}`, ...findings.lessons, `| ${findings.item} | ${owner} |`].filter((t) => !(final.review ?? '').includes(t));
+          this.check('final review holds the findings', missing.length === 0 && final.postIncident?.final?.how === 'finalized', missing.length ? `missing from the final review: ${missing.join('; ')}` : `root cause, detection, lessons and ${final.postIncident?.actionItems?.length ?? 0} owned action item(s); finalized by ${final.postIncident?.final?.by}`);
         }
         return final;
       } catch (err) {
