@@ -122,6 +122,18 @@ export const SIGN_FLAG: Flag = {
   flags: '--sign <key file | agent>',
   help: 'sign it with your SSH key (docs/signed-approvals.md; the roster may require it): a private key file, a public key file whose key is in ssh-agent, or agent',
 };
+/** The post-incident review's findings, each optional (the review says "not given"): `resolve` and `complete-review` take them. */
+const FINDINGS_FLAGS: readonly Flag[] = [
+  { flags: '--root-cause <text>', help: 'the root cause' },
+  { flags: '--trigger <text>', help: 'what set it off' },
+  { flags: '--detection <how>', help: 'monitoring_alert, user_report or manual' },
+  { flags: '--data-loss <none|partial>', help: 'whether data was lost' },
+  { flags: '--data-loss-details <text>', help: 'with --data-loss partial: what was lost' },
+  { flags: '--users-affected <n>', help: 'how many users were affected, if known', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
+  { flags: '--went-well <text>', help: 'a lesson: what went well (repeat)', repeat: true },
+  { flags: '--went-wrong <text>', help: 'a lesson: what went wrong (repeat)', repeat: true },
+  { flags: '--got-lucky <text>', help: 'a lesson: where we got lucky (repeat)', repeat: true },
+];
 const many = (opts: Opts, key: string) => ((opts[key] as string[]).length ? (opts[key] as string[]) : undefined);
 
 /** Approve and reject: the step, who decides, and a comment or a reason; the decision can be signed. */
@@ -225,16 +237,7 @@ export const UPDATE_COMMANDS: readonly UpdateCommand[] = [
     flags: [
       { flags: '--by <name>', help: 'who resolves it (the reporter or a listed approver)', required: true },
       { flags: '--summary <text>', help: 'why it is over: what fixed it, or why nothing more will be done', required: true },
-      // For the post-incident review; each optional (the review says "not given").
-      { flags: '--root-cause <text>', help: 'the root cause' },
-      { flags: '--trigger <text>', help: 'what set it off' },
-      { flags: '--detection <how>', help: 'monitoring_alert, user_report or manual' },
-      { flags: '--data-loss <none|partial>', help: 'whether data was lost' },
-      { flags: '--data-loss-details <text>', help: 'with --data-loss partial: what was lost' },
-      { flags: '--users-affected <n>', help: 'how many users were affected, if known', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
-      { flags: '--went-well <text>', help: 'a lesson: what went well (repeat)', repeat: true },
-      { flags: '--went-wrong <text>', help: 'a lesson: what went wrong (repeat)', repeat: true },
-      { flags: '--got-lucky <text>', help: 'a lesson: where we got lucky (repeat)', repeat: true },
+      ...FINDINGS_FLAGS,
       { flags: '--action-item <text>', help: 'an action item for the review (repeat)', repeat: true },
       SIGN_FLAG,
     ],
@@ -267,15 +270,7 @@ export const UPDATE_COMMANDS: readonly UpdateCommand[] = [
     flags: [
       { flags: '--by <name>', help: 'who sends them (the reporter or a listed approver)', required: true },
       { flags: '--file <findings.json>', help: 'the findings as one JSON object (the update\'s fields but completedBy); flags given override it' },
-      { flags: '--root-cause <text>', help: 'the root cause' },
-      { flags: '--trigger <text>', help: 'what set it off' },
-      { flags: '--detection <how>', help: 'monitoring_alert, user_report or manual' },
-      { flags: '--data-loss <none|partial>', help: 'whether data was lost' },
-      { flags: '--data-loss-details <text>', help: 'with --data-loss partial: what was lost' },
-      { flags: '--users-affected <n>', help: 'how many users were affected', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
-      { flags: '--went-well <text>', help: 'a lesson: what went well (repeat)', repeat: true },
-      { flags: '--went-wrong <text>', help: 'a lesson: what went wrong (repeat)', repeat: true },
-      { flags: '--got-lucky <text>', help: 'a lesson: where we got lucky (repeat)', repeat: true },
+      ...FINDINGS_FLAGS,
       { flags: '--action-item <title|owner|YYYY-MM-DD>', help: 'an action item with its owner and due date, "|"-separated (repeat: the whole list)', repeat: true },
       SIGN_FLAG,
     ],

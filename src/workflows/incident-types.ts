@@ -140,25 +140,33 @@ export interface ConfirmAnswer {
 const text = (max = 2000) => freeText(z.string().trim().min(1).max(max));
 const lessons = z.array(text()).max(20);
 
+/** What only the commander knows, for the post-incident review (each optional: the review says "not given"); `resolve` and `completeReview` take them. */
+const findingsFields = {
+  rootCause: text().optional(),
+  trigger: text().optional(),
+  detection: z.enum(['monitoring_alert', 'user_report', 'manual']).optional(),
+  dataLoss: z.enum(['none', 'partial']).optional(),
+  /** With `dataLoss: "partial"`: what was lost. */
+  dataLossDetails: text().optional(),
+  usersAffected: z.number().int().min(0).optional(),
+  lessons: z.strictObject({ wentWell: lessons.optional(), wentWrong: lessons.optional(), gotLucky: lessons.optional() }).optional(),
+};
+const dataLossExplained: [(r: { dataLoss?: string; dataLossDetails?: string }) => boolean, { path: string[]; message: string }] = [
+  (r) => r.dataLoss !== 'partial' || Boolean(r.dataLossDetails),
+  { path: ['dataLossDetails'], message: 'say what was lost when dataLoss is "partial"' },
+];
+
 export const resolveRequestSchema = z
   .strictObject({
     /** The incident commander: the reporter or a listed approver. */
     resolvedBy: personSchema,
     /** Why it is over, in a sentence: what fixed it, or why nothing more will be done. */
     summary: freeText(z.string({ error: 'say why the incident is over' }).trim().min(1, 'say why the incident is over').max(4000)),
-    // What only the commander knows, for the post-incident review (each optional: the review says "not given").
-    rootCause: text().optional(),
-    trigger: text().optional(),
-    detection: z.enum(['monitoring_alert', 'user_report', 'manual']).optional(),
-    dataLoss: z.enum(['none', 'partial']).optional(),
-    /** With `dataLoss: "partial"`: what was lost. */
-    dataLossDetails: text().optional(),
-    usersAffected: z.number().int().min(0).optional(),
-    lessons: z.strictObject({ wentWell: lessons.optional(), wentWrong: lessons.optional(), gotLucky: lessons.optional() }).optional(),
+    ...findingsFields,
     actionItems: z.array(text(500)).max(50).optional(),
     ...signedFields,
   })
-  .refine((r) => r.dataLoss !== 'partial' || r.dataLossDetails, { path: ['dataLossDetails'], message: 'say what was lost when dataLoss is "partial"' });
+  .refine(...dataLossExplained);
 export type ResolveRequest = z.infer<typeof resolveRequestSchema>;
 
 /** An action item of the final review: a roster person owns it (the name resolved with a roster), by a date. */
@@ -182,17 +190,11 @@ export type ReviewActionItem = z.output<typeof reviewActionItemSchema>;
 export const completeReviewSchema = z
   .strictObject({
     completedBy: personSchema,
-    rootCause: text().optional(),
-    trigger: text().optional(),
-    detection: z.enum(['monitoring_alert', 'user_report', 'manual']).optional(),
-    dataLoss: z.enum(['none', 'partial']).optional(),
-    dataLossDetails: text().optional(),
-    usersAffected: z.number().int().min(0).optional(),
-    lessons: z.strictObject({ wentWell: lessons.optional(), wentWrong: lessons.optional(), gotLucky: lessons.optional() }).optional(),
+    ...findingsFields,
     actionItems: z.array(reviewActionItemSchema).max(50).optional(),
     ...signedFields,
   })
-  .refine((r) => r.dataLoss !== 'partial' || r.dataLossDetails, { path: ['dataLossDetails'], message: 'say what was lost when dataLoss is "partial"' });
+  .refine(...dataLossExplained);
 export type CompleteReviewRequest = z.input<typeof completeReviewSchema>;
 
 /** `finalizeReview`: the review is final; the incident's workflow closes with it. */
