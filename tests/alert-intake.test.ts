@@ -205,6 +205,15 @@ describe('the alert intake over HTTP', () => {
     expect(evidence.at(-1)).toBe(`and ${65 - (MAX_EVIDENCE - 1)} more alerts of this group`);
   });
 
+  it('a secret pasted into an annotation is redacted from the evidence (the incident input would refuse it), and the alert still opens', async () => {
+    const key = `sk_live_${'A1b2'.repeat(10)}`;
+    const res = await post(server.url, '/alerts/alertmanager', alertmanager({ groupKey: 'leaky', alerts: [alert({ annotations: { summary: `Clerk 5xx; the key is ${key}` } })] }));
+    expect(res.status).toBe(202);
+    const { evidence } = opener.opens.at(-1) as OpenOrJoinRequest;
+    expect(evidence.join('\n')).not.toContain(key);
+    expect(evidence[0]).toMatch(/the key is \[redacted\]/);
+  });
+
   describe('the token', () => {
     it.each([
       ['missing', {}],

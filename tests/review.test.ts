@@ -155,6 +155,19 @@ describe('the review', () => {
     expect(dry.cause.resolution).toContain('rehearsal over');
   });
 
+  it("the commander's action items cannot forge the review's structure: Markdown, HTML and table syntax stay text in one row", () => {
+    const c = built.find((b) => b.name === 'automated-middleware-failure-reviewed')!;
+    const state = structuredClone(c.state);
+    state.postIncident!.actionItems = [{ title: 'canary | forged | cell | <script>x</script> ## heading [link](https://evil.test)', owner: 'bob | x', due: '2026-12-20', state: 'open' }];
+    const md = renderReviewMarkdown(buildReview(c.history, state));
+    const section = md.split('## Action items')[1]!.split('\n## ')[0]!;
+    const rows = section.split('\n').filter((l) => l.startsWith('|'));
+    expect(rows).toHaveLength(3); // header, rule, the one item
+    expect(rows[2]!.split(/(?<!\\)\|/).length).toBe(7); // five cells
+    expect(section).not.toContain('<script>');
+    expect(section).not.toMatch(/(?<!\\)\]\(https:\/\/evil/); // the brackets escaped: no link
+  });
+
   it('shows each event once: an approval is one row, not "approved" and then "approved: …"', () => {
     for (const c of built) {
       const rows = buildReview(c.history, c.state).timeline;

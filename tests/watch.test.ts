@@ -194,7 +194,7 @@ describe('the watch against the sandbox', () => {
     });
   }, 240_000);
 
-  it('with consecutive 1 the first failing run opens; a run that cannot complete shows in status and opens nothing', async () => {
+  it('with consecutive 1 the first failing run opens; an incident closed while the fault lasts is opened again under the same id', async () => {
     await withWatch(async ({ sandbox, taskQueue, deployment }) => {
       const incidentId = detectedIncidentId(deployment, 'clerk_outage');
       sandbox.admin.setOutage({ active: true, indicator: 'major' });
@@ -210,7 +210,7 @@ describe('the watch against the sandbox', () => {
 
 describe('recordDetection: what anyone who can reach Temporal may send', () => {
   it('is checked field by field, bounded in the timeline, and refused once the incident is closed', async () => {
-    await withWatch(async ({ sandbox, taskQueue, deployment }) => {
+    await withWatch(async ({ sandbox, taskQueue, deployment, chat }) => {
       const incidentId = detectedIncidentId(deployment, 'clerk_outage');
       sandbox.admin.setOutage({ active: true, indicator: 'major' });
       await runOnce(taskQueue);
@@ -231,13 +231,18 @@ describe('recordDetection: what anyone who can reach Temporal may send', () => {
         const message = await refusal(handle.executeUpdate(recordDetection, { args: [bad as never] }));
         expect(message, field).toMatch(new RegExp(`\\b${field.replace('.', '\\.')}\\b`));
       }
+      // A clear before any decision goes to chat: a receiver name with Slack syntax mentions nobody and links nothing.
+      await handle.executeUpdate(recordDetection, { args: [{ ...ok, kind: 'cleared', detectedBy: 'alert:<!channel> <https://evil.test|click> *bold*', dedupKey: 'hostile' }] });
+      const cleared = await eventually(async () => chat.messages.find((m) => /Detection cleared/.test(m.text)), 15_000);
+      expect(cleared.text).not.toMatch(/<!channel>|<https:\/\/evil\.test\|/);
+      expect(JSON.stringify(cleared.blocks ?? [])).not.toMatch(/<!channel>|<https:\/\/evil\.test\|/);
       // Sixty sources: forty lines, one line that says the rest are counted, and every report counted.
       for (let i = 0; i < 60; i++) await handle.executeUpdate(recordDetection, { args: [{ ...ok, dedupKey: `g${i}` }] });
       const s: IncidentState = await stateOf(incidentId);
       const lines = s.timeline.filter((e) => e.step === 'detection');
       expect(lines.length).toBe(41);
       expect(lines.at(-1)?.description).toMatch(/later ones are counted/);
-      expect(s.detection?.reports).toBe(61);
+      expect(s.detection?.reports).toBe(62);
       await handle.terminate('test over');
       await expect(handle.executeUpdate(recordDetection, { args: [ok] })).rejects.toThrow();
     });
@@ -272,6 +277,7 @@ describe('npm run watch', () => {
       [['status', '--runs', '0'], /^error: --runs: must be a whole number from 1 to 100/],
       [['status', '--runs', 'all'], /^error: --runs: must be a whole number from 1 to 100/],
       [['stop'], /^error: unknown command 'stop'/],
+      [['--task-queue', 'q\nforged line', 'status'], /^error: --task-queue: must be one line of plain text/],
     ] as const) {
       const run = await cli([...args], taskQueue);
       expect(run.code, args.join(' ')).toBe(2);

@@ -7,11 +7,10 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { IncidentCategory, Severity } from '../domain';
-import { createTemporalIncidentOpener } from '../intake/temporal-opener';
+import { createTemporalIncidentOpener, openForDetection } from '../intake/temporal-opener';
 import { IntakeConfigError } from '../intake/rules';
 import type { ProbeReport } from '../triage/rules';
 import { recordDetection } from '../workflows/incident-messages';
-import { IncidentStatusKey } from '../shared';
 
 export interface WatchOpenRequest {
   deployment: string;
@@ -79,8 +78,7 @@ export function createWatchActivities(): Pick<WatchActivities, 'watchOpenOrJoin'
       let running: boolean;
       try {
         // An incident in its post-incident phase (resolved, the review a draft) is over for detection: the next detection opens a new one.
-        const d = await handle.describe();
-        running = d.status.name === 'RUNNING' && d.typedSearchAttributes.get(IncidentStatusKey) !== 'resolved';
+        running = openForDetection(await handle.describe());
       } catch (e) {
         if (e instanceof WorkflowNotFoundError) running = false;
         else throw e;

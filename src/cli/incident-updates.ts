@@ -136,6 +136,21 @@ const FINDINGS_FLAGS: readonly Flag[] = [
 ];
 const many = (opts: Opts, key: string) => ((opts[key] as string[]).length ? (opts[key] as string[]) : undefined);
 
+/** The findings the flags give (those left out stay out), and the flag of each field for refusals. */
+function findingsFromFlags(o: Opts): Record<string, unknown> {
+  const lessons = defined({ wentWell: many(o, 'wentWell'), wentWrong: many(o, 'wentWrong'), gotLucky: many(o, 'gotLucky') });
+  return defined({
+    rootCause: o.rootCause,
+    trigger: o.trigger,
+    detection: o.detection,
+    dataLoss: o.dataLoss,
+    dataLossDetails: o.dataLossDetails,
+    usersAffected: o.usersAffected,
+    lessons: Object.keys(lessons).length ? lessons : undefined,
+  });
+}
+const FINDINGS_FLAG_OF = { 'lessons.wentWell': '--went-well', 'lessons.wentWrong': '--went-wrong', 'lessons.gotLucky': '--got-lucky', actionItems: '--action-item' };
+
 /** Approve and reject: the step, who decides, and a comment or a reason; the decision can be signed. */
 export const DECISION_COMMANDS: readonly UpdateCommand[] = [
   row({
@@ -242,25 +257,8 @@ export const UPDATE_COMMANDS: readonly UpdateCommand[] = [
       SIGN_FLAG,
     ],
     example: 'resolve incident-3f9c… --by alice@example.com --summary "Clerk fixed it upstream; sign-ins normal for 30 minutes" --detection monitoring_alert --data-loss none',
-    request: (o) => {
-      const lessons = defined({ wentWell: many(o, 'wentWell'), wentWrong: many(o, 'wentWrong'), gotLucky: many(o, 'gotLucky') });
-      return parseOrThrow(
-        resolveRequestSchema,
-        defined({
-          resolvedBy: o.by,
-          summary: o.summary,
-          rootCause: o.rootCause,
-          trigger: o.trigger,
-          detection: o.detection,
-          dataLoss: o.dataLoss,
-          dataLossDetails: o.dataLossDetails,
-          usersAffected: o.usersAffected,
-          lessons: Object.keys(lessons).length ? lessons : undefined,
-          actionItems: many(o, 'actionItem'),
-        }),
-        { resolvedBy: '--by', 'lessons.wentWell': '--went-well', 'lessons.wentWrong': '--went-wrong', 'lessons.gotLucky': '--got-lucky', actionItems: '--action-item' },
-      );
-    },
+    request: (o) =>
+      parseOrThrow(resolveRequestSchema, defined({ resolvedBy: o.by, summary: o.summary, ...findingsFromFlags(o), actionItems: many(o, 'actionItem') }), { resolvedBy: '--by', ...FINDINGS_FLAG_OF }),
     update: resolveIncident,
     toSign: (req) => ({ decision: 'resolve', step: 'incident', approver: req.resolvedBy, text: actionText(req), action: true }),
   }),
@@ -290,24 +288,10 @@ export const UPDATE_COMMANDS: readonly UpdateCommand[] = [
         if (!title || !owner || !due || rest.length) throw new CliArgumentError(`--action-item ${i + 1}: write "title|owner|YYYY-MM-DD"`);
         return { title, owner, due };
       });
-      const lessons = defined({ wentWell: many(o, 'wentWell'), wentWrong: many(o, 'wentWrong'), gotLucky: many(o, 'gotLucky') });
-      const fileLessons = (fromFile.lessons ?? {}) as Record<string, unknown>;
-      return parseOrThrow(
-        completeReviewSchema,
-        defined({
-          ...fromFile,
-          completedBy: o.by,
-          rootCause: o.rootCause ?? fromFile.rootCause,
-          trigger: o.trigger ?? fromFile.trigger,
-          detection: o.detection ?? fromFile.detection,
-          dataLoss: o.dataLoss ?? fromFile.dataLoss,
-          dataLossDetails: o.dataLossDetails ?? fromFile.dataLossDetails,
-          usersAffected: o.usersAffected ?? fromFile.usersAffected,
-          lessons: Object.keys(lessons).length || fromFile.lessons ? { ...fileLessons, ...lessons } : undefined,
-          actionItems: items ?? fromFile.actionItems,
-        }),
-        { completedBy: '--by', 'lessons.wentWell': '--went-well', 'lessons.wentWrong': '--went-wrong', 'lessons.gotLucky': '--got-lucky', actionItems: '--action-item' },
-      );
+      // Flags override the file's fields; the lessons merge list by list.
+      const flags = findingsFromFlags(o);
+      const lessons = flags.lessons || fromFile.lessons ? { ...(fromFile.lessons as object | undefined), ...(flags.lessons as object | undefined) } : undefined;
+      return parseOrThrow(completeReviewSchema, defined({ ...fromFile, ...flags, completedBy: o.by, lessons, actionItems: items ?? fromFile.actionItems }), { completedBy: '--by', ...FINDINGS_FLAG_OF });
     },
     update: completeReview,
     toSign: (req) => ({ decision: 'resolve', step: 'incident', approver: req.completedBy, text: actionText(req), action: true }),

@@ -8,7 +8,7 @@
 import { Command } from 'commander';
 import { z } from 'zod';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
-import { freeText } from '../domain';
+import { freeText, plainLine } from '../domain';
 import { terminalLine, terminalLines } from '../render-safe';
 import { watchScheduleId, watchStatus, type WatchStatus } from '../watch/schedule';
 import { CliArgumentError, operatorIdentity, runCli, withClient } from './common';
@@ -38,7 +38,14 @@ const program = new Command('watch')
   .exitOverride()
   .option('--task-queue <name>', 'the worker pool whose watch this is (default TEMPORAL_TASK_QUEUE)');
 
-const taskQueueOf = (env: { TEMPORAL_TASK_QUEUE: string }) => (program.opts<{ taskQueue?: string }>().taskQueue ?? env.TEMPORAL_TASK_QUEUE);
+const taskQueueSchema = plainLine(z.string().trim().min(1).max(200));
+function taskQueueOf(env: { TEMPORAL_TASK_QUEUE: string }): string {
+  const given = program.opts<{ taskQueue?: string }>().taskQueue;
+  if (given === undefined) return env.TEMPORAL_TASK_QUEUE;
+  const parsed = taskQueueSchema.safeParse(given);
+  if (!parsed.success) throw new CliArgumentError(`--task-queue: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  return parsed.data;
+}
 const missing = (id: string) => new Error(`${id}: no such watch; npm start creates it (unless WATCH=off)`);
 
 program

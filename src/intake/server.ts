@@ -12,6 +12,7 @@ import type { IncidentCategory, Severity } from '../domain';
 import { SEVERITIES } from '../domain';
 import { isZeroTime, payloadSchemas, type Alert, type AlertPayload, type AlertSource } from './payloads';
 import { mapAlert, type AlertRule } from './rules';
+import { redactSecrets } from '../secret-patterns';
 
 // -- what the intake asks of the incident side ----------------------------------------------------
 
@@ -74,11 +75,12 @@ export function oneLine(text: string, max: number): string {
   return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
 }
 
+/** One line per alert; a secret pasted into an annotation is redacted (the incident's input refuses secrets, which would refuse the alert). */
 function evidenceLine(alert: Alert): string {
   const name = alert.labels.alertname ?? '(no alertname)';
   const what = alert.annotations.summary ?? alert.annotations.description ?? '';
   const since = alert.status === 'firing' ? `since ${alert.startsAt}` : `ended ${isZeroTime(alert.endsAt) ? 'now' : alert.endsAt}`;
-  return oneLine(`${alert.status} ${name} [${alert.fingerprint}] ${since}${what ? `: ${what}` : ''}${alert.generatorURL ? ` (${alert.generatorURL})` : ''}`, MAX_EVIDENCE_CHARS);
+  return oneLine(redactSecrets(`${alert.status} ${name} [${alert.fingerprint}] ${since}${what ? `: ${what}` : ''}${alert.generatorURL ? ` (${alert.generatorURL})` : ''}`), MAX_EVIDENCE_CHARS);
 }
 
 const evidenceOf = (alerts: Alert[], truncated: number): string[] => {

@@ -6,7 +6,7 @@
  * incident is closed, the next alert starts a new run under the same id.
  */
 import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import { incidentInputSchema, type IncidentCategory, type IncidentInput } from '../domain';
 import { recordDetection } from '../workflows/incident-messages';
 import type { IncidentState, RecordDetectionAnswer, RecordDetectionRequest } from '../workflows/incident-types';
@@ -19,6 +19,15 @@ import { oneLine, type AlertResolvedNotice, type AlertResolvedResult, type Incid
 
 /** The id of the open incident of a category in a deployment, shared by every detection source. */
 export const detectedIncidentId = (deployment: string, category: IncidentCategory): string => `incident-${deployment}-${category}`;
+
+/** The id of the next incident after a run that is in its post-incident phase: derived from that run, so concurrent detections meet. */
+const successorId = (baseId: string, runId: string) => `${baseId}-after-${runId.slice(0, 8)}`;
+
+/** Resolved (its review still a draft in the post-incident phase) is over for detection: a new detection opens a new incident. */
+export const pastResolved = (d: Pick<WorkflowExecutionDescription, 'typedSearchAttributes'>): boolean => d.typedSearchAttributes.get(IncidentStatusKey) === 'resolved';
+
+/** Open for detection: running and not yet resolved. */
+export const openForDetection = (d: Pick<WorkflowExecutionDescription, 'status' | 'typedSearchAttributes'>): boolean => d.status.name === 'RUNNING' && !pastResolved(d);
 
 export interface TemporalOpenerOptions {
   client: Client;
@@ -131,7 +140,7 @@ export function createTemporalIncidentOpener(opts: TemporalOpenerOptions): Incid
     });
     const description = await handle.describe();
     const startedByMe = description.memo?.startToken === startToken;
-    return { workflowId: id, runId: description.runId, startedByMe, reviewing: !startedByMe && description.typedSearchAttributes.get(IncidentStatusKey) === 'resolved' };
+    return { workflowId: id, runId: description.runId, startedByMe, reviewing: !startedByMe && pastResolved(description) };
   };
 
   /** Starts in flight, by workflow id: a burst's other requests wait for this one's answer instead of starting again. */
@@ -144,7 +153,7 @@ export function createTemporalIncidentOpener(opts: TemporalOpenerOptions): Incid
       for (let hop = 0; ; hop++) {
         const found = await startOnce(id, req, raw);
         if (!found.reviewing || hop >= MAX_HOPS) return found;
-        id = `${workflowId}-after-${found.runId.slice(0, 8)}`;
+        id = successorId(workflowId, found.runId);
       }
     })();
     opening.set(workflowId, started);
@@ -164,8 +173,8 @@ export function createTemporalIncidentOpener(opts: TemporalOpenerOptions): Incid
         throw e;
       }
       if (d.status.name !== 'RUNNING') return undefined;
-      if (d.typedSearchAttributes.get(IncidentStatusKey) !== 'resolved') return { workflowId: id, runId: d.runId };
-      id = `${workflowId}-after-${d.runId.slice(0, 8)}`;
+      if (openForDetection(d)) return { workflowId: id, runId: d.runId };
+      id = successorId(workflowId, d.runId);
     }
     return undefined;
   };

@@ -9,7 +9,7 @@
  */
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
-import { DETECTION_EVIDENCE_CHARS, DETECTION_EVIDENCE_LINES, INCIDENT_CATEGORIES, SEVERITIES, describeIssues, personSchema, type IncidentCategory, type Severity } from '../domain';
+import { DETECTION_EVIDENCE_CHARS, DETECTION_EVIDENCE_LINES, INCIDENT_CATEGORIES, SEVERITIES, describeIssues, personSchema } from '../domain';
 import { terminalLine } from '../render-safe';
 import { redactSecrets } from '../secret-patterns';
 import { classify, formatProbeReport, type ProbeReport } from '../triage/rules';
@@ -122,8 +122,8 @@ export async function watchWorkflow(raw: WatchInput): Promise<WatchResult> {
       return done('joined', `${c.category} seen again: told incident ${answer.incidentId} (${answer.message})`);
     }
   }
-  const opened = await acts.watchOpenOrJoin({ deployment: input.deployment, approvers: input.approvers, category: c.category, severity: streak.severity as Severity, since: streak.since, evidence: streak.evidence });
-  incident = { category: c.category as IncidentCategory, workflowId: opened.incidentId, runId: opened.runId, clearRuns: 0, reportedClear: false };
+  const opened = await acts.watchOpenOrJoin({ deployment: input.deployment, approvers: input.approvers, category: c.category, severity: streak.severity, since: streak.since, evidence: streak.evidence });
+  incident = { category: c.category, workflowId: opened.incidentId, runId: opened.runId, clearRuns: 0, reportedClear: false };
   return done(
     opened.joined ? 'joined' : 'opened',
     opened.joined
