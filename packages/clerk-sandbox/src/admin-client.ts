@@ -17,6 +17,7 @@ import type { SessionStatus } from './columns';
 import type { StoreStats } from './store';
 import type { WebhookConfig, WebhookEventRecord } from './webhooks';
 import type { PagerDutyOverview, PagerDutySettings } from './pagerduty';
+import type { SlackClickBody, SlackClickResult, SlackCommandBody, SlackCommandResult, SlackOverview, SlackSettings, SlackSubmitBody, SlackSubmitResult } from './slack';
 import type { VercelDeploymentBody, VercelOverview, vercelSettingsSchema } from './vercel';
 import type { z } from 'zod';
 
@@ -168,6 +169,30 @@ export class SandboxAdminClient {
   }
   resetPagerDuty(): Promise<PagerDutyOverview> {
     return this.call('DELETE', '/pagerduty');
+  }
+  /** The emulated Slack: settings (no secrets), channels with threads and edits, ephemerals, views, deliveries to the app, Web API calls. */
+  slack(): Promise<SlackOverview> {
+    return this.call('GET', '/slack');
+  }
+  /** Merged with the current settings (bot token, signing secret, the app's URLs, channels, users, team, failNext, rate limit). */
+  slackSettings(body: SlackSettings): Promise<SlackOverview> {
+    return this.call('PUT', '/slack', body);
+  }
+  /** Empties messages, ephemerals, views, deliveries and calls; settings stay. */
+  resetSlack(): Promise<SlackOverview> {
+    return this.call('DELETE', '/slack');
+  }
+  /** A user clicks a button shown to them; the app gets a signed `block_actions` payload (404/409 when there is no such message or button). */
+  slackClick(body: SlackClickBody): Promise<SlackClickResult> {
+    return this.call('POST', '/slack/click', body);
+  }
+  /** A user submits an open modal; the app gets `view_submission`. */
+  slackSubmit(body: SlackSubmitBody): Promise<SlackSubmitResult> {
+    return this.call('POST', '/slack/submit', body);
+  }
+  /** A user runs a slash command; the app gets Slack's form fields. */
+  slackCommand(body: SlackCommandBody): Promise<SlackCommandResult> {
+    return this.call('POST', '/slack/command', body);
   }
 }
 

@@ -34,6 +34,7 @@ import { ClerkStore, type StoreStats } from './store';
 import { WebhookDispatcher, generateSigningSecret, type WebhookConfig, type WebhookEventRecord } from './webhooks';
 import { VercelSandbox } from './vercel';
 import { PagerDutySandbox } from './pagerduty';
+import { SlackSandbox } from './slack';
 import { ClerkPlatformSandbox, VaultSandbox } from './secret-stores';
 
 const APP_DEFAULTS = { middlewareFailure: false, publishableKey: null, origin: null, cookieDomain: null, sdkVersion: null } as const;
@@ -103,6 +104,8 @@ export class SandboxAdmin {
   readonly platform = new ClerkPlatformSandbox();
   /** The emulated PagerDuty Events API v2 (routes/pagerduty.ts): routing keys, alerts by dedup key, change events, the log. */
   readonly pagerduty: PagerDutySandbox;
+  /** The emulated Slack (routes/slack.ts): Web API, channels and messages, modals, and the people who click. */
+  readonly slack = new SlackSandbox();
 
   constructor(readonly options: ResolvedSandboxOptions) {
     const t0 = performance.now();

@@ -35,6 +35,8 @@ export interface RunningSandbox {
   readonly platform: { url: string; token: string; applicationId: string; instanceId: string };
   /** The emulated PagerDuty Events API v2: its base URL (PAGERDUTY_EVENTS_URL; events go to `/v2/enqueue`) and the routing keys that exist now. */
   readonly pagerduty: { url: string; routingKeys: string[] };
+  /** The emulated Slack: the Web API base for `new WebClient(botToken, { slackApiUrl: apiUrl })`, the bot token it takes and the secret that signs what it sends the app. */
+  readonly slack: { apiUrl: string; botToken: string | null; signingSecret: string | null };
   /** Typed in-process admin operations: faults, keys, audit, seeding, outage, webhooks, app. */
   readonly admin: SandboxAdmin;
   /** Stops the server (dropping hung requests) after in-flight webhook deliveries finish. */
@@ -71,6 +73,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     },
     get pagerduty() {
       return { url, routingKeys: [...admin.pagerduty.routingKeys] };
+    },
+    get slack() {
+      return { apiUrl: `${url}/slack/api/`, botToken: admin.slack.botToken, signingSecret: admin.slack.signingSecret };
     },
     admin,
     close() {
@@ -115,3 +120,24 @@ export {
   type PagerDutySettings,
   type SandboxAlert,
 } from './pagerduty';
+export {
+  SLACK_BOT,
+  SLACK_DEFAULT_CHANNELS,
+  SLACK_DEFAULT_USERS,
+  SLACK_LIMITS,
+  SlackSandbox,
+  signSlack,
+  type SlackClickBody,
+  type SlackClickResult,
+  type SlackCommandBody,
+  type SlackCommandResult,
+  type SlackDelivery,
+  type SlackEphemeral,
+  type SlackMessage,
+  type SlackOverview,
+  type SlackSettings,
+  type SlackSubmitBody,
+  type SlackSubmitResult,
+  type SlackViewRecord,
+} from './slack';
+export { BLOCK_LIMITS } from './slack-blocks';

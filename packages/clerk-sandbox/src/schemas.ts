@@ -57,7 +57,9 @@ export const VERCEL_ROUTES = [
 ] as const;
 /** PagerDuty's Events API v2 (routes/pagerduty.ts). */
 export const PAGERDUTY_ROUTES = ['POST /v2/enqueue', 'POST /v2/change/enqueue'] as const;
-export const ROUTE_KEYS = [...CLERK_ROUTES, ...SIDE_ROUTES, ...VERCEL_ROUTES, ...PAGERDUTY_ROUTES] as const;
+/** Slack's Web API and the response URLs it hands out (routes/slack.ts). */
+export const SLACK_ROUTES = ['POST /slack/api/{method}', 'POST /slack/response/{id}'] as const;
+export const ROUTE_KEYS = [...CLERK_ROUTES, ...SIDE_ROUTES, ...VERCEL_ROUTES, ...PAGERDUTY_ROUTES, ...SLACK_ROUTES] as const;
 export type RouteKey = (typeof ROUTE_KEYS)[number];
 export function isRouteKey(key: string): key is RouteKey {
   return (ROUTE_KEYS as readonly string[]).includes(key);

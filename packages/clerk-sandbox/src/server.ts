@@ -21,6 +21,7 @@ import { vaultApi } from './routes/vault';
 import { clerkPlatformApi } from './routes/clerk-platform';
 import { edgeConfigReads, vercelApi } from './routes/vercel';
 import { pagerDutyApi } from './routes/pagerduty';
+import { slackApi } from './routes/slack';
 import { SandboxInputError } from './schemas';
 import type { RequestContext, ServerContext } from './server-context';
 
@@ -177,5 +178,6 @@ export function buildServer(ctx: ServerContext): FastifyInstance {
   void app.register(vercelApi, ctx);
   void app.register(edgeConfigReads, ctx);
   void app.register(pagerDutyApi, ctx);
+  void app.register(slackApi, ctx);
   return app;
 }
