@@ -22,6 +22,7 @@ import { ensureBypassSweepSchedule } from './worker/bypass-sweep';
 import { ensureWatchSchedule, watchConfigFromEnv } from './watch/schedule';
 import { startAlertIntakeFromEnv } from './intake/start';
 import { SAMPLE_ROSTER_FILE, workerDepsFromEnv, type WorkerDepsOptions } from './worker/deps';
+import { slackConfigFromEnv, startSlackApp } from './chat/start';
 import { workerLogger } from './worker/logger';
 import { removeRuntimeFile, runtimeFilePath, writeRuntimeFile } from './runtime-file';
 import { startSandboxReconcile } from './reconcile-sandbox';
@@ -130,7 +131,9 @@ async function main(): Promise<void> {
       // The sandbox's key in a file reference; a rotation goes through its Platform API and Vault.
       wiring = { sandbox: { endpoints: sandbox, keyFile: join(DATA_DIR, 'sandbox-clerk-secret-key'), demoSigningDir: join(DATA_DIR, 'signing') }, reconcile: users.deps, rosterFile: SAMPLE_ROSTER_FILE };
     }
-    const deps = await workerDepsFromEnv(env, { ...wiring, temporalUiUrl: uiUrl, say });
+    // The Slack app: configured by SLACK_*, or in sandbox mode the sandbox's emulated Slack (SLACK=off: none).
+    const slack = slackConfigFromEnv(process.env, sandboxUrl);
+    const deps = await workerDepsFromEnv(env, { ...wiring, temporalUiUrl: uiUrl, say, ...(slack ? { slack: slack.settings } : {}) });
     const rosterFile = env.ROSTER_FILE ?? wiring.rosterFile;
     if (!deps.roster) {
       say('');
@@ -171,6 +174,15 @@ async function main(): Promise<void> {
       say(`Alert intake: ${intake.url}/alerts/alertmanager and /alerts/grafana (bearer ALERT_INTAKE_TOKEN; deployment ${intake.deployment})`);
     } else {
       say('Alert intake: off (set ALERT_INTAKE_TOKEN to take Alertmanager and Grafana webhooks; docs/alert-intake.md)');
+    }
+
+    if (slack) {
+      const app = await startSlackApp(slack, { connection, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, roster: () => deps.roster?.current(), defaultApprovers: detectionApprovers, ...(sandboxUrl ? { sandboxUrl } : {}) });
+      stops.push(() => app.close());
+      say(`Slack app: ${app.url}/slack/interactions and /slack/commands (signed requests only); one thread per incident in channel ${slack.settings.channel}${deps.roster ? '' : ' (no roster: clicks are refused, a Slack user is nobody)'}`);
+      if (slack.sandbox && sandboxUrl) say(`Slack (emulated, no workspace needed): ${sandboxUrl}/slack shows the channel; click Approve/Reject there as alice, bob, carol or dave`);
+    } else {
+      say('Slack app: off (set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_CHANNEL; docs/slack.md)');
     }
 
     say('');

@@ -27,6 +27,7 @@ import { renderReviewMarkdown } from '../review/render';
 import { reviewOf } from '../review/fetch';
 import type { IncidentState } from '../workflows/incident-types';
 import type { ReviewPhaseSettings } from '../review/phase-settings';
+import { slackWebClient, type SlackAppSettings } from '../chat/slack-client';
 
 export interface ActivityDeps {
   /** Base URL of the Clerk status page (real: https://status.clerk.com; sandbox: its own). */
@@ -39,6 +40,8 @@ export interface ActivityDeps {
   appRoutes?: string[];
   /** Slack-compatible incoming webhook (CHAT_WEBHOOK_URL); notifications are logged without it. */
   chatWebhookUrl?: string;
+  /** The Slack app (SLACK_BOT_TOKEN, SLACK_CHANNEL, SLACK_API_URL): one thread per incident with buttons; replaces the webhook. */
+  slack?: SlackAppSettings;
   /** Temporal UI base URL and namespace, for the "how to approve" lines of notifications. */
   temporalUiUrl?: string;
   namespace?: string;
@@ -75,6 +78,8 @@ const DEFAULT_MAX_SESSION_LIFETIME_MS = 7 * 86_400_000;
 const NOTIFY_TIMEOUT_MS = 5000;
 
 export function createActivities(deps: ActivityDeps) {
+  // One Web API client for the process: it queues its own calls.
+  const slack = deps.slack ? { client: slackWebClient(deps.slack), channel: deps.slack.channel } : undefined;
   return {
     /** Mass session revocation (`revokeSessionsWorkflow`): count the scope, revoke batch by batch. */
     ...createRevokeSessionsActivities({ clerk: () => deps.clerk }),
@@ -171,6 +176,7 @@ export function createActivities(deps: ActivityDeps) {
       try {
         return await notify(notification, {
           webhookUrl: deps.chatWebhookUrl,
+          ...(slack ? { slack } : {}),
           timeoutMs: NOTIFY_TIMEOUT_MS,
           namespace: deps.namespace ?? 'default',
           uiUrl: deps.temporalUiUrl,
@@ -178,7 +184,7 @@ export function createActivities(deps: ActivityDeps) {
           console: (line) => console.log(line),
         });
       } catch (err) {
-        if (err instanceof Error && (err.name === 'NotifyTimeoutError' || err.name === 'NotifyNetworkError' || err.name === 'NotifyHttpError')) {
+        if (err instanceof Error && (err.name === 'NotifyTimeoutError' || err.name === 'NotifyNetworkError' || err.name === 'NotifyHttpError' || err.name === 'SlackApiError')) {
           const retryable = !('retryable' in err) || err.retryable === true;
           throw ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: !retryable, cause: err });
         }

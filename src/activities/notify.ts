@@ -6,6 +6,8 @@
 import type { GatedStep, ManualStep } from '../domain';
 import { INCIDENT_COMMANDS } from '../shared';
 import { chatInline, logLine, slackText } from '../render-safe';
+import type { WebClient } from '@slack/web-api';
+import { postToThread } from '../chat/slack-client';
 
 export const NOTIFICATION_KINDS = [
   'incident_opened',
@@ -35,6 +37,20 @@ export interface Notification {
   step?: GatedStep | ManualStep;
   /** Signed approvals: the step's decisions must be signed with the approver's SSH key; the message says how. */
   signed?: boolean;
+  /** For a gate: what the approver needs to decide (triage, diagnostics, the rollback candidate), one line each. */
+  evidence?: string[];
+  /** The post-incident phase's request for findings: in Slack, buttons to write them and to finalize the review. */
+  review?: boolean;
+  /** The incident's Slack thread once there is one (Slack app mode): replies go there, its first message is updated. */
+  thread?: ChatThread;
+  /** The incident's current status, one line each: the thread's first message shows it (Slack app mode). */
+  status?: string[];
+}
+
+/** An incident's thread in the Slack app's channel: the channel and its first message's `ts`. */
+export interface ChatThread {
+  channel: string;
+  ts: string;
 }
 
 export interface NotifyContext {
@@ -45,6 +61,8 @@ export interface NotifyContext {
   uiUrl?: string;
   /** Where a notification goes without a webhook: one line each, seen at the default log level. */
   console: (line: string) => void;
+  /** The Slack app (SLACK_BOT_TOKEN, SLACK_CHANNEL): one thread per incident, instead of the webhook. */
+  slack?: { client: WebClient; channel: string };
 }
 
 export interface SlackMessage {
@@ -53,9 +71,13 @@ export interface SlackMessage {
 }
 
 export interface NotifyResult {
-  /** `console`: no CHAT_WEBHOOK_URL, so only the worker's console saw it, not a channel. */
-  delivered: 'webhook' | 'console';
+  /** `console`: no CHAT_WEBHOOK_URL and no Slack app, so only the worker's console saw it, not a channel. */
+  delivered: 'webhook' | 'console' | 'slack';
   status?: number;
+  /** Slack app mode: the incident's thread (new when the notification opened it). */
+  thread?: ChatThread;
+  /** Slack app mode: the posted message's `ts`. */
+  ts?: string;
 }
 
 // One class per failure, with a literal name: the name is what crosses the activity boundary.
@@ -151,6 +173,19 @@ export function formatMessage(n: Notification, ctx: Pick<NotifyContext, 'namespa
 
 /** Post to the webhook, or print one console line when none is configured. Throws a `NotifyTimeoutError`, `NotifyNetworkError` or `NotifyHttpError` on failure. */
 export async function notify(n: Notification, ctx: NotifyContext): Promise<NotifyResult> {
+  if (ctx.slack) {
+    const gate = (n.kind === 'approval_requested' || n.kind === 'escalation') && n.step ? { step: n.step as GatedStep, signed: n.signed === true } : undefined;
+    // With buttons, the other doors are one context line each; a signed gate's commands are the way to decide.
+    const posted = await postToThread(
+      ctx.slack.client,
+      ctx.slack.channel,
+      { incidentId: n.incidentId, title: chatInline(n.title), lines: [n.text], instructions: [...instructions(n, ctx), ...reviewLinks(n, ctx)], ...(n.evidence?.length ? { evidence: n.evidence.map(chatInline) } : {}), ...(gate ? { gate } : {}), ...(n.review ? { review: true } : {}) },
+      n.thread,
+      (n.status ?? []).map(chatInline),
+      ctx.console,
+    );
+    return { delivered: 'slack', thread: posted.thread, ts: posted.ts };
+  }
   if (!ctx.webhookUrl) {
     // One log line: the message's lines joined, every control character in them shown escaped.
     const { title, lines } = messageLines(n, ctx);

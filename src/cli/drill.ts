@@ -11,7 +11,7 @@ import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { z } from 'zod';
 import { INCIDENT_CATEGORIES, type IncidentCategory } from '../domain';
 import { DETECTABLE_CATEGORIES, DRILL_DETECT, WatchDetector } from '../drill/detect';
-import { openDrillTarget } from '../drill/environment';
+import { openDrillTarget, type DrillVia } from '../drill/environment';
 import { formatReports, reportsJson, runDrill, type DrillDetector, type DrillHooks, type DrillReport, type DrillScenario, type DrillTarget } from '../drill/run';
 import { SCENARIOS, VARIANTS } from '../drill/scenarios';
 import { CliArgumentError, runCli } from './common';
@@ -65,11 +65,19 @@ export async function runDrills(
   return reports;
 }
 
+/** `--via`: updates (default) or slack. */
+export function drillVia(arg: unknown): DrillVia {
+  if (arg === undefined) return 'updates';
+  const parsed = z.enum(['updates', 'slack']).safeParse(arg);
+  if (!parsed.success) throw new CliArgumentError(`--via: must be updates or slack (got ${JSON.stringify(arg)})`);
+  return parsed.data;
+}
+
 export const EXIT_CODES_HELP = `
 Exit code:
   0  every check of every drill passed
   1  a check failed, or a drill could not run to the end
-  2  usage error (an unknown category or flag, --detect with another category than clerk_outage)`;
+  2  usage error (an unknown category or flag, --detect with another category than clerk_outage, --via other than updates or slack)`;
 
 export function buildDrillProgram(): Command {
   return new Command('drill')
@@ -79,16 +87,18 @@ export function buildDrillProgram(): Command {
     .option('--json', 'print the reports as JSON: [{category, passed, checks, workflowId, steps}]')
     .option('--variant <name>', `another fault of the category's drill (${Object.entries(VARIANTS).flatMap(([c, v]) => Object.keys(v ?? {}).map((n) => `${c}: ${n}`)).join('; ')})`)
     .option('--detect', `no incident is started by hand: the runbook's watch (every ${DRILL_DETECT.intervalMs / 1000} s, ${DRILL_DETECT.consecutive} runs in a row) must open it; reports the time to detect (${DETECTABLE_CATEGORIES.join(', ')})`)
+    .option('--via <door>', 'how the approvers decide: updates (as the CLI sends them; default) or slack (clicks in the sandbox\'s emulated Slack, docs/slack.md)')
     .addHelpText('after', EXIT_CODES_HELP)
     .showHelpAfterError('(add --help for usage)')
-    .action(async (arg: string, opts: { json?: boolean; variant?: string; detect?: boolean }) => {
+    .action(async (arg: string, opts: { json?: boolean; variant?: string; detect?: boolean; via?: string }) => {
       const categories = drillCategories(arg);
+      const via = drillVia(opts.via);
       const variant = opts.variant === undefined ? undefined : drillVariant(categories, opts.variant);
       const detect = opts.detect ? drillDetection(categories) : undefined;
       // Progress goes to stderr: stdout is the report (or the JSON).
       const log = (line: string) => console.error(line);
       Runtime.install({ logger: new DefaultLogger(process.env.LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
-      const opened = await openDrillTarget(log);
+      const opened = await openDrillTarget(log, undefined, via);
       let reports: DrillReport[];
       try {
         log(`drills run on ${opened.description}`);

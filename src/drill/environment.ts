@@ -24,6 +24,12 @@ import { createWorker } from '../worker';
 import { SAMPLE_ROSTER_FILE, sandboxOnly, workerDepsFromEnv } from '../worker/deps';
 import type { DrillTarget } from './run';
 import { DrillSandbox } from './sandbox';
+import { DrillSlack } from './slack';
+import { slackConfigFromEnv, startSlackApp } from '../chat/start';
+import { readRoster } from '../roster/load';
+
+/** How the drill's approvers decide: updates as the CLI sends them, or clicks in the emulated Slack. */
+export type DrillVia = 'updates' | 'slack';
 
 export const DEFAULT_REVIEW_DIR = join(PROJECT_ROOT, '.data', 'drills');
 
@@ -61,17 +67,22 @@ export interface OpenedTarget {
  * The running `npm start` when there is one in sandbox mode; otherwise everything the drill
  * needs, started here and stopped by `close`.
  */
-export async function openDrillTarget(log: (line: string) => void, reviewDir = DEFAULT_REVIEW_DIR): Promise<OpenedTarget> {
+export async function openDrillTarget(log: (line: string) => void, reviewDir = DEFAULT_REVIEW_DIR, via: DrillVia = 'updates'): Promise<OpenedTarget> {
   const env = loadEnv();
   const running = findRunningStart();
   if (running.kind === 'found' && running.info.mode === 'sandbox' && running.info.sandboxUrl) {
     const sandbox = new DrillSandbox(running.info.sandboxUrl);
     if (await sandbox.answers()) {
+      let slack: DrillSlack | undefined;
+      if (via === 'slack') {
+        if (!(await sandbox.admin.slack()).settings.interactivityUrl) throw new Error(`--via slack: the running npm start (pid ${running.info.pid}) runs no Slack app (SLACK=off?); stop it, or drill without --via slack`);
+        slack = new DrillSlack(sandbox.admin, await readRoster(running.info.rosterFile ?? SAMPLE_ROSTER_FILE));
+      }
       const connection = await Connection.connect(temporalConnectionOptions(env, running.info.temporalAddress));
       const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: dataConverterFromEnv(env), identity: 'game-day-drill' });
       return {
         // npm start's sandbox-mode store (src/main.ts: startSandboxReconcile with .data), unless USER_STORE_URL says otherwise.
-        target: { client, taskQueue: env.TEMPORAL_TASK_QUEUE, sandbox, reviewDir, log, userStoreUrl: env.USER_STORE_URL ?? `sqlite:${join(PROJECT_ROOT, '.data')}/users.db` },
+        target: { client, taskQueue: env.TEMPORAL_TASK_QUEUE, sandbox, reviewDir, log, userStoreUrl: env.USER_STORE_URL ?? `sqlite:${join(PROJECT_ROOT, '.data')}/users.db`, ...(slack ? { slack } : {}) },
         description: `the running npm start (pid ${running.info.pid}): sandbox ${running.info.sandboxUrl}, Temporal ${running.info.temporalAddress}, task queue ${env.TEMPORAL_TASK_QUEUE}`,
         close: () => connection.close(),
       };
@@ -102,18 +113,21 @@ export async function openDrillTarget(log: (line: string) => void, reviewDir = D
     // The app's side of webhooks, as npm start wires sandbox mode: a SQLite store fed by the example receiver.
     const users = await startSandboxReconcile(env, sandbox, dir);
     stops.push(() => users.close());
-    const chat = await startChatSink(log);
-    stops.push(chat.close);
+    // The channel: a webhook sink on stderr, or with --via slack the sandbox's emulated Slack and our Slack app.
+    const slackConfig = via === 'slack' ? slackConfigFromEnv({ SLACK: 'on', SLACK_PORT: '0' }, sandbox.url) : undefined;
+    const chat = slackConfig ? undefined : await startChatSink(log);
+    if (chat) stops.push(chat.close);
     const nativeConnection = await NativeConnection.connect(temporalConnectionOptions(env, address));
     stops.push(() => nativeConnection.close());
     const taskQueue = `clerk-incident-drill-${randomUUID().slice(0, 8)}`;
-    const worker: Worker = await createWorker({
-      connection: nativeConnection,
-      namespace: env.TEMPORAL_NAMESPACE,
-      taskQueue,
-      dataConverter: dataConverterFromEnv(env),
-      deps: await workerDepsFromEnv(sandboxOnly(env), { sandbox: { endpoints: sandbox, keyFile: join(dir, 'clerk-secret-key') }, reconcile: users.deps, chatWebhookUrl: chat.url, rosterFile: SAMPLE_ROSTER_FILE }),
+    const deps = await workerDepsFromEnv(sandboxOnly(env), {
+      sandbox: { endpoints: sandbox, keyFile: join(dir, 'clerk-secret-key') },
+      reconcile: users.deps,
+      ...(chat ? { chatWebhookUrl: chat.url } : {}),
+      ...(slackConfig ? { slack: slackConfig.settings } : {}),
+      rosterFile: SAMPLE_ROSTER_FILE,
     });
+    const worker: Worker = await createWorker({ connection: nativeConnection, namespace: env.TEMPORAL_NAMESPACE, taskQueue, dataConverter: dataConverterFromEnv(env), deps });
     const running = worker.run();
     stops.push(async () => {
       worker.shutdown();
@@ -122,8 +136,15 @@ export async function openDrillTarget(log: (line: string) => void, reviewDir = D
     const connection = await Connection.connect(temporalConnectionOptions(env, address));
     stops.push(() => connection.close());
     const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: dataConverterFromEnv(env), identity: 'game-day-drill' });
+    let slack: DrillSlack | undefined;
+    if (slackConfig && deps.roster) {
+      const roster = deps.roster;
+      const app = await startSlackApp(slackConfig, { connection, namespace: env.TEMPORAL_NAMESPACE, taskQueue, roster: () => roster.current(), defaultApprovers: ['@auth-oncall'], sandboxUrl: sandbox.url, log: () => undefined });
+      stops.push(() => app.close());
+      slack = new DrillSlack(new DrillSandbox(sandbox.url).admin, roster.current());
+    }
     return {
-      target: { client, taskQueue, sandbox: new DrillSandbox(sandbox.url), reviewDir, log, userStoreUrl: users.storeUrl },
+      target: { client, taskQueue, sandbox: new DrillSandbox(sandbox.url), reviewDir, log, userStoreUrl: users.storeUrl, ...(slack ? { slack } : {}) },
       description: `a sandbox of its own at ${sandbox.url}, ${serverNote}, a worker on task queue ${taskQueue}`,
       close,
     };

@@ -16,6 +16,7 @@ import { INCIDENT_WORKFLOW_TASK_TIMEOUT } from '../shared';
 import { approveStep, completeReview, finalizeReview, getIncidentState, getReview, incidentWorkflow, resolveIncident, type IncidentState } from '../workflows/incident';
 import type { DrillSandbox } from './sandbox';
 import { terminalLines } from '../render-safe';
+import { DrillSlack } from './slack';
 
 export interface DrillCheck {
   name: string;
@@ -78,6 +79,8 @@ export interface DrillTarget {
   userStoreUrl?: string;
   /** Folder the reviews are written to (`.data/drills` by default). */
   reviewDir: string;
+  /** `--via slack`: the approvers click in the sandbox's emulated Slack instead of sending updates. */
+  slack?: DrillSlack;
   /** Multiplies every wait of the drill (the crash suite's workers die on purpose; 1 by default). */
   patience?: number;
   log: (line: string) => void;
@@ -214,8 +217,17 @@ export class DrillRun {
     return this.waitFor(`approval request for ${step}`, (s) => s.pendingApprovals.some((p) => p.step === step), timeoutMs);
   }
 
-  /** An approver approves, as `npm run incident -- approve` does. */
+  /** An approver approves, as `npm run incident -- approve` does; with `--via slack`, by clicking Approve in the thread. */
   async approve(step: GatedStep, approver: string): Promise<void> {
+    if (this.target.slack) {
+      try {
+        await this.target.slack.approve(this.h.workflowId, step, approver, 30_000 * (this.target.patience ?? 1));
+      } catch (err) {
+        throw new DrillStopped(err instanceof Error ? err.message : String(err));
+      }
+      this.say(`${approver} clicked Approve on ${step} in Slack`);
+      return;
+    }
     await this.update(approveStep, [{ step, approver }], `approve-${step}-${approver}`);
     this.say(`${approver} approved ${step}`);
   }
@@ -237,6 +249,21 @@ export class DrillRun {
     const due = new Date(Date.now() + 14 * 86_400_000).toISOString().slice(0, 10);
     const item = `rehearse the ${this.category} drill again`;
     const found = { rootCause: `game-day drill: the ${this.category} fault was injected in the sandbox`, detection: this.detector ? 'a monitoring alert' : 'found by hand', lessons: [`the ${this.category} playbook ran against the sandbox`], item };
+    const items = [...proposed.map((a) => ({ title: a.text.replace(/\s+/g, ' ').slice(0, 300), owner: commander, due })), { title: item, owner: commander, due }];
+    if (this.target.slack) {
+      // In Slack, as the commander would: the findings form, then the Finalize button.
+      const slack = this.target.slack;
+      const patience = 30_000 * (this.target.patience ?? 1);
+      try {
+        await slack.completeReview(this.h.workflowId, commander, { rootCause: found.rootCause, trigger: 'the drill injected the fault', detection: this.detector ? 'monitoring_alert' : 'manual', wentWell: found.lessons, actionItems: items }, patience);
+        await this.waitFor('the findings sent from Slack', (x) => (x.postIncident?.completions ?? 0) > 0, 30_000);
+        await slack.finalizeReview(this.h.workflowId, commander, patience);
+      } catch (err) {
+        throw new DrillStopped(err instanceof Error ? err.message : String(err));
+      }
+      this.say(`${commander} sent the review's findings (${items.length} action item(s)) and finalized it, in Slack`);
+      return found;
+    }
     await this.update(
       completeReview,
       [
@@ -247,7 +274,7 @@ export class DrillRun {
           detection: this.detector ? 'monitoring_alert' : 'manual',
           dataLoss: 'none',
           lessons: { wentWell: found.lessons },
-          actionItems: [...proposed.map((a) => ({ title: a.text.replace(/\s+/g, ' ').slice(0, 300), owner: commander, due })), { title: item, owner: commander, due }],
+          actionItems: items,
         },
       ],
       'complete-review',
@@ -328,6 +355,24 @@ async function pagingCheck(run: DrillRun, final: IncidentState, sandbox: DrillSa
   run.check('the on-call was paged for each gate (sandbox PagerDuty log)', problems.length === 0, problems.length ? problems.join('; ') : seen.join('; '));
 }
 
+/**
+ * `--via slack`: every approval the incident recorded came from a click (the sandbox's deliveries,
+ * each answered 200), and the thread's first message shows the incident's final status.
+ */
+async function slackCheck(run: DrillRun, final: IncidentState, slack: DrillSlack): Promise<void> {
+  const o = await slack.admin.slack();
+  const thread = DrillSlack.threadOf(o, final.incidentId);
+  const approvals = final.gates.flatMap((g) => g.approvals.map((a) => `${g.step}:${a.approver}`));
+  const clicks = slack.clicks.filter((c) => c.incidentId === final.incidentId && c.status === 200);
+  const root = thread ? JSON.stringify(thread.root.blocks) : '';
+  const finalShown = root.includes(`Status: ${final.status}`);
+  run.check(
+    'every approval was a click in Slack (sandbox records)',
+    thread !== undefined && clicks.length === approvals.length && finalShown,
+    `${clicks.length} click(s) answered 200 and written into their message (${clicks.map((c) => `${c.step} by ${c.user}`).join(', ') || 'no gate to decide'}) for ${approvals.length} approval(s) recorded; thread ${thread ? `${thread.root.ts} with ${thread.root.replies.length} replies, its first message edited ${thread.root.edits} time(s)${finalShown ? ` and showing status ${final.status}` : `, NOT showing status ${final.status}`}` : 'not found'}`,
+  );
+}
+
 export async function runDrill(category: IncidentCategory, scenario: DrillScenario, target: DrillTarget, hooks: DrillHooks = {}, detector?: DrillDetector): Promise<DrillReport> {
   const startedAt = Date.now();
   const run = new DrillRun(category, target, detector);
@@ -343,6 +388,7 @@ export async function runDrill(category: IncidentCategory, scenario: DrillScenar
       await hooks.beforeChecks?.({ category, workflowId: final.incidentId, sandbox: target.sandbox });
       await verify(final);
       await pagingCheck(run, final, target.sandbox);
+      if (target.slack) await slackCheck(run, final, target.slack);
       reviewPath = reviewCheck(run, final, target.reviewDir);
     } catch (err) {
       run.check('drill ran to the end', false, err instanceof Error ? err.message : String(err));

@@ -17,6 +17,7 @@ import type { ReconcileDeps } from '../activities/reconcile-users';
 import { demoSigning, signingFromEnv } from '../activities/signing';
 import { pagingFromEnv } from '../activities/paging';
 import { rosterRoutingKeys } from '../activities/roster';
+import type { SlackAppSettings } from '../chat/slack-client';
 import { watchRoster, type RosterWatcher } from '../roster/load';
 import { CLERK_STATUS_PAGE, diagnosticsConfig, type Env } from '../config';
 import { workerKeysFromEnv } from '../keys/worker-keys';
@@ -58,6 +59,8 @@ export interface WorkerDepsOptions {
   chatWebhookUrl?: string;
   /** The Temporal UI when TEMPORAL_UI_URL is unset (`npm start`: the dev server's). */
   temporalUiUrl?: string;
+  /** The Slack app (src/chat/start.ts): notifications go to one thread per incident, with buttons. */
+  slack?: SlackAppSettings;
   /** The roster when ROSTER_FILE is unset (`npm start` in sandbox mode and the drills: config/roster.sample.yaml). */
   rosterFile?: string;
   /** Where start-up lines go (which approver registry was read, the demo keys made). */
@@ -121,6 +124,7 @@ export async function workerDepsFromEnv(env: Env, opts: WorkerDepsOptions = {}):
     ...(signing ? { signing } : {}),
     diagnostics: diagnosticsConfig(env, sandbox ? { url: sandbox.url, publishableKey: sandbox.publishableKey } : undefined),
     ...(chatWebhookUrl ? { chatWebhookUrl } : {}),
+    ...(opts.slack ? { slack: opts.slack } : {}),
     ...(temporalUiUrl ? { temporalUiUrl } : {}),
     namespace: env.TEMPORAL_NAMESPACE,
     ...(deploy ? { deploy } : {}),

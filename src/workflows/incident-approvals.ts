@@ -324,7 +324,7 @@ export async function waitForApproval(tracker: IncidentTracker, request: GateReq
     `Approval needed: ${step}`,
     `${gate.requestedBy} asks to ${title}. Needs ${who}. Escalates at ${gate.escalateAt}; without a decision by ${gate.decideBy} it is not done (timed_out).`,
     step,
-    gate.signatureRequired ? { signed: true } : undefined,
+    { evidence: tracker.evidence(), ...(gate.signatureRequired ? { signed: true } : {}) },
   );
   tracker.pager.page(step, 'primary', title, gate.decideBy, gate.requestedBy);
   return decideGate(tracker, gate, request);

@@ -211,6 +211,7 @@ const incidentStateSchema = z.strictObject({
       nonce: line(100),
     })
     .optional(),
+  chat: z.strictObject({ channel: line(100), ts: line(100) }).optional(),
   detection: z
     .strictObject({
       detectedBy: line(200),

@@ -119,7 +119,7 @@ export class ReviewPhase {
       `Incident "${state.summary}" is resolved. Its review is a draft until ${p.until}.`,
       `Still to give: ${this.missing(p).join(', ')}.`,
       `Read the draft: ${INCIDENT_COMMANDS.review(id)}. Send them: ${INCIDENT_COMMANDS.completeReview(id)}; then ${INCIDENT_COMMANDS.finalizeReview(id)}.`,
-    ]);
+    ], undefined, { review: true });
     let seen = p.completions;
     let lastReminder = Date.now();
     while (!this.finalRequested && Date.now() < until) {
@@ -137,7 +137,7 @@ export class ReviewPhase {
         await this.tracker.notify('action_needed', 'Reminder: post-incident review', [
           `The review of "${state.summary}" is still a draft; it closes by itself at ${p.until}.`,
           missing.length ? `Still to give: ${missing.join(', ')}.` : `Everything is given: finalize it (${INCIDENT_COMMANDS.finalizeReview(id)}).`,
-        ]);
+        ], undefined, { review: true });
       }
     }
     if (p.completions !== seen) await writeDraft();

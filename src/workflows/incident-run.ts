@@ -20,7 +20,7 @@ import { Revocation } from './incident-revocation';
 import { Remedies } from './incident-remedies';
 import { Rollback } from './incident-rollback';
 import { SecretKeyRotation } from './incident-rotation';
-import { IncidentTracker, notifications } from './incident-state';
+import { IncidentTracker } from './incident-state';
 import { incidentContext, type IncidentContext } from './incident-steps';
 import type { GateOutcome, StepRequest } from './incident-types';
 import { Verification } from './incident-verification';
@@ -195,21 +195,20 @@ export class Incident {
     await this.ctx.compensations.apply(
       'incident_notice',
       'post the incident notice',
-      () => notifications.notify.executeWithOptions({ summary: 'incident_notice: post the incident notice' }, [
-        { kind: 'incident_notice', incidentId, title: 'Incident notice', text },
-      ]),
+      () => this.tracker.deliver({ kind: 'incident_notice', incidentId, title: 'Incident notice', text }, 'incident_notice: post the incident notice'),
       { title: 'withdraw the incident notice', run: () => this.withdrawNotice() },
       // Say where it went: a notice only the worker's console saw reached no channel.
-      (r) => (r.delivered === 'console' ? "post the incident notice: delivered to the worker's console only (no CHAT_WEBHOOK_URL), not to a channel" : 'post the incident notice'),
+      (r) => (r.delivered === 'console' ? "post the incident notice: delivered to the worker's console only (no CHAT_WEBHOOK_URL, no Slack app), not to a channel" : 'post the incident notice'),
     );
   }
 
   private withdrawNotice(): Promise<unknown> {
     const dry = this.ctx.input.dryRun ? '[dry run] ' : '';
     const { incidentId, summary } = this.tracker.state;
-    return notifications.notify.executeWithOptions({ summary: 'compensation: withdraw the incident notice' }, [
+    return this.tracker.deliver(
       { kind: 'incident_notice_withdrawn', incidentId, title: 'Incident notice withdrawn', text: `${dry}The incident notice "${chatInline(summary)}" is withdrawn: the incident was cancelled.` },
-    ]);
+      'compensation: withdraw the incident notice',
+    );
   }
 
   // -- steps recorded, steps by hand (journaled: a continued run does not record them twice) --------

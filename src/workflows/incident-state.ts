@@ -5,7 +5,7 @@
  */
 import { isCancellation, proxyActivities, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { NotifyActivities } from '../activities';
-import type { Notification, NotificationKind } from '../activities/notify';
+import type { Notification, NotificationKind, NotifyResult } from '../activities/notify';
 import { categorySeverity, type GatedStep, type IncidentStatus, type ManualStep, type ValidIncidentInput } from '../domain';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey, NON_RETRYABLE_ERROR_TYPES } from '../shared';
 import { chatInline } from '../render-safe';
@@ -72,6 +72,8 @@ export function openItems(state: Pick<IncidentState, 'steps' | 'manualSteps'>, f
 export class IncidentTracker {
   readonly state: IncidentState;
   private pendingNotifications: Promise<void>[] = [];
+  /** The notification that is opening the incident's Slack thread: the next ones wait for it, so there is one thread. */
+  private openingThread: Promise<unknown> | undefined;
   /** Pages to the on-call, from the roster the incident recorded (incident-paging.ts). */
   readonly pager: Pager = new Pager(this);
 
@@ -167,15 +169,59 @@ export class IncidentTracker {
     this.notifyLater('status_changed', `Status: ${status}`, `Incident "${this.state.summary}" moved from ${from} to ${status}.${why ? ` ${why}` : ''}`);
   }
 
+  /** The thread's first message in the Slack app's channel: the incident as it stands, one line each. */
+  chatStatus(): string[] {
+    const s = this.snapshot();
+    const pending = s.pendingApprovals.map((p) => `${p.step} (${p.approvedBy.length}/${p.approvalsNeeded}, decide by ${p.decideBy})`);
+    const byHand = s.manualSteps.filter((m) => !m.outcome).map((m) => `${m.step} (confirm by ${m.confirmBy})`);
+    return [
+      chatInline(`Incident: ${s.summary}${s.dryRun ? ' (dry run)' : ''}`),
+      `Status: ${s.status} · Category: ${s.category ?? 'unknown (triage decides)'} · Severity: ${s.severity ?? 'unknown'} · Reporter: ${chatInline(s.reporter)}`,
+      chatInline(`Waiting for: ${s.waitingFor}`),
+      `Pending approvals: ${pending.length ? pending.join('; ') : 'none'}`,
+      ...(byHand.length ? [`To do by hand: ${byHand.join('; ')}`] : []),
+      ...(s.bypass ? [chatInline(`Emergency auth bypass: ${bypassLine(s.bypass)}`)] : []),
+      ...(s.openItems.length ? [chatInline(`Still open: ${s.openItems.join('; ')}`)] : []),
+      ...(s.attention.length ? [chatInline(`Needs attention: ${s.attention.slice(-5).join('; ')}`)] : []),
+    ];
+  }
+
+  /** What an approver needs to decide a gate: triage's verdict, the diagnostics, the rollback candidate (one line each). */
+  evidence(): string[] {
+    const { triage, steps, timeline } = this.state;
+    const diagnostics = steps.filter((st) => st.step === 'diagnostics').at(-1);
+    const candidate = timeline.filter((e) => e.step === 'rollback' && typeof e.details?.candidateDeploymentId === 'string').at(-1);
+    return [
+      ...(triage ? [`Triage: ${triage.agreement} by rule ${triage.rule}: ${triage.note}`, ...triage.probes.slice(0, 4).map((p) => `Probe: ${p}`)] : []),
+      ...(diagnostics ? [`Diagnostics: ${diagnostics.note}`] : []),
+      ...(candidate ? [`Rollback: ${candidate.description}`] : []),
+    ].map((l) => chatInline(l.length > 500 ? `${l.slice(0, 499)}…` : l));
+  }
+
+  /**
+   * Send a notification, in the incident's Slack thread when there is one (its first message shows
+   * `chatStatus`); the notification that opens the thread is awaited by the next ones. Throws what the activity throws.
+   */
+  async deliver(n: Omit<Notification, 'thread' | 'status'>, summary: string): Promise<NotifyResult> {
+    if (!this.state.chat && this.openingThread) await this.openingThread;
+    const sent = notifications.notify.executeWithOptions({ summary }, [{ ...n, ...(this.state.chat ? { thread: this.state.chat } : {}), status: this.chatStatus() }]);
+    const kept = sent.then((r) => {
+      if (r.thread && !this.state.chat) this.state.chat = { channel: r.thread.channel, ts: r.thread.ts };
+    });
+    if (!this.state.chat) this.openingThread = kept.catch(() => undefined);
+    await kept;
+    return sent;
+  }
+
   /**
    * Notify and never throw: a failed notification is recorded and needs attention. `text` is the
    * body's lines (one string: one line); text from input in a line cannot break it (chatInline).
    */
-  async notify(kind: NotificationKind, title: string, text: string | readonly string[], step?: GatedStep | ManualStep, extra?: Pick<Notification, 'signed'>): Promise<void> {
+  async notify(kind: NotificationKind, title: string, text: string | readonly string[], step?: GatedStep | ManualStep, extra?: Pick<Notification, 'signed' | 'evidence' | 'review'>): Promise<void> {
     const body = (typeof text === 'string' ? [text] : text).map((l) => chatInline(l)).join('\n');
     const n: Notification = { kind, incidentId: this.state.incidentId, title, text: body, ...(step ? { step } : {}), ...extra };
     try {
-      await notifications.notify.executeWithOptions({ summary: `notify: ${title}` }, [n]);
+      await this.deliver(n, `notify: ${title}`);
     } catch (err) {
       if (isCancellation(err)) throw err;
       this.record('notify', 'runbook', `notification failed: ${title}: ${errorMessage(err)}`);

@@ -354,6 +354,8 @@ export interface IncidentState {
   detection?: DetectionRecord;
   /** After `resolved`, while the review is a draft: the commander's findings and action items. */
   postIncident?: PostIncidentRecord;
+  /** The incident's thread in the Slack app's channel, once its first notification opened it. */
+  chat?: { channel: string; ts: string };
 }
 
 /** The incident's detection: the one it was opened for, and the reports that joined or cleared since. */
