@@ -62,6 +62,8 @@ const SAMPLE_INPUT = {
 
 async function main(): Promise<void> {
   const env = loadEnv();
+  // A Slack app half configured is refused before anything starts (the sandbox's Slack is decided later).
+  slackConfigFromEnv(process.env);
   // The SDK logs every worker state change at INFO; the terminal is for what the operator needs.
   Runtime.install({ logger: workerLogger(process.env.LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
   const stops: Array<() => Promise<void>> = [];

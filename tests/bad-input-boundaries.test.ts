@@ -20,6 +20,10 @@ import { alertRulesSchema, DEFAULT_ALERT_RULES } from '../src/intake/rules';
 import { createAlertIntakeServer, type OpenOrJoinRequest } from '../src/intake/server';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { runCli } from './helpers/cli';
+import { Client, Connection } from '@temporalio/client';
+import { createSlackApp, findingsFrom } from '../src/chat/slack-app';
+import { slackWebClient } from '../src/chat/slack-client';
+import { slackSignature } from '../src/chat/slack-signature';
 import { huge, MB_STRING } from './helpers/bad-input';
 import { vercelAnswering, type Listed, type ListChange } from './helpers/vercel-proxy';
 
@@ -55,6 +59,9 @@ const CLI_ROWS: CliRow[] = [
   ['src/cli/revoke-sessions.ts', ['start', '--active-from', '$(rm -rf /)', '--requester', 'alice', '--reason', 'r'], /^error: --active-from: must be an ISO 8601 time/],
   ['src/cli/reconcile.ts', ['start', '--requester', 'alice', '--reason', 'r', '--approval-above', 'many'], /^error: --approval-above: .*expected number/],
   ['src/cli/drill.ts', ['<script>'], /^error: <category>: must be one of clerk_outage, .* \(got "<script>"\)/],
+  ['src/cli/drill.ts', ['all', '--via', 'carrier-pigeon'], /^error: --via: must be updates or slack \(got "carrier-pigeon"\)/],
+  ['src/main.ts', [], /SLACK_SIGNING_SECRET, SLACK_CHANNEL: the Slack app needs SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_CHANNEL together/, { SLACK_BOT_TOKEN: 'xoxb-1234567890-abcdefghij' }],
+  ['src/main.ts', [], /SLACK_CHANNEL: must be a channel id \(C…\), not its name/, { SLACK_BOT_TOKEN: 'xoxb-1234567890-abcdefghij', SLACK_SIGNING_SECRET: 'abcdef0123456789abcdef', SLACK_CHANNEL: '#incidents' }],
   ['packages/clerk-sandbox/src/cli.ts', ['--rate-limit', '12'], /^error: option '--rate-limit <mode>' argument '12' is invalid\. use production, development, off/],
   ['src/codec/server.ts', [], /PAYLOAD_KEY: must be 32 bytes/, { PAYLOAD_KEY: 'k1:c2hvcnQ=' }],
   ['src/main.ts', [], /TEMPORAL_UI_PORT: .*expected number, received NaN/, { TEMPORAL_UI_PORT: '<script>' }],
@@ -349,6 +356,103 @@ describe('the alert intake answers 4xx naming the field, opens nothing, and stil
     const res = await postAlert('/alerts/alertmanager', amPayload());
     expect(res.status).toBe(202);
     expect(opened.map((o) => o.category)).toEqual(['clerk_outage']);
+  });
+});
+
+// -- the Slack app's request URLs ------------------------------------------------------------------
+
+/** A payload Slack would send, with `patch` applied (the signature is right: the body itself is bad). */
+const click = (patch: Record<string, unknown> = {}) => ({
+  type: 'block_actions',
+  user: { id: 'U0SANDBOXBOB' },
+  team: { id: 'T0SANDBOX' },
+  trigger_id: '1.2.abc',
+  response_url: 'https://hooks.slack.com/actions/T0SANDBOX/1/abc',
+  container: { type: 'message', message_ts: '1.1', channel_id: 'C0SANDBOXINC' },
+  actions: [{ action_id: 'approve_step', value: JSON.stringify({ incident: 'incident-1', step: 'emergency_bypass' }), action_ts: '2.2' }],
+  ...patch,
+});
+const form = (payload: unknown) => `payload=${encodeURIComponent(typeof payload === 'string' ? payload : JSON.stringify(payload))}`;
+
+type SlackRow = [path: string, what: string, body: string, status: number, message: RegExp, contentType?: string];
+const SLACK_ROWS: SlackRow[] = [
+  ['/slack/interactions', 'a payload that is not JSON', form('{"type": "block_actions", '), 400, /^payload: not JSON/],
+  ['/slack/interactions', 'no actions', form(click({ actions: [] })), 400, /^payload\.actions: Too small/],
+  ['/slack/interactions', 'a user id that is an object', form(click({ user: { id: { $ne: null } } })), 400, /^payload\.user\.id: .*expected string, received object/],
+  ['/slack/interactions', 'a button value naming a step the runbook does not have', form(click({ actions: [{ action_id: 'approve_step', value: JSON.stringify({ incident: 'incident-1', step: 'drop_tables' }), action_ts: '2.2' }] })), 400, /^payload\.actions\.0\.value: not a gate of this runbook/],
+  ['/slack/interactions', 'a button value with extra fields (an approver smuggled in)', form(click({ actions: [{ action_id: 'approve_step', value: JSON.stringify({ incident: 'incident-1', step: 'emergency_bypass', approver: 'carol' }), action_ts: '2.2' }] })), 400, /^payload\.actions\.0\.value: not a gate/],
+  ['/slack/interactions', 'a response_url that is not a URL', form(click({ response_url: 'javascript:alert(1)' })), 400, /^payload\.response_url: /],
+  ['/slack/interactions', 'a response_url elsewhere than Slack (the app would POST there)', form(click({ response_url: 'http://169.254.169.254/latest/meta-data/' })), 400, /^payload\.response_url: must be a response URL of Slack \(https:\/\/hooks\.slack\.com\)/],
+  ['/slack/interactions', 'a modal whose metadata is not ours', form({ type: 'view_submission', user: { id: 'U0SANDBOXBOB' }, view: { id: 'V1', callback_id: 'reject_step', private_metadata: '<script>', state: { values: {} } } }), 400, /^payload\.view\.private_metadata: not a gate of this runbook/],
+  ['/slack/interactions', 'a JSON body instead of Slack\'s form', JSON.stringify(click()), 415, /^body: Slack sends application\/x-www-form-urlencoded/, 'application/json'],
+  ['/slack/interactions', 'a body above 1 MiB', form(click({ pad: 'x'.repeat(1_100_000) })), 413, /^body: larger than 1 MiB/],
+  ['/slack/commands', 'no user_id', 'command=%2Fincident&text=status', 400, /^user_id: .*expected string, received undefined/],
+  ['/slack/commands', 'a response_url that is not a URL', 'command=%2Fincident&text=status&user_id=U0SANDBOXBOB&response_url=%24(rm%20-rf%20%2F)', 400, /^response_url: /],
+];
+
+describe('the Slack app answers 4xx naming the field, sends nothing, and still serves', () => {
+  const secret = randomBytes(16).toString('hex');
+  // Nothing listens at either address: a request that got past its checks would fail reaching Temporal or Slack, not be answered 4xx.
+  const app = createSlackApp({
+    signingSecret: secret,
+    slack: slackWebClient({ botToken: 'xoxb-test-0000000000', apiUrl: 'http://127.0.0.1:1/api/' }),
+    temporal: new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) }),
+    taskQueue: 'bad-input',
+    roster: () => undefined,
+    approvers: [],
+    responseOrigins: ['https://hooks.slack.com'],
+    log: () => undefined,
+  });
+  let url = '';
+  beforeAll(async () => {
+    url = await app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterAll(async () => app.close());
+  const post = async (path: string, body: string, contentType = 'application/x-www-form-urlencoded', sign = true) => {
+    const ts = String(Math.floor(Date.now() / 1000));
+    const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': contentType, ...(sign ? { 'x-slack-request-timestamp': ts, 'x-slack-signature': slackSignature(secret, ts, body) } : {}) }, body });
+    return { status: res.status, body: (await res.json().catch(() => ({}))) as { error?: string } };
+  };
+
+  describe.concurrent('refused', () => {
+    it.each(SLACK_ROWS)('%s: %s', async (path, _what, body, status, message, contentType) => {
+      const res = await post(path, body, contentType);
+      expect(res.status).toBe(status);
+      expect(res.body.error).toMatch(message);
+    });
+    it('unsigned: 401 naming the header, before the body is looked at', async () => {
+      const res = await post('/slack/interactions', form('not even JSON'), undefined, false);
+      expect(res.status).toBe(401);
+      expect(res.body.error).toMatch(/^X-Slack-Request-Timestamp: missing/);
+    });
+  });
+
+  it('afterwards: a good command is still answered (without a roster: nobody, said so)', async () => {
+    const res = await fetch(`${url}/slack/commands`, { method: 'POST' }).catch(() => undefined);
+    expect(res?.status).toBe(401);
+    const ok = await post('/slack/commands', 'command=%2Fincident&text=status&user_id=U0SANDBOXBOB');
+    expect(ok.status).toBe(200);
+    expect(JSON.stringify(ok.body)).toContain('no on-call roster');
+  });
+});
+
+type FindingsRow = [what: string, values: Record<string, string>, input: string, message: RegExp];
+const FINDINGS_ROWS: FindingsRow[] = [
+  ['no root cause', { root_cause: '  ' }, 'root_cause', /root cause is required/],
+  ['a detection that is not one of the three', { root_cause: 'x', detection: 'psychic' }, 'detection', /must be one of monitoring_alert, user_report, manual/],
+  ['data loss that is neither none nor partial', { root_cause: 'x', data_loss: 'some' }, 'data_loss', /"none", or "partial: what was lost"/],
+  ['an action item without owner and date', { root_cause: 'x', action_items: 'fix the matcher' }, 'action_items', /^line 1: write title \| owner \| YYYY-MM-DD/],
+  ['an action item whose title is empty', { root_cause: 'x', action_items: 'ok | bob | 2026-12-31\n | bob | 2026-12-31' }, 'action_items', /^line 2: /],
+];
+
+describe('the Slack findings form refuses bad inputs under the input, and sends nothing', () => {
+  it.each(FINDINGS_ROWS)('%s', (_what, values, input, message) => {
+    const found = findingsFrom(Object.fromEntries(Object.entries(values).map(([k, v]) => [k, { [k]: { value: v } }])), 'U0SANDBOXALICE');
+    expect('errors' in found && found.errors[input as keyof typeof found.errors]).toMatch(message);
+  });
+  it('a good form becomes the completeReview the CLI would send', () => {
+    const found = findingsFrom({ root_cause: { root_cause: { value: 'a bad matcher' } }, data_loss: { data_loss: { value: 'partial: 3 sign-ups' } }, went_well: { went_well: { value: 'paging\n\nrollback' } }, action_items: { action_items: { value: 'add a test | a | b | bob | 2026-12-31' } } }, 'U0SANDBOXALICE');
+    expect(found).toEqual({ request: { completedBy: 'U0SANDBOXALICE', rootCause: 'a bad matcher', dataLoss: 'partial', dataLossDetails: '3 sign-ups', lessons: { wentWell: ['paging', 'rollback'] }, actionItems: [{ title: 'add a test | a | b', owner: 'bob', due: '2026-12-31' }] } });
   });
 });
 

@@ -20,6 +20,8 @@ import { INCIDENT_CATEGORIES, type IncidentCategory } from '../src/domain';
 import { loadEnv } from '../src/config';
 import { startSandboxReconcile } from '../src/reconcile-sandbox';
 import { DrillSandbox } from '../src/drill/sandbox';
+import { DrillSlack } from '../src/drill/slack';
+import { slackConfigFromEnv, startSlackApp } from '../src/chat/start';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { SAMPLE_ROSTER_FILE, workerDepsFromEnv } from '../src/worker/deps';
 import { startChatReceiver, type ChatReceiver } from './helpers/chat-receiver';
@@ -49,6 +51,7 @@ async function drill(
   after?: (sandbox: RunningSandbox, taskQueue: string) => Promise<void>,
   variant?: Parameters<typeof runDrills>[3],
   detect?: Parameters<typeof runDrills>[4],
+  via?: { slack: true; sandboxSecret?: string },
 ): Promise<DrillReport[]> {
   const sandbox = await startSandbox({ users: 20, seed: 'drill-test' });
   try {
@@ -57,12 +60,28 @@ async function drill(
     // As npm start wires sandbox mode: the app's user store fed by the example receiver.
     const users = await startSandboxReconcile(loadEnv({}), sandbox, mkdtempSync(join(reviewDir, 'store-')));
     try {
-      const deps = await workerDepsFromEnv(loadEnv({}), { sandbox: { endpoints: sandbox, keyFile: join(reviewDir, `key-${taskQueue}`) }, reconcile: users.deps, chatWebhookUrl: chat.url, rosterFile: SAMPLE_ROSTER_FILE });
+      // --via slack: the worker posts to the sandbox's Slack, our Slack app takes its clicks.
+      const slackConfig = via ? slackConfigFromEnv({ SLACK: 'on', SLACK_PORT: '0' }, sandbox.url) : undefined;
+      const deps = await workerDepsFromEnv(loadEnv({}), {
+        sandbox: { endpoints: sandbox, keyFile: join(reviewDir, `key-${taskQueue}`) },
+        reconcile: users.deps,
+        ...(slackConfig ? { slack: slackConfig.settings } : { chatWebhookUrl: chat.url }),
+        rosterFile: SAMPLE_ROSTER_FILE,
+      });
       const worker = await testWorker(temporal.nativeConnection, taskQueue, deps);
-      const target: DrillTarget = { client: temporal.client, taskQueue, sandbox: new DrillSandbox(sandbox.url), reviewDir, log: () => undefined, userStoreUrl: users.storeUrl };
-      const reports = await worker.runUntil(runDrills(categories, target, hooks, variant, detect));
-      await after?.(sandbox, taskQueue);
-      return reports;
+      const roster = deps.roster?.current();
+      const app = slackConfig && roster ? await startSlackApp(slackConfig, { connection: temporal.client.connection, namespace: 'default', taskQueue, roster: () => roster, defaultApprovers: ['@auth-oncall'], sandboxUrl: sandbox.url, log: () => undefined }) : undefined;
+      // Sabotage: the sandbox signs with another secret than the app's.
+      if (via?.sandboxSecret) await new DrillSandbox(sandbox.url).admin.slackSettings({ signingSecret: via.sandboxSecret });
+      try {
+        const slack = app && roster ? new DrillSlack(new DrillSandbox(sandbox.url).admin, roster) : undefined;
+        const target: DrillTarget = { client: temporal.client, taskQueue, sandbox: new DrillSandbox(sandbox.url), reviewDir, log: () => undefined, userStoreUrl: users.storeUrl, ...(slack ? { slack } : {}) };
+        const reports = await worker.runUntil(runDrills(categories, target, hooks, variant, detect));
+        await after?.(sandbox, taskQueue);
+        return reports;
+      } finally {
+        await app?.close();
+      }
     } finally {
       await users.close();
     }
@@ -101,6 +120,23 @@ describe('npm run drill', () => {
     const rotation = reports[1] as DrillReport;
     expect(rotation.checks.map((c) => c.name)).toEqual(expect.arrayContaining(['old key dead (sandbox key ring and audit)', 'every non-excluded session revoked, on the new key (sandbox store and audit)']));
   }, 360_000);
+
+  it('--via slack: all five pass with every approval a click in the emulated Slack and the review finished there (the sandbox\'s records)', async () => {
+    const reports = await drill([...INCIDENT_CATEGORIES], {}, undefined, undefined, undefined, { slack: true });
+    for (const r of reports) {
+      expect(failedChecks(r), r.category).toEqual([]);
+      expect(r.checks.find((c) => c.name === 'every approval was a click in Slack (sandbox records)')?.passed, r.category).toBe(true);
+    }
+    const clicks = reports.flatMap((r) => /^(\d+) click/.exec(r.checks.find((c) => c.name.startsWith('every approval was a click'))?.detail ?? '')?.[1] ?? []).map(Number);
+    // clerk_outage 2, key_compromise 4, middleware_failure 1, session_issues 1, webhook_backlog 0 (no gate).
+    expect(clicks).toEqual([2, 4, 1, 1, 0]);
+  }, 360_000);
+
+  it('--via slack with a Slack that signs with another secret: every click is refused 401 and the drill fails saying so', async () => {
+    const [report] = await drill(['session_issues'], {}, undefined, undefined, undefined, { slack: true, sandboxSecret: 'not-the-apps-secret-0000000000' });
+    expect(report?.passed).toBe(false);
+    expect(failedChecks(report)?.join('\n')).toMatch(/click on update_session_lifetime answered 401/);
+  }, 240_000);
 
   it.each(Object.entries(VARIANTS).flatMap(([category, variants]) => Object.keys(variants ?? {}).map((name) => [category as IncidentCategory, name] as const)))('the %s variant %s passes, checked in the sandbox', async (category, name) => {
     const [report] = await drill([category], {}, undefined, drillVariant([category], name));

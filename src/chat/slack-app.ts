@@ -53,7 +53,8 @@ export interface SlackAppOptions {
   roster: () => Roster | undefined;
   /** Who is asked to approve an incident `/incident start` opens (default: the watch's approvers). */
   approvers: readonly string[];
-  /** POST to a `response_url` (Slack's or the sandbox's); injectable for nothing but the default fetch. */
+  /** Origins a `response_url` may have (Slack's: https://hooks.slack.com; the sandbox's own): the app POSTs there, so nothing else is followed. */
+  responseOrigins: readonly string[];
   log?: (entry: { event: string } & Record<string, unknown>) => void;
   now?: () => number;
   /** How long a modal submission or a command waits for its answer before acknowledging anyway (Slack allows 3 s). */
@@ -66,36 +67,54 @@ export const jsonLineLog: NonNullable<SlackAppOptions['log']> = (entry) => proce
 
 const id = z.string().min(1).max(200);
 const user = z.looseObject({ id });
-const blockActions = z.looseObject({
-  type: z.literal('block_actions'),
-  user,
-  team: z.looseObject({ id }).nullish(),
-  trigger_id: id,
-  response_url: z.url().max(2000),
-  container: z.looseObject({ message_ts: id.optional(), channel_id: id.optional() }),
-  channel: z.looseObject({ id }).nullish(),
-  message: z.looseObject({ ts: id, thread_ts: id.optional(), blocks: z.array(z.looseObject({ type: z.string() })).max(50).optional() }).optional(),
-  actions: z.array(z.looseObject({ action_id: id, value: z.string().max(2000).optional(), action_ts: id })).min(1).max(5),
-});
-const viewSubmission = z.looseObject({
-  type: z.literal('view_submission'),
-  user,
-  team: z.looseObject({ id }).nullish(),
-  view: z.looseObject({
-    id,
-    callback_id: z.string().max(255),
-    private_metadata: z.string().max(3000),
-    state: z.looseObject({ values: z.record(z.string(), z.record(z.string(), z.looseObject({ value: z.string().nullish() }))) }),
-  }),
-});
-const interaction = z.discriminatedUnion('type', [blockActions, viewSubmission]);
-const commandSchema = z.object({
-  command: z.string().max(100),
-  text: z.string().max(4000).default(''),
-  user_id: id,
-  channel_id: id.optional(),
-  response_url: z.url().max(2000).optional(),
-});
+
+/** Slack's payloads, with the origins a `response_url` may have (the app POSTs there: nothing else is followed). */
+function payloadSchemas(origins: readonly string[]) {
+  const responseUrl = z
+    .url()
+    .max(2000)
+    .refine((u) => URL.canParse(u) && origins.includes(new URL(u).origin), { message: `must be a response URL of Slack (${origins.join(' or ')})` });
+  const blockActions = z.looseObject({
+    type: z.literal('block_actions'),
+    user,
+    team: z.looseObject({ id }).nullish(),
+    trigger_id: id,
+    response_url: responseUrl,
+    container: z.looseObject({ message_ts: id.optional(), channel_id: id.optional() }),
+    channel: z.looseObject({ id }).nullish(),
+    message: z.looseObject({ ts: id, thread_ts: id.optional(), blocks: z.array(z.looseObject({ type: z.string() })).max(50).optional() }).optional(),
+    actions: z.array(z.looseObject({ action_id: id, value: z.string().max(2000).optional(), action_ts: id })).min(1).max(5),
+  });
+  const viewSubmission = z.looseObject({
+    type: z.literal('view_submission'),
+    user,
+    team: z.looseObject({ id }).nullish(),
+    view: z.looseObject({
+      id,
+      callback_id: z.string().max(255),
+      private_metadata: z.string().max(3000),
+      state: z.looseObject({ values: z.record(z.string(), z.record(z.string(), z.looseObject({ value: z.string().nullish() }))) }),
+    }),
+  });
+  return {
+    blockActions,
+    viewSubmission,
+    interaction: z.discriminatedUnion('type', [blockActions, viewSubmission]),
+    command: z.object({
+      command: z.string().max(100),
+      text: z.string().max(4000).default(''),
+      user_id: id,
+      channel_id: id.optional(),
+      response_url: responseUrl.optional(),
+    }),
+  };
+}
+type Schemas = ReturnType<typeof payloadSchemas>;
+type BlockActions = z.infer<Schemas['blockActions']>;
+type ViewSubmission = z.infer<Schemas['viewSubmission']>;
+
+/** Where Slack's response URLs live. */
+export const SLACK_RESPONSE_ORIGIN = 'https://hooks.slack.com';
 
 // -- what people are told -------------------------------------------------------------------------
 
@@ -170,13 +189,15 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
   const log = opts.log ?? jsonLineLog;
   const now = opts.now ?? Date.now;
   const answerWithin = opts.answerWithinMs ?? 2_000;
+  const schemas = payloadSchemas(opts.responseOrigins);
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
   const seen = new Map<string, number>();
   /** Gate messages as the clicker saw them, so the reject modal's outcome can rewrite the same blocks. */
   const shown = new Map<string, { blocks: SlackBlock[]; at: number }>();
   const pending = new Set<Promise<unknown>>();
 
-  // The raw body is what Slack signed: parse it only after the signature is checked.
+  // The raw body is what Slack signed: parse it only after the signature is checked. Slack sends forms only.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.setErrorHandler((error: FastifyError, _request, reply) => {
     const status = error.statusCode ?? 500;
@@ -245,7 +266,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     if (typeof raw === 'object' && raw !== null && 'type' in raw && raw.type !== 'block_actions' && raw.type !== 'view_submission') {
       return reply.code(200).send(); // view_closed, shortcuts: nothing to do
     }
-    const parsed = interaction.safeParse(raw);
+    const parsed = schemas.interaction.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       return reply.code(400).send({ error: `payload.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}` });
@@ -255,7 +276,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     return onSubmit(p, reply);
   });
 
-  async function onClick(p: z.infer<typeof blockActions>, reply: FastifyReply): Promise<FastifyReply> {
+  async function onClick(p: BlockActions, reply: FastifyReply): Promise<FastifyReply> {
     const action = p.actions[0]!;
     if (action.action_id === REVIEW_FINDINGS_ACTION || action.action_id === REVIEW_FINALIZE_ACTION) return onReviewClick(p, action.action_id, reply);
     if (action.action_id !== APPROVE_ACTION && action.action_id !== REJECT_ACTION) return reply.code(200).send();
@@ -306,7 +327,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
 
   // -- the post-incident phase: findings in a modal, and the review finalized ----------------------
 
-  async function onReviewClick(p: z.infer<typeof blockActions>, actionId: string, reply: FastifyReply): Promise<FastifyReply> {
+  async function onReviewClick(p: BlockActions, actionId: string, reply: FastifyReply): Promise<FastifyReply> {
     const action = p.actions[0]!;
     let incident: string;
     try {
@@ -350,7 +371,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     return reply.code(200).send();
   }
 
-  async function onFindings(p: z.infer<typeof viewSubmission>, reply: FastifyReply): Promise<FastifyReply> {
+  async function onFindings(p: ViewSubmission, reply: FastifyReply): Promise<FastifyReply> {
     let meta: ReviewMetadata;
     try {
       meta = reviewMetadataSchema.parse(JSON.parse(p.view.private_metadata));
@@ -383,7 +404,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     return reply.code(200).send();
   }
 
-  async function onSubmit(p: z.infer<typeof viewSubmission>, reply: FastifyReply): Promise<FastifyReply> {
+  async function onSubmit(p: ViewSubmission, reply: FastifyReply): Promise<FastifyReply> {
     if (p.view.callback_id === REVIEW_VIEW) return onFindings(p, reply);
     if (p.view.callback_id !== REJECT_VIEW) return reply.code(200).send();
     let meta: RejectMetadata;
@@ -427,7 +448,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
   app.post('/slack/commands', async (request, reply) => {
     const form = admit(request, reply);
     if (!form) return reply;
-    const parsed = commandSchema.safeParse(Object.fromEntries(form));
+    const parsed = schemas.command.safeParse(Object.fromEntries(form));
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       return reply.code(400).send({ error: `${issue?.path.join('.') ?? 'body'}: ${issue?.message ?? 'invalid'}` });

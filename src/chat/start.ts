@@ -10,7 +10,7 @@ import { Client, type ConnectionLike } from '@temporalio/client';
 import { z } from 'zod';
 import { SandboxAdminClient } from '@clerk-incident-runbook/clerk-sandbox/admin-client';
 import type { Roster } from '../roster/schema';
-import { createSlackApp } from './slack-app';
+import { createSlackApp, SLACK_RESPONSE_ORIGIN } from './slack-app';
 import { slackWebClient, type SlackAppSettings } from './slack-client';
 
 export class SlackConfigError extends Error {
@@ -91,6 +91,8 @@ export async function startSlackApp(
     taskQueue: o.taskQueue,
     roster: o.roster,
     approvers: config.approvers.length ? config.approvers : o.defaultApprovers,
+    // The emulated Slack's response URLs are the sandbox's own.
+    responseOrigins: config.sandbox && o.sandboxUrl ? [new URL(o.sandboxUrl).origin] : [SLACK_RESPONSE_ORIGIN],
     ...(o.log ? { log: o.log } : {}),
   });
   await app.listen({ host: config.host, port: config.port });
