@@ -170,7 +170,7 @@ async function main(): Promise<void> {
     } else {
       say(`Watch: off (${watch.reason}); see docs/detection.md`);
     }
-    const intake = await startAlertIntakeFromEnv(process.env, { connection, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, defaultApprovers: detectionApprovers });
+    const intake = await startAlertIntakeFromEnv(process.env, { connection, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, dataConverter: dataConverterFromEnv(env), defaultApprovers: detectionApprovers });
     if (intake) {
       stops.push(() => intake.close());
       say(`Alert intake: ${intake.url}/alerts/alertmanager and /alerts/grafana (bearer ALERT_INTAKE_TOKEN; deployment ${intake.deployment})`);
@@ -179,7 +179,7 @@ async function main(): Promise<void> {
     }
 
     if (slack) {
-      const app = await startSlackApp(slack, { connection, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, roster: () => deps.roster?.current(), defaultApprovers: detectionApprovers, ...(sandboxUrl ? { sandboxUrl } : {}) });
+      const app = await startSlackApp(slack, { connection, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, dataConverter: dataConverterFromEnv(env), roster: () => deps.roster?.current(), defaultApprovers: detectionApprovers, ...(sandboxUrl ? { sandboxUrl } : {}) });
       stops.push(() => app.close());
       say(`Slack app: ${app.url}/slack/interactions and /slack/commands (signed requests only); one thread per incident in channel ${slack.settings.channel}${deps.roster ? '' : ' (no roster: clicks are refused, a Slack user is nobody)'}`);
       if (slack.sandbox && sandboxUrl) say(`Slack (emulated, no workspace needed): ${sandboxUrl}/slack shows the channel; click Approve/Reject there as alice, bob, carol or dave`);

@@ -260,6 +260,7 @@ describe('npm start with a key', () => {
       TEMPORAL_UI_PORT: String(uiPort),
       CODEC_SERVER_PORT: String(codecPort),
       CLERK_SANDBOX_PORT: String(await freePort()),
+      SLACK_PORT: String(await freePort()),
       CIR_RUNTIME_FILE: join(mkdtempSync(join(tmpdir(), 'cir-runtime-')), 'runtime.json'),
     };
     delete env.CLERK_SECRET_KEY;

@@ -13,6 +13,8 @@ import { eventually } from './helpers/incident';
 import { ctrlC, tsxArgs } from './helpers/cli';
 import { freePort } from './helpers/ports';
 import { randomUUID } from 'node:crypto';
+import { DrillSlack } from '../src/drill/slack';
+import { parseRoster } from '../src/roster/parse';
 import { SandboxAdminClient } from '@clerk-incident-runbook/clerk-sandbox/admin-client';
 import { connectTemporal, uniqueTaskQueue, uniqueWorkflowId } from './helpers/temporal';
 
@@ -32,6 +34,7 @@ it('uses the server already at TEMPORAL_ADDRESS, runs the printed sample inciden
     ALERT_INTAKE_TOKEN: 'npm-start-test-token-0123456789abcdef',
     ALERT_INTAKE_PORT: String(await freePort()),
     ALERT_DEPLOYMENT: deployment,
+    SLACK_PORT: String(await freePort()),
   };
   const runtimeFile = env.CIR_RUNTIME_FILE as string;
   delete env.CLERK_SECRET_KEY;
@@ -68,6 +71,12 @@ it('uses the server already at TEMPORAL_ADDRESS, runs the printed sample inciden
       return s.pendingApprovals.some((p) => p.step === 'emergency_bypass') ? s : undefined;
     }, 30_000);
     expect(state.category).toBe('clerk_outage');
+    // The emulated Slack: the incident's thread has the gate with its buttons; bob approves with a click.
+    expect(output).toMatch(/Slack app: http:\/\/127\.0\.0\.1:\d+\/slack\/interactions and \/slack\/commands/);
+    expect(output).toMatch(/Slack \(emulated, no workspace needed\): http:\/\/127\.0\.0\.1:\d+\/slack shows the channel/);
+    const slackSandbox = new SandboxAdminClient((JSON.parse(readFileSync(runtimeFile, 'utf8')) as { sandboxUrl: string }).sandboxUrl);
+    await new DrillSlack(slackSandbox, parseRoster({ file: 'roster.sample.yaml', text: readFileSync(join(root, 'config', 'roster.sample.yaml'), 'utf8') })).approve(handle.workflowId, 'emergency_bypass', 'bob@example.com');
+    expect((await handle.query(getIncidentState)).gates.find((g) => g.step === 'emergency_bypass')?.approvals.map((a) => a.approver)).toEqual(['bob']);
     await handle.terminate('test over');
 
     // Detection: the watch runs every 2 s; Clerk goes down, two failing runs open the incident by themselves.

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { Client, type ConnectionLike } from '@temporalio/client';
+import { Client, type ConnectionLike, type DataConverter } from '@temporalio/client';
 import { z } from 'zod';
 import { SandboxAdminClient } from '@clerk-incident-runbook/clerk-sandbox/admin-client';
 import type { Roster } from '../roster/schema';
@@ -81,9 +81,10 @@ export interface RunningSlackApp {
  */
 export async function startSlackApp(
   config: SlackConfig,
-  o: { connection: ConnectionLike; namespace: string; taskQueue: string; roster: () => Roster | undefined; defaultApprovers: readonly string[]; sandboxUrl?: string; log?: (entry: { event: string } & Record<string, unknown>) => void },
+  o: { connection: ConnectionLike; namespace: string; taskQueue: string; dataConverter?: DataConverter; roster: () => Roster | undefined; defaultApprovers: readonly string[]; sandboxUrl?: string; log?: (entry: { event: string } & Record<string, unknown>) => void },
 ): Promise<RunningSlackApp> {
-  const temporal = new Client({ connection: o.connection, namespace: o.namespace, identity: 'slack-app' });
+  // The worker's data converter: with PAYLOAD_KEY its updates are encrypted and its queries' answers readable.
+  const temporal = new Client({ connection: o.connection, namespace: o.namespace, identity: 'slack-app', ...(o.dataConverter ? { dataConverter: o.dataConverter } : {}) });
   const app = createSlackApp({
     signingSecret: config.signingSecret,
     slack: slackWebClient(config.settings),

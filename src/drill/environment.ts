@@ -139,7 +139,7 @@ export async function openDrillTarget(log: (line: string) => void, reviewDir = D
     let slack: DrillSlack | undefined;
     if (slackConfig && deps.roster) {
       const roster = deps.roster;
-      const app = await startSlackApp(slackConfig, { connection, namespace: env.TEMPORAL_NAMESPACE, taskQueue, roster: () => roster.current(), defaultApprovers: ['@auth-oncall'], sandboxUrl: sandbox.url, log: () => undefined });
+      const app = await startSlackApp(slackConfig, { connection, namespace: env.TEMPORAL_NAMESPACE, taskQueue, dataConverter: dataConverterFromEnv(env), roster: () => roster.current(), defaultApprovers: ['@auth-oncall'], sandboxUrl: sandbox.url, log: () => undefined });
       stops.push(() => app.close());
       slack = new DrillSlack(new DrillSandbox(sandbox.url).admin, roster.current());
     }

@@ -3,7 +3,7 @@
  * ALERT_INTAKE_HOST:ALERT_INTAKE_PORT, opening incidents on the worker's task queue through its
  * own Temporal client. Every configuration problem is refused at start-up, naming the variable.
  */
-import { Client, type ConnectionLike } from '@temporalio/client';
+import { Client, type ConnectionLike, type DataConverter } from '@temporalio/client';
 import type { AddressInfo } from 'node:net';
 import { createAlertIntakeServer } from './server';
 import { intakeConfigFromEnv } from './rules';
@@ -15,11 +15,12 @@ export interface RunningIntake {
   close(): Promise<void>;
 }
 
-export async function startAlertIntakeFromEnv(source: NodeJS.ProcessEnv, o: { connection: ConnectionLike; namespace: string; taskQueue: string; defaultApprovers?: readonly string[] }): Promise<RunningIntake | undefined> {
+export async function startAlertIntakeFromEnv(source: NodeJS.ProcessEnv, o: { connection: ConnectionLike; namespace: string; taskQueue: string; dataConverter?: DataConverter; defaultApprovers?: readonly string[] }): Promise<RunningIntake | undefined> {
   if (!source.ALERT_INTAKE_TOKEN) return undefined;
   const config = intakeConfigFromEnv(source);
   const approvers = config.approvers.length ? config.approvers : [...(o.defaultApprovers ?? [])];
-  const client = new Client({ connection: o.connection, namespace: o.namespace });
+  // The worker's data converter: with PAYLOAD_KEY what the intake sends is encrypted too.
+  const client = new Client({ connection: o.connection, namespace: o.namespace, ...(o.dataConverter ? { dataConverter: o.dataConverter } : {}) });
   const opener = createTemporalIncidentOpener({ client, taskQueue: o.taskQueue, deployment: config.deployment, approvers, categories: [...new Set(config.rules.map((r) => r.category))] });
   const app = createAlertIntakeServer({ token: config.token, rules: config.rules, opener, bodyLimit: config.bodyLimit });
   await app.listen({ host: config.host, port: config.port });
