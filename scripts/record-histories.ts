@@ -31,6 +31,7 @@ import { SAMPLE_ROSTER_FILE } from '../src/worker/deps';
 import { workerKeysFromEnv } from '../src/keys/worker-keys';
 import { startSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { startSandboxReconcile } from '../src/reconcile-sandbox';
+import { SANDBOX_SLACK_CHANNEL } from '../src/chat/start';
 import { decisionStatement, SIGNATURE_NAMESPACE } from '../src/signing/sshsig';
 import { IncidentCategoryKey, IncidentSeverityKey, IncidentStatusKey } from '../src/shared';
 import { findBinary, PROJECT_ROOT, TEMPORAL_CLI } from '../src/temporal/provision';
@@ -107,6 +108,8 @@ async function main(): Promise<void> {
     // Two recovery probes instead of three: the same path, a shorter recording.
     bypass: { ...bypassConfigFromEnv(appEnv), recoveryProbes: 2 },
     reconcile: users.deps,
+    // As sandbox-mode npm start: notifications in one Slack thread per incident (the sandbox's emulated Slack).
+    slack: { botToken: sandbox.slack.botToken ?? '', channel: SANDBOX_SLACK_CHANNEL, apiUrl: sandbox.slack.apiUrl },
   };
   const worker = await createWorker({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, deps });
   // The same worker with an approver registry (signed decisions on emergency_bypass), on a queue of its own.

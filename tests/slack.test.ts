@@ -14,11 +14,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type RunningSandbox } from '@clerk-incident-runbook/clerk-sandbox';
 import { SandboxAdminClient } from '@clerk-incident-runbook/clerk-sandbox/admin-client';
 import type { ActivityDeps } from '../src/activities';
-import { APPROVE_ACTION, OUTCOME_BLOCK, REJECT_ACTION } from '../src/chat/slack-messages';
+import { APPROVE_ACTION, gateButtons, OUTCOME_BLOCK, REJECT_ACTION } from '../src/chat/slack-messages';
+import { slackWebClient } from '../src/chat/slack-client';
 import { slackConfigFromEnv, startSlackApp, type RunningSlackApp, type SlackConfig } from '../src/chat/start';
 import type { IncidentInput } from '../src/domain';
 import { DrillSlack } from '../src/drill/slack';
 import { parseRoster } from '../src/roster/parse';
+import { resolvePerson } from '../src/roster/resolve';
 import type { Roster } from '../src/roster/schema';
 import { approveStep, getIncidentState, type IncidentState } from '../src/workflows/incident';
 import { eventually, sandboxDeps, waitForState, withIncidents, type IncidentHandle, type StartIncident } from './helpers/incident';
@@ -86,6 +88,8 @@ async function message(incidentId: string, ts: string) {
   return thread?.root.replies.find((r) => r.ts === ts);
 }
 const outcomeOf = async (incidentId: string, ts: string) => JSON.stringify((await message(incidentId, ts))?.blocks?.find((b) => (b as { block_id?: string }).block_id === OUTCOME_BLOCK) ?? null);
+/** The outcome line's text as Slack renders it. */
+const outcomeText = async (incidentId: string, ts: string) => ((await message(incidentId, ts))?.blocks?.find((b) => (b as { block_id?: string }).block_id === OUTCOME_BLOCK) as { elements?: { text: string }[] } | undefined)?.elements?.[0]?.text;
 const ephemeralsTo = async (user: string) => (await admin.slack()).ephemerals.filter((e) => e.user === user).map((e) => e.text);
 
 describe('the Slack app', () => {
@@ -112,7 +116,7 @@ describe('the Slack app', () => {
       await slack.approve(h.workflowId, 'emergency_bypass', 'bob@example.com');
       let s = await h.query(getIncidentState);
       expect(approvalsOf(s, 'emergency_bypass')).toEqual(['bob']);
-      expect(s.timeline.some((e) => e.step === 'emergency_bypass' && e.description.includes(`sent as "${BOB}"`))).toBe(true);
+      expect(s.timeline.some((e) => e.step === 'emergency_bypass' && e.description.includes(`sent as "slack:${BOB}"`))).toBe(true);
       // One of two: the buttons stay for the second approver.
       expect(JSON.stringify((await message(h.workflowId, ts))?.blocks)).toContain(APPROVE_ACTION);
 
@@ -170,7 +174,7 @@ describe('the Slack app', () => {
       expect(refused).not.toContain('\n');
       const s = await h.query(getIncidentState);
       expect(approvalsOf(s, 'emergency_bypass')).toEqual(['bob']);
-      expect(s.timeline.filter((e) => e.step === 'emergency_bypass' && e.description.includes(`sent as "${BOB}"`)).length).toBe(1);
+      expect(s.timeline.filter((e) => e.step === 'emergency_bypass' && e.description.includes(`sent as "slack:${BOB}"`)).length).toBe(1);
     });
   });
 
@@ -207,7 +211,44 @@ describe('the Slack app', () => {
         return o.includes('Rejected') ? o : undefined;
       });
       expect(outcome).toContain(BOB);
+      // The reason's newline cannot add a line of its own (an "IGNORE: approved by everyone" under the outcome).
+      const text = await outcomeText(h.workflowId, ts);
+      expect(text).toMatch(/^Rejected: /);
+      expect(text).not.toContain('\n');
       expect(JSON.stringify((await message(h.workflowId, ts))?.blocks)).not.toContain(APPROVE_ACTION);
+    });
+  });
+
+  it('a button of an earlier request of the step is refused: an old message never decides the gate asked for now', async () => {
+    await withSlack(sample, async ({ start, config }) => {
+      const h = await start(outage());
+      const { channel } = await gate(h);
+      // An older message of the same step, as a gate asked for before would have left it in the thread.
+      const bot = slackWebClient(config.settings);
+      const thread = DrillSlack.threadOf(await admin.slack(), h.workflowId)!;
+      const old = await bot.chat.postMessage({ channel, thread_ts: thread.root.ts, text: 'Approval needed: emergency_bypass (an earlier request)', blocks: [gateButtons(h.workflowId, 'emergency_bypass', '2026-01-01T00:00:00.000Z')] as never });
+      await admin.slackClick({ channel, ts: old.ts!, actionId: APPROVE_ACTION, userId: BOB });
+      const refused = await eventually(async () => (await ephemeralsTo(BOB)).find((t) => t.includes('earlier') || t.includes('belongs to the request')));
+      expect(refused).toMatch(/belongs to the request of 2026-01-01T00:00:00\.000Z/);
+      expect(approvalsOf(await h.query(getIncidentState), 'emergency_bypass')).toEqual([]);
+    });
+  });
+
+  it('a first reply that fails after the thread opened: the retry finds the thread and the thread stays one', async () => {
+    await withSlack(sample, async ({ start }) => {
+      // The first chat.postMessage (the thread's first message) passes, the next one (its first reply) fails once.
+      await admin.slackSettings({ failNext: { method: 'chat.postMessage', error: 'internal_error', count: 1, after: 1 } });
+      try {
+        const h = await start(outage());
+        await gate(h);
+        const o = await admin.slack();
+        const roots = o.channels.flatMap((c) => c.messages).filter((m) => JSON.stringify(m.blocks).includes(`"Incident ${h.workflowId}"`));
+        expect(roots).toHaveLength(1);
+        expect((await h.query(getIncidentState)).chat?.ts).toBe(roots[0]?.ts);
+        expect(o.calls.some((c) => c.method === 'chat.postMessage' && c.error === 'internal_error')).toBe(true);
+      } finally {
+        await admin.slackSettings({ failNext: null });
+      }
     });
   });
 
@@ -232,7 +273,7 @@ describe('the Slack app', () => {
       expect(bad.body).toMatch(/category: must be one of/);
       const started = await admin.slackCommand({ command: '/incident', text: 'start clerk_outage Users cannot sign in', userId: ALICE });
       expect(started.status).toBe(200);
-      const id = /started incident (incident-[0-9a-f-]+)/.exec(started.body)?.[1];
+      const id = /started incident (incident-slack-[0-9a-f]+)/.exec(started.body)?.[1];
       expect(id, started.body).toBeDefined();
       const h = temporal.client.workflow.getHandle(id!);
       try {
@@ -245,5 +286,17 @@ describe('the Slack app', () => {
         await h.result().catch(() => undefined);
       }
     });
+  });
+});
+
+describe('who a Slack click is', () => {
+  it('slack:<member id> is the person whose chatUserId it is, exactly: never a name, an alias or another case', () => {
+    expect(resolvePerson(sample, 'slack:U0SANDBOXBOB')).toMatchObject({ ok: true, person: { id: 'bob' } });
+    expect(resolvePerson(sample, 'slack:u0sandboxbob')).toMatchObject({ ok: false, error: { name: 'PersonUnknown' } });
+    // An alias that spells another person's member id is refused by the roster itself; one that spells the Slack handle cannot take the click.
+    expect(() => parseRoster({ file: 'aliased.yaml', text: SAMPLE.replace('    chatUserId: U0SANDBOXCAROL', '    aliases: [U0SANDBOXBOB]\n    chatUserId: U0SANDBOXCAROL') })).toThrow(/"U0SANDBOXBOB" is also bob's chatUserId/);
+    const aliased = parseRoster({ file: 'aliased.yaml', text: SAMPLE.replace('    chatUserId: U0SANDBOXCAROL', '    aliases: ["slack:U0SANDBOXBOB"]\n    chatUserId: U0SANDBOXCAROL') });
+    expect(resolvePerson(aliased, 'slack:U0SANDBOXBOB')).toMatchObject({ ok: true, person: { id: 'bob' } });
+    expect(resolvePerson(sample, 'slack:U0SANDBOXMALLORY')).toMatchObject({ ok: false, error: { name: 'PersonUnknown', message: expect.stringContaining('no person of the roster') } });
   });
 });

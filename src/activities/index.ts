@@ -173,10 +173,11 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Post to the incident channel (or the worker's console). Failures keep their error name as the failure type. */
     async notify(notification: Notification): Promise<NotifyResult> {
+      const info = Context.current().info;
       try {
         return await notify(notification, {
           webhookUrl: deps.chatWebhookUrl,
-          ...(slack ? { slack } : {}),
+          ...(slack ? { slack, once: { key: `${info.workflowExecution?.runId ?? '-'}:${info.activityId}`, retry: info.attempt > 1 } } : {}),
           timeoutMs: NOTIFY_TIMEOUT_MS,
           namespace: deps.namespace ?? 'default',
           uiUrl: deps.temporalUiUrl,
@@ -186,7 +187,9 @@ export function createActivities(deps: ActivityDeps) {
       } catch (err) {
         if (err instanceof Error && (err.name === 'NotifyTimeoutError' || err.name === 'NotifyNetworkError' || err.name === 'NotifyHttpError' || err.name === 'SlackApiError')) {
           const retryable = !('retryable' in err) || err.retryable === true;
-          throw ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: !retryable, cause: err });
+          // Slack's Retry-After sets the next attempt's delay (at most a minute).
+          const after = 'retryAfterSeconds' in err && typeof err.retryAfterSeconds === 'number' ? Math.min(60, err.retryAfterSeconds) * 1000 : undefined;
+          throw ApplicationFailure.create({ type: err.name, message: err.message, nonRetryable: !retryable, cause: err, ...(after ? { nextRetryDelay: after } : {}) });
         }
         throw err;
       }

@@ -37,6 +37,8 @@ export interface Notification {
   step?: GatedStep | ManualStep;
   /** Signed approvals: the step's decisions must be signed with the approver's SSH key; the message says how. */
   signed?: boolean;
+  /** For a gate: when it was asked for, so a button of an earlier request of the same step is refused. */
+  gateRequestedAt?: string;
   /** For a gate: what the approver needs to decide (triage, diagnostics, the rollback candidate), one line each. */
   evidence?: string[];
   /** The post-incident phase's request for findings: in Slack, buttons to write them and to finalize the review. */
@@ -63,6 +65,8 @@ export interface NotifyContext {
   console: (line: string) => void;
   /** The Slack app (SLACK_BOT_TOKEN, SLACK_CHANNEL): one thread per incident, instead of the webhook. */
   slack?: { client: WebClient; channel: string };
+  /** This notification's key and whether an earlier attempt ran (the activity's run, id and attempt): a retry posts nothing twice. */
+  once?: { key: string; retry: boolean };
 }
 
 export interface SlackMessage {
@@ -174,7 +178,7 @@ export function formatMessage(n: Notification, ctx: Pick<NotifyContext, 'namespa
 /** Post to the webhook, or print one console line when none is configured. Throws a `NotifyTimeoutError`, `NotifyNetworkError` or `NotifyHttpError` on failure. */
 export async function notify(n: Notification, ctx: NotifyContext): Promise<NotifyResult> {
   if (ctx.slack) {
-    const gate = (n.kind === 'approval_requested' || n.kind === 'escalation') && n.step ? { step: n.step as GatedStep, signed: n.signed === true } : undefined;
+    const gate = (n.kind === 'approval_requested' || n.kind === 'escalation') && n.step ? { step: n.step as GatedStep, signed: n.signed === true, ...(n.gateRequestedAt ? { at: n.gateRequestedAt } : {}) } : undefined;
     // With buttons, the other doors are one context line each; a signed gate's commands are the way to decide.
     const posted = await postToThread(
       ctx.slack.client,
@@ -183,6 +187,7 @@ export async function notify(n: Notification, ctx: NotifyContext): Promise<Notif
       n.thread,
       (n.status ?? []).map(chatInline),
       ctx.console,
+      ctx.once,
     );
     return { delivered: 'slack', thread: posted.thread, ts: posted.ts };
   }

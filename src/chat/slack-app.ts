@@ -7,15 +7,16 @@
  * click, so Slack's retry of the same request is applied once. Slack waits 3 s for an answer: a
  * click is acknowledged at once and its outcome written into the message afterwards.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import { CATEGORIES, INCIDENT_CATEGORIES, incidentInputSchema, type IncidentCategory, type IncidentInput } from '../domain';
 import { INCIDENT_WORKFLOW_TASK_TIMEOUT, IncidentCategoryKey, IncidentStatusKey } from '../shared';
 import { slackText, terminalLine } from '../render-safe';
 import type { Roster, RosterPerson } from '../roster/schema';
+import { SLACK_HANDLE_PREFIX } from '../roster/resolve';
 import { approveStep, completeReview, finalizeReview, getIncidentState, getReview, incidentWorkflow, rejectStep } from '../workflows/incident';
 import type { CompleteReviewRequest, Decision, IncidentState } from '../workflows/incident-types';
 import { verifySlackRequest, SlackSignatureError } from './slack-signature';
@@ -300,7 +301,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
       shown.set(`${channel}:${ts}`, { blocks, at: now() });
       for (const [k, v] of shown) if (v.at < now() - 30 * 60_000) shown.delete(k);
       const meta: RejectMetadata = { ...gate, channel, ts };
-      // The trigger id is good for 3 s: open the modal before answering.
+      // The trigger id is good for 3 s: open the modal before answering (the stale-button check waits for the submission).
       try {
         await opts.slack.views.open({ trigger_id: p.trigger_id, view: rejectModal(meta) as never });
       } catch (err) {
@@ -311,18 +312,45 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     }
     const at = new Date(now()).toISOString();
     later(async () => {
+      const stale = await staleButton(gate);
+      if (stale) {
+        await ephemeral(p.response_url, line(`${gate.step} of ${gate.incident}: ${stale}`));
+        return;
+      }
+      let decision: Decision;
       try {
-        const decision = await opts.temporal.workflow
+        decision = await opts.temporal.workflow
           .getHandle<typeof incidentWorkflow>(gate.incident)
-          .executeUpdate(approveStep, { args: [{ step: gate.step, approver: p.user.id }], updateId: updateId('approve', p.team?.id ?? '', p.user.id, action.action_ts, ts ?? '') });
-        log({ event: 'slack_decision', incident: gate.incident, step: gate.step, user: p.user.id, person: who.person.id, decision: decision.decision });
-        await respond(p.response_url, { replace_original: true, text: line(outcomeLine(decision, p.user.id, at)), blocks: withOutcome(blocks, outcomeLine(decision, p.user.id, at), decision.decision === 'pending') });
+          .executeUpdate(approveStep, { args: [{ step: gate.step, approver: `${SLACK_HANDLE_PREFIX}${p.user.id}` }], updateId: updateId('approve', p.team?.id ?? '', p.user.id, action.action_ts, ts ?? '') });
       } catch (err) {
         log({ event: 'slack_click_refused', incident: gate.incident, step: gate.step, user: p.user.id, reason: terminalLine(refusalOf(err), 300) });
         await ephemeral(p.response_url, line(`${gate.step} of ${gate.incident}: ${refusalOf(err)}`));
+        return;
       }
+      log({ event: 'slack_decision', incident: gate.incident, step: gate.step, user: p.user.id, approvedBy: decision.approvedBy, decision: decision.decision });
+      const text = outcomeLine(decision, p.user.id, at);
+      // The decision stands whatever happens to the message: a failed rewrite says so, never "could not reach".
+      await respond(p.response_url, { replace_original: true, text: line(text), blocks: withOutcome(blocks, text, decision.decision === 'pending') }).catch((err: unknown) =>
+        ephemeral(p.response_url, line(`${text}; the message could not be updated (${err instanceof Error ? err.message : String(err)})`)),
+      );
     });
     return reply.code(200).send();
+  }
+
+  /**
+   * A button of an earlier request of the same step (the step asked for again since): refused, so
+   * an old message never decides a new request. Undefined when it is the current gate's, or the
+   * incident cannot be asked (the update then says what is wrong).
+   */
+  async function staleButton(gate: GateValue): Promise<string | undefined> {
+    if (!gate.at) return undefined;
+    const state = await Promise.race([
+      opts.temporal.workflow.getHandle(gate.incident).query(getIncidentState).catch(() => undefined),
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 2_000)),
+    ]);
+    const open = state?.gates.find((g) => g.step === gate.step && !g.outcome);
+    if (open && open.requestedAt !== gate.at) return `refused: this button belongs to the request of ${gate.at}; ${gate.step} was asked for again at ${open.requestedAt}: use the newest message`;
+    return undefined;
   }
 
   // -- the post-incident phase: findings in a modal, and the review finalized ----------------------
@@ -361,7 +389,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     const at = new Date(now()).toISOString();
     later(async () => {
       try {
-        const answer = await handle.executeUpdate(finalizeReview, { args: [{ finalizedBy: p.user.id }], updateId: updateId('finalize', p.team?.id ?? '', p.user.id, action.action_ts, ts ?? '') });
+        const answer = await handle.executeUpdate(finalizeReview, { args: [{ finalizedBy: `${SLACK_HANDLE_PREFIX}${p.user.id}` }], updateId: updateId('finalize', p.team?.id ?? '', p.user.id, action.action_ts, ts ?? '') });
         const text = `Review final: ${answer.message} (clicked in Slack by ${p.user.id} at ${at})`;
         await respond(p.response_url, { replace_original: true, text: line(text), blocks: withOutcome(blocks, text, false) });
       } catch (err) {
@@ -381,7 +409,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     const errors = (e: Partial<Record<FindingsInput, string>>) => reply.code(200).send({ response_action: 'errors', errors: Object.fromEntries(Object.entries(e).map(([k, v]) => [k, terminalLine(v ?? '', 300)])) });
     const who = personOf(p.user.id);
     if ('refusal' in who) return errors({ root_cause: who.refusal });
-    const found = findingsFrom(p.view.state.values, p.user.id);
+    const found = findingsFrom(p.view.state.values, `${SLACK_HANDLE_PREFIX}${p.user.id}`);
     if ('errors' in found) return errors(found.errors);
     const at = new Date(now()).toISOString();
     const sent = opts.temporal.workflow.getHandle<typeof incidentWorkflow>(meta.incident).executeUpdate(completeReview, { args: [found.request], updateId: updateId('findings', p.team?.id ?? '', p.view.id) });
@@ -419,9 +447,11 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     const who = personOf(p.user.id);
     if ('refusal' in who) return fieldError(who.refusal);
     const at = new Date(now()).toISOString();
+    const stale = await staleButton(meta);
+    if (stale) return fieldError(stale);
     const sent = opts.temporal.workflow
       .getHandle<typeof incidentWorkflow>(meta.incident)
-      .executeUpdate(rejectStep, { args: [{ step: meta.step, approver: p.user.id, reason }], updateId: updateId('reject', p.team?.id ?? '', p.view.id) });
+      .executeUpdate(rejectStep, { args: [{ step: meta.step, approver: `${SLACK_HANDLE_PREFIX}${p.user.id}`, reason }], updateId: updateId('reject', p.team?.id ?? '', p.view.id) });
     const outcome = sent.then(
       (d) => ({ ok: true as const, d }),
       (err: unknown) => ({ ok: false as const, refusal: refusalOf(err) }),
@@ -459,7 +489,9 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     const who = personOf(c.user_id);
     if ('refusal' in who) return say(line(who.refusal));
     const [verb = 'help', ...rest] = c.text.trim().split(/\s+/u);
-    const answer = verb === 'start' ? start(who.person, rest) : verb === 'status' ? status(rest[0]) : Promise.resolve<{ text: string; inChannel?: boolean }>({ text: usage() });
+    // The incident's id from the request itself: the same request again (a replay after a restart) starts nothing new.
+    const requestKey = createHash('sha256').update(typeof request.body === 'string' ? request.body : '').digest('hex').slice(0, 24);
+    const answer = verb === 'start' ? start(who.person, rest, requestKey) : verb === 'status' ? status(rest[0]) : Promise.resolve<{ text: string; inChannel?: boolean }>({ text: usage() });
     const first = await Promise.race([answer, new Promise<undefined>((r) => setTimeout(() => r(undefined), answerWithin))]);
     if (first) return say(first.text, first.inChannel);
     // Slow (Temporal busy): acknowledged now, the answer follows on the response_url.
@@ -474,7 +506,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     return line(`Usage: /incident start <category> <summary> (categories: ${INCIDENT_CATEGORIES.join(', ')}) · /incident status · /incident status <incident id>`, 1000);
   }
 
-  async function start(person: RosterPerson, words: string[]): Promise<{ text: string; inChannel?: boolean }> {
+  async function start(person: RosterPerson, words: string[], requestKey: string): Promise<{ text: string; inChannel?: boolean }> {
     const [category, ...summaryWords] = words;
     if (!category || !(INCIDENT_CATEGORIES as readonly string[]).includes(category)) return { text: line(`category: must be one of ${INCIDENT_CATEGORIES.join(', ')} (got ${category ?? 'nothing'}). ${usage()}`, 1000) };
     const raw: IncidentInput = { category: category as IncidentCategory, reporter: person.id, summary: summaryWords.join(' '), approvers: [...opts.approvers] };
@@ -483,7 +515,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
       const issue = input.error.issues[0];
       return { text: line(`${issue?.path.join('.') || 'input'}: ${issue?.message ?? 'invalid'}; nothing was started`) };
     }
-    const workflowId = `incident-${randomUUID()}`;
+    const workflowId = `incident-slack-${requestKey}`;
     try {
       await opts.temporal.workflow.start(incidentWorkflow, {
         taskQueue: opts.taskQueue,
@@ -494,6 +526,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
         staticSummary: `slack: ${terminalLine(input.data.summary, 200)}`,
       });
     } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return { text: line(`this request already started incident ${workflowId}; nothing new was started`) };
       return { text: line(`the incident could not be started: ${err instanceof Error ? err.message : String(err)}`) };
     }
     log({ event: 'slack_incident_started', incident: workflowId, category, person: person.id });
@@ -519,8 +552,9 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     return { text: line(open.length ? `Open incidents: ${open.join('; ')}` : 'No open incidents.', 3000) };
   }
 
+  // Follow-ups finish before the app closes, but a worker that is down cannot hold the shutdown up.
   app.addHook('onClose', async () => {
-    await Promise.all([...pending]);
+    await Promise.race([Promise.all([...pending]), new Promise((r) => setTimeout(r, 5_000).unref())]);
   });
   return app;
 }

@@ -16,7 +16,8 @@ export interface SlackAppSettings {
   apiUrl: string;
 }
 
-export function slackWebClient(s: Pick<SlackAppSettings, 'botToken' | 'apiUrl'>, timeoutMs = 10_000): WebClient {
+/** Per call: a notification makes at most four calls within its activity's 15 s. */
+export function slackWebClient(s: Pick<SlackAppSettings, 'botToken' | 'apiUrl'>, timeoutMs = 3_000): WebClient {
   return new WebClient(s.botToken, { slackApiUrl: s.apiUrl, retryConfig: { retries: 0 }, rejectRateLimitedCalls: true, timeout: timeoutMs, logLevel: LogLevel.ERROR });
 }
 
@@ -25,7 +26,8 @@ const TRANSIENT = new Set(['ratelimited', 'internal_error', 'fatal_error', 'serv
 
 export class SlackApiError extends Error {
   override readonly name = 'SlackApiError';
-  constructor(readonly method: string, readonly error: string, readonly retryable: boolean) {
+  /** `retryAfterSeconds`: Slack's Retry-After on a 429, for the next attempt's delay. */
+  constructor(readonly method: string, readonly error: string, readonly retryable: boolean, readonly retryAfterSeconds?: number) {
     super(`Slack ${method}: ${error}`);
   }
 }
@@ -33,7 +35,7 @@ export class SlackApiError extends Error {
 /** The Web API's failure as one typed error: Slack's error code, and whether a retry may pass. */
 export function slackFailure(method: string, err: unknown): SlackApiError {
   if (err instanceof WebAPIPlatformError) return new SlackApiError(method, err.data.error, TRANSIENT.has(err.data.error));
-  if (err instanceof WebAPIRateLimitedError) return new SlackApiError(method, `rate limited (retry after ${err.retryAfter} s)`, true);
+  if (err instanceof WebAPIRateLimitedError) return new SlackApiError(method, `rate limited (retry after ${err.retryAfter} s)`, true, err.retryAfter);
   if (err instanceof WebAPIHTTPError) return new SlackApiError(method, `HTTP ${err.statusCode}`, err.statusCode === 429 || err.statusCode >= 500);
   if (err instanceof SlackError) return new SlackApiError(method, err.message, true);
   return new SlackApiError(method, err instanceof Error ? err.message : String(err), true);
@@ -59,28 +61,86 @@ export interface PostedToThread {
   statusUpdated: boolean;
 }
 
-/**
- * Post `post` as a reply in the incident's thread; without a thread, open it first with the status
- * message. With a thread, its first message is updated to `status` after the reply is posted, so a
- * failed update never loses the reply (nor, retried, posts it twice).
- */
-export async function postToThread(client: WebClient, channel: string, post: ThreadPost, thread: ThreadRef | undefined, status: readonly string[], log: (line: string) => void): Promise<PostedToThread> {
-  const now = new Date().toISOString();
-  let root = thread;
-  if (!root) {
-    const opened = await call('chat.postMessage', () => client.chat.postMessage({ channel, ...statusMessage(post.incidentId, status, now), unfurl_links: false, unfurl_media: false }));
-    if (!opened.ts || !opened.channel) throw new SlackApiError('chat.postMessage', 'the answer named no channel or ts', false);
-    root = { channel: opened.channel, ts: opened.ts };
+/** Message metadata: what marks an incident's first message, and each notification by its key. */
+const THREAD_EVENT = 'incident_thread';
+const NOTIFICATION_EVENT = 'runbook_notification';
+type Listed = { ts?: string; metadata?: { event_type?: string; event_payload?: Record<string, unknown> } };
+
+/** The incident's thread if one is in the channel's last 200 messages (a first message posted by an attempt that failed after it). */
+async function findThread(client: WebClient, channel: string, incidentId: string, log: (line: string) => void): Promise<ThreadRef | undefined> {
+  try {
+    const r = await client.conversations.history({ channel, limit: 200, include_all_metadata: true });
+    const root = (r.messages as Listed[] | undefined)?.find((m) => m.metadata?.event_type === THREAD_EVENT && m.metadata.event_payload?.incident_id === incidentId);
+    return root?.ts ? { channel, ts: root.ts } : undefined;
+  } catch (err) {
+    // Without channels:history the lookup is skipped: a retry may then open a second thread.
+    log(`[slack] could not look for the thread of ${incidentId}: ${slackFailure('conversations.history', err).message}`);
+    return undefined;
   }
-  const reply = await call('chat.postMessage', () => client.chat.postMessage({ channel: root.channel, thread_ts: root.ts, ...threadMessage(post), unfurl_links: false, unfurl_media: false }));
+}
+
+/** A reply an earlier attempt of this notification already posted (its key in the metadata). */
+async function findReply(client: WebClient, thread: ThreadRef, key: string, log: (line: string) => void): Promise<string | undefined> {
+  try {
+    const r = await client.conversations.replies({ channel: thread.channel, ts: thread.ts, limit: 1000, include_all_metadata: true });
+    return (r.messages as Listed[] | undefined)?.find((m) => m.metadata?.event_type === NOTIFICATION_EVENT && m.metadata.event_payload?.key === key)?.ts;
+  } catch (err) {
+    log(`[slack] could not look for an earlier attempt's reply: ${slackFailure('conversations.replies', err).message}`);
+    return undefined;
+  }
+}
+
+/**
+ * Post `post` as a reply in the incident's thread; without a thread, find the one an earlier
+ * attempt opened (by its metadata) or open it with the status message. `once.key` names this
+ * notification: on a retry (`once.retry`) a reply an earlier attempt posted is found and not posted
+ * again. With a thread, its first message is updated to `status` after the reply is posted, so a
+ * failed update never loses the reply.
+ */
+export async function postToThread(
+  client: WebClient,
+  channel: string,
+  post: ThreadPost,
+  thread: ThreadRef | undefined,
+  status: readonly string[],
+  log: (line: string) => void,
+  once?: { key: string; retry: boolean },
+): Promise<PostedToThread> {
+  const now = new Date().toISOString();
+  let root = thread ?? (await findThread(client, channel, post.incidentId, log));
+  const opened = root === undefined;
+  if (!root) {
+    const r = await call('chat.postMessage', () =>
+      client.chat.postMessage({ channel, ...statusMessage(post.incidentId, status, now), metadata: { event_type: THREAD_EVENT, event_payload: { incident_id: post.incidentId } }, unfurl_links: false, unfurl_media: false }),
+    );
+    if (!r.ts || !r.channel) throw new SlackApiError('chat.postMessage', 'the answer named no channel or ts', false);
+    root = { channel: r.channel, ts: r.ts };
+  }
+  const thread_ = root;
+  const earlier = once?.retry ? await findReply(client, thread_, once.key, log) : undefined;
+  const ts =
+    earlier ??
+    (
+      await call('chat.postMessage', () =>
+        client.chat.postMessage({
+          channel: thread_.channel,
+          thread_ts: thread_.ts,
+          ...threadMessage(post),
+          ...(once ? { metadata: { event_type: NOTIFICATION_EVENT, event_payload: { incident_id: post.incidentId, key: once.key } } } : {}),
+          unfurl_links: false,
+          unfurl_media: false,
+        }),
+      )
+    ).ts ??
+    '';
   let statusUpdated = true;
-  if (thread && status.length) {
+  if (!opened && status.length) {
     try {
-      await call('chat.update', () => client.chat.update({ channel: root.channel, ts: root.ts, ...statusMessage(post.incidentId, status, now) }));
+      await call('chat.update', () => client.chat.update({ channel: thread_.channel, ts: thread_.ts, ...statusMessage(post.incidentId, status, now) }));
     } catch (err) {
       statusUpdated = false;
       log(`[slack] the status message of ${post.incidentId} could not be updated: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  return { thread: root, ts: reply.ts ?? '', statusUpdated };
+  return { thread: thread_, ts, statusUpdated };
 }

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { gatedStepSchema, type GatedStep } from '../domain';
-import { slackText } from '../render-safe';
+import { slackText, terminalLine } from '../render-safe';
 
 export const APPROVE_ACTION = 'approve_step';
 export const REJECT_ACTION = 'reject_step';
@@ -27,7 +27,7 @@ export const OUTCOME_BLOCK = 'gate_outcome';
 const ACTIONS_BLOCK_PREFIX = 'gate:';
 
 /** What a button carries: the incident and the step, nothing else (the approver is whoever clicked). */
-export const gateValueSchema = z.strictObject({ incident: z.string().min(1).max(1000), step: gatedStepSchema });
+export const gateValueSchema = z.strictObject({ incident: z.string().min(1).max(1000), step: gatedStepSchema, at: z.string().max(40).optional() });
 export type GateValue = z.infer<typeof gateValueSchema>;
 
 /** What a review button carries: the incident. */
@@ -87,7 +87,7 @@ export interface ThreadPost {
   instructions: string[];
   evidence?: string[];
   /** A gate to decide: buttons, unless its decisions must be signed. */
-  gate?: { step: GatedStep; signed: boolean };
+  gate?: { step: GatedStep; signed: boolean; at?: string };
   /** The post-incident phase asks for findings: buttons to write them and to finalize. */
   review?: boolean;
 }
@@ -96,15 +96,16 @@ export function threadMessage(p: ThreadPost): SlackMessage {
   const body = slackText([p.title, ...p.lines].join('\n'));
   const blocks: SlackBlock[] = [{ type: 'section', text: mrkdwn(body) }];
   if (p.evidence?.length) blocks.push({ type: 'section', text: mrkdwn(slackText(['What the runbook saw:', ...p.evidence.map((e) => `• ${e}`)].join('\n'))) });
-  if (p.gate && !p.gate.signed) blocks.push(gateButtons(p.incidentId, p.gate.step));
+  if (p.gate && !p.gate.signed) blocks.push(gateButtons(p.incidentId, p.gate.step, p.gate.at));
   if (p.review) blocks.push(reviewButtons(p.incidentId));
   if (p.gate?.signed) blocks.push({ type: 'section', text: mrkdwn(slackText(`${p.gate.step} must be decided with a signature: no button here. Sign and send it from a terminal:`)) });
   if (p.instructions.length) blocks.push({ type: 'context', elements: [mrkdwn(slackText(p.instructions.map((l) => `• ${l}`).join('\n')), 2000)] });
   return { text: cut(slackText(`[${p.incidentId}] ${[p.title, ...p.lines].join('\n')}`), 40_000), blocks };
 }
 
-export function gateButtons(incident: string, step: GatedStep): SlackBlock {
-  const value = JSON.stringify({ incident, step } satisfies GateValue);
+/** `at`: when the gate was asked for; a click is refused once the step was asked for again since. */
+export function gateButtons(incident: string, step: GatedStep, at?: string): SlackBlock {
+  const value = JSON.stringify({ incident, step, ...(at ? { at } : {}) } satisfies GateValue);
   return {
     type: 'actions',
     block_id: `${ACTIONS_BLOCK_PREFIX}${step}`,
@@ -168,7 +169,8 @@ export function findingsModal(meta: ReviewMetadata, proposed: readonly string[])
  */
 export function withOutcome(blocks: readonly SlackBlock[], line: string, keepButtons: boolean): SlackBlock[] {
   const kept = blocks.filter((b) => !('block_id' in b && b.block_id === OUTCOME_BLOCK) && (keepButtons || b.type !== 'actions'));
-  return [...kept, { type: 'context', block_id: OUTCOME_BLOCK, elements: [mrkdwn(slackText(line), 2000)] }];
+  // One line whatever it quotes (a reason with a newline cannot add an "Approved:" line of its own).
+  return [...kept, { type: 'context', block_id: OUTCOME_BLOCK, elements: [mrkdwn(slackText(terminalLine(line, 1900)), 2000)] }];
 }
 
 /** The modal a Reject click opens: the reason is required, as `rejectStep` requires it. */

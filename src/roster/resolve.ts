@@ -74,8 +74,18 @@ export type Resolution = { ok: true; person: RosterPerson } | { ok: false; error
 
 const quoted = (s: string) => JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
 
+/** How the Slack app names who clicked: `slack:<member id>`, matched to a `chatUserId` exactly (never to a name or alias). */
+export const SLACK_HANDLE_PREFIX = 'slack:';
+
 /** The one roster person `name` spells, or why there is none. */
 export function resolvePerson(roster: Roster, name: string): Resolution {
+  if (name.startsWith(SLACK_HANDLE_PREFIX)) {
+    const member = name.slice(SLACK_HANDLE_PREFIX.length);
+    const people = roster.people.filter((p) => p.chatUserId !== undefined && p.chatUserId === member);
+    if (people.length === 1) return { ok: true, person: people[0]! };
+    if (people.length > 1) return { ok: false, error: { name: 'PersonAmbiguous', input: name, candidates: people.map((p) => p.id).sort(), message: `${quoted(name)}: the roster gives chatUserId ${quoted(member)} to ${people.map((p) => p.id).sort().join(', ')}` } };
+    return { ok: false, error: { name: 'PersonUnknown', input: name, message: `${quoted(name)}: no person of the roster (${roster.version.slice(0, 19)}…) has chatUserId ${quoted(member)}` } };
+  }
   const trimmed = name.normalize('NFKC').trim();
   const role = /^@(\S+)$/u.exec(trimmed)?.[1];
   if (role !== undefined) {

@@ -246,7 +246,7 @@ export interface HumanWait {
   decideWithin: number;
   decideBy: string;
   answered: () => boolean;
-  escalation: { title: string; text: string; kind: NotificationKind; step?: GatedStep | ManualStep; signed?: boolean };
+  escalation: { title: string; text: string; kind: NotificationKind; step?: GatedStep | ManualStep; signed?: boolean; gateRequestedAt?: string };
   onEscalate: () => void;
   /** What happens when nobody answers, in a few words (default: the safe default, not done). */
   otherwise?: string;
@@ -270,7 +270,10 @@ export async function awaitHuman(tracker: IncidentTracker, w: HumanWait): Promis
     w.onEscalate();
     tracker.record(String(w.step), 'runbook', `no decision after ${formatDuration(w.escalateAfter)}: escalated`);
     tracker.waitFor(`${w.label} (ESCALATED) by ${w.who}; ${otherwise} at ${w.decideBy}`);
-    await tracker.notify(w.escalation.kind, w.escalation.title, w.escalation.text, w.escalation.step, w.escalation.signed ? { signed: true } : undefined);
+    await tracker.notify(w.escalation.kind, w.escalation.title, w.escalation.text, w.escalation.step, {
+      ...(w.escalation.signed ? { signed: true } : {}),
+      ...(w.escalation.gateRequestedAt ? { gateRequestedAt: w.escalation.gateRequestedAt } : {}),
+    });
   }
   if (w.further) {
     // Halfway from the escalation to the deadline, the next level is paged (the rotation's escalation target).
@@ -324,7 +327,7 @@ export async function waitForApproval(tracker: IncidentTracker, request: GateReq
     `Approval needed: ${step}`,
     `${gate.requestedBy} asks to ${title}. Needs ${who}. Escalates at ${gate.escalateAt}; without a decision by ${gate.decideBy} it is not done (timed_out).`,
     step,
-    { evidence: tracker.evidence(), ...(gate.signatureRequired ? { signed: true } : {}) },
+    { evidence: tracker.evidence(), gateRequestedAt: gate.requestedAt, ...(gate.signatureRequired ? { signed: true } : {}) },
   );
   tracker.pager.page(step, 'primary', title, gate.decideBy, gate.requestedBy);
   return decideGate(tracker, gate, request);
@@ -353,6 +356,7 @@ async function decideGate(tracker: IncidentTracker, gate: ApprovalGate, request:
       title: `Escalation: ${step} still needs a decision`,
       text: `Nobody decided "${title}" within ${formatDuration(escalateAfter)}. Without a decision by ${gate.decideBy} it is not done (timed_out).`,
       step,
+      gateRequestedAt: gate.requestedAt,
       ...(gate.signatureRequired ? { signed: true } : {}),
     },
     onEscalate: () => {

@@ -203,7 +203,12 @@ export class IncidentTracker {
    * `chatStatus`); the notification that opens the thread is awaited by the next ones. Throws what the activity throws.
    */
   async deliver(n: Omit<Notification, 'thread' | 'status'>, summary: string): Promise<NotifyResult> {
-    if (!this.state.chat && this.openingThread) await this.openingThread;
+    // Whoever waited on an opening that failed opens the thread itself; the others wait for that one.
+    while (!this.state.chat && this.openingThread) {
+      const opening = this.openingThread;
+      await opening;
+      if (this.openingThread === opening && !this.state.chat) this.openingThread = undefined;
+    }
     const sent = notifications.notify.executeWithOptions({ summary }, [{ ...n, ...(this.state.chat ? { thread: this.state.chat } : {}), status: this.chatStatus() }]);
     const kept = sent.then((r) => {
       if (r.thread && !this.state.chat) this.state.chat = { channel: r.thread.channel, ts: r.thread.ts };
@@ -217,7 +222,7 @@ export class IncidentTracker {
    * Notify and never throw: a failed notification is recorded and needs attention. `text` is the
    * body's lines (one string: one line); text from input in a line cannot break it (chatInline).
    */
-  async notify(kind: NotificationKind, title: string, text: string | readonly string[], step?: GatedStep | ManualStep, extra?: Pick<Notification, 'signed' | 'evidence' | 'review'>): Promise<void> {
+  async notify(kind: NotificationKind, title: string, text: string | readonly string[], step?: GatedStep | ManualStep, extra?: Pick<Notification, 'signed' | 'evidence' | 'review' | 'gateRequestedAt'>): Promise<void> {
     const body = (typeof text === 'string' ? [text] : text).map((l) => chatInline(l)).join('\n');
     const n: Notification = { kind, incidentId: this.state.incidentId, title, text: body, ...(step ? { step } : {}), ...extra };
     try {

@@ -45,6 +45,8 @@ const failRule = z
     /** The Slack error code answered (`{ok:false, error}`); `ratelimited` answers HTTP 429 with Retry-After. */
     error: z.string().regex(/^[a-z_]+$/, 'must be a Slack error code, e.g. internal_error'),
     count: z.number().int().min(1).max(1000).default(1),
+    /** Calls of the method answered normally before the failures start (e.g. 1: a thread's first message posts, its first reply fails). */
+    after: z.number().int().min(0).max(1000).default(0),
     retryAfterSeconds: z.number().int().min(0).max(3600).optional(),
   })
   .strict();
@@ -380,6 +382,10 @@ export class SlackSandbox {
         return this.openView(params, now);
       case 'views.update':
         return this.updateView(params, now);
+      case 'conversations.history':
+        return this.history(params);
+      case 'conversations.replies':
+        return this.replies(params);
       default:
         throw new SlackApiError('unknown_method');
     }
@@ -405,6 +411,30 @@ export class SlackSandbox {
     const content = this.content({ text: params.text ?? (params.blocks === undefined ? undefined : m.text), blocks: params.blocks ?? m.blocks ?? undefined });
     edit(m, content, 'chat.update', now);
     return { channel: channel.id, ts: m.ts, text: m.text, message: this.asSlack(m) };
+  }
+
+  /** A channel's top-level messages, newest first; `metadata` only with `include_all_metadata`, as Slack does. */
+  private history(params: Record<string, unknown>) {
+    const a = args(channelArg.extend({ limit: z.coerce.number().int().min(1).max(999).default(100), include_all_metadata: z.union([z.boolean(), z.enum(['true', 'false'])]).optional() }), params);
+    const channel = this.channel(a.channel);
+    const top = this.messages.filter((m) => m.channel === channel.id && m.thread_ts === null && !m.deleted).reverse();
+    const withMeta = a.include_all_metadata === true || a.include_all_metadata === 'true';
+    return { messages: top.slice(0, a.limit).map((m) => this.listed(m, withMeta)), has_more: top.length > a.limit };
+  }
+
+  /** A thread: its parent first, then the replies oldest first (`thread_not_found` for a ts that starts none). */
+  private replies(params: Record<string, unknown>) {
+    const a = args(channelArg.extend({ ts: z.string().default(''), limit: z.coerce.number().int().min(1).max(1000).default(1000), include_all_metadata: z.union([z.boolean(), z.enum(['true', 'false'])]).optional() }), params);
+    const channel = this.channel(a.channel);
+    this.requireThread(channel.id, a.ts);
+    const withMeta = a.include_all_metadata === true || a.include_all_metadata === 'true';
+    const thread = this.messages.filter((m) => m.channel === channel.id && !m.deleted && (m.ts === a.ts || m.thread_ts === a.ts));
+    return { messages: thread.slice(0, a.limit).map((m) => this.listed(m, withMeta)), has_more: thread.length > a.limit };
+  }
+
+  private listed(m: SlackMessage, withMetadata: boolean): Record<string, unknown> {
+    const { metadata: _m, ...rest } = this.asSlack(m);
+    return withMetadata && m.metadata !== null ? { ...rest, metadata: m.metadata } : rest;
   }
 
   private postEphemeral(params: Record<string, unknown>, now: number) {
@@ -494,6 +524,10 @@ export class SlackSandbox {
   private takeFailure(method: string): FailRule | null {
     const f = this.failNext.find((r) => r.method === undefined || r.method === method);
     if (!f) return null;
+    if (f.after > 0) {
+      f.after -= 1;
+      return null;
+    }
     f.count -= 1;
     if (f.count <= 0) this.failNext.splice(this.failNext.indexOf(f), 1);
     return f;
