@@ -27,6 +27,8 @@ import { startSandboxReconcile } from '../src/reconcile-sandbox';
 import { startDevServer, type RunningDevServer } from '../src/temporal/dev-server';
 import { findBinary, TEMPORAL_CLI } from '../src/temporal/provision';
 import { ChaosWorker, SeededRandom } from './helpers/chaos';
+import { slackConfigFromEnv, startSlackApp, type RunningSlackApp } from '../src/chat/start';
+import { DrillSlack } from '../src/drill/slack';
 import { freePort } from './helpers/ports';
 import { uniqueTaskQueue } from './helpers/temporal';
 
@@ -55,6 +57,8 @@ let users: Awaited<ReturnType<typeof startSandboxReconcile>>;
 let connection: Connection;
 let chaos: ChaosWorker;
 let target: DrillTarget;
+let slackApp: RunningSlackApp;
+let slackTarget: DrillTarget;
 const reports: DrillReport[] = [];
 
 beforeAll(async () => {
@@ -72,6 +76,10 @@ beforeAll(async () => {
   connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection, identity: 'crash-suite' });
   const taskQueue = uniqueTaskQueue('crash');
+  // The Slack app lives in this process (never killed); the worker posts to the sandbox's Slack.
+  const slackConfig = slackConfigFromEnv({ SLACK: 'on', SLACK_PORT: '0' }, sandbox.url)!;
+  const roster = await readRoster(SAMPLE_ROSTER_FILE);
+  slackApp = await startSlackApp(slackConfig, { connection, namespace: 'default', taskQueue, roster: () => roster, defaultApprovers: ['@auth-oncall'], sandboxUrl: sandbox.url, log: () => undefined });
   chaos = new ChaosWorker(
     {
       temporalAddress: server.address,
@@ -80,15 +88,19 @@ beforeAll(async () => {
       sandbox: { url: sandbox.url, secretKey: sandbox.secretKey, publishableKey: sandbox.publishableKey, vercel: sandbox.vercel, vault: sandbox.vault, platform: sandbox.platform, pagerduty: sandbox.pagerduty },
       keyFile: join(dir, 'clerk-secret-key'),
       reconcile: { storeUrl: users.storeUrl, delivery: users.deps.delivery },
+      // Notifications in the emulated Slack: a kill between a post and its activity's end must not post twice.
+      slack: slackConfig.settings,
     },
     new SeededRandom(SEED),
     join(dir, 'workers.log'),
   );
   await chaos.start();
   target = { client, taskQueue, sandbox: new DrillSandbox(sandbox.url), reviewDir: join(dir, 'reviews'), log: () => undefined, userStoreUrl: users.storeUrl, patience: 3 };
+  slackTarget = { ...target, slack: new DrillSlack(new DrillSandbox(sandbox.url).admin, roster) };
 });
 
 afterAll(async () => {
+  await slackApp?.close();
   await chaos?.stop();
   await connection?.close();
   await users?.close();
@@ -102,7 +114,7 @@ afterAll(async () => {
  * A drill of `category` whose worker is SIGKILLed (and started again) the first time `moment`
  * names one, polled every `pollMs` while the drill runs: a kill at a chosen point of a step.
  */
-async function drillKilledWhen(category: IncidentCategory, label: string, pollMs: number, moment: () => string | undefined): Promise<{ report: DrillReport; killedAt: string | undefined }> {
+async function drillKilledWhen(category: IncidentCategory, label: string, pollMs: number, moment: () => string | undefined, on: DrillTarget = target): Promise<{ report: DrillReport; killedAt: string | undefined }> {
   let killedAt: string | undefined;
   let over = false;
   const watch = (async () => {
@@ -114,7 +126,7 @@ async function drillKilledWhen(category: IncidentCategory, label: string, pollMs
   })();
   let report: DrillReport;
   try {
-    report = await runDrill(category, SCENARIOS[category], target);
+    report = await runDrill(category, SCENARIOS[category], on);
   } finally {
     over = true;
     await watch;
@@ -200,6 +212,24 @@ describe('crashes: the worker SIGKILLed at random points of every playbook', () 
     expect(applied, seen).toHaveLength(1);
     expect(config.configVersion, seen).toBe(applied[0]?.version);
     expect(patches.filter((c) => c.dryRun).length, seen).toBeGreaterThanOrEqual(1);
+  }, 300_000);
+
+  // The Slack app's notifier: the worker SIGKILLed right after the emulated Slack answered a
+  // chat.postMessage of the incident (the activity may not have completed): its retry finds the
+  // thread and its reply by their metadata, so the incident keeps one thread and no reply twice;
+  // every approval is a click, applied once.
+  it('session_issues decided in Slack: the worker SIGKILLed right after a post the Slack answered; one thread, no reply posted twice', async () => {
+    const posts = () => sandbox.admin.slack.overview().calls.filter((c) => c.method === 'chat.postMessage' && c.ok).length;
+    const before = posts();
+    const { report, killedAt } = await drillKilledWhen('session_issues', 'session_issues (slack post kill)', 2, () => (posts() >= before + 3 ? `after the incident's post ${posts() - before}` : undefined), slackTarget);
+    const o = sandbox.admin.slack.overview();
+    const roots = o.channels.flatMap((c) => c.messages).filter((m) => JSON.stringify(m.blocks).includes(`"Incident ${report.workflowId}"`));
+    const keys = roots.flatMap((r) => r.replies).map((m) => (m.metadata as { event_payload?: { key?: string } } | null)?.event_payload?.key).filter((k): k is string => typeof k === 'string');
+    const seen = `killed ${killedAt ?? '(no kill)'}; ${roots.length} thread(s), ${keys.length} replies with a key, ${keys.length - new Set(keys).size} posted twice\n${explain(report)}`;
+    expect(killedAt, seen).toBeDefined();
+    expect(report.passed, seen).toBe(true);
+    expect(roots, seen).toHaveLength(1);
+    expect(new Set(keys).size, seen).toBe(keys.length);
   }, 300_000);
 
   it(`clerk_outage: Clerk down for ${Math.round(OUTAGE_MS / 1000)} s, the worker killed and the dev server restarted on its SQLite file meanwhile`, async () => {

@@ -17,6 +17,7 @@ import { INCIDENT_WORKFLOW_TASK_TIMEOUT, IncidentCategoryKey, IncidentStatusKey 
 import { slackText, terminalLine } from '../render-safe';
 import type { Roster, RosterPerson } from '../roster/schema';
 import { SLACK_HANDLE_PREFIX } from '../roster/resolve';
+import { sendUpdate } from '../temporal/updates';
 import { approveStep, completeReview, finalizeReview, getIncidentState, getReview, incidentWorkflow, rejectStep } from '../workflows/incident';
 import type { CompleteReviewRequest, Decision, IncidentState } from '../workflows/incident-types';
 import { verifySlackRequest, SlackSignatureError } from './slack-signature';
@@ -254,6 +255,9 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
   }
 
   const updateId = (...parts: string[]) => `slack-${createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32)}`;
+  /** A click's update, sent again under its id while the call ends without an answer (a worker or server restarting): applied once. */
+  const send = <T>(call: (id: string) => Promise<T>, id: string) =>
+    sendUpdate(call, id, { attempts: Infinity, deadline: now() + 60_000, delayMs: (a) => Math.min(5_000, 250 * 2 ** a), onResend: (err) => log({ event: 'slack_update_resent', updateId: id, error: terminalLine(err instanceof Error ? err.message : String(err), 300) }) });
 
   app.post('/slack/interactions', async (request, reply) => {
     const form = admit(request, reply);
@@ -319,9 +323,8 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
       }
       let decision: Decision;
       try {
-        decision = await opts.temporal.workflow
-          .getHandle<typeof incidentWorkflow>(gate.incident)
-          .executeUpdate(approveStep, { args: [{ step: gate.step, approver: `${SLACK_HANDLE_PREFIX}${p.user.id}` }], updateId: updateId('approve', p.team?.id ?? '', p.user.id, action.action_ts, ts ?? '') });
+        const handle = opts.temporal.workflow.getHandle<typeof incidentWorkflow>(gate.incident);
+        decision = await send((id) => handle.executeUpdate(approveStep, { args: [{ step: gate.step, approver: `${SLACK_HANDLE_PREFIX}${p.user.id}` }], updateId: id }), updateId('approve', p.team?.id ?? '', p.user.id, action.action_ts, ts ?? ''));
       } catch (err) {
         log({ event: 'slack_click_refused', incident: gate.incident, step: gate.step, user: p.user.id, reason: terminalLine(refusalOf(err), 300) });
         await ephemeral(p.response_url, line(`${gate.step} of ${gate.incident}: ${refusalOf(err)}`));
@@ -389,7 +392,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     const at = new Date(now()).toISOString();
     later(async () => {
       try {
-        const answer = await handle.executeUpdate(finalizeReview, { args: [{ finalizedBy: `${SLACK_HANDLE_PREFIX}${p.user.id}` }], updateId: updateId('finalize', p.team?.id ?? '', p.user.id, action.action_ts, ts ?? '') });
+        const answer = await send((id) => handle.executeUpdate(finalizeReview, { args: [{ finalizedBy: `${SLACK_HANDLE_PREFIX}${p.user.id}` }], updateId: id }), updateId('finalize', p.team?.id ?? '', p.user.id, action.action_ts, ts ?? ''));
         const text = `Review final: ${answer.message} (clicked in Slack by ${p.user.id} at ${at})`;
         await respond(p.response_url, { replace_original: true, text: line(text), blocks: withOutcome(blocks, text, false) });
       } catch (err) {
@@ -412,7 +415,8 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     const found = findingsFrom(p.view.state.values, `${SLACK_HANDLE_PREFIX}${p.user.id}`);
     if ('errors' in found) return errors(found.errors);
     const at = new Date(now()).toISOString();
-    const sent = opts.temporal.workflow.getHandle<typeof incidentWorkflow>(meta.incident).executeUpdate(completeReview, { args: [found.request], updateId: updateId('findings', p.team?.id ?? '', p.view.id) });
+    const findingsHandle = opts.temporal.workflow.getHandle<typeof incidentWorkflow>(meta.incident);
+    const sent = send((id) => findingsHandle.executeUpdate(completeReview, { args: [found.request], updateId: id }), updateId('findings', p.team?.id ?? '', p.view.id));
     const outcome = sent.then(
       (a) => ({ ok: true as const, message: a.message }),
       (err: unknown) => ({ ok: false as const, refusal: refusalOf(err) }),
@@ -449,9 +453,8 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     const at = new Date(now()).toISOString();
     const stale = await staleButton(meta);
     if (stale) return fieldError(stale);
-    const sent = opts.temporal.workflow
-      .getHandle<typeof incidentWorkflow>(meta.incident)
-      .executeUpdate(rejectStep, { args: [{ step: meta.step, approver: `${SLACK_HANDLE_PREFIX}${p.user.id}`, reason }], updateId: updateId('reject', p.team?.id ?? '', p.view.id) });
+    const rejectHandle = opts.temporal.workflow.getHandle<typeof incidentWorkflow>(meta.incident);
+    const sent = send((id) => rejectHandle.executeUpdate(rejectStep, { args: [{ step: meta.step, approver: `${SLACK_HANDLE_PREFIX}${p.user.id}`, reason }], updateId: id }), updateId('reject', p.team?.id ?? '', p.view.id));
     const outcome = sent.then(
       (d) => ({ ok: true as const, d }),
       (err: unknown) => ({ ok: false as const, refusal: refusalOf(err) }),

@@ -12,6 +12,7 @@ import { DEFAULT_MAPPING, openUserStore } from '../../src/stores';
 import { createWorker } from '../../src/worker';
 import { SAMPLE_ROSTER_FILE, workerDepsFromEnv, type SandboxEndpoints } from '../../src/worker/deps';
 import { runChildWorker } from './child-worker-main';
+import type { SlackAppSettings } from '../../src/chat/slack-client';
 
 export interface DrillWorkerConfig {
   temporalAddress: string;
@@ -23,6 +24,8 @@ export interface DrillWorkerConfig {
   keyFile: string;
   reconcile: { storeUrl: string; delivery: ReconcileDeps['delivery'] };
   chatWebhookUrl?: string;
+  /** The Slack app's Web API side (the sandbox's emulated Slack): notifications in one thread per incident. */
+  slack?: SlackAppSettings;
   /** No on-call roster (approvals unauthenticated, as a worker without ROSTER_FILE); the sample roster otherwise. */
   noRoster?: boolean;
 }
@@ -38,6 +41,7 @@ async function start() {
     sandbox: { endpoints: { ...config.sandbox, secretKey }, keyFile: config.keyFile },
     reconcile: { store: openUserStore(config.reconcile.storeUrl), mapping: DEFAULT_MAPPING, delivery: config.reconcile.delivery },
     ...(config.chatWebhookUrl ? { chatWebhookUrl: config.chatWebhookUrl } : {}),
+    ...(config.slack ? { slack: config.slack } : {}),
     // The drills' roles (@auth-oncall) resolve through the sample roster, as in `npm run drill`.
     ...(config.noRoster ? {} : { rosterFile: SAMPLE_ROSTER_FILE }),
   });
