@@ -197,6 +197,11 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
   /** Gate messages as the clicker saw them, so the reject modal's outcome can rewrite the same blocks. */
   const shown = new Map<string, { blocks: SlackBlock[]; at: number }>();
   const pending = new Set<Promise<unknown>>();
+  /** Kept 30 minutes (a form left open longer gets the short outcome message). */
+  const remember = (channel: string, ts: string, blocks: SlackBlock[]) => {
+    for (const [k, v] of shown) if (v.at < now() - 30 * 60_000) shown.delete(k);
+    shown.set(`${channel}:${ts}`, { blocks, at: now() });
+  };
 
   // The raw body is what Slack signed: parse it only after the signature is checked. Slack sends forms only.
   app.removeAllContentTypeParsers();
@@ -302,8 +307,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     const blocks = (p.message?.blocks ?? []) as SlackBlock[];
     if (action.action_id === REJECT_ACTION) {
       if (!channel || !ts) return reply.code(400).send({ error: 'payload.container: names no message' });
-      shown.set(`${channel}:${ts}`, { blocks, at: now() });
-      for (const [k, v] of shown) if (v.at < now() - 30 * 60_000) shown.delete(k);
+      remember(channel, ts, blocks);
       const meta: RejectMetadata = { ...gate, channel, ts };
       // The trigger id is good for 3 s: open the modal before answering (the stale-button check waits for the submission).
       try {
@@ -377,7 +381,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     const handle = opts.temporal.workflow.getHandle<typeof incidentWorkflow>(incident);
     if (actionId === REVIEW_FINDINGS_ACTION) {
       if (!channel || !ts) return reply.code(400).send({ error: 'payload.container: names no message' });
-      shown.set(`${channel}:${ts}`, { blocks, at: now() });
+      remember(channel, ts, blocks);
       // The proposed action items, owned by the clicker and due in two weeks, as a start (the trigger id lasts 3 s: a slow query is skipped).
       const review = await Promise.race([handle.query(getReview).catch(() => null), new Promise<null>((r) => setTimeout(() => r(null), 1_000))]);
       const due = new Date(now() + 14 * 86_400_000).toISOString().slice(0, 10);
