@@ -42,7 +42,7 @@ describe('incidentWorkflow on a real dev server', () => {
       expect(result.category).toBe('webhook_backlog');
       // No CHAT_WEBHOOK_URL here: the notice reached the worker's console, and the step says so.
       expect(result.steps.find((s) => s.step === 'incident_notice')?.note).toBe(
-        "post the incident notice: delivered to the worker's console only (no CHAT_WEBHOOK_URL), not to a channel",
+        "post the incident notice: delivered to the worker's console only (no CHAT_WEBHOOK_URL, no Slack app), not to a channel",
       );
       expect(result.severity).toBe('low');
       const steps = result.timeline.map((e) => e.step);

@@ -74,6 +74,8 @@ export class IncidentTracker {
   private pendingNotifications: Promise<void>[] = [];
   /** The notification that is opening the incident's Slack thread: the next ones wait for it, so there is one thread. */
   private openingThread: Promise<unknown> | undefined;
+  /** A notification went out with no thread (a webhook or the console, no Slack app): nothing waits for one. */
+  private threadless = false;
   /** Pages to the on-call, from the roster the incident recorded (incident-paging.ts). */
   readonly pager: Pager = new Pager(this);
 
@@ -204,7 +206,7 @@ export class IncidentTracker {
    */
   async deliver(n: Omit<Notification, 'thread' | 'status'>, summary: string): Promise<NotifyResult> {
     // Whoever waited on an opening that failed opens the thread itself; the others wait for that one.
-    while (!this.state.chat && this.openingThread) {
+    while (!this.state.chat && !this.threadless && this.openingThread) {
       const opening = this.openingThread;
       await opening;
       if (this.openingThread === opening && !this.state.chat) this.openingThread = undefined;
@@ -212,8 +214,9 @@ export class IncidentTracker {
     const sent = notifications.notify.executeWithOptions({ summary }, [{ ...n, ...(this.state.chat ? { thread: this.state.chat } : {}), status: this.chatStatus() }]);
     const kept = sent.then((r) => {
       if (r.thread && !this.state.chat) this.state.chat = { channel: r.thread.channel, ts: r.thread.ts };
+      if (!r.thread) this.threadless = true;
     });
-    if (!this.state.chat) this.openingThread = kept.catch(() => undefined);
+    if (!this.state.chat && !this.threadless) this.openingThread = kept.catch(() => undefined);
     await kept;
     return sent;
   }
