@@ -11,6 +11,8 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { IncidentInput } from '../src/domain';
 import { createClerkGateway } from '../src/activities/clerk';
+import { createKeyRotationActivities } from '../src/activities/key-rotation';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { loadEnv } from '../src/config';
 import { fingerprint } from '../src/keys/resolve';
 import { workerKeysFromEnv } from '../src/keys/worker-keys';
@@ -284,4 +286,23 @@ describe('key_compromise rotates the key, proves the old one dead, then revokes 
       await sandbox.close();
     }
   }, 120_000);
+});
+
+describe('the Platform API rotation retried after a worker died past it', () => {
+  it('a retry finds the key its first attempt stored and rotates nothing more', async () => {
+    const sandbox = await startSandbox({ users: 5, seed: 'rotation-retry' });
+    const dir = mkdtempSync(join(tmpdir(), 'rotation-retry-'));
+    try {
+      const keys = await workerKeysFromEnv(loadEnv({}), { apiUrl: sandbox.url, sandbox: { keyFile: join(dir, 'worker-key'), secretKey: sandbox.secretKey, vault: sandbox.vault, platform: sandbox.platform } });
+      const acts = createKeyRotationActivities(() => keys.rotation, { clerk: () => undefined, deploy: () => undefined });
+      const first = (await new MockActivityEnvironment({ attempt: 1 }).run(() => acts.platformRotateKey())) as { fingerprint: string };
+      expect(sandbox.admin.platform.rotations).toHaveLength(1);
+      // The worker died after Clerk answered and the key was stored: Temporal runs attempt 2.
+      const retried = (await new MockActivityEnvironment({ attempt: 2 }).run(() => acts.platformRotateKey())) as { fingerprint: string };
+      expect(retried.fingerprint).toBe(first.fingerprint);
+      expect(sandbox.admin.platform.rotations).toHaveLength(1);
+    } finally {
+      await sandbox.close();
+    }
+  });
 });

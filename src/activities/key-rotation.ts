@@ -140,6 +140,19 @@ export function createKeyRotationActivities(
     }
   };
 
+  /**
+   * The key an earlier attempt of the rotation stored at `storeRef`, by fingerprint: one that is not
+   * the worker's current key and that the Backend API accepts. Undefined otherwise (nothing stored,
+   * the worker's own key, a dead key): the rotation then runs.
+   */
+  const earlierRotation = async (d: KeyRotationDeps, storeRef: string): Promise<string | undefined> => {
+    const stored = await resolve(d, storeRef).catch(() => undefined);
+    const current = await d.workerKey.refresh().catch(() => undefined);
+    if (!stored || !current || fingerprint(stored) === fingerprint(current)) return undefined;
+    const inst = await instanceWith(d, stored);
+    return 'error' in inst ? undefined : fingerprint(stored);
+  };
+
   return {
     /** Null when this worker has no key reference: the rotation is then done by hand. */
     async keyRotationBegin(): Promise<RotationStart | null> {
@@ -169,6 +182,11 @@ export function createKeyRotationActivities(
       const d = need('platformRotateKey');
       const p = d.platform;
       if (!p) throw fail('KeyRotationNotConfigured', 'platformRotateKey: no Platform API token is configured (CLERK_PLATFORM_API_TOKEN)');
+      // A retry after a worker died past the rotation and the store: the key it stored is the new one; no second rotation.
+      if (Context.current().info.attempt > 1) {
+        const earlier = await earlierRotation(d, p.storeRef);
+        if (earlier) return { ref: p.storeRef, fingerprint: earlier, oldKeysExpireAt: new Date(Date.now() + p.delayHours * 3_600_000).toISOString() };
+      }
       const url = `${(p.url ?? 'https://api.clerk.com').replace(/\/+$/, '')}/v1/platform/applications/${encodeURIComponent(p.applicationId)}/instances/${encodeURIComponent(p.instance)}/rotate_secret_keys`;
       const res = await fetch(url, {
         method: 'POST',
