@@ -311,7 +311,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
       const meta: RejectMetadata = { ...gate, channel, ts };
       // The trigger id is good for 3 s: open the modal before answering (the stale-button check waits for the submission).
       try {
-        await opts.slack.views.open({ trigger_id: p.trigger_id, view: rejectModal(meta) as never });
+        await opts.slack.views.open({ trigger_id: p.trigger_id, view: rejectModal(meta) });
       } catch (err) {
         log({ event: 'slack_modal_failed', incident: gate.incident, step: gate.step, error: terminalLine(err instanceof Error ? err.message : String(err), 300) });
         later(() => ephemeral(p.response_url, line(`the reject form could not be opened (${err instanceof Error ? err.message : String(err)}): reject with the CLI`)));
@@ -387,7 +387,7 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
       const due = new Date(now() + 14 * 86_400_000).toISOString().slice(0, 10);
       const proposed = (review?.review.actionItems ?? []).map((a) => actionItemLine({ title: terminalLine(a.text, 300), owner: who.person.id, due }));
       try {
-        await opts.slack.views.open({ trigger_id: p.trigger_id, view: findingsModal({ incident, channel, ts }, proposed) as never });
+        await opts.slack.views.open({ trigger_id: p.trigger_id, view: findingsModal({ incident, channel, ts }, proposed) });
       } catch (err) {
         later(() => ephemeral(p.response_url, line(`the findings form could not be opened (${err instanceof Error ? err.message : String(err)}): use npm run incident -- complete-review`)));
       }
@@ -421,23 +421,13 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     const at = new Date(now()).toISOString();
     const findingsHandle = opts.temporal.workflow.getHandle<typeof incidentWorkflow>(meta.incident);
     const sent = send((id) => findingsHandle.executeUpdate(completeReview, { args: [found.request], updateId: id }), updateId('findings', p.team?.id ?? '', p.view.id));
-    const outcome = sent.then(
-      (a) => ({ ok: true as const, message: a.message }),
-      (err: unknown) => ({ ok: false as const, refusal: refusalOf(err) }),
-    );
-    const first = await Promise.race([outcome, new Promise<undefined>((r) => setTimeout(() => r(undefined), answerWithin))]);
-    if (first && !first.ok) return errors({ [inputOfRefusal(first.refusal)]: first.refusal });
-    later(async () => {
-      const o = await outcome;
-      if (!o.ok) {
-        await opts.slack.chat.postEphemeral({ channel: meta.channel, user: p.user.id, text: line(`the review of ${meta.incident}: ${o.refusal}`) });
-        return;
-      }
-      const text = `Findings sent: ${o.message} (in Slack by ${p.user.id} at ${at}; ${found.request.actionItems?.length ?? 0} action item(s))`;
-      const blocks = shown.get(`${meta.channel}:${meta.ts}`)?.blocks ?? [{ type: 'section', text: { type: 'mrkdwn', text: line(`The review of ${meta.incident}`) } } as SlackBlock];
-      await opts.slack.chat.update({ channel: meta.channel, ts: meta.ts, text: line(text), blocks: withOutcome(blocks, text, true) as never });
+    return settleForm(sent, reply, {
+      refused: (refusal) => errors({ [inputOfRefusal(refusal)]: refusal }),
+      meta,
+      user: p.user.id,
+      what: `the review of ${meta.incident}`,
+      outcome: (a) => ({ text: `Findings sent: ${a.message} (in Slack by ${p.user.id} at ${at}; ${found.request.actionItems?.length ?? 0} action item(s))`, keepButtons: true }),
     });
-    return reply.code(200).send();
   }
 
   async function onSubmit(p: ViewSubmission, reply: FastifyReply): Promise<FastifyReply> {
@@ -459,23 +449,43 @@ export function createSlackApp(opts: SlackAppOptions): FastifyInstance {
     if (stale) return fieldError(stale);
     const rejectHandle = opts.temporal.workflow.getHandle<typeof incidentWorkflow>(meta.incident);
     const sent = send((id) => rejectHandle.executeUpdate(rejectStep, { args: [{ step: meta.step, approver: `${SLACK_HANDLE_PREFIX}${p.user.id}`, reason }], updateId: id }), updateId('reject', p.team?.id ?? '', p.view.id));
-    const outcome = sent.then(
-      (d) => ({ ok: true as const, d }),
+    return settleForm(sent, reply, {
+      refused: fieldError,
+      meta,
+      user: p.user.id,
+      what: `${meta.step} of ${meta.incident}`,
+      outcome: (d) => {
+        log({ event: 'slack_decision', incident: meta.incident, step: meta.step, user: p.user.id, approvedBy: d.approvedBy, decision: d.decision });
+        return { text: outcomeLine(d, p.user.id, at), keepButtons: false };
+      },
+    });
+  }
+
+  /**
+   * A form's update: refused within `answerWithin`, the refusal is shown in the form, which stays
+   * open; otherwise the form closes and, once the update answers, its message says the outcome
+   * (or the clicker is told the refusal, ephemerally).
+   */
+  async function settleForm<T>(
+    sent: Promise<T>,
+    reply: FastifyReply,
+    o: { refused: (refusal: string) => FastifyReply; meta: { channel: string; ts: string }; user: string; what: string; outcome: (answer: T) => { text: string; keepButtons: boolean } },
+  ): Promise<FastifyReply> {
+    const settled = sent.then(
+      (answer) => ({ ok: true as const, answer }),
       (err: unknown) => ({ ok: false as const, refusal: refusalOf(err) }),
     );
-    const first = await Promise.race([outcome, new Promise<undefined>((r) => setTimeout(() => r(undefined), answerWithin))]);
-    // Refused in time: said in the form, which stays open; otherwise the form closes and the message says the outcome.
-    if (first && !first.ok) return fieldError(first.refusal);
+    const first = await Promise.race([settled, new Promise<undefined>((r) => setTimeout(() => r(undefined), answerWithin))]);
+    if (first && !first.ok) return o.refused(first.refusal);
     later(async () => {
-      const o = await outcome;
-      if (!o.ok) {
-        await opts.slack.chat.postEphemeral({ channel: meta.channel, user: p.user.id, text: line(`${meta.step} of ${meta.incident}: ${o.refusal}`) });
+      const s = await settled;
+      if (!s.ok) {
+        await opts.slack.chat.postEphemeral({ channel: o.meta.channel, user: o.user, text: line(`${o.what}: ${s.refusal}`) });
         return;
       }
-      log({ event: 'slack_decision', incident: meta.incident, step: meta.step, user: p.user.id, person: who.person.id, decision: o.d.decision });
-      const text = outcomeLine(o.d, p.user.id, at);
-      const blocks = shown.get(`${meta.channel}:${meta.ts}`)?.blocks ?? [{ type: 'section', text: { type: 'mrkdwn', text: line(`${meta.step} of ${meta.incident}`) } } as SlackBlock];
-      await opts.slack.chat.update({ channel: meta.channel, ts: meta.ts, text: line(text), blocks: withOutcome(blocks, text, false) as never });
+      const { text, keepButtons } = o.outcome(s.answer);
+      const blocks = shown.get(`${o.meta.channel}:${o.meta.ts}`)?.blocks ?? [{ type: 'section', text: { type: 'mrkdwn', text: line(o.what) } } as SlackBlock];
+      await opts.slack.chat.update({ channel: o.meta.channel, ts: o.meta.ts, text: line(text), blocks: withOutcome(blocks, text, keepButtons) });
     });
     return reply.code(200).send();
   }

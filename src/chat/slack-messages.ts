@@ -6,6 +6,7 @@
  * the same blocks. All text goes through `slackText`, so nothing from input links, pings or
  * forges a line; plain_text fields are not parsed by Slack.
  */
+import type { ViewsOpenArguments } from '@slack/web-api';
 import { z } from 'zod';
 import { gatedStepSchema, type GatedStep } from '../domain';
 import { slackText, terminalLine } from '../render-safe';
@@ -40,17 +41,19 @@ export type ReviewMetadata = z.infer<typeof reviewMetadataSchema>;
 export const rejectMetadataSchema = gateValueSchema.extend({ channel: z.string().min(1).max(100), ts: z.string().min(1).max(100) });
 export type RejectMetadata = z.infer<typeof rejectMetadataSchema>;
 
-type Text = { type: 'plain_text' | 'mrkdwn'; text: string; emoji?: boolean };
+type Plain = { type: 'plain_text'; text: string; emoji?: boolean };
+type Mrkdwn = { type: 'mrkdwn'; text: string };
+type Text = Plain | Mrkdwn;
 export type SlackBlock =
-  | { type: 'header'; text: Text }
+  | { type: 'header'; text: Plain }
   | { type: 'section'; block_id?: string; text: Text }
   | { type: 'context'; block_id?: string; elements: Text[] }
   | { type: 'actions'; block_id: string; elements: SlackButton[] }
-  | { type: 'input'; block_id: string; label: Text; optional?: boolean; hint?: Text; element: { type: 'plain_text_input'; action_id: string; multiline?: boolean; min_length?: number; max_length?: number; placeholder?: Text; initial_value?: string } };
+  | { type: 'input'; block_id: string; label: Plain; optional?: boolean; hint?: Plain; element: { type: 'plain_text_input'; action_id: string; multiline?: boolean; min_length?: number; max_length?: number; placeholder?: Plain; initial_value?: string } };
 export interface SlackButton {
   type: 'button';
   action_id: string;
-  text: Text;
+  text: Plain;
   value: string;
   style?: 'primary' | 'danger';
 }
@@ -61,8 +64,8 @@ export interface SlackMessage {
 
 // Slack's limits: header 150, section text 3000, context element 2000, message fallback text 40 000.
 const cut = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
-const mrkdwn = (text: string, max = 3000): Text => ({ type: 'mrkdwn', text: cut(text, max) });
-const plain = (text: string, max: number): Text => ({ type: 'plain_text', text: cut(text, max), emoji: false });
+const mrkdwn = (text: string, max = 3000): Mrkdwn => ({ type: 'mrkdwn', text: cut(text, max) });
+const plain = (text: string, max: number): Plain => ({ type: 'plain_text', text: cut(text, max), emoji: false });
 
 /** The thread's first message: the incident's status lines, as the workflow wrote them. */
 export function statusMessage(incidentId: string, status: readonly string[], updatedAt: string): SlackMessage {
@@ -134,7 +137,7 @@ export function actionItemLine(item: { title: string; owner: string; due: string
 }
 
 /** The findings modal: root cause (required), the rest optional; lessons one per line; action items one per line, prefilled with the ones proposed. */
-export function findingsModal(meta: ReviewMetadata, proposed: readonly string[]): Record<string, unknown> {
+export function findingsModal(meta: ReviewMetadata, proposed: readonly string[]): SlackModal {
   const input = (id: FindingsInput, label: string, o: { optional?: boolean; multiline?: boolean; hint?: string; initial?: string; max?: number } = {}): SlackBlock => ({
     type: 'input',
     block_id: id,
@@ -174,7 +177,10 @@ export function withOutcome(blocks: readonly SlackBlock[], line: string, keepBut
 }
 
 /** The modal a Reject click opens: the reason is required, as `rejectStep` requires it. */
-export function rejectModal(meta: RejectMetadata): Record<string, unknown> {
+/** A modal as `views.open` takes it. */
+export type SlackModal = ViewsOpenArguments['view'];
+
+export function rejectModal(meta: RejectMetadata): SlackModal {
   return {
     type: 'modal',
     callback_id: REJECT_VIEW,

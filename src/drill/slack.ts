@@ -55,8 +55,9 @@ export class DrillSlack {
     return undefined;
   }
 
-  private static buttonsOf(m: Reply, step: GatedStep): boolean {
-    return (m.blocks ?? []).some((b) => b.type === 'actions' && (b as { block_id?: string }).block_id === `gate:${step}`);
+  /** Whether a message shows the actions block `blockId` (`gate:<step>`, `review`). */
+  private static shows(m: Reply, blockId: string): boolean {
+    return (m.blocks ?? []).some((b) => b.type === 'actions' && (b as { block_id?: string }).block_id === blockId);
   }
 
   private static outcomeOf(m: Reply | undefined): string | undefined {
@@ -64,15 +65,40 @@ export class DrillSlack {
     return b ? JSON.stringify(b) : undefined;
   }
 
-  /** The newest reply of the thread that shows `step`'s buttons. */
-  async gateMessage(incidentId: string, step: GatedStep, timeoutMs: number): Promise<{ channel: string; ts: string }> {
+  /** The newest reply of the incident's thread that shows the actions block `blockId`. */
+  private async newestShowing(incidentId: string, blockId: string, what: string, timeoutMs: number): Promise<{ channel: string; ts: string }> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const thread = DrillSlack.threadOf(await this.admin.slack(), incidentId);
-      const reply = thread?.root.replies.filter((r) => DrillSlack.buttonsOf(r, step)).at(-1);
+      const reply = thread?.root.replies.filter((r) => DrillSlack.shows(r, blockId)).at(-1);
       if (thread && reply) return { channel: thread.channel, ts: reply.ts };
-      if (Date.now() > deadline) throw new DrillSlackError(`no message with ${step}'s buttons in the thread of ${incidentId} within ${timeoutMs / 1000} s${thread ? ` (${thread.root.replies.length} replies)` : ' (no thread)'}`);
+      if (Date.now() > deadline) throw new DrillSlackError(`no message with ${what} in the thread of ${incidentId} within ${timeoutMs / 1000} s${thread ? ` (${thread.root.replies.length} replies)` : ' (no thread)'}`);
       await sleep(250);
+    }
+  }
+
+  /** The newest reply of the thread that shows `step`'s buttons. */
+  gateMessage(incidentId: string, step: GatedStep, timeoutMs: number): Promise<{ channel: string; ts: string }> {
+    return this.newestShowing(incidentId, `gate:${step}`, `${step}'s buttons`, timeoutMs);
+  }
+
+  /**
+   * `who` clicks `actionId` on message `ts` as Slack user `user`, then waits until the app wrote an
+   * outcome that `done` accepts into it; an ephemeral to the clicker that `refusal` matches stops the drill with its text.
+   */
+  private async clickAndWait(o: { incidentId: string; channel: string; ts: string; actionId: string; user: string; who: string; what: string; done: (outcome: string) => boolean; refusal: (text: string) => boolean; timeoutMs: number }): Promise<{ outcome: string; status: number | string }> {
+    const before = (await this.admin.slack()).ephemerals.filter((e) => e.user === o.user).length;
+    const clicked = await this.admin.slackClick({ channel: o.channel, ts: o.ts, actionId: o.actionId, userId: o.user });
+    if (clicked.status !== 200) throw new DrillSlackError(`${o.who}'s click on ${o.what} answered ${clicked.status}: ${clicked.body.slice(0, 200)}`);
+    const deadline = Date.now() + o.timeoutMs;
+    for (;;) {
+      const seen = await this.admin.slack();
+      const outcome = DrillSlack.outcomeOf(DrillSlack.threadOf(seen, o.incidentId)?.root.replies.find((r) => r.ts === o.ts));
+      if (outcome && o.done(outcome)) return { outcome, status: clicked.status };
+      const refused = seen.ephemerals.filter((e) => e.user === o.user).slice(before).find((e) => o.refusal(e.text));
+      if (refused) throw new DrillSlackError(`${o.who}'s click on ${o.what} was refused: ${refused.text}`);
+      if (Date.now() > deadline) throw new DrillSlackError(`${o.who}'s click on ${o.what}: no outcome in the message within ${o.timeoutMs / 1000} s`);
+      await sleep(200);
     }
   }
 
@@ -83,35 +109,9 @@ export class DrillSlack {
   async approve(incidentId: string, step: GatedStep, approver: string, timeoutMs = 30_000): Promise<string> {
     const user = this.userOf(approver);
     const { channel, ts } = await this.gateMessage(incidentId, step, timeoutMs);
-    const before = (await this.admin.slack()).ephemerals.filter((e) => e.user === user).length;
-    const clicked = await this.admin.slackClick({ channel, ts, actionId: APPROVE_ACTION, userId: user });
-    if (clicked.status !== 200) throw new DrillSlackError(`${approver}'s click on ${step} answered ${clicked.status}: ${clicked.body.slice(0, 200)}`);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const o = await this.admin.slack();
-      const message = DrillSlack.threadOf(o, incidentId)?.root.replies.find((r) => r.ts === ts);
-      const outcome = DrillSlack.outcomeOf(message);
-      if (outcome?.includes(user)) {
-        this.clicks.push({ incidentId, step, user, ts, status: clicked.status, outcome });
-        return outcome;
-      }
-      const refused = o.ephemerals.filter((e) => e.user === user).slice(before).find((e) => e.text.includes(step));
-      if (refused) throw new DrillSlackError(`${approver}'s click on ${step} was refused: ${refused.text}`);
-      if (Date.now() > deadline) throw new DrillSlackError(`${approver}'s click on ${step}: no outcome in the message within ${timeoutMs / 1000} s`);
-      await sleep(200);
-    }
-  }
-
-  /** The newest reply of the thread that asks for the review's findings (its buttons). */
-  private async reviewMessage(incidentId: string, timeoutMs: number): Promise<{ channel: string; ts: string }> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const thread = DrillSlack.threadOf(await this.admin.slack(), incidentId);
-      const reply = thread?.root.replies.filter((r) => (r.blocks ?? []).some((b) => b.type === 'actions' && (b as { block_id?: string }).block_id === 'review')).at(-1);
-      if (thread && reply) return { channel: thread.channel, ts: reply.ts };
-      if (Date.now() > deadline) throw new DrillSlackError(`no message asking for the review's findings in the thread of ${incidentId} within ${timeoutMs / 1000} s`);
-      await sleep(250);
-    }
+    const { outcome, status } = await this.clickAndWait({ incidentId, channel, ts, actionId: APPROVE_ACTION, user, who: approver, what: step, done: (x) => x.includes(user), refusal: (t) => t.includes(step), timeoutMs });
+    this.clicks.push({ incidentId, step, user, ts, status, outcome });
+    return outcome;
   }
 
   /** The commander clicks "Write the findings…", fills in the modal and sends it; a refusal in the form stops the drill with its text. */
@@ -122,7 +122,7 @@ export class DrillSlack {
     timeoutMs = 30_000,
   ): Promise<void> {
     const user = this.userOf(commander);
-    const { channel, ts } = await this.reviewMessage(incidentId, timeoutMs);
+    const { channel, ts } = await this.newestShowing(incidentId, 'review', "the review's buttons", timeoutMs);
     const opened = (await this.admin.slack()).views.length;
     const clicked = await this.admin.slackClick({ channel, ts, actionId: REVIEW_FINDINGS_ACTION, userId: user });
     if (clicked.status !== 200) throw new DrillSlackError(`${commander}'s click on "Write the findings" answered ${clicked.status}`);
@@ -154,19 +154,8 @@ export class DrillSlack {
   /** The commander clicks "Finalize the review"; returns the outcome line the app wrote. */
   async finalizeReview(incidentId: string, commander: string, timeoutMs = 30_000): Promise<string> {
     const user = this.userOf(commander);
-    const { channel, ts } = await this.reviewMessage(incidentId, timeoutMs);
-    const before = (await this.admin.slack()).ephemerals.filter((e) => e.user === user).length;
-    const clicked = await this.admin.slackClick({ channel, ts, actionId: REVIEW_FINALIZE_ACTION, userId: user });
-    if (clicked.status !== 200) throw new DrillSlackError(`${commander}'s click on "Finalize the review" answered ${clicked.status}`);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const o = await this.admin.slack();
-      const outcome = DrillSlack.outcomeOf(DrillSlack.threadOf(o, incidentId)?.root.replies.find((r) => r.ts === ts));
-      if (outcome?.includes('Review final') && outcome.includes(user)) return outcome;
-      const refused = o.ephemerals.filter((e) => e.user === user).slice(before).find((e) => e.text.includes('review'));
-      if (refused) throw new DrillSlackError(`${commander}'s "Finalize the review" was refused: ${refused.text}`);
-      if (Date.now() > deadline) throw new DrillSlackError(`${commander}: no outcome of "Finalize the review" within ${timeoutMs / 1000} s`);
-      await sleep(200);
-    }
+    const { channel, ts } = await this.newestShowing(incidentId, 'review', "the review's buttons", timeoutMs);
+    const { outcome } = await this.clickAndWait({ incidentId, channel, ts, actionId: REVIEW_FINALIZE_ACTION, user, who: commander, what: '"Finalize the review"', done: (x) => x.includes('Review final') && x.includes(user), refusal: (t) => t.includes('review'), timeoutMs });
+    return outcome;
   }
 }
